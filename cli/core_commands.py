@@ -1,0 +1,119 @@
+"""Core commands: solve, evaluate, generate, methods, make-library."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+import mecopt
+from mecopt.cli.main import cli, load_instance, resolve_objective, write_output
+from mecopt.errors import InputError
+from mecopt.generators import FAMILIES
+from mecopt.objective import Objective
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        options[key.strip()] = value.strip()
+    return options
+
+
+@cli.command()
+@click.argument("instance", type=click.Path(exists=True, dir_okay=False))
+@click.option("--method", "-m", default="greedy", show_default=True,
+              help="solver backend (see `mecopt methods`)")
+@click.option("--objective", type=click.Choice([o.value for o in Objective]), default=None,
+              help="what to minimize  [default: latency]")
+@click.option("--prompt", default=None,
+              help='the objective as a text prompt, e.g. "Minimum energy"')
+@click.option("--time-limit", type=float, default=None, help="seconds (method default if unset)")
+@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="method-specific option, repeatable (e.g. --option samples=64)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="write the solution JSON here instead of stdout")
+@click.option("--force", is_flag=True, help="overwrite --output if it exists")
+def solve(instance, method, objective, prompt, time_limit, seed, options, output, force):
+    """Solve INSTANCE and print the solution JSON (a summary goes to stderr)."""
+    inst = load_instance(instance)
+    obj = resolve_objective(objective, prompt)
+    if output and not force and Path(output).exists():
+        raise click.UsageError(f"{output} exists; pass --force to overwrite it")
+    sol = mecopt.solve(inst, obj, method, time_limit=time_limit, seed=seed,
+                       **parse_options(options))
+    click.echo(sol.summary(), err=True)
+    write_output(sol.to_json(), output, force)
+    if sol.status == "error":
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("instance", type=click.Path(exists=True, dir_okay=False))
+@click.argument("solution", type=click.Path(exists=True, dir_okay=False))
+def evaluate(instance, solution):
+    """Check SOLUTION against INSTANCE independently; exit code 1 when infeasible."""
+    inst = load_instance(instance)
+    try:
+        sol = mecopt.Solution.load(solution)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="SOLUTION") from None
+    if not sol.assignment:
+        click.echo(f"{solution}: status {sol.status}, no decision to check ({sol.message})",
+                   err=True)
+        sys.exit(1)
+    alloc = np.asarray(sol.allocation_hz, dtype=float) if sol.allocation_hz else None
+    ev = mecopt.evaluate(inst, np.asarray(sol.assignment), alloc)
+    objective = Objective.parse(sol.objective)
+    value = ev.value(objective)
+    click.echo(f"mean latency {ev.mean_latency_s:.9g} s, total energy {ev.total_energy_j:.9g} J")
+    if sol.objective_value is not None:
+        rel = abs(value - sol.objective_value) / max(abs(value), 1e-12)
+        agree = "agrees" if rel <= 1e-9 else f"DISAGREES (relative difference {rel:.2e})"
+        click.echo(f"claimed {objective.value} {sol.objective_value:.9g}, recomputed "
+                   f"{value:.9g}: {agree}")
+    if ev.feasible:
+        click.echo("feasible")
+    else:
+        click.echo(f"infeasible: {len(ev.violations)} violated constraints\n{ev.report()}")
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--family", type=click.Choice(FAMILIES), default="paper", show_default=True,
+              help="scenario family (SPEC section 2)")
+@click.option("--ues", type=int, default=None, help="number of UEs  [default: family's]")
+@click.option("--servers", type=int, default=None, help="number of servers  [default: family's]")
+@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
+@click.option("--name", default=None, help="instance name  [default: <family>-<seed>]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="write the instance JSON here instead of stdout")
+@click.option("--force", is_flag=True, help="overwrite --output if it exists")
+def generate(family, ues, servers, seed, name, output, force):
+    """Generate one seeded instance (same seed, same bytes on any machine)."""
+    inst = mecopt.generate(family, n_ues=ues, n_servers=servers, seed=seed, name=name)
+    write_output(inst.to_json(), output, force)
+
+
+@cli.command()
+def methods():
+    """List every method: available or not, and why."""
+    for name, (ok, why, description) in mecopt.availability().items():
+        state = "available  " if ok else "unavailable"
+        click.echo(f"{name:10s} {state} {description if ok else why}")
+
+
+@cli.command("make-library")
+@click.argument("root", type=click.Path(file_okay=False), default="instances")
+def make_library(root):
+    """Regenerate the shipped instance library under ROOT (byte-identical)."""
+    from mecopt.library import build_library
+
+    files = build_library(root)
+    click.echo(f"wrote {len(files)} instances under {root}", err=True)

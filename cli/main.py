@@ -1,0 +1,77 @@
+"""The `mecopt` command line. Thin: options become config objects, library functions do
+the work. Results go to stdout (JSON), messages to stderr; user errors are one line with
+exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+import mecopt
+from mecopt.errors import InputError
+from mecopt.objective import Objective
+
+
+class MecoptGroup(click.Group):
+    """Turns InputError from anywhere below into a one-line usage error (exit code 2)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            raise click.UsageError(str(exc), ctx) from None
+
+
+@click.group(cls=MecoptGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(mecopt.__version__, prog_name="mecopt")
+def cli() -> None:
+    """mecopt: task offloading in multi-access edge computing (exact, heuristic and LAMBO)."""
+
+
+def load_instance(path: str) -> mecopt.Instance:
+    """Load an instance, turning a bad file into a one-line error naming it."""
+    try:
+        return mecopt.Instance.load(path)
+    except InputError as exc:
+        msg = str(exc)
+        raise click.BadParameter(msg if msg.startswith(str(path)) else f"{path}: {msg}",
+                                 param_hint="INSTANCE") from None
+
+
+def resolve_objective(objective: str | None, prompt: str | None) -> Objective:
+    if objective and prompt:
+        raise click.UsageError("give --objective or --prompt, not both")
+    try:
+        return Objective.parse(prompt or objective or "latency")
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--prompt" if prompt else
+                                 "--objective") from None
+
+
+def write_output(text: str, output: str | None, force: bool) -> None:
+    """Write to stdout, or to a file that is never silently overwritten."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    path = Path(output)
+    if path.exists() and not force:
+        raise click.UsageError(f"{path} exists; pass --force to overwrite it")
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise click.UsageError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mecopt")
+
+
+# Commands live in their own modules; each registers itself on import.
+from mecopt.cli import core_commands  # noqa: E402,F401
+
+if __name__ == "__main__":
+    sys.exit(main())

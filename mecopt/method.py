@@ -1,0 +1,153 @@
+"""The base class every solver backend derives from.
+
+`Method.solve` does the common work (option checking, seeding, timing, the feasibility
+check, status and gap); a backend overrides the protected hook `_solve`, which returns an
+`Outcome`: a proposed decision and what the backend knows about it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mecopt.errors import InputError
+from mecopt.evaluation import evaluate
+from mecopt.instance import Instance
+from mecopt.objective import Objective
+from mecopt.solution import Solution
+
+
+@dataclass(frozen=True)
+class Option:
+    """A method option: its type, default and help text."""
+
+    type: type
+    default: Any
+    help: str
+
+    def parse(self, name: str, value: Any) -> Any:
+        """Convert a value (possibly text from the CLI) to the option's type."""
+        if value is None:
+            return None
+        try:
+            if self.type is bool:
+                if isinstance(value, str):
+                    low = value.strip().lower()
+                    if low not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError
+                    return low in ("true", "1", "yes")
+                return bool(value)
+            if self.type is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return self.type(value)
+        except (TypeError, ValueError):
+            raise InputError(f"option {name}: expected {self.type.__name__}, got {value!r}") \
+                from None
+
+
+@dataclass
+class Outcome:
+    """What a backend returns from `_solve`.
+
+    assignment None means nothing was found; then status must be "infeasible" or "timeout".
+    allocation None means "water-fill it". `status` is the backend's claim ("optimal" only
+    when proven); the base class checks the decision and downgrades the claim if needed.
+    """
+
+    assignment: np.ndarray | None
+    allocation_hz: np.ndarray | None = None
+    status: str = "feasible"
+    bound: float | None = None
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Method:
+    """A solver backend. Subclasses set `name`, `description`, `options` and override `_solve`."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    options: ClassVar[dict[str, Option]] = {}
+    default_time_limit: ClassVar[float | None] = None
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        """(available, reason): a method with a missing optional dependency says why."""
+        return True, ""
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            valid = ", ".join(sorted(self.options)) or "none"
+            raise InputError(f"option {unknown[0]}: unknown for method {self.name!r}; valid: "
+                             f"{valid}")
+        self.config = {k: opt.default for k, opt in self.options.items()}
+        for key, value in options.items():
+            self.config[key] = self.options[key].parse(key, value)
+        self.check_options(self.config)
+
+    def check_options(self, config: dict[str, Any]) -> None:
+        """Hook to reject option values (raise InputError naming the option)."""
+
+    def solve(self, instance: Instance, objective: Objective | str, *,
+              time_limit: float | None = None, seed: int = 0) -> Solution:
+        """Solve and check. Never raises for a backend failure: the status says what happened."""
+        objective = Objective.parse(objective)
+        ok, why = self.availability()
+        if not ok:
+            raise InputError(f"method {self.name!r} is unavailable: {why}")
+        if time_limit is not None and not time_limit > 0:
+            raise InputError(f"time_limit: must be positive, got {time_limit}")
+        if time_limit is None:
+            time_limit = self.default_time_limit
+        start = time.perf_counter()
+        try:
+            outcome = self._solve(instance, objective, time_limit=time_limit, seed=int(seed))
+        except InputError:
+            raise
+        except Exception as exc:  # a backend failure is a result, not a crash
+            outcome = Outcome(None, status="error",
+                              message=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        elapsed = time.perf_counter() - start
+        return finish(instance, objective, self.name, outcome, elapsed)
+
+    def _solve(self, instance: Instance, objective: Objective, *, time_limit: float | None,
+               seed: int) -> Outcome:
+        raise NotImplementedError
+
+
+def finish(instance: Instance, objective: Objective, method: str, outcome: Outcome,
+           wall_time_s: float) -> Solution:
+    """Turn a backend's outcome into a checked Solution (the only way solutions are made)."""
+    sol = Solution(instance=instance.name, objective=objective.value, method=method,
+                   status=outcome.status, wall_time_s=wall_time_s, message=outcome.message,
+                   bound=outcome.bound, extra=dict(outcome.extra))
+    if outcome.assignment is None:
+        if sol.status not in ("infeasible", "timeout", "error"):
+            sol.status = "error"
+            sol.message = f"method {method!r} returned no assignment but claimed {outcome.status}"
+        sol.message = sol.message or "no feasible assignment found"
+        return sol
+    ev = evaluate(instance, np.asarray(outcome.assignment), outcome.allocation_hz)
+    sol.assignment = ev.assignment.tolist()
+    sol.allocation_hz = ev.allocation_hz.tolist()
+    sol.latency_s = ev.latency_s.tolist()
+    sol.energy_j = ev.energy_j.tolist()
+    sol.objective_value = ev.value(objective)
+    if not ev.feasible:
+        if sol.status in ("optimal", "feasible"):
+            sol.status = "error"
+            sol.message = (f"method {method!r} returned a decision the checker rejects: "
+                           f"{ev.violations[0].message}")
+        sol.extra["violations"] = [v.message for v in ev.violations]
+        sol.objective_value = None if not np.isfinite(ev.value(objective)) else sol.objective_value
+        return sol
+    if sol.status in ("infeasible", "timeout", "error"):
+        sol.status = "feasible"  # the checker accepts it; say what we have
+    if sol.bound is not None and sol.objective_value is not None:
+        sol.gap = max(0.0, (sol.objective_value - sol.bound) / max(abs(sol.objective_value),
+                                                                    1e-12))
+    return sol

@@ -1,0 +1,157 @@
+"""The result of a solve: the solution JSON of SPEC section 3, plus an `extra` dict."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mecopt.errors import InputError
+
+FORMAT = "mecopt-solution"
+VERSION = 1
+STATUSES = ("optimal", "feasible", "infeasible", "timeout", "error")
+
+
+@dataclass
+class Solution:
+    """One result type for every method.
+
+    `status` says what we have: "optimal" (proven, with bound and gap), "feasible" (checked
+    feasible, not proven optimal), "infeasible" (nothing feasible found, or none exists: the
+    message says which), "timeout" (stopped by the time limit with nothing feasible), or
+    "error" (the method failed; the message says how). Only "optimal" and "feasible"
+    solutions carry a decision that the checker accepted.
+    """
+
+    instance: str
+    objective: str
+    method: str
+    status: str
+    assignment: list[int] = field(default_factory=list)
+    allocation_hz: list[float] = field(default_factory=list)
+    objective_value: float | None = None
+    latency_s: list[float] = field(default_factory=list)
+    energy_j: list[float] = field(default_factory=list)
+    bound: float | None = None
+    gap: float | None = None
+    wall_time_s: float = 0.0
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return self.status in ("optimal", "feasible")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "version": VERSION, "instance": self.instance,
+            "objective": self.objective, "method": self.method, "status": self.status,
+            "assignment": [int(x) for x in self.assignment],
+            "allocation_hz": [_num(x) for x in self.allocation_hz],
+            "objective_value": _num(self.objective_value),
+            "latency_s": [_num(x) for x in self.latency_s],
+            "energy_j": [_num(x) for x in self.energy_j],
+            "bound": _num(self.bound), "gap": _num(self.gap),
+            "wall_time_s": float(self.wall_time_s), "message": self.message,
+            "extra": _jsonable(self.extra),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Solution:
+        if not isinstance(data, dict):
+            raise InputError("solution: expected a JSON object at the top level")
+        if data.get("format") != FORMAT:
+            raise InputError(f"format: expected {FORMAT!r}, got {data.get('format')!r}")
+        if data.get("version") != VERSION:
+            raise InputError(f"version: expected {VERSION}, got {data.get('version')!r}")
+        for key in ("instance", "objective", "method", "status", "assignment"):
+            if key not in data:
+                raise InputError(f"{key}: missing field")
+        if data["status"] not in STATUSES:
+            raise InputError(f"status: expected one of {', '.join(STATUSES)}, got "
+                             f"{data['status']!r}")
+        for key in ("assignment", "allocation_hz", "latency_s", "energy_j"):
+            value = data.get(key, [])
+            if not isinstance(value, list) or not all(
+                    isinstance(x, (int, float)) or x is None for x in value):
+                raise InputError(f"{key}: expected a list of numbers")
+        if not all(isinstance(x, int) for x in data["assignment"]):
+            raise InputError("assignment: expected integers (0 = local, j = server j)")
+        return cls(
+            instance=str(data["instance"]), objective=str(data["objective"]),
+            method=str(data["method"]), status=data["status"],
+            assignment=list(data["assignment"]),
+            allocation_hz=[_back(x) for x in data.get("allocation_hz", [])],
+            objective_value=_back(data.get("objective_value")),
+            latency_s=[_back(x) for x in data.get("latency_s", [])],
+            energy_j=[_back(x) for x in data.get("energy_j", [])],
+            bound=_back(data.get("bound")), gap=_back(data.get("gap")),
+            wall_time_s=float(data.get("wall_time_s", 0.0)),
+            message=str(data.get("message", "")), extra=dict(data.get("extra", {})),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Solution:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    def summary(self) -> str:
+        """One human line: method, status, objective value, gap and time."""
+        parts = [f"{self.method}: {self.status}"]
+        if self.objective_value is not None:
+            unit = "s mean latency" if self.objective == "latency" else "J total energy"
+            parts.append(f"{self.objective_value:.6g} {unit}")
+        if self.gap is not None:
+            parts.append(f"gap {self.gap:.2e}")
+        parts.append(f"{self.wall_time_s:.3f} s")
+        line = ", ".join(parts)
+        if self.assignment and self.feasible:
+            counts = np.bincount(np.asarray(self.assignment), minlength=1)
+            line += " | local " + str(counts[0]) + "".join(
+                f", server {j}: {c}" for j, c in enumerate(counts[1:], start=1))
+        if self.message:
+            line += f" | {self.message}"
+        return line
+
+
+def _num(x: Any) -> float | None:
+    """JSON has no inf/nan: store them as null."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _back(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return _num(x)
+    return x
