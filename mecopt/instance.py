@@ -214,9 +214,12 @@ def _where(label: str, idx: tuple[int, ...]) -> str:
 
 
 def _validate(inst: Instance) -> None:
-    n = np.shape(inst.cycles)[0] if np.ndim(inst.cycles) == 1 else None
-    if n is None:
-        raise InputError("ues.cycles: expected a 1-d array")
+    # N is the length most UE fields agree on, so the odd one out is the one named.
+    lengths = [np.shape(getattr(inst, attr))[0] for _, attr in _UE_FIELDS
+               if np.ndim(getattr(inst, attr)) == 1]
+    if not lengths:
+        raise InputError("ues.data_bits: expected a 1-d array")
+    n = max(set(lengths), key=lengths.count)
     if n == 0:
         raise InputError("ues: the instance has no UEs")
     for key, attr in _UE_FIELDS:

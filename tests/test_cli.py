@@ -1,0 +1,108 @@
+"""The CLI through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import mecopt
+from mecopt.cli.main import cli
+
+from conftest import INSTANCES
+
+PAPER0 = str(INSTANCES / "paper" / "paper-000.json")
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_solve_then_evaluate(runner, tmp_path):
+    out = tmp_path / "sol.json"
+    res = runner.invoke(cli, ["solve", PAPER0, "--method", "greedy", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    sol = json.loads(out.read_text())
+    assert sol["status"] == "feasible" and sol["method"] == "greedy"
+    res = runner.invoke(cli, ["evaluate", PAPER0, str(out)])
+    assert res.exit_code == 0 and "feasible" in res.output and "agrees" in res.output
+
+
+def test_solve_prints_json_to_stdout(runner):
+    res = runner.invoke(cli, ["solve", PAPER0, "--prompt", "Minimum energy"])
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["objective"] == "energy"
+    assert "greedy: feasible" in res.stderr
+
+
+def test_evaluate_exits_1_on_infeasible(runner, tmp_path):
+    sol = mecopt.solve(mecopt.Instance.load(PAPER0), "latency", "greedy")
+    sol.assignment = [1] * 50  # everything on server 1: over capacity
+    sol.allocation_hz = [1e9] * 50
+    path = tmp_path / "bad.json"
+    sol.save(path)
+    res = runner.invoke(cli, ["evaluate", PAPER0, str(path)])
+    assert res.exit_code == 1 and "capacity: server 1" in res.output
+
+
+def test_bad_instance_file_is_one_line(runner, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    res = runner.invoke(cli, ["solve", str(bad)])
+    assert res.exit_code == 2
+    assert "malformed JSON" in res.stderr and "Traceback" not in res.output
+    bad.write_text(json.dumps({**json.loads(open(PAPER0).read()), "rate_bps": [[1.0]]}))
+    res = runner.invoke(cli, ["solve", str(bad)])
+    assert res.exit_code == 2 and "rate_bps: expected shape [50, 4]" in res.stderr
+
+
+def test_bad_method_and_option(runner):
+    res = runner.invoke(cli, ["solve", PAPER0, "--method", "nope"])
+    assert res.exit_code == 2 and "method: unknown 'nope'; valid:" in res.stderr
+    res = runner.invoke(cli, ["solve", PAPER0, "--method", "random", "--option", "tries=x"])
+    assert res.exit_code == 2 and "option tries: expected int" in res.stderr
+    res = runner.invoke(cli, ["solve", PAPER0, "--option", "tries"])
+    assert res.exit_code == 2 and "expected KEY=VALUE" in res.stderr
+    res = runner.invoke(cli, ["solve", PAPER0, "--prompt", "maximum fun"])
+    assert res.exit_code == 2 and "accepted" in res.stderr
+
+
+def test_output_is_never_overwritten(runner, tmp_path):
+    out = tmp_path / "keep.json"
+    out.write_text("precious")
+    res = runner.invoke(cli, ["solve", PAPER0, "-o", str(out)])
+    assert res.exit_code == 2 and "--force" in res.stderr
+    assert out.read_text() == "precious"
+    res = runner.invoke(cli, ["solve", PAPER0, "-o", str(out), "--force"])
+    assert res.exit_code == 0 and json.loads(out.read_text())["status"] == "feasible"
+
+
+def test_unwritable_output(runner, tmp_path):
+    # A path under a regular file cannot be created, whoever runs the test.
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    res = runner.invoke(cli, ["solve", PAPER0, "-o", str(blocker / "x.json")])
+    assert res.exit_code == 2 and "cannot write" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_generate_reproduces_the_library(runner):
+    res = runner.invoke(cli, ["generate", "--family", "paper", "--seed", "0"])
+    assert res.exit_code == 0
+    assert res.stdout == open(PAPER0).read()
+
+
+def test_methods_and_version(runner):
+    res = runner.invoke(cli, ["methods"])
+    assert res.exit_code == 0 and "greedy" in res.output and "available" in res.output
+    res = runner.invoke(cli, ["--version"])
+    assert mecopt.__version__ in res.output
+
+
+def test_make_library(runner, tmp_path):
+    res = runner.invoke(cli, ["make-library", str(tmp_path)])
+    assert res.exit_code == 0
+    assert (tmp_path / "tiny" / "tiny-000.json").read_text() == (
+        INSTANCES / "tiny" / "tiny-000.json").read_text()

@@ -1,0 +1,183 @@
+"""The evaluation module: a hand-computed example, water-filling against scipy, violations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq, minimize
+
+import mecopt
+from mecopt import Instance, evaluate, evaluate_batch, waterfill
+from mecopt.errors import InputError
+
+from conftest import library
+
+
+def two_ues(capacity: float = 3e9, deadline0: float = 2.0) -> Instance:
+    """2 UEs, 1 server, numbers chosen so every value can be computed by hand."""
+    return Instance(
+        name="hand", data_bits=np.array([1e6, 2e6]), cycles=np.array([1e9, 4e9]),
+        local_hz=np.array([1e9, 2e9]), tx_power_w=np.array([1.0, 1.0]),
+        local_power_w=np.array([1.0, 1.0]), deadline_s=np.array([deadline0, 3.0]),
+        capacity_hz=np.array([capacity]), rate_bps=np.array([[1e7], [1e7]]),
+    )
+
+
+def test_hand_example_both_offloaded():
+    # t_tx = 0.1, 0.2 s. Water-filling without binding bounds: f_i = F sqrt(C_i) / sum sqrt(C)
+    # = 3e9 * (1, 2) / 3 = (1e9, 2e9) -> compute 1 s and 2 s.
+    ev = evaluate(two_ues(), np.array([1, 1]))
+    np.testing.assert_allclose(ev.allocation_hz, [1e9, 2e9], rtol=1e-12)
+    np.testing.assert_allclose(ev.latency_s, [1.1, 2.2], rtol=1e-12)
+    np.testing.assert_allclose(ev.energy_j, [0.1, 0.2], rtol=1e-12)
+    assert ev.mean_latency_s == pytest.approx(1.65, rel=1e-12)
+    assert ev.total_energy_j == pytest.approx(0.3, rel=1e-12)
+    assert ev.feasible and ev.value("Minimum latency") == ev.mean_latency_s
+
+
+def test_hand_example_mixed_and_local():
+    ev = evaluate(two_ues(), np.array([1, 0]))  # UE 0 gets the whole server
+    np.testing.assert_allclose(ev.latency_s, [0.1 + 1 / 3, 2.0], rtol=1e-12)
+    np.testing.assert_allclose(ev.energy_j, [0.1, 2.0], rtol=1e-12)
+    ev = evaluate(two_ues(), np.array([0, 0]))
+    np.testing.assert_allclose(ev.latency_s, [1.0, 2.0])
+    np.testing.assert_allclose(ev.energy_j, [1.0, 2.0])
+
+
+def test_hand_example_binding_deadline():
+    # T0 = 0.6 s -> f_min0 = 1e9 / 0.5 = 2e9 > its unconstrained share 4e9/3; it gets exactly
+    # 2e9 and UE 1 the remaining 2e9.
+    ev = evaluate(two_ues(capacity=4e9, deadline0=0.6), np.array([1, 1]))
+    np.testing.assert_allclose(ev.allocation_hz, [2e9, 2e9], rtol=1e-12)
+    np.testing.assert_allclose(ev.latency_s, [0.6, 2.2], rtol=1e-12)
+    assert ev.feasible
+
+
+def test_hand_example_infeasible_capacity():
+    # f_min = 2e9 + 4e9/2.8 > 3e9: no allocation meets both deadlines.
+    ev = evaluate(two_ues(capacity=3e9, deadline0=0.6), np.array([1, 1]))
+    assert not ev.feasible
+    (v,) = ev.violations
+    assert v.constraint == "capacity" and v.server == 1
+    assert v.amount == pytest.approx(2e9 + 4e9 / 2.8 - 3e9, rel=1e-9)
+    assert "server 1" in v.message and "exceed the capacity" in v.message
+
+
+def test_violations_name_ue_and_server():
+    inst = two_ues()
+    ev = evaluate(inst, np.array([1, 1]), np.array([2.5e9, 1e9]))
+    kinds = {(v.constraint, v.ue, v.server) for v in ev.violations}
+    assert ("capacity", None, 1) in kinds
+    assert ("deadline", 1, 1) in kinds  # 0.2 + 4 s > 3 s
+    ev = evaluate(inst, np.array([2, 0]))
+    assert ev.violations[0].constraint == "assignment" and ev.violations[0].ue == 0
+    ev = evaluate(inst, np.array([1, 1]), np.array([0.0, 2e9]))
+    assert any(v.constraint == "allocation" and v.ue == 0 for v in ev.violations)
+    slow = inst.replace(local_hz=np.array([1e8, 2e9]))  # UE 0 needs 10 s locally
+    ev = evaluate(slow, np.array([0, 0]))
+    assert [(v.constraint, v.ue) for v in ev.violations] == [("deadline", 0)]
+
+
+def test_unusable_pair_is_reported():
+    inst = two_ues().replace(rate_bps=np.array([[0.0], [1e7]]))
+    ev = evaluate(inst, np.array([1, 0]))
+    assert [v.constraint for v in ev.violations] == ["unusable"]
+    assert "unreachable" in ev.violations[0].message
+
+
+def test_shape_errors():
+    with pytest.raises(InputError, match="assignment: expected 2 entries"):
+        evaluate(two_ues(), np.array([1, 1, 1]))
+    with pytest.raises(InputError, match="allocation_hz: expected 2 entries"):
+        evaluate(two_ues(), np.array([1, 1]), np.array([1.0]))
+    with pytest.raises(InputError, match="integers"):
+        evaluate(two_ues(), np.array([0.5, 1]))
+
+
+def by_root_finding(cycles, low, cap):
+    """Independent water-filling: KKT multiplier by scipy's brentq on g(mu) = F."""
+    root = np.sqrt(cycles)
+    if low.sum() > cap:
+        return None
+    def g(mu):
+        return np.maximum(low, mu * root).sum() - cap
+    mu = brentq(g, 0.0, cap / root.min() + 1.0, xtol=1e-300, rtol=1e-15, maxiter=500)
+    return np.maximum(low, mu * root)
+
+
+def test_waterfill_against_scipy():
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(200):
+        n = int(rng.integers(1, 12))
+        cycles = rng.uniform(0.2e9, 2e9, n)
+        low = rng.uniform(0.1e9, 1.5e9, n)
+        cap = low.sum() * rng.uniform(0.9, 3.0)
+        inst = Instance(name="r", data_bits=np.ones(n), cycles=cycles, local_hz=np.ones(n),
+                        tx_power_w=np.ones(n), local_power_w=np.ones(n),
+                        deadline_s=1.0 + cycles / low, capacity_hz=np.array([cap]),
+                        rate_bps=np.ones((n, 1)))
+        # deadline_s chosen so that f_min = C / (T - t_tx) = C / (cycles/low) = low.
+        np.testing.assert_allclose(inst.f_min[:, 0], low, rtol=1e-12)
+        alloc, ok = waterfill(inst, np.ones(n, dtype=int))
+        ref = by_root_finding(cycles, low, cap)
+        assert ok[0] == (ref is not None)
+        if ref is None:
+            continue
+        ours, theirs = np.sum(cycles / alloc), np.sum(cycles / ref)
+        assert ours == pytest.approx(theirs, rel=1e-9)
+        assert alloc.sum() <= cap * (1 + 1e-12) and np.all(alloc >= low * (1 - 1e-12))
+        checked += 1
+    assert checked > 100
+
+
+def test_waterfill_no_worse_than_slsqp():
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        n = 5
+        cycles, low = rng.uniform(0.5, 2, n), rng.uniform(0.1, 1, n)
+        cap = low.sum() * 1.5
+        inst = Instance(name="r", data_bits=np.ones(n), cycles=cycles * 1e9,
+                        local_hz=np.ones(n), tx_power_w=np.ones(n), local_power_w=np.ones(n),
+                        deadline_s=1.0 + cycles / low, capacity_hz=np.array([cap * 1e9]),
+                        rate_bps=np.ones((n, 1)))
+        alloc, _ = waterfill(inst, np.ones(n, dtype=int))
+        res = minimize(lambda f, c=cycles: np.sum(c / f), low * 1.2, method="SLSQP",
+                       bounds=[(lo, None) for lo in low],
+                       constraints=[{"type": "ineq", "fun": lambda f, k=cap: k - f.sum()}],
+                       options={"ftol": 1e-14, "maxiter": 500})
+        assert np.sum(cycles / (alloc / 1e9)) <= res.fun * (1 + 1e-9)
+
+
+def test_waterfill_infeasible_server_gets_f_min():
+    inst = two_ues(capacity=3e9, deadline0=0.6)
+    alloc, ok = waterfill(inst, np.array([1, 1]))
+    assert not ok[0]
+    np.testing.assert_allclose(alloc, inst.f_min[:, 0])
+
+
+def test_batch_agrees_with_single():
+    for inst in library("hetero")[:5] + library("tiny"):
+        rng = np.random.default_rng(inst.n_ues)
+        a = rng.integers(0, inst.n_servers + 1, size=(64, inst.n_ues))
+        batch = evaluate_batch(inst, a)
+        for p in range(len(a)):
+            ev = evaluate(inst, a[p])
+            assert batch.feasible[p] == ev.feasible
+            if ev.feasible:
+                assert batch.mean_latency_s[p] == pytest.approx(ev.mean_latency_s, rel=1e-12)
+                assert batch.total_energy_j[p] == pytest.approx(ev.total_energy_j, rel=1e-12)
+                np.testing.assert_allclose(batch.allocation_hz[p], ev.allocation_hz, rtol=1e-12)
+
+
+def test_waterfill_batched_equals_one_by_one():
+    inst = mecopt.generate("hetero", seed=4)
+    rng = np.random.default_rng(0)
+    a = np.where(rng.random((20, inst.n_ues)) < 0.5, 0,
+                 rng.integers(1, inst.n_servers + 1, size=(20, inst.n_ues)))
+    a = np.where(inst.option_ok[np.arange(inst.n_ues), a], a, 0)
+    alloc, ok = waterfill(inst, a)
+    for p in range(len(a)):
+        one, ok1 = waterfill(inst, a[p])
+        np.testing.assert_allclose(one, alloc[p], rtol=1e-12)  # cumsum order differs
+        np.testing.assert_array_equal(ok1, ok[p])

@@ -1,0 +1,86 @@
+"""Generators, the instance library and the scenario stream."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mecopt
+from mecopt.errors import InputError
+from mecopt.generators import Drift, ScenarioStream
+from mecopt.library import library_instances
+
+from conftest import INSTANCES
+
+
+def test_same_seed_same_instance():
+    a, b = mecopt.generate("hetero", seed=11), mecopt.generate("hetero", seed=11)
+    assert a.to_json() == b.to_json()
+    assert a.to_json() != mecopt.generate("hetero", seed=12).to_json()
+
+
+@pytest.mark.parametrize("kind", ["paper", "hetero", "tiny"])
+def test_library_is_regenerated_byte_identically(kind):
+    for inst in library_instances(kind):
+        assert (INSTANCES / kind / f"{inst.name}.json").read_text() == inst.to_json()
+
+
+def test_paper_family_facts():
+    inst = mecopt.generate("paper", seed=0)
+    assert (inst.n_ues, inst.n_servers) == (50, 4)
+    np.testing.assert_array_equal(inst.capacity_hz, [1.5e10, 1.5e10, 3e10, 5e10])
+    assert np.all((inst.cycles >= 0.95e9) & (inst.cycles <= 1.05e9))
+    assert np.all((inst.data_bits >= 0.95e6) & (inst.data_bits <= 1.05e6))
+    assert np.all(inst.deadline_s == 1.5) and np.all(inst.local_hz == 1e9)
+    # Free-space rate at the drawn distance, B = 1 MHz, noise 1e-12 W.
+    d = max(np.linalg.norm(inst.ue_position_m[0] - inst.server_position_m[1]), 1.0)
+    assert inst.rate_bps[0, 1] == pytest.approx(1e6 * np.log2(1 + d ** -2 / 1e-12))
+    assert np.all(inst.ue_position_m <= 50)
+
+
+def test_hetero_family_facts():
+    sizes = [(g.n_ues, g.n_servers) for g in (mecopt.generate("hetero", seed=s)
+                                               for s in range(30))]
+    assert all(20 <= n <= 100 and 2 <= m <= 8 for n, m in sizes)
+    inst = mecopt.generate("hetero", seed=0)
+    assert set(inst.capacity_hz) <= {1.5e10, 3e10, 5e10}
+    assert not inst.local_ok.all()  # some UEs must offload
+
+
+def test_generate_rejects_bad_arguments():
+    with pytest.raises(InputError, match="family: unknown 'x'; valid: paper, hetero"):
+        mecopt.generate("x")
+    with pytest.raises(InputError, match="n_ues: must be an integer >= 1"):
+        mecopt.generate("paper", n_ues=0)
+    with pytest.raises(InputError, match="seed"):
+        mecopt.generate("paper", seed=-1)
+
+
+def test_stream_moves_redraws_and_drifts():
+    drifts = [Drift(2, "capacity-drop", factor=0.5, server=4), Drift(3, "task-growth", 1.5),
+              Drift(4, "density", 2.0), Drift(5, "server-loss", server=1)]
+    s = ScenarioStream("hetero", seed=3, n_ues=20, n_servers=4, dt=10.0, drifts=drifts)
+    insts = s.take(6)
+    assert insts[0].to_dict()["rate_bps"] == mecopt.generate(
+        "hetero", n_ues=20, n_servers=4, seed=3).to_dict()["rate_bps"]
+    step = np.linalg.norm(insts[1].ue_position_m - insts[0].ue_position_m, axis=1)
+    assert np.all(step <= 1.2 * 10.0 + 1e-9) and step.max() > 0
+    assert not np.allclose(insts[1].rate_bps, insts[0].rate_bps)
+    assert insts[2].capacity_hz[3] == insts[1].capacity_hz[3] / 2
+    assert insts[3].cycles.mean() > 1.2 * insts[2].cycles.mean()
+    assert insts[4].n_ues == 40
+    assert insts[5].n_servers == 3
+    again = ScenarioStream("hetero", seed=3, n_ues=20, n_servers=4, dt=10.0,
+                           drifts=drifts).take(6)
+    assert [i.to_json() for i in again] == [i.to_json() for i in insts]
+
+
+def test_stream_positions_stay_in_area():
+    s = ScenarioStream("paper", seed=1, dt=30.0)
+    for inst in s.take(20):
+        assert np.all((inst.ue_position_m >= 0) & (inst.ue_position_m <= 50))
+
+
+def test_drift_validation():
+    with pytest.raises(InputError, match="drift kind: unknown 'melt'"):
+        Drift(1, "melt")

@@ -1,0 +1,111 @@
+"""solve(), the registry and the checks every returned solution goes through."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mecopt
+from mecopt import Method, Option, Outcome
+from mecopt.errors import InputError
+
+from conftest import library
+
+
+def test_unknown_method_lists_valid_names():
+    with pytest.raises(InputError) as err:
+        mecopt.solve(library("tiny")[0], "latency", "nope")
+    assert "method: unknown 'nope'; valid:" in str(err.value)
+    assert "greedy" in str(err.value) and "local" in str(err.value)
+
+
+def test_unknown_objective():
+    with pytest.raises(InputError, match="objective: unknown"):
+        mecopt.solve(library("tiny")[0], "throughput", "greedy")
+
+
+def test_unknown_option_and_bad_value():
+    with pytest.raises(InputError, match="option foo: unknown for method 'random'; valid: tries"):
+        mecopt.solve(library("tiny")[0], "latency", "random", foo=1)
+    with pytest.raises(InputError, match="option tries: expected int, got 'many'"):
+        mecopt.solve(library("tiny")[0], "latency", "random", tries="many")
+    with pytest.raises(InputError, match="option tries: must be >= 1"):
+        mecopt.solve(library("tiny")[0], "latency", "random", tries="0")
+
+
+def test_callable_method():
+    inst = library("paper")[0]
+
+    def everyone_on_server_4(instance, objective, *, time_limit, seed):
+        """all on the biggest server"""
+        return np.full(instance.n_ues, 4)
+
+    sol = mecopt.solve(inst, "latency", everyone_on_server_4)
+    assert sol.method == "everyone_on_server_4" and sol.status == "feasible"
+    assert sol.objective_value == pytest.approx(
+        mecopt.evaluate(inst, np.full(50, 4)).mean_latency_s)
+
+
+def test_a_wrong_claim_is_caught():
+    inst = library("tiny")[1]
+
+    class Liar(Method):
+        name = "liar"
+
+        def _solve(self, instance, objective, *, time_limit, seed):
+            return Outcome(np.ones(instance.n_ues, dtype=int), status="optimal", bound=0.0)
+
+    sol = mecopt.solve(inst, "energy", Liar)
+    assert sol.status == "error" and "checker rejects" in sol.message
+    assert sol.extra["violations"]
+
+
+def test_a_crash_is_a_result():
+    class Crasher(Method):
+        name = "crasher"
+
+        def _solve(self, instance, objective, *, time_limit, seed):
+            raise RuntimeError("boom")
+
+    sol = mecopt.solve(library("tiny")[0], "latency", Crasher)
+    assert sol.status == "error" and sol.message == "RuntimeError: boom"
+
+
+def test_options_are_typed():
+    class Typed(Method):
+        name = "typed"
+        options = {"k": Option(int, 3, "count"), "flag": Option(bool, False, "switch")}
+
+        def _solve(self, instance, objective, *, time_limit, seed):
+            assert isinstance(self.config["k"], int) and isinstance(self.config["flag"], bool)
+            return Outcome(np.zeros(instance.n_ues, dtype=int), extra=dict(self.config))
+
+    sol = mecopt.solve(library("paper")[0], "latency", Typed, k="7", flag="yes")
+    assert sol.extra == {"k": 7, "flag": True}
+
+
+def test_gap_from_bound_and_solution_round_trip(tmp_path):
+    inst = library("paper")[0]
+    greedy = mecopt.solve(inst, "latency", "greedy")
+
+    def with_bound(instance, objective, *, time_limit, seed):
+        return Outcome(np.array(greedy.assignment), bound=greedy.objective_value * 0.99)
+
+    sol = mecopt.solve(inst, "latency", with_bound)
+    assert sol.gap == pytest.approx(0.01, rel=1e-9)
+    sol.save(tmp_path / "s.json")
+    back = mecopt.Solution.load(tmp_path / "s.json")
+    assert back.to_dict() == sol.to_dict()
+
+
+def test_solution_validation(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text('{"format": "mecopt-solution", "version": 1, "instance": "x"}')
+    with pytest.raises(InputError, match="objective: missing field"):
+        mecopt.Solution.load(path)
+
+
+def test_methods_listing():
+    table = mecopt.availability()
+    assert table["greedy"][0] and table["local"][0] and table["random"][0]
+    assert {"highs", "de", "pg", "lambo"} <= set(table)
