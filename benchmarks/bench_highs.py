@@ -1,0 +1,97 @@
+"""`highs` on the shipped libraries: is every solve proven optimal, and how fast?
+
+    python benchmarks/bench_highs.py [--families paper,hetero] [--objectives latency,energy]
+                                     [--time-limit S]
+
+Prints one row per (instance, objective): status, wall time, CPU time of this process (HiGHS
+runs inside it, so this is what the solve cost even when other jobs share the machine),
+objective, bound, gap and agreement with instances/<family>/reference.json where present;
+then per family and objective the medians and the worst case, and the issue's targets:
+every solve optimal with gap <= 1e-6, median wall time <= 1 s (energy) and <= 5 s (latency),
+no solve over 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import mecopt
+from mecopt.reference import FILENAME, load_reference, optimum
+
+ROOT = Path(__file__).resolve().parents[1] / "instances"
+TARGET_MEDIAN_S = {"energy": 1.0, "latency": 5.0}
+TARGET_MAX_S = 60.0
+TARGET_GAP = 1e-6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", default="paper,hetero")
+    parser.add_argument("--objectives", default="latency,energy")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="seconds per solve (default: none, run to the proof)")
+    args = parser.parse_args()
+    rows = []
+    print(f"{'instance':11s} {'N':>3s} {'M':>2s} {'objective':9s} {'status':8s} {'wall s':>7s} "
+          f"{'cpu s':>6s} {'objective':>13s} {'bound':>13s} {'gap':>8s} {'vs ref':>8s}",
+          flush=True)
+    for family in args.families.split(","):
+        ref_path = ROOT / family / FILENAME
+        ref = load_reference(ref_path) if ref_path.exists() else None
+        for path in sorted((ROOT / family).glob(f"{family}-*.json")):
+            inst = mecopt.Instance.load(path)
+            for objective in args.objectives.split(","):
+                cpu = time.process_time()
+                sol = mecopt.solve(inst, objective, "highs", time_limit=args.time_limit)
+                cpu = time.process_time() - cpu
+                best = optimum(ref, inst.name, objective) if ref else None
+                agree = "-"
+                if best is not None and sol.objective_value is not None:
+                    agree = f"{(sol.objective_value - best) / best:+.0e}"
+                rows.append((family, objective, sol, cpu))
+                gap = "-" if sol.gap is None else f"{sol.gap:.1e}"
+                print(f"{inst.name:11s} {inst.n_ues:3d} {inst.n_servers:2d} {objective:9s} "
+                      f"{sol.status:8s} {sol.wall_time_s:7.2f} {cpu:6.2f} "
+                      f"{_num(sol.objective_value)} {_num(sol.bound)} {gap:>8s} {agree:>8s}",
+                      flush=True)
+    summarize(rows)
+
+
+def _num(x: float | None) -> str:
+    return f"{'-':>13s}" if x is None else f"{x:13.9g}"
+
+
+def summarize(rows) -> None:
+    print(f"\n{'family':7s} {'objective':9s} {'optimal':>8s} {'median wall':>11s} "
+          f"{'median cpu':>10s} {'worst wall':>10s} {'worst instance':>14s} {'max gap':>8s}")
+    groups = sorted({(f, o) for f, o, _, _ in rows})
+    for objective in sorted({o for _, o in groups}):
+        groups.append(("all", objective))
+    verdicts = []
+    for family, objective in groups:
+        sel = [(s, c) for f, o, s, c in rows if o == objective and family in ("all", f)]
+        optimal = sum(s.status == "optimal" and s.gap is not None and s.gap <= TARGET_GAP
+                      for s, _ in sel)
+        walls = [s.wall_time_s for s, _ in sel]
+        worst = max(sel, key=lambda sc: sc[0].wall_time_s)[0]
+        gaps = [s.gap for s, _ in sel if s.gap is not None]
+        print(f"{family:7s} {objective:9s} {optimal:>5d}/{len(sel):<2d} "
+              f"{statistics.median(walls):11.2f} {statistics.median(c for _, c in sel):10.2f} "
+              f"{max(walls):10.2f} {worst.instance:>14s} "
+              f"{max(gaps) if gaps else float('nan'):8.1e}")
+        if family == "all":
+            verdicts.append((objective, optimal == len(sel), statistics.median(walls),
+                             max(walls)))
+    print("\ntargets:")
+    for objective, all_optimal, median, worst in verdicts:
+        print(f"  {objective:8s} all optimal: {'yes' if all_optimal else 'NO'};  median "
+              f"{median:.2f} s <= {TARGET_MEDIAN_S[objective]:g} s: "
+              f"{'yes' if median <= TARGET_MEDIAN_S[objective] else 'NO'};  worst {worst:.2f} s "
+              f"<= {TARGET_MAX_S:g} s: {'yes' if worst <= TARGET_MAX_S else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()

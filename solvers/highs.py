@@ -1,0 +1,85 @@
+"""`highs`: the exact expert. Proven optima for both objectives with HiGHS through Pyomo.
+
+Minimum energy is a generalized assignment MILP; minimum latency is a convex MINLP solved
+exactly by outer approximation over a MILP master (solvers/outer_approximation.py explains
+the cuts and why the loop ends at the optimum). The greedy assignment is the first
+incumbent; every decision is water-filled (mecopt.waterfill), so among energy-optimal
+assignments the allocation is the latency-optimal one.
+
+Options: gap (relative, default 1e-6), threads, verbose, and max_energy, a cap on the total
+UE energy [J] (for an epsilon-constraint Pareto front: minimum latency subject to
+sum_i E_i <= max_energy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mecopt.errors import InputError
+from mecopt.instance import Instance
+from mecopt.method import Method, Option, Outcome
+from mecopt.objective import Objective
+from mecopt.solvers.greedy import greedy_assignment
+from mecopt.solvers.outer_approximation import search
+
+
+class HighsMethod(Method):
+    name = "highs"
+    description = "exact: MILP (energy) / outer approximation (latency) with HiGHS via Pyomo"
+    options = {
+        "gap": Option(float, 1e-6, "relative optimality gap at which to stop"),
+        "threads": Option(int, 0, "HiGHS threads; 0 keeps HiGHS's own choice, a positive "
+                          "number rebuilds HiGHS's process-wide thread pool to that size"),
+        "verbose": Option(bool, False, "print the HiGHS log and the outer-approximation steps"),
+        "max_energy": Option(float, None, "cap on the total UE energy [J] (none if unset)"),
+    }
+
+    def check_options(self, config):
+        if not 0 <= config["gap"] < 1:
+            raise InputError(f"option gap: must be in [0, 1), got {config['gap']}")
+        if config["threads"] < 0:
+            raise InputError(f"option threads: must be >= 0, got {config['threads']}")
+        cap = config["max_energy"]
+        if cap is not None and not (np.isfinite(cap) and cap > 0):
+            raise InputError(f"option max_energy: must be a positive number of J, got {cap}")
+
+    def _solve(self, instance, objective, *, time_limit, seed):
+        cap = self.config["max_energy"]
+        start, _ = greedy_assignment(instance, objective)
+        result = search(instance, objective, start=start, gap=self.config["gap"],
+                        time_limit=time_limit, threads=self.config["threads"],
+                        verbose=self.config["verbose"], max_energy=cap)
+        bound = result.bound if np.isfinite(result.bound) else None
+        message = result.message
+        if result.status == "infeasible":
+            message = infeasibility_cause(instance, cap)
+        return Outcome(result.assignment, status=result.status, bound=bound, message=message,
+                       extra=result.extra)
+
+
+def infeasibility_cause(instance: Instance, max_energy: float | None = None) -> str:
+    """One line that says why no assignment satisfies the constraints."""
+    ok = instance.option_ok
+    stuck = np.flatnonzero(~ok.any(axis=1))
+    if len(stuck):
+        first = int(stuck[0])
+        return (f"{len(stuck)} UEs have no option that meets their deadline (first: UE {first}:"
+                f" local takes {instance.t_loc[first]:.6g} s > {instance.deadline_s[first]:.6g}"
+                " s, and every server is unreachable or too slow to transmit to)")
+    must = np.flatnonzero(~instance.local_ok)
+    fitting = instance.usable & (instance.f_min <= instance.capacity_hz[None, :])
+    alone = [int(i) for i in must if not fitting[i].any()]
+    if alone:
+        return (f"{len(alone)} UEs cannot meet their deadline locally and need more than any "
+                f"server's capacity to meet it offloaded (first: UE {alone[0]})")
+    if max_energy is not None:
+        free = search(instance, Objective.ENERGY, start=None, gap=1e-9, time_limit=None,
+                      threads=0, verbose=False)
+        if free.assignment is not None:
+            return (f"max_energy: no assignment uses at most {max_energy:.6g} J; the minimum "
+                    f"total energy is {free.value:.6g} J")
+    need = np.where(fitting[must], instance.f_min[must], np.inf).min(axis=1).sum() \
+        if len(must) else 0.0
+    return (f"the minimum allocations that meet the deadlines cannot fit the server "
+            f"capacities under any assignment: {len(must)} UEs must offload and need at least "
+            f"{need / 1e9:.6g} GHz together, of {instance.capacity_hz.sum() / 1e9:.6g} GHz")

@@ -1,0 +1,170 @@
+"""The exact expert `highs`: brute-force optima, infeasibility causes, time limits, options."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import mecopt
+from mecopt.cli.main import cli
+from mecopt.errors import InputError
+from mecopt.evaluation import evaluate_batch
+from mecopt.reference import load_reference, optimum
+
+from conftest import INSTANCES, brute_force, library
+
+TINY = library("tiny")
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+@pytest.mark.parametrize("inst", TINY, ids=lambda i: i.name)
+def test_highs_equals_brute_force_on_tiny(inst, objective, tiny_optima):
+    best, value = tiny_optima[(inst.name, objective)]
+    sol = mecopt.solve(inst, objective, "highs")
+    if best is None:
+        assert sol.status == "infeasible"
+        assert "capacit" in sol.message or "no option" in sol.message
+        return
+    assert sol.status == "optimal", sol.message
+    assert sol.objective_value == pytest.approx(value, rel=1e-7)
+    assert sol.bound <= sol.objective_value
+    assert sol.gap <= 1e-6
+
+
+def binding_instance(seed: int) -> mecopt.Instance:
+    """A small instance where deadlines bind at the latency optimum: most UEs must offload
+    (slow local CPUs) and two have deadlines that need 25-45% of a server."""
+    rng = np.random.default_rng(seed)
+    base = mecopt.generate("hetero", n_ues=int(rng.integers(5, 8)), n_servers=2, seed=seed)
+    capacity = np.full(2, np.median(base.cycles) * 6.0)
+    inst = base.replace(local_hz=base.local_hz * 0.5, capacity_hz=capacity,
+                        name=f"binding-{seed}")
+    deadline = inst.deadline_s.copy()
+    for i in rng.choice(inst.n_ues, size=2, replace=False):
+        j = int(np.argmin(inst.t_tx[i]))
+        deadline[i] = inst.t_tx[i, j] + inst.cycles[i] / (rng.uniform(0.25, 0.45) * capacity[j])
+    return inst.replace(deadline_s=deadline)
+
+
+def test_highs_equals_brute_force_when_deadlines_bind():
+    """The per-pair cuts keep the latency search exact where the aggregated bound is not."""
+    binding = 0
+    for seed in range(300, 316):
+        inst = binding_instance(seed)
+        best, value = brute_force(inst, "latency")
+        sol = mecopt.solve(inst, "latency", "highs")
+        if best is None:
+            assert sol.status == "infeasible"
+            continue
+        assert sol.status == "optimal", sol.message
+        assert sol.objective_value == pytest.approx(value, rel=1e-7)
+        a, f = np.array(sol.assignment), np.array(sol.allocation_hz)
+        on = np.flatnonzero(a > 0)
+        binding += bool(np.any(f[on] <= inst.f_min[on, a[on] - 1] * (1 + 1e-9)))
+    assert binding >= 5, f"only {binding} of 16 instances have a binding deadline"
+
+
+def test_tiny_008_is_infeasible_because_of_capacity():
+    inst = next(i for i in TINY if i.name == "tiny-008")
+    for objective in ("latency", "energy"):
+        sol = mecopt.solve(inst, objective, "highs")
+        assert sol.status == "infeasible"
+        assert "cannot fit the server capacities" in sol.message
+        assert "\n" not in sol.message
+
+
+def test_infeasible_message_names_the_ue_without_options():
+    inst = TINY[1]
+    rate = inst.rate_bps.copy()
+    rate[2] = 0.0  # UE 2 reaches no server ...
+    local = inst.local_hz.copy()
+    local[2] = inst.cycles[2] / (2 * inst.deadline_s[2])  # ... and is too slow locally
+    bad = inst.replace(rate_bps=rate, local_hz=local)
+    sol = mecopt.solve(bad, "latency", "highs")
+    assert sol.status == "infeasible"
+    assert "UE 2" in sol.message and "no option" in sol.message
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+def test_tiny_time_limit_gives_a_bound_not_a_crash(objective):
+    # 85 UEs, 2 servers; neither objective is settled by the trivial bound
+    inst = mecopt.Instance.load(INSTANCES / "hetero" / "hetero-003.json")
+    sol = mecopt.solve(inst, objective, "highs", time_limit=1e-3)
+    assert sol.status in ("feasible", "timeout")
+    assert sol.bound is not None and np.isfinite(sol.bound)
+    if sol.status == "feasible":
+        assert sol.bound <= sol.objective_value
+        assert sol.gap is not None and sol.gap > 1e-6
+
+
+def brute_force_capped(inst, cap):
+    """Minimum mean latency among assignments with total energy <= cap (or None)."""
+    every = np.array(list(itertools.product(range(inst.n_servers + 1), repeat=inst.n_ues)))
+    batch = evaluate_batch(inst, every)
+    ok = batch.feasible & (batch.total_energy_j <= cap)
+    return float(batch.mean_latency_s[ok].min()) if ok.any() else None
+
+
+@pytest.mark.parametrize("name", ["tiny-001", "tiny-004", "tiny-009"])
+def test_max_energy_gives_the_capped_latency_optimum(name, tiny_optima):
+    inst = next(i for i in TINY if i.name == name)
+    free = mecopt.solve(inst, "latency", "highs")
+    e_min = tiny_optima[(name, "energy")][1]
+    cap = e_min + 0.5 * (sum(free.energy_j) - e_min)  # between the two extremes
+    sol = mecopt.solve(inst, "latency", "highs", max_energy=cap)
+    assert sol.status == "optimal"
+    assert sum(sol.energy_j) <= cap * (1 + 1e-12)
+    assert sol.objective_value == pytest.approx(brute_force_capped(inst, cap), rel=1e-7)
+
+
+def test_max_energy_below_the_minimum_energy_is_infeasible(tiny_optima):
+    inst = TINY[1]
+    e_min = tiny_optima[(inst.name, "energy")][1]
+    for objective in ("latency", "energy"):
+        sol = mecopt.solve(inst, objective, "highs", max_energy=0.99 * e_min)
+        assert sol.status == "infeasible"
+        assert sol.message.startswith("max_energy:")
+        assert f"{e_min:.6g}" in sol.message
+    ok = mecopt.solve(inst, "energy", "highs", max_energy=1.01 * e_min)
+    assert ok.status == "optimal"
+    assert ok.objective_value == pytest.approx(e_min, rel=1e-7)
+
+
+@pytest.mark.parametrize("options, field", [({"max_energy": -1.0}, "max_energy"),
+                                           ({"gap": 1.5}, "gap"), ({"threads": -1}, "threads"),
+                                           ({"speed": 1}, "speed")])
+def test_bad_options_name_the_field(options, field):
+    with pytest.raises(InputError, match=f"option {field}"):
+        mecopt.solve(TINY[0], "latency", "highs", **options)
+
+
+def test_paper_000_latency_from_the_cli_is_proven_optimal():
+    """The issue's acceptance check, against the shipped reference optimum."""
+    path = INSTANCES / "paper" / "paper-000.json"
+    result = CliRunner().invoke(cli, ["solve", str(path), "--method", "highs",
+                                      "--objective", "latency"])
+    assert result.exit_code == 0, result.output
+    sol = mecopt.Solution.from_dict(__import__("json").loads(result.stdout))
+    assert sol.status == "optimal" and sol.gap <= 1e-6
+    ref = optimum(load_reference(INSTANCES / "paper" / "reference.json"), "paper-000", "latency")
+    assert sol.objective_value == pytest.approx(ref, rel=2e-6)
+
+
+def test_threads_option_after_highs_ran_elsewhere_in_the_process(tiny_optima):
+    """HiGHS sizes one thread pool per process; asking for another size must still work."""
+    import highspy
+
+    other = highspy.Highs()
+    other.setOptionValue("output_flag", False)
+    other.setOptionValue("threads", 2)
+    other.addVar(0.0, 1.0)
+    other.run()
+    inst = TINY[4]
+    for threads in (1, 0):
+        sol = mecopt.solve(inst, "energy", "highs", threads=threads)
+        assert sol.status == "optimal", sol.message
+        assert sol.objective_value == pytest.approx(tiny_optima[(inst.name, "energy")][1],
+                                                    rel=1e-7)

@@ -1,0 +1,60 @@
+"""`mecopt reference` and the shipped reference files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import mecopt
+from mecopt.cli.main import cli
+from mecopt.reference import load_reference, optimum
+
+from conftest import INSTANCES, library
+
+
+def test_reference_of_tiny_matches_brute_force(tmp_path, tiny_optima):
+    out = tmp_path / "reference.json"
+    result = CliRunner().invoke(cli, ["reference", str(INSTANCES / "tiny"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    ref = load_reference(out)
+    assert ref["solver"] == "highs"
+    assert ref["command"] == f"mecopt reference {INSTANCES / 'tiny'} -o {out}"
+    for (name, objective), (best, value) in tiny_optima.items():
+        got = optimum(ref, name, objective)
+        if best is None:
+            assert got is None  # tiny-008: infeasible, so nothing proven to store
+        else:
+            assert got == pytest.approx(value, rel=1e-7)
+            assert ref["optima"][name][objective]["gap"] <= 1e-6
+    # Never silently overwritten.
+    again = CliRunner().invoke(cli, ["reference", str(INSTANCES / "tiny"), "-o", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_reference_one_objective_and_files(tmp_path):
+    files = [str(INSTANCES / "tiny" / f"tiny-00{k}.json") for k in (1, 2)]
+    out = tmp_path / "ref.json"
+    result = CliRunner().invoke(cli, ["reference", *files, "--objectives", "energy",
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    ref = json.loads(out.read_text())
+    assert sorted(ref["optima"]) == ["tiny-001", "tiny-002"]
+    assert all(list(v) == ["energy"] for v in ref["optima"].values())
+    assert "--objectives energy" in ref["command"]
+
+
+@pytest.mark.parametrize("family", ["paper", "hetero"])
+def test_shipped_reference_files_are_complete_and_agree_on_energy(family):
+    """Every instance has both proven optima; energy (fast) is re-solved to check them."""
+    ref = load_reference(INSTANCES / family / "reference.json")
+    assert ref["command"].startswith(f"mecopt reference instances/{family} ")
+    instances = library(family)
+    assert sorted(ref["optima"]) == [i.name for i in instances]
+    for inst in instances:
+        entry = ref["optima"][inst.name]
+        assert set(entry) == {"latency", "energy"}
+        assert all(e["gap"] <= 1e-6 for e in entry.values())
+        sol = mecopt.solve(inst, "energy", "highs")
+        assert sol.objective_value == pytest.approx(entry["energy"]["value"], rel=1e-6)
