@@ -71,7 +71,11 @@ def main() -> None:
 
 
 # Commands live in their own modules; each registers itself on import.
-from mecopt.cli import core_commands  # noqa: E402,F401
+from mecopt.cli import bench_command, core_commands  # noqa: E402,F401
+from mecopt.cli import export_command, reference_command  # noqa: E402,F401
+from mecopt.cli import learned_commands  # noqa: E402,F401
+from mecopt.cli import baseline_commands  # noqa: E402,F401
+from mecopt.cli import pareto_command  # noqa: E402,F401
 
 if __name__ == "__main__":
     sys.exit(main())

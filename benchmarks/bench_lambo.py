@@ -1,0 +1,172 @@
+"""LAMBO against greedy (and DE) on the held-out libraries: gap, time, throughput, latency.
+
+    python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64] [--de 0]
+                                     [--large 10] [--threads 1] [--json out.json]
+
+Measures, per family (instances/paper, instances/hetero; never used in training) and
+objective: the mean and worst gap to the proven optimum (instances/<family>/reference.json;
+when that file or an entry is missing the gap is measured against greedy instead and the
+table says "vs greedy"), the number of instances better than greedy, and the median time per
+solve call, for greedy, lambo greedy decoding and lambo best-of-k. `--de K` adds DE on the
+first K instances per family (30 s default time limit each; slow). Then:
+- throughput: greedy decoding of 4x50 paper instances in one batch, instances per second
+  (features + decode + exact costs);
+- per-call latency: median wall time of one `mecopt.solve(..., "lambo")` after loading;
+- large hetero: `--large K` generated hetero instances with 100..200 UEs (seeds 3_000_000+),
+  gap of lambo (greedy decoding and best-of-k) relative to greedy (no exact optimum).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import mecopt
+from mecopt.generators import generate
+from mecopt.learned.lambo_method import cached_model, decode_instances
+from mecopt.objective import Objective
+from mecopt.reference import FILENAME, load_reference, optimum
+
+ROOT = Path(__file__).resolve().parents[1] / "instances"
+OBJECTIVES = (Objective.LATENCY, Objective.ENERGY)
+
+
+def gap_table(family: str, methods: dict, de: int, rows: list) -> None:
+    paths = sorted((ROOT / family).glob(f"{family}-*.json"))
+    insts = [mecopt.Instance.load(p) for p in paths]
+    ref_path = ROOT / family / FILENAME
+    ref = load_reference(ref_path) if ref_path.exists() else None
+    for obj in OBJECTIVES:
+        greedy = [mecopt.solve(i, obj, "greedy") for i in insts]
+        base = {}
+        for inst, g in zip(insts, greedy, strict=True):
+            best = optimum(ref, inst.name, obj.value) if ref is not None else None
+            base[inst.name] = (best, "optimum") if best is not None else (g.objective_value,
+                                                                          "vs greedy")
+        runs = {"greedy": (greedy, insts)}
+        for label, options in methods.items():
+            runs[label] = ([mecopt.solve(i, obj, "lambo", **options) for i in insts], insts)
+        if de:
+            runs["de"] = ([mecopt.solve(i, obj, "de") for i in insts[:de]], insts[:de])
+        g_value = {s.instance: s.objective_value for s in greedy}
+        for label, (sols, _) in runs.items():
+            gaps, better, ms, kinds = [], 0, [], set()
+            for s in sols:
+                ms.append(1e3 * s.wall_time_s)
+                if not s.feasible:
+                    continue
+                b, kind = base[s.instance]
+                kinds.add(kind)
+                gaps.append((s.objective_value - b) / b)
+                if g_value[s.instance] is not None and \
+                        s.objective_value < g_value[s.instance] * (1 - 1e-9):
+                    better += 1
+            row = {"family": family, "objective": obj.value, "method": label,
+                   "n": len(sols), "feasible": len(gaps),
+                   "mean_gap_pct": 100 * statistics.fmean(gaps) if gaps else None,
+                   "worst_gap_pct": 100 * max(gaps) if gaps else None,
+                   "better_than_greedy": better, "median_ms": statistics.median(ms),
+                   "reference": "/".join(sorted(kinds))}
+            rows.append(row)
+            print_row(row)
+
+
+def print_row(r: dict) -> None:
+    def fmt(x: float | None) -> str:
+        return f"{x:8.3f}%" if x is not None else f"{'-':>9s}"
+
+    print(f"{r['family']:7s} {r['objective']:8s} {r['method']:14s} {r['feasible']:>3d}/"
+          f"{r['n']:<3d} {fmt(r['mean_gap_pct'])} {fmt(r['worst_gap_pct'])} "
+          f"{r['better_than_greedy']:>6d} {r['median_ms']:9.2f}  {r['reference']}", flush=True)
+
+
+def throughput(checkpoint: str, n: int = 200) -> tuple[float, float]:
+    """Instances per second of wall time and of this process's CPU time (the machine may be
+    shared: CPU time is what the decode costs)."""
+    insts = [generate("paper", 50, 4, seed=4_000_000 + k) for k in range(n)]
+    objs = [OBJECTIVES[k % 2] for k in range(n)]
+    decode_instances(insts[:8], objs[:8], checkpoint=checkpoint)  # warm up
+    wall, cpu = time.perf_counter(), time.process_time()
+    decode_instances(insts, objs, checkpoint=checkpoint)
+    return n / (time.perf_counter() - wall), n / (time.process_time() - cpu)
+
+
+def call_latency(checkpoint: str, calls: int = 20) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of one solve call (model already loaded)."""
+    inst = mecopt.Instance.load(ROOT / "paper" / "paper-000.json")
+    mecopt.solve(inst, "latency", "lambo", checkpoint=checkpoint)  # loads the model once
+    wall, cpu = [], []
+    for k in range(calls):
+        w, c = time.perf_counter(), time.process_time()
+        mecopt.solve(inst, OBJECTIVES[k % 2], "lambo", checkpoint=checkpoint)
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    return 1e3 * statistics.median(wall), 1e3 * statistics.median(cpu)
+
+
+def large(k: int, samples: int, checkpoint: str, rows: list) -> None:
+    rng = np.random.default_rng(0)
+    insts = [generate("hetero", int(rng.integers(100, 201)), None, seed=3_000_000 + i)
+             for i in range(k)]
+    for obj in OBJECTIVES:
+        for label, opts in (("lambo", {}), (f"lambo best-{samples}", {"samples": samples})):
+            gaps, ms = [], []
+            for inst in insts:
+                g = mecopt.solve(inst, obj, "greedy")
+                s = mecopt.solve(inst, obj, "lambo", checkpoint=checkpoint, **opts)
+                ms.append(1e3 * s.wall_time_s)
+                if s.feasible and g.feasible:
+                    gaps.append((s.objective_value - g.objective_value) / g.objective_value)
+            row = {"family": "hetero100-200", "objective": obj.value, "method": label,
+                   "n": len(insts), "feasible": len(gaps),
+                   "mean_gap_pct": 100 * statistics.fmean(gaps) if gaps else None,
+                   "worst_gap_pct": 100 * max(gaps) if gaps else None,
+                   "better_than_greedy": sum(x < -1e-9 for x in gaps),
+                   "median_ms": statistics.median(ms), "reference": "vs greedy"}
+            rows.append(row)
+            print_row(row)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default="", help="default: the shipped lambo-s")
+    parser.add_argument("--samples", type=int, default=64, help="k of best-of-k")
+    parser.add_argument("--families", default="paper,hetero")
+    parser.add_argument("--de", type=int, default=0, help="run DE on the first K instances")
+    parser.add_argument("--large", type=int, default=10, help="generated 100..200-UE instances")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--json", default=None, help="also write the rows here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    _, info = cached_model(args.checkpoint, "cpu")
+    print(f"checkpoint: {args.checkpoint or 'shipped lambo-s'} (step {info['step']}; "
+          f"{info['command']}); torch threads {args.threads}")
+    methods = {"lambo": {"checkpoint": args.checkpoint},
+               f"lambo best-{args.samples}": {"checkpoint": args.checkpoint,
+                                              "samples": args.samples}}
+    rows: list = []
+    print(f"{'family':7s} {'obj':8s} {'method':14s} {'feas':>7s} {'mean gap':>9s} "
+          f"{'worst gap':>9s} {'<greedy':>6s} {'median ms':>9s}  reference")
+    for family in args.families.split(","):
+        gap_table(family, methods, args.de, rows)
+    if args.large:
+        large(args.large, args.samples, args.checkpoint, rows)
+    tput = throughput(args.checkpoint)
+    lat = call_latency(args.checkpoint)
+    print(f"throughput: {tput[0]:.0f} instances/s wall, {tput[1]:.0f} per CPU-second "
+          "(4x50, greedy decoding, one batch of 200)")
+    print(f"per-call latency: {lat[0]:.1f} ms wall, {lat[1]:.1f} ms CPU, median "
+          "(mecopt.solve, lambo, 4x50, model loaded)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "throughput_per_s": tput,
+                                               "call_latency_ms": lat}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

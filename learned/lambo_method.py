@@ -1,0 +1,131 @@
+"""`lambo`: the pre-trained LAMBO policy as a solver backend.
+
+Decoding: greedy (samples=1) or best of k (samples=k: the greedy decode plus k - 1 sampled
+decodes, seeded). Every decode is feasible by construction (rollout.py masks options that
+cannot meet the deadline or no longer fit). The chosen assignment is evaluated twice with
+mecopt.evaluate: with the sigmoid head's allocation and with exact water-filling; the
+better feasible one is returned, and both values are in `extra`.
+
+The model is loaded once per (checkpoint, device) and cached, so only the first call in a
+process pays for it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mecopt.errors import InputError
+from mecopt.evaluation import evaluate
+from mecopt.instance import Instance
+from mecopt.method import Method, Option, Outcome
+from mecopt.objective import Objective
+
+
+@lru_cache(maxsize=4)
+def cached_model(checkpoint: str, device: str):
+    """(model, checkpoint info) for a checkpoint path ("" = the shipped lambo-s)."""
+    from mecopt.learned.checkpoint import load_model
+
+    return load_model(checkpoint or None, device)
+
+
+def decode_instances(instances: list[Instance], objectives: list[Objective], *,
+                     samples: int = 1, seed: int = 0, checkpoint: str = "",
+                     device: str = "cpu") -> list[dict[str, Any]]:
+    """Decode a batch of (instance, objective) rows in one pass.
+
+    Returns per row: "assignment" (the best decode by water-filled value, or None when every
+    decode ran out of options), "value" (water-filled), "allocation_sigmoid" (N,), and
+    "stuck_ue" (a UE with no option left, for the message).
+    """
+    import torch
+
+    from mecopt.learned.features import make_batch
+    from mecopt.learned.rollout import costs, decode, sigmoid_allocation
+
+    model, _ = cached_model(checkpoint, device)
+    batch = make_batch(instances, objectives, device=device)
+    with torch.inference_mode():
+        runs = [decode(model, batch)]
+        if samples > 1:
+            gen = torch.Generator(device=device).manual_seed(int(seed))
+            runs.append(decode(model, batch, samples=samples - 1, sample=True, generator=gen))
+    rows = []
+    per_run = [(run, *costs(batch, run), sigmoid_allocation(batch, run)) for run in runs]
+    for b, inst in enumerate(instances):
+        best = (np.inf, None, None)
+        for run, value, _, alloc in per_run:
+            block = slice(b * run.samples, (b + 1) * run.samples)
+            k = int(np.argmin(value[block]))
+            if value[block][k] < best[0]:
+                r = b * run.samples + k
+                best = (value[block][k], run.assignment[r, : inst.n_ues].cpu().numpy(),
+                        alloc[r, : inst.n_ues])
+        rows.append({"assignment": best[1], "value": float(best[0]),
+                     "allocation_sigmoid": best[2]})
+    return rows
+
+
+class LamboMethod(Method):
+    name = "lambo"
+    description = "LAMBO: the pre-trained encoder-decoder policy (greedy or best-of-k decoding)"
+    options = {
+        "samples": Option(int, 1, "decodes: 1 = greedy decoding; k = best of greedy + k-1 "
+                                  "sampled"),
+        "checkpoint": Option(str, "", "checkpoint file (empty = the shipped lambo-s)"),
+        "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
+    }
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            return False, f"torch is not installed ({exc})"
+        from mecopt.learned.checkpoint import shipped_path
+
+        if not shipped_path().is_file():
+            return False, f"the shipped checkpoint {shipped_path()} is missing"
+        return True, ""
+
+    def check_options(self, config: dict[str, Any]) -> None:
+        if config["samples"] < 1:
+            raise InputError(f"option samples: must be >= 1, got {config['samples']}")
+        if config["checkpoint"] and not Path(config["checkpoint"]).is_file():
+            raise InputError(f"option checkpoint: no such file {config['checkpoint']!r}")
+        dev = config["device"]
+        if not (dev == "cpu" or dev == "cuda" or dev.startswith("cuda:")):
+            raise InputError(f"option device: expected cpu, cuda or cuda:N, got {dev!r}")
+        if dev.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InputError(f"option device: {dev!r} requested but CUDA is not available")
+        cached_model(config["checkpoint"], dev)  # a bad checkpoint is a one-line error now
+
+    def _solve(self, instance, objective, *, time_limit, seed):
+        k = self.config["samples"]
+        row = decode_instances([instance], [objective], samples=k, seed=seed,
+                               checkpoint=self.config["checkpoint"],
+                               device=self.config["device"])[0]
+        decoding = "greedy" if k == 1 else f"best of {k}"
+        if row["assignment"] is None:
+            return Outcome(None, status="infeasible",
+                           message=f"every decode ({decoding}) reached a UE with no option "
+                                   "left that meets its deadline within the remaining "
+                                   "capacities")
+        a = row["assignment"]
+        filled = evaluate(instance, a)
+        sig = evaluate(instance, a, row["allocation_sigmoid"])
+        extra = {"decoding": decoding,
+                 "value_waterfill": filled.value(objective) if filled.feasible else None,
+                 "value_sigmoid": sig.value(objective) if sig.feasible else None}
+        use_sigmoid = sig.feasible and (not filled.feasible
+                                        or sig.value(objective) < filled.value(objective))
+        extra["allocation"] = "sigmoid" if use_sigmoid else "water-filling"
+        return Outcome(a, allocation_hz=row["allocation_sigmoid"] if use_sigmoid else None,
+                       extra=extra)

@@ -1,0 +1,280 @@
+"""The LAMBO network (SPEC section 4): input embedding (IE), asymmetric encoder-decoder (AED)
+with a two-head output, and the critic used by actor-critic pre-training. The whole network
+is in this file; the decode loop that drives it lives in rollout.py.
+
+Shapes: B = batch rows, N = UEs (padded), M = servers (padded), K = M + 1 options
+(0 = local, j = server j), d = d_model, T = decoding steps so far.
+
+- IE. A UE token is its task features plus a permutation-invariant summary (masked mean and
+  max) of a small MLP over (pair features, server features) for every server, so one set of
+  weights serves any M. The prompt is tokenized with a small word vocabulary (unknown words
+  map to <unk>) and embedded as the mean of its word vectors. The MEC embedding summarizes
+  each server's remaining capacity and load; rollout.py recomputes it after every decision.
+- AED. A deep nn.TransformerEncoder over [prompt token, UE tokens]; a shallow decoder made of
+  nn.TransformerDecoderLayer modules that is run one step per UE with cached self-attention
+  keys/values and cached encoder keys/values (so a step costs O(T + N), not a full pass).
+- Heads. Option scores are the decoder state against per-option keys built from the option
+  features of the current state (so any M works); the sigmoid head gives the UE's share of
+  its server's spare capacity. The critic predicts the policy's normalized cost.
+
+The layer shapes equal torch.nn.Transformer's, so lambo-m / lambo-l have the paper's counts
+(579,598,336 / 1,159,192,576 in the transformer plus ~0.5M here in embeddings and heads).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mecopt.learned.features import N_MEC, N_OPTION, N_PAIR, N_SERVER, N_UE
+
+# Word vocabulary of the prompt embedding: the paper's two prompts and obvious variants.
+VOCAB = ("<pad>", "<unk>", "minimum", "minimize", "minimise", "min", "minimal", "lowest",
+         "reduce", "low", "latency", "delay", "time", "completion", "response", "energy",
+         "power", "consumption", "cost", "total", "mean", "average", "the", "of", "system",
+         "task", "tasks", "maximum", "battery", "fast", "quick", "speed")
+_WORD_ID = {w: i for i, w in enumerate(VOCAB)}
+MAX_PROMPT_WORDS = 8
+
+
+def tokenize(prompt: str) -> list[int]:
+    """Word ids of a prompt (lower-cased words; unknown words -> <unk>; at least one id)."""
+    words = re.findall(r"[a-z]+", prompt.lower())[:MAX_PROMPT_WORDS]
+    return [_WORD_ID.get(w, 1) for w in words] or [1]
+
+
+def tokenize_batch(prompts: list[str]) -> torch.Tensor:
+    """(B, L) padded word ids, 0 = <pad>."""
+    ids = [tokenize(p) for p in prompts]
+    out = torch.zeros(len(ids), max(len(x) for x in ids), dtype=torch.long)
+    for b, x in enumerate(ids):
+        out[b, : len(x)] = torch.tensor(x)
+    return out
+
+
+@dataclass(frozen=True)
+class LamboConfig:
+    """Sizes of the network; a checkpoint stores this and must match the code's fields."""
+
+    d_model: int = 64
+    n_heads: int = 4
+    d_ff: int = 128
+    n_encoder_layers: int = 3  # deep encoder ...
+    n_decoder_layers: int = 1  # ... shallow decoder (the paper's 10:1 ratio)
+    d_set: int = 64  # width of the per-(UE, server) set MLP and of the MEC embedding
+    d_head: int = 64  # hidden width of the option-key MLP and the critic
+    dropout: float = 0.0  # RL fine; the paper sizes do not depend on it
+    tanh_clip: float = 10.0  # logits = clip * tanh(q.k / sqrt(d)): keeps exploration alive
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, LamboConfig] = {
+    # lambo-s: chosen by measurement to train on one CPU core in about an hour (docs/lambo.md).
+    "lambo-s": LamboConfig(d_model=64, n_heads=4, d_ff=128, n_encoder_layers=3,
+                           n_decoder_layers=1),
+    # The paper's sizes: nn.Transformer(d_model=1024, dim_feedforward=2048) layer shapes.
+    "lambo-m": LamboConfig(d_model=1024, n_heads=16, d_ff=2048, n_encoder_layers=60,
+                           n_decoder_layers=6),
+    "lambo-l": LamboConfig(d_model=1024, n_heads=16, d_ff=2048, n_encoder_layers=120,
+                           n_decoder_layers=12),
+}
+PAPER_PARAMS = {"lambo-m": 579_920_902, "lambo-l": 1_159_515_142}
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
+
+
+class UEEmbedding(nn.Module):
+    """IE for UEs: task features + a deep-sets summary of the UE's channel to every server."""
+
+    def __init__(self, cfg: LamboConfig) -> None:
+        super().__init__()
+        self.pair = _mlp(N_PAIR + N_SERVER, cfg.d_set, cfg.d_set)
+        self.proj = nn.Linear(N_UE + 2 * cfg.d_set, cfg.d_model)
+
+    def forward(self, ue: torch.Tensor, pair: torch.Tensor, server: torch.Tensor,
+                srv_mask: torch.Tensor) -> torch.Tensor:
+        B, N, M, _ = pair.shape
+        x = torch.cat([pair, server[:, None].expand(B, N, M, server.shape[-1])], dim=-1)
+        h = self.pair(x)  # (B, N, M, d_set)
+        valid = srv_mask[:, None, :, None]  # (B, 1, M, 1)
+        mean = (h * valid).sum(2) / valid.sum(2).clamp(min=1)  # (B, N, d_set)
+        mx = h.masked_fill(~valid, -1e4).amax(2)  # (B, N, d_set)
+        return self.proj(torch.cat([ue, mean, mx], dim=-1))  # (B, N, d)
+
+
+class PromptEmbedding(nn.Module):
+    """IE for the text prompt: mean of learned word vectors (pad ignored)."""
+
+    def __init__(self, cfg: LamboConfig) -> None:
+        super().__init__()
+        self.words = nn.Embedding(len(VOCAB), cfg.d_model, padding_idx=0)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        keep = (ids != 0).float()[..., None]  # (B, L, 1)
+        return (self.words(ids) * keep).sum(1) / keep.sum(1).clamp(min=1)  # (B, d)
+
+
+class MECEmbedding(nn.Module):
+    """IE for the servers' current state (remaining capacity, load): a pooled set summary."""
+
+    def __init__(self, cfg: LamboConfig) -> None:
+        super().__init__()
+        self.net = _mlp(N_MEC, cfg.d_set, cfg.d_model)
+
+    def forward(self, mec: torch.Tensor, srv_mask: torch.Tensor) -> torch.Tensor:
+        h = self.net(mec)  # (B, M, d)
+        valid = srv_mask[..., None]
+        return (h * valid).sum(1) / valid.sum(1).clamp(min=1)  # (B, d)
+
+
+def _split(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    B, L, d = x.shape
+    return x.view(B, L, n_heads, d // n_heads).transpose(1, 2)  # (B, h, L, d/h)
+
+
+def _merge(x: torch.Tensor) -> torch.Tensor:
+    B, h, L, dh = x.shape
+    return x.transpose(1, 2).reshape(B, L, h * dh)  # (B, L, d)
+
+
+class DecoderCache:
+    """What stays fixed while decoding (encoder keys/values per layer) and what grows (the
+    self-attention keys/values of the decisions so far)."""
+
+    def __init__(self, mem_k: list, mem_v: list, mem_mask: torch.Tensor) -> None:
+        self.mem_k, self.mem_v = mem_k, mem_v  # per layer (B, h, 1+N, d/h)
+        self.mem_mask = mem_mask  # (B, 1, 1, 1+N) True = attend
+        self.self_k: list[torch.Tensor | None] = [None] * len(mem_k)
+        self.self_v: list[torch.Tensor | None] = [None] * len(mem_k)
+
+    def select(self, rows: torch.Tensor) -> DecoderCache:
+        """The cache for a subset / repetition of batch rows."""
+        out = DecoderCache([k[rows] for k in self.mem_k], [v[rows] for v in self.mem_v],
+                           self.mem_mask[rows])
+        out.self_k = [None if k is None else k[rows] for k in self.self_k]
+        out.self_v = [None if v is None else v[rows] for v in self.self_v]
+        return out
+
+
+class Lambo(nn.Module):
+    """The AED policy with its critic. See the module docstring for the parts."""
+
+    def __init__(self, cfg: LamboConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        assert d % cfg.n_heads == 0, f"d_model {d} must be divisible by n_heads {cfg.n_heads}"
+        self.ue_embed = UEEmbedding(cfg)
+        self.prompt_embed = PromptEmbedding(cfg)
+        self.mec_embed = MECEmbedding(cfg)
+        layer = nn.TransformerEncoderLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout,
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.n_encoder_layers, norm=nn.LayerNorm(d),
+                                             enable_nested_tensor=False)
+        self.decoder = nn.ModuleList(
+            nn.TransformerDecoderLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout, batch_first=True,
+                                       norm_first=True)
+            for _ in range(cfg.n_decoder_layers))
+        self.decoder_norm = nn.LayerNorm(d)
+        self.start = nn.Parameter(torch.zeros(d))  # the "previous decision" at step 0
+        self.option_key = _mlp(N_OPTION, cfg.d_head, d)
+        self.share_head = nn.Linear(2 * d, 1)
+        self.critic = _mlp(2 * d, cfg.d_head, 1)
+        with torch.no_grad():  # costs are normalized by greedy's: start the critic at 1
+            self.critic[-1].bias.fill_(1.0)
+
+    # ---------------------------------------------------------------- encoder
+    def encode(self, ue: torch.Tensor, pair: torch.Tensor, server: torch.Tensor,
+               ue_mask: torch.Tensor, srv_mask: torch.Tensor,
+               prompt_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder output (B, 1+N, d) (position 0 = the prompt) and the prompt vector (B, d)."""
+        p = self.prompt_embed(prompt_ids)  # (B, d)
+        x = self.ue_embed(ue, pair, server, srv_mask) + p[:, None]  # (B, N, d)
+        x = torch.cat([p[:, None], x], dim=1)  # (B, 1+N, d)
+        pad = torch.cat([torch.zeros_like(ue_mask[:, :1]), ~ue_mask], dim=1)  # True = padding
+        return self.encoder(x, src_key_padding_mask=pad), p
+
+    def value(self, enc: torch.Tensor, ue_mask: torch.Tensor) -> torch.Tensor:
+        """Critic: the predicted normalized cost of the policy (B,)."""
+        valid = ue_mask[..., None].float()
+        pooled = (enc[:, 1:] * valid).sum(1) / valid.sum(1).clamp(min=1)  # (B, d)
+        return self.critic(torch.cat([enc[:, 0], pooled], dim=-1)).squeeze(-1)
+
+    # ---------------------------------------------------------------- decoder
+    def init_cache(self, enc: torch.Tensor, ue_mask: torch.Tensor) -> DecoderCache:
+        """Project the encoder output to each decoder layer's cross-attention keys/values once."""
+        d, h = self.cfg.d_model, self.cfg.n_heads
+        mem_k, mem_v = [], []
+        for layer in self.decoder:
+            w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
+            mem_k.append(_split(F.linear(enc, w[d:2 * d], b[d:2 * d]), h))
+            mem_v.append(_split(F.linear(enc, w[2 * d:], b[2 * d:]), h))
+        keep = torch.cat([torch.ones_like(ue_mask[:, :1]), ue_mask], dim=1)  # (B, 1+N)
+        return DecoderCache(mem_k, mem_v, keep[:, None, None, :])
+
+    def _attend(self, mha: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor,
+                v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        d, h = self.cfg.d_model, self.cfg.n_heads
+        qh = _split(F.linear(q, mha.in_proj_weight[:d], mha.in_proj_bias[:d]), h)
+        out = F.scaled_dot_product_attention(qh, k, v, attn_mask=mask)  # (B, h, 1, d/h)
+        return mha.out_proj(_merge(out))  # (B, 1, d)
+
+    def step(self, x: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
+        """One decoding step: the input token (B, d) -> the decoder state (B, d)."""
+        d, h = self.cfg.d_model, self.cfg.n_heads
+        y = x[:, None]  # (B, 1, d)
+        for i, layer in enumerate(self.decoder):
+            # Self-attention over this and all earlier decisions (cached keys/values).
+            z = layer.norm1(y)
+            w, b = layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias
+            k = _split(F.linear(z, w[d:2 * d], b[d:2 * d]), h)  # (B, h, 1, d/h)
+            v = _split(F.linear(z, w[2 * d:], b[2 * d:]), h)
+            if cache.self_k[i] is not None:
+                k = torch.cat([cache.self_k[i], k], dim=2)  # (B, h, T, d/h)
+                v = torch.cat([cache.self_v[i], v], dim=2)
+            cache.self_k[i], cache.self_v[i] = k, v
+            y = y + self._attend(layer.self_attn, z, k, v, None)
+            # Encoder-decoder attention (cached memory keys/values, padding masked).
+            z = layer.norm2(y)
+            y = y + self._attend(layer.multihead_attn, z, cache.mem_k[i], cache.mem_v[i],
+                                 cache.mem_mask)
+            z = layer.norm3(y)
+            y = y + layer.linear2(layer.activation(layer.linear1(z)))
+        return self.decoder_norm(y[:, 0])  # (B, d)
+
+    # ------------------------------------------------------------------ heads
+    def keys(self, options: torch.Tensor) -> torch.Tensor:
+        """Per-option keys (B, K, d) from the option features (B, K, N_OPTION)."""
+        return self.option_key(options)
+
+    def logits(self, state: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Softmax head: scores (B, K) of the options; masked options get -inf."""
+        s = torch.einsum("bd,bkd->bk", state, keys) / math.sqrt(self.cfg.d_model)
+        s = self.cfg.tanh_clip * torch.tanh(s)
+        return s.masked_fill(~mask, float("-inf"))
+
+    def share(self, state: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """Sigmoid head: the UE's share (B,) of its chosen server's spare capacity."""
+        return torch.sigmoid(self.share_head(torch.cat([state, key], dim=-1))).squeeze(-1)
+
+    def decoder_input(self, ue_state: torch.Tensor, prompt: torch.Tensor, mec: torch.Tensor,
+                      prev_key: torch.Tensor) -> torch.Tensor:
+        """The step token: the UE's encoder output + prompt + MEC state + previous decision."""
+        return ue_state + prompt + mec + prev_key  # (B, d)
+
+
+def count_parameters(preset_or_config: str | LamboConfig) -> int:
+    """Parameter count, built on the meta device (no memory for the weights)."""
+    cfg = PRESETS[preset_or_config] if isinstance(preset_or_config, str) else preset_or_config
+    with torch.device("meta"):
+        model = Lambo(cfg)
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,417 @@
+"""ACL pre-training of LAMBO: actor-critic on instances generated on the fly.
+
+One step: draw B instances (alternating paper and hetero, a range of sizes, seeds >= 100000
+so never the shipped library's 0..19 / 1000..1009), put each under both prompts (2B rows),
+decode every row `samples` times by sampling, cost the decodes exactly with
+mecopt.evaluate_batch, and normalize each cost by the greedy heuristic's cost on the same
+(instance, prompt), so that a cost of 1.0 means "as good as greedy" whatever the prompt,
+family or size. Then
+
+    actor:  REINFORCE, advantage = cost - baseline (divided by its batch std)
+    critic: MSE between its prediction and the row's mean sampled cost
+    share:  MSE between the sigmoid head and the water-filled shares of the sampled decodes
+
+baseline = "critic" is the paper's actor-critic; "shared" uses the mean over the row's
+samples (POMO-style), with the critic trained alongside; "both" averages the two. An
+optional warm start (`imitation`, a fraction of the budget) first imitates the greedy
+heuristic's assignments by teacher forcing. docs/lambo.md compares the variants.
+
+Data-parallel training: under torchrun (WORLD_SIZE > 1) the loss module is wrapped in
+torch.nn.parallel.DistributedDataParallel (gloo on CPU, nccl on GPU); every rank draws
+its own instances, rank 0 validates, logs and saves.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from mecopt.errors import InputError
+from mecopt.evaluation import evaluate_batch
+from mecopt.generators import generate
+from mecopt.instance import Instance
+from mecopt.learned.checkpoint import save_checkpoint
+from mecopt.learned.features import Batch, make_batch
+from mecopt.learned.model import PRESETS, Lambo
+from mecopt.learned.rollout import costs, decode, share_targets
+from mecopt.objective import Objective
+from mecopt.solvers.greedy import greedy_assignment
+
+TRAIN_SEED_BASE = 100_000  # the shipped library uses seeds 0..19 and 1000..1009
+VALID_SEED_BASE = 90_000_000  # validation instances: disjoint from training and library
+LOG_COLUMNS = ("step", "minutes", "cpu_minutes", "phase", "cost", "best_cost", "imitation_ce",
+               "critic_loss", "share_loss", "entropy", "infeasible", "val_ratio", "val_paper",
+               "val_hetero")
+INFEASIBLE_COST = 2.0  # normalized cost of a decode that ran out of options
+# Prompt variants seen in training, so the word embedding is not tied to one phrasing.
+PROMPT_VARIANTS = {
+    Objective.LATENCY: ("Minimum latency", "minimize latency", "min delay",
+                        "minimum completion time", "lowest mean latency"),
+    Objective.ENERGY: ("Minimum energy", "minimize energy consumption", "min energy",
+                       "minimum power consumption", "lowest total energy"),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (the CLI fills it; the checkpoint records it)."""
+
+    preset: str = "lambo-s"
+    seed: int = 0
+    steps: int | None = None  # stop after this many steps ...
+    minutes: float | None = None  # ... or after this much wall time (one must be set)
+    device: str = "cpu"
+    batch_instances: int = 8  # B instances per step; each under both prompts
+    samples: int = 8  # decodes per (instance, prompt) row
+    baseline: str = "shared"  # "critic" (paper) | "shared" (POMO mean) | "both"
+    imitation: float = 0.2  # fraction of the budget spent imitating greedy first (0 = none)
+    lr: float = 1e-3  # imitation learning rate
+    lr_acl: float = 2e-4  # actor-critic learning rate (the policy starts near greedy)
+    entropy: float = 0.0  # entropy bonus weight
+    grad_clip: float = 1.0
+    families: tuple[str, ...] = ("paper", "hetero")
+    max_ues: int = 100  # training sizes: paper N in 30..80; hetero N in 20..max_ues
+    validate_every: int = 25  # steps
+    n_valid: int = 6  # validation instances per family (both prompts each)
+    threads: int = 1  # torch.set_num_threads: the machine is shared
+    output: str = "lambo-s.pt"
+    log: str | None = None  # CSV log (default: output with .csv)
+    curve: str | None = None  # PNG learning curve (default: output with .png)
+    command: str = ""
+    quiet: bool = False
+    init: str | None = None  # start from this checkpoint's weights
+    extra: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.preset not in PRESETS:
+            raise InputError(f"preset: unknown {self.preset!r}; valid: {', '.join(PRESETS)}")
+        if (self.steps is None) == (self.minutes is None):
+            raise InputError("give exactly one of --steps and --minutes")
+        if self.steps is not None and self.steps < 1:
+            raise InputError(f"steps: must be >= 1, got {self.steps}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise InputError(f"minutes: must be positive, got {self.minutes}")
+        if self.baseline not in ("critic", "shared", "both"):
+            raise InputError(f"baseline: expected critic, shared or both, got {self.baseline!r}")
+        if self.baseline != "critic" and self.samples < 2:
+            raise InputError("samples: a shared baseline needs at least 2 samples")
+        if not 0 <= self.imitation < 1:
+            raise InputError(f"imitation: must be in [0, 1), got {self.imitation}")
+        if self.batch_instances < 1:
+            raise InputError(f"batch_instances: must be >= 1, got {self.batch_instances}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"device: {self.device!r} requested but CUDA is not available")
+
+
+# ----------------------------------------------------------------------------- data
+def draw_instances(cfg: TrainConfig, step: int, rank: int, world: int) -> list[Instance]:
+    """B fresh instances for a step: one family per step (less padding), a range of sizes."""
+    family = cfg.families[step % len(cfg.families)]
+    rng = np.random.default_rng([cfg.seed, step, rank])
+    first = TRAIN_SEED_BASE + cfg.seed * 100_000_000 + (step * world + rank) * cfg.batch_instances
+    out = []
+    for k in range(cfg.batch_instances):
+        if family == "paper":
+            n = int(rng.integers(30, 81))
+            m = 4 if rng.random() < 0.5 else int(rng.integers(2, 9))
+        else:
+            n, m = int(rng.integers(20, cfg.max_ues + 1)), int(rng.integers(2, 9))
+        out.append(generate(family, n, m, seed=first + k))
+    return out
+
+
+def greedy_cost(inst: Instance, objective: Objective) -> tuple[np.ndarray | None, float]:
+    """The greedy heuristic's assignment and exact cost (nan when it finds nothing)."""
+    a, _ = greedy_assignment(inst, objective)
+    if a is None:
+        return None, math.nan
+    ev = evaluate_batch(inst, a[None])
+    return a, float(ev.value(objective)[0]) if ev.feasible[0] else math.nan
+
+
+def make_rows(instances: list[Instance], rng: np.random.Generator | None,
+              device: str) -> tuple[Batch, np.ndarray, list]:
+    """Each instance under both prompts (varied phrasing when rng is given): the batch, the
+    greedy cost per row and greedy's assignment per row."""
+    insts, objs, prompts, ref, labels = [], [], [], [], []
+    for inst in instances:
+        for obj in (Objective.LATENCY, Objective.ENERGY):
+            variants = PROMPT_VARIANTS[obj]
+            text = variants[int(rng.integers(len(variants)))] if rng is not None else obj.prompt
+            a, c = greedy_cost(inst, obj)
+            insts.append(inst)
+            objs.append(obj)
+            prompts.append(text)
+            ref.append(c)
+            labels.append(a)
+    return make_batch(insts, objs, prompts, device=device), np.array(ref), labels
+
+
+def normalized(value: np.ndarray, ref: np.ndarray, samples: int) -> np.ndarray:
+    """Cost / greedy cost per row (rows without a greedy cost use their best sample);
+    infeasible decodes cost INFEASIBLE_COST."""
+    v = value.reshape(-1, samples)
+    best = np.where(np.isfinite(v), v, np.nan)
+    with np.errstate(all="ignore"):
+        scale = np.where(np.isfinite(ref), ref, np.nanmin(best, axis=1))
+        out = v / scale[:, None]
+    return np.where(np.isfinite(out), np.minimum(out, INFEASIBLE_COST), INFEASIBLE_COST).ravel()
+
+
+# ----------------------------------------------------------------------------- losses
+class ACLLoss(nn.Module):
+    """The loss of one step as a module, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: Lambo, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, batch: Batch, ref: np.ndarray, labels: list | None,
+                generator: torch.Generator | None) -> tuple[torch.Tensor, dict]:
+        if labels is not None:
+            return self.imitation(batch, labels)
+        return self.actor_critic(batch, ref, generator)
+
+    def imitation(self, batch: Batch, labels: list) -> tuple[torch.Tensor, dict]:
+        """Teacher forcing on greedy's assignments (rows greedy could not solve: skipped)."""
+        keep = [i for i, a in enumerate(labels) if a is not None]
+        N = batch.order.shape[1]
+        forced = torch.zeros(batch.size, N, dtype=torch.long, device=batch.order.device)
+        for i in keep:
+            forced[i, : len(labels[i])] = torch.as_tensor(labels[i])
+        out = decode(self.model, batch, forced=forced)
+        w = torch.zeros(batch.size, device=forced.device)
+        w[keep] = 1.0
+        ce = -(out.log_prob * w).sum() / (batch.n_ues.float() * w).sum().clamp(min=1)
+        loss = ce + 0.0 * out.value.sum() + 0.0 * out.share.sum()  # every parameter in graph
+        return loss, {"imitation_ce": float(ce.detach())}
+
+    def actor_critic(self, batch: Batch, ref: np.ndarray,
+                     generator: torch.Generator | None) -> tuple[torch.Tensor, dict]:
+        cfg, P = self.cfg, self.cfg.samples
+        out = decode(self.model, batch, samples=P, sample=True, generator=generator)
+        value, alloc = costs(batch, out)
+        cost = torch.tensor(normalized(value, ref, P), dtype=torch.float32,
+                            device=out.log_prob.device).view(-1, P)  # (B, P)
+        critic = out.value  # (B,)
+        if cfg.baseline == "critic":
+            base = critic.detach()[:, None].expand_as(cost)
+        else:
+            shared = (cost.sum(1, keepdim=True) - cost) / (P - 1)  # mean of the other samples
+            base = shared if cfg.baseline == "shared" else 0.5 * (shared +
+                                                                   critic.detach()[:, None])
+        adv = cost - base
+        adv = adv / (adv.std() + 1e-6)
+        actor = (adv.view(-1) * out.log_prob).mean()
+        critic_loss = ((critic - cost.mean(1)) ** 2).mean()
+        target = share_targets(batch, out, alloc).to(out.share.device)
+        have = ~torch.isnan(target)
+        share_loss = ((out.share - target.nan_to_num()) ** 2 * have).sum() / have.sum().clamp(
+            min=1)
+        ent = out.entropy.mean() / batch.n_ues.float().mean()
+        loss = actor + critic_loss + share_loss - cfg.entropy * ent
+        stats = {"cost": float(cost.mean()), "best_cost": float(cost.min(1).values.mean()),
+                 "critic_loss": float(critic_loss.detach()),
+                 "share_loss": float(share_loss.detach()), "entropy": float(ent.detach()),
+                 "infeasible": float((cost >= INFEASIBLE_COST).float().mean())}
+        return loss, stats
+
+
+# ----------------------------------------------------------------------------- validation
+def validation_set(cfg: TrainConfig) -> list[Instance]:
+    out = []
+    for family in cfg.families:
+        for k in range(cfg.n_valid):
+            n = 50 if family == "paper" else None
+            m = 4 if family == "paper" else None
+            out.append(generate(family, n, m, seed=VALID_SEED_BASE + k))
+    return out
+
+
+@torch.no_grad()
+def validate(model: Lambo, batch: Batch, ref: np.ndarray) -> dict[str, float]:
+    """Greedy decoding on the validation rows: mean cost / greedy cost, per family."""
+    model.eval()
+    out = decode(model, batch)
+    value, _ = costs(batch, out)
+    model.train()
+    ratio = normalized(value, ref, 1)
+    fam = np.array([i.meta.get("family", "?") for i in batch.instances])
+    stats = {"val_ratio": float(ratio.mean())}
+    for f in np.unique(fam):
+        stats[f"val_{f}"] = float(ratio[fam == f].mean())
+    return stats
+
+
+# ----------------------------------------------------------------------------- loop
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _log(cfg: TrainConfig, text: str, rank: int) -> None:
+    if rank == 0 and not cfg.quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run ACL pre-training; writes the checkpoint (best validation), CSV log and PNG curve.
+    Returns steps, wall_s, the best validation metrics and the final model. Under torchrun
+    (WORLD_SIZE > 1), initializes the process group itself if needed."""
+    cfg.check()
+    torch.set_num_threads(cfg.threads)
+    world_env = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_env > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+    rank, world = _dist_info()
+    device = cfg.device
+    if device.startswith("cuda") and world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = Lambo(PRESETS[cfg.preset]).to(device)
+    if cfg.init:
+        from mecopt.learned.checkpoint import load_model
+        init, _ = load_model(cfg.init)
+        model.load_state_dict(init.state_dict())
+    model.train()
+    loss_fn: nn.Module = ACLLoss(model, cfg)
+    if world > 1:
+        loss_fn = nn.parallel.DistributedDataParallel(loss_fn, find_unused_parameters=False)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + rank)
+    prompt_rng = np.random.default_rng([cfg.seed, rank, 7])
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    out_path = Path(cfg.output)
+    log_path = Path(cfg.log or out_path.with_suffix(".csv"))
+    curve_path = Path(cfg.curve or out_path.with_suffix(".png"))
+    valid_batch = valid_ref = None
+    writer = None
+    if rank == 0:
+        valid_batch, valid_ref, _ = make_rows(validation_set(cfg), None, device)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(log_path, "w", newline="")
+        writer = csv.writer(log_file)
+        writer.writerow(LOG_COLUMNS)
+    start, cpu_start = time.time(), time.process_time()
+    best = {"val_ratio": math.inf}
+    history: list[dict] = []
+    step, phase, metrics = 0, "imitation", {}
+    running = None
+
+    def budget_used() -> float:
+        if cfg.steps is not None:
+            return step / cfg.steps
+        return (time.time() - start) / 60 / cfg.minutes
+
+    while True:
+        used = budget_used()
+        if world > 1:  # every rank stops at the same step
+            t = torch.tensor([used], dtype=torch.float64)
+            dist.broadcast(t, 0)
+            used = float(t)
+        if used >= 1:
+            break
+        phase = "imitation" if used < cfg.imitation else "acl"
+        if phase == "acl" and opt.param_groups[0]["lr"] != cfg.lr_acl:
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr_acl
+        batch, ref, labels = make_rows(draw_instances(cfg, step, rank, world), prompt_rng,
+                                       device)
+        loss, stats = loss_fn(batch, ref, labels if phase == "imitation" else None, generator)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        key = "cost" if phase == "acl" else "imitation_ce"
+        running = stats[key] if running is None or phase != metrics.get("phase") \
+            else 0.9 * running + 0.1 * stats[key]
+        metrics = {"phase": phase, **stats}
+        if rank == 0 and (step % cfg.validate_every == 0 or budget_used() >= 1):
+            metrics.update(validate(model, valid_batch, valid_ref))
+            if metrics["val_ratio"] < best["val_ratio"]:
+                best = {"step": step, "minutes": (time.time() - start) / 60, **metrics}
+                save_checkpoint(out_path, model, preset=cfg.preset, command=cfg.command,
+                                step=step, metrics=_clean(best, cfg, time.time() - start))
+        if rank == 0:
+            row = {"step": step, "minutes": (time.time() - start) / 60,
+                   "cpu_minutes": (time.process_time() - cpu_start) / 60, **metrics}
+            history.append(row)
+            writer.writerow([f"{row[k]:.6g}" if isinstance(row.get(k), float)
+                             else row.get(k, "") for k in LOG_COLUMNS])
+            log_file.flush()
+            if step % 10 == 0 or "val_ratio" in metrics:
+                val = f" | val/greedy {metrics['val_ratio']:.4f}" if "val_ratio" in metrics \
+                    else ""
+                _log(cfg, f"step {step:5d} | {row['minutes']:6.1f} min | {phase:9s} | "
+                          f"{key} {running:.4f}{val}", rank)
+            if step % (cfg.validate_every * 4) == 0:
+                plot_curve(history, curve_path)
+    wall = time.time() - start
+    result = {"steps": step, "wall_s": wall, "best": best, "model": model}
+    if rank == 0:
+        log_file.close()
+        plot_curve(history, curve_path)
+        if not math.isfinite(best["val_ratio"]):  # no validation happened: save what we have
+            save_checkpoint(out_path, model, preset=cfg.preset, command=cfg.command, step=step,
+                            metrics=_clean(metrics, cfg, wall))
+        else:  # record the total wall time in the best checkpoint's metrics
+            from mecopt.learned.checkpoint import read_checkpoint
+            ckpt = read_checkpoint(out_path)
+            ckpt["metrics"]["total_steps"] = step
+            ckpt["metrics"]["total_wall_s"] = round(wall, 1)
+            torch.save(ckpt, out_path)
+        _log(cfg, f"done: {step} steps in {wall / 60:.1f} min; best val/greedy "
+                  f"{best['val_ratio']:.4f} at step {best.get('step')}; wrote {out_path}", rank)
+    return result
+
+
+def _clean(metrics: dict, cfg: TrainConfig, wall: float) -> dict:
+    """Checkpoint metrics: plain floats/strings only (weights_only loading)."""
+    out = {k: (float(v) if isinstance(v, (int, float, np.floating)) else str(v))
+           for k, v in metrics.items()}
+    out["wall_s"] = round(wall, 1)
+    out["train_config"] = {k: (list(v) if isinstance(v, tuple) else v)
+                           for k, v in asdict(cfg).items() if k != "extra"}
+    out["machine"] = f"{torch.get_num_threads()} thread(s), device {cfg.device}"
+    return out
+
+
+def plot_curve(history: list[dict], path: Path) -> None:
+    """The learning curve: training cost / greedy and validation (greedy decoding) / greedy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    acl = [h for h in history if h.get("phase") == "acl"]
+    if acl:
+        ax.plot([h["minutes"] for h in acl], [h["cost"] for h in acl], lw=0.5, alpha=0.5,
+                label="train: sampled cost / greedy")
+    val = [h for h in history if "val_ratio" in h]
+    for key, label in (("val_paper", "validation paper"), ("val_hetero", "validation hetero")):
+        pts = [h for h in val if key in h]
+        if pts:
+            ax.plot([h["minutes"] for h in pts], [h[key] for h in pts], marker=".",
+                    label=f"{label}: greedy decoding / greedy")
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("cost relative to the greedy heuristic")
+    ax.set_ylim(0.95, 1.25)
+    ax.legend(fontsize=8)
+    ax.set_title("LAMBO ACL pre-training")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

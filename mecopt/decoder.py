@@ -1,0 +1,229 @@
+"""The shared feasibility-preserving decoder, and a local descent that polishes its output.
+
+Every search or learned method proposes assignments that may break a constraint: a UE on an
+option that cannot meet its deadline, or a server whose minimum allocations (f_min, the
+smallest speed that meets each deadline) exceed its capacity. `decode` turns a population
+of proposals into feasible assignments where it can, and evaluates them exactly (water-
+filled, via `evaluate_batch`). It is the one repair step of DE, PG, DROO, ARE and LAMBO.
+
+`descend` is a best-improvement local search (move one UE; swap two UEs) over whole
+neighbourhoods evaluated at once with `evaluate_batch`; DE and PG apply it to their best.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mecopt.errors import InputError
+from mecopt.evaluation import BatchEvaluation, evaluate_batch
+from mecopt.instance import Instance
+from mecopt.objective import Objective
+
+# The relative slack on capacities that greedy and waterfill also use, so that "fits here"
+# and "water-fills feasibly there" agree.
+_CAP_RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded population: feasible assignments where the decoder found them."""
+
+    assignment: np.ndarray  # (P, N) ints, 0 = local, j = server j
+    feasible: np.ndarray  # (P,) bool, the verdict of evaluate_batch on `assignment`
+    value: np.ndarray  # (P,) objective value; inf where infeasible
+    unplaced: np.ndarray  # (P,) UEs that found no fitting option (0 where feasible)
+    moved: np.ndarray  # (P,) UEs moved away from their proposed option
+    evaluation: BatchEvaluation  # of `assignment`, water-filled
+
+
+def decode(instance: Instance, objective: Objective | str, proposals: np.ndarray) -> Decoded:
+    """Repair and evaluate a population of proposals.
+
+    `proposals` is either assignments, shape (N,) or (P, N) with integer options in 0..M, or
+    scores, shape (P, N, M+1), higher meaning preferred (column 0 = local, j = server j);
+    the proposal of a scored UE is its best-scored option that can meet its deadline.
+
+    Repair rule. A proposal that is already feasible is returned unchanged. Otherwise the
+    UEs are placed one at a time, hardest first (fewest options that can meet the deadline,
+    then largest minimum allocation), keeping a running sum of f_min per server. A UE keeps
+    its proposed option if that option can meet its deadline and, for a server, still fits
+    (running f_min sum <= capacity). If not, it moves to the best option that does fit:
+    for scores the highest-scored one; for assignments the one whose objective grows least
+    given the UEs placed so far (the greedy marginal cost: t_loc or t_tx +
+    ((S_j + sqrt C_i)^2 - S_j^2) / F_j for latency, with S_j the sum of sqrt C on server j;
+    the UE's energy for energy, latency breaking ties). A UE with no fitting option keeps a
+    deadline-meeting option (its proposal if possible) and its row is reported infeasible.
+    Finally every row is water-filled and checked by `evaluate_batch`; `feasible` is that
+    verdict, so a row marked feasible always is.
+    """
+    objective = Objective.parse(objective)
+    N, M = instance.n_ues, instance.n_servers
+    ok = instance.option_ok  # (N, M+1)
+    raw = np.asarray(proposals)
+    scores = None
+    if raw.ndim == 3:
+        if raw.shape[1:] != (N, M + 1):
+            raise InputError(f"proposals: scores must have shape (P, {N}, {M + 1}), got "
+                             f"{list(raw.shape)}")
+        scores = np.where(ok[None], raw.astype(float), -np.inf)  # (P, N, M+1)
+        proposed = scores.argmax(axis=2)
+    else:
+        a = np.atleast_2d(raw)
+        if a.ndim != 2 or a.shape[1] != N:
+            raise InputError(f"proposals: assignments must have shape (P, {N}), got "
+                             f"{list(raw.shape)}")
+        if a.size and (not np.all(np.isfinite(a.astype(float)))
+                       or np.any(a.astype(float) % 1 != 0)):
+            raise InputError("proposals: assignments must be integers (0 = local, j = server j)")
+        proposed = a.astype(int)
+        if proposed.size and (proposed.min() < 0 or proposed.max() > M):
+            raise InputError(f"proposals: options must be in 0..{M}")
+    P = proposed.shape[0]
+    out = proposed.copy()
+    unplaced = np.zeros(P, dtype=int)
+
+    bad = np.flatnonzero(~_fits_as_is(instance, proposed))
+    if len(bad):
+        out[bad], unplaced[bad] = _place(instance, objective, proposed[bad],
+                                         None if scores is None else scores[bad])
+    ev = evaluate_batch(instance, out)
+    feasible = ev.feasible & (unplaced == 0)
+    value = np.where(feasible, ev.value(objective), np.inf)
+    return Decoded(out, feasible, value, unplaced, (out != proposed).sum(axis=1), ev)
+
+
+def _fits_as_is(instance: Instance, a: np.ndarray) -> np.ndarray:
+    """(P,) True where every option meets its deadline and every server's f_min sum fits."""
+    P, N = a.shape
+    M = instance.n_servers
+    options_ok = instance.option_ok[np.arange(N), a].all(axis=1)
+    f_min = np.where(instance.usable, instance.f_min, 0.0)  # (N, M)
+    jj = np.clip(a - 1, 0, M - 1)
+    w = np.where(a > 0, f_min[np.arange(N), jj], 0.0)  # (P, N)
+    rows = np.repeat(np.arange(P), N)
+    load = np.bincount(rows * M + jj.ravel(), weights=w.ravel(), minlength=P * M).reshape(P, M)
+    return options_ok & (load <= instance.capacity_hz * (1 + _CAP_RTOL)).all(axis=1)
+
+
+def placement_order(instance: Instance) -> np.ndarray:
+    """The decoder's UE order: fewest deadline-meeting options first, then largest f_min."""
+    f_min = np.where(instance.usable, instance.f_min, np.inf).min(axis=1)
+    f_min = np.where(np.isfinite(f_min), f_min, 0.0)
+    return np.lexsort((-f_min, instance.option_ok.sum(axis=1)))
+
+
+def _place(instance: Instance, objective: Objective, proposed: np.ndarray,
+           scores: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The sequential repair of `decode` for rows that need it: (assignments, unplaced)."""
+    Q, N = proposed.shape
+    M = instance.n_servers
+    ok = instance.option_ok
+    cap = instance.capacity_hz * (1 + _CAP_RTOL)
+    f_min = np.where(instance.usable, instance.f_min, 0.0)  # (N, M)
+    root = np.sqrt(instance.cycles)
+    energy = np.concatenate([instance.e_loc[:, None], instance.e_tx], axis=1)  # (N, M+1)
+    out = proposed.copy()
+    load = np.zeros((Q, M))  # running sum of f_min per server
+    root_sum = np.zeros((Q, M))  # running sum of sqrt(C) per server
+    unplaced = np.zeros(Q, dtype=int)
+    rows = np.arange(Q)
+    for i in placement_order(instance):
+        fits = np.empty((Q, M + 1), dtype=bool)
+        fits[:, 0] = ok[i, 0]
+        fits[:, 1:] = ok[i, 1:] & (load + f_min[i] <= cap)
+        k = proposed[:, i]
+        move = np.flatnonzero(~fits[rows, k])
+        if len(move):
+            fit = fits[move]
+            if scores is not None:
+                alt = np.where(fit, scores[move, i], -np.inf).argmax(axis=1)
+            else:
+                cost = _marginal(instance, objective, i, root_sum[move], energy[i])
+                alt = np.where(fit, cost, np.inf).argmin(axis=1)
+            stuck = ~fit.any(axis=1)
+            if stuck.any():  # no option fits: keep one that meets the deadline, flag the row
+                keep = k[move[stuck]]
+                fallback = np.where(ok[i, keep], keep, int(np.argmax(ok[i])))
+                alt[stuck] = fallback
+                unplaced[move[stuck]] += 1
+            k = k.copy()
+            k[move] = alt
+            out[:, i] = k
+        on = np.flatnonzero(k > 0)
+        load[on, k[on] - 1] += f_min[i, k[on] - 1]
+        root_sum[on, k[on] - 1] += root[i]
+    return out, unplaced
+
+
+def _marginal(instance: Instance, objective: Objective, i: int, root_sum: np.ndarray,
+              energy_i: np.ndarray) -> np.ndarray:
+    """(Q, M+1) objective increase of each option for UE i (as in solvers/greedy.py)."""
+    r = np.sqrt(instance.cycles[i])
+    lat = np.empty((root_sum.shape[0], instance.n_servers + 1))
+    lat[:, 0] = instance.t_loc[i]
+    with np.errstate(invalid="ignore"):  # unreachable pairs are inf; the caller masks them
+        lat[:, 1:] = (instance.t_tx[i] + ((root_sum + r) ** 2 - root_sum ** 2)
+                      / instance.capacity_hz)
+    if objective is Objective.LATENCY:
+        return lat
+    finite = energy_i[np.isfinite(energy_i)]
+    return energy_i + 1e-9 * lat * (finite.max() if len(finite) else 1.0)
+
+
+def descend(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,
+            swaps: bool = True, deadline: float | None = None,
+            max_rounds: int = 10_000) -> tuple[np.ndarray, float]:
+    """Best-improvement local search from a feasible assignment: (assignment, value).
+
+    Each round evaluates every single-UE move (UE i to any other deadline-meeting option)
+    at once with `evaluate_batch`, and takes the best feasible improvement; when no move
+    improves and `swaps` is set, it tries every exchange of two UEs on different options.
+    It stops at a local optimum, after `max_rounds`, or at `deadline` (a time.perf_counter()
+    value), and never returns something worse or infeasible.
+    """
+    objective = Objective.parse(objective)
+    a = np.asarray(assignment, dtype=int).copy()
+    first = evaluate_batch(instance, a[None])
+    if not first.feasible[0]:
+        raise InputError("assignment: descend needs a feasible starting assignment")
+    value = float(first.value(objective)[0])
+    N = instance.n_ues
+    ok = instance.option_ok
+    for _ in range(max_rounds):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        ue, opt = np.nonzero(ok & (np.arange(ok.shape[1])[None] != a[:, None]))
+        cand = np.repeat(a[None], len(ue), axis=0)
+        cand[np.arange(len(ue)), ue] = opt
+        best = _best(instance, objective, cand, value)
+        if best is None and swaps:
+            i, j = np.triu_indices(N, k=1)
+            keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
+            i, j = i[keep], j[keep]
+            cand = np.repeat(a[None], len(i), axis=0)
+            rows = np.arange(len(i))
+            cand[rows, i], cand[rows, j] = a[j], a[i]
+            best = _best(instance, objective, cand, value)
+        if best is None:
+            break
+        a, value = best
+    return a, value
+
+
+def _best(instance: Instance, objective: Objective, cand: np.ndarray,
+          value: float) -> tuple[np.ndarray, float] | None:
+    """The best feasible candidate if it improves on `value` (relative 1e-12), else None."""
+    if not len(cand):
+        return None
+    best_k, best_v = -1, value - 1e-12 * abs(value)
+    for start in range(0, len(cand), 2048):  # bounded memory for large swap neighbourhoods
+        chunk = cand[start:start + 2048]
+        batch = evaluate_batch(instance, chunk)
+        v = np.where(batch.feasible, batch.value(objective), np.inf)
+        k = int(np.argmin(v))
+        if v[k] < best_v:
+            best_k, best_v = start + k, float(v[k])
+    return None if best_k < 0 else (cand[best_k].copy(), best_v)

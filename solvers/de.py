@@ -1,0 +1,205 @@
+"""`de`: differential evolution (pymoo) over the assignment, the paper's DE contender.
+
+Coding. With `coding="integer"` (the default) a solution is a real vector x in [0, M+1)^N
+and UE i takes option floor(x_i). With `coding="keys"` it is a random-key matrix in
+[0, 1]^(N x (M+1)) whose row-wise argmax over the deadline-meeting options is the
+proposal. Either way every trial vector goes through the shared decoder (mecopt.decoder),
+which repairs it to a feasible assignment where it can and evaluates the whole population
+at once, water-filled. The repaired assignment is written back into the population
+(Lamarckian repair), so DE recombines feasible solutions; a row the decoder cannot repair
+is kept with a constraint violation (the number of UEs it could not place), which pymoo's
+DE ranks behind every feasible row. `docs/heuristics.md` has the measured comparison of the
+two codings.
+
+Start and finish. The initial population holds the greedy solution of this objective and
+of the other one, each polished by `descend` (best-improvement move and swap search), plus
+random proposals. The best solution seen is polished again by `descend` at the end. Both
+polishing steps stay inside the time limit.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from pymoo.algorithms.soo.nonconvex.de import DE
+from pymoo.core.evaluator import Evaluator
+from pymoo.core.population import Population
+from pymoo.core.problem import Problem
+from pymoo.problems.static import StaticProblem
+from pymoo.termination.max_gen import MaximumGenerationTermination
+
+from mecopt.decoder import decode, descend
+from mecopt.errors import InputError
+from mecopt.instance import Instance
+from mecopt.method import Method, Option, Outcome
+from mecopt.objective import Objective
+from mecopt.solvers.greedy import greedy_assignment
+
+CODINGS = ("integer", "keys")
+
+
+class DEMethod(Method):
+    name = "de"
+    description = "differential evolution (pymoo) with the shared repair decoder, seeded"
+    options = {
+        "pop_size": Option(int, 40, "population size"),
+        "generations": Option(int, 150, "generations after the initial population"),
+        "coding": Option(str, "integer", "integer: x_i in [0, M+1) floored; keys: random keys"),
+        "variant": Option(str, "DE/rand/1/bin", "pymoo DE variant DE/<rand|best>/1/<bin|exp>"),
+        "cr": Option(float, 0.3, "crossover rate (pymoo's CR)"),
+        "polish": Option(bool, True, "local descent on the greedy seed and on the final best"),
+    }
+    default_time_limit = 30.0
+
+    def check_options(self, config):
+        if config["pop_size"] < 4:
+            raise InputError(f"option pop_size: must be >= 4, got {config['pop_size']}")
+        if config["generations"] < 0:
+            raise InputError(f"option generations: must be >= 0, got {config['generations']}")
+        if config["coding"] not in CODINGS:
+            raise InputError(f"option coding: expected one of {', '.join(CODINGS)}, got "
+                             f"{config['coding']!r}")
+        parts = config["variant"].split("/")
+        if (len(parts) != 4 or parts[0] != "DE" or parts[1] not in ("rand", "best")
+                or parts[2] != "1" or parts[3] not in ("bin", "exp")):
+            raise InputError(f"option variant: expected DE/<rand|best>/1/<bin|exp>, got "
+                             f"{config['variant']!r}")
+        if not 0.0 <= config["cr"] <= 1.0:
+            raise InputError(f"option cr: must be in [0, 1], got {config['cr']}")
+
+    def _solve(self, instance, objective, *, time_limit, seed):
+        cfg = self.config
+        start = time.perf_counter()
+        deadline = start + time_limit if time_limit is not None else None
+        coding = _Coding(instance, cfg["coding"])
+        rng = np.random.default_rng(seed)
+        best = _Best()
+
+        seeds = _seeds(instance, objective, cfg["polish"], deadline)
+        for a in seeds:
+            best.offer(*_value_of(instance, objective, a))
+        pop_size = cfg["pop_size"]
+        X0 = coding.random(rng, pop_size)
+        for k, a in enumerate(seeds[:pop_size]):
+            X0[k] = coding.encode(a, X0[k])
+
+        problem = Problem(n_var=coding.n_var, n_obj=1, n_ieq_constr=1, xl=0.0, xu=coding.upper)
+        algorithm = DE(pop_size=pop_size, sampling=Population.new(X=X0), variant=cfg["variant"],
+                       CR=cfg["cr"], seed=seed)
+        # +1: pymoo counts the initial population as generation 1.
+        algorithm.setup(problem, termination=MaximumGenerationTermination(cfg["generations"] + 1))
+        generations = 0
+        last_mean = np.nan  # mean feasible value of the latest population (a diagnostic)
+        while algorithm.has_next():
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            pop = algorithm.ask()
+            X = pop.get("X")
+            dec = decode(instance, objective, coding.proposals(X))
+            pop.set("X", coding.write_back(X, dec.assignment))  # Lamarckian repair
+            # Infeasible rows keep a finite value (as if f = f_min) and rank by violation.
+            F = np.where(dec.feasible, dec.value, dec.evaluation.value(objective))
+            F = np.where(np.isfinite(F), F, 1e30)
+            Evaluator().eval(StaticProblem(problem, F=F[:, None],
+                                           G=dec.unplaced[:, None].astype(float)), pop)
+            algorithm.tell(infills=pop)
+            k = int(np.argmin(dec.value))
+            best.offer(dec.assignment[k], float(dec.value[k]))
+            if dec.feasible.any():
+                last_mean = float(dec.value[dec.feasible].mean())
+            generations += 1
+
+        # pymoo's result has X None when no feasible point was found; the seeds count too.
+        res_x = algorithm.result().X if generations else None
+        if res_x is None and best.assignment is None:
+            why = ("no feasible assignment found" if seeds or generations else
+                   "time limit reached before the first population was evaluated")
+            status = "timeout" if deadline is not None and time.perf_counter() >= deadline \
+                else "infeasible"
+            return Outcome(None, status=status, message=f"{why} ({generations} generations)")
+        a, value = best.assignment, best.value
+        found = value
+        if cfg["polish"]:
+            a, value = descend(instance, objective, a, deadline=deadline)
+        return Outcome(a, extra={"generations": max(generations - 1, 0),
+                                 "value_before_polish": found,
+                                 "last_population_mean": last_mean})
+
+
+class _Best:
+    """The best feasible assignment seen so far."""
+
+    def __init__(self) -> None:
+        self.assignment: np.ndarray | None = None
+        self.value = np.inf
+
+    def offer(self, assignment: np.ndarray, value: float) -> None:
+        if np.isfinite(value) and value < self.value:
+            self.assignment, self.value = assignment.copy(), value
+
+
+def _value_of(instance: Instance, objective: Objective, a: np.ndarray) -> tuple[np.ndarray,
+                                                                                float]:
+    dec = decode(instance, objective, a[None])
+    return dec.assignment[0], float(dec.value[0])
+
+
+def _seeds(instance: Instance, objective: Objective, polish: bool,
+           deadline: float | None) -> list[np.ndarray]:
+    """Greedy solutions for this objective and the other one, polished if asked."""
+    out = []
+    for obj in (objective, Objective.ENERGY if objective is Objective.LATENCY
+                else Objective.LATENCY):
+        a, _ = greedy_assignment(instance, obj)
+        if a is None:
+            continue
+        if polish:
+            # Polish for *this* objective: the other greedy is a different basin, not a target.
+            a, _ = descend(instance, objective, a, deadline=deadline)
+        out.append(a)
+    return out
+
+
+class _Coding:
+    """Maps between DE's real vectors and assignments (see the module docstring)."""
+
+    def __init__(self, instance: Instance, kind: str) -> None:
+        self.instance, self.kind = instance, kind
+        N, M = instance.n_ues, instance.n_servers
+        self.n_var = N if kind == "integer" else N * (M + 1)
+        # floor(x) must stay <= M, so the integer coding's upper bound sits just below M+1.
+        self.upper = (M + 1) * (1 - 1e-9) if kind == "integer" else 1.0
+
+    def random(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n random vectors whose proposals are uniform over each UE's usable options."""
+        keys = rng.random((n, *self.instance.option_ok.shape))
+        if self.kind == "keys":
+            return keys.reshape(n, -1)
+        options = np.where(self.instance.option_ok[None], keys, -1.0).argmax(axis=2)
+        return options + rng.random(options.shape) * (1 - 1e-9)
+
+    def proposals(self, X: np.ndarray) -> np.ndarray:
+        """Assignments (P, N) for the integer coding, scores (P, N, M+1) for keys."""
+        if self.kind == "integer":
+            return np.clip(np.floor(X), 0, self.instance.n_servers).astype(int)
+        return X.reshape(len(X), self.instance.n_ues, self.instance.n_servers + 1)
+
+    def encode(self, a: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """A vector that decodes to assignment a (x supplies the random parts)."""
+        return self.write_back(x[None], a[None])[0]
+
+    def write_back(self, X: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Vectors like X that propose exactly the assignments a."""
+        if self.kind == "integer":
+            frac = X - np.floor(X)  # keep the position inside the cell: no loss of diversity
+            return a + np.clip(frac, 0.0, 1 - 1e-9)
+        P, N = a.shape
+        keys = X.reshape(P, N, -1).copy()
+        masked = np.where(self.instance.option_ok[None], keys, -np.inf)
+        top = masked.argmax(axis=2)  # the option the keys propose now
+        p, i = np.meshgrid(np.arange(P), np.arange(N), indexing="ij")
+        # Swap the key of the proposed option with that of the chosen one: same key values.
+        top_key, chosen_key = keys[p, i, top], keys[p, i, a]
+        keys[p, i, top], keys[p, i, a] = chosen_key, top_key
+        return keys.reshape(P, -1)

@@ -1,0 +1,174 @@
+"""`pg`: per-instance policy gradient (REINFORCE) over a factorized categorical policy.
+
+The policy is one logit per UE and option, theta (N, M+1), with the options that cannot
+meet a UE's deadline masked out; UEs choose independently. Each iteration draws `samples`
+assignments (Gumbel-max with a seeded torch.Generator), repairs and evaluates them exactly
+with the shared decoder (mecopt.decoder: water-filled, `evaluate_batch`), and takes one Adam
+step on
+
+    loss = -mean_k (R_k - b_k) log pi(a_k) - entropy_weight * H(pi),
+
+where a_k is the decoded assignment (the decision that was actually evaluated), R_k its
+reward (minus the objective value over that of the start solution, so the step size does
+not depend on units), and b_k the leave-one-out baseline (the mean reward of the other
+samples). A row the decoder cannot repair is rewarded like the worst feasible row of its
+batch, less 10%. The start logits lean towards the greedy solution, polished by `descend`
+(`start_bias` nats), which is also the first incumbent; the best solution seen is polished
+again by `descend` at the end. Both polishing steps stay inside the time limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from mecopt.decoder import decode, descend
+from mecopt.errors import InputError
+from mecopt.instance import Instance
+from mecopt.method import Method, Option, Outcome
+from mecopt.objective import Objective
+from mecopt.solvers.greedy import greedy_assignment
+
+
+class PGMethod(Method):
+    name = "pg"
+    description = "per-instance policy gradient (REINFORCE, torch) with the shared decoder"
+    options = {
+        "iterations": Option(int, 200, "policy-gradient steps"),
+        "samples": Option(int, 32, "assignments sampled per step"),
+        "lr": Option(float, 0.1, "Adam learning rate on the logits"),
+        "entropy_weight": Option(float, 0.01, "weight of the entropy bonus"),
+        "start_bias": Option(float, 2.0, "initial logit advantage of the start solution [nats]"),
+        "polish": Option(bool, True, "local descent on the start solution and the final best"),
+    }
+    default_time_limit = 30.0
+
+    def check_options(self, config):
+        for key in ("iterations",):
+            if config[key] < 0:
+                raise InputError(f"option {key}: must be >= 0, got {config[key]}")
+        if config["samples"] < 2:
+            raise InputError(f"option samples: must be >= 2 (the baseline needs two), got "
+                             f"{config['samples']}")
+        if not config["lr"] > 0:
+            raise InputError(f"option lr: must be positive, got {config['lr']}")
+        for key in ("entropy_weight", "start_bias"):
+            if not config[key] >= 0:
+                raise InputError(f"option {key}: must be >= 0, got {config[key]}")
+
+    def _solve(self, instance, objective, *, time_limit, seed):
+        with _one_thread():
+            return self._search(instance, objective, time_limit=time_limit, seed=seed)
+
+    def _search(self, instance: Instance, objective: Objective, *, time_limit: float | None,
+                seed: int) -> Outcome:
+        cfg = self.config
+        deadline = time.perf_counter() + time_limit if time_limit is not None else None
+        ok = instance.option_ok
+        if not ok.any(axis=1).all():
+            i = int(np.flatnonzero(~ok.any(axis=1))[0])
+            return Outcome(None, status="infeasible",
+                           message=f"UE {i} has no option that meets its deadline")
+        gen = torch.Generator().manual_seed(seed)
+
+        best_a, best_v = _start(instance, objective, cfg["polish"], deadline)
+        scale = best_v if np.isfinite(best_v) and best_v > 0 else None
+
+        mask = torch.from_numpy(ok.copy())  # (N, M+1)
+        theta = torch.zeros(ok.shape, dtype=torch.float64)
+        if best_a is not None:
+            theta[np.arange(instance.n_ues), best_a] = cfg["start_bias"]
+        theta.requires_grad_(True)
+        optimizer = torch.optim.Adam([theta], lr=cfg["lr"])
+        S = cfg["samples"]
+        steps = 0
+        last_mean = np.nan  # mean feasible value of the latest batch (a diagnostic)
+        for _ in range(cfg["iterations"]):
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            logp_all = torch.log_softmax(theta.masked_fill(~mask, -torch.inf), dim=1)  # (N, M+1)
+            with torch.no_grad():
+                u = torch.rand((S, *ok.shape), generator=gen, dtype=torch.float64)
+                gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
+                draws = (logp_all + gumbel).argmax(dim=2)  # (S, N)
+            dec = decode(instance, objective, draws.numpy())
+            k = int(np.argmin(dec.value))
+            if dec.value[k] < best_v:
+                best_a, best_v = dec.assignment[k].copy(), float(dec.value[k])
+            if dec.feasible.any():
+                last_mean = float(dec.value[dec.feasible].mean())
+            if scale is None and np.isfinite(best_v) and best_v > 0:
+                scale = best_v
+            reward = _rewards(dec.value, scale)  # (S,)
+            if reward is None:  # nothing feasible yet and no scale: only the entropy moves
+                advantage = torch.zeros(S, dtype=torch.float64)
+            else:
+                r = torch.as_tensor(reward)
+                advantage = r - (r.sum() - r) / (S - 1)  # leave-one-out baseline
+                # Unit scale, so the entropy weight means the same on every instance.
+                advantage = advantage / (advantage.std() + 1e-12)
+            taken = torch.as_tensor(dec.assignment)  # (S, N): the decisions evaluated
+            logp = logp_all.gather(1, taken.T).sum(dim=0)  # (S,)
+            p = logp_all.exp()
+            entropy = -(p * logp_all.masked_fill(~mask, 0.0)).sum()
+            loss = -(advantage * logp).mean() - cfg["entropy_weight"] * entropy
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            steps += 1
+
+        if best_a is None:
+            timed_out = deadline is not None and time.perf_counter() >= deadline
+            return Outcome(None, status="timeout" if timed_out else "infeasible",
+                           message=f"no feasible assignment found in {steps} steps of "
+                                   f"{S} samples")
+        found = best_v
+        if cfg["polish"]:
+            best_a, best_v = descend(instance, objective, best_a, deadline=deadline)
+        return Outcome(best_a, extra={"iterations": steps, "value_before_polish": found,
+                                      "last_batch_mean": last_mean})
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread, then restore the setting (it is process-wide).
+
+    The tensors here are tiny ((samples, N, M+1) at most); on the 2-core development machine
+    under load, torch's default two threads made one solve about 4x slower (spin-waiting on
+    busy cores), measured in docs/heuristics.md.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _start(instance: Instance, objective: Objective, polish: bool,
+           deadline: float | None) -> tuple[np.ndarray | None, float]:
+    """The greedy solution, polished if asked: (assignment, value), or (None, inf)."""
+    a, _ = greedy_assignment(instance, objective)
+    if a is None:
+        return None, np.inf
+    dec = decode(instance, objective, a[None])
+    if not dec.feasible[0]:
+        return None, np.inf
+    a, value = dec.assignment[0], float(dec.value[0])
+    if polish:
+        a, value = descend(instance, objective, a, deadline=deadline)
+    return a, value
+
+
+def _rewards(values: np.ndarray, scale: float | None) -> np.ndarray | None:
+    """Rewards -value/scale; infeasible rows get the worst feasible reward less 10%."""
+    feasible = np.isfinite(values)
+    if scale is None or not feasible.any():
+        return None
+    r = np.where(feasible, -values / scale, 0.0)
+    worst = r[feasible].min()
+    return np.where(feasible, r, worst - 0.1 * abs(worst))

@@ -1,0 +1,122 @@
+"""ARE: the shipped checkpoint on the paper library, honest infeasibility, the paper preset's
+size, size mismatch, label caching and a short training through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import mecopt
+from mecopt.cli.main import cli
+from mecopt.errors import InputError
+from mecopt.learned.are import label_seed, make_labels, read_label_cache, sigmoid_allocation
+from mecopt.learned.baseline_nets import (
+    PAPER_PARAMS,
+    count_parameters,
+    load_checkpoint,
+    preset,
+    shipped_path,
+)
+
+from conftest import library
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return library("paper")
+
+
+def test_shipped_checkpoint_loads_weights_only():
+    ckpt = torch.load(shipped_path("are"), map_location="cpu", weights_only=True)
+    assert ckpt["method"] == "are" and ckpt["preset"] == "small"
+    assert (ckpt["config"]["n_ues"], ckpt["config"]["n_servers"]) == (50, 4)
+    assert shipped_path("are").stat().st_size < 1_000_000
+
+
+@pytest.mark.parametrize("objective", ["Minimum latency", "Minimum energy"])
+def test_feasible_on_paper_library(paper, objective):
+    greedy_total, are_total = 0.0, 0.0
+    for inst in paper:
+        sol = mecopt.solve(inst, objective, "are")
+        assert sol.feasible, f"{inst.name}: {sol.status} {sol.message}"
+        assert mecopt.evaluate(inst, sol.assignment, sol.allocation_hz).feasible
+        assert sol.extra["value_waterfill"] == pytest.approx(sol.objective_value)
+        greedy_total += mecopt.solve(inst, objective, "greedy").objective_value
+        are_total += sol.objective_value
+    # a trained model, not a random one: within 10% of greedy on average
+    assert are_total <= 1.10 * greedy_total
+
+
+def test_infeasible_instance_is_reported_honestly(paper):
+    inst = paper[0]
+    bad = inst.replace(local_hz=inst.local_hz * 0.5, capacity_hz=inst.capacity_hz * 0.05)
+    # nothing is feasible: no UE can run locally, and the smallest minimum allocations of
+    # all UEs already exceed the total capacity
+    assert not bad.local_ok.any()
+    assert np.where(bad.usable, bad.f_min, np.inf).min(axis=1).sum() > bad.capacity_hz.sum()
+    for objective in ("latency", "energy"):
+        sol = mecopt.solve(bad, objective, "are")
+        assert sol.status == "infeasible", sol.message
+        assert not sol.assignment and "decoder" in sol.message
+
+
+def test_size_mismatch_is_one_line_error():
+    inst = mecopt.generate("paper", n_ues=50, n_servers=6, seed=3)
+    with pytest.raises(InputError) as err:
+        mecopt.solve(inst, "energy", "are")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "50 UEs x 6 servers" in msg and "50 UEs x 4 servers" in msg
+
+
+def test_paper_preset_parameter_count():
+    n = count_parameters(preset("paper"))
+    assert abs(n - PAPER_PARAMS) <= 0.01 * PAPER_PARAMS, n
+
+
+def test_sigmoid_allocation_respects_capacity(paper):
+    inst = paper[1]
+    a = np.array(mecopt.solve(inst, "latency", "greedy").assignment)
+    alloc = sigmoid_allocation(inst, a, np.full(inst.n_ues, 0.9))
+    for j in range(1, inst.n_servers + 1):
+        assert alloc[a == j].sum() <= inst.capacity_hz[j - 1] * (1 + 1e-12)
+    assert np.all(alloc[a == 0] == 0)
+
+
+def test_labels_are_optimal_and_cached(tmp_path):
+    cache = tmp_path / "labels.jsonl"
+    rows = make_labels(0, 3, seed=7, cache=cache, log=lambda m: None)
+    assert [r["seed"] for r in rows] == [label_seed(7, k) for k in range(3)]
+    assert all(r["status"] == "optimal" and r["objective"] == "energy" for r in rows)
+    assert min(r["seed"] for r in rows) >= 200_000  # disjoint from the library and LAMBO
+    inst = mecopt.generate("paper", seed=rows[0]["seed"])
+    check = mecopt.evaluate(inst, rows[0]["assignment"])
+    assert check.feasible and check.value("energy") == pytest.approx(rows[0]["value"])
+    # a second call solves nothing: the cache answers
+    cache.write_text(cache.read_text().replace('"optimal"', '"optimal", "cached": true'))
+    again = make_labels(0, 3, seed=7, cache=cache, log=lambda m: None)
+    assert all(r.get("cached") for r in again)
+    assert len(read_label_cache(cache)) == 3
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"seed": 1}) + "\n")
+    with pytest.raises(InputError, match="line 1"):
+        read_label_cache(bad)
+
+
+def test_train_baseline_are_cli(tmp_path):
+    out, cache = tmp_path / "are.pt", tmp_path / "labels.jsonl"
+    args = ["train-baseline", "are", "--seed", "5", "--steps", "30", "--latency-labels", "0",
+            "--energy-labels", "16", "--label-cache", str(cache), "--quiet", "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    model, info = load_checkpoint(out, "are")
+    assert info["metrics"]["labels"] == 16 and "--steps 30" in info["command"]
+    sol = mecopt.solve(mecopt.generate("paper", seed=11), "energy", "are", checkpoint=str(out))
+    assert sol.feasible
+    bad = CliRunner().invoke(cli, ["train-baseline", "are", "--frames", "3", "--steps", "3",
+                                   "-o", str(tmp_path / "x.pt")])
+    assert bad.exit_code == 2 and "--frames is for droo" in bad.output

@@ -1,0 +1,85 @@
+"""`--method lambo`: registry, shipped checkpoint, decoding options, results and errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import mecopt
+from mecopt.cli.main import cli
+from mecopt.errors import InputError
+from mecopt.learned.checkpoint import read_checkpoint, shipped_path
+from mecopt.learned.lambo_method import LamboMethod
+from mecopt.registry import method_names
+
+from conftest import INSTANCES, library
+
+torch.set_num_threads(1)
+
+
+def test_lambo_is_registered_and_ships_its_checkpoint():
+    assert "lambo" in method_names()
+    path = shipped_path()
+    package = Path(sys.modules[LamboMethod.__module__].__file__).parent  # .../learned
+    assert path.is_file() and path.parent == package / "checkpoints"
+    assert path.stat().st_size < 5_000_000  # "a few MB"
+    ckpt = read_checkpoint(path)
+    assert ckpt["command"].startswith("mecopt train --preset lambo-s")
+    assert LamboMethod.availability() == (True, "")
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+def test_solve_reports_both_allocations_and_uses_the_better(objective):
+    inst = library("paper")[0]
+    sol = mecopt.solve(inst, objective, "lambo")
+    assert sol.status == "feasible", sol.message
+    wf, sig = sol.extra["value_waterfill"], sol.extra["value_sigmoid"]
+    assert wf is not None and sig is not None
+    assert sol.objective_value == pytest.approx(min(wf, sig), rel=1e-12)
+    assert sol.extra["decoding"] == "greedy"
+    assert mecopt.evaluate(inst, sol.assignment, sol.allocation_hz).feasible
+
+
+def test_best_of_k_is_never_worse_than_greedy_decoding():
+    for inst in library("hetero")[:3]:
+        one = mecopt.solve(inst, "latency", "lambo")
+        best = mecopt.solve(inst, "latency", "lambo", samples=16, seed=1)
+        assert best.extra["decoding"] == "best of 16"
+        assert best.extra["value_waterfill"] <= one.extra["value_waterfill"] * (1 + 1e-12)
+        again = mecopt.solve(inst, "latency", "lambo", samples=16, seed=1)
+        assert again.assignment == best.assignment, "seeded"
+
+
+def test_infeasible_instance_says_why():
+    inst = mecopt.Instance.load(INSTANCES / "tiny" / "tiny-008.json")
+    sol = mecopt.solve(inst, "latency", "lambo", samples=4)
+    assert sol.status == "infeasible"
+    assert "no option left" in sol.message
+
+
+def test_bad_options_are_one_line_errors(tmp_path):
+    inst = library("tiny")[0]
+    with pytest.raises(InputError, match="option samples: must be >= 1"):
+        mecopt.solve(inst, "latency", "lambo", samples=0)
+    with pytest.raises(InputError, match="option device"):
+        mecopt.solve(inst, "latency", "lambo", device="tpu")
+    with pytest.raises(InputError, match="option checkpoint: no such file"):
+        mecopt.solve(inst, "latency", "lambo", checkpoint=str(tmp_path / "none.pt"))
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(InputError, match="cannot read"):
+        mecopt.solve(inst, "latency", "lambo", checkpoint=str(tmp_path / "junk.pt"))
+
+
+def test_cli_solve_with_lambo():
+    path = INSTANCES / "paper" / "paper-000.json"
+    res = CliRunner().invoke(cli, ["solve", str(path), "--method", "lambo", "--prompt",
+                                   "Minimum energy", "--option", "samples=4"])
+    assert res.exit_code == 0, res.output
+    sol = json.loads(res.stdout)
+    assert sol["method"] == "lambo" and sol["status"] == "feasible"
+    assert sol["objective"] == "energy"

@@ -1,0 +1,127 @@
+"""The LAMBO network: sizes, masking, batching, prompts and large instances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mecopt.cli.main import cli
+from mecopt.evaluation import evaluate_batch
+from mecopt.generators import generate
+from mecopt.learned.checkpoint import load_model
+from mecopt.learned.features import make_batch
+from mecopt.learned.model import PAPER_PARAMS, PRESETS, VOCAB, Lambo, count_parameters, tokenize
+from mecopt.learned.rollout import costs, decode
+from mecopt.objective import Objective
+
+from conftest import library
+
+torch.set_num_threads(1)
+
+
+def random_model(seed: int = 0) -> Lambo:
+    torch.manual_seed(seed)
+    return Lambo(PRESETS["lambo-s"]).eval()
+
+
+@pytest.mark.parametrize("preset", ["lambo-m", "lambo-l"])
+def test_paper_sizes_match_the_paper_counts(preset):
+    n = count_parameters(preset)
+    assert abs(n - PAPER_PARAMS[preset]) / PAPER_PARAMS[preset] < 0.005, n
+    out = CliRunner().invoke(cli, ["model-info", "--preset", preset])
+    assert out.exit_code == 0, out.output
+    assert f"{n:,} parameters" in out.output
+
+
+def test_cli_presets_are_the_model_presets():
+    from mecopt.cli.learned_commands import PRESET_NAMES
+
+    assert set(PRESET_NAMES) == set(PRESETS)
+
+
+def test_tokenizer_maps_unknown_words_to_unk():
+    assert tokenize("Minimum latency") == [VOCAB.index("minimum"), VOCAB.index("latency")]
+    assert tokenize("Minimum xyzzy") == [VOCAB.index("minimum"), VOCAB.index("<unk>")]
+    assert tokenize("") == [VOCAB.index("<unk>")]
+
+
+def capacity_bound_instances() -> list:
+    """Hetero instances with many UEs on few servers: capacity binds, options get masked."""
+    return [generate("hetero", n, m, seed=200_000 + k)
+            for k, (n, m) in enumerate([(60, 2), (35, 3), (80, 4), (25, 6)])]
+
+
+def test_sampling_never_picks_a_masked_option():
+    model = random_model(1)
+    insts = capacity_bound_instances()
+    objs = [Objective.LATENCY, Objective.ENERGY] * 2
+    batch = make_batch(insts, objs)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        out = decode(model, batch, samples=16, sample=True, generator=gen)
+    assert out.assignment.shape == (4 * 16, 80)
+    assert out.share.shape == (4 * 16, 80) and out.value.shape == (4,)
+    assert torch.isfinite(out.log_prob).all()
+    a = out.assignment.numpy()
+    for r in range(len(a)):
+        inst = insts[r // 16]
+        row = a[r, : inst.n_ues]
+        # never an option that cannot meet the deadline on its own ...
+        assert inst.option_ok[np.arange(inst.n_ues), row].all()
+        # ... and never one that no longer fits: every completed decode water-fills feasibly
+        if out.feasible[r]:
+            assert evaluate_batch(inst, row[None]).feasible[0]
+        assert (a[r, inst.n_ues:] == 0).all(), "padding UEs stay untouched"
+    assert out.feasible.float().mean() > 0.5  # the masks leave room to finish
+
+
+def test_batch_decoding_equals_one_by_one():
+    model = random_model(2)
+    insts = [generate("hetero", seed=300_000 + k) for k in range(3)] + [generate("paper")]
+    objs = [Objective.LATENCY, Objective.ENERGY, Objective.ENERGY, Objective.LATENCY]
+    assert len({(i.n_ues, i.n_servers) for i in insts}) == 4, "mixed N and M"
+    with torch.no_grad():
+        together = decode(model, make_batch(insts, objs))
+        for b, (inst, obj) in enumerate(zip(insts, objs, strict=True)):
+            alone = decode(model, make_batch([inst], [obj]))
+            n = inst.n_ues
+            assert torch.equal(together.assignment[b, :n], alone.assignment[0]), inst.name
+            assert torch.allclose(together.log_prob[b], alone.log_prob[0], atol=1e-4)
+            assert torch.allclose(together.share[b, :n], alone.share[0], atol=1e-5)
+            assert torch.allclose(together.value[b], alone.value[0], atol=1e-5)
+
+
+def test_the_prompt_text_steers_the_trained_model():
+    """hetero-000's latency- and energy-optimal assignments differ (greedy shows it); the
+    shipped model, decoding in the same order, gives different decisions for the two texts."""
+    inst = library("hetero")[0]
+    from mecopt.solvers.greedy import greedy_assignment
+
+    lat, _ = greedy_assignment(inst, Objective.LATENCY)
+    en, _ = greedy_assignment(inst, Objective.ENERGY)
+    assert (lat != en).sum() > inst.n_ues // 10
+    model, _ = load_model()
+    same_order = [Objective.LATENCY, Objective.LATENCY]
+    batch = make_batch([inst, inst], same_order, prompts=["Minimum latency", "Minimum energy"])
+    with torch.no_grad():
+        out = decode(model, batch)
+    a_lat, a_en = out.assignment.numpy()
+    assert (a_lat != a_en).sum() > inst.n_ues // 10
+    # and each text's decision is the better one for its own objective
+    ev = evaluate_batch(inst, np.stack([a_lat, a_en]))
+    assert ev.feasible.all()
+    assert ev.mean_latency_s[0] < ev.mean_latency_s[1]
+    assert ev.total_energy_j[1] < ev.total_energy_j[0]
+
+
+def test_works_for_200_ues_and_10_servers():
+    inst = generate("hetero", 200, 10, seed=400_000)
+    model, _ = load_model()
+    with torch.no_grad():
+        batch = make_batch([inst, inst], [Objective.LATENCY, Objective.ENERGY])
+        out = decode(model, batch)
+    value, _ = costs(batch, out)
+    assert out.assignment.shape == (2, 200)
+    assert np.isfinite(value).all(), "both prompts decode to feasible assignments"
