@@ -174,13 +174,17 @@ def _marginal(instance: Instance, objective: Objective, i: int, root_sum: np.nda
 
 
 def descend(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,
-            swaps: bool = True, deadline: float | None = None,
+            swaps: bool = True, chains: bool = True, deadline: float | None = None,
             max_rounds: int = 10_000) -> tuple[np.ndarray, float]:
     """Best-improvement local search from a feasible assignment: (assignment, value).
 
-    Each round evaluates every single-UE move (UE i to any other deadline-meeting option)
-    at once with `evaluate_batch`, and takes the best feasible improvement; when no move
-    improves and `swaps` is set, it tries every exchange of two UEs on different options.
+    Each round evaluates a neighbourhood at once with `evaluate_batch` and takes its best
+    feasible improvement, trying in turn until one improves:
+    1. every single-UE move (UE i to any other deadline-meeting option);
+    2. if `swaps`, every exchange of the options of two UEs;
+    3. if `chains`, ejection chains of depth two: a move from step 1 that would improve the
+       objective but overloads its server (at most `_CHAIN_STARTS` of them, most promising
+       first), combined with moving one UE already on that server to any other option.
     It stops at a local optimum, after `max_rounds`, or at `deadline` (a time.perf_counter()
     value), and never returns something worse or infeasible.
     """
@@ -192,38 +196,73 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     value = float(first.value(objective)[0])
     N = instance.n_ues
     ok = instance.option_ok
+    options = np.arange(ok.shape[1])
     for _ in range(max_rounds):
         if deadline is not None and time.perf_counter() >= deadline:
             break
-        ue, opt = np.nonzero(ok & (np.arange(ok.shape[1])[None] != a[:, None]))
+        ue, opt = np.nonzero(ok & (options[None] != a[:, None]))
         cand = np.repeat(a[None], len(ue), axis=0)
         cand[np.arange(len(ue)), ue] = opt
-        best = _best(instance, objective, cand, value)
+        best, promising = _best(instance, objective, cand, value)
         if best is None and swaps:
             i, j = np.triu_indices(N, k=1)
             keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
             i, j = i[keep], j[keep]
-            cand = np.repeat(a[None], len(i), axis=0)
+            swapped = np.repeat(a[None], len(i), axis=0)
             rows = np.arange(len(i))
-            cand[rows, i], cand[rows, j] = a[j], a[i]
-            best = _best(instance, objective, cand, value)
+            swapped[rows, i], swapped[rows, j] = a[j], a[i]
+            best, _ = _best(instance, objective, swapped, value)
+        if best is None and chains and len(promising):
+            best, _ = _best(instance, objective,
+                            _ejections(ok, cand[promising], ue[promising], opt[promising]),
+                            value)
         if best is None:
             break
         a, value = best
     return a, value
 
 
+# How many overloading moves an ejection-chain round starts from (the most promising ones).
+_CHAIN_STARTS = 32
+
+
+def _ejections(ok: np.ndarray, starts: np.ndarray, ue: np.ndarray,
+               opt: np.ndarray) -> np.ndarray:
+    """For each start (UE ue[r] moved to server opt[r] in row r): the rows that also move
+    one other UE on that server to any other deadline-meeting option."""
+    options = np.arange(ok.shape[1])
+    out = []
+    for row, i, k in zip(starts, ue, opt, strict=True):
+        on_k = np.flatnonzero(row == k)
+        on_k = on_k[on_k != i]
+        j, o = np.nonzero(ok[on_k] & (options[None] != k))
+        rows = np.repeat(row[None], len(j), axis=0)
+        rows[np.arange(len(j)), on_k[j]] = o
+        out.append(rows)
+    return np.concatenate(out) if out else np.zeros((0, ok.shape[0]), dtype=int)
+
+
 def _best(instance: Instance, objective: Objective, cand: np.ndarray,
-          value: float) -> tuple[np.ndarray, float] | None:
-    """The best feasible candidate if it improves on `value` (relative 1e-12), else None."""
+          value: float) -> tuple[tuple[np.ndarray, float] | None, np.ndarray]:
+    """(best, promising): the best feasible candidate if it improves on `value` (relative
+    1e-12), else None; and the indices of infeasible candidates whose objective value (with
+    f = f_min on overloaded servers) beats `value`, best first, at most _CHAIN_STARTS."""
     if not len(cand):
-        return None
-    best_k, best_v = -1, value - 1e-12 * abs(value)
+        return None, np.zeros(0, dtype=int)
+    target = value - 1e-12 * abs(value)
+    best_k, best_v = -1, target
+    promising_k, promising_v = [], []
     for start in range(0, len(cand), 2048):  # bounded memory for large swap neighbourhoods
         chunk = cand[start:start + 2048]
         batch = evaluate_batch(instance, chunk)
-        v = np.where(batch.feasible, batch.value(objective), np.inf)
+        raw = batch.value(objective)
+        v = np.where(batch.feasible, raw, np.inf)
         k = int(np.argmin(v))
         if v[k] < best_v:
             best_k, best_v = start + k, float(v[k])
-    return None if best_k < 0 else (cand[best_k].copy(), best_v)
+        near = np.flatnonzero(~batch.feasible & (raw < target))
+        promising_k.append(start + near)
+        promising_v.append(raw[near])
+    pk, pv = np.concatenate(promising_k), np.concatenate(promising_v)
+    promising = pk[np.argsort(pv, kind="stable")][:_CHAIN_STARTS]
+    return (None if best_k < 0 else (cand[best_k].copy(), best_v)), promising

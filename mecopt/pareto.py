@@ -303,7 +303,7 @@ def _plot(front: Front, path: Path) -> None:
     ax.set_ylabel("mean latency [s]")
     ax.set_title(f"{front.instance}: latency-energy front, HV = {front.hypervolume:.4g}")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

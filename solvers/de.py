@@ -46,7 +46,7 @@ class DEMethod(Method):
         "pop_size": Option(int, 40, "population size"),
         "generations": Option(int, 150, "generations after the initial population"),
         "coding": Option(str, "integer", "integer: x_i in [0, M+1) floored; keys: random keys"),
-        "variant": Option(str, "DE/rand/1/bin", "pymoo DE variant DE/<rand|best>/1/<bin|exp>"),
+        "variant": Option(str, "DE/best/1/bin", "pymoo DE variant DE/<rand|best>/1/<bin|exp>"),
         "cr": Option(float, 0.3, "crossover rate (pymoo's CR)"),
         "polish": Option(bool, True, "local descent on the greedy seed and on the final best"),
     }
@@ -113,7 +113,7 @@ class DEMethod(Method):
         # pymoo's result has X None when no feasible point was found; the seeds count too.
         res_x = algorithm.result().X if generations else None
         if res_x is None and best.assignment is None:
-            why = ("no feasible assignment found" if seeds or generations else
+            why = ("no feasible assignment found" if generations else
                    "time limit reached before the first population was evaluated")
             status = "timeout" if deadline is not None and time.perf_counter() >= deadline \
                 else "infeasible"
