@@ -124,7 +124,6 @@ def _place(instance: Instance, objective: Objective, proposed: np.ndarray,
     cap = instance.capacity_hz * (1 + _CAP_RTOL)
     f_min = np.where(instance.usable, instance.f_min, 0.0)  # (N, M)
     root = np.sqrt(instance.cycles)
-    energy = np.concatenate([instance.e_loc[:, None], instance.e_tx], axis=1)  # (N, M+1)
     out = proposed.copy()
     load = np.zeros((Q, M))  # running sum of f_min per server
     root_sum = np.zeros((Q, M))  # running sum of sqrt(C) per server
@@ -141,7 +140,7 @@ def _place(instance: Instance, objective: Objective, proposed: np.ndarray,
             if scores is not None:
                 alt = np.where(fit, scores[move, i], -np.inf).argmax(axis=1)
             else:
-                cost = _marginal(instance, objective, i, root_sum[move], energy[i])
+                cost = marginal_cost(instance, objective, i, root_sum[move])
                 alt = np.where(fit, cost, np.inf).argmin(axis=1)
             stuck = ~fit.any(axis=1)
             if stuck.any():  # no option fits: keep one that meets the deadline, flag the row
@@ -158,9 +157,15 @@ def _place(instance: Instance, objective: Objective, proposed: np.ndarray,
     return out, unplaced
 
 
-def _marginal(instance: Instance, objective: Objective, i: int, root_sum: np.ndarray,
-              energy_i: np.ndarray) -> np.ndarray:
-    """(Q, M+1) objective increase of each option for UE i (as in solvers/greedy.py)."""
+def marginal_cost(instance: Instance, objective: Objective, i: int,
+                  root_sum: np.ndarray) -> np.ndarray:
+    """(Q, M+1) objective increase of each option for UE i, given (Q, M) sums of sqrt(C)
+    already placed per server: the cost greedy placement uses (solvers/greedy.py, `_place`).
+
+    Latency: t_loc, or t_tx + ((S_j + sqrt C_i)^2 - S_j^2) / F_j, since (sum sqrt C)^2 / F_j
+    is a server's compute time under water-filling when no deadline binds. Energy: the UE's
+    energy, with the latency marginal as a tie-breaker. Unreachable options come out inf.
+    """
     r = np.sqrt(instance.cycles[i])
     lat = np.empty((root_sum.shape[0], instance.n_servers + 1))
     lat[:, 0] = instance.t_loc[i]
@@ -169,6 +174,7 @@ def _marginal(instance: Instance, objective: Objective, i: int, root_sum: np.nda
                       / instance.capacity_hz)
     if objective is Objective.LATENCY:
         return lat
+    energy_i = np.concatenate([[instance.e_loc[i]], instance.e_tx[i]])
     finite = energy_i[np.isfinite(energy_i)]
     return energy_i + 1e-9 * lat * (finite.max() if len(finite) else 1.0)
 

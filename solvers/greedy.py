@@ -6,7 +6,7 @@ the best one in an empty system). Each UE goes to the option where the objective
 least given the placements so far, among the options that still fit: a server fits when
 the minimum allocations that meet the deadlines (f_min) still sum to at most its capacity.
 
-Marginal costs:
+Marginal costs (mecopt.decoder.marginal_cost, shared with the decoder's repair):
 - latency: local t_loc, or t_tx + ((S_j + sqrt C_i)^2 - S_j^2) / F_j, where S_j is the sum of
   sqrt(C) already on server j, since (sum sqrt C)^2 / F_j is a server's total compute time
   under water-filling when no deadline binds;
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mecopt.decoder import marginal_cost
 from mecopt.instance import Instance
 from mecopt.method import Method, Outcome
 from mecopt.objective import Objective
@@ -31,19 +32,10 @@ def greedy_assignment(instance: Instance, objective: Objective) -> tuple[np.ndar
     ok = instance.option_ok  # (N, M+1)
     f_min = np.where(instance.usable, instance.f_min, 0.0)
 
-    def marginal(i: int, root_sum: np.ndarray) -> np.ndarray:
-        """Objective increase (N*mean latency or energy) of each option for UE i."""
-        lat = np.empty(M + 1)
-        lat[0] = instance.t_loc[i]
-        lat[1:] = instance.t_tx[i] + ((root_sum + root[i]) ** 2 - root_sum ** 2) / cap
-        if objective is Objective.LATENCY:
-            return lat
-        energy = np.concatenate([[instance.e_loc[i]], instance.e_tx[i]])
-        return energy + 1e-9 * lat * energy.max()  # latency only breaks ties
-
-    empty = np.zeros(M)
-    costs = np.array([np.where(ok[i], marginal(i, empty), np.inf) for i in range(N)])
-    best_two = np.sort(costs, axis=1)[:, :2] if M >= 1 else costs
+    empty = np.zeros((1, M))
+    costs = np.array([np.where(ok[i], marginal_cost(instance, objective, i, empty)[0], np.inf)
+                      for i in range(N)])
+    best_two = np.sort(costs, axis=1)[:, :2]
     with np.errstate(invalid="ignore"):
         regret = np.where(np.isfinite(best_two[:, 1]), best_two[:, 1] - best_two[:, 0], np.inf)
     order = np.lexsort((-regret, ok.sum(axis=1)))
@@ -57,7 +49,7 @@ def greedy_assignment(instance: Instance, objective: Objective) -> tuple[np.ndar
         if not fits.any():
             return None, (f"UE {i} has no option left that meets its deadline within the "
                           "remaining capacities")
-        cost = np.where(fits, marginal(i, root_sum), np.inf)
+        cost = np.where(fits, marginal_cost(instance, objective, i, root_sum[None])[0], np.inf)
         k = int(np.argmin(cost))
         assignment[i] = k
         if k > 0:

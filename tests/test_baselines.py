@@ -59,3 +59,15 @@ def test_random_gives_up_honestly():
     inst = library("tiny")[8]  # infeasible
     sol = mecopt.solve(inst, "latency", "random", tries=5)
     assert sol.status == "infeasible" and "5 random draws" in sol.message
+
+
+def test_greedy_energy_with_an_unreachable_server():
+    # An unreachable pair has infinite energy; it must not poison the other options' costs.
+    inst = library("paper")[0]
+    rate = inst.rate_bps.copy()
+    rate[:, 0] = 0.0
+    inst = inst.replace(rate_bps=rate)
+    sol = mecopt.solve(inst, "energy", "greedy")
+    assert sol.feasible and 1 not in sol.assignment
+    cheapest = np.concatenate([inst.e_loc[:, None], inst.e_tx], axis=1).argmin(axis=1)
+    np.testing.assert_array_equal(sol.assignment, cheapest)  # capacity does not bind here
