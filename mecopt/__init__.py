@@ -7,6 +7,7 @@ and learned (LAMBO) methods sit behind one `solve(instance, objective, method)`.
 """
 
 from mecopt.api import solve
+from mecopt.decoder import Decoded, decode, descend
 from mecopt.errors import InputError
 from mecopt.evaluation import BatchEvaluation, Evaluation, Violation, evaluate, evaluate_batch
 from mecopt.generators import Drift, ScenarioStream, generate
@@ -20,7 +21,8 @@ from mecopt.waterfill import waterfill
 __version__ = "0.1.0"
 
 __all__ = [
-    "BatchEvaluation", "Drift", "Evaluation", "InputError", "Instance", "Method", "Objective",
-    "Option", "Outcome", "ScenarioStream", "Solution", "Violation", "availability", "evaluate",
-    "evaluate_batch", "generate", "get_method", "method_names", "solve", "waterfill",
+    "BatchEvaluation", "Decoded", "Drift", "Evaluation", "InputError", "Instance", "Method",
+    "Objective", "Option", "Outcome", "ScenarioStream", "Solution", "Violation", "availability",
+    "decode", "descend", "evaluate", "evaluate_batch", "generate", "get_method", "method_names",
+    "solve", "waterfill",
 ]
