@@ -135,12 +135,13 @@ class AREConfig:
     steps: int | None = None
     n_ues: int = 50
     n_servers: int = 4
-    latency_labels: int = 300  # highs takes seconds per latency label on 4 x 50 ...
+    latency_labels: int = 400  # highs takes seconds per latency label on 4 x 50 ...
     energy_labels: int = 3000  # ... and about 0.01 s per energy label
     label_cache: str | None = None  # JSON-lines file of labels, reused across runs
     label_time_limit: float = 30.0  # highs time limit per label; unproven labels are dropped
     batch: int = 128
     lr: float = 1e-3
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
     share_weight: float = 1.0  # weight of the share head's squared error
     permute: bool = True  # augment: relabel the UEs of each sample at random
     val_interval: int = 500  # steps between validations (best checkpoint kept)
@@ -243,7 +244,7 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
     net_cfg = preset(cfg.preset, cfg.n_ues, cfg.n_servers)
     model = OffloadNet(net_cfg)
     model.fit_normalization(torch.from_numpy(assemble(ue, server, onehot)))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     val_set = validation_set(net_cfg)
     greedy = greedy_values(val_set)
     M, N = cfg.n_servers, cfg.n_ues

@@ -6,7 +6,7 @@ fixed size (N UEs, M servers): the input is every UE's features side by side, so
 trained for one size cannot read another (`check_size` says so in one line). The network:
 
     input (N * UE_FEATURES + M + 2) -> width            1 linear layer
-    width -> width, ReLU, residual                      layers - 3 linear layers
+    width -> width, ReLU, residual (scaled 1/sqrt(layers - 3))    layers - 3 linear layers
     width -> N (M+1) option logits; width -> N shares   2 linear layers (the two heads)
 
 `layers` counts every nn.Linear. The residual additions carry no parameters; they only let
@@ -98,6 +98,10 @@ class OffloadNet(nn.Module):
                                     for _ in range(cfg.layers - 3))
         self.option_head = nn.Linear(cfg.width, cfg.n_ues * (cfg.n_servers + 1))
         self.share_head = nn.Linear(cfg.width, cfg.n_ues)
+        # Residual branches scaled by 1/sqrt(hidden layers): without it the 57 residual
+        # additions of the paper preset blow activations up to ~1e5 at initialization.
+        # (1 for the small preset's single hidden layer.)
+        self.branch_scale = 1.0 / max(1, cfg.layers - 3) ** 0.5
         # Input standardization, fitted on training inputs (buffers, not parameters): the raw
         # features that tell servers apart differ only in the second decimal.
         self.register_buffer("x_mean", torch.zeros(cfg.n_inputs))
@@ -116,7 +120,7 @@ class OffloadNet(nn.Module):
         z = ((x - self.x_mean) / self.x_std).clamp(-10.0, 10.0)  # (B, n_inputs)
         h = torch.relu(self.inp(z))  # (B, width)
         for layer in self.hidden:
-            h = h + torch.relu(layer(h))  # (B, width)
+            h = h + self.branch_scale * torch.relu(layer(h))  # (B, width)
         logits = self.option_head(h).view(-1, self.cfg.n_ues, self.cfg.n_servers + 1)
         return logits, torch.sigmoid(self.share_head(h))
 

@@ -15,7 +15,8 @@ The original, step by step, and what changes here:
 4. The best candidate and its input go into a replay memory of 1024 entries; every 10
    frames one training step on a batch of 128 (cross-entropy towards the stored decisions,
    the analogue of DROO's binary cross-entropy; the network's share head learns the
-   water-filled shares, so DROO and ARE have the same 326,662-parameter paper network).
+   water-filled shares, so DROO and ARE share one network: 326,535 parameters in the
+   paper preset, against the paper's 326,662).
 5. Every 32 frames K becomes the largest (1-based) index of the best candidate over those
    frames plus one, capped at N+1 (all candidates).
 

@@ -116,6 +116,23 @@ def test_paper_preset_parameter_count():
     assert sum(isinstance(m, torch.nn.Linear) for m in net.modules()) == model_layers == 60
 
 
+def test_cli_presets_match_the_code():
+    from mecopt.cli.baseline_commands import PRESET_NAMES
+
+    assert set(PRESET_NAMES) == set(PRESETS)
+
+
+def test_paper_preset_runs_forward():
+    from mecopt.learned.baseline_nets import OffloadNet, features
+
+    torch.manual_seed(0)
+    net = OffloadNet(preset("paper")).eval()
+    x = torch.from_numpy(features(mecopt.generate("paper", seed=9), mecopt.Objective.LATENCY))
+    logits, share = net(x[None])
+    assert logits.shape == (1, 50, 5) and share.shape == (1, 50)
+    assert torch.isfinite(logits).all() and ((share > 0) & (share < 1)).all()
+
+
 def test_bad_checkpoint_is_one_line_error(tmp_path):
     path = tmp_path / "junk.pt"
     path.write_bytes(b"not a checkpoint")
@@ -132,7 +149,7 @@ def test_train_baseline_droo_cli(tmp_path):
     assert result.exit_code == 0, result.output
     model, info = load_checkpoint(out, "droo")
     assert info["step"] == 200 and 1 <= info["extra"]["k"] <= 51
-    assert "--frames 200" in info["command"]
+    assert "--frames 200" in info["command"] and "--latency-labels" not in info["command"]
     sol = mecopt.solve(mecopt.generate("paper", seed=5), "latency", "droo",
                        checkpoint=str(out))
     assert sol.feasible
