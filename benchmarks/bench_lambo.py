@@ -1,14 +1,15 @@
 """LAMBO against greedy (and DE) on the held-out libraries: gap, time, throughput, latency.
 
-    python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64] [--de 0]
-                                     [--large 10] [--threads 1] [--json out.json]
+    python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64]
+                                     [--methods greedy,lambo,lambo-best,de] [--de 3]
+                                     [--large 10] [--no-speed] [--threads 1] [--json out.json]
 
 Measures, per family (instances/paper, instances/hetero; never used in training) and
 objective: the mean and worst gap to the proven optimum (instances/<family>/reference.json;
 when that file or an entry is missing the gap is measured against greedy instead and the
 table says "vs greedy"), the number of instances better than greedy, and the median time per
-solve call, for greedy, lambo greedy decoding and lambo best-of-k. `--de K` adds DE on the
-first K instances per family (30 s default time limit each; slow). Then:
+solve call, for greedy, lambo greedy decoding (lambo), lambo best-of-k (lambo-best) and DE
+(de: on the first `--de K` instances per family only, default time limit; slow). Then:
 - throughput: greedy decoding of 4x50 paper instances in one batch, instances per second
   (features + decode + exact costs);
 - per-call latency: median wall time of one `mecopt.solve(..., "lambo")` after loading;
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1] / "instances"
 OBJECTIVES = (Objective.LATENCY, Objective.ENERGY)
 
 
-def gap_table(family: str, methods: dict, de: int, rows: list) -> None:
+def gap_table(family: str, methods: dict, use_greedy: bool, de: int, rows: list) -> None:
     paths = sorted((ROOT / family).glob(f"{family}-*.json"))
     insts = [mecopt.Instance.load(p) for p in paths]
     ref_path = ROOT / family / FILENAME
@@ -49,7 +50,7 @@ def gap_table(family: str, methods: dict, de: int, rows: list) -> None:
             best = optimum(ref, inst.name, obj.value) if ref is not None else None
             base[inst.name] = (best, "optimum") if best is not None else (g.objective_value,
                                                                           "vs greedy")
-        runs = {"greedy": (greedy, insts)}
+        runs = {"greedy": (greedy, insts)} if use_greedy else {}
         for label, options in methods.items():
             runs[label] = ([mecopt.solve(i, obj, "lambo", **options) for i in insts], insts)
         if de:
@@ -138,7 +139,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", default="", help="default: the shipped lambo-s")
     parser.add_argument("--samples", type=int, default=64, help="k of best-of-k")
     parser.add_argument("--families", default="paper,hetero")
-    parser.add_argument("--de", type=int, default=0, help="run DE on the first K instances")
+    parser.add_argument("--methods", default="greedy,lambo,lambo-best",
+                        help="any of greedy, lambo, lambo-best, de")
+    parser.add_argument("--de", type=int, default=3, help="DE on the first K instances")
+    parser.add_argument("--no-speed", action="store_true", help="skip throughput and latency")
     parser.add_argument("--large", type=int, default=10, help="generated 100..200-UE instances")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the rows here")
@@ -147,16 +151,24 @@ def main() -> None:
     _, info = cached_model(args.checkpoint, "cpu")
     print(f"checkpoint: {args.checkpoint or 'shipped lambo-s'} (step {info['step']}; "
           f"{info['command']}); torch threads {args.threads}")
-    methods = {"lambo": {"checkpoint": args.checkpoint},
-               f"lambo best-{args.samples}": {"checkpoint": args.checkpoint,
-                                              "samples": args.samples}}
+    chosen = args.methods.split(",")
+    methods = {}
+    if "lambo" in chosen:
+        methods["lambo"] = {"checkpoint": args.checkpoint}
+    if "lambo-best" in chosen:
+        methods[f"lambo best-{args.samples}"] = {"checkpoint": args.checkpoint,
+                                                 "samples": args.samples}
     rows: list = []
     print(f"{'family':7s} {'obj':8s} {'method':14s} {'feas':>7s} {'mean gap':>9s} "
           f"{'worst gap':>9s} {'<greedy':>6s} {'median ms':>9s}  reference")
     for family in args.families.split(","):
-        gap_table(family, methods, args.de, rows)
+        gap_table(family, methods, "greedy" in chosen, args.de if "de" in chosen else 0, rows)
     if args.large:
         large(args.large, args.samples, args.checkpoint, rows)
+    if args.no_speed:
+        if args.json:
+            Path(args.json).write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+        return
     tput = throughput(args.checkpoint)
     lat = call_latency(args.checkpoint)
     print(f"throughput: {tput[0]:.0f} instances/s wall, {tput[1]:.0f} per CPU-second "

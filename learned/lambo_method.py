@@ -35,12 +35,14 @@ def cached_model(checkpoint: str, device: str):
 
 def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                      samples: int = 1, seed: int = 0, checkpoint: str = "",
-                     device: str = "cpu") -> list[dict[str, Any]]:
+                     device: str = "cpu", threads: int | None = 1) -> list[dict[str, Any]]:
     """Decode a batch of (instance, objective) rows in one pass.
 
     Returns per row: "assignment" (the best decode by water-filled value, or None when every
-    decode ran out of options), "value" (water-filled), "allocation_sigmoid" (N,), and
-    "stuck_ue" (a UE with no option left, for the message).
+    decode ran out of options), "value" (water-filled) and "allocation_sigmoid" (N,) [Hz].
+    `threads`: torch CPU threads while decoding, restored afterwards (None = leave as is);
+    the small model's ops are too short to gain from more, and on a busy machine extra
+    threads cost a lot.
     """
     import torch
 
@@ -49,11 +51,18 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
 
     model, _ = cached_model(checkpoint, device)
     batch = make_batch(instances, objectives, device=device)
-    with torch.inference_mode():
-        runs = [decode(model, batch)]
-        if samples > 1:
-            gen = torch.Generator(device=device).manual_seed(int(seed))
-            runs.append(decode(model, batch, samples=samples - 1, sample=True, generator=gen))
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        with torch.inference_mode():
+            runs = [decode(model, batch)]
+            if samples > 1:
+                gen = torch.Generator(device=device).manual_seed(int(seed))
+                runs.append(decode(model, batch, samples=samples - 1, sample=True,
+                                   generator=gen))
+    finally:
+        torch.set_num_threads(before)
     rows = []
     per_run = [(run, *costs(batch, run), sigmoid_allocation(batch, run)) for run in runs]
     for b, inst in enumerate(instances):
@@ -78,6 +87,7 @@ class LamboMethod(Method):
                                   "sampled"),
         "checkpoint": Option(str, "", "checkpoint file (empty = the shipped lambo-s)"),
         "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
+        "threads": Option(int, 1, "torch CPU threads while decoding (restored afterwards)"),
     }
 
     @classmethod
@@ -93,6 +103,8 @@ class LamboMethod(Method):
         return True, ""
 
     def check_options(self, config: dict[str, Any]) -> None:
+        if config["threads"] < 1:
+            raise InputError(f"option threads: must be >= 1, got {config['threads']}")
         if config["samples"] < 1:
             raise InputError(f"option samples: must be >= 1, got {config['samples']}")
         if config["checkpoint"] and not Path(config["checkpoint"]).is_file():
@@ -111,7 +123,8 @@ class LamboMethod(Method):
         k = self.config["samples"]
         row = decode_instances([instance], [objective], samples=k, seed=seed,
                                checkpoint=self.config["checkpoint"],
-                               device=self.config["device"])[0]
+                               device=self.config["device"],
+                               threads=self.config["threads"])[0]
         decoding = "greedy" if k == 1 else f"best of {k}"
         if row["assignment"] is None:
             return Outcome(None, status="infeasible",

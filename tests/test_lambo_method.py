@@ -55,6 +55,15 @@ def test_best_of_k_is_never_worse_than_greedy_decoding():
         assert again.assignment == best.assignment, "seeded"
 
 
+def test_decoding_restores_the_callers_thread_count():
+    torch.set_num_threads(2)
+    try:
+        sol = mecopt.solve(library("paper")[0], "latency", "lambo")  # decodes on 1 thread
+        assert sol.status == "feasible" and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+
+
 def test_infeasible_instance_says_why():
     inst = mecopt.Instance.load(INSTANCES / "tiny" / "tiny-008.json")
     sol = mecopt.solve(inst, "latency", "lambo", samples=4)
@@ -66,6 +75,8 @@ def test_bad_options_are_one_line_errors(tmp_path):
     inst = library("tiny")[0]
     with pytest.raises(InputError, match="option samples: must be >= 1"):
         mecopt.solve(inst, "latency", "lambo", samples=0)
+    with pytest.raises(InputError, match="option threads: must be >= 1"):
+        mecopt.solve(inst, "latency", "lambo", threads=0)
     with pytest.raises(InputError, match="option device"):
         mecopt.solve(inst, "latency", "lambo", device="tpu")
     with pytest.raises(InputError, match="option checkpoint: no such file"):

@@ -21,7 +21,7 @@ from mecopt.learned.train import ACLLoss, TrainConfig, make_rows, normalized, tr
 torch.set_num_threads(1)
 
 
-def expected_cost(model: Lambo, batch, ref, samples: int = 64) -> float:
+def expected_cost(model: Lambo, batch, ref, samples: int = 32) -> float:
     """Mean normalized cost of the policy's samples (a fixed sampling seed)."""
     gen = torch.Generator().manual_seed(123)
     with torch.no_grad():
@@ -41,13 +41,13 @@ def test_a_few_acl_steps_reduce_the_cost_on_a_fixed_set(baseline):
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(0)
     before = expected_cost(model, batch, ref)
-    for _ in range(30):
+    for _ in range(10):
         loss, _ = loss_fn(batch, ref, None, gen)
         opt.zero_grad()
         loss.backward()
         opt.step()
     after = expected_cost(model, batch, ref)
-    assert after < before - 0.01, (before, after)
+    assert after < before - 0.05, (before, after)  # measured: 1.47 -> 1.08 / 1.04
 
 
 def test_train_command_writes_checkpoint_log_and_curve(tmp_path):
@@ -114,7 +114,7 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
                       RANK=str(rank), LOCAL_RANK=str(rank))
     import torch.distributed as dist
 
-    cfg = TrainConfig(steps=3, batch_instances=1, samples=2, imitation=0.34, validate_every=3,
+    cfg = TrainConfig(steps=2, batch_instances=1, samples=2, imitation=0.5, validate_every=2,
                       n_valid=1, quiet=True, output=os.path.join(out_dir, "ddp.pt"))
     torch.manual_seed(0)
     result = train(cfg)
@@ -138,4 +138,4 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path):
 
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     assert float(np.load(tmp_path / "diff.npy")) == 0.0
-    assert read_checkpoint(tmp_path / "ddp.pt")["step"] == 3
+    assert read_checkpoint(tmp_path / "ddp.pt")["step"] == 2
