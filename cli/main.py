@@ -71,11 +71,16 @@ def main() -> None:
 
 
 # Commands live in their own modules; each registers itself on import.
-from mecopt.cli import bench_command, core_commands  # noqa: E402,F401
-from mecopt.cli import export_command, reference_command  # noqa: E402,F401
-from mecopt.cli import learned_commands  # noqa: E402,F401
-from mecopt.cli import baseline_commands  # noqa: E402,F401
-from mecopt.cli import pareto_command  # noqa: E402,F401
+from mecopt.cli import (  # noqa: E402,F401
+    baseline_commands,
+    bench_command,
+    core_commands,
+    export_command,
+    finetune_command,
+    learned_commands,
+    pareto_command,
+    reference_command,
+)
 
 if __name__ == "__main__":
     sys.exit(main())

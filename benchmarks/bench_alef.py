@@ -1,0 +1,211 @@
+"""ALEF on every named scenario: does fine-tuning the decoder on a few expert labels follow
+the drift? (docs/alef.md)
+
+    python benchmarks/bench_alef.py [--checkpoint PATH] [--scenarios all] [--seeds 0,1,2]
+        [--budgets 16,64,128] [--strategies max-entropy,random] [--objective latency]
+        [--windows 4] [--pool 40] [--heldout 6] [--steps 15]
+        [--cache runs/alef/labels-{objective}-{scenario}.jsonl] [--prepare] [--csv out.csv]
+    python benchmarks/bench_alef.py table A.csv [B.csv ...]     # the markdown table
+    python benchmarks/bench_alef.py plot A.csv [B.csv ...] out.png
+
+For each scenario and seed, one timeline (learned/alef.timeline; the pool size is fixed, so
+every budget sees the same instances) and, on it, the held-out gap to the optimum (highs) of
+the pre-trained model before the drift, right after it (window 1, nothing fine-tuned yet)
+and at the end (the "after ALEF" window) with no fine-tuning, and after ALEF with each
+budget (expert labels in total, split over the windows) and strategy. `recovered` is the
+share of the drift's gap increase that ALEF removed, on the same final window:
+(gap_none_final - gap_alef_final) / (gap_none_final - gap_before), defined when the drift
+raised the gap (by more than 1 point for the target).
+
+Expert answers and optima are cached in a JSON-lines file keyed by instance name, so
+`--prepare` can label every pool and held-out instance ahead (it needs no model), and the
+runs then pay only for deploying and training. The wall time reported per run is the ALEF
+compute (deploy, query, update, evaluation) plus the expert time of the labels it used
+(their recorded solve times), i.e. what the run would cost without a cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mecopt.learned import alef
+from mecopt.learned.checkpoint import load_model
+from mecopt.learned.scenarios import SCENARIOS
+
+FIELDS = ("scenario", "seed", "budget", "strategy", "before", "after_drift", "none_final",
+          "final", "recovered", "labels", "alef_s", "expert_s", "wall_s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", default=None, help="default: the shipped lambo-s")
+    ap.add_argument("--scenarios", default="all")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--budgets", default="16,64,128")
+    ap.add_argument("--strategies", default="max-entropy,random")
+    ap.add_argument("--objective", default="latency")
+    ap.add_argument("--expert", default="highs")
+    ap.add_argument("--windows", type=int, default=4)
+    ap.add_argument("--pool", type=int, default=40)
+    ap.add_argument("--heldout", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cache", default="runs/alef/labels-{objective}-{scenario}.jsonl",
+                    help="expert cache (JSON lines), {scenario} and {objective} filled in")
+    ap.add_argument("--prepare", action="store_true",
+                    help="only label every pool and held-out instance (no model)")
+    ap.add_argument("--csv", default=None, help="append result rows here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    scenarios = list(SCENARIOS) if args.scenarios == "all" else args.scenarios.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    budgets = [int(b) for b in args.budgets.split(",")]
+    strategies = args.strategies.split(",")
+    model = None if args.prepare else load_model(args.checkpoint)[0]
+    writer = None
+    if args.csv:
+        new = not Path(args.csv).exists()
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        out = open(args.csv, "a", newline="")
+        writer = csv.DictWriter(out, FIELDS)
+        if new:
+            writer.writeheader()
+
+    def log(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+    for seed in seeds:  # seed-major: a partial run still covers every scenario
+        for name in scenarios:
+            cfg = alef.ALEFConfig(scenario=name, objective=args.objective, expert=args.expert,
+                                  budget=max(budgets), windows=args.windows, pool=args.pool,
+                                  heldout=args.heldout, steps=args.steps, seed=seed,
+                                  threads=args.threads, track_loss=False)
+            cfg.check()
+            cache_path = args.cache.format(scenario=name, objective=args.objective)
+            cache = alef.ExpertCache(cfg.objective, cfg.expert, seed, cfg.expert_time_limit,
+                                     cache_path)
+            windows = alef.timeline(cfg)
+            if args.prepare:
+                t0 = time.time()
+                for w in windows:
+                    for inst in w.heldout:
+                        cache.optimum(inst)
+                        cache.expert_value(inst)
+                    if w.label != "after ALEF":
+                        for inst in w.pool:
+                            cache.label(inst)
+                log(f"prepared {name} seed {seed}: {cache.solves} new solves, "
+                    f"{cache.solve_s:.0f} s solving, {time.time() - t0:.0f} s")
+                continue
+            refs = alef.reference_curves(model, windows, cache)
+            none = [p["gap"] for p in refs["none"]]
+            for budget in budgets:
+                cfg.budget = budget
+                for strategy in strategies:
+                    t0 = time.time()
+                    _, rec = alef.run_strategy(model, windows, cfg, strategy, cache)
+                    alef_s = time.time() - t0
+                    expert_s = sum(cache.rows[(cfg.expert, n)]["wall_s"]
+                                   for n in rec["labelled"])
+                    final = rec["points"][-1]["gap"]
+                    increase = none[-1] - none[0]
+                    row = {"scenario": name, "seed": seed, "budget": budget,
+                           "strategy": strategy, "before": none[0], "after_drift": none[1],
+                           "none_final": none[-1], "final": final,
+                           "recovered": (none[-1] - final) / increase if increase > 0
+                           else math.nan,
+                           "labels": rec["labels"], "alef_s": alef_s, "expert_s": expert_s,
+                           "wall_s": alef_s + expert_s}
+                    log(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                 for k, v in row.items()))
+                    if writer:
+                        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
+                                         for k, v in row.items()})
+                        out.flush()
+    if writer:
+        out.close()
+
+
+def table(*csv_paths: str) -> str:
+    """The markdown table of docs/alef.md from the CSVs: means over seeds, gaps in %."""
+    rows = [r for p in csv_paths for r in csv.DictReader(open(p))]
+    out = ["| scenario | seeds | before drift | right after | end, no FT | drift raised by | "
+           "labels | ALEF max-entropy | ALEF random | ALEF - no FT (ME / R) | "
+           "ME better than R (seeds) | wall s (ME, R) |",
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    keys = sorted({(r["scenario"], int(r["budget"])) for r in rows},
+                  key=lambda k: (list(SCENARIOS).index(k[0]), k[1]))
+    for scen, budget in keys:
+        pick = {s: {r["seed"]: r for r in rows if r["scenario"] == scen
+                    and int(r["budget"]) == budget and r["strategy"] == s}
+                for s in ("max-entropy", "random")}
+        seeds = sorted(set(pick["max-entropy"]) & set(pick["random"]))
+        if not seeds:
+            continue
+        me = [pick["max-entropy"][s] for s in seeds]
+        ra = [pick["random"][s] for s in seeds]
+
+        def mean(rs, k):
+            return float(np.mean([float(r[k]) for r in rs]))
+
+        wins = sum(float(m["final"]) <= float(r["final"]) for m, r in zip(me, ra, strict=True))
+        out.append(
+            f"| {scen} | {len(seeds)} | {mean(me, 'before'):.2f} | {mean(me, 'after_drift'):.2f}"
+            f" | {mean(me, 'none_final'):.2f} | "
+            f"{mean(me, 'none_final') - mean(me, 'before'):+.2f} | {budget} | "
+            f"{mean(me, 'final'):.2f} | {mean(ra, 'final'):.2f} | "
+            f"{mean(me, 'final') - mean(me, 'none_final'):+.2f} / "
+            f"{mean(ra, 'final') - mean(ra, 'none_final'):+.2f} | {wins}/{len(seeds)} | "
+            f"{mean(me, 'wall_s'):.0f}, {mean(ra, 'wall_s'):.0f} |")
+    return "\n".join(out)
+
+
+def plot(csv_paths: list[str], png: str) -> None:
+    """Per scenario: the final held-out gap against the budget (mean over seeds) for
+    max-entropy and random, with no fine-tuning and before the drift as references."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for p in csv_paths for r in csv.DictReader(open(p))]
+    names = [s for s in SCENARIOS if any(r["scenario"] == s for r in rows)]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
+    for ax, scen in zip(axes[0], names, strict=True):
+        mine = [r for r in rows if r["scenario"] == scen]
+        budgets = sorted({int(r["budget"]) for r in mine})
+        for strategy, style in (("max-entropy", "o-"), ("random", "s-")):
+            ys = [np.mean([float(r["final"]) for r in mine if int(r["budget"]) == b
+                           and r["strategy"] == strategy]) for b in budgets]
+            ax.plot(budgets, ys, style, label=f"ALEF {strategy}")
+        none = np.mean([float(r["none_final"]) for r in mine])
+        before = np.mean([float(r["before"]) for r in mine])
+        ax.axhline(none, color="k", ls="--", lw=1, label="no fine-tuning (end)")
+        ax.axhline(before, color="g", ls=":", lw=1, label="before the drift")
+        seeds = len({r["seed"] for r in mine})
+        ax.set_title(f"{scen} ({seeds} seed{'s' * (seeds > 1)})", fontsize=9)
+        ax.set_xlabel("expert labels")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(budgets, [str(b) for b in budgets])
+    axes[0][0].set_ylabel("held-out gap after ALEF [%]")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "table":
+        print(table(*sys.argv[2:]))
+    elif len(sys.argv) >= 4 and sys.argv[1] == "plot":
+        plot(sys.argv[2:-1], sys.argv[-1])
+    else:
+        main()

@@ -1,0 +1,675 @@
+"""ALEF: active learning from expert feedback (SPEC section 4), to track a changing system.
+
+The loop, one window at a time, after a drift (learned/scenarios.py):
+
+1. deploy: the current model decides every instance of the window's pool online (greedy
+   decoding, learned/rollout.decode);
+2. uncertainty: per instance, the mean over its UEs of the entropy of the option
+   distribution the decoder gave at that UE's step (nats; 0 = certain);
+3. query: `max-entropy` (the paper's) labels the k most uncertain instances, `random` k
+   drawn uniformly (seeded), `all` the whole pool (an upper bound on what labels can give);
+4. label: the expert (`highs`, exact; `de` or `pg`, heuristics) solves them with
+   mecopt.solve;
+5. update the decoder only, by supervised learning on the labels: cross-entropy on the
+   expert's options under teacher forcing (rollout.decode with `forced`), plus the mean
+   squared error between the sigmoid head and the expert's allocation share (the part of
+   the server's spare capacity, F_j minus the f_min of its UEs, that the expert gave the UE:
+   rollout.share_targets). The encoder is frozen. By default each label is first
+   re-matched towards the model's own decision among near-equal solutions (align_label:
+   the paper's literal recipe, `align=False`, broke the latency policy; docs/alef.md).
+
+What counts as the decoder (DECODER_PARTS, trained): the decoder layers (self-attention,
+encoder-decoder attention including its key/value projections of the encoder output,
+feed-forward), the decoder's final norm, the start token, the MEC embedding (it feeds only
+the decoder's step token and is recomputed at every decision), and both output heads (the
+option-key MLP of the softmax head and the sigmoid share head). Frozen: the UE and prompt
+embeddings, the transformer encoder, and the critic (an ACL training aid that takes no part
+in decisions; fine-tuning it would only make the checkpoint's critic stale).
+
+Replay: every label is kept (budgets are at most a few hundred instances). Each gradient
+step of window w draws its minibatch half from window w's new labels and half from the
+labels of earlier windows (all of it from the new ones in the first window), so the
+decoder keeps fitting what it learned earlier while it follows the drift.
+
+Budget: `budget` is the number of expert labels over the whole run, split evenly over the
+windows (the first windows get the remainder).
+
+Gap to the optimum: every window also holds out a few instances of the same time span that
+are never labelled; the deployed model decides them and `highs` gives the optimum (cached,
+shared by every curve). The curves: before the drift, each window (with the model deployed
+in that window, i.e. updated on the earlier windows' labels), and after the last update.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mecopt.api import solve
+from mecopt.errors import InputError
+from mecopt.instance import Instance
+from mecopt.learned.features import make_batch
+from mecopt.learned.model import PRESETS, Lambo
+from mecopt.learned.rollout import costs, decode, share_targets
+from mecopt.learned.scenarios import get_scenario
+from mecopt.objective import Objective
+
+STRATEGIES = ("max-entropy", "random", "all")
+EXPERTS = ("highs", "de", "pg")
+# Top-level Lambo submodules / parameters that ALEF trains (see the module docstring).
+DECODER_PARTS = ("decoder", "decoder_norm", "start", "mec_embed", "option_key", "share_head")
+# The rest; listed so that a new part of the model is a loud error, not silently frozen.
+FROZEN_PARTS = ("ue_embed", "prompt_embed", "encoder", "critic")
+OPTIMUM_METHOD = "highs"  # the reference for the gap, whatever the expert
+
+
+# ----------------------------------------------------------------------------- decoder
+def is_decoder(param_name: str) -> bool:
+    """Whether a parameter (state_dict name) belongs to the part ALEF fine-tunes."""
+    top = param_name.split(".")[0]
+    if top not in DECODER_PARTS and top not in FROZEN_PARTS:
+        raise AssertionError(f"parameter {param_name!r} is in neither DECODER_PARTS nor "
+                             "FROZEN_PARTS: decide whether ALEF trains it")
+    return top in DECODER_PARTS
+
+
+def freeze_encoder(model: Lambo) -> list[torch.nn.Parameter]:
+    """Turn off gradients outside the decoder; returns the decoder's parameters."""
+    trainable = []
+    for name, p in model.named_parameters():
+        p.requires_grad_(is_decoder(name))
+        if p.requires_grad:
+            trainable.append(p)
+    return trainable
+
+
+# ----------------------------------------------------------------------------- config
+@dataclass
+class ALEFConfig:
+    """One fine-tuning run (the CLI fills it; the checkpoint records it)."""
+
+    scenario: str
+    objective: str = "latency"
+    expert: str = "highs"
+    budget: int = 32  # expert labels over the whole run (split over the windows)
+    windows: int = 4  # windows after the drift that query and update
+    pool: int = 32  # unlabelled instances the model decides per window
+    heldout: int = 6  # never-labelled instances per window, for the gap
+    steps: int = 15  # gradient steps per window
+    batch: int = 8  # labels per gradient step
+    lr: float = 1e-4  # Adam on the decoder only (3e-4 broke the latency policy: docs/alef.md)
+    share_weight: float = 1.0  # weight of the allocation-share loss beside the cross-entropy
+    replay: float = 0.5  # fraction of each minibatch drawn from earlier windows' labels
+    seed: int = 0
+    n_ues: int | None = None  # override the scenario's size (small instances for tests)
+    expert_time_limit: float = 60.0  # seconds per expert call
+    threads: int = 1  # torch.set_num_threads: the machine is shared
+    align: bool = True  # re-match each label towards the deployed decision (align_label)
+    align_tol: float = 3e-3  # ... among solutions within this relative value of the expert's
+    anchor: float = 0.0  # weight of the cross-entropy on the model's own deployed decisions
+    track_loss: bool = True  # the supervised loss on all labels before/after each update
+
+    def check(self) -> None:
+        get_scenario(self.scenario)
+        Objective.parse(self.objective)
+        if self.expert not in EXPERTS:
+            raise InputError(f"expert: unknown {self.expert!r}; valid: {', '.join(EXPERTS)}")
+        for name, low in (("budget", 1), ("windows", 1), ("pool", 1), ("heldout", 1),
+                          ("steps", 0), ("batch", 1), ("threads", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise InputError(f"{name}: must be an integer >= {low}, got {value!r}")
+        if self.heldout > get_scenario(self.scenario).drift_step:
+            raise InputError(f"heldout: must be <= {get_scenario(self.scenario).drift_step} "
+                             f"(the steps before the drift), got {self.heldout}")
+        if self.n_ues is not None and (not isinstance(self.n_ues, int) or self.n_ues < 1):
+            raise InputError(f"n_ues: must be an integer >= 1, got {self.n_ues!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"seed: must be a non-negative integer, got {self.seed!r}")
+        if not self.lr > 0:
+            raise InputError(f"lr: must be positive, got {self.lr}")
+        if not 0 <= self.replay < 1:
+            raise InputError(f"replay: must be in [0, 1), got {self.replay}")
+        if not self.align_tol >= 0:
+            raise InputError(f"align_tol: must be >= 0, got {self.align_tol}")
+        if not self.anchor >= 0:
+            raise InputError(f"anchor: must be >= 0, got {self.anchor}")
+        if not self.share_weight >= 0:
+            raise InputError(f"share_weight: must be >= 0, got {self.share_weight}")
+        if not self.expert_time_limit > 0:
+            raise InputError(f"expert_time_limit: must be positive, got "
+                             f"{self.expert_time_limit}")
+
+    def per_window(self) -> list[int]:
+        """Labels per window: the budget split evenly, the remainder to the first windows."""
+        base, extra = divmod(self.budget, self.windows)
+        return [base + (w < extra) for w in range(self.windows)]
+
+
+def check_checkpoint(info: dict[str, Any], path: str | Path, preset: str = "lambo-s") -> None:
+    """The checkpoint must be of `preset`, with exactly that preset's config; one-line
+    InputError naming the field otherwise."""
+    if preset not in PRESETS:
+        raise InputError(f"preset: unknown {preset!r}; valid: {', '.join(PRESETS)}")
+    got = info.get("preset")
+    if got != preset:
+        raise InputError(f"checkpoint {path}: preset: expected {preset!r}, got {got!r}")
+    want = PRESETS[preset].to_dict()
+    for key, value in want.items():
+        if info["config"].get(key) != value:
+            raise InputError(f"checkpoint {path}: config: {key} is {info['config'].get(key)!r}"
+                             f", but preset {preset!r} has {value!r}")
+
+
+# ----------------------------------------------------------------------------- timeline
+@dataclass
+class Window:
+    """What the model sees in one time span: the pool it decides (and may have labelled)
+    and the held-out instances of the same span that measure the gap."""
+
+    label: str
+    pool: list[Instance]
+    heldout: list[Instance]
+    steps: tuple[int, int]  # first and last stream step of the span
+
+
+def timeline(cfg: ALEFConfig) -> list[Window]:
+    """Before the drift (held-out only), W windows after it, and a final held-out window.
+
+    The stream is read in order: steps drift-heldout .. drift-1 are "before the drift";
+    from the drift step on, each window spans pool + heldout consecutive steps, of which
+    `heldout` evenly spaced ones are held out.
+    """
+    sc = get_scenario(cfg.scenario)
+    stream = sc.stream(cfg.seed, cfg.n_ues)
+    start = sc.drift_step - cfg.heldout
+    stream.take(start)  # the stream has to advance through time to get there
+    out = [Window("before drift", [], stream.take(cfg.heldout), (start, sc.drift_step - 1))]
+    span = cfg.pool + cfg.heldout
+    held = {int((j + 0.5) * span / cfg.heldout) for j in range(cfg.heldout)}
+    for w in range(cfg.windows + 1):
+        first = stream.step
+        insts = stream.take(span)
+        label = f"window {w + 1}" if w < cfg.windows else "after ALEF"
+        out.append(Window(label, [x for i, x in enumerate(insts) if i not in held],
+                          [x for i, x in enumerate(insts) if i in held],
+                          (first, first + span - 1)))
+    return out
+
+
+# ----------------------------------------------------------------------------- experts
+@dataclass
+class Label:
+    """An expert's answer for one instance."""
+
+    instance: Instance
+    assignment: np.ndarray  # (N,) 0 = local, j = server j
+    allocation_hz: np.ndarray  # (N,)
+    value: float
+    status: str
+    wall_s: float
+    deployed: np.ndarray | None = None  # the model's own decision when it was queried
+
+
+class ExpertCache:
+    """Expert answers and optima, by (method, instance name): a label costs its solve once
+    per run, however many strategies query it. Optionally persisted as JSON lines (the
+    benchmark reuses labels across budgets and strategies)."""
+
+    def __init__(self, objective: str, expert: str, seed: int = 0,
+                 time_limit: float = 60.0, path: str | Path | None = None) -> None:
+        self.objective, self.expert, self.seed = Objective.parse(objective), expert, seed
+        self.time_limit = time_limit
+        self.path = Path(path) if path else None
+        self.rows: dict[tuple[str, str], dict] = {}
+        self.solve_s = 0.0  # wall time spent in solves (not cached ones)
+        self.solves = 0
+        if self.path and self.path.is_file():
+            for line in self.path.read_text().splitlines():
+                row = json.loads(line)
+                if row["objective"] == self.objective.value:
+                    self.rows[(row["method"], row["instance"])] = row
+
+    def _get(self, method: str, inst: Instance) -> dict:
+        key = (method, inst.name)
+        if key not in self.rows:
+            sol = solve(inst, self.objective, method, time_limit=self.time_limit,
+                        seed=self.seed)
+            row = {"method": method, "instance": inst.name, "objective": self.objective.value,
+                   "status": sol.status, "assignment": [int(a) for a in sol.assignment],
+                   "allocation_hz": [float(f) for f in sol.allocation_hz],
+                   "value": float(sol.objective_value) if sol.feasible else None,
+                   "wall_s": float(sol.wall_time_s)}
+            self.solve_s += sol.wall_time_s
+            self.solves += 1
+            self.rows[key] = row
+            if self.path:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+        return self.rows[key]
+
+    def label(self, inst: Instance) -> Label | None:
+        """The expert's label, or None when it found nothing feasible."""
+        row = self._get(self.expert, inst)
+        if row["value"] is None:
+            return None
+        return Label(inst, np.array(row["assignment"]), np.array(row["allocation_hz"]),
+                     row["value"], row["status"], row["wall_s"])
+
+    def optimum(self, inst: Instance) -> float:
+        """highs's value (nan when it found nothing feasible)."""
+        row = self._get(OPTIMUM_METHOD, inst)
+        return math.nan if row["value"] is None else row["value"]
+
+    def expert_value(self, inst: Instance) -> float:
+        row = self._get(self.expert, inst)
+        return math.nan if row["value"] is None else row["value"]
+
+
+# ----------------------------------------------------------------------------- labels
+def align_label(instance: Instance, objective: Objective | str, expert: np.ndarray,
+                model: np.ndarray, tol: float = 3e-3) -> np.ndarray:
+    """The expert's assignment, re-matched towards the model's own decision among solutions
+    that are (nearly) as good.
+
+    Why: many UEs are near-interchangeable (the paper family's tasks differ by +-5%), so an
+    optimum is one of many almost equal ones, and the model and the expert fill the servers
+    by different but equally good conventions (measured on capacity-drop, latency: the same
+    per-server counts, 10-26% of the UEs on the same server, 12 nats of cross-entropy per
+    UE). Imitating the expert's arbitrary convention UE by UE breaks the model's.
+
+    How: walk the UEs in the model's decoding order; at the first UE where the label and the
+    model disagree, move that UE to the model's option, or swap it with a UE decided later
+    (or one that disagrees anyway) that sits there, if the water-filled value stays feasible
+    and within (1 + tol) of the expert's (the best such candidate); repeat until no
+    disagreement can be fixed. Fixing the earliest disagreement first keeps the prefix on
+    which teacher forcing sees exactly the model's own states as long as possible, so the
+    label's first remaining difference is a correction the model can learn at its own state.
+    """
+    from mecopt.evaluation import evaluate_batch
+    from mecopt.learned.features import decoding_order
+
+    obj = Objective.parse(objective)
+    a = np.array(expert, dtype=int)
+    model = np.asarray(model, dtype=int)
+    first = evaluate_batch(instance, a[None])
+    if not first.feasible[0]:
+        return a
+    limit = float(first.value(obj)[0]) * (1 + tol)
+    ok = instance.option_ok
+    pos = np.empty(instance.n_ues, dtype=int)
+    pos[decoding_order(instance, obj)] = np.arange(instance.n_ues)
+    for _ in range(instance.n_ues):
+        dis = np.nonzero(a != model)[0]
+        dis = dis[ok[dis, model[dis]]]  # the model's option must be usable for that UE
+        if len(dis) == 0:
+            break
+        cands, owner = [], []
+        for i in dis:
+            move = a.copy()
+            move[i] = model[i]
+            cands.append(move)
+            owner.append(pos[i])
+            # swap: i takes model[i]; a UE k there takes a[i], if k is decided later or
+            # disagrees anyway (so the agreeing prefix never shrinks)
+            there = (a == model[i]) & ok[:, a[i]] & ((pos > pos[i]) | (a != model))
+            for k in np.nonzero(there)[0]:
+                if k != i:
+                    swap = move.copy()
+                    swap[k] = a[i]
+                    cands.append(swap)
+                    owner.append(pos[i])
+        A, when = np.array(cands), np.array(owner)
+        ev = evaluate_batch(instance, A)
+        value = np.where(ev.feasible, ev.value(obj), np.inf)
+        idx = np.nonzero(value <= limit)[0]
+        if len(idx) == 0:
+            break
+        pick = idx[np.lexsort((value[idx], when[idx]))[0]]  # earliest UE, then lowest value
+        a = A[pick]
+    return a
+
+
+def aligned(label: Label, objective: Objective | str, model: np.ndarray,
+            tol: float = 3e-3) -> Label:
+    """The label re-matched by align_label, with its water-filled allocation and value."""
+    from mecopt.evaluation import evaluate
+
+    a = align_label(label.instance, objective, label.assignment, model, tol)
+    if np.array_equal(a, label.assignment):
+        return label
+    ev = evaluate(label.instance, a)
+    return dataclasses.replace(label, assignment=a, allocation_hz=np.array(ev.allocation_hz),
+                               value=ev.value(objective))
+
+
+# ----------------------------------------------------------------------------- pieces
+@torch.no_grad()
+def deploy(model: Lambo, instances: list[Instance], objective: Objective | str,
+           chunk: int = 32) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Greedy decisions on a list of instances: water-filled values (n,), inf where the
+    decode ran out of options; mean per-UE entropy (n,) in nats; the assignments."""
+    values, entropy, assignments = [], [], []
+    for i in range(0, len(instances), chunk):
+        part = instances[i:i + chunk]
+        batch = make_batch(part, [objective] * len(part))
+        out = decode(model, batch)
+        v, _ = costs(batch, out)
+        values.append(v)
+        entropy.append((out.entropy / batch.n_ues.float()).cpu().numpy())
+        a = out.assignment.cpu().numpy()
+        assignments += [a[b, : x.n_ues] for b, x in enumerate(part)]
+    return np.concatenate(values), np.concatenate(entropy), assignments
+
+
+def select_queries(entropy: np.ndarray, k: int, strategy: str,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Indices of the instances to label: the k highest mean entropies (ties: the earlier
+    instance), k uniformly at random, or all of them."""
+    n = len(entropy)
+    k = min(k, n)
+    if strategy == "max-entropy":
+        return np.argsort(-np.asarray(entropy), kind="stable")[:k]
+    if strategy == "random":
+        return np.sort(rng.choice(n, size=k, replace=False))
+    if strategy == "all":
+        return np.arange(n)
+    raise InputError(f"strategy: unknown {strategy!r}; valid: {', '.join(STRATEGIES)}")
+
+
+def supervised_loss(model: Lambo, labels: list[Label], objective: Objective | str,
+                    share_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy per UE on the expert's options under teacher forcing, plus
+    share_weight x the MSE of the sigmoid head against the expert's allocation shares."""
+    insts = [lab.instance for lab in labels]
+    batch = make_batch(insts, [objective] * len(insts))
+    B, N = batch.order.shape
+    forced = torch.zeros(B, N, dtype=torch.long)
+    alloc = np.zeros((B, N))
+    for b, lab in enumerate(labels):
+        forced[b, : len(lab.assignment)] = torch.as_tensor(lab.assignment)
+        alloc[b, : len(lab.allocation_hz)] = lab.allocation_hz
+    out = decode(model, batch, forced=forced)
+    # A forced option the decoder's mask forbids would be replaced; experts are feasible,
+    # so this only counts rounding at the capacity limit.
+    off_label = int((out.assignment != forced).sum())
+    ce = -out.log_prob.sum() / batch.n_ues.sum()
+    target = share_targets(batch, out, alloc)
+    have = ~torch.isnan(target)
+    share = ((out.share - target.nan_to_num()) ** 2 * have).sum() / have.sum().clamp(min=1)
+    loss = ce + share_weight * share
+    return loss, {"ce": float(ce.detach()), "share": float(share.detach()),
+                  "loss": float(loss.detach()), "off_label": off_label}
+
+
+@torch.no_grad()
+def labelled_loss(model: Lambo, labels: list[Label], objective: Objective | str,
+                  share_weight: float = 1.0, chunk: int = 32) -> dict[str, float]:
+    """The supervised loss over a whole labelled set (weighted by UEs, like training)."""
+    if not labels:
+        return {"ce": math.nan, "share": math.nan, "loss": math.nan}
+    tot = {"ce": 0.0, "share": 0.0, "loss": 0.0}
+    weight = 0
+    for i in range(0, len(labels), chunk):
+        part = labels[i:i + chunk]
+        _, stats = supervised_loss(model, part, objective, share_weight)
+        n = sum(lab.instance.n_ues for lab in part)
+        for k in tot:
+            tot[k] += stats[k] * n
+        weight += n
+    return {k: v / weight for k, v in tot.items()}
+
+
+def update(model: Lambo, opt: torch.optim.Optimizer, new: list[Label], old: list[Label],
+           cfg: ALEFConfig, rng: np.random.Generator) -> list[dict[str, float]]:
+    """cfg.steps gradient steps on the decoder: minibatches of the new labels with a
+    `replay` fraction of earlier ones."""
+    if not new:
+        return []
+    params = [p for group in opt.param_groups for p in group["params"]]
+    n_old = int(round(cfg.batch * cfg.replay)) if old else 0
+    n_new = cfg.batch - n_old
+    history = []
+    model.train()
+    for _ in range(cfg.steps):
+        pick = [new[i] for i in rng.choice(len(new), size=min(n_new, len(new)), replace=False)]
+        if n_old:
+            pick += [old[i] for i in rng.choice(len(old), size=min(n_old, len(old)),
+                                                replace=False)]
+        loss, stats = supervised_loss(model, pick, cfg.objective, cfg.share_weight)
+        if cfg.anchor > 0:  # keep the decisions the model made when it was deployed
+            own = [dataclasses.replace(lab, assignment=lab.deployed) for lab in pick
+                   if lab.deployed is not None]
+            if own:
+                keep, _ = supervised_loss(model, own, cfg.objective, 0.0)
+                loss = loss + cfg.anchor * keep
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        history.append(stats)
+    model.eval()
+    return history
+
+
+# ----------------------------------------------------------------------------- the loop
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def gaps(values: np.ndarray, optima: np.ndarray) -> np.ndarray:
+    """Relative gaps in percent (nan where the model or highs found nothing feasible)."""
+    with np.errstate(all="ignore"):
+        g = (values - optima) / optima * 100
+    return np.where(np.isfinite(g), g, np.nan)
+
+
+def _summary(g: np.ndarray) -> dict[str, float]:
+    ok = g[np.isfinite(g)]
+    return {"gap": float(ok.mean()) if len(ok) else math.nan,
+            "infeasible": int((~np.isfinite(g)).sum())}
+
+
+def heldout_gap(model: Lambo, window: Window, cache: ExpertCache) -> dict[str, float]:
+    values, _, _ = deploy(model, window.heldout, cache.objective)
+    optima = np.array([cache.optimum(x) for x in window.heldout])
+    return _summary(gaps(values, optima))
+
+
+def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: str,
+                 cache: ExpertCache, log: Log = _quiet) -> tuple[Lambo, dict[str, Any]]:
+    """One ALEF run over a timeline: a fine-tuned copy of `base` and its record."""
+    if strategy not in STRATEGIES:
+        raise InputError(f"strategy: unknown {strategy!r}; valid: {', '.join(STRATEGIES)}")
+    model = copy.deepcopy(base).eval()
+    params = freeze_encoder(model)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    # Query and minibatch randomness per strategy, so adding a strategy changes no other.
+    rng = np.random.default_rng([cfg.seed, STRATEGIES.index(strategy)])
+    labels: list[Label] = []
+    record: dict[str, Any] = {"strategy": strategy, "points": [], "labels": 0,
+                              "expert_failed": 0, "off_label": 0}
+    per_window = cfg.per_window()
+    start = time.time()
+    for w, window in enumerate(windows):
+        t0 = time.time()
+        point = {"label": window.label, "steps": list(window.steps),
+                 **heldout_gap(model, window, cache)}
+        if window.pool and w - 1 < cfg.windows:
+            _, entropy, decided = deploy(model, window.pool, cfg.objective)
+            chosen = select_queries(entropy, per_window[w - 1], strategy, rng)
+            new = []
+            for i in chosen:
+                lab = cache.label(window.pool[i])
+                if lab is None:
+                    record["expert_failed"] += 1
+                    continue
+                if cfg.align:
+                    lab = aligned(lab, cfg.objective, decided[i], cfg.align_tol)
+                lab = dataclasses.replace(lab, deployed=decided[i])
+                new.append(lab)
+            nan = {"loss": math.nan}
+            before = labelled_loss(model, labels + new, cfg.objective, cfg.share_weight) \
+                if cfg.track_loss else nan
+            steps = update(model, opt, new, labels, cfg, rng)
+            labels += new
+            after = labelled_loss(model, labels, cfg.objective, cfg.share_weight) \
+                if cfg.track_loss else nan
+            record["off_label"] += sum(s["off_label"] for s in steps)
+            point.update({"pool_entropy": float(entropy.mean()),
+                          "queried_entropy": float(entropy[chosen].mean()),
+                          "queried": len(chosen), "labels": len(labels),
+                          "loss_before": before["loss"], "loss_after": after["loss"]})
+        point["wall_s"] = time.time() - t0
+        record["points"].append(point)
+        extra = ""
+        if "labels" in point:
+            extra = (f" | entropy pool {point['pool_entropy']:.3f} queried "
+                     f"{point['queried_entropy']:.3f} | labels {point['labels']} | "
+                     f"loss {point['loss_before']:.4f} -> {point['loss_after']:.4f}")
+        log(f"[{strategy}] {window.label:12s} | held-out gap {point['gap']:6.2f}%{extra} | "
+            f"{point['wall_s']:.1f} s")
+    record["labels"] = len(labels)
+    record["labelled"] = [lab.instance.name for lab in labels]
+    record["wall_s"] = time.time() - start
+    return model, record
+
+
+def reference_curves(base: Lambo, windows: list[Window], cache: ExpertCache,
+                     log: Log = _quiet) -> dict[str, Any]:
+    """The gap of the pre-trained model (no fine-tuning) and of the expert itself."""
+    none, expert = [], []
+    for window in windows:
+        none.append({"label": window.label, **heldout_gap(base, window, cache)})
+        optima = np.array([cache.optimum(x) for x in window.heldout])
+        values = np.array([cache.expert_value(x) for x in window.heldout])
+        expert.append({"label": window.label, **_summary(gaps(values, optima))})
+        log(f"[reference] {window.label:12s} | no fine-tuning {none[-1]['gap']:6.2f}% | "
+            f"expert {cache.expert} {expert[-1]['gap']:6.2f}%")
+    return {"none": none, "expert": expert}
+
+
+def finetune(base: Lambo, cfg: ALEFConfig, strategies: tuple[str, ...] = ("max-entropy",
+                                                                          "random"),
+             cache: ExpertCache | None = None, log: Log = _quiet
+             ) -> tuple[dict[str, Lambo], dict[str, Any]]:
+    """Run the reference curves and ALEF with each strategy on one timeline.
+
+    Returns the fine-tuned model per strategy and the report (JSON-ready)."""
+    cfg.check()
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise InputError(f"strategy: unknown {s!r}; valid: {', '.join(STRATEGIES)}")
+    torch.set_num_threads(cfg.threads)
+    start = time.time()
+    cache = cache or ExpertCache(cfg.objective, cfg.expert, cfg.seed, cfg.expert_time_limit)
+    windows = timeline(cfg)
+    sc = get_scenario(cfg.scenario)
+    log(f"scenario {sc.name}: {sc.description}; drift at step {sc.drift_step}; "
+        f"{cfg.windows} windows of {cfg.pool} + {cfg.heldout} held-out instances; "
+        f"budget {cfg.budget} labels by {cfg.expert} ({cfg.per_window()} per window)")
+    refs = reference_curves(base, windows, cache, log)
+    models, runs = {}, {}
+    for s in strategies:
+        models[s], runs[s] = run_strategy(base, windows, cfg, s, cache, log)
+    report = {
+        "format": "mecopt-alef-report", "version": 1,
+        "scenario": sc.name, "description": sc.description, "drift_step": sc.drift_step,
+        "config": asdict(cfg), "strategies": list(strategies),
+        "windows": [{"label": w.label, "steps": list(w.steps), "pool": len(w.pool),
+                     "heldout": len(w.heldout)} for w in windows],
+        "gap": {"none": [p["gap"] for p in refs["none"]],
+                **{s: [p["gap"] for p in runs[s]["points"]] for s in strategies},
+                "expert": [p["gap"] for p in refs["expert"]]},
+        "reference": refs, "runs": runs,
+        "expert_solves": cache.solves, "expert_solve_s": cache.solve_s,
+        "wall_s": time.time() - start,
+    }
+    report["summary"] = summarize(report)
+    return models, report
+
+
+def summarize(report: dict[str, Any]) -> dict[str, Any]:
+    """Before the drift, right after it (no fine-tuning, window 1) and after ALEF (the
+    final held-out window), and the share of the drift's gap increase that ALEF removed."""
+    g = report["gap"]
+    before, after_drift = g["none"][0], g["none"][1]
+    out = {"before_drift": before, "after_drift": after_drift,
+           "no_finetune_final": g["none"][-1], "expert_final": g["expert"][-1]}
+    increase = g["none"][-1] - before  # the drift's effect measured on the same window
+    for s in report["strategies"]:
+        final = g[s][-1]
+        out[f"{s}_final"] = final
+        out[f"{s}_recovered"] = ((g["none"][-1] - final) / increase if increase > 0
+                                 else math.nan)
+    out["drift_increase"] = increase
+    return out
+
+
+def plot_report(report: dict[str, Any], path: str | Path) -> None:
+    """Gap to the optimum over the windows, one line per curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [w["label"] for w in report["windows"]]
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = {"none": "no fine-tuning", "max-entropy": "ALEF max-entropy",
+             "random": "ALEF random", "all": "ALEF all (label everything)",
+             "expert": f"expert ({report['config']['expert']})"}
+    for key, values in report["gap"].items():
+        ax.plot(x, values, marker="o", label=names.get(key, key),
+                ls="--" if key in ("none", "expert") else "-")
+    ax.axvline(0.5, color="k", lw=0.8, ls=":")
+    ax.text(0.52, ax.get_ylim()[1], " drift", va="top", fontsize=8)
+    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"held-out gap to the optimum [%] ({report['config']['objective']})")
+    ax.set_title(f"ALEF on {report['scenario']}: budget {report['config']['budget']} labels, "
+                 f"seed {report['config']['seed']}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def jsonable(value: Any) -> Any:
+    """A copy fit for strict JSON and weights_only checkpoints: NaN -> None, numpy scalars
+    and tuples -> Python."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def stderr_log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+__all__ = ["ALEFConfig", "DECODER_PARTS", "EXPERTS", "ExpertCache", "FROZEN_PARTS", "Label",
+           "STRATEGIES", "Window", "check_checkpoint", "deploy", "finetune", "freeze_encoder",
+           "is_decoder", "jsonable", "labelled_loss", "plot_report", "run_strategy",
+           "select_queries", "stderr_log", "summarize", "supervised_loss", "timeline",
+           "update"]
