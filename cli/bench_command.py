@@ -16,7 +16,7 @@ from mecopt.cli.main import cli
 @click.argument("instances", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--methods", "-m", required=True, metavar="SPEC[,SPEC...]",
               help="methods to compare, comma-separated; each [LABEL=]NAME[:KEY=VALUE...], "
-                   "e.g. greedy,de:generations=50,lambo_s=lambo:decode=sampling")
+                   "e.g. greedy,de:generations=50,lambo_s=lambo:samples=64")
 @click.option("--objectives", default="latency,energy", show_default=True,
               help="objectives, comma-separated")
 @click.option("--time-limit", type=float, default=None,
@@ -25,7 +25,7 @@ from mecopt.cli.main import cli
 @click.option("--seeds", default="0", show_default=True,
               help="random seeds, comma-separated; every method runs once per seed")
 @click.option("--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="parallel worker processes")
+              help="parallel worker processes (each runs torch/BLAS on one thread)")
 @click.option("--resume", is_flag=True,
               help="continue the benchmark in --out, skipping the runs already there")
 @click.option("--force", is_flag=True,

@@ -81,7 +81,7 @@ class MethodSpec:
     @classmethod
     def parse(cls, text: str) -> MethodSpec:
         """Parse ``[LABEL=]NAME[:KEY=VALUE...]``, e.g. ``greedy``, ``de:generations=50`` or
-        ``lambo_s=lambo:decode=sampling``. The label defaults to the text itself."""
+        ``lambo_s=lambo:samples=64``. The label defaults to the text itself."""
         text = text.strip()
         head, *pairs = text.split(":")
         label, sep, name = head.partition("=")
