@@ -3,11 +3,9 @@ imported inside the command, so the rest of the CLI does not pay for it."""
 
 from __future__ import annotations
 
-import shlex
-
 import click
 
-from mecopt.cli.main import cli
+from mecopt.cli.main import cli, command_line
 
 PRESET_NAMES = ("small", "paper")  # checked against baseline_nets.PRESETS in tests
 # Options that only one of the two methods reads (left out of the other's recorded command).
@@ -45,7 +43,8 @@ ONLY_FOR = {"frames": "droo", "steps": "are", "latency_labels": "are", "energy_l
 def train_baseline(method, preset, seed, minutes, frames, steps, n_ues, n_servers, lr,
                    latency_labels, energy_labels, label_cache, threads, quiet, output):
     """Train DROO (online, over scenario streams) or ARE (supervised, on highs optima)."""
-    command = _command_line(click.get_current_context())
+    ctx = click.get_current_context()
+    command = command_line(ctx, keep=lambda name: ONLY_FOR.get(name, method) == method)
 
     def log(msg: str) -> None:
         click.echo(msg, err=True)
@@ -77,18 +76,3 @@ def train_baseline(method, preset, seed, minutes, frames, steps, n_ues, n_server
                f"latency {best['val_latency']:.4f}, energy {best['val_energy']:.4f}; "
                f"wrote {output}")
 
-
-def _command_line(ctx: click.Context) -> str:
-    """The command with every option spelled out, as recorded in the checkpoint."""
-    parts = ["mecopt", ctx.info_name or "train-baseline"]
-    method = ctx.params.get("method")
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        if value is None or value is False or ONLY_FOR.get(param.name, method) != method:
-            continue
-        if not param.opts or param.param_type_name == "argument":
-            parts.append(shlex.quote(str(value)))
-            continue
-        flag = max(param.opts, key=len)
-        parts += [flag] if value is True else [flag, shlex.quote(str(value))]
-    return " ".join(parts)

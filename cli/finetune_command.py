@@ -4,13 +4,12 @@ system (learned/alef.py). torch is imported inside the command, so the CLI start
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from pathlib import Path
 
 import click
 
-from mecopt.cli.main import cli
+from mecopt.cli.main import cli, command_line
 
 SCENARIO_HELP = "mobility, capacity-drop, task-growth, density, server-loss"
 
@@ -88,7 +87,7 @@ def finetune(checkpoint, preset, scenario, objective, expert, budget, windows, p
     log = (lambda _: None) if quiet else alef.stderr_log
     models, rep = alef.finetune(model, cfg, names, log=log)
 
-    command = _command_line(click.get_current_context())
+    command = command_line(click.get_current_context())
     rep["checkpoint"] = str(path)
     rep["command"] = command
     rep["wall_s"] = time.time() - started
@@ -111,14 +110,3 @@ def finetune(checkpoint, preset, scenario, objective, expert, budget, windows, p
                f"{gap['expert'][-1]:.2f}%) in {rep['wall_s']:.0f} s; wrote {output}, "
                f"{report_path}, {plot_path}")
 
-
-def _command_line(ctx: click.Context) -> str:
-    """The command with every option spelled out, as recorded in the checkpoint."""
-    parts = ["mecopt", ctx.info_name or "finetune"]
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        if value is None or value is False or not param.opts:
-            continue
-        flag = max(param.opts, key=len)
-        parts += [flag] if value is True else [flag, shlex.quote(str(value))]
-    return " ".join(parts)

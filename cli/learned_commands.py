@@ -3,11 +3,9 @@ the CLI does not pay for it."""
 
 from __future__ import annotations
 
-import shlex
-
 import click
 
-from mecopt.cli.main import cli
+from mecopt.cli.main import cli, command_line
 
 PRESET_NAMES = ("lambo-s", "lambo-m", "lambo-l")  # checked against model.PRESETS in tests
 
@@ -46,7 +44,7 @@ def train(preset, seed, minutes, steps, device, batch_instances, samples, baseli
     from mecopt.learned.train import TrainConfig
     from mecopt.learned.train import train as run_training
 
-    command = _command_line(click.get_current_context())
+    command = command_line(click.get_current_context())
     cfg = TrainConfig(preset=preset, seed=seed, minutes=minutes, steps=steps, device=device,
                       batch_instances=batch_instances, samples=samples, baseline=baseline,
                       imitation=imitation, lr=lr, lr_acl=lr_acl, threads=threads, init=init,
@@ -56,17 +54,6 @@ def train(preset, seed, minutes, steps, device, batch_instances, samples, baseli
     click.echo(f"{result['steps']} steps in {result['wall_s'] / 60:.1f} min; best validation "
                f"cost / greedy {best.get('val_ratio', float('nan')):.4f}; wrote {output}")
 
-
-def _command_line(ctx: click.Context) -> str:
-    """The command with every option spelled out, as recorded in the checkpoint."""
-    parts = ["mecopt", ctx.info_name or "train"]
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        if value is None or value is False or not param.opts:
-            continue
-        flag = max(param.opts, key=len)
-        parts += [flag] if value is True else [flag, shlex.quote(str(value))]
-    return " ".join(parts)
 
 
 @cli.command("model-info")

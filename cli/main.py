@@ -5,7 +5,9 @@ exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -63,6 +65,22 @@ def write_output(text: str, output: str | None, force: bool) -> None:
         path.write_text(text)
     except OSError as exc:
         raise click.UsageError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def command_line(ctx: click.Context, keep: Callable[[str], bool] = lambda name: True) -> str:
+    """The command with every given option spelled out (recorded in checkpoints so that a
+    run can be repeated); `keep(name)` drops parameters that do not apply."""
+    parts = ["mecopt", ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value is False or not keep(param.name):
+            continue
+        if param.param_type_name == "argument":
+            parts.append(shlex.quote(str(value)))
+        else:
+            flag = max(param.opts, key=len)
+            parts += [flag] if value is True else [flag, shlex.quote(str(value))]
+    return " ".join(parts)
 
 
 def main() -> None:

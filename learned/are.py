@@ -195,19 +195,13 @@ def _dataset(rows: list[dict[str, Any]], n_ues: int, n_servers: int):
 def validate(model, instances: list[Instance], greedy: dict[tuple[str, Objective], float]
              ) -> dict[str, float]:
     """Mean value / greedy value per objective on the validation set (feasible runs)."""
-    out: dict[str, Any] = {}
-    feasible = 0
-    for obj in Objective:
-        ratios = []
-        for inst in instances:
-            dec, _ = decide(model, inst, obj)
-            if dec.feasible[0]:
-                feasible += 1
-                ratios.append(dec.value[0] / greedy[(inst.name, obj)])
-        out[f"val_{obj.value}"] = float(np.mean(ratios)) if ratios else float("inf")
-    out["val_ratio"] = (out["val_latency"] + out["val_energy"]) / 2
-    out["val_feasible"] = feasible / (2 * len(instances))
-    return out
+    from mecopt.learned.baseline_nets import validation_ratios
+
+    def run(inst: Instance, obj: Objective) -> tuple[float, bool]:
+        dec, _ = decide(model, inst, obj)
+        return float(dec.value[0]), bool(dec.feasible[0])
+
+    return validation_ratios(run, instances, greedy)
 
 
 def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:

@@ -25,6 +25,7 @@ package data found through importlib.resources.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -256,3 +257,24 @@ def greedy_values(instances: list[Instance]) -> dict[tuple[str, Objective], floa
             sol = mecopt.solve(inst, obj, "greedy")
             out[(inst.name, obj)] = sol.objective_value if sol.feasible else float("nan")
     return out
+
+
+def validation_ratios(decide: Callable[[Instance, Objective], tuple[float, bool]],
+                      instances: list[Instance],
+                      greedy: dict[tuple[str, Objective], float]) -> dict[str, float]:
+    """Mean value / greedy value per objective over the feasible runs of `decide(inst, obj)`
+    (which returns (value, feasible)), their average `val_ratio`, and the feasible share."""
+    out: dict[str, float] = {}
+    feasible = 0
+    for obj in Objective:
+        ratios = []
+        for inst in instances:
+            value, ok = decide(inst, obj)
+            if ok:
+                feasible += 1
+                ratios.append(value / greedy[(inst.name, obj)])
+        out[f"val_{obj.value}"] = float(np.mean(ratios)) if ratios else float("inf")
+    out["val_ratio"] = (out["val_latency"] + out["val_energy"]) / 2
+    out["val_feasible"] = feasible / (2 * len(instances))
+    return out
+

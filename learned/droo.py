@@ -137,19 +137,13 @@ def validate(model, k: int, instances: list[Instance],
              greedy: dict[tuple[str, Objective], float]) -> dict[str, float]:
     """Mean value / greedy value per objective on the validation set (feasible runs), plus
     the share of feasible runs."""
-    out: dict[str, Any] = {}
-    feasible = 0
-    for obj in Objective:
-        ratios = []
-        for inst in instances:
-            dec, best, _, _ = decide(model, inst, obj, k)
-            if dec.feasible[best]:
-                feasible += 1
-                ratios.append(dec.value[best] / greedy[(inst.name, obj)])
-        out[f"val_{obj.value}"] = float(np.mean(ratios)) if ratios else float("inf")
-    out["val_ratio"] = (out["val_latency"] + out["val_energy"]) / 2
-    out["val_feasible"] = feasible / (2 * len(instances))
-    return out
+    from mecopt.learned.baseline_nets import validation_ratios
+
+    def run(inst: Instance, obj: Objective) -> tuple[float, bool]:
+        dec, best, _, _ = decide(model, inst, obj, k)
+        return float(dec.value[best]), bool(dec.feasible[best])
+
+    return validation_ratios(run, instances, greedy)
 
 
 def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
