@@ -6,6 +6,23 @@ CLI can print it as is, without a traceback.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 
 class InputError(ValueError):
     """Bad user input: a malformed file, a wrong shape, an unknown name or a bad value."""
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; an unreadable or malformed file is an InputError naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None

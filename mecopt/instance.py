@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.errors import InputError
+from mecopt.errors import InputError, read_json
 
 FORMAT = "mecopt-instance"
 VERSION = 1
@@ -150,15 +150,7 @@ class Instance:
     @classmethod
     def load(cls, path: str | Path) -> Instance:
         """Read an instance JSON file; raises InputError with a one-line reason."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+        data = read_json(path)
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:

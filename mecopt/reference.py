@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mecopt.errors import InputError
+from mecopt.errors import InputError, read_json
 
 FORMAT = "mecopt-reference"
 VERSION = 1
@@ -23,13 +23,7 @@ FILENAME = "reference.json"
 
 def load_reference(path: str | Path) -> dict[str, Any]:
     """Read a reference file; raises InputError naming the problem."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path}: format: expected {FORMAT!r}")
     if not isinstance(data.get("optima"), dict):

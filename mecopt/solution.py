@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.errors import InputError
+from mecopt.errors import InputError, read_json
 
 FORMAT = "mecopt-solution"
 VERSION = 1
@@ -100,13 +100,7 @@ class Solution:
 
     @classmethod
     def load(cls, path: str | Path) -> Solution:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+        data = read_json(path)
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
