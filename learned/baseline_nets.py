@@ -212,17 +212,10 @@ def save_checkpoint(path: str | Path, model: OffloadNet, *, method: str, preset_
 
 def load_checkpoint(path: str | Path, method: str) -> tuple[OffloadNet, dict[str, Any]]:
     """(model in eval mode, checkpoint dict without weights); one-line InputError if bad."""
+    from mecopt.learned.checkpoint import load_checkpoint_dict
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint {path}: no such file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt or foreign file: one line, no traceback
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise InputError(f"checkpoint {path}: cannot read ({type(exc).__name__}: {first})") \
-            from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise InputError(f"checkpoint {path}: format: expected {FORMAT!r}")
+    ckpt = load_checkpoint_dict(path, FORMAT)
     if ckpt.get("method") != method:
         raise InputError(f"checkpoint {path}: method: expected {method!r}, got "
                          f"{ckpt.get('method')!r}")

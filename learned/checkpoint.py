@@ -40,8 +40,9 @@ def save_checkpoint(path: str | Path, model: Lambo, *, preset: str, command: str
     tmp.replace(path)  # never leave a half-written checkpoint behind
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict, checked for format; InputError naming the problem otherwise."""
+def load_checkpoint_dict(path: str | Path, fmt: str) -> dict[str, Any]:
+    """torch.load(weights_only=True) of a checkpoint dict whose "format" is `fmt`; a missing,
+    corrupt or foreign file is a one-line InputError (shared with learned/baseline_nets.py)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint {path}: no such file")
@@ -50,8 +51,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as exc:  # a corrupt or foreign file: one line, no traceback
         raise InputError(f"checkpoint {path}: cannot read ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise InputError(f"checkpoint {path}: format: expected {FORMAT!r}")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
+        raise InputError(f"checkpoint {path}: format: expected {fmt!r}")
+    return ckpt
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict, checked for format; InputError naming the problem otherwise."""
+    ckpt = load_checkpoint_dict(path, FORMAT)
     for key in ("config", "state_dict", "step", "metrics", "command"):
         if key not in ckpt:
             raise InputError(f"checkpoint {path}: {key}: missing field")
