@@ -207,12 +207,12 @@ def validate(model, instances: list[Instance], greedy: dict[tuple[str, Objective
 def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
     """Label (or reuse cached labels), then train ARE; writes the best validated checkpoint."""
     import torch
-    import torch.nn.functional as F
 
     from mecopt.learned.baseline_nets import (
         OffloadNet,
         assemble,
         greedy_values,
+        imitation_loss,
         preset,
         save_checkpoint,
         validation_set,
@@ -241,7 +241,7 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     val_set = validation_set(net_cfg)
     greedy = greedy_values(val_set)
-    M, N = cfg.n_servers, cfg.n_ues
+    N = cfg.n_ues
 
     start = time.perf_counter()
     deadline = start + 60 * cfg.minutes if cfg.minutes is not None else float("inf")
@@ -277,11 +277,7 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
             a, s = np.take_along_axis(a, perm, axis=1), np.take_along_axis(s, perm, axis=1)
         x = torch.from_numpy(assemble(u, server[pick], onehot[pick]))
         logits, pred = model(x)  # (B, N, M+1), (B, N)
-        target = torch.from_numpy(a)
-        offloaded = (target > 0).float()
-        loss = F.cross_entropy(logits.reshape(-1, M + 1), target.reshape(-1))
-        loss = loss + cfg.share_weight * (offloaded * (pred - torch.from_numpy(s)) ** 2).sum() \
-            / offloaded.sum().clamp_min(1.0)
+        loss = imitation_loss(logits, pred, a, s, cfg.share_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mecopt.errors import InputError
@@ -270,4 +271,16 @@ def validation_ratios(decide: Callable[[Instance, Objective], tuple[float, bool]
     out["val_ratio"] = (out["val_latency"] + out["val_energy"]) / 2
     out["val_feasible"] = feasible / (2 * len(instances))
     return out
+
+
+def imitation_loss(logits: torch.Tensor, share: torch.Tensor, target: np.ndarray,
+                   target_share: np.ndarray, share_weight: float = 1.0) -> torch.Tensor:
+    """Cross-entropy on the labelled options plus the squared error of the sigmoid share on
+    offloaded UEs: the supervised loss of ARE (expert labels) and DROO (its best candidates).
+    logits (B, N, M+1), share (B, N); target (B, N) options, target_share (B, N)."""
+    options = torch.from_numpy(target)
+    offloaded = (options > 0).float()
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), options.reshape(-1))
+    return loss + share_weight * (offloaded * (share - torch.from_numpy(target_share)) ** 2
+                                  ).sum() / offloaded.sum().clamp_min(1.0)
 

@@ -149,13 +149,13 @@ def validate(model, k: int, instances: list[Instance],
 def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
     """Train DROO online; writes the best validated checkpoint to cfg.output."""
     import torch
-    import torch.nn.functional as F
 
     from mecopt.generators import ScenarioStream, generate
     from mecopt.learned.baseline_nets import (
         OffloadNet,
         features,
         greedy_values,
+        imitation_loss,
         preset,
         save_checkpoint,
         validation_set,
@@ -191,6 +191,24 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
     frame, steps, loss_sum, loss_n = 0, 0, 0.0, 0
     stream = None
     objectives = [Objective.parse(o) for o in cfg.objectives]
+
+    def checkpoint_if_best() -> None:
+        nonlocal best_metrics, loss_sum, loss_n
+        metrics = validate(model, k, val_set, greedy)
+        metrics.update(frame=frame, steps=steps, k=k, wall_s=time.perf_counter() - start,
+                       loss=loss_sum / max(loss_n, 1))
+        loss_sum, loss_n = 0.0, 0
+        history.append(metrics)
+        if not cfg.quiet:
+            log(f"frame {frame} steps {steps} K {k} loss {metrics['loss']:.4f} val/greedy "
+                f"latency {metrics['val_latency']:.4f} energy {metrics['val_energy']:.4f} "
+                f"({metrics['wall_s'] / 60:.1f} min)")
+        if metrics["val_ratio"] < best_metrics["val_ratio"]:
+            best_metrics = metrics
+            save_checkpoint(cfg.output, model, method="droo", preset_name=cfg.preset,
+                            command=cfg.command, step=frame, metrics=metrics,
+                            extra={"k": k, "history": history})
+
     model.eval()
     while (cfg.frames is None or frame < cfg.frames) and time.perf_counter() < deadline:
         if frame % cfg.episode == 0:
@@ -214,11 +232,7 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
             model.train()
             pick = rng.integers(0, min(stored, cfg.memory), size=cfg.batch)
             logits, share = model(torch.from_numpy(mem_x[pick]))  # (B, N, M+1), (B, N)
-            target = torch.from_numpy(mem_a[pick])
-            offloaded = (target > 0).float()
-            loss = F.cross_entropy(logits.reshape(-1, M + 1), target.reshape(-1))
-            loss = loss + (offloaded * (share - torch.from_numpy(mem_s[pick])) ** 2).sum() \
-                / offloaded.sum().clamp_min(1.0)
+            loss = imitation_loss(logits, share, mem_a[pick], mem_s[pick])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -226,30 +240,9 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
             steps += 1
             loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
         if frame % cfg.val_interval == 0:
-            metrics = validate(model, k, val_set, greedy)
-            metrics.update(frame=frame, steps=steps, k=k, wall_s=time.perf_counter() - start,
-                           loss=loss_sum / max(loss_n, 1))
-            loss_sum, loss_n = 0.0, 0
-            history.append(metrics)
-            if not cfg.quiet:
-                log(f"frame {frame} steps {steps} K {k} loss {metrics['loss']:.4f} val/greedy "
-                    f"latency {metrics['val_latency']:.4f} energy {metrics['val_energy']:.4f} "
-                    f"({metrics['wall_s'] / 60:.1f} min)")
-            if metrics["val_ratio"] < best_metrics["val_ratio"]:
-                best_metrics = metrics
-                save_checkpoint(cfg.output, model, method="droo", preset_name=cfg.preset,
-                                command=cfg.command, step=frame, metrics=metrics,
-                                extra={"k": k, "history": history})
+            checkpoint_if_best()
     if not history or history[-1]["frame"] != frame:  # the last stretch, validated too
-        metrics = validate(model, k, val_set, greedy)
-        metrics.update(frame=frame, steps=steps, k=k, wall_s=time.perf_counter() - start,
-                       loss=loss_sum / max(loss_n, 1))
-        history.append(metrics)
-        if metrics["val_ratio"] < best_metrics["val_ratio"]:
-            best_metrics = metrics
-            save_checkpoint(cfg.output, model, method="droo", preset_name=cfg.preset,
-                            command=cfg.command, step=frame, metrics=metrics,
-                            extra={"k": k, "history": history})
+        checkpoint_if_best()
     return {"frames": frame, "steps": steps, "wall_s": time.perf_counter() - start,
             "best": best_metrics, "history": history}
 
