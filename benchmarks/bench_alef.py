@@ -58,6 +58,13 @@ def main() -> None:
     ap.add_argument("--heldout", type=int, default=6)
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=alef.ALEFConfig.lr)
+    ap.add_argument("--prefix", action=argparse.BooleanOptionalAction,
+                    default=alef.ALEFConfig.prefix,
+                    help="cross-entropy only up to each label's first correction")
+    ap.add_argument("--gate", action=argparse.BooleanOptionalAction,
+                    default=alef.ALEFConfig.gate,
+                    help="keep an update only if it lowers the cost on the window's pool")
     ap.add_argument("--cache", default="runs/alef/labels-{objective}-{scenario}.jsonl",
                     help="expert cache (JSON lines), {scenario} and {objective} filled in")
     ap.add_argument("--prepare", action="store_true",
@@ -87,7 +94,8 @@ def main() -> None:
             cfg = alef.ALEFConfig(scenario=name, objective=args.objective, expert=args.expert,
                                   budget=max(budgets), windows=args.windows, pool=args.pool,
                                   heldout=args.heldout, steps=args.steps, seed=seed,
-                                  threads=args.threads, track_loss=False)
+                                  threads=args.threads, lr=args.lr, prefix=args.prefix,
+                                  gate=args.gate, track_loss=False)
             cfg.check()
             cache_path = args.cache.format(scenario=name, objective=args.objective)
             cache = alef.ExpertCache(cfg.objective, cfg.expert, seed, cfg.expert_time_limit,

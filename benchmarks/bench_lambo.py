@@ -1,15 +1,16 @@
 """LAMBO against greedy (and DE) on the held-out libraries: gap, time, throughput, latency.
 
     python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64]
-                                     [--methods greedy,lambo,lambo-best,de] [--de 3]
+                                     [--methods greedy,lambo,lambo-best,lambo-polish,de] [--de 3]
                                      [--large 10] [--no-speed] [--threads 1] [--json out.json]
 
 Measures, per family (instances/paper, instances/hetero; never used in training) and
 objective: the mean and worst gap to the proven optimum (instances/<family>/reference.json;
 when that file or an entry is missing the gap is measured against greedy instead and the
 table says "vs greedy"), the number of instances better than greedy, and the median time per
-solve call, for greedy, lambo greedy decoding (lambo), lambo best-of-k (lambo-best) and DE
-(de: on the first `--de K` instances per family only, default time limit; slow). Then:
+solve call, for greedy, lambo greedy decoding (lambo), lambo best-of-k (lambo-best), lambo
+greedy decoding polished by mecopt.descend (lambo-polish) and DE (de: on the first `--de K`
+instances per family only, default time limit; slow). Then:
 - throughput: greedy decoding of 4x50 paper instances in one batch, instances per second
   (features + decode + exact costs);
 - per-call latency: median wall time of one `mecopt.solve(..., "lambo")` after loading;
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64, help="k of best-of-k")
     parser.add_argument("--families", default="paper,hetero")
     parser.add_argument("--methods", default="greedy,lambo,lambo-best",
-                        help="any of greedy, lambo, lambo-best, de")
+                        help="any of greedy, lambo, lambo-best, lambo-polish, de")
     parser.add_argument("--de", type=int, default=3, help="DE on the first K instances")
     parser.add_argument("--no-speed", action="store_true", help="skip throughput and latency")
     parser.add_argument("--large", type=int, default=10, help="generated 100..200-UE instances")
@@ -155,6 +156,8 @@ def main() -> None:
     methods = {}
     if "lambo" in chosen:
         methods["lambo"] = {"checkpoint": args.checkpoint}
+    if "lambo-polish" in chosen:
+        methods["lambo polish"] = {"checkpoint": args.checkpoint, "polish": True}
     if "lambo-best" in chosen:
         methods[f"lambo best-{args.samples}"] = {"checkpoint": args.checkpoint,
                                                  "samples": args.samples}

@@ -48,6 +48,12 @@ SCENARIO_HELP = "mobility, capacity-drop, task-growth, density, server-loss"
                    "near-equal solutions before imitating it (docs/alef.md)")
 @click.option("--align-tol", type=float, default=3e-3, show_default=True,
               help="how much worse than the expert's (relative) an aligned label may be")
+@click.option("--prefix/--full-label", default=True, show_default=True,
+              help="imitate each label only up to its first correction of the model's own "
+                   "decisions (--full-label: every UE, the paper's recipe)")
+@click.option("--gate/--no-gate", default=True, show_default=True,
+              help="keep a window's update only if it lowers the cost on that window's "
+                   "unlabelled pool instances")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="seed of the scenario, the random queries and the minibatches")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads")
@@ -57,7 +63,8 @@ SCENARIO_HELP = "mobility, capacity-drop, task-growth, density, server-loss"
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="the fine-tuned checkpoint to write")
 def finetune(checkpoint, preset, scenario, objective, expert, budget, windows, pool, heldout,
-             n_ues, strategies, steps, lr, align, align_tol, seed, threads, quiet, report, output):
+             n_ues, strategies, steps, lr, align, align_tol, prefix, gate, seed, threads, quiet,
+             report, output):
     """Fine-tune LAMBO's decoder by ALEF on a drifting scenario, with expert labels.
 
     Runs the pre-trained model (no fine-tuning), ALEF with each query strategy, and the
@@ -73,8 +80,8 @@ def finetune(checkpoint, preset, scenario, objective, expert, budget, windows, p
     names = tuple(s.strip() for s in strategies.split(",") if s.strip())
     cfg = alef.ALEFConfig(scenario=scenario, objective=objective, expert=expert,
                           budget=budget, windows=windows, pool=pool, heldout=heldout,
-                          steps=steps, lr=lr, align=align, align_tol=align_tol, seed=seed,
-                          threads=threads, n_ues=n_ues)
+                          steps=steps, lr=lr, align=align, align_tol=align_tol,
+                          prefix=prefix, gate=gate, seed=seed, threads=threads, n_ues=n_ues)
     cfg.check()  # bad input fails before the model loads
     if not names or any(s not in alef.STRATEGIES for s in names):
         raise click.BadParameter(f"strategies: expected a list of "

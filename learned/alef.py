@@ -15,8 +15,14 @@ The loop, one window at a time, after a drift (learned/scenarios.py):
    squared error between the sigmoid head and the expert's allocation share (the part of
    the server's spare capacity, F_j minus the f_min of its UEs, that the expert gave the UE:
    rollout.share_targets). The encoder is frozen. By default each label is first
-   re-matched towards the model's own decision among near-equal solutions (align_label:
-   the paper's literal recipe, `align=False`, broke the latency policy; docs/alef.md).
+   re-matched towards the model's own decision among near-equal solutions (align_label),
+   and the cross-entropy counts only the UEs up to the label's first correction of the
+   model's own decisions (`prefix`, correction_mask): the paper's literal recipe
+   (`align=False, prefix=False`) broke the latency policy, and imitating aligned labels on
+   every UE still made it worse (docs/alef.md);
+6. gate (`gate`, on by default): the update is kept only if the updated decoder decides
+   the window's unlabelled pool instances better on average (cost ratio < 1, priced by the
+   evaluator, no labels needed); otherwise the decoder and the optimizer are rolled back.
 
 What counts as the decoder (DECODER_PARTS, trained): the decoder layers (self-attention,
 encoder-decoder attention including its key/value projections of the encoder output,
@@ -118,6 +124,8 @@ class ALEFConfig:
     align: bool = True  # re-match each label towards the deployed decision (align_label)
     align_tol: float = 3e-3  # ... among solutions within this relative value of the expert's
     anchor: float = 0.0  # weight of the cross-entropy on the model's own deployed decisions
+    prefix: bool = True  # cross-entropy only up to the label's first correction
+    gate: bool = True  # keep a window's update only if it lowers the cost on the pool
     track_loss: bool = True  # the supervised loss on all labels before/after each update
 
     def check(self) -> None:
@@ -389,10 +397,35 @@ def select_queries(entropy: np.ndarray, k: int, strategy: str,
     raise InputError(f"strategy: unknown {strategy!r}; valid: {', '.join(STRATEGIES)}")
 
 
+def correction_mask(labels: list[Label], order: torch.Tensor) -> torch.Tensor:
+    """(B, N) bool, UE order: the UEs decided up to and including the first one where the
+    label departs from the model's deployed decision (every UE when they agree).
+
+    Up to that step teacher forcing replays the model's own states; after it the states are
+    the expert's, which the deployed model never reaches."""
+    B, N = order.shape
+    mask = torch.zeros(B, N, dtype=torch.bool)
+    for b, lab in enumerate(labels):
+        n = len(lab.assignment)
+        pos = np.empty(n, dtype=int)
+        pos[order[b, :n].numpy()] = np.arange(n)
+        if lab.deployed is None:
+            mask[b, :n] = True
+            continue
+        differ = np.asarray(lab.assignment) != np.asarray(lab.deployed)
+        first = pos[differ].min() if differ.any() else n
+        mask[b, :n] = torch.as_tensor(pos <= first)
+    return mask
+
+
 def supervised_loss(model: Lambo, labels: list[Label], objective: Objective | str,
-                    share_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+                    share_weight: float = 1.0, prefix: bool = False
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy per UE on the expert's options under teacher forcing, plus
-    share_weight x the MSE of the sigmoid head against the expert's allocation shares."""
+    share_weight x the MSE of the sigmoid head against the expert's allocation shares.
+
+    prefix: the cross-entropy counts only the UEs of correction_mask (the model's own
+    states and the expert's first correction), not the expert's later convention."""
     insts = [lab.instance for lab in labels]
     batch = make_batch(insts, [objective] * len(insts))
     B, N = batch.order.shape
@@ -405,7 +438,11 @@ def supervised_loss(model: Lambo, labels: list[Label], objective: Objective | st
     # A forced option the decoder's mask forbids would be replaced; experts are feasible,
     # so this only counts rounding at the capacity limit.
     off_label = int((out.assignment != forced).sum())
-    ce = -out.log_prob.sum() / batch.n_ues.sum()
+    if prefix:
+        weight = correction_mask(labels, batch.order)
+        ce = -(out.step_log_prob * weight).sum() / weight.sum().clamp(min=1)
+    else:
+        ce = -out.log_prob.sum() / batch.n_ues.sum()
     target = share_targets(batch, out, alloc)
     have = ~torch.isnan(target)
     share = ((out.share - target.nan_to_num()) ** 2 * have).sum() / have.sum().clamp(min=1)
@@ -416,7 +453,8 @@ def supervised_loss(model: Lambo, labels: list[Label], objective: Objective | st
 
 @torch.no_grad()
 def labelled_loss(model: Lambo, labels: list[Label], objective: Objective | str,
-                  share_weight: float = 1.0, chunk: int = 32) -> dict[str, float]:
+                  share_weight: float = 1.0, prefix: bool = False,
+                  chunk: int = 32) -> dict[str, float]:
     """The supervised loss over a whole labelled set (weighted by UEs, like training)."""
     if not labels:
         return {"ce": math.nan, "share": math.nan, "loss": math.nan}
@@ -424,7 +462,7 @@ def labelled_loss(model: Lambo, labels: list[Label], objective: Objective | str,
     weight = 0
     for i in range(0, len(labels), chunk):
         part = labels[i:i + chunk]
-        _, stats = supervised_loss(model, part, objective, share_weight)
+        _, stats = supervised_loss(model, part, objective, share_weight, prefix)
         n = sum(lab.instance.n_ues for lab in part)
         for k in tot:
             tot[k] += stats[k] * n
@@ -448,7 +486,8 @@ def update(model: Lambo, opt: torch.optim.Optimizer, new: list[Label], old: list
         if n_old:
             pick += [old[i] for i in rng.choice(len(old), size=min(n_old, len(old)),
                                                 replace=False)]
-        loss, stats = supervised_loss(model, pick, cfg.objective, cfg.share_weight)
+        loss, stats = supervised_loss(model, pick, cfg.objective, cfg.share_weight,
+                                      cfg.prefix)
         if cfg.anchor > 0:  # keep the decisions the model made when it was deployed
             own = [dataclasses.replace(lab, assignment=lab.deployed) for lab in pick
                    if lab.deployed is not None]
@@ -462,6 +501,24 @@ def update(model: Lambo, opt: torch.optim.Optimizer, new: list[Label], old: list
         history.append(stats)
     model.eval()
     return history
+
+
+def gate_keeps(model: Lambo, pool: list[Instance], before: np.ndarray, labelled: np.ndarray,
+               objective: Objective | str) -> bool:
+    """Whether an update lowers the mean cost ratio (new / deployed decision) on the
+    window's pool instances that were not labelled (all of them when every one was).
+
+    Needs no labels: the evaluator prices any decision, so a fine-tuned decoder that decides
+    the current traffic worse than the deployed one is not deployed."""
+    rest = np.setdiff1d(np.arange(len(pool)), labelled)
+    if len(rest) == 0:
+        rest = np.arange(len(pool))
+    after, _, _ = deploy(model, [pool[i] for i in rest], objective)
+    old = before[rest]
+    if not np.isfinite(after[np.isfinite(old)]).all():
+        return False
+    ok = np.isfinite(old)
+    return bool(ok.any() and np.mean(after[ok] / old[ok]) < 1)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -511,7 +568,7 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
         point = {"label": window.label, "steps": list(window.steps),
                  **heldout_gap(model, window, cache)}
         if window.pool and w - 1 < cfg.windows:
-            _, entropy, decided = deploy(model, window.pool, cfg.objective)
+            pool_values, entropy, decided = deploy(model, window.pool, cfg.objective)
             chosen = select_queries(entropy, per_window[w - 1], strategy, rng)
             new = []
             for i in chosen:
@@ -524,11 +581,19 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
                 lab = dataclasses.replace(lab, deployed=decided[i])
                 new.append(lab)
             nan = {"loss": math.nan}
-            before = labelled_loss(model, labels + new, cfg.objective, cfg.share_weight) \
+            before = labelled_loss(model, labels + new, cfg.objective, cfg.share_weight,
+                                   cfg.prefix) \
                 if cfg.track_loss else nan
+            saved = copy.deepcopy((model.state_dict(), opt.state_dict())) if cfg.gate else None
             steps = update(model, opt, new, labels, cfg, rng)
             labels += new
-            after = labelled_loss(model, labels, cfg.objective, cfg.share_weight) \
+            if saved is not None:
+                kept = gate_keeps(model, window.pool, pool_values, chosen, cfg.objective)
+                if not kept:
+                    model.load_state_dict(saved[0])
+                    opt.load_state_dict(saved[1])
+                point["kept"] = kept
+            after = labelled_loss(model, labels, cfg.objective, cfg.share_weight, cfg.prefix) \
                 if cfg.track_loss else nan
             record["off_label"] += sum(s["off_label"] for s in steps)
             point.update({"pool_entropy": float(entropy.mean()),
@@ -542,6 +607,8 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
             extra = (f" | entropy pool {point['pool_entropy']:.3f} queried "
                      f"{point['queried_entropy']:.3f} | labels {point['labels']} | "
                      f"loss {point['loss_before']:.4f} -> {point['loss_after']:.4f}")
+            if "kept" in point:
+                extra += " | update kept" if point["kept"] else " | update rejected"
         log(f"[{strategy}] {window.label:12s} | held-out gap {point['gap']:6.2f}%{extra} | "
             f"{point['wall_s']:.1f} s")
     record["labels"] = len(labels)

@@ -6,18 +6,24 @@ cannot meet the deadline or no longer fit). The chosen assignment is evaluated t
 mecopt.evaluate: with the sigmoid head's allocation and with exact water-filling; the
 better feasible one is returned, and both values are in `extra`.
 
+`polish=True` then runs the shared local search (mecopt.descend: moves, swaps, ejection
+chains) from the decoded assignment, inside the time limit, the same polish DE and PG
+apply; the decoded value stays in `extra` so the network's own quality is always visible.
+
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it.
 """
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mecopt.decoder import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
@@ -88,6 +94,8 @@ class LamboMethod(Method):
         "checkpoint": Option(str, "", "checkpoint file (empty = the shipped lambo-s)"),
         "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
         "threads": Option(int, 1, "torch CPU threads while decoding (restored afterwards)"),
+        "polish": Option(bool, False, "improve the decoded assignment by local search "
+                                      "(mecopt.descend) within the time limit"),
     }
 
     @classmethod
@@ -120,6 +128,7 @@ class LamboMethod(Method):
         cached_model(config["checkpoint"], dev)  # a bad checkpoint is a one-line error now
 
     def _solve(self, instance, objective, *, time_limit, seed):
+        deadline = None if time_limit is None else time.perf_counter() + time_limit
         k = self.config["samples"]
         row = decode_instances([instance], [objective], samples=k, seed=seed,
                                checkpoint=self.config["checkpoint"],
@@ -132,11 +141,17 @@ class LamboMethod(Method):
                                    "left that meets its deadline within the remaining "
                                    "capacities")
         a = row["assignment"]
+        extra: dict[str, Any] = {"decoding": decoding}
+        if self.config["polish"]:
+            start = time.perf_counter()
+            polished, value = descend(instance, objective, a, deadline=deadline)
+            extra.update(value_decoded=row["value"], value_polished=value,
+                         polish_s=time.perf_counter() - start)
+            a = polished
         filled = evaluate(instance, a)
         sig = evaluate(instance, a, row["allocation_sigmoid"])
-        extra = {"decoding": decoding,
-                 "value_waterfill": filled.value(objective) if filled.feasible else None,
-                 "value_sigmoid": sig.value(objective) if sig.feasible else None}
+        extra.update(value_waterfill=filled.value(objective) if filled.feasible else None,
+                     value_sigmoid=sig.value(objective) if sig.feasible else None)
         use_sigmoid = sig.feasible and (not filled.feasible
                                         or sig.value(objective) < filled.value(objective))
         extra["allocation"] = "sigmoid" if use_sigmoid else "water-filling"

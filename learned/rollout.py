@@ -33,6 +33,7 @@ class Decoded:
 
     assignment: torch.Tensor  # (R, N) long, 0 = local, j = server j (padding: 0)
     log_prob: torch.Tensor  # (R,) sum of the chosen options' log-probabilities
+    step_log_prob: torch.Tensor  # (R, N) each UE's chosen option's log-probability (UE order)
     entropy: torch.Tensor  # (R,) sum of the per-step entropies
     share: torch.Tensor  # (R, N) sigmoid head: share of the server's spare capacity
     feasible: torch.Tensor  # (R,) bool: no UE ran out of options
@@ -139,7 +140,7 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     count = torch.zeros(R, M, **f64)
     actions = torch.zeros(R, N, dtype=torch.long, device=dev)  # per step
     shares = torch.zeros(R, N, device=dev)
-    log_prob = torch.zeros(R, device=dev)
+    step_logp = torch.zeros(R, N, device=dev)  # per step
     entropy = torch.zeros(R, device=dev)
     feasible = torch.ones(R, dtype=torch.bool, device=dev)
     forced_s = None if forced is None else forced.gather(1, order)
@@ -179,7 +180,7 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
         else:
             a = logits.argmax(1)
         a = a * live
-        log_prob = log_prob + logp[ar, a] * live
+        step_logp[:, t] = logp[ar, a] * live
         entropy = entropy - (logp.exp() * logp.masked_fill(~allowed, 0)).sum(1) * live
         key = keys[ar, a]  # (R, d)
         shares[:, t] = model.share(state, key) * live
@@ -193,7 +194,9 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
         prev_key = key
     assignment = torch.zeros_like(actions).scatter_(1, order, actions)  # back to UE order
     share = torch.zeros_like(shares).scatter_(1, order, shares)
-    return Decoded(assignment, log_prob, entropy, share, feasible, value, samples)
+    step_log_prob = torch.zeros_like(step_logp).scatter(1, order, step_logp)
+    return Decoded(assignment, step_logp.sum(1), step_log_prob, entropy, share, feasible,
+                   value, samples)
 
 
 def costs(batch: Batch, decoded: Decoded) -> tuple[np.ndarray, np.ndarray]:

@@ -106,7 +106,9 @@ def test_max_entropy_never_queries_an_instance_the_model_is_certain_about(base):
 
 # ----------------------------------------------------------------------------- update
 def test_encoder_is_bit_identical_and_decoder_changed(base):
-    cfg = alef.ALEFConfig(scenario="capacity-drop", budget=4, windows=1, steps=3, **SMALL)
+    # gate=False: the update is always kept, so it must have changed every decoder part
+    cfg = alef.ALEFConfig(scenario="capacity-drop", budget=4, windows=1, steps=3, gate=False,
+                          **SMALL)
     cache = alef.ExpertCache(cfg.objective, cfg.expert, cfg.seed)
     tuned, record = alef.run_strategy(base, alef.timeline(cfg), cfg, "max-entropy", cache)
     assert record["labels"] == 4
@@ -126,11 +128,12 @@ def test_encoder_is_bit_identical_and_decoder_changed(base):
 
 @pytest.mark.parametrize("align", [False, True])
 def test_finetuning_on_a_drifted_scenario_lowers_the_supervised_loss(base, align):
-    """align=False is the paper's recipe (the expert's own options), checked independently
-    of the loop; align=True trains on re-matched labels, checked by the loop's own record
-    (the loss over its labelled set before and after the update)."""
+    """align=False is the paper's recipe (the expert's own options on every UE), checked
+    independently of the loop; align=True is the default loss (re-matched labels, imitated
+    up to their first correction), checked by the loop's own record (the loss over its
+    labelled set before and after the update). The gate is off so the update is kept."""
     cfg = alef.ALEFConfig(scenario="server-loss", budget=6, windows=1, steps=8, align=align,
-                          **SMALL)
+                          prefix=align, gate=False, **SMALL)
     cache = alef.ExpertCache(cfg.objective, cfg.expert, cfg.seed)
     windows = alef.timeline(cfg)
     assert all(x.n_servers == 3 for x in windows[1].pool)  # after the drift
@@ -158,6 +161,61 @@ def test_supervised_loss_follows_the_expert_options(base):
     assert stats["off_label"] == 0
     assert 0 < stats["ce"] < np.log(5) * 3 and stats["share"] >= 0
     assert loss.requires_grad
+
+
+def test_correction_mask_ends_at_the_first_departure_in_decoding_order():
+    """Constructed: the label departs from the deployed decision at two UEs; the mask keeps
+    every UE decided up to the earlier of them (in decoding order), that UE included."""
+    from mecopt.learned.features import decoding_order, make_batch
+
+    inst = scenario_instances("capacity-drop", 4, 1, n_ues=8)[0]
+    order = decoding_order(inst, mecopt.Objective.LATENCY)
+    deployed = mecopt.solve(inst, "latency", "greedy").assignment
+    label = deployed.copy()
+    for step in (5, 2):  # change the UEs decided at steps 2 and 5
+        ue = order[step]
+        label[ue] = next(k for k in range(inst.n_servers + 1)
+                         if k != deployed[ue] and inst.option_ok[ue, k])
+    lab = alef.Label(inst, label, np.zeros(8), 0.0, "optimal", 0.0, deployed=deployed)
+    batch = make_batch([inst], ["latency"])
+    mask = alef.correction_mask([lab], batch.order)[0].numpy()
+    assert set(np.nonzero(mask)[0]) == set(order[:3])
+    agree = alef.Label(inst, deployed, np.zeros(8), 0.0, "optimal", 0.0, deployed=deployed)
+    assert alef.correction_mask([agree], batch.order).all()
+
+
+def test_step_log_probs_add_up_to_the_decode_log_prob(base):
+    from mecopt.learned.features import make_batch
+    from mecopt.learned.rollout import decode
+
+    insts = scenario_instances("density", 1, 3, n_ues=9)
+    batch = make_batch(insts, ["latency"] * 3)
+    with torch.no_grad():
+        out = decode(base, batch, samples=2, sample=True,
+                     generator=torch.Generator().manual_seed(0))
+    assert out.step_log_prob.shape == out.assignment.shape
+    assert torch.allclose(out.step_log_prob.sum(1), out.log_prob)
+    assert (out.step_log_prob <= 0).all()
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_gate_rolls_back_an_update_it_does_not_keep(base, monkeypatch, keep):
+    cfg = alef.ALEFConfig(scenario="capacity-drop", budget=4, windows=1, steps=3, gate=True,
+                          **SMALL)
+    cache = alef.ExpertCache(cfg.objective, cfg.expert, cfg.seed)
+    monkeypatch.setattr(alef, "gate_keeps", lambda *a, **k: keep)
+    tuned, record = alef.run_strategy(base, alef.timeline(cfg), cfg, "max-entropy", cache)
+    assert record["points"][1]["kept"] is keep
+    same = all(torch.equal(v, tuned.state_dict()[k]) for k, v in base.state_dict().items())
+    assert same is not keep
+
+
+def test_gate_keeps_only_an_update_that_lowers_the_pool_cost(base):
+    pool = scenario_instances("server-loss", 2, 6, n_ues=10)
+    values, _, _ = alef.deploy(base, pool, "energy")
+    labelled = np.array([0, 1])
+    assert not alef.gate_keeps(base, pool, values, labelled, "energy")  # no change
+    assert alef.gate_keeps(base, pool, values * 1.01, labelled, "energy")  # 1% better
 
 
 def test_align_label_keeps_the_value_and_moves_towards_the_model():

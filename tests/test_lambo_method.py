@@ -55,6 +55,17 @@ def test_best_of_k_is_never_worse_than_greedy_decoding():
         assert again.assignment == best.assignment, "seeded"
 
 
+def test_polish_starts_from_the_decode_and_never_makes_it_worse():
+    inst = library("hetero")[1]
+    plain = mecopt.solve(inst, "latency", "lambo")
+    sol = mecopt.solve(inst, "latency", "lambo", polish=True)
+    assert sol.feasible and sol.extra["value_decoded"] == pytest.approx(
+        plain.extra["value_waterfill"], rel=1e-12)
+    assert sol.extra["value_polished"] <= sol.extra["value_decoded"]
+    assert sol.objective_value <= sol.extra["value_polished"] * (1 + 1e-12)
+    assert mecopt.evaluate(inst, sol.assignment, sol.allocation_hz).feasible
+
+
 def test_decoding_restores_the_callers_thread_count():
     torch.set_num_threads(2)
     try:
