@@ -14,7 +14,6 @@ import click
 
 from mecopt.cli.main import cli, load_instance, resolve_objective
 from mecopt.errors import InputError
-from mecopt.formulation import build_model
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 
@@ -35,6 +34,8 @@ def export_model(instance: Instance, objective: Objective | str, path: str | Pat
     if objective is Objective.LATENCY and not nonlinear:
         raise InputError(f"output: {suffix} cannot hold the nonlinear latency model; use .nl "
                          "(AMPL, for MINLP solvers) or .gms (GAMS) instead")
+    from mecopt.formulation import build_model  # pyomo loads only when exporting
+
     model = build_model(instance, objective)
     # Readable names (x[3,1], capacity[2]) so that the file can be inspected by hand.
     model.write(str(path), format=writer, io_options={"symbolic_solver_labels": True})
