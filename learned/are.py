@@ -209,12 +209,12 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
     import torch
 
     from mecopt.learned.baseline_nets import (
+        BestKeeper,
         OffloadNet,
         assemble,
         greedy_values,
         imitation_loss,
         preset,
-        save_checkpoint,
         validation_set,
     )
 
@@ -243,28 +243,15 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
     greedy = greedy_values(val_set)
     N = cfg.n_ues
 
-    start = time.perf_counter()
-    deadline = start + 60 * cfg.minutes if cfg.minutes is not None else float("inf")
-    history: list[dict[str, Any]] = []
-    best_metrics: dict[str, Any] = {"val_ratio": float("inf")}
-    step, loss_sum, loss_n = 0, 0.0, 0
+    keeper = BestKeeper(model, method="are", preset_name=cfg.preset, output=cfg.output,
+                        command=cfg.command, validate=lambda: validate(model, val_set, greedy),
+                        log=None if cfg.quiet else log)
+    deadline = keeper.start + 60 * cfg.minutes if cfg.minutes is not None else float("inf")
+    step = 0
 
     def checkpoint_if_best() -> None:
-        nonlocal best_metrics, loss_sum, loss_n
-        metrics = validate(model, val_set, greedy)
-        metrics.update(step=step, wall_s=time.perf_counter() - start, label_s=label_s,
-                       loss=loss_sum / max(loss_n, 1), labels=len(rows))
-        loss_sum, loss_n = 0.0, 0
-        history.append(metrics)
-        if not cfg.quiet:
-            log(f"step {step} loss {metrics['loss']:.4f} val/greedy latency "
-                f"{metrics['val_latency']:.4f} energy {metrics['val_energy']:.4f} "
-                f"({metrics['wall_s'] / 60:.1f} min)")
-        if metrics["val_ratio"] < best_metrics["val_ratio"]:
-            best_metrics = metrics
-            save_checkpoint(cfg.output, model, method="are", preset_name=cfg.preset,
-                            command=cfg.command, step=step, metrics=metrics,
-                            extra={"history": history})
+        keeper.check(step, {"step": step, "label_s": label_s, "labels": len(rows)},
+                     f"step {step}")
 
     while (cfg.steps is None or step < cfg.steps) and time.perf_counter() < deadline:
         model.train()
@@ -283,13 +270,13 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
         opt.step()
         model.eval()
         step += 1
-        loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
+        keeper.add_loss(loss)
         if step % cfg.val_interval == 0:
             checkpoint_if_best()
-    if not history or history[-1]["step"] != step:
+    if not keeper.history or keeper.history[-1]["step"] != step:
         checkpoint_if_best()
-    return {"steps": step, "wall_s": time.perf_counter() - start, "label_s": label_s,
-            "labels": len(rows), "best": best_metrics, "history": history}
+    return {"steps": step, "wall_s": keeper.elapsed(), "label_s": label_s,
+            "labels": len(rows), "best": keeper.best, "history": keeper.history}
 
 
 # ----------------------------------------------------------------------- method

@@ -25,6 +25,7 @@ package data found through importlib.resources.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -284,3 +285,45 @@ def imitation_loss(logits: torch.Tensor, share: torch.Tensor, target: np.ndarray
     return loss + share_weight * (offloaded * (share - torch.from_numpy(target_share)) ** 2
                                   ).sum() / offloaded.sum().clamp_min(1.0)
 
+
+
+class BestKeeper:
+    """The validation bookkeeping of DROO's and ARE's training loops: the running training
+    loss, the validation history, progress lines, and the checkpoint, rewritten whenever the
+    validation ratio (value / greedy, mean of both objectives) is the best so far."""
+
+    def __init__(self, model: OffloadNet, *, method: str, preset_name: str, output: str,
+                 command: str, validate: Callable[[], dict[str, float]],
+                 log: Callable[[str], None] | None) -> None:
+        self.model, self.method, self.preset_name = model, method, preset_name
+        self.output, self.command, self.validate, self.log = output, command, validate, log
+        self.start = time.perf_counter()
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"val_ratio": float("inf")}
+        self._loss_sum, self._loss_n = 0.0, 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def add_loss(self, loss: torch.Tensor) -> None:
+        self._loss_sum += float(loss.detach())
+        self._loss_n += 1
+
+    def check(self, step: int, where: dict[str, Any], label: str,
+              extra: dict[str, Any] | None = None) -> None:
+        """Validate now; `where` (e.g. frame, steps) goes into the metrics, `label` starts
+        the progress line, `extra` into the checkpoint beside the history."""
+        metrics = self.validate()
+        metrics.update(where, wall_s=self.elapsed(),
+                       loss=self._loss_sum / max(self._loss_n, 1))
+        self._loss_sum, self._loss_n = 0.0, 0
+        self.history.append(metrics)
+        if self.log is not None:
+            self.log(f"{label} loss {metrics['loss']:.4f} val/greedy latency "
+                     f"{metrics['val_latency']:.4f} energy {metrics['val_energy']:.4f} "
+                     f"({metrics['wall_s'] / 60:.1f} min)")
+        if metrics["val_ratio"] < self.best["val_ratio"]:
+            self.best = metrics
+            save_checkpoint(self.output, self.model, method=self.method,
+                            preset_name=self.preset_name, command=self.command, step=step,
+                            metrics=metrics, extra={**(extra or {}), "history": self.history})

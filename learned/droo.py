@@ -152,12 +152,12 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
 
     from mecopt.generators import ScenarioStream, generate
     from mecopt.learned.baseline_nets import (
+        BestKeeper,
         OffloadNet,
         features,
         greedy_values,
         imitation_loss,
         preset,
-        save_checkpoint,
         validation_set,
     )
 
@@ -184,30 +184,18 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
     mem_s = np.zeros((cfg.memory, N), np.float32)
     stored = 0
     best_idx: list[int] = []  # 1-based index of the best candidate per frame
-    history: list[dict[str, Any]] = []
-    best_metrics: dict[str, Any] = {"val_ratio": float("inf")}
-    start = time.perf_counter()
-    deadline = start + 60 * cfg.minutes if cfg.minutes is not None else float("inf")
-    frame, steps, loss_sum, loss_n = 0, 0, 0.0, 0
+    keeper = BestKeeper(model, method="droo", preset_name=cfg.preset, output=cfg.output,
+                        command=cfg.command,
+                        validate=lambda: validate(model, k, val_set, greedy),
+                        log=None if cfg.quiet else log)
+    deadline = keeper.start + 60 * cfg.minutes if cfg.minutes is not None else float("inf")
+    frame, steps = 0, 0
     stream = None
     objectives = [Objective.parse(o) for o in cfg.objectives]
 
     def checkpoint_if_best() -> None:
-        nonlocal best_metrics, loss_sum, loss_n
-        metrics = validate(model, k, val_set, greedy)
-        metrics.update(frame=frame, steps=steps, k=k, wall_s=time.perf_counter() - start,
-                       loss=loss_sum / max(loss_n, 1))
-        loss_sum, loss_n = 0.0, 0
-        history.append(metrics)
-        if not cfg.quiet:
-            log(f"frame {frame} steps {steps} K {k} loss {metrics['loss']:.4f} val/greedy "
-                f"latency {metrics['val_latency']:.4f} energy {metrics['val_energy']:.4f} "
-                f"({metrics['wall_s'] / 60:.1f} min)")
-        if metrics["val_ratio"] < best_metrics["val_ratio"]:
-            best_metrics = metrics
-            save_checkpoint(cfg.output, model, method="droo", preset_name=cfg.preset,
-                            command=cfg.command, step=frame, metrics=metrics,
-                            extra={"k": k, "history": history})
+        keeper.check(frame, {"frame": frame, "steps": steps, "k": k},
+                     f"frame {frame} steps {steps} K {k}", extra={"k": k})
 
     model.eval()
     while (cfg.frames is None or frame < cfg.frames) and time.perf_counter() < deadline:
@@ -238,13 +226,13 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
             opt.step()
             model.eval()
             steps += 1
-            loss_sum, loss_n = loss_sum + float(loss.detach()), loss_n + 1
+            keeper.add_loss(loss)
         if frame % cfg.val_interval == 0:
             checkpoint_if_best()
-    if not history or history[-1]["frame"] != frame:  # the last stretch, validated too
+    if not keeper.history or keeper.history[-1]["frame"] != frame:  # the last stretch too
         checkpoint_if_best()
-    return {"frames": frame, "steps": steps, "wall_s": time.perf_counter() - start,
-            "best": best_metrics, "history": history}
+    return {"frames": frame, "steps": steps, "wall_s": keeper.elapsed(),
+            "best": keeper.best, "history": keeper.history}
 
 
 # ----------------------------------------------------------------------- method
