@@ -286,7 +286,6 @@ def imitation_loss(logits: torch.Tensor, share: torch.Tensor, target: np.ndarray
                                   ).sum() / offloaded.sum().clamp_min(1.0)
 
 
-
 class BestKeeper:
     """The validation bookkeeping of DROO's and ARE's training loops: the running training
     loss, the validation history, progress lines, and the checkpoint, rewritten whenever the
