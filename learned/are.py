@@ -298,15 +298,9 @@ class AREMethod(Method):
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
-        try:
-            import torch  # noqa: F401
-        except ImportError as exc:
-            return False, f"torch is not installed ({exc})"
-        from mecopt.learned.baseline_nets import shipped_path
+        from mecopt.learned import availability
 
-        if not shipped_path("are").is_file():
-            return False, f"the shipped checkpoint {shipped_path('are')} is missing"
-        return True, ""
+        return availability("are-small.pt")
 
     def check_options(self, config: dict[str, Any]) -> None:
         if config["checkpoint"] and not Path(config["checkpoint"]).is_file():

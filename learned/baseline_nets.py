@@ -28,7 +28,6 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from torch import nn
 
 from mecopt.errors import InputError
 from mecopt.instance import Instance
+from mecopt.learned import shipped_checkpoint
 from mecopt.objective import Objective
 
 FORMAT = "mecopt-baseline"
@@ -194,7 +194,7 @@ def option_probs(logits: torch.Tensor, option_ok: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ checkpoints
 def shipped_path(method: str) -> Path:
     """learned/checkpoints/<method>-small.pt inside the installed package."""
-    return Path(str(resources.files("mecopt.learned") / "checkpoints" / f"{method}-small.pt"))
+    return shipped_checkpoint(f"{method}-small.pt")
 
 
 def save_checkpoint(path: str | Path, model: OffloadNet, *, method: str, preset_name: str,

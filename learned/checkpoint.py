@@ -8,23 +8,23 @@ The shipped lambo-s checkpoint is package data, found through importlib.resource
 from __future__ import annotations
 
 import dataclasses
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from mecopt.errors import InputError
+from mecopt.learned import LAMBO_CHECKPOINT, shipped_checkpoint
 from mecopt.learned.model import Lambo, LamboConfig
 
 FORMAT = "mecopt-lambo"
 VERSION = 1
-SHIPPED = "lambo-s.pt"
+SHIPPED = LAMBO_CHECKPOINT
 
 
 def shipped_path() -> Path:
     """The checkpoint that ships inside the package (learned/checkpoints/lambo-s.pt)."""
-    return Path(str(resources.files("mecopt.learned") / "checkpoints" / SHIPPED))
+    return shipped_checkpoint(SHIPPED)
 
 
 def save_checkpoint(path: str | Path, model: Lambo, *, preset: str, command: str, step: int,

@@ -100,15 +100,9 @@ class LamboMethod(Method):
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
-        try:
-            import torch  # noqa: F401
-        except ImportError as exc:
-            return False, f"torch is not installed ({exc})"
-        from mecopt.learned.checkpoint import shipped_path
+        from mecopt.learned import LAMBO_CHECKPOINT, availability
 
-        if not shipped_path().is_file():
-            return False, f"the shipped checkpoint {shipped_path()} is missing"
-        return True, ""
+        return availability(LAMBO_CHECKPOINT)
 
     def check_options(self, config: dict[str, Any]) -> None:
         if config["threads"] < 1:

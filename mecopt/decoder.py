@@ -192,7 +192,9 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
        objective but overloads its server (at most `_CHAIN_STARTS` of them, most promising
        first), combined with moving one UE already on that server to any other option.
     It stops at a local optimum, after `max_rounds`, or at `deadline` (a time.perf_counter()
-    value), and never returns something worse or infeasible.
+    value, checked between neighbourhoods and between chunks of one, so a large swap
+    neighbourhood cannot overrun it by more than one chunk), and never returns something
+    worse or infeasible.
     """
     objective = Objective.parse(objective)
     a = np.asarray(assignment, dtype=int).copy()
@@ -203,25 +205,28 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     N = instance.n_ues
     ok = instance.option_ok
     options = np.arange(ok.shape[1])
+    def late() -> bool:
+        return deadline is not None and time.perf_counter() >= deadline
+
     for _ in range(max_rounds):
-        if deadline is not None and time.perf_counter() >= deadline:
+        if late():
             break
         ue, opt = np.nonzero(ok & (options[None] != a[:, None]))
         cand = np.repeat(a[None], len(ue), axis=0)
         cand[np.arange(len(ue)), ue] = opt
-        best, promising = _best(instance, objective, cand, value)
-        if best is None and swaps:
+        best, promising = _best(instance, objective, cand, value, deadline)
+        if best is None and swaps and not late():
             i, j = np.triu_indices(N, k=1)
             keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
             i, j = i[keep], j[keep]
             swapped = np.repeat(a[None], len(i), axis=0)
             rows = np.arange(len(i))
             swapped[rows, i], swapped[rows, j] = a[j], a[i]
-            best, _ = _best(instance, objective, swapped, value)
-        if best is None and chains and len(promising):
+            best, _ = _best(instance, objective, swapped, value, deadline)
+        if best is None and chains and len(promising) and not late():
             best, _ = _best(instance, objective,
                             _ejections(ok, cand[promising], ue[promising], opt[promising]),
-                            value)
+                            value, deadline)
         if best is None:
             break
         a, value = best
@@ -248,17 +253,21 @@ def _ejections(ok: np.ndarray, starts: np.ndarray, ue: np.ndarray,
     return np.concatenate(out) if out else np.zeros((0, ok.shape[0]), dtype=int)
 
 
-def _best(instance: Instance, objective: Objective, cand: np.ndarray,
-          value: float) -> tuple[tuple[np.ndarray, float] | None, np.ndarray]:
+def _best(instance: Instance, objective: Objective, cand: np.ndarray, value: float,
+          deadline: float | None = None
+          ) -> tuple[tuple[np.ndarray, float] | None, np.ndarray]:
     """(best, promising): the best feasible candidate if it improves on `value` (relative
     1e-12), else None; and the indices of infeasible candidates whose objective value (with
-    f = f_min on overloaded servers) beats `value`, best first, at most _CHAIN_STARTS."""
+    f = f_min on overloaded servers) beats `value`, best first, at most _CHAIN_STARTS.
+    Past `deadline` the remaining chunks are skipped (the first is always evaluated)."""
     if not len(cand):
         return None, np.zeros(0, dtype=int)
     target = value - 1e-12 * abs(value)
     best_k, best_v = -1, target
     promising_k, promising_v = [], []
     for start in range(0, len(cand), 2048):  # bounded memory for large swap neighbourhoods
+        if start and deadline is not None and time.perf_counter() >= deadline:
+            break
         chunk = cand[start:start + 2048]
         batch = evaluate_batch(instance, chunk)
         raw = batch.value(objective)
