@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--pool", type=int, default=40)
     ap.add_argument("--heldout", type=int, default=6)
-    ap.add_argument("--steps", type=int, default=15)
+    ap.add_argument("--steps", type=int, default=alef.ALEFConfig.steps)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lr", type=float, default=alef.ALEFConfig.lr)
     ap.add_argument("--prefix", action=argparse.BooleanOptionalAction,
