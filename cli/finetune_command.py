@@ -39,7 +39,7 @@ SCENARIO_HELP = "mobility, capacity-drop, task-growth, density, server-loss"
 @click.option("--strategies", default="max-entropy,random", show_default=True,
               help="query strategies to run (max-entropy, random, all); the first one's "
                    "model is saved")
-@click.option("--steps", type=int, default=40, show_default=True,
+@click.option("--steps", type=int, default=15, show_default=True,
               help="gradient steps on the decoder per window")
 @click.option("--lr", type=float, default=1e-4, show_default=True,
               help="learning rate (Adam, decoder only)")
