@@ -34,12 +34,14 @@ PRESET_NAMES = ("lambo-s", "lambo-m", "lambo-l")  # checked against model.PRESET
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
               help="start from this checkpoint's weights")
+@click.option("--families", default="paper,hetero", show_default=True,
+              help="instance families, one per step in turn (repeat one to weight it)")
 @click.option("--quiet", is_flag=True, help="no progress lines on stderr")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="checkpoint to write (best validation); the CSV log and PNG curve go "
                    "beside it")
 def train(preset, seed, minutes, steps, device, batch_instances, samples, baseline, imitation,
-          lr, lr_acl, threads, init, quiet, output):
+          lr, lr_acl, threads, init, families, quiet, output):
     """Pre-train LAMBO by actor-critic learning (ACL) on generated instances."""
     from mecopt.learned.train import TrainConfig
     from mecopt.learned.train import train as run_training
@@ -48,6 +50,7 @@ def train(preset, seed, minutes, steps, device, batch_instances, samples, baseli
     cfg = TrainConfig(preset=preset, seed=seed, minutes=minutes, steps=steps, device=device,
                       batch_instances=batch_instances, samples=samples, baseline=baseline,
                       imitation=imitation, lr=lr, lr_acl=lr_acl, threads=threads, init=init,
+                      families=tuple(f.strip() for f in families.split(",") if f.strip()),
                       quiet=quiet, output=output, command=command)
     result = run_training(cfg)
     best = result["best"]

@@ -79,7 +79,8 @@ class TrainConfig:
     lr_acl: float = 2e-4  # actor-critic learning rate (the policy starts near greedy)
     entropy: float = 0.0  # entropy bonus weight
     grad_clip: float = 1.0
-    families: tuple[str, ...] = ("paper", "hetero")
+    families: tuple[str, ...] = ("paper", "hetero")  # step k draws families[k % len]; repeat
+    # a family to weight it
     max_ues: int = 100  # training sizes: paper N in 30..80; hetero N in 20..max_ues
     validate_every: int = 25  # steps
     n_valid: int = 6  # validation instances per family (both prompts each)
@@ -107,6 +108,9 @@ class TrainConfig:
             raise InputError("samples: a shared baseline needs at least 2 samples")
         if not 0 <= self.imitation < 1:
             raise InputError(f"imitation: must be in [0, 1), got {self.imitation}")
+        if not self.families or any(f not in ("paper", "hetero") for f in self.families):
+            raise InputError(f"families: expected a list of paper and hetero, got "
+                             f"{','.join(self.families)!r}")
         if self.batch_instances < 1:
             raise InputError(f"batch_instances: must be >= 1, got {self.batch_instances}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -230,7 +234,7 @@ class ACLLoss(nn.Module):
 # ----------------------------------------------------------------------------- validation
 def validation_set(cfg: TrainConfig) -> list[Instance]:
     out = []
-    for family in cfg.families:
+    for family in dict.fromkeys(cfg.families):  # each family once, however weighted
         for k in range(cfg.n_valid):
             n = 50 if family == "paper" else None
             m = 4 if family == "paper" else None

@@ -74,6 +74,21 @@ def test_train_rejects_bad_budgets():
         TrainConfig(preset="lambo-xl", steps=1).check()
     res = CliRunner().invoke(cli, ["train", "--steps", "1", "--minutes", "1", "-o", "x.pt"])
     assert res.exit_code == 2 and "exactly one of" in res.output
+    res = CliRunner().invoke(cli, ["train", "--steps", "1", "--families", "paper,moon",
+                                   "-o", "x.pt"])
+    assert res.exit_code == 2 and "Error: families: expected a list of paper and hetero" \
+        in res.output
+
+
+def test_weighted_families_draw_in_turn_and_validate_each_family_once():
+    from mecopt.learned.train import draw_instances, validation_set
+
+    cfg = TrainConfig(steps=3, families=("paper", "paper", "hetero"), batch_instances=2)
+    drawn = [draw_instances(cfg, step, 0, 1)[0].meta["family"] for step in range(6)]
+    assert drawn == ["paper", "paper", "hetero"] * 2
+    valid = validation_set(cfg)
+    assert len(valid) == 2 * cfg.n_valid
+    assert [i.meta["family"] for i in valid].count("paper") == cfg.n_valid
 
 
 def test_checkpoint_round_trip_and_mismatch_errors(tmp_path):
