@@ -79,8 +79,7 @@ class TrainConfig:
     lr_acl: float = 2e-4  # actor-critic learning rate (the policy starts near greedy)
     entropy: float = 0.0  # entropy bonus weight
     grad_clip: float = 1.0
-    families: tuple[str, ...] = ("paper", "hetero")  # step k draws families[k % len]; repeat
-    # a family to weight it
+    families: tuple[str, ...] = ("paper", "hetero")  # drawn in turn; repeat one to weight it
     max_ues: int = 100  # training sizes: paper N in 30..80; hetero N in 20..max_ues
     validate_every: int = 25  # steps
     n_valid: int = 6  # validation instances per family (both prompts each)
