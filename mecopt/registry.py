@@ -6,6 +6,7 @@ Other packages (and `mecopt.learned`) register methods in the entry-point group
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -28,10 +29,18 @@ BUILTIN = {
 }
 
 
-def _targets() -> dict[str, str]:
+@functools.lru_cache(maxsize=1)
+def _plugins() -> tuple[tuple[str, str], ...]:
+    # Scanning the installed distributions takes milliseconds: once per process, not per solve.
+    return tuple((ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _targets(refresh: bool = False) -> dict[str, str]:
+    if refresh:
+        _plugins.cache_clear()
     targets = dict(BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        targets.setdefault(ep.name, ep.value)
+    for name, value in _plugins():
+        targets.setdefault(name, value)
     return targets
 
 
@@ -56,6 +65,8 @@ def get_method(method: str | type[Method] | Callable[..., Any]) -> type[Method]:
     if callable(method):
         return _wrap_callable(method)
     targets = _targets()
+    if isinstance(method, str) and method not in targets:
+        targets = _targets(refresh=True)  # a package installed since the first scan
     if not isinstance(method, str) or method not in targets:
         raise InputError(f"method: unknown {method!r}; valid: {', '.join(sorted(targets))}")
     try:
