@@ -26,6 +26,10 @@ PRESET_NAMES = ("lambo-s", "lambo-m", "lambo-l")  # checked against model.PRESET
               show_default=True,
               help="REINFORCE baseline: the critic (paper), the mean of the other samples, "
                    "or their average")
+@click.option("--advantage", type=click.Choice(["batch", "row"]), default="batch",
+              show_default=True,
+              help="scale the advantages by the std of the whole batch, or of each "
+                   "(instance, prompt) row so that every row weighs the same")
 @click.option("--imitation", type=float, default=0.2, show_default=True,
               help="fraction of the budget spent imitating the greedy heuristic first")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="imitation learning rate")
@@ -40,8 +44,8 @@ PRESET_NAMES = ("lambo-s", "lambo-m", "lambo-l")  # checked against model.PRESET
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="checkpoint to write (best validation); the CSV log and PNG curve go "
                    "beside it")
-def train(preset, seed, minutes, steps, device, batch_instances, samples, baseline, imitation,
-          lr, lr_acl, threads, init, families, quiet, output):
+def train(preset, seed, minutes, steps, device, batch_instances, samples, baseline, advantage,
+          imitation, lr, lr_acl, threads, init, families, quiet, output):
     """Pre-train LAMBO by actor-critic learning (ACL) on generated instances."""
     from mecopt.learned.train import TrainConfig
     from mecopt.learned.train import train as run_training
@@ -49,7 +53,7 @@ def train(preset, seed, minutes, steps, device, batch_instances, samples, baseli
     command = command_line(click.get_current_context())
     cfg = TrainConfig(preset=preset, seed=seed, minutes=minutes, steps=steps, device=device,
                       batch_instances=batch_instances, samples=samples, baseline=baseline,
-                      imitation=imitation, lr=lr, lr_acl=lr_acl, threads=threads, init=init,
+                      advantage=advantage, imitation=imitation, lr=lr, lr_acl=lr_acl, threads=threads, init=init,
                       families=tuple(f.strip() for f in families.split(",") if f.strip()),
                       quiet=quiet, output=output, command=command)
     result = run_training(cfg)

@@ -7,7 +7,8 @@ mecopt.evaluate_batch, and normalize each cost by the greedy heuristic's cost on
 (instance, prompt), so that a cost of 1.0 means "as good as greedy" whatever the prompt,
 family or size. Then
 
-    actor:  REINFORCE, advantage = cost - baseline (divided by its batch std)
+    actor:  REINFORCE, advantage = cost - baseline (divided by its batch std, or with
+            advantage="row" by each row's own std)
     critic: MSE between its prediction and the row's mean sampled cost
     share:  MSE between the sigmoid head and the water-filled shares of the sampled decodes
 
@@ -74,6 +75,7 @@ class TrainConfig:
     batch_instances: int = 8  # B instances per step; each under both prompts
     samples: int = 8  # decodes per (instance, prompt) row
     baseline: str = "shared"  # "critic" (paper) | "shared" (POMO mean) | "both"
+    advantage: str = "batch"  # scale advantages by the std of the "batch" | of each "row"
     imitation: float = 0.2  # fraction of the budget spent imitating greedy first (0 = none)
     lr: float = 1e-3  # imitation learning rate
     lr_acl: float = 2e-4  # actor-critic learning rate (the policy starts near greedy)
@@ -103,6 +105,8 @@ class TrainConfig:
             raise InputError(f"minutes: must be positive, got {self.minutes}")
         if self.baseline not in ("critic", "shared", "both"):
             raise InputError(f"baseline: expected critic, shared or both, got {self.baseline!r}")
+        if self.advantage not in ("batch", "row"):
+            raise InputError(f"advantage: expected batch or row, got {self.advantage!r}")
         if self.baseline != "critic" and self.samples < 2:
             raise InputError("samples: a shared baseline needs at least 2 samples")
         if not 0 <= self.imitation < 1:
@@ -214,7 +218,13 @@ class ACLLoss(nn.Module):
             base = shared if cfg.baseline == "shared" else 0.5 * (shared +
                                                                    critic.detach()[:, None])
         adv = cost - base
-        adv = adv / (adv.std() + 1e-6)
+        if cfg.advantage == "row":
+            # Every (instance, prompt) row weighs the same, however small its cost spread
+            # (paper latency's samples differ by hundredths of a percent, hetero's by more);
+            # spreads under 1e-4 of greedy's cost count as 1e-4, so ties are not amplified.
+            adv = adv / adv.std(1, keepdim=True).clamp(min=1e-4)
+        else:
+            adv = adv / (adv.std() + 1e-6)
         actor = (adv.view(-1) * out.log_prob).mean()
         critic_loss = ((critic - cost.mean(1)) ** 2).mean()
         target = share_targets(batch, out, alloc).to(out.share.device)

@@ -30,13 +30,14 @@ def expected_cost(model: Lambo, batch, ref, samples: int = 32) -> float:
     return float(normalized(value, ref, samples).mean())
 
 
-@pytest.mark.parametrize("baseline", ["critic", "shared"])
-def test_a_few_acl_steps_reduce_the_cost_on_a_fixed_set(baseline):
+@pytest.mark.parametrize("baseline, advantage",
+                         [("critic", "batch"), ("shared", "batch"), ("shared", "row")])
+def test_a_few_acl_steps_reduce_the_cost_on_a_fixed_set(baseline, advantage):
     torch.manual_seed(0)
     model = Lambo(PRESETS["lambo-s"])
     insts = [generate("hetero", 10, 3, seed=500_000 + k) for k in range(4)]
     batch, ref, _ = make_rows(insts, None, "cpu")
-    cfg = TrainConfig(steps=1, samples=8, baseline=baseline)
+    cfg = TrainConfig(steps=1, samples=8, baseline=baseline, advantage=advantage)
     loss_fn = ACLLoss(model, cfg)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(0)
@@ -72,6 +73,8 @@ def test_train_rejects_bad_budgets():
         TrainConfig(steps=None, minutes=None).check()
     with pytest.raises(InputError, match="preset"):
         TrainConfig(preset="lambo-xl", steps=1).check()
+    with pytest.raises(InputError, match="advantage"):
+        TrainConfig(steps=1, advantage="global").check()
     res = CliRunner().invoke(cli, ["train", "--steps", "1", "--minutes", "1", "-o", "x.pt"])
     assert res.exit_code == 2 and "exactly one of" in res.output
     res = CliRunner().invoke(cli, ["train", "--steps", "1", "--families", "paper,moon",
