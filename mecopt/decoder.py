@@ -193,7 +193,7 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
        objective but overloads its server (at most `_CHAIN_STARTS` of them, most promising
        first), combined with moving one UE already on that server to any other option.
     Neighbours whose lower bound (`_Bound`) cannot beat the current value are skipped
-    unevaluated, which changes the speed (about 8x on 50-UE instances) but not the result.
+    unevaluated, which changes the speed (about 9x on 50-UE instances) but not the result.
     It stops at a local optimum, after `max_rounds`, or at `deadline` (a time.perf_counter()
     value, checked between neighbourhoods and between chunks of one, so a large swap
     neighbourhood cannot overrun it by more than one chunk), and never returns something
