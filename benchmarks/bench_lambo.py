@@ -10,7 +10,8 @@ when that file or an entry is missing the gap is measured against greedy instead
 table says "vs greedy"), the number of instances better than greedy, and the median time per
 solve call, for greedy, lambo greedy decoding (lambo), lambo best-of-k (lambo-best), lambo
 greedy decoding polished by mecopt.descend (lambo-polish) and DE (de: on the first `--de K`
-instances per family only, default time limit; slow). Then:
+instances per family only, default time limit; slow). With DE on every instance, how many
+times faster than DE each method is and whether its gap is no worse than DE's. Then:
 - throughput: greedy decoding of 4x50 paper instances in one batch, instances per second
   (features + decode + exact costs);
 - per-call latency: median wall time of one `mecopt.solve(..., "lambo")` after loading;
@@ -77,6 +78,23 @@ def gap_table(family: str, methods: dict, use_greedy: bool, de: int, rows: list)
                    "reference": "/".join(sorted(kinds))}
             rows.append(row)
             print_row(row)
+
+
+def against_de(rows: list) -> None:
+    """The issue's speed target, side by side from this run: per family and objective, how
+    many times faster than DE each method's median call is, and whether its mean gap is no
+    worse than DE's (to 0.0005 points, the table's rounding). Only rows DE shares all
+    instances with count."""
+    print("against DE (same instances, this run): speed-up of the median call; gap <= DE's?")
+    for de in (r for r in rows if r["method"] == "de"):
+        for r in rows:
+            if (r["family"], r["objective"]) != (de["family"], de["objective"]) \
+                    or r["method"] == "de" or r["n"] != de["n"] or r["mean_gap_pct"] is None:
+                continue
+            same = r["mean_gap_pct"] <= (de["mean_gap_pct"] or 0.0) + 5e-4
+            print(f"{r['family']:7s} {r['objective']:8s} {r['method']:14s} "
+                  f"{de['median_ms'] / r['median_ms']:7.1f}x  gap {r['mean_gap_pct']:.3f}% vs "
+                  f"{de['mean_gap_pct']:.3f}%: {'no worse' if same else 'worse'}", flush=True)
 
 
 def print_row(r: dict) -> None:
@@ -166,6 +184,7 @@ def main() -> None:
           f"{'worst gap':>9s} {'<greedy':>6s} {'median ms':>9s}  reference")
     for family in args.families.split(","):
         gap_table(family, methods, "greedy" in chosen, args.de if "de" in chosen else 0, rows)
+    against_de(rows)
     if args.large:
         large(args.large, args.samples, args.checkpoint, rows)
     if args.no_speed:
