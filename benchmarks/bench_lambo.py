@@ -2,7 +2,8 @@
 
     python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64]
                                      [--methods greedy,lambo,lambo-best,lambo-polish,de] [--de 3]
-                                     [--large 10] [--no-speed] [--threads 1] [--json out.json]
+                                     [--large 10] [--no-speed] [--threads 1] [--device cpu]
+                                     [--json out.json]
 
 Measures, per family (instances/paper, instances/hetero; never used in training) and
 objective: the mean and worst gap to the proven optimum (instances/<family>/reference.json;
@@ -85,8 +86,11 @@ def against_de(rows: list) -> None:
     many times faster than DE each method's median call is, and whether its mean gap is no
     worse than DE's (to 0.0005 points, the table's rounding). Only rows DE shares all
     instances with count."""
-    print("against DE (same instances, this run): speed-up of the median call; gap <= DE's?")
-    for de in (r for r in rows if r["method"] == "de"):
+    des = [r for r in rows if r["method"] == "de"]
+    if des:
+        print("against DE (same instances, this run): speed-up of the median call; "
+              "gap <= DE's?")
+    for de in des:
         for r in rows:
             if (r["family"], r["objective"]) != (de["family"], de["objective"]) \
                     or r["method"] == "de" or r["n"] != de["n"] or r["mean_gap_pct"] is None:
@@ -106,31 +110,32 @@ def print_row(r: dict) -> None:
           f"{r['better_than_greedy']:>6d} {r['median_ms']:9.2f}  {r['reference']}", flush=True)
 
 
-def throughput(checkpoint: str, n: int = 200) -> tuple[float, float]:
+def throughput(checkpoint: str, device: str, n: int = 200) -> tuple[float, float]:
     """Instances per second of wall time and of this process's CPU time (the machine may be
     shared: CPU time is what the decode costs)."""
     insts = [generate("paper", 50, 4, seed=4_000_000 + k) for k in range(n)]
     objs = [OBJECTIVES[k % 2] for k in range(n)]
-    decode_instances(insts[:8], objs[:8], checkpoint=checkpoint)  # warm up
+    decode_instances(insts[:8], objs[:8], checkpoint=checkpoint, device=device)  # warm up
     wall, cpu = time.perf_counter(), time.process_time()
-    decode_instances(insts, objs, checkpoint=checkpoint)
+    decode_instances(insts, objs, checkpoint=checkpoint, device=device)
     return n / (time.perf_counter() - wall), n / (time.process_time() - cpu)
 
 
-def call_latency(checkpoint: str, calls: int = 20) -> tuple[float, float]:
+def call_latency(checkpoint: str, device: str, calls: int = 20) -> tuple[float, float]:
     """Median wall and CPU milliseconds of one solve call (model already loaded)."""
     inst = mecopt.Instance.load(ROOT / "paper" / "paper-000.json")
-    mecopt.solve(inst, "latency", "lambo", checkpoint=checkpoint)  # loads the model once
+    # The first call loads the model (and on a GPU initializes CUDA).
+    mecopt.solve(inst, "latency", "lambo", checkpoint=checkpoint, device=device)
     wall, cpu = [], []
     for k in range(calls):
         w, c = time.perf_counter(), time.process_time()
-        mecopt.solve(inst, OBJECTIVES[k % 2], "lambo", checkpoint=checkpoint)
+        mecopt.solve(inst, OBJECTIVES[k % 2], "lambo", checkpoint=checkpoint, device=device)
         wall.append(time.perf_counter() - w)
         cpu.append(time.process_time() - c)
     return 1e3 * statistics.median(wall), 1e3 * statistics.median(cpu)
 
 
-def large(k: int, samples: int, checkpoint: str, rows: list) -> None:
+def large(k: int, samples: int, checkpoint: str, device: str, rows: list) -> None:
     rng = np.random.default_rng(0)
     insts = [generate("hetero", int(rng.integers(100, 201)), None, seed=3_000_000 + i)
              for i in range(k)]
@@ -139,7 +144,8 @@ def large(k: int, samples: int, checkpoint: str, rows: list) -> None:
             gaps, ms = [], []
             for inst in insts:
                 g = mecopt.solve(inst, obj, "greedy")
-                s = mecopt.solve(inst, obj, "lambo", checkpoint=checkpoint, **opts)
+                s = mecopt.solve(inst, obj, "lambo", checkpoint=checkpoint, device=device,
+                                 **opts)
                 ms.append(1e3 * s.wall_time_s)
                 if s.feasible and g.feasible:
                     gaps.append((s.objective_value - g.objective_value) / g.objective_value)
@@ -164,21 +170,22 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true", help="skip throughput and latency")
     parser.add_argument("--large", type=int, default=10, help="generated 100..200-UE instances")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="torch device of lambo: cpu, cuda")
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    _, info = cached_model(args.checkpoint, "cpu")
+    _, info = cached_model(args.checkpoint, args.device)
     print(f"checkpoint: {args.checkpoint or 'shipped lambo-s'} (step {info['step']}; "
-          f"{info['command']}); torch threads {args.threads}")
+          f"{info['command']}); torch threads {args.threads}; device {args.device}")
     chosen = args.methods.split(",")
     methods = {}
+    model = {"checkpoint": args.checkpoint, "device": args.device}
     if "lambo" in chosen:
-        methods["lambo"] = {"checkpoint": args.checkpoint}
+        methods["lambo"] = dict(model)
     if "lambo-polish" in chosen:
-        methods["lambo polish"] = {"checkpoint": args.checkpoint, "polish": True}
+        methods["lambo polish"] = dict(model, polish=True)
     if "lambo-best" in chosen:
-        methods[f"lambo best-{args.samples}"] = {"checkpoint": args.checkpoint,
-                                                 "samples": args.samples}
+        methods[f"lambo best-{args.samples}"] = dict(model, samples=args.samples)
     rows: list = []
     print(f"{'family':7s} {'obj':8s} {'method':14s} {'feas':>7s} {'mean gap':>9s} "
           f"{'worst gap':>9s} {'<greedy':>6s} {'median ms':>9s}  reference")
@@ -186,13 +193,13 @@ def main() -> None:
         gap_table(family, methods, "greedy" in chosen, args.de if "de" in chosen else 0, rows)
     against_de(rows)
     if args.large:
-        large(args.large, args.samples, args.checkpoint, rows)
+        large(args.large, args.samples, args.checkpoint, args.device, rows)
     if args.no_speed:
         if args.json:
             Path(args.json).write_text(json.dumps({"rows": rows}, indent=1) + "\n")
         return
-    tput = throughput(args.checkpoint)
-    lat = call_latency(args.checkpoint)
+    tput = throughput(args.checkpoint, args.device)
+    lat = call_latency(args.checkpoint, args.device)
     print(f"throughput: {tput[0]:.0f} instances/s wall, {tput[1]:.0f} per CPU-second "
           "(4x50, greedy decoding, one batch of 200)")
     print(f"per-call latency: {lat[0]:.1f} ms wall, {lat[1]:.1f} ms CPU, median "

@@ -53,7 +53,8 @@ def train(preset, seed, minutes, steps, device, batch_instances, samples, baseli
     command = command_line(click.get_current_context())
     cfg = TrainConfig(preset=preset, seed=seed, minutes=minutes, steps=steps, device=device,
                       batch_instances=batch_instances, samples=samples, baseline=baseline,
-                      advantage=advantage, imitation=imitation, lr=lr, lr_acl=lr_acl, threads=threads, init=init,
+                      advantage=advantage, imitation=imitation, lr=lr, lr_acl=lr_acl,
+                      threads=threads, init=init,
                       families=tuple(f.strip() for f in families.split(",") if f.strip()),
                       quiet=quiet, output=output, command=command)
     result = run_training(cfg)
