@@ -1,6 +1,6 @@
 """LAMBO against greedy (and DE) on the held-out libraries: gap, time, throughput, latency.
 
-    python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64]
+    python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64] [--temperature 1]
                                      [--methods greedy,lambo,lambo-best,lambo-polish,de] [--de 3]
                                      [--large 10] [--no-speed] [--threads 1] [--device cpu]
                                      [--json out.json]
@@ -135,12 +135,14 @@ def call_latency(checkpoint: str, device: str, calls: int = 20) -> tuple[float, 
     return 1e3 * statistics.median(wall), 1e3 * statistics.median(cpu)
 
 
-def large(k: int, samples: int, checkpoint: str, device: str, rows: list) -> None:
+def large(k: int, samples: int, temperature: float, checkpoint: str, device: str,
+          rows: list) -> None:
     rng = np.random.default_rng(0)
     insts = [generate("hetero", int(rng.integers(100, 201)), None, seed=3_000_000 + i)
              for i in range(k)]
     for obj in OBJECTIVES:
-        for label, opts in (("lambo", {}), (f"lambo best-{samples}", {"samples": samples})):
+        for label, opts in (("lambo", {}), (f"lambo best-{samples}",
+                                             {"samples": samples, "temperature": temperature})):
             gaps, ms = [], []
             for inst in insts:
                 g = mecopt.solve(inst, obj, "greedy")
@@ -163,6 +165,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="", help="default: the shipped lambo-s")
     parser.add_argument("--samples", type=int, default=64, help="k of best-of-k")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="sampling temperature of best-of-k")
     parser.add_argument("--families", default="paper,hetero")
     parser.add_argument("--methods", default="greedy,lambo,lambo-best",
                         help="any of greedy, lambo, lambo-best, lambo-polish, de")
@@ -185,7 +189,8 @@ def main() -> None:
     if "lambo-polish" in chosen:
         methods["lambo polish"] = dict(model, polish=True)
     if "lambo-best" in chosen:
-        methods[f"lambo best-{args.samples}"] = dict(model, samples=args.samples)
+        methods[f"lambo best-{args.samples}"] = dict(model, samples=args.samples,
+                                                     temperature=args.temperature)
     rows: list = []
     print(f"{'family':7s} {'obj':8s} {'method':14s} {'feas':>7s} {'mean gap':>9s} "
           f"{'worst gap':>9s} {'<greedy':>6s} {'median ms':>9s}  reference")
@@ -193,7 +198,7 @@ def main() -> None:
         gap_table(family, methods, "greedy" in chosen, args.de if "de" in chosen else 0, rows)
     against_de(rows)
     if args.large:
-        large(args.large, args.samples, args.checkpoint, args.device, rows)
+        large(args.large, args.samples, args.temperature, args.checkpoint, args.device, rows)
     if args.no_speed:
         if args.json:
             Path(args.json).write_text(json.dumps({"rows": rows}, indent=1) + "\n")

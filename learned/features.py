@@ -14,7 +14,7 @@ Static features (computed once per instance, numpy):
 Dynamic features (recomputed by rollout.py after every decision, torch):
 - MEC (N_MEC) per server: remaining capacity / F_j, compute time of the UEs already there
   ((sum sqrt C)^2 / F_j, over the mean deadline), UEs there / N, remaining / mean F.
-- option (N_OPTION) per option of the UE being decided: see rollout.option_features.
+- option (N_OPTION) per option of the UE being decided: see rollout.STATIC_COLUMNS.
 
 The decoding order (the same rule as solvers/greedy.py): UEs with the fewest options that
 can meet their deadline first, then the largest regret (second-cheapest minus cheapest

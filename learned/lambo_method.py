@@ -41,11 +41,13 @@ def cached_model(checkpoint: str, device: str):
 
 def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                      samples: int = 1, seed: int = 0, checkpoint: str = "",
-                     device: str = "cpu", threads: int | None = 1) -> list[dict[str, Any]]:
+                     device: str = "cpu", threads: int | None = 1,
+                     temperature: float = 1.0) -> list[dict[str, Any]]:
     """Decode a batch of (instance, objective) rows in one pass.
 
     Returns per row: "assignment" (the best decode by water-filled value, or None when every
     decode ran out of options), "value" (water-filled) and "allocation_sigmoid" (N,) [Hz].
+    `temperature` divides the logits of the sampled decodes.
     `threads`: torch CPU threads while decoding, restored afterwards (None = leave as is);
     the small model's ops are too short to gain from more, and on a busy machine extra
     threads cost a lot.
@@ -66,7 +68,7 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
             if samples > 1:
                 gen = torch.Generator(device=device).manual_seed(int(seed))
                 runs.append(decode(model, batch, samples=samples - 1, sample=True,
-                                   generator=gen))
+                                   generator=gen, temperature=temperature))
     finally:
         torch.set_num_threads(before)
     rows = []
@@ -91,6 +93,8 @@ class LamboMethod(Method):
     options = {
         "samples": Option(int, 1, "decodes: 1 = greedy decoding; k = best of greedy + k-1 "
                                   "sampled"),
+        "temperature": Option(float, 1.0, "sampling temperature of the k-1 sampled decodes "
+                                          "(logits divided by it)"),
         "checkpoint": Option(str, "", "checkpoint file (empty = the shipped lambo-s)"),
         "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
         "threads": Option(int, 1, "torch CPU threads while decoding (restored afterwards)"),
@@ -109,6 +113,8 @@ class LamboMethod(Method):
             raise InputError(f"option threads: must be >= 1, got {config['threads']}")
         if config["samples"] < 1:
             raise InputError(f"option samples: must be >= 1, got {config['samples']}")
+        if not config["temperature"] > 0:
+            raise InputError(f"option temperature: must be > 0, got {config['temperature']}")
         if config["checkpoint"] and not Path(config["checkpoint"]).is_file():
             raise InputError(f"option checkpoint: no such file {config['checkpoint']!r}")
         dev = config["device"]
@@ -127,7 +133,8 @@ class LamboMethod(Method):
         row = decode_instances([instance], [objective], samples=k, seed=seed,
                                checkpoint=self.config["checkpoint"],
                                device=self.config["device"],
-                               threads=self.config["threads"])[0]
+                               threads=self.config["threads"],
+                               temperature=self.config["temperature"])[0]
         decoding = "greedy" if k == 1 else f"best of {k}"
         if row["assignment"] is None:
             return Outcome(None, status="infeasible",

@@ -92,6 +92,22 @@ def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
 
 
+# The decode loop calls the decoder-side layers once per UE on small tensors, where a
+# module call's Python overhead costs as much as the arithmetic; these apply a layer's
+# parameters directly (the same operations as calling the module).
+def _run_mlp(mlp: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    first, last = mlp[0], mlp[2]
+    return F.linear(F.relu(F.linear(x, first.weight, first.bias)), last.weight, last.bias)
+
+
+def _run_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    return F.linear(x, layer.weight, layer.bias)
+
+
+def _run_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
 class UEEmbedding(nn.Module):
     """IE for UEs: task features + a deep-sets summary of the UE's channel to every server."""
 
@@ -131,7 +147,7 @@ class MECEmbedding(nn.Module):
         self.net = _mlp(N_MEC, cfg.d_set, cfg.d_model)
 
     def forward(self, mec: torch.Tensor, srv_mask: torch.Tensor) -> torch.Tensor:
-        h = self.net(mec)  # (B, M, d)
+        h = _run_mlp(self.net, mec)  # (B, M, d)
         valid = srv_mask[..., None]
         return (h * valid).sum(1) / valid.sum(1).clamp(min=1)  # (B, d)
 
@@ -226,7 +242,7 @@ class Lambo(nn.Module):
         d, h = self.cfg.d_model, self.cfg.n_heads
         qh = _split(F.linear(q, mha.in_proj_weight[:d], mha.in_proj_bias[:d]), h)
         out = F.scaled_dot_product_attention(qh, k, v, attn_mask=mask)  # (B, h, 1, d/h)
-        return mha.out_proj(_merge(out))  # (B, 1, d)
+        return _run_linear(mha.out_proj, _merge(out))  # (B, 1, d)
 
     def step(self, x: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
         """One decoding step: the input token (B, d) -> the decoder state (B, d)."""
@@ -234,7 +250,7 @@ class Lambo(nn.Module):
         y = x[:, None]  # (B, 1, d)
         for i, layer in enumerate(self.decoder):
             # Self-attention over this and all earlier decisions (cached keys/values).
-            z = layer.norm1(y)
+            z = _run_norm(layer.norm1, y)
             w, b = layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias
             k = _split(F.linear(z, w[d:2 * d], b[d:2 * d]), h)  # (B, h, 1, d/h)
             v = _split(F.linear(z, w[2 * d:], b[2 * d:]), h)
@@ -244,27 +260,28 @@ class Lambo(nn.Module):
             cache.self_k[i], cache.self_v[i] = k, v
             y = y + self._attend(layer.self_attn, z, k, v, None)
             # Encoder-decoder attention (cached memory keys/values, padding masked).
-            z = layer.norm2(y)
+            z = _run_norm(layer.norm2, y)
             y = y + self._attend(layer.multihead_attn, z, cache.mem_k[i], cache.mem_v[i],
                                  cache.mem_mask)
-            z = layer.norm3(y)
-            y = y + layer.linear2(layer.activation(layer.linear1(z)))
-        return self.decoder_norm(y[:, 0])  # (B, d)
+            z = _run_norm(layer.norm3, y)
+            y = y + _run_linear(layer.linear2, layer.activation(_run_linear(layer.linear1, z)))
+        return _run_norm(self.decoder_norm, y[:, 0])  # (B, d)
 
     # ------------------------------------------------------------------ heads
     def keys(self, options: torch.Tensor) -> torch.Tensor:
         """Per-option keys (B, K, d) from the option features (B, K, N_OPTION)."""
-        return self.option_key(options)
+        return _run_mlp(self.option_key, options)
 
     def logits(self, state: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Softmax head: scores (B, K) of the options; masked options get -inf."""
-        s = torch.einsum("bd,bkd->bk", state, keys) / math.sqrt(self.cfg.d_model)
+        s = (keys @ state[:, :, None]).squeeze(2) / math.sqrt(self.cfg.d_model)
         s = self.cfg.tanh_clip * torch.tanh(s)
         return s.masked_fill(~mask, float("-inf"))
 
     def share(self, state: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         """Sigmoid head: the UE's share (B,) of its chosen server's spare capacity."""
-        return torch.sigmoid(self.share_head(torch.cat([state, key], dim=-1))).squeeze(-1)
+        return torch.sigmoid(_run_linear(self.share_head, torch.cat([state, key], dim=-1))
+                             ).squeeze(-1)
 
     def decoder_input(self, ue_state: torch.Tensor, prompt: torch.Tensor, mec: torch.Tensor,
                       prev_key: torch.Tensor) -> torch.Tensor:

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from mecopt.evaluation import evaluate_batch
-from mecopt.learned.features import Batch
+from mecopt.learned.features import N_OPTION, Batch
 from mecopt.learned.model import Lambo
 
 CAPACITY_RTOL = 1e-12  # the same slack as greedy / waterfill: load + f_min <= F (1 + rtol)
@@ -41,57 +40,71 @@ class Decoded:
     samples: int
 
 
-def option_features(lat: torch.Tensor, energy: torch.Tensor, allowed: torch.Tensor,
-                    f_min: torch.Tensor, rem: torch.Tensor, cap: torch.Tensor,
-                    cap_mean: torch.Tensor, tx: torch.Tensor, left: torch.Tensor,
-                    pressure: torch.Tensor) -> torch.Tensor:
-    """Features (R, K, N_OPTION) of every option of the UE being decided.
+# Features (N_OPTION) of every option of the UE being decided:
+#   0 is-local; 1 lat; 2 lat minus the best allowed option; 3 energy; 4 energy minus the
+#   best allowed option; 5 f_min / remaining capacity; 6 remaining / F; 7 F / mean F;
+#   8 t_tx / T; 9 steps left; 10 demand of the UEs that must still offload / remaining
+#   capacity.
+# lat is the marginal latency / T (local: t_loc / T), where a server's marginal is
+# t_tx + ((S + sqrt C)^2 - S^2) / F with S the sum of sqrt C already there (the exact
+# compute-time increase when no deadline binds); energy is log(energy / e_loc).
+# Columns fixed for a UE are computed once per decode, the others at every step.
+STATIC_COLUMNS = (0, 3, 7, 8, 9)
+DYNAMIC_COLUMNS = (1, 2, 4, 5, 6, 10)
 
-    Inputs per row: lat (R, K) marginal latency / T (local: t_loc / T), where a server's
-    marginal is t_tx + ((S + sqrt C)^2 - S^2) / F with S the sum of sqrt C already there
-    (the exact compute-time increase when no deadline binds); energy (R, K) log(energy /
-    e_loc); f_min, rem, cap (R, M) [Hz]; cap_mean (R, 1); tx (R, K) t_tx / T (local 0);
-    left (R,) fraction of the row's steps left; pressure (R,).
 
-    Features: 0 is-local; 1 lat; 2 lat minus the best allowed option; 3 energy; 4 energy
-    minus the best allowed option; 5 f_min / remaining capacity; 6 remaining / F;
-    7 F / mean F; 8 t_tx / T; 9 steps left; 10 demand of the UEs that must still offload /
-    remaining capacity.
-    """
+def static_option_features(energy: torch.Tensor, tx: torch.Tensor, cap: torch.Tensor,
+                           cap_mean: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
+    """The STATIC_COLUMNS of every step's option features (R, N, K, N_OPTION) float32; the
+    DYNAMIC_COLUMNS are zero. Inputs per decoding step: energy (R, N, K) log(energy /
+    e_loc), local 0; tx (R, N, K) t_tx / T, local 0; cap (R, M) [Hz]; cap_mean (R, 1);
+    left (R, N) fraction of the row's steps left."""
+    R, N, K = energy.shape
+    out = torch.zeros(R, N, K, N_OPTION, dtype=torch.float32, device=energy.device)
+    out[..., 0, 0] = 1
+    out[..., 3] = (energy.clamp(-6, 6) / 3).float()
+    out[..., 1:, 7] = (cap / cap_mean)[:, None].float()
+    out[..., 8] = tx.float()
+    out[..., 9] = left[..., None].float()
+    return out
+
+
+def dynamic_option_features(lat: torch.Tensor, energy: torch.Tensor, allowed: torch.Tensor,
+                            f_min: torch.Tensor, rem: torch.Tensor, cap: torch.Tensor,
+                            pressure: torch.Tensor) -> torch.Tensor:
+    """The DYNAMIC_COLUMNS (R, K, 6) float32 of one step's option features. Inputs per row:
+    lat, energy (R, K) as above; allowed (R, K); f_min, rem, cap (R, M) [Hz];
+    pressure (R,)."""
     big = torch.finfo(lat.dtype).max
     lat_best = lat.masked_fill(~allowed, big).amin(1, keepdim=True)
     en_best = energy.masked_fill(~allowed, big).amin(1, keepdim=True)
-    R, K = lat.shape
     zero = torch.zeros_like(lat[:, :1])
-    local = torch.zeros_like(lat)
-    local[:, 0] = 1
-    feats = torch.stack([
-        local,
+    return torch.stack([
         lat.clamp(max=3),
         (lat - lat_best).clamp(0, 3),
-        energy.clamp(-6, 6) / 3,
         (energy - en_best).clamp(0, 6) / 3,
         torch.cat([zero, (f_min / rem.clamp(min=1.0)).clamp(max=1)], dim=1),
         torch.cat([zero, rem / cap], dim=1),
-        torch.cat([zero, cap / cap_mean], dim=1),
-        tx,
-        left[:, None].expand(R, K),
-        pressure[:, None].expand(R, K).clamp(max=5),
-    ], dim=2)
-    return feats.float()
+        pressure.clamp(max=5)[:, None].expand_as(lat),
+    ], dim=2).float()
 
 
 def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
            forced: torch.Tensor | None = None,
-           generator: torch.Generator | None = None) -> Decoded:
+           generator: torch.Generator | None = None, temperature: float = 1.0) -> Decoded:
     """Decode every row `samples` times: greedily (argmax), by sampling, or teacher-forced.
 
     forced: (B * samples, N) assignments to follow (imitation); the log-probabilities are
     those of the forced options (a masked forced option is replaced by an allowed one).
-    Per-UE data is permuted into decoding order once, so a step only slices column t.
+    temperature: divides the logits when sampling (the log-probabilities stay those of the
+    policy itself).
+    Per-UE data is permuted into decoding order once, so a step only slices column t; what
+    does not depend on the servers' state is computed before the loop, because on a CPU a
+    step's time is mostly the fixed cost of each small tensor operation.
     """
     B, N = batch.order.shape
     M = batch.capacity.shape[1]
+    K = M + 1
     dev = batch.order.device
     enc, prompt = model.encode(batch.ue, batch.pair, batch.server, batch.ue_mask,
                                batch.srv_mask, batch.prompt_ids)  # (B, 1+N, d), (B, d)
@@ -111,7 +124,9 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     enc_s = by_step(enc[:, 1:])  # (R, N, d)
     prompt_r = prompt[rows]
     srv_mask = batch.srv_mask[rows]  # (R, M)
+    no_srv = ~srv_mask
     cap = batch.capacity[rows]  # (R, M) [Hz]
+    cap_fit = cap * (1 + CAPACITY_RTOL)
     n_srv = srv_mask.sum(1, keepdim=True)
     cap_mean = (cap * srv_mask).sum(1, keepdim=True) / n_srv  # (R, 1), real servers only
     T_s, C_s = by_step(batch.deadline), by_step(batch.cycles)  # (R, N)
@@ -131,13 +146,26 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     need_s = by_step(need)  # (R, N)
     need_left = need_s.sum(1)  # (R,)
     n_ues = batch.n_ues[rows]
-    live_s = torch.arange(N, device=dev)[None] < n_ues[:, None]  # (R, N)
+    steps = torch.arange(N, device=dev)
+    live_s = steps[None] < n_ues[:, None]  # (R, N)
+    padded = not bool(live_s.all())  # without padding the per-step masking is skipped
+    left_s = 1 - steps[None] / n_ues[:, None]  # (R, N)
     mean_T = ((batch.deadline * batch.ue_mask).sum(1) / batch.n_ues)[rows][:, None]  # (R, 1)
+    static_s = static_option_features(energy_s, tx_s, cap, cap_mean, left_s)
+    # What a chosen option adds to its server's load, root sum and count; column 0 (local)
+    # collects nothing that is read.
+    fmin_k = torch.cat([torch.zeros_like(T_s[..., None]), fmin_s], dim=2)  # (R, N, K)
+    root_k = torch.cat([torch.zeros_like(T_s[..., None]),
+                        root_s[..., None].expand(R, N, M)], dim=2)  # (R, N, K)
+    only_local = torch.zeros(R, K, dtype=torch.bool, device=dev)
+    only_local[:, 0] = True
+    local_ok = torch.ones(R, 1, dtype=torch.bool, device=dev)
 
     f64 = dict(dtype=torch.float64, device=dev)
-    load = torch.zeros(R, M, **f64)  # sum of f_min per server
-    root_sum = torch.zeros(R, M, **f64)  # sum of sqrt C per server
-    count = torch.zeros(R, M, **f64)
+    load_k = torch.zeros(R, K, **f64)  # sum of f_min per option (column j = server j)
+    root_sum_k = torch.zeros(R, K, **f64)  # sum of sqrt C per option
+    count_k = torch.zeros(R, K, **f64)
+    load, root_sum, count = load_k[:, 1:], root_sum_k[:, 1:], count_k[:, 1:]  # views
     actions = torch.zeros(R, N, dtype=torch.long, device=dev)  # per step
     shares = torch.zeros(R, N, device=dev)
     step_logp = torch.zeros(R, N, device=dev)  # per step
@@ -146,22 +174,28 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     forced_s = None if forced is None else forced.gather(1, order)
     prev_key = model.start.expand(R, -1)
     for t in range(N):
-        live = live_s[:, t]  # padding steps run but change nothing
         f_min = fmin_s[:, t]  # (R, M)
-        fits = load + f_min <= cap * (1 + CAPACITY_RTOL)
-        allowed = ok_s[:, t] & torch.cat([torch.ones_like(fits[:, :1]), fits & srv_mask], 1)
-        stuck = live & ~allowed.any(1)
+        fits = load + f_min <= cap_fit
+        allowed = ok_s[:, t] & torch.cat([local_ok, fits & srv_mask], 1)
+        stuck = ~allowed.any(1)
+        if padded:  # padding steps run but change nothing
+            live = live_s[:, t]
+            stuck &= live
+            dead = stuck | ~live
+        else:
+            dead = stuck
         feasible &= ~stuck
-        allowed[~live | stuck] = False
-        allowed[~live | stuck, 0] = True  # a placeholder move; the row is flagged if stuck
+        # A placeholder move on local; the row is flagged if stuck.
+        allowed = torch.where(dead[:, None], only_local, allowed)
         rem = (cap - load).clamp(min=0)
-        pressure = need_left / rem.masked_fill(~srv_mask, 0).sum(1).clamp(min=1.0)
+        pressure = need_left / rem.masked_fill(no_srv, 0).sum(1).clamp(min=1.0)
         C, T = C_s[:, t, None], T_s[:, t, None]
         lat = torch.cat([tloc_s[:, t, None],
-                         (ttx_s[:, t] + (2 * root_sum * C.sqrt() + C) / cap) / T], dim=1)
-        left = 1 - t / n_ues
-        opts = option_features(lat, energy_s[:, t], allowed, f_min, rem, cap, cap_mean,
-                               tx_s[:, t], left, pressure)
+                         (ttx_s[:, t] + (2 * root_sum * root_s[:, t, None] + C) / cap) / T],
+                        dim=1)
+        opts = static_s[:, t].clone()
+        opts[..., DYNAMIC_COLUMNS] = dynamic_option_features(lat, energy_s[:, t], allowed,
+                                                             f_min, rem, cap, pressure)
         mec = torch.stack([rem / cap, root_sum ** 2 / cap / mean_T, count / n_ues[:, None],
                            rem / cap_mean], dim=2)  # (R, M, N_MEC)
         x = model.decoder_input(enc_s[:, t], prompt_r, model.mec_embed(mec.float(), srv_mask),
@@ -176,21 +210,30 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
             # callers give such rows no weight.
             a = torch.where(allowed[ar, a], a, allowed.float().argmax(1))
         elif sample:
-            a = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
+            p = logp.exp() if temperature == 1.0 else torch.softmax(logits / temperature, 1)
+            a = torch.multinomial(p, 1, generator=generator).squeeze(1)
         else:
             a = logits.argmax(1)
-        a = a * live
-        step_logp[:, t] = logp[ar, a] * live
-        entropy = entropy - (logp.exp() * logp.masked_fill(~allowed, 0)).sum(1) * live
+        step_ent = (logp.exp() * logp.masked_fill(~allowed, 0)).sum(1)
+        chosen = logp[ar, a]
         key = keys[ar, a]  # (R, d)
-        shares[:, t] = model.share(state, key) * live
+        share = model.share(state, key)
+        if padded:
+            a = a * live
+            chosen = chosen * live
+            step_ent = step_ent * live
+            share = share * live
+            need_left = need_left - need_s[:, t] * live
+        else:
+            need_left = need_left - need_s[:, t]
+        step_logp[:, t] = chosen
+        entropy = entropy - step_ent
+        shares[:, t] = share
         actions[:, t] = a
-        on = (a > 0).double()[:, None]
-        hit = F.one_hot((a - 1).clamp(min=0), M).double() * on  # (R, M): the chosen server
-        load = load + hit * f_min
-        root_sum = root_sum + hit * root_s[:, t, None]
-        count = count + hit
-        need_left = need_left - need_s[:, t] * live
+        col = a[:, None]
+        load_k.scatter_add_(1, col, fmin_k[:, t].gather(1, col))
+        root_sum_k.scatter_add_(1, col, root_k[:, t].gather(1, col))
+        count_k[ar, a] += 1
         prev_key = key
     assignment = torch.zeros_like(actions).scatter_(1, order, actions)  # back to UE order
     share = torch.zeros_like(shares).scatter_(1, order, shares)

@@ -90,6 +90,8 @@ def test_bad_options_are_one_line_errors(tmp_path):
         mecopt.solve(inst, "latency", "lambo", threads=0)
     with pytest.raises(InputError, match="option device"):
         mecopt.solve(inst, "latency", "lambo", device="tpu")
+    with pytest.raises(InputError, match="option temperature: must be > 0"):
+        mecopt.solve(inst, "latency", "lambo", samples=4, temperature=0)
     with pytest.raises(InputError, match="option checkpoint: no such file"):
         mecopt.solve(inst, "latency", "lambo", checkpoint=str(tmp_path / "none.pt"))
     (tmp_path / "junk.pt").write_bytes(b"junk")

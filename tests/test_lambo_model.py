@@ -53,14 +53,16 @@ def capacity_bound_instances() -> list:
             for k, (n, m) in enumerate([(60, 2), (35, 3), (80, 4), (25, 6)])]
 
 
-def test_sampling_never_picks_a_masked_option():
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_sampling_never_picks_a_masked_option(temperature):
     model = random_model(1)
     insts = capacity_bound_instances()
     objs = [Objective.LATENCY, Objective.ENERGY] * 2
     batch = make_batch(insts, objs)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        out = decode(model, batch, samples=16, sample=True, generator=gen)
+        out = decode(model, batch, samples=16, sample=True, generator=gen,
+                     temperature=temperature)
     assert out.assignment.shape == (4 * 16, 80)
     assert out.share.shape == (4 * 16, 80) and out.value.shape == (4,)
     assert torch.isfinite(out.log_prob).all()
@@ -75,6 +77,23 @@ def test_sampling_never_picks_a_masked_option():
             assert evaluate_batch(inst, row[None]).feasible[0]
         assert (a[r, inst.n_ues:] == 0).all(), "padding UEs stay untouched"
     assert out.feasible.float().mean() > 0.5  # the masks leave room to finish
+
+
+def test_temperature_spreads_the_samples():
+    """The trained policy is sharp: at a low temperature its samples repeat the greedy
+    decode; at a high one they differ from it in more decisions."""
+    model, _ = load_model()
+    inst = library("hetero")[0]
+    batch = make_batch([inst], [Objective.LATENCY])
+    with torch.no_grad():
+        greedy = decode(model, batch).assignment
+        changed = {}
+        for temperature in (0.2, 5.0):
+            gen = torch.Generator().manual_seed(0)
+            out = decode(model, batch, samples=16, sample=True, generator=gen,
+                         temperature=temperature)
+            changed[temperature] = (out.assignment != greedy).sum(1).float().mean().item()
+    assert changed[5.0] > changed[0.2] + 1, changed
 
 
 def test_batch_decoding_equals_one_by_one():
