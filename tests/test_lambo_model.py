@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 from click.testing import CliRunner
 
 from mecopt.cli.main import cli
@@ -94,6 +97,29 @@ def test_temperature_spreads_the_samples():
                          temperature=temperature)
             changed[temperature] = (out.assignment != greedy).sum(1).float().mean().item()
     assert changed[5.0] > changed[0.2] + 1, changed
+
+
+def test_cached_decoder_steps_equal_torchs_decoder_layers():
+    """Model.step (cached keys/values, layers applied through their parameters) gives what
+    torch's own nn.TransformerDecoderLayer modules give on the whole prefix."""
+    cfg = replace(PRESETS["lambo-s"], n_decoder_layers=2)
+    torch.manual_seed(3)
+    model = Lambo(cfg).eval()
+    B, N, T = 3, 7, 5
+    enc = torch.randn(B, 1 + N, cfg.d_model)
+    ue_mask = torch.ones(B, N, dtype=torch.bool)
+    ue_mask[1, 5:] = False  # a padded row
+    tokens = torch.randn(B, T, cfg.d_model)
+    pad = torch.cat([torch.zeros(B, 1, dtype=torch.bool), ~ue_mask], dim=1)
+    with torch.no_grad():
+        cache = model.init_cache(enc, ue_mask)
+        for t in range(T):
+            state = model.step(tokens[:, t], cache)
+            y = tokens[:, : t + 1]
+            causal = nn.Transformer.generate_square_subsequent_mask(t + 1)
+            for layer in model.decoder:
+                y = layer(y, enc, tgt_mask=causal, memory_key_padding_mask=pad)
+            assert torch.allclose(state, model.decoder_norm(y[:, -1]), atol=1e-5), t
 
 
 def test_batch_decoding_equals_one_by_one():
