@@ -2,22 +2,21 @@
 
     python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64] [--temperature 1]
                                      [--methods greedy,lambo,lambo-best,lambo-polish,de] [--de 3]
-                                     [--large 10] [--no-speed] [--threads 1] [--device cpu]
-                                     [--json out.json]
+                                     [--families paper,hetero,large] [--no-speed] [--threads 1]
+                                     [--device cpu] [--json out.json]
 
-Measures, per family (instances/paper, instances/hetero; never used in training) and
-objective: the mean and worst gap to the proven optimum (instances/<family>/reference.json;
-when that file or an entry is missing the gap is measured against greedy instead and the
-table says "vs greedy"), the number of instances better than greedy, and the median time per
-solve call, for greedy, lambo greedy decoding (lambo), lambo best-of-k (lambo-best), lambo
-greedy decoding polished by mecopt.descend (lambo-polish) and DE (de: on the first `--de K`
-instances per family only, default time limit; slow). With DE on every instance, how many
-times faster than DE each method is and whether its gap is no worse than DE's. Then:
+Measures, per family (instances/paper, instances/hetero, and instances/large: hetero with
+100..200 UEs; never used in training) and objective: the mean and worst gap to the proven
+optimum (instances/<family>/reference.json; when that file or an entry is missing the gap is
+measured against greedy instead and the table says "vs greedy"), the number of instances
+better than greedy, and the median time per solve call, for greedy, lambo greedy decoding
+(lambo), lambo best-of-k (lambo-best), lambo greedy decoding polished by mecopt.descend
+(lambo-polish) and DE (de: on the first `--de K` instances per family only, default time
+limit; slow). With DE on every instance, how many times faster than DE each method is and
+whether its gap is no worse than DE's. Then:
 - throughput: greedy decoding of 4x50 paper instances in one batch, instances per second
   (features + decode + exact costs);
-- per-call latency: median wall time of one `mecopt.solve(..., "lambo")` after loading;
-- large hetero: `--large K` generated hetero instances with 100..200 UEs (seeds 3_000_000+),
-  gap of lambo (greedy decoding and best-of-k) relative to greedy (no exact optimum).
+- per-call latency: median wall time of one `mecopt.solve(..., "lambo")` after loading.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import mecopt
@@ -135,44 +133,17 @@ def call_latency(checkpoint: str, device: str, calls: int = 20) -> tuple[float, 
     return 1e3 * statistics.median(wall), 1e3 * statistics.median(cpu)
 
 
-def large(k: int, samples: int, temperature: float, checkpoint: str, device: str,
-          rows: list) -> None:
-    rng = np.random.default_rng(0)
-    insts = [generate("hetero", int(rng.integers(100, 201)), None, seed=3_000_000 + i)
-             for i in range(k)]
-    for obj in OBJECTIVES:
-        for label, opts in (("lambo", {}), (f"lambo best-{samples}",
-                                             {"samples": samples, "temperature": temperature})):
-            gaps, ms = [], []
-            for inst in insts:
-                g = mecopt.solve(inst, obj, "greedy")
-                s = mecopt.solve(inst, obj, "lambo", checkpoint=checkpoint, device=device,
-                                 **opts)
-                ms.append(1e3 * s.wall_time_s)
-                if s.feasible and g.feasible:
-                    gaps.append((s.objective_value - g.objective_value) / g.objective_value)
-            row = {"family": "hetero100-200", "objective": obj.value, "method": label,
-                   "n": len(insts), "feasible": len(gaps),
-                   "mean_gap_pct": 100 * statistics.fmean(gaps) if gaps else None,
-                   "worst_gap_pct": 100 * max(gaps) if gaps else None,
-                   "better_than_greedy": sum(x < -1e-9 for x in gaps),
-                   "median_ms": statistics.median(ms), "reference": "vs greedy"}
-            rows.append(row)
-            print_row(row)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="", help="default: the shipped lambo-s")
     parser.add_argument("--samples", type=int, default=64, help="k of best-of-k")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="sampling temperature of best-of-k")
-    parser.add_argument("--families", default="paper,hetero")
+    parser.add_argument("--families", default="paper,hetero,large")
     parser.add_argument("--methods", default="greedy,lambo,lambo-best",
                         help="any of greedy, lambo, lambo-best, lambo-polish, de")
     parser.add_argument("--de", type=int, default=3, help="DE on the first K instances")
     parser.add_argument("--no-speed", action="store_true", help="skip throughput and latency")
-    parser.add_argument("--large", type=int, default=10, help="generated 100..200-UE instances")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="torch device of lambo: cpu, cuda")
     parser.add_argument("--json", default=None, help="also write the rows here")
@@ -197,8 +168,6 @@ def main() -> None:
     for family in args.families.split(","):
         gap_table(family, methods, "greedy" in chosen, args.de if "de" in chosen else 0, rows)
     against_de(rows)
-    if args.large:
-        large(args.large, args.samples, args.temperature, args.checkpoint, args.device, rows)
     if args.no_speed:
         if args.json:
             Path(args.json).write_text(json.dumps({"rows": rows}, indent=1) + "\n")

@@ -30,8 +30,8 @@ export PYTHONUNBUFFERED=1
 
 "$PY" -m pytest -q -rs tests/test_cuda.py 2>&1 | tee "$OUT/pytest.log"
 
-"$PY" benchmarks/bench_lambo.py --device "$DEVICE" --methods greedy,lambo,lambo-best --large 0 \
-  --json "$OUT/bench-$DEVICE.json" 2>&1 | tee "$OUT/bench-$DEVICE.log"
+"$PY" benchmarks/bench_lambo.py --device "$DEVICE" --methods greedy,lambo,lambo-best \
+  --families paper,hetero --json "$OUT/bench-$DEVICE.json" 2>&1 | tee "$OUT/bench-$DEVICE.log"
 
 start=$(date +%s)
 "$PY" -c "from mecopt.cli.main import main; main()" train --preset lambo-s --seed 0 \

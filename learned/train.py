@@ -48,7 +48,7 @@ from mecopt.learned.rollout import costs, decode, share_targets
 from mecopt.objective import Objective
 from mecopt.solvers.greedy import greedy_assignment
 
-TRAIN_SEED_BASE = 100_000  # the shipped library uses seeds 0..19 and 1000..1009
+TRAIN_SEED_BASE = 100_000  # the shipped library uses seeds 0..19, 1000..1009, 3000000..9
 VALID_SEED_BASE = 90_000_000  # validation instances: disjoint from training and library
 LOG_COLUMNS = ("step", "minutes", "cpu_minutes", "phase", "cost", "best_cost", "imitation_ce",
                "critic_loss", "share_loss", "entropy", "infeasible", "val_ratio", "val_paper",

@@ -4,7 +4,9 @@
 - hetero/hetero-000..019.json: family "hetero", seeds 0..19 (sizes drawn by the family);
 - tiny/tiny-000..009.json: small enough to enumerate (N <= 8, M <= 3): hetero draws with
   N in 4..8 and M in 1..3 whose server capacities are scaled down so that capacity binds
-  (each server fits about 2 to 4 minimum allocations), which is where a solver can go wrong.
+  (each server fits about 2 to 4 minimum allocations), which is where a solver can go wrong;
+- large/large-000..009.json: hetero draws with N in 100..200 (M drawn by the family, 2..8),
+  seeds 3,000,000+k: the sizes where the exact solver is slowest.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 from mecopt.generators import generate
 from mecopt.instance import Instance
 
-SIZES = {"paper": 20, "hetero": 20, "tiny": 10}
+SIZES = {"paper": 20, "hetero": 20, "tiny": 10, "large": 10}
+LARGE_SEED_BASE = 3_000_000  # disjoint from the other folders and from training seeds
 
 
 def tiny_instance(seed: int) -> Instance:
@@ -31,14 +34,24 @@ def tiny_instance(seed: int) -> Instance:
     return base.replace(name=f"tiny-{seed:03d}", capacity_hz=capacity, meta=meta)
 
 
+def large_instance(seed: int) -> Instance:
+    """One large instance: a hetero draw with N in 100..200 UEs."""
+    n = int(np.random.default_rng([seed, 11]).integers(100, 201))
+    base = generate("hetero", n_ues=n, seed=LARGE_SEED_BASE + seed)
+    meta = {**base.meta, "note": f"hetero draw (seed {LARGE_SEED_BASE}+seed) with N in 100..200"}
+    return base.replace(name=f"large-{seed:03d}", meta=meta)
+
+
 def library_instances(kind: str) -> list[Instance]:
     if kind == "tiny":
         return [tiny_instance(s) for s in range(SIZES["tiny"])]
+    if kind == "large":
+        return [large_instance(s) for s in range(SIZES["large"])]
     return [generate(kind, seed=s) for s in range(SIZES[kind])]
 
 
 def build_library(root: str | Path) -> list[Path]:
-    """Write the library under root/{paper,hetero,tiny}; returns the files written."""
+    """Write the library under root/{paper,hetero,tiny,large}; returns the files written."""
     written = []
     for kind in SIZES:
         folder = Path(root) / kind

@@ -19,7 +19,7 @@ def test_same_seed_same_instance():
     assert a.to_json() != mecopt.generate("hetero", seed=12).to_json()
 
 
-@pytest.mark.parametrize("kind", ["paper", "hetero", "tiny"])
+@pytest.mark.parametrize("kind", ["paper", "hetero", "tiny", "large"])
 def test_library_is_regenerated_byte_identically(kind):
     for inst in library_instances(kind):
         assert (INSTANCES / kind / f"{inst.name}.json").read_text() == inst.to_json()
