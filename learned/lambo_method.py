@@ -64,11 +64,11 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
         if threads is not None:
             torch.set_num_threads(threads)
         with torch.inference_mode():
-            runs = [decode(model, batch)]
+            runs = [decode(model, batch, stats=False)]
             if samples > 1:
                 gen = torch.Generator(device=device).manual_seed(int(seed))
                 runs.append(decode(model, batch, samples=samples - 1, sample=True,
-                                   generator=gen, temperature=temperature))
+                                   generator=gen, temperature=temperature, stats=False))
     finally:
         torch.set_num_threads(before)
     rows = []

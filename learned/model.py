@@ -146,10 +146,16 @@ class MECEmbedding(nn.Module):
         super().__init__()
         self.net = _mlp(N_MEC, cfg.d_set, cfg.d_model)
 
-    def forward(self, mec: torch.Tensor, srv_mask: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def pool_weights(srv_mask: torch.Tensor) -> torch.Tensor:
+        """(B, M) weights of the mean over real servers (computed once per decode)."""
+        valid = srv_mask.float()
+        return valid / valid.sum(1, keepdim=True).clamp(min=1)
+
+    def forward(self, mec: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """mec (B, M, N_MEC), weights (B, M) from pool_weights -> (B, d)."""
         h = _run_mlp(self.net, mec)  # (B, M, d)
-        valid = srv_mask[..., None]
-        return (h * valid).sum(1) / valid.sum(1).clamp(min=1)  # (B, d)
+        return (weights[:, None] @ h).squeeze(1)
 
 
 def _split(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -157,28 +163,17 @@ def _split(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     return x.view(B, L, n_heads, d // n_heads).transpose(1, 2)  # (B, h, L, d/h)
 
 
-def _merge(x: torch.Tensor) -> torch.Tensor:
-    B, h, L, dh = x.shape
-    return x.transpose(1, 2).reshape(B, L, h * dh)  # (B, L, d)
-
-
 class DecoderCache:
     """What stays fixed while decoding (encoder keys/values per layer) and what grows (the
     self-attention keys/values of the decisions so far)."""
 
-    def __init__(self, mem_k: list, mem_v: list, mem_mask: torch.Tensor) -> None:
+    def __init__(self, mem_k: list, mem_v: list, mem_mask: torch.Tensor,
+                 cross_q: list) -> None:
         self.mem_k, self.mem_v = mem_k, mem_v  # per layer (B, h, 1+N, d/h)
         self.mem_mask = mem_mask  # (B, 1, 1, 1+N) True = attend
+        self.cross_q = cross_q  # per layer: the query part (weight, bias) of in_proj
         self.self_k: list[torch.Tensor | None] = [None] * len(mem_k)
         self.self_v: list[torch.Tensor | None] = [None] * len(mem_k)
-
-    def select(self, rows: torch.Tensor) -> DecoderCache:
-        """The cache for a subset / repetition of batch rows."""
-        out = DecoderCache([k[rows] for k in self.mem_k], [v[rows] for v in self.mem_v],
-                           self.mem_mask[rows])
-        out.self_k = [None if k is None else k[rows] for k in self.self_k]
-        out.self_v = [None if v is None else v[rows] for v in self.self_v]
-        return out
 
 
 class Lambo(nn.Module):
@@ -229,43 +224,46 @@ class Lambo(nn.Module):
     def init_cache(self, enc: torch.Tensor, ue_mask: torch.Tensor) -> DecoderCache:
         """Project the encoder output to each decoder layer's cross-attention keys/values once."""
         d, h = self.cfg.d_model, self.cfg.n_heads
-        mem_k, mem_v = [], []
+        mem_k, mem_v, cross_q = [], [], []
         for layer in self.decoder:
             w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
             mem_k.append(_split(F.linear(enc, w[d:2 * d], b[d:2 * d]), h))
             mem_v.append(_split(F.linear(enc, w[2 * d:], b[2 * d:]), h))
+            cross_q.append((w[:d], b[:d]))
         keep = torch.cat([torch.ones_like(ue_mask[:, :1]), ue_mask], dim=1)  # (B, 1+N)
-        return DecoderCache(mem_k, mem_v, keep[:, None, None, :])
-
-    def _attend(self, mha: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor,
-                v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        d, h = self.cfg.d_model, self.cfg.n_heads
-        qh = _split(F.linear(q, mha.in_proj_weight[:d], mha.in_proj_bias[:d]), h)
-        out = F.scaled_dot_product_attention(qh, k, v, attn_mask=mask)  # (B, h, 1, d/h)
-        return _run_linear(mha.out_proj, _merge(out))  # (B, 1, d)
+        return DecoderCache(mem_k, mem_v, keep[:, None, None, :], cross_q)
 
     def step(self, x: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
-        """One decoding step: the input token (B, d) -> the decoder state (B, d)."""
+        """One decoding step: the input token (B, d) -> the decoder state (B, d).
+
+        The step's single token is kept as (B, d); with one query position a (B, h, 1, d/h)
+        head layout is a plain view of it.
+        """
         d, h = self.cfg.d_model, self.cfg.n_heads
-        y = x[:, None]  # (B, 1, d)
+        B = x.shape[0]
+        y = x
         for i, layer in enumerate(self.decoder):
             # Self-attention over this and all earlier decisions (cached keys/values).
+            sa = layer.self_attn
             z = _run_norm(layer.norm1, y)
-            w, b = layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias
-            k = _split(F.linear(z, w[d:2 * d], b[d:2 * d]), h)  # (B, h, 1, d/h)
-            v = _split(F.linear(z, w[2 * d:], b[2 * d:]), h)
+            q, k, v = F.linear(z, sa.in_proj_weight, sa.in_proj_bias).view(
+                B, 3, h, 1, d // h).unbind(1)  # each (B, h, 1, d/h)
             if cache.self_k[i] is not None:
                 k = torch.cat([cache.self_k[i], k], dim=2)  # (B, h, T, d/h)
                 v = torch.cat([cache.self_v[i], v], dim=2)
             cache.self_k[i], cache.self_v[i] = k, v
-            y = y + self._attend(layer.self_attn, z, k, v, None)
+            out = F.scaled_dot_product_attention(q, k, v)  # (B, h, 1, d/h)
+            y = y + _run_linear(sa.out_proj, out.reshape(B, d))
             # Encoder-decoder attention (cached memory keys/values, padding masked).
+            ca = layer.multihead_attn
             z = _run_norm(layer.norm2, y)
-            y = y + self._attend(layer.multihead_attn, z, cache.mem_k[i], cache.mem_v[i],
-                                 cache.mem_mask)
+            q = F.linear(z, *cache.cross_q[i]).view(B, h, 1, d // h)
+            out = F.scaled_dot_product_attention(q, cache.mem_k[i], cache.mem_v[i],
+                                                 attn_mask=cache.mem_mask)
+            y = y + _run_linear(ca.out_proj, out.reshape(B, d))
             z = _run_norm(layer.norm3, y)
             y = y + _run_linear(layer.linear2, layer.activation(_run_linear(layer.linear1, z)))
-        return _run_norm(self.decoder_norm, y[:, 0])  # (B, d)
+        return _run_norm(self.decoder_norm, y)  # (B, d)
 
     # ------------------------------------------------------------------ heads
     def keys(self, options: torch.Tensor) -> torch.Tensor:
@@ -283,10 +281,11 @@ class Lambo(nn.Module):
         return torch.sigmoid(_run_linear(self.share_head, torch.cat([state, key], dim=-1))
                              ).squeeze(-1)
 
-    def decoder_input(self, ue_state: torch.Tensor, prompt: torch.Tensor, mec: torch.Tensor,
+    def decoder_input(self, ue_prompt: torch.Tensor, mec: torch.Tensor,
                       prev_key: torch.Tensor) -> torch.Tensor:
-        """The step token: the UE's encoder output + prompt + MEC state + previous decision."""
-        return ue_state + prompt + mec + prev_key  # (B, d)
+        """The step token: the UE's encoder output plus the prompt vector (ue_prompt, the same
+        at every step, so the caller adds them once) + MEC state + previous decision."""
+        return ue_prompt + mec + prev_key  # (B, d)
 
 
 def count_parameters(preset_or_config: str | LamboConfig) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mecopt.evaluation import evaluate_batch
 from mecopt.learned.features import N_OPTION, Batch
@@ -76,28 +77,30 @@ def dynamic_option_features(lat: torch.Tensor, energy: torch.Tensor, allowed: to
     lat, energy (R, K) as above; allowed (R, K); f_min, rem, cap (R, M) [Hz];
     pressure (R,)."""
     big = torch.finfo(lat.dtype).max
-    lat_best = lat.masked_fill(~allowed, big).amin(1, keepdim=True)
-    en_best = energy.masked_fill(~allowed, big).amin(1, keepdim=True)
-    zero = torch.zeros_like(lat[:, :1])
+    blocked = ~allowed
+    lat_best = lat.masked_fill(blocked, big).amin(1, keepdim=True)
+    en_best = energy.masked_fill(blocked, big).amin(1, keepdim=True)
     return torch.stack([
         lat.clamp(max=3),
         (lat - lat_best).clamp(0, 3),
         (energy - en_best).clamp(0, 6) / 3,
-        torch.cat([zero, (f_min / rem.clamp(min=1.0)).clamp(max=1)], dim=1),
-        torch.cat([zero, rem / cap], dim=1),
+        F.pad((f_min / rem.clamp(min=1.0)).clamp(max=1), (1, 0)),  # local: 0
+        F.pad(rem / cap, (1, 0)),
         pressure.clamp(max=5)[:, None].expand_as(lat),
     ], dim=2).float()
 
 
 def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
            forced: torch.Tensor | None = None,
-           generator: torch.Generator | None = None, temperature: float = 1.0) -> Decoded:
+           generator: torch.Generator | None = None, temperature: float = 1.0,
+           stats: bool = True) -> Decoded:
     """Decode every row `samples` times: greedily (argmax), by sampling, or teacher-forced.
 
     forced: (B * samples, N) assignments to follow (imitation); the log-probabilities are
     those of the forced options (a masked forced option is replaced by an allowed one).
     temperature: divides the logits when sampling (the log-probabilities stay those of the
-    policy itself).
+    policy itself). stats=False skips what only training and ALEF read (log_prob,
+    step_log_prob and entropy are then zeros).
     Per-UE data is permuted into decoding order once, so a step only slices column t; what
     does not depend on the servers' state is computed before the loop, because on a CPU a
     step's time is mostly the fixed cost of each small tensor operation.
@@ -121,9 +124,10 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
         return x.gather(1, idx)
 
     cache = model.init_cache(enc[rows], batch.ue_mask[rows])
-    enc_s = by_step(enc[:, 1:])  # (R, N, d)
     prompt_r = prompt[rows]
+    ue_prompt_s = by_step(enc[:, 1:]) + prompt_r[:, None]  # (R, N, d)
     srv_mask = batch.srv_mask[rows]  # (R, M)
+    pool = model.mec_embed.pool_weights(srv_mask)  # (R, M)
     no_srv = ~srv_mask
     cap = batch.capacity[rows]  # (R, M) [Hz]
     cap_fit = cap * (1 + CAPACITY_RTOL)
@@ -198,36 +202,37 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
                                                              f_min, rem, cap, pressure)
         mec = torch.stack([rem / cap, root_sum ** 2 / cap / mean_T, count / n_ues[:, None],
                            rem / cap_mean], dim=2)  # (R, M, N_MEC)
-        x = model.decoder_input(enc_s[:, t], prompt_r, model.mec_embed(mec.float(), srv_mask),
-                                prev_key)
+        x = model.decoder_input(ue_prompt_s[:, t], model.mec_embed(mec.float(), pool), prev_key)
         state = model.step(x, cache)  # (R, d)
         keys = model.keys(opts)  # (R, K, d)
         logits = model.logits(state, keys, allowed)  # (R, K)
-        logp = torch.log_softmax(logits, dim=1)
+        logp = torch.log_softmax(logits, dim=1) if stats else None
         if forced_s is not None:
             a = forced_s[:, t]
             # A masked forced option (a row with no label) falls back to an allowed one;
             # callers give such rows no weight.
             a = torch.where(allowed[ar, a], a, allowed.float().argmax(1))
         elif sample:
-            p = logp.exp() if temperature == 1.0 else torch.softmax(logits / temperature, 1)
+            p = torch.softmax(logits / temperature, 1) if temperature != 1.0 or logp is None \
+                else logp.exp()
             a = torch.multinomial(p, 1, generator=generator).squeeze(1)
         else:
             a = logits.argmax(1)
-        step_ent = (logp.exp() * logp.masked_fill(~allowed, 0)).sum(1)
-        chosen = logp[ar, a]
         key = keys[ar, a]  # (R, d)
         share = model.share(state, key)
         if padded:
             a = a * live
-            chosen = chosen * live
-            step_ent = step_ent * live
             share = share * live
             need_left = need_left - need_s[:, t] * live
         else:
             need_left = need_left - need_s[:, t]
-        step_logp[:, t] = chosen
-        entropy = entropy - step_ent
+        if stats:
+            chosen = logp[ar, a]
+            step_ent = (logp.exp() * logp.masked_fill(~allowed, 0)).sum(1)
+            if padded:
+                chosen, step_ent = chosen * live, step_ent * live
+            step_logp[:, t] = chosen
+            entropy = entropy - step_ent
         shares[:, t] = share
         actions[:, t] = a
         col = a[:, None]

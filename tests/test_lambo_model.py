@@ -122,6 +122,25 @@ def test_cached_decoder_steps_equal_torchs_decoder_layers():
             assert torch.allclose(state, model.decoder_norm(y[:, -1]), atol=1e-5), t
 
 
+@pytest.mark.parametrize("sample", [False, True])
+def test_decoding_without_stats_decides_the_same(sample):
+    """stats=False (what `lambo` uses) skips the log-probabilities and entropies only."""
+    model = random_model(4)
+    insts = capacity_bound_instances()
+    batch = make_batch(insts, [Objective.LATENCY, Objective.ENERGY] * 2)
+    runs = []
+    with torch.no_grad():
+        for stats in (True, False):
+            gen = torch.Generator().manual_seed(5)
+            runs.append(decode(model, batch, samples=4, sample=sample, generator=gen,
+                               stats=stats))
+    full, lean = runs
+    assert torch.equal(full.assignment, lean.assignment)
+    assert torch.equal(full.feasible, lean.feasible)
+    assert torch.allclose(full.share, lean.share)
+    assert (full.entropy > 0).any() and (lean.entropy == 0).all()
+
+
 def test_batch_decoding_equals_one_by_one():
     model = random_model(2)
     insts = [generate("hetero", seed=300_000 + k) for k in range(3)] + [generate("paper")]
