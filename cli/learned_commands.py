@@ -40,12 +40,14 @@ PRESET_NAMES = ("lambo-s", "lambo-m", "lambo-l")  # checked against model.PRESET
               help="start from this checkpoint's weights")
 @click.option("--families", default="paper,hetero", show_default=True,
               help="instance families, one per step in turn (repeat one to weight it)")
+@click.option("--max-ues", type=int, default=100, show_default=True,
+              help="largest N of the generated hetero instances (drawn in 20..max)")
 @click.option("--quiet", is_flag=True, help="no progress lines on stderr")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="checkpoint to write (best validation); the CSV log and PNG curve go "
                    "beside it")
 def train(preset, seed, minutes, steps, device, batch_instances, samples, baseline, advantage,
-          imitation, lr, lr_acl, threads, init, families, quiet, output):
+          imitation, lr, lr_acl, threads, init, families, max_ues, quiet, output):
     """Pre-train LAMBO by actor-critic learning (ACL) on generated instances."""
     from mecopt.learned.train import TrainConfig
     from mecopt.learned.train import train as run_training
@@ -56,7 +58,7 @@ def train(preset, seed, minutes, steps, device, batch_instances, samples, baseli
                       advantage=advantage, imitation=imitation, lr=lr, lr_acl=lr_acl,
                       threads=threads, init=init,
                       families=tuple(f.strip() for f in families.split(",") if f.strip()),
-                      quiet=quiet, output=output, command=command)
+                      max_ues=max_ues, quiet=quiet, output=output, command=command)
     result = run_training(cfg)
     best = result["best"]
     click.echo(f"{result['steps']} steps in {result['wall_s'] / 60:.1f} min; best validation "

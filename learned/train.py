@@ -114,6 +114,9 @@ class TrainConfig:
         if not self.families or any(f not in ("paper", "hetero") for f in self.families):
             raise InputError(f"families: expected a list of paper and hetero, got "
                              f"{','.join(self.families)!r}")
+        if self.max_ues < 20:
+            raise InputError(f"max_ues: must be >= 20 (hetero draws N in 20..max_ues), got "
+                             f"{self.max_ues}")
         if self.batch_instances < 1:
             raise InputError(f"batch_instances: must be >= 1, got {self.batch_instances}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():

@@ -16,7 +16,7 @@ from mecopt.generators import generate
 from mecopt.learned.checkpoint import load_model, read_checkpoint, save_checkpoint
 from mecopt.learned.model import PRESETS, Lambo
 from mecopt.learned.rollout import costs, decode
-from mecopt.learned.train import ACLLoss, TrainConfig, make_rows, normalized, train
+from mecopt.learned.train import ACLLoss, TrainConfig, draw_instances, make_rows, normalized, train
 
 torch.set_num_threads(1)
 
@@ -75,6 +75,8 @@ def test_train_rejects_bad_budgets():
         TrainConfig(preset="lambo-xl", steps=1).check()
     with pytest.raises(InputError, match="advantage"):
         TrainConfig(steps=1, advantage="global").check()
+    res = CliRunner().invoke(cli, ["train", "--steps", "1", "--max-ues", "10", "-o", "x.pt"])
+    assert res.exit_code == 2 and "max_ues: must be >= 20" in res.output
     res = CliRunner().invoke(cli, ["train", "--steps", "1", "--minutes", "1", "-o", "x.pt"])
     assert res.exit_code == 2 and "exactly one of" in res.output
     res = CliRunner().invoke(cli, ["train", "--steps", "1", "--families", "paper,moon",
@@ -84,7 +86,7 @@ def test_train_rejects_bad_budgets():
 
 
 def test_weighted_families_draw_in_turn_and_validate_each_family_once():
-    from mecopt.learned.train import draw_instances, validation_set
+    from mecopt.learned.train import validation_set
 
     cfg = TrainConfig(steps=3, families=("paper", "paper", "hetero"), batch_instances=2)
     drawn = [draw_instances(cfg, step, 0, 1)[0].meta["family"] for step in range(6)]
@@ -157,3 +159,9 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path):
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     assert float(np.load(tmp_path / "diff.npy")) == 0.0
     assert read_checkpoint(tmp_path / "ddp.pt")["step"] == 2
+
+
+def test_max_ues_sets_the_largest_hetero_draw():
+    cfg = TrainConfig(steps=1, families=("hetero",), max_ues=160)
+    sizes = [i.n_ues for step in range(12) for i in draw_instances(cfg, step, 0, 1)]
+    assert max(sizes) <= 160 and max(sizes) > 100 and min(sizes) >= 20
