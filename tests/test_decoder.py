@@ -135,11 +135,11 @@ def test_descend_never_worsens_and_reaches_tiny_optima(tiny_instances, tiny_opti
 @pytest.mark.parametrize("kind", ["tiny", "hetero"])
 @pytest.mark.parametrize("objective", OBJECTIVES)
 @pytest.mark.parametrize("changes", [1, 2, 3])
-def test_neighbour_bound_is_below_every_feasible_value(kind, objective, changes):
+def test_neighbour_bound_is_below_every_feasible_value_and_fits_is_exact(kind, objective, changes):
     # descend skips neighbours whose bound cannot improve: the bound must never exceed a
     # feasible neighbour's true value, or descend would miss an improvement.
     rng = np.random.default_rng(changes)
-    checked = 0
+    checked = overloaded = 0
     for inst in library(kind)[:6]:
         a, _ = greedy_assignment(inst, objective)
         if a is None:
@@ -155,4 +155,10 @@ def test_neighbour_bound_is_below_every_feasible_value(kind, objective, changes)
         assert np.all(bound[batch.feasible] <= value * (1 + 1e-12))
         if objective is mecopt.Objective.ENERGY:  # energy does not depend on the allocation
             assert np.allclose(bound[batch.feasible], value, rtol=1e-12)
+        # Capacity is all that can fail here, and `fits` sees it from the changes alone.
+        fits = _Bound(inst, objective).fits(a, ues, opts)
+        np.testing.assert_array_equal(fits, batch.feasible)
+        overloaded += int((~fits).sum())
     assert checked > 100
+    if kind == "tiny":  # capacity binds there
+        assert overloaded > 50
