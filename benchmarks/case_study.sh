@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The case study of docs/results.md: every contender on instances/paper (the LAMBO paper's
-# setting, 50 UEs x 4 servers) and instances/hetero (mecopt's harder family), both
-# objectives (the paper's two prompts), through `mecopt bench`. Regenerates the figures and
+# setting, 50 UEs x 4 servers), instances/hetero (mecopt's harder family) and
+# instances/large (hetero with 100..200 UEs), both objectives (the paper's two prompts), through `mecopt bench`. Regenerates the figures and
 # per-family summaries in docs/figures/.
 #
 #   bash benchmarks/case_study.sh            # from the repository root
 #   RESUME=1 bash benchmarks/case_study.sh   # finish an interrupted run
+#   FAMILIES=large SEEDS_CHECK=0 bash benchmarks/case_study.sh   # one family, no seed check
 #
 # Raw results (runs.jsonl, results.csv/json, summary.md, plots) go to runs/case-study/<family>.
 # DROO and ARE run on the paper family only: their networks have a fixed input size and
 # the shipped checkpoints are trained for 50 UEs x 4 servers (as in the paper), so they
-# refuse hetero's 20..100 UEs x 2..8 servers.
+# refuse hetero's 20..100 UEs x 2..8 servers (and large's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,9 +24,10 @@ COMMON=local,random,greedy,de,pg
 LEARNED=lambo,lambo_s=lambo:samples=$SAMPLING
 PAPER_METHODS=${PAPER_METHODS:-$COMMON,droo,are,highs,$LEARNED}
 HETERO_METHODS=${HETERO_METHODS:-$COMMON,highs,$LEARNED}
+FAMILIES=${FAMILIES:-paper hetero large}
 if [[ -n "${RESUME:-}" ]]; then MODE=--resume; else MODE=--force; fi
 
-for family in paper hetero; do
+for family in $FAMILIES; do
   if [[ $family == paper ]]; then methods=$PAPER_METHODS; else methods=$HETERO_METHODS; fi
   start=$(date +%s)
   "$MECOPT" bench "instances/$family" --methods "$methods" --objectives latency,energy \
