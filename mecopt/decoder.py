@@ -225,10 +225,12 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
         if energy:  # the bound is the exact value: evaluate the best few that fit, in order
             fit = bound.fits(a, ues, opts)
             ues, opts, low = ues[fit], opts[fit], low[fit]
-            first = np.argsort(low, kind="stable")[:_ENERGY_SHORTLIST]
+            order = np.argsort(low, kind="stable")
+            first, rest = order[:_ENERGY_SHORTLIST], order[_ENERGY_SHORTLIST:]
             best, _ = _best(instance, objective, _apply(a, ues[first], opts[first]), value)
-            if best is not None or len(low) <= _ENERGY_SHORTLIST:
+            if best is not None or not len(rest):
                 return best
+            ues, opts = ues[rest], opts[rest]  # the short list holds no improvement
         best, _ = _best(instance, objective, _apply(a, ues, opts), value, deadline)
         return best
 
