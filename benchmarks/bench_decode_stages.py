@@ -1,0 +1,74 @@
+"""Where the time of a LAMBO greedy decode goes, by batch size: building the batch (features,
+CPU), the network's decode (on --device) and the water-filled costs (CPU).
+
+    python benchmarks/bench_decode_stages.py --device cuda --batches 1,200,2000,8000
+
+Rows are 4x50 paper instances, the two prompts alternating. Each stage is timed on its own
+(the GPU synchronized before the clock stops), best of --repeats after one warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from mecopt.generators import generate
+from mecopt.learned.features import make_batch
+from mecopt.learned.lambo_method import cached_model
+from mecopt.learned.rollout import costs, decode
+from mecopt.objective import Objective
+
+OBJECTIVES = (Objective.LATENCY, Objective.ENERGY)
+
+
+def _timed(on: str, fn, *args, **kwargs):
+    """Result and wall seconds of fn(*args, **kwargs), with the device's queue drained before
+    and after."""
+    if on.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    if on.startswith("cuda"):
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - start
+
+
+def stages(n: int, device: str, repeats: int) -> dict[str, float]:
+    """Best-of-repeats seconds of each stage for a batch of n rows."""
+    model, _ = cached_model("", device)
+    insts = [generate("paper", 50, 4, seed=4_000_000 + k % 500) for k in range(n)]
+    objs = [OBJECTIVES[k % 2] for k in range(n)]
+    best = {"features": float("inf"), "decode": float("inf"), "costs": float("inf")}
+    with torch.inference_mode():
+        for _ in range(repeats + 1):  # the first is a warm-up and is overwritten
+            batch, t_feat = _timed(device, make_batch, insts, objs, device=device)
+            out, t_dec = _timed(device, decode, model, batch, stats=False)
+            _, t_cost = _timed(device, costs, batch, out)
+            for key, t in (("features", t_feat), ("decode", t_dec), ("costs", t_cost)):
+                best[key] = min(best[key], t)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batches", default="1,200,2000")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"device {args.device}; torch threads {args.threads}; 4x50 paper rows, greedy")
+    print(f"{'rows':>6s} {'features ms':>12s} {'decode ms':>10s} {'costs ms':>9s} "
+          f"{'total ms':>9s} {'rows/s':>8s} {'decode rows/s':>14s}")
+    for n in (int(x) for x in args.batches.split(",")):
+        t = stages(n, args.device, args.repeats)
+        total = sum(t.values())
+        print(f"{n:6d} {1e3 * t['features']:12.1f} {1e3 * t['decode']:10.1f} "
+              f"{1e3 * t['costs']:9.1f} {1e3 * total:9.1f} {n / total:8.0f} "
+              f"{n / t['decode']:14.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
