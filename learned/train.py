@@ -29,6 +29,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -172,7 +173,9 @@ def normalized(value: np.ndarray, ref: np.ndarray, samples: int) -> np.ndarray:
     infeasible decodes cost INFEASIBLE_COST."""
     v = value.reshape(-1, samples)
     best = np.where(np.isfinite(v), v, np.nan)
-    with np.errstate(all="ignore"):
+    # A row with no greedy cost and no feasible sample has no scale (NaN): all INFEASIBLE.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmin of an all-NaN row
         scale = np.where(np.isfinite(ref), ref, np.nanmin(best, axis=1))
         out = v / scale[:, None]
     return np.where(np.isfinite(out), np.minimum(out, INFEASIBLE_COST), INFEASIBLE_COST).ravel()

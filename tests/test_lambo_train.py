@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 
 import numpy as np
 import pytest
@@ -16,7 +17,15 @@ from mecopt.generators import generate
 from mecopt.learned.checkpoint import load_model, read_checkpoint, save_checkpoint
 from mecopt.learned.model import PRESETS, Lambo
 from mecopt.learned.rollout import costs, decode
-from mecopt.learned.train import ACLLoss, TrainConfig, draw_instances, make_rows, normalized, train
+from mecopt.learned.train import (
+    INFEASIBLE_COST,
+    ACLLoss,
+    TrainConfig,
+    draw_instances,
+    make_rows,
+    normalized,
+    train,
+)
 
 torch.set_num_threads(1)
 
@@ -28,6 +37,16 @@ def expected_cost(model: Lambo, batch, ref, samples: int = 32) -> float:
         out = decode(model, batch, samples=samples, sample=True, generator=gen)
     value, _ = costs(batch, out)
     return float(normalized(value, ref, samples).mean())
+
+
+def test_normalized_costs_divide_by_greedy_and_price_rows_without_any_feasible_cost():
+    value = np.array([2.0, 3.0, 4.0, np.inf, np.inf, np.inf])
+    ref = np.array([2.0, np.inf])  # the second row: greedy and every sample infeasible
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning leaks into the training log
+        out = normalized(value, ref, samples=3)
+    assert np.allclose(out[:3], [1.0, 1.5, 2.0])
+    assert np.all(out[3:] == INFEASIBLE_COST)
 
 
 @pytest.mark.parametrize("baseline, advantage",
