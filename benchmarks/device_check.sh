@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The checks of LAMBO that need a GPU (`--device cuda`), as one short script for a lent GPU
-# machine (about 6 minutes). CI has no GPU, so this is run by hand where one is lent:
+# machine (about 4 minutes). CI has no GPU, so this is run by hand where one is lent:
 #
 #   bash benchmarks/device_check.sh        # logs and results under ${OUT:-runs/device-check}
 #
