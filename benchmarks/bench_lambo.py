@@ -1,7 +1,8 @@
 """LAMBO against greedy (and DE) on the held-out libraries: gap, time, throughput, latency.
 
     python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64] [--temperature 1]
-                                     [--methods greedy,lambo,lambo-best,lambo-polish,de] [--de 3]
+                                     [--methods greedy,lambo,lambo-best,lambo-polish,
+                                                lambo-starts,de] [--de 3]
                                      [--families paper,hetero,large] [--no-speed] [--threads 1]
                                      [--device cpu] [--json out.json]
 
@@ -11,7 +12,8 @@ optimum (instances/<family>/reference.json; when that file or an entry is missin
 measured against greedy instead and the table says "vs greedy"), the number of instances
 better than greedy, and the median time per solve call, for greedy, lambo greedy decoding
 (lambo), lambo best-of-k (lambo-best), lambo greedy decoding polished by mecopt.descend
-(lambo-polish) and DE (de: on the first `--de K` instances per family only, default time
+(lambo-polish), lambo polishing the 4 best distinct of 8 decodes (lambo-starts: samples=8,
+polish=true, starts=4) and DE (de: on the first `--de K` instances per family only, default time
 limit; slow). With DE on every instance, how many times faster than DE each method is and
 whether its gap is no worse than DE's. Then:
 - throughput: greedy decoding of 4x50 paper instances in one batch, instances per second
@@ -141,7 +143,8 @@ def main() -> None:
                         help="sampling temperature of best-of-k")
     parser.add_argument("--families", default="paper,hetero,large")
     parser.add_argument("--methods", default="greedy,lambo,lambo-best",
-                        help="any of greedy, lambo, lambo-best, lambo-polish, de")
+                        help="any of greedy, lambo, lambo-best, lambo-polish, lambo-starts, "
+                             "de")
     parser.add_argument("--de", type=int, default=3, help="DE on the first K instances")
     parser.add_argument("--no-speed", action="store_true", help="skip throughput and latency")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -159,6 +162,8 @@ def main() -> None:
         methods["lambo"] = dict(model)
     if "lambo-polish" in chosen:
         methods["lambo polish"] = dict(model, polish=True)
+    if "lambo-starts" in chosen:
+        methods["lambo 4 starts"] = dict(model, samples=8, polish=True, starts=4)
     if "lambo-best" in chosen:
         methods[f"lambo best-{args.samples}"] = dict(model, samples=args.samples,
                                                      temperature=args.temperature)

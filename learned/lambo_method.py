@@ -9,6 +9,9 @@ better feasible one is returned, and both values are in `extra`.
 `polish=True` then runs the shared local search (mecopt.descend: moves, swaps, ejection
 chains) from the decoded assignment, inside the time limit, the same polish DE and PG
 apply; the decoded value stays in `extra` so the network's own quality is always visible.
+With `starts=s` (and samples >= s) it polishes the s best distinct decodes and keeps the
+best result: different decodes end in different local optima (docs/lambo.md, "Polish
+against DE").
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it.
@@ -42,11 +45,12 @@ def cached_model(checkpoint: str, device: str):
 def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                      samples: int = 1, seed: int = 0, checkpoint: str = "",
                      device: str = "cpu", threads: int | None = 1,
-                     temperature: float = 1.0) -> list[dict[str, Any]]:
+                     temperature: float = 1.0, keep: int = 1) -> list[dict[str, Any]]:
     """Decode a batch of (instance, objective) rows in one pass.
 
     Returns per row: "assignment" (the best decode by water-filled value, or None when every
-    decode ran out of options), "value" (water-filled) and "allocation_sigmoid" (N,) [Hz].
+    decode ran out of options), "value" (water-filled), "allocation_sigmoid" (N,) [Hz], and
+    "starts": the `keep` best distinct decodes, best first, each with those three keys.
     `temperature` divides the logits of the sampled decodes.
     `threads`: torch CPU threads while decoding, restored afterwards (None = leave as is);
     the small model's ops are too short to gain from more, and on a busy machine extra
@@ -72,18 +76,28 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     finally:
         torch.set_num_threads(before)
     rows = []
-    per_run = [(run, *costs(batch, run), sigmoid_allocation(batch, run)) for run in runs]
+    # Per run: (decodes per row, assignments, water-filled values, sigmoid allocations).
+    per_run = [(run.samples, run.assignment.cpu().numpy(), costs(batch, run)[0],
+                sigmoid_allocation(batch, run)) for run in runs]
     for b, inst in enumerate(instances):
-        best = (np.inf, None, None)
-        for run, value, _, alloc in per_run:
-            block = slice(b * run.samples, (b + 1) * run.samples)
-            k = int(np.argmin(value[block]))
-            if value[block][k] < best[0]:
-                r = b * run.samples + k
-                best = (value[block][k], run.assignment[r, : inst.n_ues].cpu().numpy(),
-                        alloc[r, : inst.n_ues])
-        rows.append({"assignment": best[1], "value": float(best[0]),
-                     "allocation_sigmoid": best[2]})
+        n = inst.n_ues
+        # Every feasible decode of this row, best first; on ties the earlier run (greedy).
+        found = sorted(((value[r], j, r) for j, (k, _, value, _) in enumerate(per_run)
+                        for r in range(b * k, (b + 1) * k) if np.isfinite(value[r])),
+                       key=lambda t: (t[0], t[1]))
+        starts, seen = [], set()
+        for v, j, r in found:
+            a = per_run[j][1][r, :n]
+            if a.tobytes() in seen:
+                continue
+            seen.add(a.tobytes())
+            starts.append({"assignment": a, "value": float(v),
+                           "allocation_sigmoid": per_run[j][3][r, :n]})
+            if len(starts) == keep:
+                break
+        best = starts[0] if starts else {"assignment": None, "value": float("inf"),
+                                         "allocation_sigmoid": None}
+        rows.append({**best, "starts": starts})
     return rows
 
 
@@ -100,6 +114,8 @@ class LamboMethod(Method):
         "threads": Option(int, 1, "torch CPU threads while decoding (restored afterwards)"),
         "polish": Option(bool, False, "improve the decoded assignment by local search "
                                       "(mecopt.descend) within the time limit"),
+        "starts": Option(int, 1, "with polish: polish the best `starts` distinct decodes "
+                                 "(of `samples`) and keep the best result"),
     }
 
     @classmethod
@@ -113,6 +129,13 @@ class LamboMethod(Method):
             raise InputError(f"option threads: must be >= 1, got {config['threads']}")
         if config["samples"] < 1:
             raise InputError(f"option samples: must be >= 1, got {config['samples']}")
+        if config["starts"] < 1:
+            raise InputError(f"option starts: must be >= 1, got {config['starts']}")
+        if config["starts"] > 1 and not config["polish"]:
+            raise InputError("option starts: more than one start needs polish=true")
+        if config["starts"] > config["samples"]:
+            raise InputError(f"option starts: at most samples ({config['samples']}), got "
+                             f"{config['starts']}")
         if not config["temperature"] > 0:
             raise InputError(f"option temperature: must be > 0, got {config['temperature']}")
         if config["checkpoint"] and not Path(config["checkpoint"]).is_file():
@@ -130,31 +153,36 @@ class LamboMethod(Method):
     def _solve(self, instance, objective, *, time_limit, seed):
         deadline = None if time_limit is None else time.perf_counter() + time_limit
         k = self.config["samples"]
+        keep = self.config["starts"] if self.config["polish"] else 1
         row = decode_instances([instance], [objective], samples=k, seed=seed,
                                checkpoint=self.config["checkpoint"],
                                device=self.config["device"],
                                threads=self.config["threads"],
-                               temperature=self.config["temperature"])[0]
+                               temperature=self.config["temperature"], keep=keep)[0]
         decoding = "greedy" if k == 1 else f"best of {k}"
         if row["assignment"] is None:
             return Outcome(None, status="infeasible",
                            message=f"every decode ({decoding}) reached a UE with no option "
                                    "left that meets its deadline within the remaining "
                                    "capacities")
-        a = row["assignment"]
+        a, alloc = row["assignment"], row["allocation_sigmoid"]
         extra: dict[str, Any] = {"decoding": decoding}
         if self.config["polish"]:
-            start = time.perf_counter()
-            polished, value = descend(instance, objective, a, deadline=deadline)
+            start, value, polished_starts = time.perf_counter(), np.inf, 0
+            for s in row["starts"]:  # best decode first, so a deadline keeps the best start
+                polished, v = descend(instance, objective, s["assignment"], deadline=deadline)
+                polished_starts += 1
+                if v < value:
+                    a, alloc, value = polished, s["allocation_sigmoid"], v
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
             extra.update(value_decoded=row["value"], value_polished=value,
-                         polish_s=time.perf_counter() - start)
-            a = polished
+                         polish_starts=polished_starts, polish_s=time.perf_counter() - start)
         filled = evaluate(instance, a)
-        sig = evaluate(instance, a, row["allocation_sigmoid"])
+        sig = evaluate(instance, a, alloc)
         extra.update(value_waterfill=filled.value(objective) if filled.feasible else None,
                      value_sigmoid=sig.value(objective) if sig.feasible else None)
         use_sigmoid = sig.feasible and (not filled.feasible
                                         or sig.value(objective) < filled.value(objective))
         extra["allocation"] = "sigmoid" if use_sigmoid else "water-filling"
-        return Outcome(a, allocation_hz=row["allocation_sigmoid"] if use_sigmoid else None,
-                       extra=extra)
+        return Outcome(a, allocation_hz=alloc if use_sigmoid else None, extra=extra)

@@ -14,7 +14,8 @@ import mecopt
 from mecopt.cli.main import cli
 from mecopt.errors import InputError
 from mecopt.learned.checkpoint import read_checkpoint, shipped_path
-from mecopt.learned.lambo_method import LamboMethod
+from mecopt.learned.lambo_method import LamboMethod, decode_instances
+from mecopt.objective import Objective
 from mecopt.registry import method_names
 
 from conftest import INSTANCES, library
@@ -66,6 +67,31 @@ def test_polish_starts_from_the_decode_and_never_makes_it_worse():
     assert mecopt.evaluate(inst, sol.assignment, sol.allocation_hz).feasible
 
 
+def test_decode_instances_keeps_the_best_distinct_decodes_in_order():
+    inst = library("hetero")[2]
+    row = decode_instances([inst], [Objective.LATENCY], samples=16, seed=3, keep=4)[0]
+    starts = row["starts"]
+    assert 1 <= len(starts) <= 4
+    assert (starts[0]["assignment"] == row["assignment"]).all()
+    values = [s["value"] for s in starts]
+    assert values == sorted(values) and values[0] == row["value"]
+    assert len({s["assignment"].tobytes() for s in starts}) == len(starts)
+    for s in starts:
+        ev = mecopt.evaluate(inst, s["assignment"])
+        assert ev.feasible and ev.value("latency") == pytest.approx(s["value"], rel=1e-9)
+
+
+def test_polish_from_several_starts_is_never_worse_than_from_the_best_one():
+    for inst in library("hetero")[:4]:
+        one = mecopt.solve(inst, "latency", "lambo", samples=8, seed=2, polish=True)
+        four = mecopt.solve(inst, "latency", "lambo", samples=8, seed=2, polish=True,
+                            starts=4)
+        assert one.extra["polish_starts"] == 1 and 1 <= four.extra["polish_starts"] <= 4
+        assert four.extra["value_polished"] <= one.extra["value_polished"] * (1 + 1e-12)
+        assert four.feasible
+        assert mecopt.evaluate(inst, four.assignment, four.allocation_hz).feasible
+
+
 def test_decoding_restores_the_callers_thread_count():
     torch.set_num_threads(2)
     try:
@@ -92,6 +118,12 @@ def test_bad_options_are_one_line_errors(tmp_path):
         mecopt.solve(inst, "latency", "lambo", device="tpu")
     with pytest.raises(InputError, match="option temperature: must be > 0"):
         mecopt.solve(inst, "latency", "lambo", samples=4, temperature=0)
+    with pytest.raises(InputError, match="option starts: must be >= 1"):
+        mecopt.solve(inst, "latency", "lambo", polish=True, starts=0)
+    with pytest.raises(InputError, match="option starts: more than one start needs polish"):
+        mecopt.solve(inst, "latency", "lambo", samples=4, starts=2)
+    with pytest.raises(InputError, match=r"option starts: at most samples \(2\)"):
+        mecopt.solve(inst, "latency", "lambo", samples=2, polish=True, starts=3)
     with pytest.raises(InputError, match="option checkpoint: no such file"):
         mecopt.solve(inst, "latency", "lambo", checkpoint=str(tmp_path / "none.pt"))
     (tmp_path / "junk.pt").write_bytes(b"junk")
