@@ -81,10 +81,10 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                 sigmoid_allocation(batch, run)) for run in runs]
     for b, inst in enumerate(instances):
         n = inst.n_ues
-        # Every feasible decode of this row, best first; on ties the earlier run (greedy).
-        found = sorted(((value[r], j, r) for j, (k, _, value, _) in enumerate(per_run)
-                        for r in range(b * k, (b + 1) * k) if np.isfinite(value[r])),
-                       key=lambda t: (t[0], t[1]))
+        # Every feasible decode of this row, best first; on ties the earlier run (greedy),
+        # then the earlier decode.
+        found = sorted((value[r], j, r) for j, (k, _, value, _) in enumerate(per_run)
+                       for r in range(b * k, (b + 1) * k) if np.isfinite(value[r]))
         starts, seen = [], set()
         for v, j, r in found:
             a = per_run[j][1][r, :n]
@@ -153,12 +153,12 @@ class LamboMethod(Method):
     def _solve(self, instance, objective, *, time_limit, seed):
         deadline = None if time_limit is None else time.perf_counter() + time_limit
         k = self.config["samples"]
-        keep = self.config["starts"] if self.config["polish"] else 1
         row = decode_instances([instance], [objective], samples=k, seed=seed,
                                checkpoint=self.config["checkpoint"],
                                device=self.config["device"],
                                threads=self.config["threads"],
-                               temperature=self.config["temperature"], keep=keep)[0]
+                               temperature=self.config["temperature"],
+                               keep=self.config["starts"])[0]  # starts > 1 needs polish
         decoding = "greedy" if k == 1 else f"best of {k}"
         if row["assignment"] is None:
             return Outcome(None, status="infeasible",
