@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -93,19 +95,25 @@ def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
 
 
 # The decode loop calls the decoder-side layers once per UE on small tensors, where a
-# module call's Python overhead costs as much as the arithmetic; these apply a layer's
-# parameters directly (the same operations as calling the module).
-def _run_mlp(mlp: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    first, last = mlp[0], mlp[2]
-    return F.linear(F.relu(F.linear(x, first.weight, first.bias)), last.weight, last.bias)
+# module call's Python overhead (and even a submodule attribute lookup) costs as much as the
+# arithmetic; so DecoderCache gathers their parameters once per decode, as plain tensors,
+# and these apply them (the same operations as calling the modules).
+def _linear_of(layer: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    return layer.weight, layer.bias
 
 
-def _run_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    return F.linear(x, layer.weight, layer.bias)
+def _norm_of(norm: nn.LayerNorm) -> tuple:
+    """The arguments of F.layer_norm after the input."""
+    return norm.normalized_shape, norm.weight, norm.bias, norm.eps
 
 
-def _run_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+def _mlp_of(mlp: nn.Sequential) -> tuple[torch.Tensor, ...]:
+    return (*_linear_of(mlp[0]), *_linear_of(mlp[2]))
+
+
+def _apply_mlp(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
+               b2: torch.Tensor) -> torch.Tensor:
+    return F.linear(F.relu(F.linear(x, w1, b1)), w2, b2)
 
 
 class UEEmbedding(nn.Module):
@@ -154,8 +162,12 @@ class MECEmbedding(nn.Module):
 
     def forward(self, mec: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """mec (B, M, N_MEC), weights (B, M) from pool_weights -> (B, d)."""
-        h = _run_mlp(self.net, mec)  # (B, M, d)
-        return (weights[:, None] @ h).squeeze(1)
+        return self.pooled(mec, weights, _mlp_of(self.net))
+
+    @staticmethod
+    def pooled(mec: torch.Tensor, weights: torch.Tensor, net: tuple) -> torch.Tensor:
+        """forward, with the MLP's parameters given (net: w1, b1, w2, b2)."""
+        return (weights[:, None] @ _apply_mlp(mec, *net)).squeeze(1)  # (B, d)
 
 
 def _split(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -163,17 +175,36 @@ def _split(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     return x.view(B, L, n_heads, d // n_heads).transpose(1, 2)  # (B, h, L, d/h)
 
 
-class DecoderCache:
-    """What stays fixed while decoding (encoder keys/values per layer) and what grows (the
-    self-attention keys/values of the decisions so far)."""
+class _LayerWeights(NamedTuple):
+    """One decoder layer's parameters, as F.layer_norm / F.linear arguments."""
 
-    def __init__(self, mem_k: list, mem_v: list, mem_mask: torch.Tensor,
-                 cross_q: list) -> None:
-        self.mem_k, self.mem_v = mem_k, mem_v  # per layer (B, h, 1+N, d/h)
-        self.mem_mask = mem_mask  # (B, 1, 1, 1+N) True = attend
-        self.cross_q = cross_q  # per layer: the query part (weight, bias) of in_proj
-        self.self_k: list[torch.Tensor | None] = [None] * len(mem_k)
-        self.self_v: list[torch.Tensor | None] = [None] * len(mem_k)
+    norm1: tuple
+    qkv: tuple  # self-attention in_proj, query part scaled by 1/sqrt(d/h)
+    out1: tuple
+    norm2: tuple
+    q2: tuple  # encoder-decoder attention query projection, scaled the same way
+    out2: tuple
+    norm3: tuple
+    ff1: tuple
+    ff2: tuple
+    activation: Callable[[torch.Tensor], torch.Tensor]
+
+
+class DecoderCache:
+    """What stays fixed while decoding: the encoder keys/values per layer, and the parameters
+    a step reads (gathered once, see _linear_of); and what grows: the self-attention
+    keys/values of the decisions so far. Keys are kept transposed, (B, h, d/h, L), so that a
+    step's scores are one matmul."""
+
+    def __init__(self, mem_kt: list, mem_v: list, mem_bias: torch.Tensor,
+                 layers: list[_LayerWeights], final_norm: tuple, mec_net: tuple,
+                 key_out: tuple) -> None:
+        self.mem_kt, self.mem_v = mem_kt, mem_v  # per layer (B, h, d/h, 1+N), (B, h, 1+N, d/h)
+        self.mem_bias = mem_bias  # (B, 1, 1, 1+N): 0 = attend, -inf = padding
+        self.layers, self.final_norm = layers, final_norm
+        self.mec_net, self.key_out = mec_net, key_out  # the MEC MLP; the key MLP's last layer
+        self.self_kt: list[torch.Tensor | None] = [None] * len(mem_kt)
+        self.self_v: list[torch.Tensor | None] = [None] * len(mem_kt)
 
 
 class Lambo(nn.Module):
@@ -224,51 +255,71 @@ class Lambo(nn.Module):
     def init_cache(self, enc: torch.Tensor, ue_mask: torch.Tensor) -> DecoderCache:
         """Project the encoder output to each decoder layer's cross-attention keys/values once."""
         d, h = self.cfg.d_model, self.cfg.n_heads
-        mem_k, mem_v, cross_q = [], [], []
+        scale = torch.ones(3 * d, device=enc.device, dtype=enc.dtype)
+        scale[:d] = 1 / math.sqrt(d // h)  # scores = (scaled q) . k, as attention's q.k/sqrt
+        mem_kt, mem_v, layers = [], [], []
         for layer in self.decoder:
-            w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
-            mem_k.append(_split(F.linear(enc, w[d:2 * d], b[d:2 * d]), h))
+            sa, ca = layer.self_attn, layer.multihead_attn
+            w, b = ca.in_proj_weight, ca.in_proj_bias
+            mem_kt.append(_split(F.linear(enc, w[d:2 * d], b[d:2 * d]), h).transpose(2, 3))
             mem_v.append(_split(F.linear(enc, w[2 * d:], b[2 * d:]), h))
-            cross_q.append((w[:d], b[:d]))
+            layers.append(_LayerWeights(
+                _norm_of(layer.norm1),
+                (sa.in_proj_weight * scale[:, None], sa.in_proj_bias * scale),
+                _linear_of(sa.out_proj), _norm_of(layer.norm2),
+                (w[:d] * scale[:d, None], b[:d] * scale[:d]), _linear_of(ca.out_proj),
+                _norm_of(layer.norm3), _linear_of(layer.linear1), _linear_of(layer.linear2),
+                layer.activation))
         keep = torch.cat([torch.ones_like(ue_mask[:, :1]), ue_mask], dim=1)  # (B, 1+N)
-        return DecoderCache(mem_k, mem_v, keep[:, None, None, :], cross_q)
+        bias = torch.zeros(keep.shape, device=enc.device, dtype=enc.dtype)
+        bias = bias.masked_fill(~keep, float("-inf"))[:, None, None, :]
+        return DecoderCache(mem_kt, mem_v, bias, layers, _norm_of(self.decoder_norm),
+                            _mlp_of(self.mec_embed.net), _linear_of(self.option_key[2]))
 
     def step(self, x: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
         """One decoding step: the input token (B, d) -> the decoder state (B, d).
 
         The step's single token is kept as (B, d); with one query position a (B, h, 1, d/h)
-        head layout is a plain view of it.
+        head layout is a plain view of it, and attention is written out (scores, softmax,
+        weighted sum): for one query that is fewer operations than the fused kernel's.
         """
         d, h = self.cfg.d_model, self.cfg.n_heads
         B = x.shape[0]
         y = x
-        for i, layer in enumerate(self.decoder):
+        for i, w in enumerate(cache.layers):
             # Self-attention over this and all earlier decisions (cached keys/values).
-            sa = layer.self_attn
-            z = _run_norm(layer.norm1, y)
-            q, k, v = F.linear(z, sa.in_proj_weight, sa.in_proj_bias).view(
-                B, 3, h, 1, d // h).unbind(1)  # each (B, h, 1, d/h)
-            if cache.self_k[i] is not None:
-                k = torch.cat([cache.self_k[i], k], dim=2)  # (B, h, T, d/h)
-                v = torch.cat([cache.self_v[i], v], dim=2)
-            cache.self_k[i], cache.self_v[i] = k, v
-            out = F.scaled_dot_product_attention(q, k, v)  # (B, h, 1, d/h)
-            y = y + _run_linear(sa.out_proj, out.reshape(B, d))
+            z = F.layer_norm(y, *w.norm1)
+            q, k, v = F.linear(z, *w.qkv).view(B, 3, h, 1, d // h).unbind(1)
+            kt = k.transpose(2, 3)  # (B, h, d/h, 1)
+            if cache.self_kt[i] is not None:
+                kt = torch.cat([cache.self_kt[i], kt], dim=3)  # (B, h, d/h, T)
+                v = torch.cat([cache.self_v[i], v], dim=2)  # (B, h, T, d/h)
+            cache.self_kt[i], cache.self_v[i] = kt, v
+            out = torch.softmax(q @ kt, dim=-1) @ v  # (B, h, 1, d/h)
+            y = y + F.linear(out.reshape(B, d), *w.out1)
             # Encoder-decoder attention (cached memory keys/values, padding masked).
-            ca = layer.multihead_attn
-            z = _run_norm(layer.norm2, y)
-            q = F.linear(z, *cache.cross_q[i]).view(B, h, 1, d // h)
-            out = F.scaled_dot_product_attention(q, cache.mem_k[i], cache.mem_v[i],
-                                                 attn_mask=cache.mem_mask)
-            y = y + _run_linear(ca.out_proj, out.reshape(B, d))
-            z = _run_norm(layer.norm3, y)
-            y = y + _run_linear(layer.linear2, layer.activation(_run_linear(layer.linear1, z)))
-        return _run_norm(self.decoder_norm, y)  # (B, d)
+            q = F.linear(F.layer_norm(y, *w.norm2), *w.q2).view(B, h, 1, d // h)
+            out = torch.softmax(q @ cache.mem_kt[i] + cache.mem_bias, dim=-1) @ cache.mem_v[i]
+            y = y + F.linear(out.reshape(B, d), *w.out2)
+            y = y + F.linear(w.activation(F.linear(F.layer_norm(y, *w.norm3), *w.ff1)), *w.ff2)
+        return F.layer_norm(y, *cache.final_norm)  # (B, d)
 
     # ------------------------------------------------------------------ heads
-    def keys(self, options: torch.Tensor) -> torch.Tensor:
-        """Per-option keys (B, K, d) from the option features (B, K, N_OPTION)."""
-        return _run_mlp(self.option_key, options)
+    def split_key_layer(self, static_columns: tuple[int, ...], dynamic_columns: tuple[int, ...]
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The option-key MLP's first layer, a linear map, split by input columns: (weight of
+        the static columns, bias, weight of the dynamic ones). rollout.py projects the columns
+        that are fixed for a UE once per decode and adds the projection of the others at every
+        step, which is the same layer applied to all columns."""
+        first = self.option_key[0]
+        return (first.weight[:, list(static_columns)], first.bias,
+                first.weight[:, list(dynamic_columns)])
+
+    @staticmethod
+    def keys(hidden: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
+        """Per-option keys (B, K, d) from the first layer's output (B, K, d_head), before its
+        ReLU (see split_key_layer)."""
+        return F.linear(F.relu(hidden), *cache.key_out)
 
     def logits(self, state: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Softmax head: scores (B, K) of the options; masked options get -inf."""
@@ -277,9 +328,10 @@ class Lambo(nn.Module):
         return s.masked_fill(~mask, float("-inf"))
 
     def share(self, state: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-        """Sigmoid head: the UE's share (B,) of its chosen server's spare capacity."""
-        return torch.sigmoid(_run_linear(self.share_head, torch.cat([state, key], dim=-1))
-                             ).squeeze(-1)
+        """Sigmoid head: the UE's share (...) of its chosen server's spare capacity, from the
+        decoder state and the chosen option's key (..., d) (any leading shape: rollout.py
+        applies it to all steps at once after the loop)."""
+        return torch.sigmoid(self.share_head(torch.cat([state, key], dim=-1))).squeeze(-1)
 
     def decoder_input(self, ue_prompt: torch.Tensor, mec: torch.Tensor,
                       prev_key: torch.Tensor) -> torch.Tensor:

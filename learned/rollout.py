@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from mecopt.evaluation import evaluate_batch
 from mecopt.learned.features import N_OPTION, Batch
-from mecopt.learned.model import Lambo
+from mecopt.learned.model import Lambo, MECEmbedding
 
 CAPACITY_RTOL = 1e-12  # the same slack as greedy / waterfill: load + f_min <= F (1 + rtol)
 
@@ -49,45 +49,55 @@ class Decoded:
 # lat is the marginal latency / T (local: t_loc / T), where a server's marginal is
 # t_tx + ((S + sqrt C)^2 - S^2) / F with S the sum of sqrt C already there (the exact
 # compute-time increase when no deadline binds); energy is log(energy / e_loc).
-# Columns fixed for a UE are computed once per decode, the others at every step.
+# Columns fixed for a UE are computed (and projected by the option-key layer) once per
+# decode, the others at every step.
 STATIC_COLUMNS = (0, 3, 7, 8, 9)
 DYNAMIC_COLUMNS = (1, 2, 4, 5, 6, 10)
+assert sorted(STATIC_COLUMNS + DYNAMIC_COLUMNS) == list(range(N_OPTION)), "option columns drifted"
 
 
 def static_option_features(energy: torch.Tensor, tx: torch.Tensor, cap: torch.Tensor,
                            cap_mean: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
-    """The STATIC_COLUMNS of every step's option features (R, N, K, N_OPTION) float32; the
-    DYNAMIC_COLUMNS are zero. Inputs per decoding step: energy (R, N, K) log(energy /
-    e_loc), local 0; tx (R, N, K) t_tx / T, local 0; cap (R, M) [Hz]; cap_mean (R, 1);
-    left (R, N) fraction of the row's steps left."""
+    """The STATIC_COLUMNS, in that order, of every step's option features (R, N, K, 5)
+    float32. Inputs per decoding step: energy (R, N, K) log(energy / e_loc), local 0;
+    tx (R, N, K) t_tx / T, local 0; cap (R, M) [Hz]; cap_mean (R, 1); left (R, N) fraction
+    of the row's steps left."""
     R, N, K = energy.shape
-    out = torch.zeros(R, N, K, N_OPTION, dtype=torch.float32, device=energy.device)
+    out = torch.zeros(R, N, K, len(STATIC_COLUMNS), dtype=torch.float32, device=energy.device)
     out[..., 0, 0] = 1
-    out[..., 3] = (energy.clamp(-6, 6) / 3).float()
-    out[..., 1:, 7] = (cap / cap_mean)[:, None].float()
-    out[..., 8] = tx.float()
-    out[..., 9] = left[..., None].float()
+    out[..., 1] = (energy.clamp(-6, 6) / 3).float()
+    out[..., 1:, 2] = (cap / cap_mean)[:, None].float()
+    out[..., 3] = tx.float()
+    out[..., 4] = left[..., None].float()
     return out
 
 
-def dynamic_option_features(lat: torch.Tensor, energy: torch.Tensor, allowed: torch.Tensor,
-                            f_min: torch.Tensor, rem: torch.Tensor, cap: torch.Tensor,
-                            pressure: torch.Tensor) -> torch.Tensor:
-    """The DYNAMIC_COLUMNS (R, K, 6) float32 of one step's option features. Inputs per row:
-    lat, energy (R, K) as above; allowed (R, K); f_min, rem, cap (R, M) [Hz];
-    pressure (R,)."""
+class _DynamicBounds:
+    """The clamps of the DYNAMIC_COLUMNS (lat <= 3; lat minus best in [0, 3]; energy/3 minus
+    best in [0, 2]; f_min / remaining <= 1; remaining / F; pressure <= 5), as tensors so that
+    one clamp applies them all."""
+
+    def __init__(self, device: torch.device) -> None:
+        inf = float("inf")
+        f64 = dict(dtype=torch.float64, device=device)
+        self.low = torch.tensor([-inf, 0, 0, -inf, -inf, -inf], **f64)
+        self.high = torch.tensor([3, 3, 2, 1, inf, 5], **f64)
+
+
+def dynamic_option_features(lat: torch.Tensor, energy3: torch.Tensor, allowed: torch.Tensor,
+                            f_min: torch.Tensor, rem: torch.Tensor, rem_over_cap: torch.Tensor,
+                            pressure: torch.Tensor, bounds: _DynamicBounds) -> torch.Tensor:
+    """The DYNAMIC_COLUMNS, in that order, (R, K, 6) float32 of one step's option features.
+    Inputs per row and option (local = column 0): lat (R, K); energy3 (R, K) log(energy /
+    e_loc) / 3; allowed (R, K); f_min, rem (R, K) [Hz], local 0 and 1; rem_over_cap (R, K),
+    local 0; pressure (R,)."""
     big = torch.finfo(lat.dtype).max
     blocked = ~allowed
     lat_best = lat.masked_fill(blocked, big).amin(1, keepdim=True)
-    en_best = energy.masked_fill(blocked, big).amin(1, keepdim=True)
-    return torch.stack([
-        lat.clamp(max=3),
-        (lat - lat_best).clamp(0, 3),
-        (energy - en_best).clamp(0, 6) / 3,
-        F.pad((f_min / rem.clamp(min=1.0)).clamp(max=1), (1, 0)),  # local: 0
-        F.pad(rem / cap, (1, 0)),
-        pressure.clamp(max=5)[:, None].expand_as(lat),
-    ], dim=2).float()
+    en_best = energy3.masked_fill(blocked, big).amin(1, keepdim=True)
+    raw = torch.stack([lat, lat - lat_best, energy3 - en_best, f_min / rem.clamp(min=1.0),
+                       rem_over_cap, pressure[:, None].expand_as(lat)], dim=2)
+    return raw.clamp(bounds.low, bounds.high).float()
 
 
 def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
@@ -101,9 +111,11 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     temperature: divides the logits when sampling (the log-probabilities stay those of the
     policy itself). stats=False skips what only training and ALEF read (log_prob,
     step_log_prob and entropy are then zeros).
-    Per-UE data is permuted into decoding order once, so a step only slices column t; what
-    does not depend on the servers' state is computed before the loop, because on a CPU a
-    step's time is mostly the fixed cost of each small tensor operation.
+    On a CPU a step's time is mostly the fixed cost of each small tensor operation, so the
+    loop does as few as it can: per-UE data is permuted into decoding order and split by
+    step once; what does not depend on the servers' state is computed before the loop; the
+    servers' state is kept per option (column 0 = local, which collects nothing that is
+    read), so that no step has to add or drop the local column.
     """
     B, N = batch.order.shape
     M = batch.capacity.shape[1]
@@ -123,26 +135,36 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
         idx = order.view(R, N, *([1] * (x.dim() - 2))).expand(R, N, *x.shape[2:])
         return x.gather(1, idx)
 
+    def with_local(local: torch.Tensor | float, servers: torch.Tensor) -> torch.Tensor:
+        """(..., M) per server -> (..., K) per option, `local` in column 0."""
+        if not isinstance(local, torch.Tensor):
+            local = torch.full_like(servers[..., :1], local)
+        return torch.cat([local.expand(*servers.shape[:-1], 1), servers], dim=-1)
+
+    f64 = dict(dtype=torch.float64, device=dev)
     cache = model.init_cache(enc[rows], batch.ue_mask[rows])
-    prompt_r = prompt[rows]
-    ue_prompt_s = by_step(enc[:, 1:]) + prompt_r[:, None]  # (R, N, d)
+    ue_prompt_s = by_step(enc[:, 1:]) + prompt[rows][:, None]  # (R, N, d)
     srv_mask = batch.srv_mask[rows]  # (R, M)
-    pool = model.mec_embed.pool_weights(srv_mask)  # (R, M)
-    no_srv = ~srv_mask
+    srv_k = with_local(torch.zeros_like(srv_mask[:, :1]), srv_mask)  # (R, K) real servers
+    pool = MECEmbedding.pool_weights(srv_k)  # (R, K), 0 for local and padding
     cap = batch.capacity[rows]  # (R, M) [Hz]
-    cap_fit = cap * (1 + CAPACITY_RTOL)
-    n_srv = srv_mask.sum(1, keepdim=True)
-    cap_mean = (cap * srv_mask).sum(1, keepdim=True) / n_srv  # (R, 1), real servers only
+    cap_k = with_local(1.0, cap)  # local's 1 keeps its remaining capacity at 1 (unread)
+    cap_fit_k = with_local(float("inf"), cap * (1 + CAPACITY_RTOL))  # local always fits
+    inv_cap_k = with_local(0.0, 1 / cap)  # local's remaining / F is 0
+    cap_mean = (cap * srv_mask).sum(1, keepdim=True) / srv_mask.sum(1, keepdim=True)
     T_s, C_s = by_step(batch.deadline), by_step(batch.cycles)  # (R, N)
     root_s = C_s.sqrt()
-    tloc_s = by_step(batch.t_loc) / T_s  # (R, N)
     ttx_s = by_step(batch.t_tx)  # (R, N, M)
-    fmin_s = by_step(batch.f_min)  # (R, N, M)
-    ok_s = by_step(batch.option_ok)  # (R, N, K)
-    energy_s = torch.cat([torch.zeros_like(T_s[..., None]), by_step(batch.e_ratio).log()],
-                         dim=2)  # (R, N, K)
-    tx_s = torch.cat([torch.zeros_like(T_s[..., None]), (ttx_s / T_s[..., None]).clamp(max=2)],
-                     dim=2)  # (R, N, K)
+    fmin_k = with_local(0.0, by_step(batch.f_min))  # (R, N, K)
+    # The options allowed before capacity: deadline-meeting, on a real server.
+    ok_k = by_step(batch.option_ok) & with_local(True, srv_mask)[:, None]  # (R, N, K)
+    energy_s = with_local(0.0, by_step(batch.e_ratio).log())  # (R, N, K)
+    tx_s = with_local(0.0, (ttx_s / T_s[..., None]).clamp(max=2))  # (R, N, K)
+    # lat (see the features above) = lat0 + S * lat1, S the option's sum of sqrt C so far.
+    cap_T = cap[:, None] * T_s[..., None]  # (R, N, M)
+    lat0_k = with_local((by_step(batch.t_loc) / T_s)[..., None],
+                        ttx_s / T_s[..., None] + C_s[..., None] / cap_T)
+    lat1_k = with_local(0.0, 2 * root_s[..., None] / cap_T)
     # Demand that cannot go local: its cheapest f_min (for the pressure feature).
     must = ~batch.option_ok[:, :, 0]
     cheapest = batch.f_min.masked_fill(~batch.option_ok[:, :, 1:], float("inf")).amin(2)
@@ -155,60 +177,56 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     padded = not bool(live_s.all())  # without padding the per-step masking is skipped
     left_s = 1 - steps[None] / n_ues[:, None]  # (R, N)
     mean_T = ((batch.deadline * batch.ue_mask).sum(1) / batch.n_ues)[rows][:, None]  # (R, 1)
-    static_s = static_option_features(energy_s, tx_s, cap, cap_mean, left_s)
-    # What a chosen option adds to its server's load, root sum and count; column 0 (local)
-    # collects nothing that is read.
-    fmin_k = torch.cat([torch.zeros_like(T_s[..., None]), fmin_s], dim=2)  # (R, N, K)
-    root_k = torch.cat([torch.zeros_like(T_s[..., None]),
-                        root_s[..., None].expand(R, N, M)], dim=2)  # (R, N, K)
-    only_local = torch.zeros(R, K, dtype=torch.bool, device=dev)
-    only_local[:, 0] = True
-    local_ok = torch.ones(R, 1, dtype=torch.bool, device=dev)
+    w_static, b_key, w_dynamic = model.split_key_layer(STATIC_COLUMNS, DYNAMIC_COLUMNS)
+    key_static_s = F.linear(static_option_features(energy_s, tx_s, cap, cap_mean, left_s),
+                            w_static, b_key)  # (R, N, K, d_head)
+    bounds = _DynamicBounds(dev)
+    # The MEC features per option: remaining / F, compute time there / mean T, UEs there /
+    # N, remaining / mean F, as [remaining / F, S^2, count, remaining] times these scales.
+    mec_scale = torch.stack([torch.ones_like(inv_cap_k), inv_cap_k / mean_T,
+                             (1 / n_ues)[:, None].expand(R, K).double(),
+                             (1 / cap_mean).expand(R, K)], dim=2)  # (R, K, N_MEC)
+    # What a chosen option adds to its (load, sum of sqrt C, count); local adds nothing read.
+    add_s = torch.stack([fmin_k, with_local(0.0, root_s[..., None].expand(R, N, M)),
+                         torch.ones_like(fmin_k)], dim=3)  # (R, N, K, 3)
+    only_local = with_local(True, torch.zeros(R, M, dtype=torch.bool, device=dev))
 
-    f64 = dict(dtype=torch.float64, device=dev)
-    load_k = torch.zeros(R, K, **f64)  # sum of f_min per option (column j = server j)
-    root_sum_k = torch.zeros(R, K, **f64)  # sum of sqrt C per option
-    count_k = torch.zeros(R, K, **f64)
-    load, root_sum, count = load_k[:, 1:], root_sum_k[:, 1:], count_k[:, 1:]  # views
-    actions = torch.zeros(R, N, dtype=torch.long, device=dev)  # per step
-    shares = torch.zeros(R, N, device=dev)
-    step_logp = torch.zeros(R, N, device=dev)  # per step
+    state = torch.zeros(R, K, 3, **f64)  # per option: load (f_min sum), S, count
+    load_k, root_sum_k, count_k = state.unbind(2)  # views, updated in place
+    actions, states, chosen_keys, step_logp, stuck_at = [], [], [], [], []
     entropy = torch.zeros(R, device=dev)
-    feasible = torch.ones(R, dtype=torch.bool, device=dev)
-    forced_s = None if forced is None else forced.gather(1, order)
+    forced_s = None if forced is None else forced.gather(1, order).unbind(1)
     prev_key = model.start.expand(R, -1)
-    for t in range(N):
-        f_min = fmin_s[:, t]  # (R, M)
-        fits = load + f_min <= cap_fit
-        allowed = ok_s[:, t] & torch.cat([local_ok, fits & srv_mask], 1)
+    per_step = zip(fmin_k.unbind(1), ok_k.unbind(1), lat0_k.unbind(1), lat1_k.unbind(1),
+                   (energy_s / 3).unbind(1), key_static_s.unbind(1), ue_prompt_s.unbind(1),
+                   add_s.unbind(1), need_s.unbind(1), live_s.unbind(1), strict=True)
+    for t, (f_min, ok, lat0, lat1, energy3, key_static, ue_prompt, add, need_t, live) \
+            in enumerate(per_step):
+        allowed = ok & (load_k + f_min <= cap_fit_k)
         stuck = ~allowed.any(1)
         if padded:  # padding steps run but change nothing
-            live = live_s[:, t]
             stuck &= live
             dead = stuck | ~live
         else:
             dead = stuck
-        feasible &= ~stuck
+        stuck_at.append(stuck)
         # A placeholder move on local; the row is flagged if stuck.
         allowed = torch.where(dead[:, None], only_local, allowed)
-        rem = (cap - load).clamp(min=0)
-        pressure = need_left / rem.masked_fill(no_srv, 0).sum(1).clamp(min=1.0)
-        C, T = C_s[:, t, None], T_s[:, t, None]
-        lat = torch.cat([tloc_s[:, t, None],
-                         (ttx_s[:, t] + (2 * root_sum * root_s[:, t, None] + C) / cap) / T],
-                        dim=1)
-        opts = static_s[:, t].clone()
-        opts[..., DYNAMIC_COLUMNS] = dynamic_option_features(lat, energy_s[:, t], allowed,
-                                                             f_min, rem, cap, pressure)
-        mec = torch.stack([rem / cap, root_sum ** 2 / cap / mean_T, count / n_ues[:, None],
-                           rem / cap_mean], dim=2)  # (R, M, N_MEC)
-        x = model.decoder_input(ue_prompt_s[:, t], model.mec_embed(mec.float(), pool), prev_key)
-        state = model.step(x, cache)  # (R, d)
-        keys = model.keys(opts)  # (R, K, d)
-        logits = model.logits(state, keys, allowed)  # (R, K)
+        rem = (cap_k - load_k).clamp(min=0)
+        rem_over_cap = rem * inv_cap_k
+        pressure = need_left / (rem * srv_k).sum(1).clamp(min=1.0)
+        lat = torch.addcmul(lat0, root_sum_k, lat1)
+        dynamic = dynamic_option_features(lat, energy3, allowed, f_min, rem, rem_over_cap,
+                                          pressure, bounds)
+        mec = torch.stack([rem_over_cap, root_sum_k ** 2, count_k, rem], dim=2) * mec_scale
+        x = model.decoder_input(ue_prompt, MECEmbedding.pooled(mec.float(), pool, cache.mec_net),
+                                prev_key)
+        h = model.step(x, cache)  # (R, d)
+        keys = model.keys(key_static + F.linear(dynamic, w_dynamic), cache)  # (R, K, d)
+        logits = model.logits(h, keys, allowed)  # (R, K)
         logp = torch.log_softmax(logits, dim=1) if stats else None
         if forced_s is not None:
-            a = forced_s[:, t]
+            a = forced_s[t]
             # A masked forced option (a row with no label) falls back to an allowed one;
             # callers give such rows no weight.
             a = torch.where(allowed[ar, a], a, allowed.float().argmax(1))
@@ -219,29 +237,34 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
         else:
             a = logits.argmax(1)
         key = keys[ar, a]  # (R, d)
-        share = model.share(state, key)
         if padded:
             a = a * live
-            share = share * live
-            need_left = need_left - need_s[:, t] * live
+            need_left = need_left - need_t * live
         else:
-            need_left = need_left - need_s[:, t]
+            need_left = need_left - need_t
         if stats:
             chosen = logp[ar, a]
             step_ent = (logp.exp() * logp.masked_fill(~allowed, 0)).sum(1)
             if padded:
                 chosen, step_ent = chosen * live, step_ent * live
-            step_logp[:, t] = chosen
+            step_logp.append(chosen)
             entropy = entropy - step_ent
-        shares[:, t] = share
-        actions[:, t] = a
-        col = a[:, None]
-        load_k.scatter_add_(1, col, fmin_k[:, t].gather(1, col))
-        root_sum_k.scatter_add_(1, col, root_k[:, t].gather(1, col))
-        count_k[ar, a] += 1
+        states.append(h)
+        chosen_keys.append(key)
+        actions.append(a)
+        col = a.view(R, 1, 1).expand(R, 1, 3)
+        state.scatter_add_(1, col, add.gather(1, col))
         prev_key = key
-    assignment = torch.zeros_like(actions).scatter_(1, order, actions)  # back to UE order
-    share = torch.zeros_like(shares).scatter_(1, order, shares)
+    feasible = ~torch.stack(stuck_at, 1).any(1)
+    # Back to UE order.
+    assignment = torch.zeros(R, N, dtype=torch.long, device=dev).scatter_(
+        1, order, torch.stack(actions, 1))
+    # The sigmoid head does not feed back into the decode, so it runs once on every step.
+    share = model.share(torch.stack(states, 1), torch.stack(chosen_keys, 1))  # (R, N)
+    if padded:
+        share = share * live_s
+    share = torch.zeros(R, N, device=dev).scatter_(1, order, share)
+    step_logp = torch.stack(step_logp, 1) if stats else torch.zeros(R, N, device=dev)
     step_log_prob = torch.zeros_like(step_logp).scatter(1, order, step_logp)
     return Decoded(assignment, step_logp.sum(1), step_log_prob, entropy, share, feasible,
                    value, samples)
