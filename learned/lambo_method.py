@@ -1,10 +1,11 @@
 """`lambo`: the pre-trained LAMBO policy as a solver backend.
 
 Decoding: greedy (samples=1) or best of k (samples=k: the greedy decode plus k - 1 sampled
-decodes, seeded). Every decode is feasible by construction (rollout.py masks options that
-cannot meet the deadline or no longer fit). The chosen assignment is evaluated twice with
-mecopt.evaluate: with the sigmoid head's allocation and with exact water-filling; the
-better feasible one is returned, and both values are in `extra`.
+decodes, seeded, all in one batched pass). Every decode is feasible by construction
+(rollout.py masks options that cannot meet the deadline or no longer fit). The chosen
+assignment is evaluated twice with mecopt.evaluate: with the sigmoid head's allocation and
+with exact water-filling; the better feasible one is returned, and both values are in
+`extra`.
 
 `polish=True` then runs the shared local search (mecopt.descend: moves, swaps, ejection
 chains) from the decoded assignment, inside the time limit, the same polish DE and PG
@@ -68,31 +69,28 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
         if threads is not None:
             torch.set_num_threads(threads)
         with torch.inference_mode():
-            runs = [decode(model, batch, stats=False)]
-            if samples > 1:
-                gen = torch.Generator(device=device).manual_seed(int(seed))
-                runs.append(decode(model, batch, samples=samples - 1, sample=True,
-                                   generator=gen, temperature=temperature, stats=False))
+            # Row b's decodes are b * samples + (0 greedy, 1.. sampled), in one pass.
+            gen = torch.Generator(device=device).manual_seed(int(seed))
+            run = decode(model, batch, samples=samples, sample=samples > 1, greedy_first=True,
+                         generator=gen, temperature=temperature, stats=False)
     finally:
         torch.set_num_threads(before)
     rows = []
-    # Per run: (decodes per row, assignments, water-filled values, sigmoid allocations).
-    per_run = [(run.samples, run.assignment.cpu().numpy(), costs(batch, run)[0],
-                sigmoid_allocation(batch, run)) for run in runs]
+    assignment, value = run.assignment.cpu().numpy(), costs(batch, run)[0]
+    allocation = sigmoid_allocation(batch, run)
     for b, inst in enumerate(instances):
         n = inst.n_ues
-        # Every feasible decode of this row, best first; on ties the earlier run (greedy),
-        # then the earlier decode.
-        found = sorted((value[r], j, r) for j, (k, _, value, _) in enumerate(per_run)
-                       for r in range(b * k, (b + 1) * k) if np.isfinite(value[r]))
+        # Every feasible decode of this row, best first; on ties the earlier decode (greedy).
+        block = range(b * samples, (b + 1) * samples)
+        found = sorted((value[r], r) for r in block if np.isfinite(value[r]))
         starts, seen = [], set()
-        for v, j, r in found:
-            a = per_run[j][1][r, :n]
+        for v, r in found:
+            a = assignment[r, :n]
             if a.tobytes() in seen:
                 continue
             seen.add(a.tobytes())
             starts.append({"assignment": a, "value": float(v),
-                           "allocation_sigmoid": per_run[j][3][r, :n]})
+                           "allocation_sigmoid": allocation[r, :n]})
             if len(starts) == keep:
                 break
         best = starts[0] if starts else {"assignment": None, "value": float("inf"),

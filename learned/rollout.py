@@ -103,7 +103,7 @@ def dynamic_option_features(lat: torch.Tensor, energy3: torch.Tensor, allowed: t
 def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
            forced: torch.Tensor | None = None,
            generator: torch.Generator | None = None, temperature: float = 1.0,
-           stats: bool = True) -> Decoded:
+           stats: bool = True, greedy_first: bool = False) -> Decoded:
     """Decode every row `samples` times: greedily (argmax), by sampling, or teacher-forced.
 
     forced: (B * samples, N) assignments to follow (imitation); the log-probabilities are
@@ -111,6 +111,8 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     temperature: divides the logits when sampling (the log-probabilities stay those of the
     policy itself). stats=False skips what only training and ALEF read (log_prob,
     step_log_prob and entropy are then zeros).
+    greedy_first: with `sample`, each row's first decode is greedy and the others sampled,
+    all in one pass (best of k costs one decode, not a greedy one and a sampled one).
     On a CPU a step's time is mostly the fixed cost of each small tensor operation, so the
     loop does as few as it can: per-UE data is permuted into decoding order and split by
     step once; what does not depend on the servers' state is computed before the loop; the
@@ -197,6 +199,7 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     entropy = torch.zeros(R, device=dev)
     forced_s = None if forced is None else forced.gather(1, order).unbind(1)
     prev_key = model.start.expand(R, -1)
+    greedy_rows = (ar % samples == 0) if sample and greedy_first else None
     per_step = zip(fmin_k.unbind(1), ok_k.unbind(1), lat0_k.unbind(1), lat1_k.unbind(1),
                    (energy_s / 3).unbind(1), key_static_s.unbind(1), ue_prompt_s.unbind(1),
                    add_s.unbind(1), need_s.unbind(1), live_s.unbind(1), strict=True)
@@ -234,6 +237,8 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
             p = torch.softmax(logits / temperature, 1) if temperature != 1.0 or logp is None \
                 else logp.exp()
             a = torch.multinomial(p, 1, generator=generator).squeeze(1)
+            if greedy_rows is not None:
+                a = torch.where(greedy_rows, logits.argmax(1), a)
         else:
             a = logits.argmax(1)
         key = keys[ar, a]  # (R, d)

@@ -141,6 +141,23 @@ def test_decoding_without_stats_decides_the_same(sample):
     assert (full.entropy > 0).any() and (lean.entropy == 0).all()
 
 
+def test_greedy_first_decodes_greedily_then_samples():
+    """greedy_first (what `lambo` uses for best of k): each row's first decode is the
+    greedy decode, the others are sampled, in one pass."""
+    model = random_model(6)
+    insts = capacity_bound_instances()
+    batch = make_batch(insts, [Objective.LATENCY, Objective.ENERGY] * 2)
+    with torch.no_grad():
+        greedy = decode(model, batch)
+        gen = torch.Generator().manual_seed(7)
+        mixed = decode(model, batch, samples=8, sample=True, greedy_first=True, generator=gen,
+                       temperature=3.0)
+    assert torch.equal(mixed.assignment[::8], greedy.assignment)
+    assert torch.allclose(mixed.share[::8], greedy.share)
+    sampled = mixed.assignment.view(len(insts), 8, -1)[:, 1:]
+    assert (sampled != greedy.assignment[:, None]).any(2).sum() > 10, "the others sample"
+
+
 def test_batch_decoding_equals_one_by_one():
     model = random_model(2)
     insts = [generate("hetero", seed=300_000 + k) for k in range(3)] + [generate("paper")]
