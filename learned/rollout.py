@@ -186,16 +186,16 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     # The MEC features per option: remaining / F, compute time there / mean T, UEs there /
     # N, remaining / mean F, as [remaining / F, S^2, count, remaining] times these scales.
     mec_scale = torch.stack([torch.ones_like(inv_cap_k), inv_cap_k / mean_T,
-                             (1 / n_ues)[:, None].expand(R, K).double(),
+                             (1 / n_ues.double())[:, None].expand(R, K),
                              (1 / cap_mean).expand(R, K)], dim=2)  # (R, K, N_MEC)
     # What a chosen option adds to its (load, sum of sqrt C, count); local adds nothing read.
     add_s = torch.stack([fmin_k, with_local(0.0, root_s[..., None].expand(R, N, M)),
                          torch.ones_like(fmin_k)], dim=3)  # (R, N, K, 3)
     only_local = with_local(True, torch.zeros(R, M, dtype=torch.bool, device=dev))
 
-    state = torch.zeros(R, K, 3, **f64)  # per option: load (f_min sum), S, count
-    load_k, root_sum_k, count_k = state.unbind(2)  # views, updated in place
-    actions, states, chosen_keys, step_logp, stuck_at = [], [], [], [], []
+    per_option = torch.zeros(R, K, 3, **f64)  # the servers' state: load (f_min sum), S, count
+    load_k, root_sum_k, count_k = per_option.unbind(2)  # views, updated in place
+    actions, decoder_states, chosen_keys, step_logp, stuck_at = [], [], [], [], []
     entropy = torch.zeros(R, device=dev)
     forced_s = None if forced is None else forced.gather(1, order).unbind(1)
     prev_key = model.start.expand(R, -1)
@@ -254,18 +254,18 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
                 chosen, step_ent = chosen * live, step_ent * live
             step_logp.append(chosen)
             entropy = entropy - step_ent
-        states.append(h)
+        decoder_states.append(h)
         chosen_keys.append(key)
         actions.append(a)
         col = a.view(R, 1, 1).expand(R, 1, 3)
-        state.scatter_add_(1, col, add.gather(1, col))
+        per_option.scatter_add_(1, col, add.gather(1, col))
         prev_key = key
     feasible = ~torch.stack(stuck_at, 1).any(1)
     # Back to UE order.
     assignment = torch.zeros(R, N, dtype=torch.long, device=dev).scatter_(
         1, order, torch.stack(actions, 1))
     # The sigmoid head does not feed back into the decode, so it runs once on every step.
-    share = model.share(torch.stack(states, 1), torch.stack(chosen_keys, 1))  # (R, N)
+    share = model.share(torch.stack(decoder_states, 1), torch.stack(chosen_keys, 1))  # (R, N)
     if padded:
         share = share * live_s
     share = torch.zeros(R, N, device=dev).scatter_(1, order, share)
