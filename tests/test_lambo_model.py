@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from click.testing import CliRunner
 
 from mecopt.cli.main import cli
@@ -120,6 +121,22 @@ def test_cached_decoder_steps_equal_torchs_decoder_layers():
             for layer in model.decoder:
                 y = layer(y, enc, tgt_mask=causal, memory_key_padding_mask=pad)
             assert torch.allclose(state, model.decoder_norm(y[:, -1]), atol=1e-5), t
+
+
+def test_split_option_key_layer_is_the_option_key_mlp():
+    """The decode projects the static option columns once and the dynamic ones per step
+    (Lambo.split_key_layer); the sum must be torch's own option-key MLP on all columns."""
+    from mecopt.learned.rollout import DYNAMIC_COLUMNS, STATIC_COLUMNS
+
+    model = random_model(8)
+    options = torch.randn(3, 5, model.option_key[0].in_features)
+    with torch.no_grad():
+        cache = model.init_cache(torch.randn(3, 4, model.cfg.d_model),
+                                 torch.ones(3, 3, dtype=torch.bool))
+        w_static, bias, w_dynamic = model.split_key_layer(STATIC_COLUMNS, DYNAMIC_COLUMNS)
+        hidden = (F.linear(options[..., list(STATIC_COLUMNS)], w_static, bias)
+                  + F.linear(options[..., list(DYNAMIC_COLUMNS)], w_dynamic))
+        assert torch.allclose(model.keys(hidden, cache), model.option_key(options), atol=1e-5)
 
 
 @pytest.mark.parametrize("sample", [False, True])
