@@ -16,7 +16,8 @@ better than greedy, and the median time per solve call, for greedy, lambo greedy
 polish=true, starts=4) and DE (de: on the first `--de K` instances per family only, default time
 limit; slow). With DE on every instance, how many times faster than DE each method is and
 whether its gap is no worse than DE's. Then:
-- throughput: greedy decoding of 4x50 paper instances in one batch, instances per second
+- throughput: greedy decoding of 4x50 paper instances in one batch of 200 (the median of 3
+  batches after a warm-up batch), instances per second
   (features + decode + exact costs);
 - per-call latency: median wall time of one `mecopt.solve(..., "lambo")` after loading.
 """
@@ -110,15 +111,21 @@ def print_row(r: dict) -> None:
           f"{r['better_than_greedy']:>6d} {r['median_ms']:9.2f}  {r['reference']}", flush=True)
 
 
-def throughput(checkpoint: str, device: str, n: int = 200) -> tuple[float, float]:
+def throughput(checkpoint: str, device: str, n: int = 200,
+               runs: int = 3) -> tuple[float, float]:
     """Instances per second of wall time and of this process's CPU time (the machine may be
-    shared: CPU time is what the decode costs)."""
+    shared: CPU time is what the decode costs), median of `runs` batches after one warm-up
+    batch of the same size (the first batch of a size also pays for allocating its
+    tensors)."""
     insts = [generate("paper", 50, 4, seed=4_000_000 + k) for k in range(n)]
     objs = [OBJECTIVES[k % 2] for k in range(n)]
-    decode_instances(insts[:8], objs[:8], checkpoint=checkpoint, device=device)  # warm up
-    wall, cpu = time.perf_counter(), time.process_time()
-    decode_instances(insts, objs, checkpoint=checkpoint, device=device)
-    return n / (time.perf_counter() - wall), n / (time.process_time() - cpu)
+    walls, cpus = [], []
+    for _ in range(runs + 1):
+        wall, cpu = time.perf_counter(), time.process_time()
+        decode_instances(insts, objs, checkpoint=checkpoint, device=device)
+        walls.append(n / (time.perf_counter() - wall))
+        cpus.append(n / (time.process_time() - cpu))
+    return statistics.median(walls[1:]), statistics.median(cpus[1:])
 
 
 def call_latency(checkpoint: str, device: str, calls: int = 20) -> tuple[float, float]:
@@ -180,7 +187,7 @@ def main() -> None:
     tput = throughput(args.checkpoint, args.device)
     lat = call_latency(args.checkpoint, args.device)
     print(f"throughput: {tput[0]:.0f} instances/s wall, {tput[1]:.0f} per CPU-second "
-          "(4x50, greedy decoding, one batch of 200)")
+          "(4x50, greedy decoding, batches of 200, median of 3)")
     print(f"per-call latency: {lat[0]:.1f} ms wall, {lat[1]:.1f} ms CPU, median "
           "(mecopt.solve, lambo, 4x50, model loaded)")
     if args.json:
