@@ -287,12 +287,28 @@ def _log(cfg: TrainConfig, text: str, rank: int) -> None:
 def train(cfg: TrainConfig) -> dict:
     """Run ACL pre-training; writes the checkpoint (best validation), CSV log and PNG curve.
     Returns steps, wall_s, the best validation metrics and the final model. Under torchrun
-    (WORLD_SIZE > 1), initializes the process group itself if needed."""
+    (WORLD_SIZE > 1) it initializes the process group if the caller has not, and then also
+    destroys it at the end; a group the caller made stays the caller's."""
     cfg.check()
-    torch.set_num_threads(cfg.threads)
-    world_env = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_env > 1 and not dist.is_initialized():
+    owns_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
+    if owns_group:
         dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+    result = _train(cfg)
+    if owns_group:
+        close_process_group()
+    return result
+
+
+def close_process_group() -> None:
+    """Destroy the process group once every rank is past its last collective: a rank that
+    tears down while a peer's gloo threads still wait on it can abort that peer's process."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig) -> dict:
+    """The body of `train`, inside an initialized process group when distributed."""
+    torch.set_num_threads(cfg.threads)
     rank, world = _dist_info()
     device = cfg.device
     if device.startswith("cuda") and world > 1:

@@ -21,6 +21,7 @@ from mecopt.learned.train import (
     INFEASIBLE_COST,
     ACLLoss,
     TrainConfig,
+    close_process_group,
     draw_instances,
     make_rows,
     normalized,
@@ -153,6 +154,9 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
                       RANK=str(rank), LOCAL_RANK=str(rank))
     import torch.distributed as dist
 
+    # The group is this test's (train() leaves a caller's group open), so that the replicas
+    # can be compared after training.
+    dist.init_process_group("gloo")
     cfg = TrainConfig(steps=2, batch_instances=1, samples=2, imitation=0.5, validate_every=2,
                       n_valid=1, quiet=True, output=os.path.join(out_dir, "ddp.pt"))
     torch.manual_seed(0)
@@ -161,7 +165,7 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     flat = torch.cat([p.detach().flatten() for p in result["model"].parameters()])
     both = [torch.zeros_like(flat) for _ in range(world)]
     dist.all_gather(both, flat)
-    dist.destroy_process_group()
+    close_process_group()
     if rank == 0:
         np.save(os.path.join(out_dir, "diff.npy"), (both[0] - both[1]).abs().max().numpy())
 
