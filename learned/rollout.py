@@ -72,32 +72,31 @@ def static_option_features(energy: torch.Tensor, tx: torch.Tensor, cap: torch.Te
     return out
 
 
-class _DynamicBounds:
-    """The clamps of the DYNAMIC_COLUMNS (lat <= 3; lat minus best in [0, 3]; energy/3 minus
-    best in [0, 2]; f_min / remaining <= 1; remaining / F; pressure <= 5), as tensors so that
-    one clamp applies them all."""
-
-    def __init__(self, device: torch.device) -> None:
-        inf = float("inf")
-        f64 = dict(dtype=torch.float64, device=device)
-        self.low = torch.tensor([-inf, 0, 0, -inf, -inf, -inf], **f64)
-        self.high = torch.tensor([3, 3, 2, 1, inf, 5], **f64)
+def _dynamic_bounds(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(low, high): the clamps of the DYNAMIC_COLUMNS (lat <= 3; lat minus best in [0, 3];
+    energy/3 minus best in [0, 2]; f_min / remaining <= 1; remaining / F; pressure <= 5), as
+    tensors so that one clamp applies them all."""
+    inf = float("inf")
+    f64 = dict(dtype=torch.float64, device=device)
+    return (torch.tensor([-inf, 0, 0, -inf, -inf, -inf], **f64),
+            torch.tensor([3, 3, 2, 1, inf, 5], **f64))
 
 
 def dynamic_option_features(lat: torch.Tensor, energy3: torch.Tensor, allowed: torch.Tensor,
                             f_min: torch.Tensor, rem: torch.Tensor, rem_over_cap: torch.Tensor,
-                            pressure: torch.Tensor, bounds: _DynamicBounds) -> torch.Tensor:
+                            pressure: torch.Tensor,
+                            bounds: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """The DYNAMIC_COLUMNS, in that order, (R, K, 6) float32 of one step's option features.
     Inputs per row and option (local = column 0): lat (R, K); energy3 (R, K) log(energy /
     e_loc) / 3; allowed (R, K); f_min, rem (R, K) [Hz], local 0 and 1; rem_over_cap (R, K),
-    local 0; pressure (R,)."""
+    local 0; pressure (R,); bounds from _dynamic_bounds."""
     big = torch.finfo(lat.dtype).max
     blocked = ~allowed
     lat_best = lat.masked_fill(blocked, big).amin(1, keepdim=True)
     en_best = energy3.masked_fill(blocked, big).amin(1, keepdim=True)
     raw = torch.stack([lat, lat - lat_best, energy3 - en_best, f_min / rem.clamp(min=1.0),
                        rem_over_cap, pressure[:, None].expand_as(lat)], dim=2)
-    return raw.clamp(bounds.low, bounds.high).float()
+    return raw.clamp(*bounds).float()
 
 
 def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
@@ -147,7 +146,7 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     cache = model.init_cache(enc[rows], batch.ue_mask[rows])
     ue_prompt_s = by_step(enc[:, 1:]) + prompt[rows][:, None]  # (R, N, d)
     srv_mask = batch.srv_mask[rows]  # (R, M)
-    srv_k = with_local(torch.zeros_like(srv_mask[:, :1]), srv_mask)  # (R, K) real servers
+    srv_k = with_local(False, srv_mask)  # (R, K) real servers
     pool = MECEmbedding.pool_weights(srv_k)  # (R, K), 0 for local and padding
     cap = batch.capacity[rows]  # (R, M) [Hz]
     cap_k = with_local(1.0, cap)  # local's 1 keeps its remaining capacity at 1 (unread)
@@ -182,7 +181,7 @@ def decode(model: Lambo, batch: Batch, samples: int = 1, sample: bool = False,
     w_static, b_key, w_dynamic = model.split_key_layer(STATIC_COLUMNS, DYNAMIC_COLUMNS)
     key_static_s = F.linear(static_option_features(energy_s, tx_s, cap, cap_mean, left_s),
                             w_static, b_key)  # (R, N, K, d_head)
-    bounds = _DynamicBounds(dev)
+    bounds = _dynamic_bounds(dev)
     # The MEC features per option: remaining / F, compute time there / mean T, UEs there /
     # N, remaining / mean F, as [remaining / F, S^2, count, remaining] times these scales.
     mec_scale = torch.stack([torch.ones_like(inv_cap_k), inv_cap_k / mean_T,
