@@ -295,15 +295,11 @@ def train(cfg: TrainConfig) -> dict:
         dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
     result = _train(cfg)
     if owns_group:
-        close_process_group()
+        # Every rank past its last collective first: a rank that tears down while a peer's
+        # gloo threads still wait on it can abort that peer's process.
+        dist.barrier()
+        dist.destroy_process_group()
     return result
-
-
-def close_process_group() -> None:
-    """Destroy the process group once every rank is past its last collective: a rank that
-    tears down while a peer's gloo threads still wait on it can abort that peer's process."""
-    dist.barrier()
-    dist.destroy_process_group()
 
 
 def _train(cfg: TrainConfig) -> dict:
