@@ -193,10 +193,12 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
        objective but overloads its server (at most `_CHAIN_STARTS` of them, most promising
        first), combined with moving one UE already on that server to any other option.
     Neighbours whose lower bound (`_Bound`) cannot beat the current value are skipped
-    unevaluated, which changes the speed (about 9x on 50-UE instances) but not the result.
-    For energy the bound is the exact value and feasibility is only capacity, so the
-    neighbours that fit are evaluated best bound first, a short list at a time (6-10x
-    faster on the hetero and large libraries, the same results).
+    unevaluated; the others are evaluated best bound first, a chunk at a time, until the
+    next bound cannot beat the best value found (for energy the bound is the exact value,
+    so the first chunk almost always decides). The chain starts come from the moves that
+    may overload a server and whose bound may beat the current value. None of this changes
+    the result, only the speed (docs/heuristics.md, "The shared decoder", has the
+    measurements).
     It stops at a local optimum, after `max_rounds`, or at `deadline` (a time.perf_counter()
     value, checked between neighbourhoods and between chunks of one, so a large swap
     neighbourhood cannot overrun it by more than one chunk), and never returns something
@@ -218,20 +220,26 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
         return deadline is not None and time.perf_counter() >= deadline
 
     def best_of(ues: np.ndarray, opts: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """The best improving neighbour among a (ues, opts) neighbourhood, bound-pruned."""
+        """The best improving neighbour among a (ues, opts) neighbourhood: the neighbours
+        the bound does not rule out are evaluated best bound first, a chunk at a time, until
+        the next bound cannot beat the best value found."""
         low = bound.of(a, ues, opts)
         keep = low < value + 1e-9 * abs(value)  # slack for rounding
         ues, opts, low = ues[keep], opts[keep], low[keep]
-        if energy:  # the bound is the exact value: evaluate the best few that fit, in order
+        if energy:  # capacity is energy's only constraint: skip what cannot fit
             fit = bound.fits(a, ues, opts)
             ues, opts, low = ues[fit], opts[fit], low[fit]
-            order = np.argsort(low, kind="stable")
-            first, rest = order[:_ENERGY_SHORTLIST], order[_ENERGY_SHORTLIST:]
-            best, _ = _best(instance, objective, _apply(a, ues[first], opts[first]), value)
-            if best is not None or not len(rest):
-                return best
-            ues, opts = ues[rest], opts[rest]  # the short list holds no improvement
-        best, _ = _best(instance, objective, _apply(a, ues, opts), value, deadline)
+        order = np.argsort(low, kind="stable")
+        best, bar = None, value
+        first, size = 0, _SHORTLIST
+        while first < len(order):
+            if first and (late() or low[order[first]] >= bar + 1e-9 * abs(bar)):
+                break
+            idx = order[first:first + size]
+            found, _ = _best(instance, objective, _apply(a, ues[idx], opts[idx]), bar)
+            if found is not None:
+                best, bar = found, found[1]
+            first, size = first + size, 2 * size
         return best
 
     def chain_starts() -> np.ndarray:
@@ -241,8 +249,13 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
             over = ~bound.fits(a, ue[:, None], opt[:, None], rtol=_CAP_RTOL)
             near = np.flatnonzero(over & (low < value - 1e-12 * abs(value)))
             return near[np.argsort(low[near], kind="stable")][:_CHAIN_STARTS]
-        return _best(instance, objective, _apply(a, ue[:, None], opt[:, None]), value,
-                     deadline)[1]
+        # Only moves that may overload a server can be chain starts, and only those whose
+        # value (as evaluate_batch reports it, f = f_min where overloaded) may beat ours.
+        low = bound.of(a, ue[:, None], opt[:, None], overloaded=True)
+        maybe_over = ~bound.fits(a, ue[:, None], opt[:, None], rtol=-_FIT_RTOL)
+        near = np.flatnonzero(maybe_over & (low < value + 1e-9 * abs(value)))
+        return near[_best(instance, objective, _apply(a, ue[near, None], opt[near, None]),
+                          value, deadline)[1]]
 
     for _ in range(max_rounds):
         if late():
@@ -267,9 +280,9 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
 
 # How many overloading moves an ejection-chain round starts from (the most promising ones).
 _CHAIN_STARTS = 32
-# Energy neighbours evaluated first, best bound first (the bound is the exact energy, so the
-# best feasible one is among them unless capacity checks disagree at rounding level).
-_ENERGY_SHORTLIST = 64
+# Neighbours evaluated in the first chunk, best bound first; each later chunk is twice as
+# large. For energy the bound is the exact value, so the first chunk almost always decides.
+_SHORTLIST = 4
 # Energy neighbours whose minimum allocations exceed a capacity by more than this are
 # skipped unevaluated: looser than waterfill's own tolerance, so nothing it accepts is lost.
 _FIT_RTOL = 1e-9
@@ -321,6 +334,9 @@ class _Bound:
         self.f_min = np.concatenate([np.zeros((instance.n_ues, 1)), instance.f_min], axis=1)
         self.capacity = instance.capacity_hz
         self.latency = objective is Objective.LATENCY
+        with np.errstate(divide="ignore"):  # C / f_min: 0 for local and unusable pairs
+            self.c_over_f_min = np.where((self.f_min > 0) & np.isfinite(self.f_min),
+                                         instance.cycles[:, None] / self.f_min, 0.0)
 
     @staticmethod
     def _sums(a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
@@ -346,16 +362,25 @@ class _Bound:
         with np.errstate(invalid="ignore"):  # inf - inf where a UE leaves an unusable pair
             return np.all(load <= self.capacity * (1 + rtol), axis=1)
 
-    def of(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray) -> np.ndarray:
-        """(P,) bounds of the neighbours that set UEs ues[p] (P, c) to options opts[p]."""
+    def of(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
+           overloaded: bool = False) -> np.ndarray:
+        """(P,) bounds of the neighbours that set UEs ues[p] (P, c) to options opts[p].
+
+        overloaded=True bounds the value `evaluate_batch` reports even for a neighbour that
+        overloads a server: there it computes with f = f_min, whose sum C_i / f_min can be
+        below (sum sqrt C_i)^2 / F_j, so each server counts the smaller of the two (for a
+        server that fits it is the first).
+        """
         N, K = self.fixed.shape
         rows = np.arange(N)
         total = (self.fixed[rows, a].sum()
                  + (self.fixed[ues, opts] - self.fixed[ues, a[ues]]).sum(axis=1))
         if not self.latency:
             return total
-        sums = self._sums(a, ues, opts, self.root)  # sqrt(C) per server
-        return (total + (sums ** 2 / self.capacity).sum(axis=1)) / N
+        server = self._sums(a, ues, opts, self.root) ** 2 / self.capacity
+        if overloaded:
+            server = np.minimum(server, self._sums(a, ues, opts, self.c_over_f_min))
+        return (total + server.sum(axis=1)) / N
 
 
 def _best(instance: Instance, objective: Objective, cand: np.ndarray, value: float,

@@ -162,3 +162,27 @@ def test_neighbour_bound_is_below_every_feasible_value_and_fits_is_exact(kind, o
     assert checked > 100
     if kind == "tiny":  # capacity binds there
         assert overloaded > 50
+
+
+@pytest.mark.parametrize("kind", ["tiny", "hetero"])
+@pytest.mark.parametrize("changes", [1, 2])
+def test_overloaded_bound_is_below_the_reported_value_of_every_neighbour(kind, changes):
+    # descend picks its ejection-chain starts among the moves this bound does not rule out,
+    # so it must stay below evaluate_batch's value (f = f_min on an overloaded server) for
+    # infeasible neighbours too.
+    objective = mecopt.Objective.LATENCY
+    rng = np.random.default_rng(10 + changes)
+    infeasible = 0
+    for inst in library(kind)[:6]:
+        a, _ = greedy_assignment(inst, objective)
+        if a is None:
+            continue
+        ues = np.stack([rng.permutation(inst.n_ues)[:changes] for _ in range(512)])
+        opts = rng.integers(0, inst.n_servers + 1, ues.shape)
+        reach = inst.option_ok[ues, opts].all(axis=1)
+        ues, opts = ues[reach], opts[reach]
+        batch = evaluate_batch(inst, _apply(a, ues, opts))
+        bound = _Bound(inst, objective).of(a, ues, opts, overloaded=True)
+        assert np.all(bound <= batch.value(objective) * (1 + 1e-12))
+        infeasible += int((~batch.feasible).sum())
+    assert infeasible > (50 if kind == "tiny" else 0)
