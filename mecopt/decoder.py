@@ -236,7 +236,8 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
             if first and (late() or low[order[first]] >= bar + 1e-9 * abs(bar)):
                 break
             idx = order[first:first + size]
-            found, _ = _best(instance, objective, _apply(a, ues[idx], opts[idx]), bar)
+            found, _ = _best(instance, objective, _apply(a, ues[idx], opts[idx]), bar,
+                             deadline)
             if found is not None:
                 best, bar = found, found[1]
             first, size = first + size, 2 * size

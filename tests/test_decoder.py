@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import pytest
@@ -186,3 +187,14 @@ def test_overloaded_bound_is_below_the_reported_value_of_every_neighbour(kind, c
         assert np.all(bound <= batch.value(objective) * (1 + 1e-12))
         infeasible += int((~batch.feasible).sum())
     assert infeasible > (50 if kind == "tiny" else 0)
+
+
+def test_descend_past_its_deadline_returns_the_start():
+    inst = library("hetero")[0]
+    for objective in OBJECTIVES:
+        start = decode(inst, objective, np.zeros(inst.n_ues, dtype=int)).assignment[0]
+        value = evaluate_batch(inst, start[None]).value(objective)[0]
+        b, v = descend(inst, objective, start, deadline=time.perf_counter())
+        np.testing.assert_array_equal(b, start)
+        assert v == value
+        assert descend(inst, objective, start)[1] < value  # there was something to find
