@@ -22,6 +22,15 @@ def _random_proposals(inst, rng, n):
     return rng.integers(0, inst.n_servers + 1, (n, inst.n_ues))
 
 
+def _random_neighbours(inst, rng, changes, n=512):
+    """(ues, opts) of up to n neighbours that each set `changes` UEs to random options
+    that meet their deadlines (descend only proposes such options)."""
+    ues = np.stack([rng.permutation(inst.n_ues)[:changes] for _ in range(n)])
+    opts = rng.integers(0, inst.n_servers + 1, ues.shape)
+    reach = inst.option_ok[ues, opts].all(axis=1)
+    return ues[reach], opts[reach]
+
+
 @pytest.mark.parametrize("kind", ["tiny", "hetero"])
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_feasible_flag_agrees_with_the_checker(kind, objective):
@@ -145,10 +154,7 @@ def test_neighbour_bound_is_below_every_feasible_value_and_fits_is_exact(kind, o
         a, _ = greedy_assignment(inst, objective)
         if a is None:
             continue
-        ues = np.stack([rng.permutation(inst.n_ues)[:changes] for _ in range(512)])
-        opts = rng.integers(0, inst.n_servers + 1, ues.shape)
-        reach = inst.option_ok[ues, opts].all(axis=1)  # descend proposes reachable options
-        ues, opts = ues[reach], opts[reach]
+        ues, opts = _random_neighbours(inst, rng, changes)
         batch = evaluate_batch(inst, _apply(a, ues, opts))
         bound = _Bound(inst, objective).of(a, ues, opts)
         value = batch.value(objective)[batch.feasible]
@@ -178,10 +184,7 @@ def test_overloaded_bound_is_below_the_reported_value_of_every_neighbour(kind, c
         a, _ = greedy_assignment(inst, objective)
         if a is None:
             continue
-        ues = np.stack([rng.permutation(inst.n_ues)[:changes] for _ in range(512)])
-        opts = rng.integers(0, inst.n_servers + 1, ues.shape)
-        reach = inst.option_ok[ues, opts].all(axis=1)
-        ues, opts = ues[reach], opts[reach]
+        ues, opts = _random_neighbours(inst, rng, changes)
         batch = evaluate_batch(inst, _apply(a, ues, opts))
         bound = _Bound(inst, objective).of(a, ues, opts, overloaded=True)
         assert np.all(bound <= batch.value(objective) * (1 + 1e-12))
