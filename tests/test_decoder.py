@@ -22,13 +22,19 @@ def _random_proposals(inst, rng, n):
     return rng.integers(0, inst.n_servers + 1, (n, inst.n_ues))
 
 
-def _random_neighbours(inst, rng, changes, n=512):
-    """(ues, opts) of up to n neighbours that each set `changes` UEs to random options
-    that meet their deadlines (descend only proposes such options)."""
-    ues = np.stack([rng.permutation(inst.n_ues)[:changes] for _ in range(n)])
-    opts = rng.integers(0, inst.n_servers + 1, ues.shape)
-    reach = inst.option_ok[ues, opts].all(axis=1)
-    return ues[reach], opts[reach]
+def _greedy_neighbourhoods(kind, objective, rng, changes, n=512):
+    """For the first 6 instances of a library with a greedy solution a: (instance, a, ues,
+    opts, evaluate_batch of the neighbours), up to n neighbours of a that each set `changes`
+    UEs to random options that meet their deadlines (descend only proposes such options)."""
+    for inst in library(kind)[:6]:
+        a, _ = greedy_assignment(inst, objective)
+        if a is None:
+            continue
+        ues = np.stack([rng.permutation(inst.n_ues)[:changes] for _ in range(n)])
+        opts = rng.integers(0, inst.n_servers + 1, ues.shape)
+        reach = inst.option_ok[ues, opts].all(axis=1)
+        ues, opts = ues[reach], opts[reach]
+        yield inst, a, ues, opts, evaluate_batch(inst, _apply(a, ues, opts))
 
 
 @pytest.mark.parametrize("kind", ["tiny", "hetero"])
@@ -150,12 +156,7 @@ def test_neighbour_bound_is_below_every_feasible_value_and_fits_is_exact(kind, o
     # feasible neighbour's true value, or descend would miss an improvement.
     rng = np.random.default_rng(changes)
     checked = overloaded = 0
-    for inst in library(kind)[:6]:
-        a, _ = greedy_assignment(inst, objective)
-        if a is None:
-            continue
-        ues, opts = _random_neighbours(inst, rng, changes)
-        batch = evaluate_batch(inst, _apply(a, ues, opts))
+    for inst, a, ues, opts, batch in _greedy_neighbourhoods(kind, objective, rng, changes):
         bound = _Bound(inst, objective).of(a, ues, opts)
         value = batch.value(objective)[batch.feasible]
         checked += len(value)
@@ -180,12 +181,7 @@ def test_overloaded_bound_is_below_the_reported_value_of_every_neighbour(kind, c
     objective = mecopt.Objective.LATENCY
     rng = np.random.default_rng(10 + changes)
     infeasible = 0
-    for inst in library(kind)[:6]:
-        a, _ = greedy_assignment(inst, objective)
-        if a is None:
-            continue
-        ues, opts = _random_neighbours(inst, rng, changes)
-        batch = evaluate_batch(inst, _apply(a, ues, opts))
+    for inst, a, ues, opts, batch in _greedy_neighbourhoods(kind, objective, rng, changes):
         bound = _Bound(inst, objective).of(a, ues, opts, overloaded=True)
         assert np.all(bound <= batch.value(objective) * (1 + 1e-12))
         infeasible += int((~batch.feasible).sum())
