@@ -24,6 +24,9 @@ from mecopt.cli.main import cli
                    "still going after twice this plus 30 s is stopped as a timeout")
 @click.option("--seeds", default="0", show_default=True,
               help="random seeds, comma-separated; every method runs once per seed")
+@click.option("--bound", is_flag=True,
+              help="also compute a lower bound (mecopt.bound) for every run and report the "
+                   "certified gap (value - bound) / value")
 @click.option("--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="parallel worker processes (each runs torch/BLAS on one thread)")
 @click.option("--resume", is_flag=True,
@@ -32,8 +35,8 @@ from mecopt.cli.main import cli
               help="start over in a non-empty --out (deletes only the harness's own files)")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="output folder: runs.jsonl, results.csv/json, summary.md, plots")
-def bench_command(instances, methods, objectives, time_limit, seeds, workers, resume, force,
-                  out):
+def bench_command(instances, methods, objectives, time_limit, seeds, bound, workers, resume,
+                  force, out):
     """Run every method on every instance (files, or folders of *.json) for each objective
     and seed; write per-run results, a summary and plots into --out.
 
@@ -51,7 +54,8 @@ def bench_command(instances, methods, objectives, time_limit, seeds, workers, re
     objs = bench.parse_objectives(objectives)
     seed_list = bench.parse_seeds(seeds)
     done = bench.open_out(out, resume=resume, force=force)
-    runs = bench.plan(col, specs, objs, seed_list, time_limit=time_limit, done=done)
+    runs = bench.plan(col, specs, objs, seed_list, time_limit=time_limit, done=done,
+                      bound=bound)
     click.echo(f"{len(col.instances)} instances, {len(specs)} methods, {len(objs)} objectives, "
                f"{len(seed_list)} seeds: {len(runs)} runs to do"
                + (f", {len(done)} already in {out}" if done else ""), err=True)

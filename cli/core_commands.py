@@ -37,16 +37,19 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="method-specific option, repeatable (e.g. --option samples=64)")
+@click.option("--bound", is_flag=True,
+              help="also compute a valid lower bound (mecopt.bound) and the certified gap")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="write the solution JSON here instead of stdout")
 @click.option("--force", is_flag=True, help="overwrite --output if it exists")
-def solve(instance, method, objective, prompt, time_limit, seed, options, output, force):
+def solve(instance, method, objective, prompt, time_limit, seed, options, bound, output,
+          force):
     """Solve INSTANCE and print the solution JSON (a summary goes to stderr)."""
     inst = load_instance(instance)
     obj = resolve_objective(objective, prompt)
     if output and not force and Path(output).exists():
         raise click.UsageError(f"{output} exists; pass --force to overwrite it")
-    sol = mecopt.solve(inst, obj, method, time_limit=time_limit, seed=seed,
+    sol = mecopt.solve(inst, obj, method, time_limit=time_limit, seed=seed, bound=bound,
                        **parse_options(options))
     click.echo(sol.summary(), err=True)
     write_output(sol.to_json(), output, force)

@@ -33,6 +33,7 @@ from mecopt.generators import generate
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
+from mecopt.status import Status
 
 LABEL_SEED_BASE = 200_000  # first generated instance used for ARE labels
 SEEDS_PER_RUN = 10_000  # training seed s labels instances 200,000 + 10,000 s + k
@@ -316,7 +317,7 @@ class AREMethod(Method):
         dec, share = decide(model, instance, objective)
         extra = {"repaired_ues": int(dec.moved[0])}
         if not dec.feasible[0]:
-            return Outcome(None, status="infeasible",
+            return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"the decoder could not repair the network's decision: "
                                    f"{int(dec.unplaced[0])} UEs found no option that meets "
                                    "its deadline within the capacities", extra=extra)

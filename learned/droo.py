@@ -42,6 +42,7 @@ from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
+from mecopt.status import Status
 
 STREAM_SEED_BASE = 300_000  # DROO's training streams
 SEEDS_PER_RUN = 10_000
@@ -277,7 +278,7 @@ class DROOMethod(Method):
         extra = {"candidates": int(len(dec.value)), "best_candidate": best + 1,
                  "feasible_candidates": int(dec.feasible.sum())}
         if not dec.feasible[best]:
-            return Outcome(None, status="infeasible",
+            return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"none of the {len(dec.value)} quantized candidates could be "
                                    f"repaired into a feasible assignment (at best "
                                    f"{int(dec.unplaced[best])} UEs found no option that meets "

@@ -33,6 +33,7 @@ from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
+from mecopt.status import Status
 
 
 @lru_cache(maxsize=4)
@@ -159,7 +160,7 @@ class LamboMethod(Method):
                                keep=self.config["starts"])[0]  # starts > 1 needs polish
         decoding = "greedy" if k == 1 else f"best of {k}"
         if row["assignment"] is None:
-            return Outcome(None, status="infeasible",
+            return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"every decode ({decoding}) reached a UE with no option "
                                    "left that meets its deadline within the remaining "
                                    "capacities")

@@ -7,6 +7,8 @@ and learned (LAMBO) methods sit behind one `solve(instance, objective, method)`.
 """
 
 from mecopt.api import solve
+from mecopt.bounds import Bound, bound
+from mecopt.certificate import certify_infeasible
 from mecopt.decoder import Decoded, decode, descend
 from mecopt.errors import InputError
 from mecopt.evaluation import BatchEvaluation, Evaluation, Violation, evaluate, evaluate_batch
@@ -16,13 +18,14 @@ from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.registry import availability, get_method, method_names
 from mecopt.solution import Solution
+from mecopt.status import Status
 from mecopt.waterfill import waterfill
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BatchEvaluation", "Decoded", "Drift", "Evaluation", "InputError", "Instance", "Method",
-    "Objective", "Option", "Outcome", "ScenarioStream", "Solution", "Violation", "availability",
-    "decode", "descend", "evaluate", "evaluate_batch", "generate", "get_method", "method_names",
-    "solve", "waterfill",
+    "BatchEvaluation", "Bound", "Decoded", "Drift", "Evaluation", "InputError", "Instance",
+    "Method", "Objective", "Option", "Outcome", "ScenarioStream", "Solution", "Status",
+    "Violation", "availability", "bound", "certify_infeasible", "decode", "descend", "evaluate",
+    "evaluate_batch", "generate", "get_method", "method_names", "solve", "waterfill",
 ]

@@ -13,7 +13,9 @@ A benchmark lives in one output folder:
 
 Gaps are relative, (value - best) / |best|, to the proven optimum in a ``reference.json``
 beside the instances (basis "reference") or else to the best value any run of this
-benchmark found (basis "best found"); each row says which.
+benchmark found (basis "best found"); each row says which. A row with a bound (an exact
+method's own, or any method's with ``bound=True``, mecopt.bound) also has its certified gap,
+(value - bound) / |value|: how far from optimal the answer can be, with no reference needed.
 
 Library use: `run_bench` does everything; the CLI (`mecopt bench`) calls the steps one by
 one (`collect_instances`, `parse_methods`, `open_out`, `plan`, `execute`, `write_outputs`)
@@ -65,7 +67,7 @@ BELOW_REFERENCE_RTOL = 1e-6
 # Columns of results.csv, in order (results.json rows carry the same keys).
 COLUMNS = ("method", "method_name", "options", "instance", "objective", "seed", "status",
            "feasible", "objective_value", "gap", "gap_basis", "best_known", "bound",
-           "wall_time_s", "time_limit_s", "message", "extra")
+           "certified_gap", "wall_time_s", "time_limit_s", "message", "extra")
 
 
 # ------------------------------------------------------------------------------ methods
@@ -224,6 +226,7 @@ class Run:
     seed: int
     time_limit: float | None
     hard_limit: float | None  # seconds after which the run is stopped as a timeout
+    bound: bool = False  # also compute mecopt.bound, for the certified gap
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -247,7 +250,8 @@ def hard_limit(time_limit: float | None, grace_s: float = 30.0) -> float | None:
 
 def plan(col: Collection, specs: Sequence[MethodSpec], objectives: Sequence[Objective | str],
          seeds: Sequence[int], *, time_limit: float | None = None,
-         done: Iterable[dict[str, Any]] = (), grace_s: float = 30.0) -> list[Run]:
+         done: Iterable[dict[str, Any]] = (), grace_s: float = 30.0,
+         bound: bool = False) -> list[Run]:
     """Every run not already in `done`, instance by instance (so an interrupted benchmark
     has every method on the first instances rather than one method everywhere)."""
     if time_limit is not None and not time_limit > 0:
@@ -262,7 +266,7 @@ def plan(col: Collection, specs: Sequence[MethodSpec], objectives: Sequence[Obje
             for spec in specs:
                 for seed in seeds:
                     run = Run(spec, inst, obj, int(seed), time_limit,
-                              hard_limit(time_limit, grace_s))
+                              hard_limit(time_limit, grace_s), bound)
                     if run.key not in finished:
                         runs.append(run)
     return runs
@@ -314,7 +318,7 @@ def run_one(run: Run) -> dict[str, Any]:
             previous = signal.signal(signal.SIGALRM, _on_alarm)
             signal.setitimer(signal.ITIMER_REAL, run.hard_limit)
         sol = solve(inst, obj, run.spec.method, time_limit=run.time_limit, seed=seed,
-                    **run.spec.options)
+                    bound=run.bound, **run.spec.options)
     except _HardTimeout:
         row.update(status="timeout", wall_time_s=time.perf_counter() - start,
                    message=f"stopped by the harness after {run.hard_limit:g} s (time limit "
@@ -452,7 +456,7 @@ def execute(runs: Sequence[Run], out: str | Path, *, workers: int = 1,
                     on_start(run)
                 as_data = Run(run.spec, run.instance.to_dict() if isinstance(
                     run.instance, Instance) else run.instance, run.objective, run.seed,
-                    run.time_limit, run.hard_limit)
+                    run.time_limit, run.hard_limit, run.bound)
                 pending[pool.submit(run_one, as_data)] = run
 
         submit()
@@ -489,12 +493,13 @@ def _error_row(run: Run, message: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- gaps
 def add_gaps(rows: Sequence[dict[str, Any]], reference: dict[tuple[str, str], float]
              ) -> list[dict[str, Any]]:
-    """Copies of the rows with best_known, gap_basis and gap.
+    """Copies of the rows with best_known, gap_basis, gap and certified_gap.
 
     The best known value of (instance, objective) is the proven optimum from the reference
     when there is one, else the best checked value of any run here. The gap is
     (value - best) / |best| for feasible runs and None otherwise (also when no run is
     feasible). It is not clipped: a negative gap to a reference means the reference is wrong.
+    The certified gap is (value - bound) / |value| for feasible rows with a bound.
     """
     best_found: dict[tuple[str, str], float] = {}
     for r in rows:
@@ -513,7 +518,12 @@ def add_gaps(rows: Sequence[dict[str, Any]], reference: dict[tuple[str, str], fl
         gap = None
         if best is not None and r["feasible"] and r["objective_value"] is not None:
             gap = (r["objective_value"] - best) / max(abs(best), 1e-300)
-        out.append({**r, "gap": gap, "gap_basis": basis, "best_known": best})
+        certified = None
+        if r["feasible"] and r["objective_value"] is not None and r.get("bound") is not None:
+            value = r["objective_value"]
+            certified = max(0.0, (value - r["bound"]) / max(abs(value), 1e-300))
+        out.append({**r, "gap": gap, "gap_basis": basis, "best_known": best,
+                    "certified_gap": certified})
     return out
 
 
@@ -603,11 +613,14 @@ class Stats:
     feasible: int
     errors: int
     timeouts: int
+    no_solution: int
+    infeasible: int
     mean_gap: float | None
     worst_gap: float | None
     basis: str
     median_time_s: float
     mean_value: float | None
+    mean_certified_gap: float | None = None
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> list[Stats]:
@@ -620,13 +633,19 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[Stats]:
         gaps = [r["gap"] for r in rs if r["gap"] is not None]
         values = [r["objective_value"] for r in rs if r["feasible"]]
         bases = {r["gap_basis"] for r in rs if r["gap"] is not None}
+        certified = [r["certified_gap"] for r in rs if r.get("certified_gap") is not None]
+
+        def count(status: str, rs=rs) -> int:
+            return sum(r["status"] == status for r in rs)
+
         stats.append(Stats(
-            method, obj, len(rs), sum(bool(r["feasible"]) for r in rs),
-            sum(r["status"] == "error" for r in rs), sum(r["status"] == "timeout" for r in rs),
+            method, obj, len(rs), sum(bool(r["feasible"]) for r in rs), count("error"),
+            count("timeout"), count("no_solution"), count("infeasible"),
             statistics.fmean(gaps) if gaps else None, max(gaps) if gaps else None,
             " + ".join(sorted(bases)) if bases else "-",
             statistics.median(r["wall_time_s"] for r in rs),
-            statistics.fmean(values) if values else None))
+            statistics.fmean(values) if values else None,
+            statistics.fmean(certified) if certified else None))
     return stats
 
 
@@ -654,14 +673,16 @@ def summary_markdown(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -
     lines.append("")
     for obj in dict.fromkeys(r["objective"] for r in rows):
         lines += [f"## {obj}: {unit.get(obj, obj)}", "",
-                  "| method | runs | feasible | errors | timeouts | mean value "
-                  "| mean gap | worst gap | gap basis | median time |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+                  "| method | runs | feasible | no solution | infeasible | errors | timeouts "
+                  "| mean value | mean gap | worst gap | gap basis | certified gap "
+                  "| median time |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
         for s in summarize([r for r in rows if r["objective"] == obj]):
             mean = "-" if s.mean_value is None else f"{s.mean_value:.6g}"
-            lines.append(f"| {s.method} | {s.runs} | {s.feasible / s.runs:.0%} | {s.errors} | "
-                         f"{s.timeouts} | {mean} | {_pct(s.mean_gap)} | {_pct(s.worst_gap)} | "
-                         f"{s.basis} | {_time(s.median_time_s)} |")
+            lines.append(f"| {s.method} | {s.runs} | {s.feasible / s.runs:.0%} | "
+                         f"{s.no_solution} | {s.infeasible} | {s.errors} | {s.timeouts} | "
+                         f"{mean} | {_pct(s.mean_gap)} | {_pct(s.worst_gap)} | {s.basis} | "
+                         f"{_pct(s.mean_certified_gap)} | {_time(s.median_time_s)} |")
         lines.append("")
     none = sorted({(r["instance"], r["objective"]) for r in rows if r["best_known"] is None})
     if none:
@@ -674,9 +695,9 @@ def summary_markdown(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -
                   "These contradict reference.json: the reference or the checker is wrong.", ""]
         lines += [f"- {r['method']} on {r['instance']} ({r['objective']}, seed {r['seed']}): "
                   f"gap {r['gap']:.3e}" for r in below] + [""]
-    failed = [r for r in rows if r["status"] in ("error", "timeout")]
+    failed = [r for r in rows if r["status"] in ("error", "timeout", "no_solution")]
     if failed:
-        lines += ["## Errors and timeouts", ""]
+        lines += ["## Errors, timeouts and runs with no solution", ""]
         lines += [f"- {r['method']} on {r['instance']} ({r['objective']}, seed {r['seed']}): "
                   f"{r['status']}: {r['message']}" for r in failed[:50]]
         if len(failed) > 50:
@@ -805,11 +826,13 @@ def run_bench(instances: Iterable[str | Path], methods: Sequence[MethodSpec | st
               objectives: Sequence[Objective | str] = ("latency", "energy"), *,
               out: str | Path, seeds: Sequence[int] = (0,), time_limit: float | None = None,
               workers: int = 1, resume: bool = False, force: bool = False,
-              grace_s: float = 30.0, command: str = "") -> BenchReport:
+              grace_s: float = 30.0, command: str = "", bound: bool = False
+              ) -> BenchReport:
     """Benchmark methods on instance files/folders and write every output into `out`.
 
     Methods are `MethodSpec`s or spec strings ("greedy", "de:generations=50"). A run that
     raises or overruns (twice `time_limit` plus `grace_s`) becomes an error or timeout row.
+    With `bound`, every run also gets mecopt.bound's lower bound and its certified gap.
     Even when interrupted, the outputs are rebuilt from the runs that finished.
     """
     start = time.perf_counter()
@@ -819,7 +842,7 @@ def run_bench(instances: Iterable[str | Path], methods: Sequence[MethodSpec | st
         spec.check()
     done = open_out(out, resume=resume, force=force)
     runs = plan(col, specs, objectives, seeds, time_limit=time_limit, done=done,
-                grace_s=grace_s)
+                grace_s=grace_s, bound=bound)
     n = 0
     try:
         for _ in execute(runs, out, workers=workers):

@@ -13,11 +13,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mecopt.certificate import certify_infeasible
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.solution import Solution
+from mecopt.status import Status
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,15 @@ class Option:
 class Outcome:
     """What a backend returns from `_solve`.
 
-    assignment None means nothing was found; then status must be "infeasible" or "timeout".
-    allocation None means "water-fill it". `status` is the backend's claim ("optimal" only
+    assignment None means nothing was found; then status is NO_SOLUTION (the method got stuck:
+    the message says where), TIMEOUT, ERROR, or INFEASIBLE from an exact method that proved
+    it. allocation None means "water-fill it". `status` is the backend's claim (OPTIMAL only
     when proven); the base class checks the decision and downgrades the claim if needed.
     """
 
     assignment: np.ndarray | None
     allocation_hz: np.ndarray | None = None
-    status: str = "feasible"
+    status: Status | str = Status.FEASIBLE
     bound: float | None = None
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -72,6 +75,9 @@ class Method:
     description: ClassVar[str] = ""
     options: ClassVar[dict[str, Option]] = {}
     default_time_limit: ClassVar[float | None] = None
+    # An exact method's INFEASIBLE is a proof; anyone else's needs a certificate
+    # (mecopt.certificate), or it becomes NO_SOLUTION.
+    exact: ClassVar[bool] = False
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
@@ -93,8 +99,13 @@ class Method:
         """Hook to reject option values (raise InputError naming the option)."""
 
     def solve(self, instance: Instance, objective: Objective | str, *,
-              time_limit: float | None = None, seed: int = 0) -> Solution:
-        """Solve and check. Never raises for a backend failure: the status says what happened."""
+              time_limit: float | None = None, seed: int = 0, bound: bool = False) -> Solution:
+        """Solve and check. Never raises for a backend failure: the status says what happened.
+
+        With `bound`, the solution also carries a valid lower bound (mecopt.bounds, or the
+        method's own if it is tighter) and the certified gap; the bound's time is in
+        extra["bound_s"], not in wall_time_s.
+        """
         objective = Objective.parse(objective)
         ok, why = self.availability()
         if not ok:
@@ -109,10 +120,13 @@ class Method:
         except InputError:
             raise
         except Exception as exc:  # a backend failure is a result, not a crash
-            outcome = Outcome(None, status="error",
+            outcome = Outcome(None, status=Status.ERROR,
                               message=f"{type(exc).__name__}: {exc}".splitlines()[0])
         elapsed = time.perf_counter() - start
-        return finish(instance, objective, self.name, outcome, elapsed)
+        sol = finish(instance, objective, self.name, outcome, elapsed, exact=self.exact)
+        if bound:
+            attach_bound(instance, objective, sol)
+        return sol
 
     def _solve(self, instance: Instance, objective: Objective, *, time_limit: float | None,
                seed: int) -> Outcome:
@@ -120,15 +134,24 @@ class Method:
 
 
 def finish(instance: Instance, objective: Objective, method: str, outcome: Outcome,
-           wall_time_s: float) -> Solution:
-    """Turn a backend's outcome into a checked Solution (the only way solutions are made)."""
+           wall_time_s: float, *, exact: bool = False) -> Solution:
+    """Turn a backend's outcome into a checked Solution (the only way solutions are made).
+
+    The status says only what is known (SPEC section 3): a decision the checker rejects is
+    never OPTIMAL or FEASIBLE, and "no decision" is INFEASIBLE only when proven, by an exact
+    method (`exact`) or by a certificate (mecopt.certificate) whose proof the message gives;
+    otherwise it is NO_SOLUTION with the method's own account of where it got stuck.
+    """
+    status = Status(outcome.status)
     sol = Solution(instance=instance.name, objective=objective.value, method=method,
-                   status=outcome.status, wall_time_s=wall_time_s, message=outcome.message,
+                   status=status, wall_time_s=wall_time_s, message=outcome.message,
                    bound=outcome.bound, extra=dict(outcome.extra))
     if outcome.assignment is None:
-        if sol.status not in ("infeasible", "timeout", "error"):
-            sol.status = "error"
-            sol.message = f"method {method!r} returned no assignment but claimed {outcome.status}"
+        if status.has_decision:
+            sol.status = Status.ERROR
+            sol.message = f"method {method!r} returned no assignment but claimed {status}"
+        elif status in (Status.INFEASIBLE, Status.NO_SOLUTION):
+            _no_decision(instance, sol, exact)
         sol.message = sol.message or "no feasible assignment found"
         return sol
     ev = evaluate(instance, np.asarray(outcome.assignment), outcome.allocation_hz)
@@ -138,16 +161,51 @@ def finish(instance: Instance, objective: Objective, method: str, outcome: Outco
     sol.energy_j = ev.energy_j.tolist()
     sol.objective_value = ev.value(objective)
     if not ev.feasible:
-        if sol.status in ("optimal", "feasible"):
-            sol.status = "error"
+        if status.has_decision:
+            sol.status = Status.ERROR
             sol.message = (f"method {method!r} returned a decision the checker rejects: "
                            f"{ev.violations[0].message}")
+        elif status in (Status.INFEASIBLE, Status.NO_SOLUTION):
+            _no_decision(instance, sol, exact)
         sol.extra["violations"] = [v.message for v in ev.violations]
         sol.objective_value = None if not np.isfinite(ev.value(objective)) else sol.objective_value
         return sol
-    if sol.status in ("infeasible", "timeout", "error"):
-        sol.status = "feasible"  # the checker accepts it; say what we have
+    if not status.has_decision:
+        sol.status = Status.FEASIBLE  # the checker accepts it; say what we have
     if sol.bound is not None and sol.objective_value is not None:
-        sol.gap = max(0.0, (sol.objective_value - sol.bound) / max(abs(sol.objective_value),
-                                                                    1e-12))
+        sol.gap = relative_gap(sol.objective_value, sol.bound)
     return sol
+
+
+def attach_bound(instance: Instance, objective: Objective, sol: Solution) -> None:
+    """Give `sol` the better of its own bound and mecopt.bound's, and the gap it certifies."""
+    from mecopt.bounds import bound as lower_bound  # scipy/HiGHS work only when asked
+
+    found = lower_bound(instance, objective)
+    sol.extra["bound_s"] = found.wall_time_s
+    if sol.bound is None or found.value > sol.bound:
+        sol.bound = found.value
+        sol.extra["bound_method"] = found.how
+    if sol.objective_value is not None and sol.feasible:
+        sol.bound = min(sol.bound, sol.objective_value)  # a bound above a checked value is
+        sol.gap = relative_gap(sol.objective_value, sol.bound)  # only rounding
+
+
+def relative_gap(value: float, bound: float) -> float:
+    """(value - bound) / |value|, at least 0: how far from optimal `value` can be."""
+    return max(0.0, (value - bound) / max(abs(value), 1e-12))
+
+
+def _no_decision(instance: Instance, sol: Solution, exact: bool) -> None:
+    """Set INFEASIBLE when proven (an exact method's word, or a certificate), else
+    NO_SOLUTION with the method's own message."""
+    if exact and sol.status is Status.INFEASIBLE:
+        return
+    proof = certify_infeasible(instance)
+    if proof is not None:
+        sol.status = Status.INFEASIBLE
+        sol.message = proof
+        return
+    sol.status = Status.NO_SOLUTION
+    if sol.message:
+        sol.message += "; no proof that the instance is infeasible"

@@ -11,27 +11,29 @@ from typing import Any
 import numpy as np
 
 from mecopt.errors import InputError, read_json
+from mecopt.status import STATUSES, Status
 
 FORMAT = "mecopt-solution"
 VERSION = 1
-STATUSES = ("optimal", "feasible", "infeasible", "timeout", "error")
 
 
 @dataclass
 class Solution:
     """One result type for every method.
 
-    `status` says what we have: "optimal" (proven, with bound and gap), "feasible" (checked
-    feasible, not proven optimal), "infeasible" (nothing feasible found, or none exists: the
-    message says which), "timeout" (stopped by the time limit with nothing feasible), or
-    "error" (the method failed; the message says how). Only "optimal" and "feasible"
-    solutions carry a decision that the checker accepted.
+    `status` (a `Status`) says what we have: OPTIMAL (proven, with bound and gap), FEASIBLE
+    (checked feasible, not proven optimal), INFEASIBLE (proven that no decision exists: the
+    message gives the proof), NO_SOLUTION (the method found nothing and proved nothing),
+    TIMEOUT (stopped by the time limit with nothing feasible), or ERROR (the method failed;
+    the message says how). Only OPTIMAL and FEASIBLE solutions carry a decision that the
+    checker accepted. `bound` is a valid lower bound on the optimum when known, and `gap`
+    then says how far from optimal the decision can be.
     """
 
     instance: str
     objective: str
     method: str
-    status: str
+    status: Status
     assignment: list[int] = field(default_factory=list)
     allocation_hz: list[float] = field(default_factory=list)
     objective_value: float | None = None
@@ -43,14 +45,17 @@ class Solution:
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+
     @property
     def feasible(self) -> bool:
-        return self.status in ("optimal", "feasible")
+        return Status(self.status).has_decision
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "version": VERSION, "instance": self.instance,
-            "objective": self.objective, "method": self.method, "status": self.status,
+            "objective": self.objective, "method": self.method, "status": Status(self.status).value,
             "assignment": [int(x) for x in self.assignment],
             "allocation_hz": [_num(x) for x in self.allocation_hz],
             "objective_value": _num(self.objective_value),

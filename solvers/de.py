@@ -35,6 +35,7 @@ from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.solvers.greedy import greedy_assignment
+from mecopt.status import Status
 
 CODINGS = ("integer", "keys")
 
@@ -115,8 +116,8 @@ class DEMethod(Method):
         if res_x is None and best.assignment is None:
             why = ("no feasible assignment found" if generations else
                    "time limit reached before the first population was evaluated")
-            status = "timeout" if deadline is not None and time.perf_counter() >= deadline \
-                else "infeasible"
+            status = Status.TIMEOUT if deadline is not None \
+                and time.perf_counter() >= deadline else Status.NO_SOLUTION
             return Outcome(None, status=status, message=f"{why} ({generations} generations)")
         a, value = best.assignment, best.value
         found = value

@@ -32,6 +32,7 @@ from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.solvers.greedy import greedy_assignment
+from mecopt.status import Status
 
 
 class PGMethod(Method):
@@ -71,7 +72,7 @@ class PGMethod(Method):
         ok = instance.option_ok
         if not ok.any(axis=1).all():
             i = int(np.flatnonzero(~ok.any(axis=1))[0])
-            return Outcome(None, status="infeasible",
+            return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"UE {i} has no option that meets its deadline")
         gen = torch.Generator().manual_seed(seed)
 
@@ -123,7 +124,7 @@ class PGMethod(Method):
 
         if best_a is None:
             timed_out = deadline is not None and time.perf_counter() >= deadline
-            return Outcome(None, status="timeout" if timed_out else "infeasible",
+            return Outcome(None, status=Status.TIMEOUT if timed_out else Status.NO_SOLUTION,
                            message=f"no feasible assignment found in {steps} steps of "
                                    f"{S} samples")
         found = best_v

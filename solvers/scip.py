@@ -14,9 +14,11 @@ import sys
 
 import numpy as np
 
+from mecopt.certificate import certify_infeasible
 from mecopt.errors import InputError
 from mecopt.formulation import build_model
 from mecopt.method import Method, Option, Outcome
+from mecopt.status import Status
 
 INSTALL_HINT = 'pyscipopt is not installed: pip install "mecopt[scip]"'
 
@@ -24,6 +26,7 @@ INSTALL_HINT = 'pyscipopt is not installed: pip install "mecopt[scip]"'
 class ScipMethod(Method):
     name = "scip"
     description = "exact: the MINLP solved directly by SCIP via Pyomo (independent cross-check)"
+    exact = True
     options = {
         "gap": Option(float, 1e-6, "relative optimality gap at which to stop"),
         "threads": Option(int, 1, "threads (SCIP solves with one)"),
@@ -46,10 +49,8 @@ class ScipMethod(Method):
         from pyomo.contrib.solver.common.factory import SolverFactory
         from pyomo.contrib.solver.common.results import TerminationCondition as TC
 
-        from mecopt.solvers.highs import infeasibility_cause
-
         if not instance.option_ok.any(axis=1).all():
-            return Outcome(None, status="infeasible", message=infeasibility_cause(instance))
+            return Outcome(None, status=Status.INFEASIBLE, message=certify_infeasible(instance))
         model = build_model(instance, objective)
         solver = SolverFactory("scip_direct")
         res = solver.solve(model, load_solutions=False, raise_exception_on_nonoptimal_result=False,
@@ -60,7 +61,8 @@ class ScipMethod(Method):
         bound = res.objective_bound
         bound = float(bound) if bound is not None and math.isfinite(bound) else None
         if term in (TC.provenInfeasible, TC.infeasibleOrUnbounded):
-            return Outcome(None, status="infeasible", message=infeasibility_cause(instance))
+            return Outcome(None, status=Status.INFEASIBLE, message=certify_infeasible(
+                instance) or "proven infeasible by SCIP")
         assignment = None
         if res.incumbent_objective is not None:
             values = res.solution_loader.get_vars(list(model.x.values()))
@@ -69,11 +71,13 @@ class ScipMethod(Method):
                 if values[var] > 0.5:
                     assignment[i] = k
         if term == TC.convergenceCriteriaSatisfied:
-            status = "optimal"
+            status = Status.OPTIMAL
         elif assignment is not None:
-            status = "feasible"
+            status = Status.FEASIBLE
+        elif term == TC.maxTimeLimit:
+            status = Status.TIMEOUT
         else:
-            status = "timeout"
-        message = "" if status == "optimal" else f"SCIP stopped: {term.name}"
+            status = Status.NO_SOLUTION
+        message = "" if status is Status.OPTIMAL else f"SCIP stopped: {term.name}"
         return Outcome(assignment, status=status, bound=bound, message=message,
                        extra={"scip_objective": res.incumbent_objective})

@@ -58,4 +58,28 @@ def test_solve_is_always_checked(inst, method, objective, seed):
         assert ev.feasible
         assert np.isclose(ev.value(objective), sol.objective_value, rtol=1e-12)
     else:
-        assert sol.status in ("infeasible", "timeout") and sol.message
+        assert sol.status in ("infeasible", "no_solution", "timeout") and sol.message
+
+
+def _enumerate_feasible(inst) -> bool:
+    """Brute force: does any assignment meet every deadline and capacity?"""
+    grids = np.meshgrid(*[np.arange(inst.n_servers + 1)] * inst.n_ues, indexing="ij")
+    every = np.stack([g.ravel() for g in grids], axis=1)
+    return bool(mecopt.evaluate_batch(inst, every).feasible.any())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.sampled_from(["local", "random", "greedy", "de", "pg"]),
+       st.sampled_from(["latency", "energy"]))
+def test_infeasible_is_only_said_when_true(inst, method, objective):
+    """A status of "infeasible" is a proof: it never comes back on an instance that has a
+    feasible decision, whether or not the method found one."""
+    options = {"de": {"generations": 3, "pop_size": 8}, "pg": {"iterations": 3}}
+    sol = mecopt.solve(inst, objective, method, seed=0, **options.get(method, {}))
+    feasible = _enumerate_feasible(inst)
+    event(f"{method}: {sol.status} ({'feasible' if feasible else 'infeasible'} instance)")
+    if sol.status == "infeasible":
+        assert not feasible, sol.message
+        assert sol.message.startswith("proven infeasible")
+    if feasible:
+        assert sol.status in ("optimal", "feasible", "no_solution", "timeout")

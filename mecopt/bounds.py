@@ -1,0 +1,113 @@
+"""`bound`: a valid lower bound on the optimum, for any instance and objective, quickly.
+
+Any method's answer can then carry a certified gap: (value - bound) / value is at least how
+far the answer can be from optimal, whatever found it.
+
+- energy: the LP relaxation of the generalized assignment problem (mecopt.relaxation),
+  solved by HiGHS. On instances with many more UEs than servers only a few UEs are split
+  fractionally, so the bound is close. The value reported is not the LP's own (which its
+  tolerances can push above the optimum) but the Lagrangian function at the LP's capacity
+  prices lam: sum_i min_k (E_ik + lam_j f_min[i, j]) - sum_j lam_j F_j, which is a valid
+  bound for any lam >= 0 and equals the LP optimum at the LP's duals.
+- latency: the Lagrangian dual of the capacity constraints. With a price lam_j >= 0 per GHz
+  on server j, the problem separates per UE: UE i's cheapest option costs t_loc, or
+  t_tx + min over f in [f_min, F_j] of (C/f + lam_j f), which is attained at
+  f = clip(sqrt(C / lam_j), f_min, F_j). Then
+      L(lam) = sum_i min_k cost_ik(lam) - sum_j lam_j F_j
+  is below the minimum total latency for every lam >= 0 (weak duality); L is concave and
+  is maximized over lam by L-BFGS-B. Any lam gives a valid bound, so an imprecise maximum
+  only loosens it. Deadlines are in the bound (f >= f_min), and so is the coupling through
+  capacity that makes a server's compute time (sum sqrt C)^2 / F.
+Infeasible instances (proven by mecopt.certificate) have bound +inf.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from mecopt.instance import Instance
+from mecopt.objective import Objective
+from mecopt.relaxation import GHZ, assignment_lp, usable_options
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A lower bound on the optimum: its value (the objective's unit), how it was computed
+    and how long it took."""
+
+    value: float  # mean latency [s] or total energy [J]; +inf when proven infeasible
+    how: str
+    wall_time_s: float
+
+
+def bound(instance: Instance, objective: Objective | str) -> Bound:
+    """A valid lower bound on the optimum of `objective` for `instance` (see module doc)."""
+    objective = Objective.parse(objective)
+    start = time.perf_counter()
+    if objective is Objective.ENERGY:
+        cost = np.c_[instance.e_loc, np.where(np.isfinite(instance.e_tx), instance.e_tx, 0.0)]
+        lp = assignment_lp(instance, cost)
+        if lp.status == "infeasible":
+            value, how = math.inf, "the LP relaxation is infeasible"
+        elif lp.status == "optimal":
+            value, how = energy_dual(instance, lp.price), "LP relaxation (HiGHS)"
+        else:
+            value, how = _cheapest_options(instance, cost), "each UE at its cheapest option"
+    else:
+        value, how = latency_dual(instance) / instance.n_ues, "Lagrangian dual of capacity"
+    return Bound(value, how, time.perf_counter() - start)
+
+
+def _cheapest_options(instance: Instance, cost: np.ndarray) -> float:
+    best = np.where(usable_options(instance), cost, np.inf).min(axis=1)
+    return float(best.sum())
+
+
+def energy_dual(instance: Instance, price: np.ndarray) -> float:
+    """The Lagrangian function of the energy problem at capacity prices `price` [J/Hz]:
+    a valid lower bound on the minimum total energy [J] for any price >= 0."""
+    ok = usable_options(instance)
+    weight = np.where(ok[:, 1:], instance.f_min, 0.0)
+    server = np.where(ok[:, 1:], instance.e_tx + price[None, :] * weight, np.inf)
+    cost = np.where(ok, np.c_[instance.e_loc, server], np.inf)
+    return float(cost.min(axis=1).sum() - price @ instance.capacity_hz)
+
+
+def latency_dual(instance: Instance) -> float:
+    """The Lagrangian dual bound on the total latency sum_i L_i [s] (+inf if no UE option
+    exists for some UE)."""
+    ok = usable_options(instance)
+    if not ok.any(axis=1).all():
+        return math.inf
+    C = instance.cycles / GHZ  # Gcycles
+    F = instance.capacity_hz / GHZ  # GHz
+    low = np.where(ok[:, 1:], instance.f_min / GHZ, np.inf)  # (N, M) GHz
+    t_tx = np.where(ok[:, 1:], instance.t_tx, np.inf)
+    t_loc = np.where(ok[:, 0], instance.t_loc, np.inf)
+    fixed = np.isfinite(low)
+
+    def dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
+        """L(lam) and a supergradient (the chosen options' allocations minus F)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            free = np.sqrt(C[:, None] / np.maximum(lam, 0.0)[None, :])
+        f = np.clip(np.where(fixed, free, 1.0), np.where(fixed, low, 1.0), F[None, :])
+        server = np.where(fixed, t_tx + C[:, None] / f + lam[None, :] * f, np.inf)
+        cost = np.c_[t_loc, server]
+        k = cost.argmin(axis=1)
+        value = float(cost[np.arange(len(C)), k].sum() - lam @ F)
+        used = np.zeros_like(F)
+        on = np.flatnonzero(k > 0)
+        np.add.at(used, k[on] - 1, f[on, k[on] - 1])
+        return value, used - F
+
+    # Start from the price at which all UEs spread over the total capacity would use it.
+    lam0 = np.full(len(F), (np.sqrt(C).sum() / F.sum()) ** 2)
+    res = minimize(lambda x: tuple(-v for v in dual(x)), lam0, jac=True, method="L-BFGS-B",
+                   bounds=[(0.0, None)] * len(F), options={"maxiter": 200})
+    # Every lam >= 0 gives a valid bound: keep the best of the start and the end.
+    return max(dual(np.maximum(res.x, 0.0))[0], dual(lam0)[0], 0.0)

@@ -1,0 +1,109 @@
+"""The linear relaxation of the assignment problem, solved by HiGHS.
+
+One LP serves two purposes: with the UEs' energies as costs it is the LP relaxation of the
+energy problem (a generalized assignment problem), a lower bound on the minimum energy
+(mecopt.bound); with zero costs it is a feasibility test whose infeasibility proves that no
+assignment fits the capacities (mecopt.certificate).
+
+Variables x[i, k] in [0, 1] for each option that can meet UE i's deadline on its own (and,
+for a server, whose f_min alone fits the capacity); rows: each UE takes one option in total,
+and each server's minimum allocations fit its capacity. Units are GHz (SPEC: raw SI
+coefficients near 1e-9 would be dropped by HiGHS as zero).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+from pyomo.common.tee import capture_output
+
+from mecopt.instance import Instance
+
+GHZ = 1e9
+
+
+@dataclass(frozen=True)
+class LPResult:
+    """What the LP says: "optimal" (value and x) or "infeasible" (a proof)."""
+
+    status: str  # "optimal" | "infeasible" | "other"
+    value: float  # the LP optimum (cost units); nan unless optimal
+    x: np.ndarray | None  # (N, M+1) fractional assignment; None unless optimal
+    price: np.ndarray | None = None  # (M,) capacity prices >= 0 per Hz (the LP's duals)
+
+
+def usable_options(instance: Instance) -> np.ndarray:
+    """(N, M+1) options that can hold a UE in some decision: the deadline can be met on that
+    option alone and, on a server, the UE's f_min alone fits the capacity."""
+    ok = instance.option_ok.copy()
+    ok[:, 1:] &= np.where(instance.usable, instance.f_min, np.inf) \
+        <= instance.capacity_hz[None, :]
+    return ok
+
+
+def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
+                  time_limit: float | None = None) -> LPResult:
+    """Solve min sum cost[i, k] x[i, k] over the relaxed assignment polytope.
+
+    `cost` is (N, M+1) (entries on unusable options are ignored); None means a pure
+    feasibility test (all zero).
+    """
+    N, M = instance.n_ues, instance.n_servers
+    ok = usable_options(instance)
+    if not ok.any(axis=1).all():
+        return LPResult("infeasible", float("nan"), None)
+    ii, kk = np.nonzero(ok)  # one column per usable option, UE-major
+    c = np.zeros(len(ii)) if cost is None else np.asarray(cost, dtype=float)[ii, kk]
+    # Column (i, k): coefficient 1 in UE row i and, for a server, f_min [GHz] in row N+k-1.
+    on_server = kk > 0
+    f_min = np.where(on_server, instance.f_min[ii, np.maximum(kk - 1, 0)] / GHZ, 0.0)
+    counts = 1 + on_server.astype(np.int32)
+    starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int32)
+    index = np.empty(counts.sum(), dtype=np.int32)
+    value = np.empty(counts.sum())
+    index[starts] = ii
+    value[starts] = 1.0
+    second = starts[on_server] + 1
+    index[second] = N + kk[on_server] - 1
+    value[second] = f_min[on_server]
+
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(ii), N + M
+    lp.col_cost_ = c
+    lp.col_lower_ = np.zeros(len(ii))
+    lp.col_upper_ = np.ones(len(ii))
+    lp.row_lower_ = np.r_[np.ones(N), np.zeros(M)]
+    lp.row_upper_ = np.r_[np.ones(N), instance.capacity_hz / GHZ]
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.r_[starts, counts.sum()].astype(np.int32)
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = value
+    h = quiet_highs()
+    h.setOptionValue("threads", 1)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return LPResult("infeasible", float("nan"), None)
+    if status != highspy.HighsModelStatus.kOptimal:
+        return LPResult("other", float("nan"), None)
+    x = np.zeros((N, M + 1))
+    solution = h.getSolution()
+    x[ii, kk] = np.asarray(solution.col_value)
+    # A <= row of a minimization has a dual <= 0; its negation is the capacity's price.
+    price = np.maximum(-np.asarray(solution.row_dual)[N:], 0.0) / GHZ
+    return LPResult("optimal", float(h.getInfo().objective_function_value), x, price)
+
+
+def quiet_highs() -> highspy.Highs:
+    """A HiGHS instance that prints nothing: the first one in a process prints a banner
+    straight to file descriptor 1, where the CLI may be writing a solution JSON."""
+    with capture_output(io.StringIO(), capture_fd=True):
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h

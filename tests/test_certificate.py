@@ -1,0 +1,64 @@
+"""Statuses say what is known: "infeasible" only with a proof (mecopt.certificate)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mecopt
+from mecopt.certificate import certify_infeasible
+from mecopt.status import Status
+
+
+def three_into_two(capacity_ghz: float = 1.0) -> mecopt.Instance:
+    """Three UEs that must offload, each needing 0.6 GHz on either of two 1-GHz servers:
+    the capacities add up (1.8 <= 2 GHz) and a fractional assignment fits, but no server
+    holds two of them, so no decision exists and no cheap certificate proves it."""
+    n = 3
+    return mecopt.Instance(
+        name="three-into-two", data_bits=np.full(n, 1e6), cycles=np.full(n, 0.5e9),
+        local_hz=np.full(n, 0.1e9), tx_power_w=np.ones(n), local_power_w=np.ones(n),
+        deadline_s=np.full(n, 1.0), capacity_hz=np.full(2, capacity_ghz * 1e9),
+        rate_bps=np.full((n, 2), 6e6))  # t_tx = 1/6 s, f_min = 0.5 / (5/6) = 0.6 GHz
+
+
+def test_certificates_name_their_proof():
+    inst = three_into_two()
+    assert certify_infeasible(inst) is None  # infeasible, but nothing cheap proves it
+    assert certify_infeasible(three_into_two(1.2)) is None  # feasible: two fit on one
+    # Aggregate capacity: 3 x 0.6 GHz > 2 x 0.8 GHz.
+    assert "must offload" in certify_infeasible(three_into_two(0.8))
+    # No server can hold even one of them.
+    assert "every server" in certify_infeasible(three_into_two(0.5))
+    # A UE that can meet its deadline nowhere.
+    rate = np.full((3, 2), 6e6)
+    rate[0] = 0.0
+    assert "neither locally nor on any server" in certify_infeasible(inst.replace(rate_bps=rate))
+
+
+def test_lp_relaxation_is_a_certificate():
+    # All three UEs reach only server 2 (1 GHz); server 1 (5 GHz) is out of their reach. The
+    # aggregate argument counts all 6 GHz and proves nothing; the LP relaxation does.
+    rate = np.zeros((3, 2))
+    rate[:, 1] = 6e6
+    inst = three_into_two().replace(rate_bps=rate, capacity_hz=np.array([5e9, 1e9]))
+    assert "LP relaxation" in certify_infeasible(inst)
+
+
+@pytest.mark.parametrize("method", ["greedy", "random", "local", "de", "pg"])
+def test_a_method_that_finds_nothing_says_no_solution(method):
+    sol = mecopt.solve(three_into_two(), "energy", method)
+    assert sol.status is Status.NO_SOLUTION
+    assert sol.message and not sol.feasible
+
+
+def test_an_exact_method_proves_it():
+    sol = mecopt.solve(three_into_two(), "energy", "highs")
+    assert sol.status is Status.INFEASIBLE
+
+
+def test_solution_files_keep_the_status(tmp_path):
+    sol = mecopt.solve(three_into_two(), "latency", "greedy")
+    sol.save(tmp_path / "s.json")
+    back = mecopt.Solution.load(tmp_path / "s.json")
+    assert back.status is Status.NO_SOLUTION and back.message == sol.message
