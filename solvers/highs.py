@@ -3,8 +3,12 @@
 Minimum energy is a generalized assignment MILP; minimum latency is a convex MINLP solved
 exactly by outer approximation over a MILP master (solvers/outer_approximation.py explains
 the cuts and why the loop ends at the optimum). The greedy assignment is the first
-incumbent; every decision is water-filled (mecopt.waterfill), so among energy-optimal
-assignments the allocation is the latency-optimal one.
+incumbent; for energy under a time limit, large-neighbourhood search (mecopt.lns) improves it
+first and again whenever a time slice of the master ends unproven, and every master solve
+starts from the best assignment so far (HiGHS's MIP start). Every decision is water-filled
+(mecopt.waterfill), so among energy-optimal assignments the allocation is the latency-optimal
+one. For energy, server options dominated by local execution are left out of the master
+(`dominated_by_local`).
 
 Options: gap (relative, default 1e-6), threads, verbose, and max_energy, a cap on the total
 UE energy [J] (for an epsilon-constraint Pareto front: minimum latency subject to
@@ -17,6 +21,7 @@ import numpy as np
 
 from mecopt.errors import InputError
 from mecopt.instance import Instance
+from mecopt.lns import improve
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.solvers.greedy import greedy_assignment
@@ -46,9 +51,13 @@ class HighsMethod(Method):
     def _solve(self, instance, objective, *, time_limit, seed):
         cap = self.config["max_energy"]
         start, _ = greedy_assignment(instance, objective)
+        polish = None
+        if objective is Objective.ENERGY and cap is None:
+            def polish(a: np.ndarray, seconds: float) -> np.ndarray:
+                return improve(instance, objective, a, time_limit=seconds, seed=seed)[0]
         result = search(instance, objective, start=start, gap=self.config["gap"],
                         time_limit=time_limit, threads=self.config["threads"],
-                        verbose=self.config["verbose"], max_energy=cap)
+                        verbose=self.config["verbose"], max_energy=cap, polish=polish)
         bound = result.bound if np.isfinite(result.bound) else None
         message = result.message
         if result.status == "infeasible":

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import highspy
@@ -77,6 +78,18 @@ HIGHS_OPTIONS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
                  "mip_heuristic_run_feasibility_jump": False}
 # Two cut points closer than this (relative) are the same cut.
 CUT_RTOL = 1e-9
+# Energy under a time limit with a polish heuristic (see `search`): the heuristic first
+# gets this share of the time limit, the master then runs in slices of SLICE_SHARE of the
+# time left (at least SLICE_MIN_S), and the heuristic gets POLISH_SHARE between slices;
+# a heuristic run never exceeds POLISH_MAX_S or half the time left.
+POLISH_FIRST_SHARE = 0.1
+POLISH_SHARE = 0.08
+POLISH_MAX_S = 10.0
+SLICE_SHARE = 0.4
+SLICE_MIN_S = 5.0
+
+# A fast improvement heuristic: (feasible assignment, seconds) -> an assignment no worse.
+Polish = Callable[[np.ndarray, float], np.ndarray]
 
 
 @dataclass
@@ -109,6 +122,8 @@ class Master:
         # capacity never fits and is left out.
         ok = instance.option_ok.copy()
         ok[:, 1:] &= low <= F[None, :]
+        if objective is Objective.ENERGY:
+            ok[:, 1:] &= ~dominated_by_local(instance)
         self.ok, self.C, self.F, self.low = ok, C, F, low
         self.latency = objective is Objective.LATENCY
 
@@ -280,9 +295,31 @@ class Master:
             sum(m.x[int(i), j] for i in members) <= len(members) - 1))
 
     # --------------------------------------------------------------------- solve
+    def _warm_start(self, assignment: np.ndarray) -> None:
+        """Give HiGHS a feasible assignment as its MIP start (energy: the x are the only
+        columns). Pyomo's contrib Highs interface has no warm start, so the start goes to
+        its highspy model directly (built here first if need be). A UE on an option the
+        master left out (dominated for energy) starts local: no worse and still feasible."""
+        m, solver = self.model, self.solver
+        if not self._started:
+            solver.set_instance(m)
+        highs = solver._solver_model
+        column = solver._pyomo_var_to_solver_var_map
+        a = np.where(self.ok[np.arange(len(assignment)), assignment], assignment, 0)
+        value = np.zeros(highs.getNumCol())
+        for i, k in enumerate(a):
+            value[column[id(m.x[i, int(k)])]] = 1.0
+        start = highspy.HighsSolution()
+        start.col_value = list(value)
+        start.value_valid = True
+        highs.setSolution(start)
+
     def solve(self, *, time_limit: float | None, rel_gap: float, threads: int,
-              verbose: bool):
-        """Solve the master; returns (termination, assignment or None, dual bound or None)."""
+              verbose: bool, start: np.ndarray | None = None):
+        """Solve the master; returns (termination, assignment or None, dual bound or None).
+
+        `start`, a feasible assignment, is HiGHS's MIP start (energy only; ignored for
+        latency, whose master has more columns than the assignment fixes)."""
         m = self.model
         if self._started and self._pending:
             self.solver.add_constraints(self._pending)  # the persistent model grows in place
@@ -297,6 +334,8 @@ class Master:
             options["threads"] = threads
         if time_limit is not None:
             options["time_limit"] = max(time_limit, 0.01)
+        if start is not None and not self.latency:
+            self._warm_start(np.asarray(start, dtype=int))
         res = self.solver.solve(m, tee=_tee(verbose), solver_options=options)
         self._started = True
         term = res.termination_condition
@@ -310,6 +349,15 @@ class Master:
                 if values[var] > 0.5:
                     x[i] = k
         return term, x, bound
+
+
+def dominated_by_local(instance: Instance) -> np.ndarray:
+    """(N, M) server options dominated for energy: UE i meets its deadline locally with no
+    more energy than on server j. Any assignment that uses (i, j) stays feasible and is no
+    worse with UE i local (local uses no server capacity), so these options can be dropped
+    from the energy problem without losing an optimum. (Two servers have different
+    capacities, so no server option dominates another.)"""
+    return instance.local_ok[:, None] & (instance.e_loc[:, None] <= instance.e_tx)
 
 
 def trivial_bound(instance: Instance, objective: Objective) -> float:
@@ -327,8 +375,15 @@ def trivial_bound(instance: Instance, objective: Objective) -> float:
 
 def search(instance: Instance, objective: Objective, *, start: np.ndarray | None,
            gap: float, time_limit: float | None, threads: int, verbose: bool,
-           max_energy: float | None = None) -> Result:
-    """Proven-optimal assignment (or the best found and a bound at the time limit)."""
+           max_energy: float | None = None, polish: Polish | None = None) -> Result:
+    """Proven-optimal assignment (or the best found and a bound at the time limit).
+
+    `polish(assignment, seconds)` is a fast improvement heuristic (mecopt.lns.improve),
+    used for energy under a time limit: it improves the start before the first master
+    solve, and the master then runs in time slices with the heuristic between them, each
+    slice warm-started from the best assignment so far (HiGHS restarts its tree, and the
+    best bound of all slices is kept).
+    """
     t0 = time.perf_counter()
     N = instance.n_ues
     scale = N if objective is Objective.LATENCY else 1.0  # master: total latency, not mean
@@ -362,6 +417,25 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
         consider(np.asarray(start, dtype=int))
         if objective is Objective.LATENCY:
             master.refine_near(np.asarray(start, dtype=int))
+    slicing = (polish is not None and time_limit is not None
+               and objective is Objective.ENERGY)
+    polish_s = 0.0
+
+    def run_polish(share: float) -> None:
+        nonlocal polish_s
+        left = time_limit - (time.perf_counter() - t0)
+        seconds = min(share * time_limit, POLISH_MAX_S, 0.5 * left)
+        if best is None or seconds <= 0.05:
+            return
+        tick = time.perf_counter()
+        consider(np.asarray(polish(best, seconds), dtype=int))
+        polish_s += time.perf_counter() - tick
+        if verbose:
+            print(f"[highs] polish {seconds:.2f} s: incumbent {best_value / scale:.9g}",
+                  file=sys.stderr)
+
+    if slicing:
+        run_polish(POLISH_FIRST_SHARE)
 
     lower, iterations, status, message = trivial_bound(instance, objective), 0, "timeout", ""
     master_gap = gap / 4  # leave room for the outer loop's own gap
@@ -372,8 +446,12 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
         remaining = None if time_limit is None else time_limit - (time.perf_counter() - t0)
         if remaining is not None and remaining <= 0:
             break
-        term, x, bound = master.solve(time_limit=remaining, rel_gap=master_gap,
-                                      threads=threads, verbose=verbose)
+        piece = remaining
+        if slicing and remaining > 2 * SLICE_MIN_S:
+            piece = max(SLICE_MIN_S, SLICE_SHARE * remaining)
+        term, x, bound = master.solve(time_limit=piece, rel_gap=master_gap,
+                                      threads=threads, verbose=verbose,
+                                      start=best if objective is Objective.ENERGY else None)
         iterations += 1
         if term in (TerminationCondition.provenInfeasible,
                     TerminationCondition.infeasibleOrUnbounded):
@@ -393,12 +471,18 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
             repeated = key in seen
             seen.add(key)
             consider(x)
-            if repeated and best_value - lower > gap * abs(best_value):
+            # A repeat means trouble only for latency's cut loop; an energy master in time
+            # slices may well return the incumbent it was started from.
+            if (repeated and objective is Objective.LATENCY
+                    and best_value - lower > gap * abs(best_value)):
                 message = "the master repeated an assignment (numerical trouble); stopped"
                 status = "feasible"
                 break
         if term == TerminationCondition.maxTimeLimit and not (
                 math.isfinite(best_value) and best_value - lower <= gap * abs(best_value)):
+            if slicing and piece < remaining:
+                run_polish(POLISH_SHARE)  # then the next slice, from the better incumbent
+                continue
             break
         if x is None and term != TerminationCondition.convergenceCriteriaSatisfied:
             message = f"HiGHS stopped the master: {term.name}"
@@ -413,7 +497,7 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
     cuts = 0
     if objective is Objective.LATENCY:
         cuts = len(master.model.aggregated) + len(master.model.perspective)
-    extra = {"iterations": iterations, "cuts": cuts,
+    extra = {"iterations": iterations, "cuts": cuts, "polish_s": round(polish_s, 4),
              "search_s": round(time.perf_counter() - t0, 4)}
     return Result(best, best_value / scale, lower / scale if math.isfinite(lower) else lower,
                   status, message, extra)

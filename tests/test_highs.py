@@ -168,3 +168,78 @@ def test_threads_option_after_highs_ran_elsewhere_in_the_process(tiny_optima):
         assert sol.status == "optimal", sol.message
         assert sol.objective_value == pytest.approx(tiny_optima[(inst.name, "energy")][1],
                                                     rel=1e-7)
+
+
+# ------------------------------------------------------------------ dominance, warm start
+def test_dominated_options_are_local_and_no_cheaper():
+    from mecopt.solvers.outer_approximation import dominated_by_local
+
+    for inst in library("hetero")[:5]:
+        dom = dominated_by_local(inst)
+        i, j = np.nonzero(dom)
+        assert inst.local_ok[i].all()
+        assert np.all(inst.e_loc[i] <= inst.e_tx[i, j])
+        assert dom.any(), f"{inst.name}: nothing dominated, the test checks nothing"
+
+
+@pytest.mark.parametrize("inst", TINY, ids=lambda i: i.name)
+def test_dropping_dominated_options_keeps_the_energy_optimum(inst, tiny_optima):
+    """Brute force over the assignments that avoid dominated options finds the optimum."""
+    from mecopt.solvers.outer_approximation import dominated_by_local
+
+    best, value = tiny_optima[(inst.name, "energy")]
+    n, m = inst.n_ues, inst.n_servers
+    every = np.array(list(itertools.product(range(m + 1), repeat=n)), dtype=int)
+    dom = np.c_[np.zeros(n, dtype=bool), dominated_by_local(inst)]
+    keep = ~dom[np.arange(n), every].any(axis=1)
+    batch = evaluate_batch(inst, every[keep])
+    values = np.where(batch.feasible, batch.total_energy_j, np.inf)
+    if best is None:
+        assert not np.isfinite(values).any()
+    else:
+        assert values.min() == pytest.approx(value, rel=1e-12)
+
+
+def test_master_warm_start_is_highs_incumbent():
+    """HiGHS returns the MIP start as its incumbent even with no time to find one itself;
+    a start on a dominated option is moved to local, which is no worse."""
+    from mecopt.objective import Objective
+    from mecopt.solvers.outer_approximation import Master, dominated_by_local
+
+    inst = mecopt.Instance.load(INSTANCES / "hetero" / "hetero-003.json")
+    opt = mecopt.solve(inst, "energy", "highs")
+    assert opt.status == "optimal"
+    start = np.array(opt.assignment)
+    master = Master(inst, Objective.ENERGY)
+    _, x, _ = master.solve(time_limit=1e-3, rel_gap=1e-6, threads=0, verbose=False,
+                           start=start)
+    assert x is not None
+    assert mecopt.evaluate(inst, x).total_energy_j == pytest.approx(opt.objective_value,
+                                                                    rel=1e-9)
+    dom = dominated_by_local(inst)
+    assert not dom[np.flatnonzero(x > 0), x[x > 0] - 1].any()
+
+
+def test_energy_time_limit_runs_the_polish_between_master_slices():
+    """Under a time limit the energy search polishes first and feeds the result back."""
+    from mecopt.lns import improve
+    from mecopt.objective import Objective
+    from mecopt.solvers.greedy import greedy_assignment
+    from mecopt.solvers.outer_approximation import search
+
+    inst = mecopt.Instance.load(INSTANCES / "hetero" / "hetero-012.json")
+    start, _ = greedy_assignment(inst, Objective.ENERGY)
+    ref = optimum(load_reference(INSTANCES / "hetero" / "reference.json"), inst.name, "energy")
+    calls = []
+
+    def polish(a, seconds):
+        calls.append(seconds)
+        assert evaluate_batch(inst, np.asarray(a)[None]).feasible[0]
+        return improve(inst, "energy", a, time_limit=seconds)[0]
+
+    res = search(inst, Objective.ENERGY, start=start, gap=1e-6, time_limit=20.0, threads=0,
+                 verbose=False, polish=polish)
+    assert calls and calls[0] <= 0.1 * 20.0 + 1e-9
+    assert res.status == "optimal"
+    assert res.value == pytest.approx(ref, rel=1e-7)
+    assert res.extra["polish_s"] > 0

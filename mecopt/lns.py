@@ -1,0 +1,518 @@
+"""Large-neighbourhood search (LNS): improve a feasible assignment by re-solving parts of it
+exactly.
+
+Each step frees a subset of UEs, keeps every other UE where it is, and solves the
+sub-problem on the freed UEs exactly (within a small time limit):
+
+- energy: a generalized assignment MILP on the freed UEs, each server's capacity reduced by
+  the minimum allocations (f_min) of the UEs that stay on it. It is built directly with
+  highspy (no modelling layer: a sub-problem is built and solved in milliseconds), in GHz
+  and J so that every coefficient is near 1, and HiGHS starts from the current assignment
+  (setSolution), so a sub-problem can only return something at least as good.
+- latency: a server's compute time depends on every UE on it, so the freed set is whole
+  servers: all UEs on one or two servers plus local UEs that can reach them. With the other
+  servers and their UEs fixed, that is an independent smaller instance, solved by the
+  exact outer-approximation search of `highs` (passed in as `latency_solver`, by default
+  imported from mecopt.solvers.outer_approximation when first needed, so the core does not
+  import a backend at import time).
+
+Freed sets, taken in turn (energy: all four kinds; latency: server pairs):
+1. `pair`: every UE on two servers, plus UEs elsewhere that would save energy there;
+2. `region`: a random UE and the UEs whose uplink-rate profile (log rate to every server) is
+   nearest to it, i.e. the UEs that compete for the same servers;
+3. `regret`: UEs drawn by how much more they cost than their cheapest option, with UEs on
+   the servers they would rather be on (someone has to make room);
+4. `weights`: UEs drawn by caller-supplied per-UE weights (e.g. a learned policy's
+   probability that its decision for the UE is wrong), with the same companions; used only
+   when `weights` is given.
+The freed-set size adapts: it grows while sub-problems are proven quickly and shrinks when
+they hit their time limit. Between LNS rounds the shared local search (`mecopt.decoder.
+descend`) polishes the incumbent. Every accepted assignment is checked with
+`evaluate_batch`, so `improve` never returns something infeasible or worse than its start.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from mecopt.decoder import decode, descend
+from mecopt.errors import InputError
+from mecopt.evaluation import evaluate_batch
+from mecopt.instance import Instance
+from mecopt.objective import Objective
+
+GHZ = 1e9  # Hz per model unit inside the sub-MILP
+# Accept a sub-problem's answer only if it improves by more than this (relative): HiGHS's
+# own tolerances are about 1e-9 relative, and equal-cost moves would just cycle.
+IMPROVE_RTOL = 1e-9
+# Smallest and largest freed set (UEs), and how the size adapts.
+MIN_FREE, MAX_FREE = 8, 400
+GROW, SHRINK = 1.25, 0.7
+# An energy incumbent within this many J of the LP bound is optimal (HiGHS's tolerances).
+PROVEN_ATOL = 1e-9
+# Share of the time left that one call of `descend` may use.
+DESCEND_SHARE = 0.25
+
+# A latency sub-solver: (sub-instance, start assignment, time limit) -> assignment or None.
+LatencySolver = Callable[[Instance, np.ndarray, float], "np.ndarray | None"]
+
+
+@dataclass
+class Stats:
+    """What `improve` did, for benchmarks and tests (returned by `improve_with_stats`)."""
+
+    start_value: float
+    value: float = math.nan
+    steps: int = 0  # sub-problems solved
+    accepted: int = 0  # sub-problems that improved the incumbent
+    rejected: int = 0  # sub-problem answers that evaluate_batch refused (tolerances)
+    descents: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)  # improvements per freed-set kind
+    wall_s: float = 0.0
+    proven: bool = False  # a sub-problem that freed every UE was solved to optimality
+
+
+def improve(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,
+            time_limit: float, seed: int = 0, weights: np.ndarray | None = None,
+            sub_time_limit: float | None = None, max_steps: int | None = None,
+            free: int | None = None, use_descend: bool = True,
+            latency_solver: LatencySolver | None = None) -> tuple[np.ndarray, float]:
+    """Large-neighbourhood search from a feasible assignment: (assignment, value).
+
+    instance, objective: the problem; assignment: (N,) a feasible start (0 = local, j =
+        server j); InputError if it is not feasible.
+    time_limit: wall-clock seconds for the whole search (checked between steps; one step
+        can overrun it by at most its own sub-problem limit, which is capped to the time
+        left).
+    seed: the random choices (which freed sets, in which order). The result depends on the
+        seed only as long as no time limit binds (neither `time_limit` nor a sub-problem's:
+        set `max_steps`, and `sub_time_limit` well above what a sub-problem needs).
+    weights: optional (N,) non-negative per-UE weights, higher = more likely to be freed
+        (e.g. a learned policy's probability that its decision for the UE is wrong).
+    sub_time_limit: seconds per sub-problem (default: 5% of time_limit, in [0.05, 2] s).
+    max_steps: stop after this many sub-problems (default: no limit but time).
+    free: the initial freed-set size in UEs (default: 60 for energy, adapting afterwards).
+    use_descend: polish with mecopt.decoder.descend first and after each round of LNS.
+    latency_solver: the exact sub-solver for latency (see `LatencySolver`); default: the
+        outer-approximation search of `highs`.
+
+    Returns the best assignment found and its objective value (mean latency [s] or total
+    energy [J], as `evaluate_batch` computes it); never worse than the start.
+    """
+    a, _value, _stats = improve_with_stats(
+        instance, objective, assignment, time_limit=time_limit, seed=seed, weights=weights,
+        sub_time_limit=sub_time_limit, max_steps=max_steps, free=free,
+        use_descend=use_descend, latency_solver=latency_solver)
+    return a, _value
+
+
+def improve_with_stats(instance: Instance, objective: Objective | str,
+                       assignment: np.ndarray, *, time_limit: float, seed: int = 0,
+                       weights: np.ndarray | None = None,
+                       sub_time_limit: float | None = None, max_steps: int | None = None,
+                       free: int | None = None, use_descend: bool = True,
+                       latency_solver: LatencySolver | None = None
+                       ) -> tuple[np.ndarray, float, Stats]:
+    """`improve`, also returning what it did (`Stats`)."""
+    t0 = time.perf_counter()
+    deadline = t0 + max(0.0, float(time_limit))
+    objective = Objective.parse(objective)
+    N = instance.n_ues
+    a = np.asarray(assignment, dtype=int).copy()
+    if a.shape != (N,):
+        raise InputError(f"assignment: expected {N} entries (one per UE), got shape "
+                         f"{list(a.shape)}")
+    first = evaluate_batch(instance, a[None])
+    if not first.feasible[0]:
+        raise InputError("assignment: improve needs a feasible starting assignment")
+    value = float(first.value(objective)[0])
+    stats = Stats(start_value=value)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != (N,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise InputError(f"weights: expected {N} finite non-negative numbers (one per UE)")
+        if not weights.any():
+            weights = None
+    if sub_time_limit is None:
+        sub_time_limit = min(2.0, max(0.05, 0.05 * float(time_limit)))
+    rng = np.random.default_rng(seed)
+
+    def left() -> float:
+        return deadline - time.perf_counter()
+
+    def polish() -> None:
+        # Best-improvement descent can take long from a poor start (45 s from greedy on
+        # hetero 1000 x 20), so it gets at most a quarter of the time left.
+        nonlocal a, value
+        if use_descend and left() > 0:
+            a, value = descend(instance, objective, a,
+                               deadline=time.perf_counter() + DESCEND_SHARE * left())
+            stats.descents += 1
+
+    def consider(cand: np.ndarray, kind: str) -> bool:
+        nonlocal a, value
+        check = evaluate_batch(instance, cand[None])
+        if not check.feasible[0]:
+            stats.rejected += 1
+            return False
+        v = float(check.value(objective)[0])
+        if v < value - IMPROVE_RTOL * abs(value):
+            a, value = cand, v
+            stats.accepted += 1
+            stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
+            return True
+        return False
+
+    if objective is Objective.ENERGY:
+        search = _EnergyLNS(instance, rng, weights, free)
+        rounded = search.rounding(a, left())  # the LP relaxation, rounded by the decoder
+        if rounded is not None:
+            consider(rounded, "rounding")
+    else:
+        search = _LatencyLNS(instance, rng, latency_solver)
+        polish()
+    improved_since_descent = False
+    while left() > 0 and (max_steps is None or stats.steps < max_steps):
+        kind, ues = search.choose(a)
+        if kind == "round":  # one pass over every kind is done
+            if improved_since_descent:
+                polish()
+                improved_since_descent = False
+            continue
+        found = search.solve(a, ues, min(sub_time_limit, max(left(), 0.01)))
+        stats.steps += 1
+        if found is None:
+            continue
+        cand, proven = found
+        if proven and len(ues) == N:
+            stats.proven = True
+        if np.array_equal(cand, a):
+            if stats.proven:
+                break
+            continue
+        if consider(cand, kind):
+            improved_since_descent = True
+        if stats.proven:
+            break
+        if value <= getattr(search, "lower_bound", -math.inf) + PROVEN_ATOL:
+            stats.proven = True  # the incumbent meets the LP bound: nothing left to find
+            break
+    if improved_since_descent:
+        polish()
+    stats.value, stats.wall_s = value, time.perf_counter() - t0
+    return a, value, stats
+
+
+# ------------------------------------------------------------------------------ energy
+class _EnergyLNS:
+    """Freed-set choice and the exact GAP sub-MILP for the energy objective."""
+
+    KINDS = ("lp", "pair", "region", "regret", "weights")
+
+    def __init__(self, instance: Instance, rng: np.random.Generator,
+                 weights: np.ndarray | None, free: int | None) -> None:
+        self.instance, self.rng, self.weights = instance, rng, weights
+        N, M = instance.n_ues, instance.n_servers
+        self.N, self.M = N, M
+        ok = instance.option_ok.copy()
+        ok[:, 1:] &= instance.f_min <= instance.capacity_hz[None, :]
+        # Dominance: with local meeting the deadline and costing no more energy than server
+        # j, any solution using j can put the UE local instead (no capacity, no more J).
+        ok[:, 1:] &= ~(ok[:, [0]] & (instance.e_loc[:, None] <= instance.e_tx))
+        self.ok = ok
+        # Energy per option [J]; inf where the option cannot meet the deadline. (The
+        # current option of a UE may be a dominated one; its cost stays finite.)
+        self.cost = np.where(instance.option_ok, np.c_[instance.e_loc, instance.e_tx], np.inf)
+        self.weight = np.c_[np.zeros(N), np.where(instance.usable, instance.f_min, 0.0)] / GHZ
+        self.capacity = instance.capacity_hz / GHZ
+        # Rate profile for `region`: log rate to each server, 0 where unreachable.
+        prof = np.log1p(instance.rate_bps / 1e6)
+        self.profile = prof / max(float(prof.std()), 1e-12)
+        self.size = float(free if free is not None else 60)
+        self.kinds = [k for k in self.KINDS if k != "weights" or weights is not None]
+        self.queue: list[str] = []
+        self.lp_choice: np.ndarray | None = None
+        self.lower_bound = -math.inf  # the LP relaxation's value, once solved [J]
+
+    # -- freed sets
+    def choose(self, a: np.ndarray) -> tuple[str, np.ndarray]:
+        if not self.queue:
+            self.queue = list(self.rng.permutation(self.kinds)) + ["round"]
+        kind = self.queue.pop(0)
+        if kind == "round":
+            return kind, np.zeros(0, dtype=int)
+        k = int(min(self.N, max(MIN_FREE, round(self.size))))
+        if k >= self.N:
+            return kind, np.arange(self.N)
+        return kind, getattr(self, f"_{kind}")(a, k)
+
+    def _gain(self, a: np.ndarray) -> np.ndarray:
+        """(N, M+1) energy saved by moving each UE to each option (capacity ignored)."""
+        here = self.cost[np.arange(self.N), a]
+        return here[:, None] - self.cost
+
+    def _pair(self, a: np.ndarray, k: int) -> np.ndarray:
+        M, rng = self.M, self.rng
+        if M == 1:
+            servers = np.array([1])
+        else:
+            used = np.bincount(a, minlength=M + 1)[1:] + 1.0
+            first = int(rng.choice(M, p=used / used.sum())) + 1
+            # The partner: a server many of first's UEs could also use.
+            on = a == first
+            share = self.ok[on][:, 1:].sum(axis=0).astype(float) + 0.5
+            share[first - 1] = 0.0
+            second = int(rng.choice(M, p=share / share.sum())) + 1
+            servers = np.array([first, second])
+        members = np.flatnonzero(np.isin(a, servers))
+        gain = self._gain(a)[:, servers].max(axis=1)
+        outside = np.flatnonzero(~np.isin(a, servers) & (gain > 0))
+        outside = outside[np.argsort(-gain[outside] + 1e-9 * rng.random(len(outside)))]
+        if len(members) > k:
+            members = rng.choice(members, size=k, replace=False)
+        extra = outside[:max(0, k - len(members))]
+        return np.union1d(members, extra)
+
+    def _region(self, a: np.ndarray, k: int) -> np.ndarray:
+        centre = int(self.rng.integers(self.N))
+        dist = np.linalg.norm(self.profile - self.profile[centre], axis=1)
+        dist += 1e-6 * self.rng.random(self.N)  # ties broken at random
+        return np.sort(np.argpartition(dist, k - 1)[:k])
+
+    def _drawn(self, a: np.ndarray, k: int, score: np.ndarray) -> np.ndarray:
+        """Half the set drawn by `score`, half from the servers those UEs would rather use."""
+        rng = self.rng
+        p = score + 1e-12 * max(float(score.max()), 1e-12) + 1e-300
+        half = max(1, min(k // 2, int(np.count_nonzero(score > 0)) or k // 2))
+        core = rng.choice(self.N, size=half, replace=False, p=p / p.sum())
+        gain = self._gain(a)[core]  # (half, M+1)
+        gain[np.arange(len(core)), a[core]] = -np.inf
+        wanted = np.unique(np.argmax(gain[:, 1:], axis=1) + 1)
+        room = np.setdiff1d(np.flatnonzero(np.isin(a, wanted)), core)
+        rest = k - len(core)
+        if len(room) > rest:
+            room = rng.choice(room, size=rest, replace=False)
+        chosen = np.union1d(core, room)
+        if len(chosen) < k:  # top up at random
+            others = np.setdiff1d(np.arange(self.N), chosen)
+            chosen = np.union1d(chosen, rng.choice(others, size=min(len(others),
+                                                                    k - len(chosen)),
+                                                   replace=False))
+        return chosen
+
+    def _regret(self, a: np.ndarray, k: int) -> np.ndarray:
+        here = self.cost[np.arange(self.N), a]
+        return self._drawn(a, k, np.maximum(here - self.cost.min(axis=1), 0.0))
+
+    def _weights(self, a: np.ndarray, k: int) -> np.ndarray:
+        return self._drawn(a, k, self.weights)
+
+    def _lp(self, a: np.ndarray, k: int) -> np.ndarray:
+        """RINS: the UEs whose current option differs from the LP relaxation's choice (or
+        whose LP choice is fractional), topped up with UEs sharing their servers."""
+        if self.lp_choice is None:
+            self.rounding(a, 10.0)
+        rng = self.rng
+        differ = np.flatnonzero(a != self.lp_choice)
+        if len(differ) > k:
+            return np.sort(rng.choice(differ, size=k, replace=False))
+        servers = np.unique(np.r_[a[differ], self.lp_choice[differ]])
+        near = np.setdiff1d(np.flatnonzero(np.isin(a, servers[servers > 0])), differ)
+        if len(near) > k - len(differ):
+            near = rng.choice(near, size=k - len(differ), replace=False)
+        chosen = np.union1d(differ, near)
+        if len(chosen) < k:
+            others = np.setdiff1d(np.arange(self.N), chosen)
+            chosen = np.union1d(chosen, rng.choice(others, size=min(len(others),
+                                                                    k - len(chosen)),
+                                                   replace=False))
+        return chosen
+
+    def _relaxation(self, a: np.ndarray, time_limit: float) -> np.ndarray:
+        """(N, M+1) each UE's shares of its options in the LP relaxation of the whole
+        problem (at a vertex at most M UEs are split); `a` itself if the LP fails."""
+        share = np.zeros((self.N, self.M + 1))
+        h, row, col = self._model(a, np.arange(self.N), integer=False)
+        h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            share[np.arange(self.N), a] = 1.0
+        else:
+            share[row, col] = np.asarray(h.getSolution().col_value)
+            # A lower bound on the optimum (dominated options hold no optimum's UE).
+            self.lower_bound = float(h.getInfo().objective_function_value)
+        return share
+
+    def rounding(self, a: np.ndarray, time_limit: float) -> np.ndarray | None:
+        """The LP relaxation's largest shares, made feasible by the shared repair decoder
+        (mecopt.decoder.decode): a strong start for a generalized assignment problem, since
+        the LP splits at most M UEs. Also sets the `lp` freed sets' reference."""
+        share = self._relaxation(a, time_limit)
+        whole = share.max(axis=1) > 1 - 1e-6
+        self.lp_choice = np.where(whole, share.argmax(axis=1), -1)
+        d = decode(self.instance, Objective.ENERGY, share.argmax(axis=1))
+        return d.assignment[0] if d.feasible[0] else None
+
+    # -- the sub-MILP
+    def _model(self, a: np.ndarray, ues: np.ndarray, integer: bool = True
+               ) -> tuple[highspy.Highs, np.ndarray, np.ndarray]:
+        """The GAP on the freed UEs `ues` (the others fixed at `a`), in GHz and J, loaded
+        into a fresh HiGHS: (highs, row, col), variable v being UE ues[row[v]] on option
+        col[v]."""
+        M = self.M
+        fixed = np.ones(self.N, dtype=bool)
+        fixed[ues] = False
+        load = np.bincount(a[fixed], weights=self.weight[fixed, a[fixed]], minlength=M + 1)[1:]
+        residual = self.capacity - load  # GHz
+        ok = self.ok[ues].copy()
+        ok[:, 1:] &= self.weight[ues, 1:] <= residual[None, :] * (1 + 1e-12)
+        ok[np.arange(len(ues)), a[ues]] = True  # the current option always stays
+        row, col = np.nonzero(ok)
+        n_var, n_ue = len(row), len(ues)
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n_var, n_ue + M
+        lp.col_cost_ = self.cost[ues[row], col]
+        lp.col_lower_ = np.zeros(n_var)
+        lp.col_upper_ = np.ones(n_var)
+        # Rows: one "exactly one option" row per freed UE, then one capacity row per server.
+        lp.row_lower_ = np.r_[np.ones(n_ue), np.full(M, -highspy.kHighsInf)]
+        lp.row_upper_ = np.r_[np.ones(n_ue), np.maximum(residual, 0.0)]
+        on_server = col > 0
+        starts = np.r_[0, np.cumsum(1 + on_server)]
+        first = starts[:-1]
+        index = np.empty(starts[-1], dtype=np.int32)
+        coef = np.empty(starts[-1])
+        index[first], coef[first] = row, 1.0
+        index[first[on_server] + 1] = n_ue + col[on_server] - 1
+        coef[first[on_server] + 1] = self.weight[ues[row[on_server]], col[on_server]]
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = starts.astype(np.int32)
+        lp.a_matrix_.index_ = index
+        lp.a_matrix_.value_ = coef
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_var, n_ue + M
+        if integer:
+            lp.integrality_ = [highspy.HighsVarType.kInteger] * n_var
+        h = _quiet_highs()
+        h.passModel(lp)
+        return h, row, col
+
+    def solve(self, a: np.ndarray, ues: np.ndarray, time_limit: float
+              ) -> tuple[np.ndarray, bool] | None:
+        """Re-solve the freed UEs exactly: (assignment, proven optimal) or None."""
+        ues = np.asarray(ues, dtype=int)
+        h, row, col = self._model(a, ues)
+        h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
+        h.setOptionValue("mip_rel_gap", 1e-7)
+        h.setOptionValue("mip_abs_gap", 0.0)
+        start = highspy.HighsSolution()  # the current assignment: feasible, so a MIP start
+        start.col_value = list((col == a[ues][row]).astype(float))
+        start.value_valid = True
+        h.setSolution(start)
+        h.run()
+        if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+            return None
+        x = np.asarray(h.getSolution().col_value)
+        proven = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        chosen = np.full(len(ues), -1)
+        pick = x > 0.5
+        chosen[row[pick]] = col[pick]
+        if np.any(chosen < 0):
+            return None
+        out = a.copy()
+        out[ues] = chosen
+        self._adapt(len(ues), proven)
+        return out, proven
+
+    def _adapt(self, n: int, proven: bool) -> None:
+        """Grow the freed sets after a proven sub-problem, shrink them after one that hit
+        its time limit (no wall-clock measure, so that a run is reproducible whenever no
+        sub-problem hits its limit)."""
+        if proven:
+            self.size = min(MAX_FREE, max(self.size, n) * GROW)
+        else:
+            self.size = max(MIN_FREE, min(self.size, n) * SHRINK)
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A silent highspy.Highs. Its constructor prints a banner on the process's stdout (the
+    first time), which may be carrying a solution's JSON, so fd 1 points to /dev/null while
+    it runs."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+# ----------------------------------------------------------------------------- latency
+class _LatencyLNS:
+    """Freed sets of whole servers (and the local UEs that can reach them), re-solved as
+    an independent sub-instance by the exact latency search."""
+
+    def __init__(self, instance: Instance, rng: np.random.Generator,
+                 solver: LatencySolver | None) -> None:
+        self.instance, self.rng = instance, rng
+        self.solver = solver or _outer_approximation
+        self.M = instance.n_servers
+        self.queue: list[tuple[int, ...]] = []
+
+    def choose(self, a: np.ndarray) -> tuple[str, np.ndarray]:
+        if not self.queue:
+            M = self.M
+            pairs = [(j,) for j in range(1, M + 1)] if M == 1 else \
+                [(j, k) for j in range(1, M + 1) for k in range(j + 1, M + 1)]
+            self.queue = [pairs[i] for i in self.rng.permutation(len(pairs))] + [()]
+        servers = self.queue.pop(0)
+        if not servers:
+            return "round", np.zeros(0, dtype=int)
+        self.servers = np.array(servers)
+        cols = self.servers - 1
+        reach = self.instance.usable[:, cols].any(axis=1)
+        ues = np.flatnonzero(np.isin(a, self.servers) | ((a == 0) & reach))
+        return "pair", ues
+
+    def solve(self, a: np.ndarray, ues: np.ndarray, time_limit: float
+              ) -> tuple[np.ndarray, bool] | None:
+        if not len(ues):
+            return None
+        inst, servers = self.instance, self.servers
+        sub = Instance(
+            name=f"{inst.name}-lns", data_bits=inst.data_bits[ues], cycles=inst.cycles[ues],
+            local_hz=inst.local_hz[ues], tx_power_w=inst.tx_power_w[ues],
+            local_power_w=inst.local_power_w[ues], deadline_s=inst.deadline_s[ues],
+            capacity_hz=inst.capacity_hz[servers - 1],
+            rate_bps=inst.rate_bps[np.ix_(ues, servers - 1)])
+        lookup = np.zeros(self.M + 1, dtype=int)
+        lookup[servers] = np.arange(1, len(servers) + 1)
+        start = lookup[a[ues]]
+        found = self.solver(sub, start, time_limit)
+        if found is None:
+            return None
+        out = a.copy()
+        out[ues] = np.r_[0, servers][np.asarray(found, dtype=int)]
+        return out, False
+
+
+def _outer_approximation(sub: Instance, start: np.ndarray, time_limit: float
+                         ) -> np.ndarray | None:
+    """The default latency sub-solver: the exact search of `highs` (imported lazily: the
+    core does not depend on a backend at import time)."""
+    from mecopt.solvers.outer_approximation import search
+
+    result = search(sub, Objective.LATENCY, start=start, gap=1e-6, time_limit=time_limit,
+                    threads=0, verbose=False)
+    return result.assignment

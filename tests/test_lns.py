@@ -1,0 +1,152 @@
+"""Large-neighbourhood search (mecopt.lns.improve): never worse, always feasible, exact
+sub-problems that reach the proven optimum on small instances, deterministic by seed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import mecopt
+from mecopt.decoder import decode
+from mecopt.errors import InputError
+from mecopt.evaluation import evaluate_batch
+from mecopt.lns import improve, improve_with_stats
+from mecopt.objective import Objective
+from mecopt.reference import load_reference, optimum
+from mecopt.solvers.greedy import greedy_assignment
+
+from conftest import INSTANCES, library
+
+HETERO_REF = load_reference(INSTANCES / "hetero" / "reference.json")
+
+
+def hetero(name: str) -> mecopt.Instance:
+    return mecopt.Instance.load(INSTANCES / "hetero" / f"{name}.json")
+
+
+def random_start(inst: mecopt.Instance, seed: int) -> np.ndarray:
+    """A feasible but poor start: random proposals through the shared repair decoder."""
+    rng = np.random.default_rng(seed)
+    d = decode(inst, "energy", rng.integers(0, inst.n_servers + 1, size=(8, inst.n_ues)))
+    assert d.feasible.any(), "no random proposal decoded to a feasible assignment"
+    return d.assignment[int(np.argmax(d.feasible))]
+
+
+def value_of(inst, a, objective):
+    ev = evaluate_batch(inst, np.asarray(a)[None])
+    return bool(ev.feasible[0]), float(ev.value(objective)[0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_energy_never_worse_and_feasible(seed):
+    inst = mecopt.generate("hetero", n_ues=120, n_servers=5, seed=100 + seed)
+    start = random_start(inst, seed)
+    _, before = value_of(inst, start, "energy")
+    a, v = improve(inst, "energy", start, time_limit=1.0, seed=seed, free=15)
+    ok, check = value_of(inst, a, "energy")
+    assert ok
+    assert v == pytest.approx(check, rel=1e-12)
+    assert v <= before
+
+
+@pytest.mark.parametrize("name", ["hetero-001", "hetero-006", "hetero-011", "hetero-014",
+                                  "hetero-016"])
+def test_energy_reaches_the_proven_optimum(name):
+    inst = hetero(name)
+    start, _ = greedy_assignment(inst, Objective.ENERGY)
+    best = optimum(HETERO_REF, name, "energy")
+    a, v = improve(inst, "energy", start, time_limit=10.0, seed=0)
+    assert value_of(inst, a, "energy")[0]
+    assert v == pytest.approx(best, rel=1e-9)
+
+
+def test_energy_small_neighbourhoods_reach_the_optimum():
+    """Freed sets far smaller than the instance (85 UEs), not one whole-problem solve."""
+    inst = hetero("hetero-002")
+    start = random_start(inst, 0)
+    a, v, stats = improve_with_stats(inst, "energy", start, time_limit=10.0, seed=0, free=10,
+                                     use_descend=False)
+    assert stats.steps > 1
+    assert v == pytest.approx(optimum(HETERO_REF, "hetero-002", "energy"), rel=1e-9)
+
+
+def test_energy_on_tiny_matches_brute_force(tiny_optima):
+    for inst in library("tiny"):
+        best, value = tiny_optima[(inst.name, "energy")]
+        start, _ = greedy_assignment(inst, Objective.ENERGY)
+        if best is None or start is None:
+            continue
+        _, v = improve(inst, "energy", start, time_limit=2.0, seed=0)
+        assert v == pytest.approx(value, rel=1e-9), inst.name
+
+
+def test_deterministic_for_a_seed():
+    inst = hetero("hetero-003")  # 85 UEs, 2 servers
+    start = random_start(inst, 3)
+    runs = [improve(inst, "energy", start, time_limit=120.0, seed=s, free=12, max_steps=8,
+                    sub_time_limit=30.0, use_descend=False) for s in (5, 5, 6)]
+    assert np.array_equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
+    assert all(value_of(inst, a, "energy")[0] for a, _ in runs)
+
+
+def test_time_limit_is_respected():
+    inst = mecopt.generate("hetero", n_ues=400, n_servers=10, seed=7)
+    start, _ = greedy_assignment(inst, Objective.ENERGY)
+    t = time.perf_counter()
+    improve(inst, "energy", start, time_limit=1.0, seed=0)
+    # One sub-problem (its limit is capped to the time left) or one chunk of descend may
+    # run past the limit; nothing more.
+    assert time.perf_counter() - t < 3.0
+
+
+def test_weights_steer_the_freed_sets_and_are_checked():
+    inst = hetero("hetero-000")
+    start = random_start(inst, 1)
+    weights = np.linspace(0.0, 1.0, inst.n_ues)
+    _, before = value_of(inst, start, "energy")
+    a, v, stats = improve_with_stats(inst, "energy", start, time_limit=2.0, seed=0,
+                                     weights=weights, free=10, max_steps=12,
+                                     use_descend=False)
+    assert value_of(inst, a, "energy")[0] and v <= before
+    with pytest.raises(InputError, match="weights"):
+        improve(inst, "energy", start, time_limit=1.0, weights=-weights)
+
+
+def test_infeasible_start_is_refused():
+    inst = hetero("hetero-001")
+    bad = np.full(inst.n_ues, 1)  # everything on server 1 overloads it
+    assert not value_of(inst, bad, "energy")[0]
+    with pytest.raises(InputError, match="feasible"):
+        improve(inst, "energy", bad, time_limit=1.0)
+
+
+def test_latency_never_worse_with_the_default_sub_solver():
+    inst = hetero("hetero-009")  # 54 UEs, 8 servers
+    start, _ = greedy_assignment(inst, Objective.LATENCY)
+    _, before = value_of(inst, start, "latency")
+    a, v = improve(inst, "latency", start, time_limit=3.0, seed=0, use_descend=False)
+    ok, check = value_of(inst, a, "latency")
+    assert ok and v == pytest.approx(check, rel=1e-12)
+    assert v <= before
+    best = optimum(HETERO_REF, "hetero-009", "latency")
+    assert v >= best * (1 - 1e-9)
+
+
+def test_latency_sub_problems_are_independent_instances():
+    """A custom sub-solver sees whole servers (one or two) and the UEs on them or local."""
+    inst = hetero("hetero-004")
+    start, _ = greedy_assignment(inst, Objective.LATENCY)
+    seen = []
+
+    def spy(sub, sub_start, seconds):
+        seen.append((sub.n_servers, sub.n_ues))
+        assert sub_start.shape == (sub.n_ues,) and sub_start.max() <= sub.n_servers
+        assert evaluate_batch(sub, sub_start[None]).feasible[0]
+        return sub_start  # no change
+
+    a, v = improve(inst, "latency", start, time_limit=5.0, seed=0, use_descend=False,
+                   latency_solver=spy, max_steps=5)
+    assert len(seen) == 5 and all(m in (1, 2) for m, _ in seen)
+    assert np.array_equal(a, start)
