@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mecopt.decoder import decode as repair
 from mecopt.decoder import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
@@ -50,8 +51,9 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                      temperature: float = 1.0, keep: int = 1) -> list[dict[str, Any]]:
     """Decode a batch of (instance, objective) rows in one pass.
 
-    Returns per row: "assignment" (the best decode by water-filled value, or None when every
-    decode ran out of options), "value" (water-filled), "allocation_sigmoid" (N,) [Hz], and
+    Returns per row: "assignment" (the best decode by water-filled value; when every decode
+    ran out of options, the greedy decode completed by the shared repair, mecopt.decoder, and
+    None only when that fails too), "value" (water-filled), "allocation_sigmoid" (N,) [Hz], and
     "starts": the `keep` best distinct decodes, best first, each with those three keys.
     `temperature` divides the logits of the sampled decodes.
     `threads`: torch CPU threads while decoding, restored afterwards (None = leave as is);
@@ -94,6 +96,14 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                            "allocation_sigmoid": allocation[r, :n]})
             if len(starts) == keep:
                 break
+        if not starts:
+            # Every decode met a dead end (the rollout masks what no longer fits): the
+            # shared repair (mecopt.decoder) completes the greedy decode instead.
+            fixed = repair(inst, objectives[b], assignment[b * samples, :n])
+            if fixed.feasible[0]:
+                starts.append({"assignment": fixed.assignment[0],
+                               "value": float(fixed.value[0]), "allocation_sigmoid": None,
+                               "repaired": True})
         best = starts[0] if starts else {"assignment": None, "value": float("inf"),
                                          "allocation_sigmoid": None}
         rows.append({**best, "starts": starts})
@@ -161,11 +171,11 @@ class LamboMethod(Method):
         decoding = "greedy" if k == 1 else f"best of {k}"
         if row["assignment"] is None:
             return Outcome(None, status=Status.NO_SOLUTION,
-                           message=f"every decode ({decoding}) reached a UE with no option "
-                                   "left that meets its deadline within the remaining "
-                                   "capacities")
+                           message=f"lambo: every decode ({decoding}) reached a UE with no "
+                                   "option left that meets its deadline within the remaining "
+                                   "capacities, and the repair found no room for it either")
         a, alloc = row["assignment"], row["allocation_sigmoid"]
-        extra: dict[str, Any] = {"decoding": decoding}
+        extra: dict[str, Any] = {"decoding": decoding, "repaired": bool(row.get("repaired"))}
         if self.config["polish"]:
             start, value, polished_starts = time.perf_counter(), np.inf, 0
             for s in row["starts"]:  # best decode first, so a deadline keeps the best start

@@ -52,6 +52,7 @@ from mecopt.reference import FILENAME as REFERENCE_FILE
 from mecopt.reference import load_reference, optimum
 from mecopt.registry import get_method
 from mecopt.solution import _jsonable
+from mecopt.status import Status
 
 JOURNAL = "runs.jsonl"
 MANIFEST = "bench.json"
@@ -320,7 +321,7 @@ def run_one(run: Run) -> dict[str, Any]:
         sol = solve(inst, obj, run.spec.method, time_limit=run.time_limit, seed=seed,
                     bound=run.bound, **run.spec.options)
     except _HardTimeout:
-        row.update(status="timeout", wall_time_s=time.perf_counter() - start,
+        row.update(status=Status.TIMEOUT.value, wall_time_s=time.perf_counter() - start,
                    message=f"stopped by the harness after {run.hard_limit:g} s (time limit "
                            f"{run.time_limit:g} s)")
         return row
@@ -332,7 +333,7 @@ def run_one(run: Run) -> dict[str, Any]:
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-    row.update(status=sol.status, feasible=sol.feasible,
+    row.update(status=Status(sol.status).value, feasible=sol.feasible,
                # only a decision the checker accepted has a value worth comparing
                objective_value=sol.objective_value if sol.feasible else None,
                bound=sol.bound, wall_time_s=sol.wall_time_s, message=sol.message,
@@ -485,7 +486,7 @@ def _error_row(run: Run, message: str) -> dict[str, Any]:
     label, name, obj, seed = run.key
     return {"method": label, "method_name": run.spec.name,
             "options": _jsonable(run.spec.options), "instance": name, "objective": obj,
-            "seed": seed, "status": "error", "feasible": False, "objective_value": None,
+            "seed": seed, "status": Status.ERROR.value, "feasible": False, "objective_value": None,
             "bound": None, "wall_time_s": 0.0, "time_limit_s": run.time_limit,
             "message": message.splitlines()[0] if message else "", "extra": {}}
 

@@ -90,19 +90,22 @@ def latency_dual(instance: Instance) -> float:
     t_tx = np.where(ok[:, 1:], instance.t_tx, np.inf)
     t_loc = np.where(ok[:, 0], instance.t_loc, np.inf)
     fixed = np.isfinite(low)
+    low = np.where(fixed, low, 1.0)  # placeholders where the pair is out (cost inf anyway)
+    base = np.where(fixed, t_tx, np.inf)
+    cost = np.empty((len(C), len(F) + 1))
+    cost[:, 0] = t_loc
+    rows = np.arange(len(C))
 
     def dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
         """L(lam) and a supergradient (the chosen options' allocations minus F)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore"):
             free = np.sqrt(C[:, None] / np.maximum(lam, 0.0)[None, :])
-        f = np.clip(np.where(fixed, free, 1.0), np.where(fixed, low, 1.0), F[None, :])
-        server = np.where(fixed, t_tx + C[:, None] / f + lam[None, :] * f, np.inf)
-        cost = np.c_[t_loc, server]
+        f = np.minimum(np.maximum(free, low), F[None, :])
+        cost[:, 1:] = base + C[:, None] / f + lam[None, :] * f
         k = cost.argmin(axis=1)
-        value = float(cost[np.arange(len(C)), k].sum() - lam @ F)
-        used = np.zeros_like(F)
-        on = np.flatnonzero(k > 0)
-        np.add.at(used, k[on] - 1, f[on, k[on] - 1])
+        value = float(cost[rows, k].sum() - lam @ F)
+        on = k > 0
+        used = np.bincount(k[on] - 1, weights=f[rows[on], k[on] - 1], minlength=len(F))
         return value, used - F
 
     # Start from the price at which all UEs spread over the total capacity would use it.
