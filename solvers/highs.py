@@ -31,6 +31,7 @@ from mecopt.solvers.outer_approximation import search
 class HighsMethod(Method):
     name = "highs"
     description = "exact: MILP (energy) / outer approximation (latency) with HiGHS via Pyomo"
+    exact = True  # its "infeasible" is a proof (the master is a relaxation of the problem)
     options = {
         "gap": Option(float, 1e-6, "relative optimality gap at which to stop"),
         "threads": Option(int, 0, "HiGHS threads; 0 keeps HiGHS's own choice, a positive "
