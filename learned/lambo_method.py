@@ -34,6 +34,7 @@ from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
+from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
 from mecopt.status import Status
 
 
@@ -125,6 +126,7 @@ class LamboMethod(Method):
                                       "(mecopt.descend) within the time limit"),
         "starts": Option(int, 1, "with polish: polish the best `starts` distinct decodes "
                                  "(of `samples`) and keep the best result"),
+        "lns": LNS_OPTION,
     }
 
     @classmethod
@@ -136,6 +138,7 @@ class LamboMethod(Method):
     def check_options(self, config: dict[str, Any]) -> None:
         if config["threads"] < 1:
             raise InputError(f"option threads: must be >= 1, got {config['threads']}")
+        check_lns(config)
         if config["samples"] < 1:
             raise InputError(f"option samples: must be >= 1, got {config['samples']}")
         if config["starts"] < 1:
@@ -187,6 +190,11 @@ class LamboMethod(Method):
                     break
             extra.update(value_decoded=row["value"], value_polished=value,
                          polish_starts=polished_starts, polish_s=time.perf_counter() - start)
+        improved, lns = finish_with_lns(instance, objective, a, seconds=self.config["lns"],
+                                        deadline=deadline, seed=seed)
+        if not np.array_equal(improved, a):
+            a, alloc = improved, None  # the sigmoid head's allocation was for the old decision
+        extra.update(lns)
         filled = evaluate(instance, a)
         sig = evaluate(instance, a, alloc)
         extra.update(value_waterfill=filled.value(objective) if filled.feasible else None,

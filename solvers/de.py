@@ -34,6 +34,7 @@ from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
+from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
 from mecopt.solvers.greedy import greedy_assignment
 from mecopt.status import Status
 
@@ -50,10 +51,12 @@ class DEMethod(Method):
         "variant": Option(str, "DE/best/1/bin", "pymoo DE variant DE/<rand|best>/1/<bin|exp>"),
         "cr": Option(float, 0.3, "crossover rate (pymoo's CR)"),
         "polish": Option(bool, True, "local descent on the greedy seed and on the final best"),
+        "lns": LNS_OPTION,
     }
     default_time_limit = 30.0
 
     def check_options(self, config):
+        check_lns(config)
         if config["pop_size"] < 4:
             raise InputError(f"option pop_size: must be >= 4, got {config['pop_size']}")
         if config["generations"] < 0:
@@ -123,9 +126,11 @@ class DEMethod(Method):
         found = value
         if cfg["polish"]:
             a, value = descend(instance, objective, a, deadline=deadline)
+        a, lns = finish_with_lns(instance, objective, a, seconds=cfg["lns"], deadline=deadline,
+                                 seed=seed)
         return Outcome(a, extra={"generations": max(generations - 1, 0),
                                  "value_before_polish": found,
-                                 "last_population_mean": last_mean})
+                                 "last_population_mean": last_mean, **lns})
 
 
 class _Best:

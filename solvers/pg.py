@@ -31,6 +31,7 @@ from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
+from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
 from mecopt.solvers.greedy import greedy_assignment
 from mecopt.status import Status
 
@@ -45,6 +46,7 @@ class PGMethod(Method):
         "entropy_weight": Option(float, 0.01, "weight of the entropy bonus"),
         "start_bias": Option(float, 2.0, "initial logit advantage of the start solution [nats]"),
         "polish": Option(bool, True, "local descent on the start solution and the final best"),
+        "lns": LNS_OPTION,
     }
     default_time_limit = 30.0
 
@@ -60,6 +62,7 @@ class PGMethod(Method):
         for key in ("entropy_weight", "start_bias"):
             if not config[key] >= 0:
                 raise InputError(f"option {key}: must be >= 0, got {config[key]}")
+        check_lns(config)
 
     def _solve(self, instance, objective, *, time_limit, seed):
         with _one_thread():
@@ -130,8 +133,10 @@ class PGMethod(Method):
         found = best_v
         if cfg["polish"]:
             best_a, best_v = descend(instance, objective, best_a, deadline=deadline)
+        best_a, lns = finish_with_lns(instance, objective, best_a, seconds=cfg["lns"],
+                                      deadline=deadline, seed=seed)
         return Outcome(best_a, extra={"iterations": steps, "value_before_polish": found,
-                                      "last_batch_mean": last_mean})
+                                      "last_batch_mean": last_mean, **lns})
 
 
 @contextmanager
