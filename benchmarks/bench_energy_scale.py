@@ -45,8 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     limit = args.time_limit or (15.0 if args.quick else 60.0)
     cases = QUICK_CASES if args.quick else CASES
-    print(f"energy, exact time limit {limit:g} s, fast path greedy + improve("
-          f"time_limit={args.fast_limit:g})", flush=True)
+    print(f"energy, exact time limit {limit:g} s, fast path greedy + improve() in "
+          f"{args.fast_limit:g} s together", flush=True)
     head = (f"{'instance':14s} {'method':6s} {'status':9s} {'incumbent':>10s} {'bound':>10s} "
             f"{'gap %':>7s} {'wall s':>7s}")
     print(head, flush=True)

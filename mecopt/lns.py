@@ -245,7 +245,7 @@ class _EnergyLNS:
     # -- freed sets
     def choose(self, a: np.ndarray) -> tuple[str, np.ndarray]:
         if not self.queue:
-            self.queue = list(self.rng.permutation(self.kinds)) + ["round"]
+            self.queue = [str(k) for k in self.rng.permutation(self.kinds)] + ["round"]
         kind = self.queue.pop(0)
         if kind == "round":
             return kind, np.zeros(0, dtype=int)

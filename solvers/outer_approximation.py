@@ -87,6 +87,9 @@ POLISH_SHARE = 0.08
 POLISH_MAX_S = 10.0
 SLICE_SHARE = 0.4
 SLICE_MIN_S = 5.0
+# Below this many UEs the master usually proves the optimum in about a second (every shipped
+# library instance), so the heuristic runs only between slices, not before the first.
+POLISH_FIRST_MIN_UES = 200
 
 # A fast improvement heuristic: (feasible assignment, seconds) -> an assignment no worse.
 Polish = Callable[[np.ndarray, float], np.ndarray]
@@ -380,9 +383,9 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
 
     `polish(assignment, seconds)` is a fast improvement heuristic (mecopt.lns.improve),
     used for energy under a time limit: it improves the start before the first master
-    solve, and the master then runs in time slices with the heuristic between them, each
-    slice warm-started from the best assignment so far (HiGHS restarts its tree, and the
-    best bound of all slices is kept).
+    solve (from POLISH_FIRST_MIN_UES UEs on), and the master then runs in time slices
+    with the heuristic between them, each slice warm-started from the best assignment so
+    far (HiGHS restarts its tree, and the best bound of all slices is kept).
     """
     t0 = time.perf_counter()
     N = instance.n_ues
@@ -434,7 +437,7 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
             print(f"[highs] polish {seconds:.2f} s: incumbent {best_value / scale:.9g}",
                   file=sys.stderr)
 
-    if slicing:
+    if slicing and N >= POLISH_FIRST_MIN_UES:
         run_polish(POLISH_FIRST_SHARE)
 
     lower, iterations, status, message = trivial_bound(instance, objective), 0, "timeout", ""

@@ -220,12 +220,16 @@ def test_master_warm_start_is_highs_incumbent():
     assert not dom[np.flatnonzero(x > 0), x[x > 0] - 1].any()
 
 
-def test_energy_time_limit_runs_the_polish_between_master_slices():
-    """Under a time limit the energy search polishes first and feeds the result back."""
+def test_energy_time_limit_runs_the_polish_first(monkeypatch):
+    """Under a time limit the energy search polishes first and feeds the result back (here
+    on a small instance, where it would otherwise go straight to the master)."""
     from mecopt.lns import improve
     from mecopt.objective import Objective
+    from mecopt.solvers import outer_approximation
     from mecopt.solvers.greedy import greedy_assignment
     from mecopt.solvers.outer_approximation import search
+
+    monkeypatch.setattr(outer_approximation, "POLISH_FIRST_MIN_UES", 0)
 
     inst = mecopt.Instance.load(INSTANCES / "hetero" / "hetero-012.json")
     start, _ = greedy_assignment(inst, Objective.ENERGY)
