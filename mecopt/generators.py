@@ -5,7 +5,13 @@ Families:
   50 m square, 1 MHz per link, h = d^-2, noise 1e-12 W, no fading).
 - "hetero": mecopt's harder family (N in 20..100, M in 2..8, mixed capacities, 3GPP-style
   path loss with Rayleigh fading, heterogeneous tasks and local CPUs).
+- "tight": capacity-bound energy, the generalized-assignment-hard regime (N in 40..150,
+  M in 3..10): offloading saves energy for most UEs, but the servers hold only 20-70% of
+  the UEs that would like to offload; per-UE deadlines, powers and bandwidths.
+- "sparse": a validation family no method is tuned on (N in 60..400, M in 10..30): each UE
+  reaches only its nearest 2-4 servers, heavy-tailed tasks, device classes.
 
+Every tight and sparse instance is feasible by construction (see `fit_capacities`).
 All randomness comes from numpy's PCG64 seeded by `seed`, drawn in a fixed order, so the
 same seed gives the same instance on any machine.
 """
@@ -21,7 +27,8 @@ import numpy as np
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 
-FAMILIES = ("paper", "hetero")
+FAMILIES = ("paper", "hetero", "tight", "sparse")
+STREAM_FAMILIES = ("paper", "hetero")  # the families a ScenarioStream can evolve
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,10 @@ HETERO = FamilyParams(
     tx_power_w=1.0, local_power_w=1.0, bandwidth_hz=20e6, channel="3gpp",
     noise_w=10 ** ((-174 - 30) / 10) * 20e6,
 )
-PARAMS = {"paper": PAPER, "hetero": HETERO}
 
 
-def family_params(family: str) -> FamilyParams:
+def family_params(family: str) -> FamilyParams | TightParams | SparseParams:
+    """The parameters of a family; raises InputError for an unknown name."""
     if family not in PARAMS:
         raise InputError(f"family: unknown {family!r}; valid: {', '.join(FAMILIES)}")
     return PARAMS[family]
@@ -124,29 +131,324 @@ def _draw_instance(world: _World, rng: np.random.Generator, name: str, meta: dic
     )
 
 
-def generate(family: str = "paper", n_ues: int | None = None, n_servers: int | None = None,
-             seed: int = 0, name: str | None = None) -> Instance:
-    """Draw one instance of a family (SPEC section 2).
+# ------------------------------------------------------- capacity-bound families
+def _as_meta(params: object) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.__dict__.items()}
 
-    paper: 50 UEs and 4 servers unless given (capacities repeat 1.5e10, 1.5e10, 3e10, 5e10
-    cyclically when more servers are asked for). hetero: N drawn in 20..100 and M in 2..8
-    unless given. The name defaults to "<family>-<seed:03d>".
+
+@dataclass(frozen=True)
+class TightParams:
+    """The `tight` family: capacity-bound energy, a generalized-assignment-hard regime.
+
+    Ranges (lo, hi) are drawn uniformly per UE (per instance for the shares and the ratio).
+    Units: m, bit, cycle, Hz, W, s.
     """
-    params = family_params(family)
-    _check_size("n_ues", n_ues, 1)
-    _check_size("n_servers", n_servers, 1)
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed: must be a non-negative integer, got {seed!r}")
-    rng = np.random.default_rng(seed)
+
+    family: str = "tight"
+    ues: tuple[int, int] = (40, 150)  # N drawn in lo..hi when not given
+    servers: tuple[int, int] = (3, 10)  # M drawn in lo..hi when not given
+    area_m: float = 300.0  # wider than hetero, so a UE's servers differ in rate (and e_tx)
+    cycles: tuple[float, float] = (0.4e9, 1.6e9)
+    data_bits: tuple[float, float] = (15e6, 50e6)  # e_tx is a real share of e_loc (median 1/2)
+    deadline_s: tuple[float, float] = (0.6, 2.0)  # per UE: a spread of about 3x
+    bandwidth_hz: tuple[float, float] = (5e6, 10e6)  # per UE link (hetero: 20 MHz for all)
+    tx_power_w: tuple[float, float] = (0.2, 1.0)  # per UE (hetero: 1 W for all)
+    local_power_w: tuple[float, float] = (0.1, 0.5)  # per UE, so e_loc varies apart from t_loc
+    noise_dbm_per_hz: float = -174.0  # path loss and Rayleigh fading as in hetero
+    must_offload_share: tuple[float, float] = (0.1, 0.35)  # of N; drawn per instance
+    must_offload_tx_share: float = 0.5  # a must-offload UE has a server with t_tx <= this * T
+    local_slack: tuple[float, float] = (0.3, 0.95)  # t_loc / T for UEs that can run locally
+    must_local_overrun: tuple[float, float] = (1.2, 2.5)  # t_loc / T for must-offload UEs
+    max_local_hz: float = 3e9  # the local CPU is capped; t_loc stays below T (C/T < 2.7e9)
+    capacity_ratio: tuple[float, float] = (0.2, 0.7)  # total capacity / would-offload need
+    must_margin: float = 1.3  # each server holds >= 1.3x the must-offload UEs placed on it
+    capacity_mix: tuple[float, ...] = (1.0, 2.0, 4.0)  # relative sizes of the servers
+
+    def as_meta(self) -> dict:
+        return _as_meta(self)
+
+
+@dataclass(frozen=True)
+class SparseParams:
+    """The `sparse` family: a validation family that no method is tuned on.
+
+    Many small cells: each UE reaches only its nearest 2-4 servers (rate 0 elsewhere), tasks
+    are heavy-tailed (lognormal cycles and data), local CPUs come in device classes, and the
+    capacities are moderately binding. Units: m, bit, cycle, Hz, W, s.
+    """
+
+    family: str = "sparse"
+    ues: tuple[int, int] = (60, 400)
+    servers: tuple[int, int] = (10, 30)
+    area_m: float = 1000.0
+    reach: tuple[int, int] = (2, 4)  # a UE reaches its nearest lo..hi servers (drawn per UE)
+    cycles_median: float = 0.8e9  # lognormal: median * exp(sigma * N(0, 1)), clipped
+    cycles_sigma: float = 0.8
+    cycles_clip: tuple[float, float] = (0.05e9, 8e9)
+    data_median_bits: float = 4e6
+    data_sigma: float = 1.0
+    data_clip: tuple[float, float] = (0.1e6, 100e6)
+    local_hz: tuple[float, ...] = (0.5e9, 1e9, 2e9)  # device classes, one drawn per UE
+    deadline_s: tuple[float, float] = (0.5, 3.0)
+    bandwidth_hz: tuple[float, ...] = (2e6, 5e6, 10e6)  # one drawn per UE
+    tx_power_w: tuple[float, float] = (0.05, 0.3)
+    local_power_w: tuple[float, float] = (0.3, 1.5)
+    path_loss_db: tuple[float, float] = (140.7, 36.7)  # a + b log10(d / km)
+    shadowing_db: float = 8.0  # log-normal shadowing per pair, instead of Rayleigh fading
+    noise_dbm_per_hz: float = -174.0
+    must_offload_tx_share: float = 0.7  # a must-offload UE has a server with t_tx <= this * T
+    relaxed_deadline: tuple[float, float] = (1.05, 1.5)  # else T := t_loc * U(lo, hi)
+    capacity_ratio: tuple[float, float] = (0.4, 0.9)
+    must_margin: float = 1.3
+    capacity_mix: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+
+    def as_meta(self) -> dict:
+        return _as_meta(self)
+
+
+TIGHT = TightParams()
+SPARSE = SparseParams()
+PARAMS = {"paper": PAPER, "hetero": HETERO, "tight": TIGHT, "sparse": SPARSE}
+
+
+def _offload_demand(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
+    """(would, need): which UEs would like to offload (they must, or some usable server
+    costs less energy than local execution), and each UE's smallest f_min [Hz]."""
+    need = np.min(inst.f_min, axis=1, initial=np.inf)
+    saves = (inst.usable & (inst.e_tx < inst.e_loc[:, None])).any(axis=1)
+    would = (saves | ~inst.local_ok) & np.isfinite(need)
+    return would, need
+
+
+def family_stats(inst: Instance) -> dict[str, float]:
+    """What makes an instance capacity-bound, as the tight family's docs measure it.
+
+    capacity_ratio: total capacity / sum over would-offload UEs of their smallest f_min;
+    must_offload_share: share of UEs whose local execution misses the deadline;
+    saves_energy_share: share of UEs with a usable server where e_tx < e_loc;
+    deadline_spread: max T / min T; reach: the fewest and most servers a UE reaches.
+    """
+    would, need = _offload_demand(inst)
+    demand = need[would].sum()
+    reach = (inst.rate_bps > 0).sum(axis=1)
+    saves = (inst.usable & (inst.e_tx < inst.e_loc[:, None])).any(axis=1)
+    return {
+        "capacity_ratio": float(inst.capacity_hz.sum() / demand) if demand > 0 else math.inf,
+        "must_offload_share": float(np.mean(~inst.local_ok)),
+        "would_offload_share": float(np.mean(would)),
+        "saves_energy_share": float(np.mean(saves)),
+        "deadline_spread": float(inst.deadline_s.max() / inst.deadline_s.min()),
+        "reach_min": int(reach.min()),
+        "reach_max": int(reach.max()),
+    }
+
+
+def fit_capacities(inst: Instance, ratio: float, margin: float,
+                   weights: np.ndarray) -> np.ndarray:
+    """Capacities (M,) summing to `ratio` x the would-offload demand, feasible by construction.
+
+    Each must-offload UE (local execution misses its deadline) is placed on its server of
+    smallest f_min; that server gets `margin` x the f_min of the UEs placed on it, and the rest
+    of the total is split in proportion to `weights`. So the must-offload UEs fit where they
+    were placed, every other UE runs locally, and the instance has a feasible decision. The
+    caller keeps `ratio` >= margin x (must-offload demand / would-offload demand).
+    """
+    would, need = _offload_demand(inst)
+    must = ~inst.local_ok
+    assert np.isfinite(need[must]).all(), "every must-offload UE needs a usable server"
+    home = np.argmin(inst.f_min, axis=1)
+    must_load = np.bincount(home[must], weights=need[must], minlength=inst.n_servers)
+    total = ratio * need[would].sum()
+    rest = max(total - margin * must_load.sum(), 0.0)
+    if rest <= 0:  # nothing would offload apart from must (tiny sizes): still leave room
+        rest = max(0.05 * margin * must_load.sum(), 1e9)
+    return margin * must_load + rest * weights / weights.sum()
+
+
+def _pathloss_rates(d: np.ndarray, bandwidth: np.ndarray, power: np.ndarray,
+                    path_loss_db: np.ndarray, noise_dbm_per_hz: float) -> np.ndarray:
+    """Shannon rates (N, M) for per-UE bandwidth and power over a path loss in dB."""
+    noise_w = 10.0 ** ((noise_dbm_per_hz - 30.0) / 10.0) * bandwidth
+    snr = power[:, None] * 10.0 ** (-path_loss_db / 10.0) / noise_w[:, None]
+    return bandwidth[:, None] * np.log2(1.0 + snr)
+
+
+def _distances(ue_pos: np.ndarray, server_pos: np.ndarray) -> np.ndarray:
+    d = np.linalg.norm(ue_pos[:, None, :] - server_pos[None, :, :], axis=2)
+    return np.maximum(d, 1.0)  # distances clamped below at 1 m
+
+
+def _draw_sizes(bounds_n: tuple[int, int], bounds_m: tuple[int, int], n_ues: int | None,
+                n_servers: int | None, rng: np.random.Generator) -> tuple[int, int]:
+    # Always drawn, so a given size does not shift the draws that follow.
+    n_draw = int(rng.integers(bounds_n[0], bounds_n[1] + 1))
+    m_draw = int(rng.integers(bounds_m[0], bounds_m[1] + 1))
+    return n_ues or n_draw, n_servers or m_draw
+
+
+def _generate_channel_family(family: str, n_ues: int | None, n_servers: int | None,
+                             rng: np.random.Generator, name: str, meta: dict) -> Instance:
+    """paper and hetero: positions, then capacities, tasks, local CPUs and the channel."""
+    params = PARAMS[family]
     if family == "paper":
         n, m = n_ues or 50, n_servers or 4
     else:
         n_draw, m_draw = int(rng.integers(20, 101)), int(rng.integers(2, 9))
         n, m = n_ues or n_draw, n_servers or m_draw
     world = _draw_world(params, n, m, rng)
-    meta = {"family": family, "seed": int(seed), "n_ues": n, "n_servers": m,
-            "generator": "mecopt.generators.generate", "params": params.as_meta()}
-    return _draw_instance(world, rng, name or f"{family}-{seed:03d}", meta)
+    meta.update({"n_ues": n, "n_servers": m, "generator": "mecopt.generators.generate",
+                 "params": params.as_meta()})
+    return _draw_instance(world, rng, name, meta)
+
+
+def _generate_tight(n_ues: int | None, n_servers: int | None, rng: np.random.Generator,
+                    name: str, meta: dict) -> Instance:
+    """The tight family (TightParams): capacity binds for energy and every instance is
+    feasible.
+
+    1. Draw sizes, positions, tasks, per-UE deadlines, bandwidths and powers, and the channel
+       (3GPP path loss, Rayleigh fading).
+    2. Draw the must-offload share s and make ceil(s N) UEs must-offload, chosen among those
+       with a server that takes at most half their deadline to reach: their local CPU is set
+       so that t_loc = T * U(1.2, 2.5); every other UE gets t_loc = T * U(0.3, 0.95) (its
+       local CPU capped at 3 GHz, which still meets T).
+    3. Draw the capacity ratio rho in [max(0.2, 1.37 x must-offload demand share), 0.7] and
+       set the capacities with `fit_capacities` (mixed server sizes 1:2:4). Where the
+       must-offload UEs would push that lower end past 0.65, the last ones chosen run locally
+       instead (rare; at least ceil(0.1 N) stay).
+    """
+    p = TIGHT
+    n, m = _draw_sizes(p.ues, p.servers, n_ues, n_servers, rng)
+    ue_pos = rng.uniform(0.0, p.area_m, size=(n, 2))
+    server_pos = rng.uniform(0.0, p.area_m, size=(m, 2))
+    cycles = rng.uniform(*p.cycles, size=n)
+    data = rng.uniform(*p.data_bits, size=n)
+    deadline = rng.uniform(*p.deadline_s, size=n)
+    bandwidth = rng.uniform(*p.bandwidth_hz, size=n)
+    tx_power = rng.uniform(*p.tx_power_w, size=n)
+    local_power = rng.uniform(*p.local_power_w, size=n)
+    d = _distances(ue_pos, server_pos)
+    path_loss = 128.1 + 37.6 * np.log10(d / 1000.0) - 10.0 * np.log10(
+        rng.exponential(1.0, size=d.shape))  # Rayleigh fading |h|^2 ~ Exp(1)
+    rate = _pathloss_rates(d, bandwidth, tx_power, path_loss, p.noise_dbm_per_hz)
+
+    # Who must offload: only UEs with a server they reach well within their deadline.
+    t_tx = data[:, None] / rate
+    eligible = np.flatnonzero((t_tx <= p.must_offload_tx_share * deadline[:, None]).any(axis=1))
+    share = float(rng.uniform(*p.must_offload_share))
+    order = rng.permutation(eligible)
+    slack = rng.uniform(*p.local_slack, size=n)
+    overrun = rng.uniform(*p.must_local_overrun, size=n)
+    # The must-offload UEs (with the margin) must leave room below the largest ratio; in the
+    # rare draw where they do not, the last ones drawn run locally instead (k >= 0.1 N kept).
+    k, k_min = min(math.ceil(share * n), len(order)), math.ceil(0.1 * n)
+    while True:
+        must = np.zeros(n, dtype=bool)
+        must[order[:k]] = True
+        local_hz = np.where(must, cycles / (overrun * deadline),
+                            np.minimum(cycles / (slack * deadline), p.max_local_hz))
+        probe = Instance(name=name, data_bits=data, cycles=cycles, local_hz=local_hz,
+                         tx_power_w=tx_power, local_power_w=local_power, deadline_s=deadline,
+                         capacity_hz=np.ones(m), rate_bps=rate)
+        would, need = _offload_demand(probe)
+        demand = need[would].sum()
+        must_share = need[must].sum() / demand if demand > 0 else 0.0
+        low = max(p.capacity_ratio[0], 1.05 * p.must_margin * must_share)
+        if low <= p.capacity_ratio[1] - 0.05 or k <= k_min:
+            break
+        k -= 1
+    ratio = float(rng.uniform(low, max(low, p.capacity_ratio[1])))
+    weights = rng.choice(np.array(p.capacity_mix), size=m) * rng.uniform(0.8, 1.25, size=m)
+    capacity = fit_capacities(probe, ratio, p.must_margin, weights)
+    meta.update({"n_ues": n, "n_servers": m, "generator": "mecopt.generators.generate",
+                 "params": p.as_meta(),
+                 "draws": {"must_offload_share": share, "must_offload": int(k),
+                           "capacity_ratio": ratio}})
+    return probe.replace(capacity_hz=capacity, ue_position_m=ue_pos,
+                         server_position_m=server_pos, meta=meta)
+
+
+def _generate_sparse(n_ues: int | None, n_servers: int | None, rng: np.random.Generator,
+                     name: str, meta: dict) -> Instance:
+    """The sparse family (SparseParams), feasible by construction.
+
+    UEs reach their nearest 2-4 servers only; lognormal tasks; must-offload UEs arise from
+    heavy tasks on slow devices, and one that has no server within 70% of its deadline gets
+    a deadline its local CPU meets (t_loc * U(1.05, 1.5)). Capacities as in tight, with the
+    ratio drawn in [max(0.4, 1.37 x must-offload demand share), 0.9] (just above 0.9 where
+    the must-offload UEs need it) and sizes 1:2:4:8.
+    """
+    p = SPARSE
+    n, m = _draw_sizes(p.ues, p.servers, n_ues, n_servers, rng)
+    ue_pos = rng.uniform(0.0, p.area_m, size=(n, 2))
+    server_pos = rng.uniform(0.0, p.area_m, size=(m, 2))
+    cycles = np.clip(p.cycles_median * np.exp(p.cycles_sigma * rng.standard_normal(n)),
+                     *p.cycles_clip)
+    data = np.clip(p.data_median_bits * np.exp(p.data_sigma * rng.standard_normal(n)),
+                   *p.data_clip)
+    local_hz = rng.choice(np.array(p.local_hz), size=n)
+    deadline = rng.uniform(*p.deadline_s, size=n)
+    bandwidth = rng.choice(np.array(p.bandwidth_hz), size=n)
+    tx_power = rng.uniform(*p.tx_power_w, size=n)
+    local_power = rng.uniform(*p.local_power_w, size=n)
+    reach = np.minimum(rng.integers(p.reach[0], p.reach[1] + 1, size=n), m)
+    d = _distances(ue_pos, server_pos)
+    a, b = p.path_loss_db
+    path_loss = a + b * np.log10(d / 1000.0) + p.shadowing_db * rng.standard_normal(d.shape)
+    rate = _pathloss_rates(d, bandwidth, tx_power, path_loss, p.noise_dbm_per_hz)
+    nearest = np.argsort(d, axis=1, kind="stable")
+    reached = np.zeros((n, m), dtype=bool)
+    reached[np.arange(n).repeat(reach), nearest[np.arange(m) < reach[:, None]]] = True
+    rate = np.where(reached, rate, 0.0)
+
+    # A UE that misses its deadline locally and reaches no server well within it would make
+    # the instance infeasible: relax its deadline so that its local CPU meets it.
+    relax = rng.uniform(*p.relaxed_deadline, size=n)
+    t_loc = cycles / local_hz
+    with np.errstate(divide="ignore"):
+        t_tx = np.where(reached, data[:, None] / np.where(reached, rate, 1.0), np.inf)
+    good = (t_tx <= p.must_offload_tx_share * deadline[:, None]).any(axis=1)
+    deadline = np.where((t_loc > deadline) & ~good, t_loc * relax, deadline)
+
+    probe = Instance(name=name, data_bits=data, cycles=cycles, local_hz=local_hz,
+                     tx_power_w=tx_power, local_power_w=local_power, deadline_s=deadline,
+                     capacity_hz=np.ones(m), rate_bps=rate)
+    would, need = _offload_demand(probe)
+    demand = need[would].sum()
+    must_share = need[~probe.local_ok].sum() / demand if demand > 0 else 0.0
+    low = max(p.capacity_ratio[0], 1.05 * p.must_margin * must_share)
+    ratio = float(rng.uniform(low, max(low, p.capacity_ratio[1])))
+    weights = rng.choice(np.array(p.capacity_mix), size=m) * rng.uniform(0.8, 1.25, size=m)
+    capacity = fit_capacities(probe, ratio, p.must_margin, weights)
+    meta.update({"n_ues": n, "n_servers": m, "generator": "mecopt.generators.generate",
+                 "params": p.as_meta(), "draws": {"capacity_ratio": ratio}})
+    return probe.replace(capacity_hz=capacity, ue_position_m=ue_pos,
+                         server_position_m=server_pos, meta=meta)
+
+
+def generate(family: str = "paper", n_ues: int | None = None, n_servers: int | None = None,
+             seed: int = 0, name: str | None = None) -> Instance:
+    """Draw one instance of a family (SPEC section 2; docs/model.md for tight and sparse).
+
+    paper: 50 UEs and 4 servers unless given (capacities repeat 1.5e10, 1.5e10, 3e10, 5e10
+    cyclically when more servers are asked for). hetero: N drawn in 20..100 and M in 2..8
+    unless given; tight: 40..150 and 3..10; sparse: 60..400 and 10..30. The sizes are drawn
+    even when given, so the rest of the draws stay aligned. The name defaults to
+    "<family>-<seed:03d>".
+    """
+    family_params(family)
+    _check_size("n_ues", n_ues, 1)
+    _check_size("n_servers", n_servers, 1)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed: must be a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng(seed)
+    name = name or f"{family}-{seed:03d}"
+    meta = {"family": family, "seed": int(seed)}
+    if family == "tight":
+        return _generate_tight(n_ues, n_servers, rng, name, meta)
+    if family == "sparse":
+        return _generate_sparse(n_ues, n_servers, rng, name, meta)
+    return _generate_channel_family(family, n_ues, n_servers, rng, name, meta)
 
 
 # --------------------------------------------------------------------- dynamics
@@ -189,6 +491,9 @@ class ScenarioStream:
                  drifts: tuple[Drift, ...] | list[Drift] = (), name: str = "stream") -> None:
         if not dt > 0:
             raise InputError(f"dt: must be positive, got {dt}")
+        if family in FAMILIES and family not in STREAM_FAMILIES:
+            raise InputError(f"family: a scenario stream evolves {', '.join(STREAM_FAMILIES)}; "
+                             f"{family!r} is drawn whole by generate()")
         self.family, self.seed, self.dt, self.name = family, seed, dt, name
         self.drifts = tuple(sorted(drifts, key=lambda d: d.step))
         first = generate(family, n_ues, n_servers, seed=seed)
@@ -257,5 +562,6 @@ class ScenarioStream:
         return [self.next() for _ in range(k)]
 
 
-__all__ = ["FAMILIES", "DRIFT_KINDS", "Drift", "FamilyParams", "ScenarioStream",
-           "channel_rates", "family_params", "generate"]
+__all__ = ["FAMILIES", "DRIFT_KINDS", "STREAM_FAMILIES", "Drift", "FamilyParams",
+           "ScenarioStream", "SparseParams", "TightParams", "channel_rates", "family_params",
+           "family_stats", "fit_capacities", "generate"]

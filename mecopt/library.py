@@ -6,7 +6,12 @@
   N in 4..8 and M in 1..3 whose server capacities are scaled down so that capacity binds
   (each server fits about 2 to 4 minimum allocations), which is where a solver can go wrong;
 - large/large-000..009.json: hetero draws with N in 100..200 (M drawn by the family, 2..8),
-  seeds 3,000,000+k: the sizes where the exact solver is slowest.
+  seeds 3,000,000+k: the sizes where the exact solver is slowest;
+- tight/tight-000..019.json: family "tight", seeds 0..19 (N in 40..150, M in 3..10 drawn by
+  the family): capacity-bound energy, where the energy model is a hard generalized
+  assignment problem.
+
+The family "sparse" has no folder: it is a held-out validation family, drawn by seed.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 from mecopt.generators import generate
 from mecopt.instance import Instance
 
-SIZES = {"paper": 20, "hetero": 20, "tiny": 10, "large": 10}
+SIZES = {"paper": 20, "hetero": 20, "tiny": 10, "large": 10, "tight": 20}
 LARGE_SEED_BASE = 3_000_000  # disjoint from the other folders and from training seeds
 
 
@@ -51,7 +56,8 @@ def library_instances(kind: str) -> list[Instance]:
 
 
 def build_library(root: str | Path) -> list[Path]:
-    """Write the library under root/{paper,hetero,tiny,large}; returns the files written."""
+    """Write the library under root/{paper,hetero,tiny,large,tight}; returns the files
+    written."""
     written = []
     for kind in SIZES:
         folder = Path(root) / kind

@@ -7,19 +7,20 @@ import pytest
 
 import mecopt
 from mecopt.errors import InputError
-from mecopt.generators import Drift, ScenarioStream
+from mecopt.generators import Drift, ScenarioStream, family_stats
 from mecopt.library import library_instances
 
 from conftest import INSTANCES
 
 
-def test_same_seed_same_instance():
-    a, b = mecopt.generate("hetero", seed=11), mecopt.generate("hetero", seed=11)
+@pytest.mark.parametrize("family", ["hetero", "tight", "sparse"])
+def test_same_seed_same_instance(family):
+    a, b = mecopt.generate(family, seed=11), mecopt.generate(family, seed=11)
     assert a.to_json() == b.to_json()
-    assert a.to_json() != mecopt.generate("hetero", seed=12).to_json()
+    assert a.to_json() != mecopt.generate(family, seed=12).to_json()
 
 
-@pytest.mark.parametrize("kind", ["paper", "hetero", "tiny", "large"])
+@pytest.mark.parametrize("kind", ["paper", "hetero", "tiny", "large", "tight"])
 def test_library_is_regenerated_byte_identically(kind):
     for inst in library_instances(kind):
         assert (INSTANCES / kind / f"{inst.name}.json").read_text() == inst.to_json()
@@ -45,6 +46,65 @@ def test_hetero_family_facts():
     inst = mecopt.generate("hetero", seed=0)
     assert set(inst.capacity_hz) <= {1.5e10, 3e10, 5e10}
     assert not inst.local_ok.all()  # some UEs must offload
+
+
+def witness(inst: mecopt.Instance) -> np.ndarray:
+    """The decision the capacity-bound families are built to admit: every must-offload UE on
+    its server of smallest f_min, every other UE local."""
+    return np.where(inst.local_ok, 0, np.argmin(inst.f_min, axis=1) + 1)
+
+
+def test_tight_family_facts():
+    """The properties docs/model.md promises, on 30 seeds; each instance feasible."""
+    for seed in range(30):
+        inst = mecopt.generate("tight", seed=seed)
+        stats = family_stats(inst)
+        assert 40 <= inst.n_ues <= 150 and 3 <= inst.n_servers <= 10
+        assert 0.2 <= stats["capacity_ratio"] <= 0.7, (seed, stats)
+        assert stats["capacity_ratio"] == pytest.approx(inst.meta["draws"]["capacity_ratio"])
+        assert 0.1 <= stats["must_offload_share"] <= 0.4, (seed, stats)
+        assert stats["deadline_spread"] >= 2, (seed, stats)
+        assert stats["saves_energy_share"] > 0.5, (seed, stats)  # offloading pays for most
+        assert len(set(inst.tx_power_w)) == inst.n_ues  # per-UE draws, not constants
+        assert np.all(inst.local_hz <= 3e9)
+        assert mecopt.evaluate(inst, witness(inst)).feasible, seed
+
+
+def test_tight_energy_is_feasible_for_highs():
+    inst = mecopt.generate("tight", n_ues=20, n_servers=3, seed=5)
+    sol = mecopt.solve(inst, "energy", "highs", time_limit=5)
+    assert sol.status in ("optimal", "feasible"), sol.message
+
+
+def test_sparse_family_facts():
+    for seed in range(5):
+        inst = mecopt.generate("sparse", seed=seed)
+        stats = family_stats(inst)
+        assert 60 <= inst.n_ues <= 400 and 10 <= inst.n_servers <= 30
+        assert (stats["reach_min"], stats["reach_max"]) == (2, 4)
+        # Each UE reaches its nearest servers, and no other.
+        d = np.linalg.norm(inst.ue_position_m[:, None] - inst.server_position_m[None], axis=2)
+        reach = inst.rate_bps > 0
+        far = np.where(reach, d, -np.inf).max(axis=1)
+        assert np.all(np.where(~reach, d, np.inf).min(axis=1) >= far)
+        assert stats["must_offload_share"] > 0.05 and stats["capacity_ratio"] <= 0.9
+        assert mecopt.evaluate(inst, witness(inst)).feasible, seed
+    small = mecopt.generate("sparse", n_ues=40, n_servers=10, seed=3)
+    assert mecopt.solve(small, "energy", "highs", time_limit=5).status in ("optimal",
+                                                                           "feasible")
+
+
+def test_sizes_can_be_given_for_every_family():
+    for family in mecopt.generators.FAMILIES:
+        inst = mecopt.generate(family, n_ues=12, n_servers=3, seed=1)
+        assert (inst.n_ues, inst.n_servers) == (12, 3)
+    assert family_stats(mecopt.generate("sparse", n_ues=12, n_servers=3, seed=1))[
+        "reach_max"] <= 3
+
+
+def test_streams_only_evolve_channel_families():
+    with pytest.raises(InputError, match="scenario stream evolves paper, hetero"):
+        ScenarioStream("tight", seed=0)
 
 
 def test_generate_rejects_bad_arguments():
