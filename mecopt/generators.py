@@ -31,6 +31,11 @@ FAMILIES = ("paper", "hetero", "tight", "sparse")
 STREAM_FAMILIES = ("paper", "hetero")  # the families a ScenarioStream can evolve
 
 
+def _as_meta(params: object) -> dict:
+    """A family's parameters as JSON-ready meta (tuples become lists)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.__dict__.items()}
+
+
 @dataclass(frozen=True)
 class FamilyParams:
     """The distribution an instance is drawn from (units: m, bit, cycle, Hz, W, s)."""
@@ -49,7 +54,7 @@ class FamilyParams:
     noise_w: float
 
     def as_meta(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        return _as_meta(self)
 
 
 PAPER = FamilyParams(
@@ -74,11 +79,15 @@ def family_params(family: str) -> FamilyParams | TightParams | SparseParams:
     return PARAMS[family]
 
 
+def _distances(ue_pos: np.ndarray, server_pos: np.ndarray) -> np.ndarray:
+    d = np.linalg.norm(ue_pos[:, None, :] - server_pos[None, :, :], axis=2)
+    return np.maximum(d, 1.0)  # distances clamped below at 1 m
+
+
 def channel_rates(params: FamilyParams, ue_pos: np.ndarray, server_pos: np.ndarray,
                   rng: np.random.Generator) -> np.ndarray:
     """Uplink rates (N, M) [bit/s] from positions; draws Rayleigh fading for "3gpp"."""
-    d = np.linalg.norm(ue_pos[:, None, :] - server_pos[None, :, :], axis=2)
-    d = np.maximum(d, 1.0)  # distances clamped below at 1 m
+    d = _distances(ue_pos, server_pos)
     if params.channel == "free-space":
         gain = d ** -2.0
     else:
@@ -132,10 +141,6 @@ def _draw_instance(world: _World, rng: np.random.Generator, name: str, meta: dic
 
 
 # ------------------------------------------------------- capacity-bound families
-def _as_meta(params: object) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.__dict__.items()}
-
-
 @dataclass(frozen=True)
 class TightParams:
     """The `tight` family: capacity-bound energy, a generalized-assignment-hard regime.
@@ -271,11 +276,6 @@ def _pathloss_rates(d: np.ndarray, bandwidth: np.ndarray, power: np.ndarray,
     noise_w = 10.0 ** ((noise_dbm_per_hz - 30.0) / 10.0) * bandwidth
     snr = power[:, None] * 10.0 ** (-path_loss_db / 10.0) / noise_w[:, None]
     return bandwidth[:, None] * np.log2(1.0 + snr)
-
-
-def _distances(ue_pos: np.ndarray, server_pos: np.ndarray) -> np.ndarray:
-    d = np.linalg.norm(ue_pos[:, None, :] - server_pos[None, :, :], axis=2)
-    return np.maximum(d, 1.0)  # distances clamped below at 1 m
 
 
 def _draw_sizes(bounds_n: tuple[int, int], bounds_m: tuple[int, int], n_ues: int | None,
