@@ -18,14 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mecopt.construct import CAP_RTOL as _CAP_RTOL
+from mecopt.construct import construct, marginal_cost, placement_order
 from mecopt.errors import InputError
 from mecopt.evaluation import BatchEvaluation, evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 
-# The relative slack on capacities that greedy and waterfill also use, so that "fits here"
-# and "water-fills feasibly there" agree.
-_CAP_RTOL = 1e-12
+__all__ = ["Decoded", "decode", "descend", "marginal_cost", "placement_order"]
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,18 @@ def decode(instance: Instance, objective: Objective | str, proposals: np.ndarray
     the proposal of a scored UE is its best-scored option that can meet its deadline.
 
     Repair rule. A proposal that is already feasible is returned unchanged. Otherwise the
-    UEs are placed one at a time, hardest first (fewest options that can meet the deadline,
-    then largest minimum allocation), keeping a running sum of f_min per server. A UE keeps
-    its proposed option if that option can meet its deadline and, for a server, still fits
-    (running f_min sum <= capacity). If not, it moves to the best option that does fit:
-    for scores the highest-scored one; for assignments the one whose objective grows least
-    given the UEs placed so far (the greedy marginal cost: t_loc or t_tx +
-    ((S_j + sqrt C_i)^2 - S_j^2) / F_j for latency, with S_j the sum of sqrt C on server j;
-    the UE's energy for energy, latency breaking ties). A UE with no fitting option keeps a
-    deadline-meeting option (its proposal if possible) and its row is reported infeasible.
+    row is rebuilt by the shared construction (mecopt.construct), feasibility first: the UEs
+    that must offload first, then by regret (capacity share counted), keeping a running sum
+    of f_min per server. A UE keeps its proposed option if that option can meet its deadline
+    and, for a server, still fits (running f_min sum <= capacity). If not, it moves to the
+    best option that does fit: for scores the highest-scored one; for assignments the one
+    whose objective grows least given the UEs placed so far (`marginal_cost`). A UE with no
+    fitting option makes room by moving one, else two, UEs already on a server it can use to
+    other options where they fit, the cheapest change first. A row still stuck is rebuilt
+    from a feasible anchor (the UEs that must offload packed by a small HiGHS MILP, computed
+    once per instance), each UE moving to its proposal where it fits. Only when no anchor is
+    found does a row stay infeasible: `unplaced` counts the UEs that found no room (search
+    methods use it as the constraint violation).
     Finally every row is water-filled and checked by `evaluate_batch`; `feasible` is that
     verdict, so a row marked feasible always is.
     """
@@ -109,75 +112,11 @@ def _fits_as_is(instance: Instance, a: np.ndarray) -> np.ndarray:
     return options_ok & (load <= instance.capacity_hz * (1 + _CAP_RTOL)).all(axis=1)
 
 
-def placement_order(instance: Instance) -> np.ndarray:
-    """The decoder's UE order: fewest deadline-meeting options first, then largest f_min."""
-    f_min = np.where(instance.usable, instance.f_min, np.inf).min(axis=1)
-    f_min = np.where(np.isfinite(f_min), f_min, 0.0)
-    return np.lexsort((-f_min, instance.option_ok.sum(axis=1)))
-
-
 def _place(instance: Instance, objective: Objective, proposed: np.ndarray,
            scores: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """The sequential repair of `decode` for rows that need it: (assignments, unplaced)."""
-    Q, N = proposed.shape
-    M = instance.n_servers
-    ok = instance.option_ok
-    cap = instance.capacity_hz * (1 + _CAP_RTOL)
-    f_min = np.where(instance.usable, instance.f_min, 0.0)  # (N, M)
-    root = np.sqrt(instance.cycles)
-    out = proposed.copy()
-    load = np.zeros((Q, M))  # running sum of f_min per server
-    root_sum = np.zeros((Q, M))  # running sum of sqrt(C) per server
-    unplaced = np.zeros(Q, dtype=int)
-    rows = np.arange(Q)
-    for i in placement_order(instance):
-        fits = np.empty((Q, M + 1), dtype=bool)
-        fits[:, 0] = ok[i, 0]
-        fits[:, 1:] = ok[i, 1:] & (load + f_min[i] <= cap)
-        k = proposed[:, i]
-        move = np.flatnonzero(~fits[rows, k])
-        if len(move):
-            fit = fits[move]
-            if scores is not None:
-                alt = np.where(fit, scores[move, i], -np.inf).argmax(axis=1)
-            else:
-                cost = marginal_cost(instance, objective, i, root_sum[move])
-                alt = np.where(fit, cost, np.inf).argmin(axis=1)
-            stuck = ~fit.any(axis=1)
-            if stuck.any():  # no option fits: keep one that meets the deadline, flag the row
-                keep = k[move[stuck]]
-                fallback = np.where(ok[i, keep], keep, int(np.argmax(ok[i])))
-                alt[stuck] = fallback
-                unplaced[move[stuck]] += 1
-            k = k.copy()
-            k[move] = alt
-            out[:, i] = k
-        on = np.flatnonzero(k > 0)
-        load[on, k[on] - 1] += f_min[i, k[on] - 1]
-        root_sum[on, k[on] - 1] += root[i]
-    return out, unplaced
-
-
-def marginal_cost(instance: Instance, objective: Objective, i: int,
-                  root_sum: np.ndarray) -> np.ndarray:
-    """(Q, M+1) objective increase of each option for UE i, given (Q, M) sums of sqrt(C)
-    already placed per server: the cost greedy placement uses (solvers/greedy.py, `_place`).
-
-    Latency: t_loc, or t_tx + ((S_j + sqrt C_i)^2 - S_j^2) / F_j, since (sum sqrt C)^2 / F_j
-    is a server's compute time under water-filling when no deadline binds. Energy: the UE's
-    energy, with the latency marginal as a tie-breaker. Unreachable options come out inf.
-    """
-    r = np.sqrt(instance.cycles[i])
-    lat = np.empty((root_sum.shape[0], instance.n_servers + 1))
-    lat[:, 0] = instance.t_loc[i]
-    with np.errstate(invalid="ignore"):  # unreachable pairs are inf; the caller masks them
-        lat[:, 1:] = (instance.t_tx[i] + ((root_sum + r) ** 2 - root_sum ** 2)
-                      / instance.capacity_hz)
-    if objective is Objective.LATENCY:
-        return lat
-    energy_i = np.concatenate([[instance.e_loc[i]], instance.e_tx[i]])
-    finite = energy_i[np.isfinite(energy_i)]
-    return energy_i + 1e-9 * lat * (finite.max() if len(finite) else 1.0)
+    """The repair of `decode` for rows that need it: (assignments, unplaced), built by the
+    shared construction (mecopt.construct) with each row's proposal as its wish."""
+    return construct(instance, objective, proposed, scores)
 
 
 def descend(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,

@@ -1,12 +1,21 @@
 """`greedy`: a strong constructive heuristic, the bar every search and learned method clears.
 
-UEs are placed one by one, in this order: fewest usable options first (those are the hardest
-to place), then the largest regret first (how much more the second-best option costs than
-the best one in an empty system). Each UE goes to the option where the objective grows
-least given the placements so far, among the options that still fit: a server fits when
-the minimum allocations that meet the deadlines (f_min) still sum to at most its capacity.
+Greedy is the shared construction (mecopt.construct) with no proposal: every UE takes the
+option where the objective grows least given the placements so far, among the options that
+still fit (a server fits when the minimum allocations that meet the deadlines, f_min, still
+sum to at most its capacity). Feasibility comes first:
 
-Marginal costs (mecopt.decoder.marginal_cost, shared with the decoder's repair):
+- order: the UEs that must offload (local misses the deadline) first, then the largest
+  regret first (second-most against most desirable option in an empty system, the option's
+  share f_min / F_j of its server counted, as in Martello and Toth's MTHG for the
+  generalized assignment problem);
+- a UE that finds no fitting option makes room by moving one, else two, UEs already placed
+  on a server it can use to other options where they fit, the cheapest change first;
+- if that fails, the decision is built again from a feasible anchor (the UEs that must
+  offload packed onto the servers by a small HiGHS MILP), each UE moved to its greedy
+  choice where it fits.
+
+Marginal costs (mecopt.construct.marginal_cost, shared with the decoder's repair):
 - latency: local t_loc, or t_tx + ((S_j + sqrt C_i)^2 - S_j^2) / F_j, where S_j is the sum of
   sqrt(C) already on server j, since (sum sqrt C)^2 / F_j is a server's total compute time
   under water-filling when no deadline binds;
@@ -18,52 +27,51 @@ from __future__ import annotations
 
 import numpy as np
 
-from mecopt.decoder import marginal_cost
+from mecopt.construct import CAP_RTOL, construct, placement_order
 from mecopt.instance import Instance
 from mecopt.method import Method, Outcome
 from mecopt.objective import Objective
+from mecopt.status import Status
 
 
-def greedy_assignment(instance: Instance, objective: Objective) -> tuple[np.ndarray | None, str]:
-    """The greedy assignment, or (None, reason) when a UE finds no option that fits."""
-    N, M = instance.n_ues, instance.n_servers
-    root = np.sqrt(instance.cycles)
-    cap = instance.capacity_hz
-    ok = instance.option_ok  # (N, M+1)
-    f_min = np.where(instance.usable, instance.f_min, 0.0)
+def greedy_assignment(instance: Instance, objective: Objective | str
+                      ) -> tuple[np.ndarray | None, str]:
+    """The greedy assignment, or (None, where it got stuck) when the construction found no
+    decision (then the instance may still be feasible: nothing is proven)."""
+    objective = Objective.parse(objective)
+    a, stuck = construct(instance, objective, np.full((1, instance.n_ues), -1))
+    if stuck[0]:
+        return None, _dead_end(instance, objective, a[0])
+    return a[0], ""
 
-    empty = np.zeros((1, M))
-    costs = np.array([np.where(ok[i], marginal_cost(instance, objective, i, empty)[0], np.inf)
-                      for i in range(N)])
-    best_two = np.sort(costs, axis=1)[:, :2]
-    with np.errstate(invalid="ignore"):
-        regret = np.where(np.isfinite(best_two[:, 1]), best_two[:, 1] - best_two[:, 0], np.inf)
-    order = np.lexsort((-regret, ok.sum(axis=1)))
 
-    assignment = np.zeros(N, dtype=int)
-    load = np.zeros(M)  # sum of f_min per server
-    root_sum = np.zeros(M)
-    for i in order:
-        fits = ok[i].copy()
-        fits[1:] &= load + f_min[i] <= cap * (1 + 1e-12)
-        if not fits.any():
-            return None, (f"UE {i} has no option left that meets its deadline within the "
-                          "remaining capacities")
-        cost = np.where(fits, marginal_cost(instance, objective, i, root_sum[None])[0], np.inf)
-        k = int(np.argmin(cost))
-        assignment[i] = k
-        if k > 0:
-            load[k - 1] += f_min[i, k - 1]
-            root_sum[k - 1] += root[i]
-    return assignment, ""
+def _dead_end(instance: Instance, objective: Objective, a: np.ndarray) -> str:
+    """Where the construction (its stuck assignment a) got stuck: the first UE in placement
+    order with no usable option, or whose server it overloads."""
+    order = placement_order(instance, objective)
+    usable = instance.option_ok[order].any(axis=1)
+    i = None if usable.all() else int(order[np.argmin(usable)])
+    if i is None:
+        load = np.zeros(instance.n_servers)
+        for u in order:
+            k = a[u]
+            if k > 0:
+                load[k - 1] += instance.f_min[u, k - 1]
+                if load[k - 1] > instance.capacity_hz[k - 1] * (1 + CAP_RTOL):
+                    i = int(u)
+                    break
+    where = f"UE {i}" if i is not None else "a UE"
+    return (f"greedy: {where} found no room after ejection, and HiGHS found no packing of "
+            "the UEs that must offload")
 
 
 class GreedyMethod(Method):
     name = "greedy"
-    description = "constructive heuristic: hardest UEs first, each to its cheapest fitting option"
+    description = ("constructive heuristic, feasibility first: must-offload and high-regret UEs "
+                   "first, each to its cheapest fitting option, ejecting to make room")
 
     def _solve(self, instance, objective, *, time_limit, seed):
         assignment, why = greedy_assignment(instance, objective)
         if assignment is None:
-            return Outcome(None, status="infeasible", message=why)
+            return Outcome(None, status=Status.NO_SOLUTION, message=why)
         return Outcome(assignment)

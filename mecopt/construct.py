@@ -1,0 +1,387 @@
+"""The shared constructive step: place UEs one by one, feasibility first.
+
+Greedy (solvers/greedy.py) and the repair decoder (mecopt.decoder.decode, used by DE, PG,
+LAMBO, DROO and ARE) both build decisions with `construct`:
+
+1. Order (`placement_order`): the UEs that must offload (local misses the deadline) first,
+   then the largest regret first. Regret is measured, as in Martello and Toth's MTHG
+   heuristic for the generalized assignment problem, on a desirability that counts capacity:
+   each option's cost in an empty system plus its share of the server, f_min[i, j] / F_j,
+   priced at twice the UE's plain cost regret. A UE with one usable option has infinite regret.
+2. Sweep: each UE takes its wanted option if that option meets its deadline and fits (the
+   running f_min sum of the server stays within its capacity), else the best option that
+   fits (highest score, or least marginal cost: `marginal_cost`).
+3. Ejection (`_eject`): a UE that finds no fitting option makes room on a server it can use
+   by moving one, else two, UEs already placed there to other options where they fit (local
+   if that meets their deadline, or another server), the cheapest change in objective first.
+4. Rescue: a row still stuck is built again from an anchor, a feasible assignment with the
+   least relative server load (`anchor`: the UEs that must offload packed onto the servers
+   by a small HiGHS MILP, all others local; computed once per instance). The sweep then
+   starts from the anchor and moves each UE to its wanted option where it fits, so it cannot
+   get stuck. Only an instance whose anchor HiGHS cannot find (proven infeasible, or not found
+   in `ANCHOR_TIME_LIMIT` seconds) leaves a row stuck.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from mecopt.instance import Instance
+from mecopt.objective import Objective
+
+# The relative slack on capacities that greedy, the decoder and waterfill share, so that
+# "fits here" and "water-fills feasibly there" agree.
+CAP_RTOL = 1e-12
+# Seconds HiGHS may spend on one instance's anchor (once per instance, and only when a
+# construction is stuck after ejection).
+ANCHOR_TIME_LIMIT = 5.0
+# Weight of the capacity share f_min / F_j in the regret's desirability, in units of the
+# plain cost regret (0 gives the plain cost regret; 2 measured best on the library).
+CAPACITY_WEIGHT = 2.0
+# UEs on a server considered for a two-UE ejection (the largest f_min and the cheapest to
+# move, half each), so a pair search costs at most about 300 pairs per server.
+_PAIR_CANDIDATES = 24
+
+
+def marginal_cost(instance: Instance, objective: Objective, i: int,
+                  root_sum: np.ndarray) -> np.ndarray:
+    """(Q, M+1) objective increase of each option for UE i, given (Q, M) sums of sqrt(C)
+    already placed per server: the cost greedy placement uses.
+
+    Latency: t_loc, or t_tx + ((S_j + sqrt C_i)^2 - S_j^2) / F_j, since (sum sqrt C)^2 / F_j
+    is a server's compute time under water-filling when no deadline binds. Energy: the UE's
+    energy, with the latency marginal as a tie-breaker. Unreachable options come out inf.
+    """
+    return _costs(instance, objective, np.array([i]), root_sum)[:, 0]
+
+
+def _costs(instance: Instance, objective: Objective, ues: np.ndarray,
+           root_sum: np.ndarray) -> np.ndarray:
+    """(Q, K, M+1) `marginal_cost` of K UEs at once, given (Q, M) or (M,) root sums."""
+    root_sum = np.atleast_2d(root_sum)[:, None, :]  # (Q, 1, M)
+    r = np.sqrt(instance.cycles[ues])[None, :, None]  # (1, K, 1)
+    lat = np.empty((root_sum.shape[0], len(ues), instance.n_servers + 1))
+    lat[..., 0] = instance.t_loc[ues][None]
+    with np.errstate(invalid="ignore"):  # unreachable pairs are inf; the caller masks them
+        lat[..., 1:] = (instance.t_tx[ues][None] + ((root_sum + r) ** 2 - root_sum ** 2)
+                        / instance.capacity_hz)
+    if objective is Objective.LATENCY:
+        return lat
+    energy = np.concatenate([instance.e_loc[ues, None], instance.e_tx[ues]], axis=1)
+    scale = np.where(np.isfinite(energy), energy, 0.0).max(axis=1)
+    scale = np.where(scale > 0, scale, 1.0)
+    return energy[None] + 1e-9 * lat * scale[None, :, None]
+
+
+def _f_min(instance: Instance) -> np.ndarray:
+    """(N, M+1) minimum allocation per option: 0 for local, inf where the pair is unusable."""
+    return np.concatenate([np.zeros((instance.n_ues, 1)),
+                           np.where(instance.usable, instance.f_min, np.inf)], axis=1)
+
+
+def placement_order(instance: Instance, objective: Objective = Objective.ENERGY) -> np.ndarray:
+    """The construction's UE order: the UEs that must offload first, then largest regret
+    (the second-most against the most desirable option, capacity share counted; see the
+    module doc), then fewest deadline-meeting options."""
+    ok = instance.option_ok
+    cost = np.where(ok, _costs(instance, objective, np.arange(instance.n_ues),
+                               np.zeros(instance.n_servers))[0], np.inf)
+    share = np.where(ok, _f_min(instance) / np.concatenate([[1.0], instance.capacity_hz]),
+                     0.0)
+    regret = _regret(cost)
+    scale = np.where(np.isfinite(regret), regret, 0.0)
+    regret = _regret(cost + CAPACITY_WEIGHT * scale[:, None] * share)
+    return np.lexsort((ok.sum(axis=1), -regret, ok[:, 0]))
+
+
+def _regret(desire: np.ndarray) -> np.ndarray:
+    """(N,) second-least minus least entry per row (inf with a single finite entry)."""
+    two = np.sort(desire, axis=1)[:, :2]
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(two[:, 1]), two[:, 1] - two[:, 0], np.inf)
+
+
+@dataclass
+class _Rows:
+    """The state of Q rows under construction."""
+
+    a: np.ndarray  # (Q, N) options
+    load: np.ndarray  # (Q, M) sum of f_min per server
+    root_sum: np.ndarray  # (Q, M) sum of sqrt(C) per server
+
+
+def construct(instance: Instance, objective: Objective, want: np.ndarray,
+              scores: np.ndarray | None = None, order: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Build Q assignments: (assignments (Q, N), stuck (Q,) UEs that found no room).
+
+    want[q, i] is the option row q would like for UE i (-1: none, take the cheapest that
+    fits); scores (Q, N, M+1), if given, choose among fitting options instead of costs.
+    A row with stuck == 0 fits every deadline and capacity. See the module doc.
+    """
+    order = placement_order(instance, objective) if order is None else order
+    Q, N = want.shape
+    M = instance.n_servers
+    rows = _Rows(np.full((Q, N), -1), np.zeros((Q, M)), np.zeros((Q, M)))  # -1: not placed
+    stuck = _sweep(instance, objective, order, want, scores, rows, started=False)
+    bad = np.flatnonzero(stuck)
+    if len(bad):
+        start = anchor(instance)
+        if start is not None:
+            # Keep what the first sweep placed before it got stuck as the wish of the UEs
+            # that had none (greedy), then sweep again from the anchor: nothing gets stuck.
+            again = np.where(want[bad] >= 0, want[bad], rows.a[bad])
+            redo = _Rows(np.repeat(start[None], len(bad), axis=0), *_sums(instance, start,
+                                                                           len(bad)))
+            left = _sweep(instance, objective, order, again, None if scores is None
+                          else scores[bad], redo, started=True)
+            fixed = left == 0
+            rows.a[bad[fixed]] = redo.a[fixed]
+            stuck[bad[fixed]] = 0
+    return rows.a, stuck
+
+
+def _sums(instance: Instance, a: np.ndarray, Q: int) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, M) f_min and sqrt(C) sums per server of assignment a (N,), repeated Q times."""
+    M = instance.n_servers
+    on = a > 0
+    load = np.bincount(a[on] - 1, weights=instance.f_min[on, a[on] - 1], minlength=M)
+    root = np.bincount(a[on] - 1, weights=np.sqrt(instance.cycles[on]), minlength=M)
+    return np.repeat(load[None], Q, axis=0), np.repeat(root[None], Q, axis=0)
+
+
+def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np.ndarray,
+           scores: np.ndarray | None, rows: _Rows, started: bool) -> np.ndarray:
+    """Place every UE of every row in `order`, ejecting where stuck; rows.* is updated in
+    place. started=True: rows.a is already a feasible assignment (loads included), each UE
+    leaves its option before it chooses again. Returns (Q,) UEs left without room."""
+    Q = want.shape[0]
+    ok = instance.option_ok
+    cap = instance.capacity_hz * (1 + CAP_RTOL)
+    f_min = np.where(instance.usable, instance.f_min, 0.0)  # (N, M)
+    root = np.sqrt(instance.cycles)
+    stuck = np.zeros(Q, dtype=int)
+    every = np.arange(Q)
+    for i in order:
+        if started:  # take UE i off its current option before it chooses again
+            cur = rows.a[:, i]
+            on = np.flatnonzero(cur > 0)
+            rows.load[on, cur[on] - 1] -= f_min[i, cur[on] - 1]
+            rows.root_sum[on, cur[on] - 1] -= root[i]
+        fits = np.empty((Q, ok.shape[1]), dtype=bool)
+        fits[:, 0] = ok[i, 0]
+        fits[:, 1:] = ok[i, 1:] & (rows.load + f_min[i] <= cap)
+        k = want[:, i]
+        move = np.flatnonzero((k < 0) | ~fits[every, np.maximum(k, 0)])
+        k = np.maximum(k, 0)
+        if len(move):
+            fit = fits[move]
+            if scores is not None:
+                alt = np.where(fit, scores[move, i], -np.inf).argmax(axis=1)
+            else:
+                cost = _costs(instance, objective, np.array([i]), rows.root_sum[move])[:, 0]
+                alt = np.where(fit, cost, np.inf).argmin(axis=1)
+            k = k.copy()
+            k[move] = alt
+            for q in move[~fit.any(axis=1)]:  # no option fits: make room, else give up
+                # A row that already gave up will be rebuilt: no more ejections for it.
+                placed = None if stuck[q] else _eject(instance, objective, rows, q, i)
+                if placed is None:
+                    stuck[q] += 1
+                    keep = want[q, i]
+                    k[q] = keep if keep >= 0 and ok[i, keep] else int(np.argmax(ok[i]))
+                    if k[q] > 0:  # counted in the load, so later UEs still see the excess
+                        rows.load[q, k[q] - 1] += f_min[i, k[q] - 1]
+                        rows.root_sum[q, k[q] - 1] += root[i]
+                else:
+                    k[q] = placed
+                k[q] = -1 - k[q]  # marks: load already counted
+        done = k < 0
+        k = np.where(done, -1 - k, k)
+        rows.a[:, i] = k
+        on = np.flatnonzero((k > 0) & ~done)
+        rows.load[on, k[on] - 1] += f_min[i, k[on] - 1]
+        rows.root_sum[on, k[on] - 1] += root[i]
+    return stuck
+
+
+def _eject(instance: Instance, objective: Objective, rows: _Rows, q: int, i: int) -> int | None:
+    """Make room for UE i in row q by moving one, else two, UEs off a server that i can use
+    to options where they fit; the cheapest change of objective wins. Places i (loads
+    included) and returns its server, or None when no such move exists (row unchanged)."""
+    a = rows.a[q]
+    on_server = np.flatnonzero(a > 0)
+    on_server = on_server[on_server != i]
+    if not len(on_server):
+        return None
+    ctx = _Room(instance, objective, rows, q, i, on_server)
+    best = ctx.single()
+    if best is None:
+        for j in np.flatnonzero(instance.option_ok[i, 1:]) + 1:
+            found = ctx.pair(j)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = (found[0], j, found[1])
+    if best is None:
+        return None
+    _, j, moves = best
+    f_min = np.where(instance.usable, instance.f_min, 0.0)
+    root = np.sqrt(instance.cycles)
+    for ue, o in moves + [(i, j)]:
+        old = rows.a[q, ue] if ue != i else 0
+        if old > 0:
+            rows.load[q, old - 1] -= f_min[ue, old - 1]
+            rows.root_sum[q, old - 1] -= root[ue]
+        if o > 0:
+            rows.load[q, o - 1] += f_min[ue, o - 1]
+            rows.root_sum[q, o - 1] += root[ue]
+        rows.a[q, ue] = o
+    return int(j)
+
+
+class _Room:
+    """What an ejection for UE i in row q needs, computed once for all servers: the cost
+    change of moving each UE now on a server to each other option that fits."""
+
+    def __init__(self, instance: Instance, objective: Objective, rows: _Rows, q: int, i: int,
+                 on_server: np.ndarray) -> None:
+        F = _f_min(instance)  # (N, M+1)
+        cap = instance.capacity_hz * (1 + CAP_RTOL)
+        a, load, root_sum = rows.a[q], rows.load[q], rows.root_sum[q]
+        self.M, self.a, self.F = instance.n_servers, a, F
+        self.ok_i = instance.option_ok[i]
+        self.deficit = load + F[i, 1:] - cap  # (M,) room i lacks on each server
+        self.on = on_server
+        cost = _costs(instance, objective, on_server, root_sum)[0]  # (K, M+1)
+        k = a[on_server]
+        if objective is Objective.LATENCY:  # what leaving its server saves
+            s = root_sum[k - 1]
+            here = (instance.t_tx[on_server, k - 1]
+                    + (s ** 2 - (s - np.sqrt(instance.cycles[on_server])) ** 2) / cap[k - 1])
+        else:
+            here = cost[np.arange(len(k)), k]
+        self.join = _costs(instance, objective, np.array([i]), root_sum)[0, 0]  # (M+1,)
+        self.room = np.concatenate([[np.inf], cap - load])  # local always has room
+        self.dest_ok = instance.option_ok[on_server].copy()
+        self.dest_ok[np.arange(len(k)), k] = False
+        self.move = np.where(self.dest_ok, cost - here[:, None], np.inf)  # (K, M+1)
+        self.delta = np.where(F[on_server] <= self.room[None], self.move, np.inf)
+
+    def single(self) -> tuple[float, int, list[tuple[int, int]]] | None:
+        """The cheapest way to free room for UE i on any server it can use by moving one UE
+        from there to an option where it fits: (cost change, server, [(UE, option)])."""
+        k = self.a[self.on]  # (K,) the server of each candidate
+        big = self.ok_i[k] & (self.F[self.on, k] >= self.deficit[k - 1] * (1 - 1e-12))
+        one = np.where(big[:, None], self.delta + self.join[k][:, None], np.inf)
+        if not np.isfinite(one).any():
+            return None
+        u, o = np.unravel_index(np.argmin(one), one.shape)
+        return float(one[u, o]), int(k[u]), [(int(self.on[u]), int(o))]
+
+    def pair(self, j: int) -> tuple[float, list[tuple[int, int]]] | None:
+        """The cheapest way to free room for UE i on server j by moving two UEs from j to
+        options where they fit: (cost change, [(UE, option), (UE, option)])."""
+        sel = np.flatnonzero(self.a[self.on] == j)
+        if len(sel) < 2:
+            return None
+        on, F, delta = self.on[sel], self.F, self.delta[sel]
+        slack = self.deficit[j - 1] * (1 - 1e-12)
+        join = float(self.join[j])
+        # Candidates: the largest f_min and the cheapest single moves.
+        movable = np.flatnonzero(np.isfinite(self.move[sel]).any(axis=1))
+        if np.sort(F[on[movable], j])[-2:].sum() < slack:  # no two of them are enough
+            return None
+        half = _PAIR_CANDIDATES // 2
+        cand = np.unique(np.concatenate([
+            movable[np.argsort(-F[on[movable], j], kind="stable")[:half]],
+            movable[np.argsort(delta[movable].min(axis=1), kind="stable")[:half]]]))
+        if len(cand) < 2:
+            return None
+        u, v = np.triu_indices(len(cand), k=1)
+        u, v = cand[u], cand[v]
+        enough = F[on[u], j] + F[on[v], j] >= slack
+        u, v = u[enough], v[enough]
+        if not len(u):
+            return None
+        # (pairs, M+1, M+1): u to option o, v to option p, each fitting; jointly when o == p.
+        move = self.move[sel]
+        fu, fv, room = F[on[u]], F[on[v]], self.room
+        fit = (fu[:, :, None] <= room[None, :, None]) & (fv[:, None, :] <= room[None, None, :])
+        same = np.arange(self.M + 1)
+        fit[:, same, same] &= fu + fv <= room[None]
+        total = np.where(fit, move[u][:, :, None] + move[v][:, None, :], np.inf)
+        if not np.isfinite(total).any():
+            return None
+        p, o, r = np.unravel_index(np.argmin(total), total.shape)
+        return float(total[p, o, r]) + join, [(int(on[u[p]]), int(o)), (int(on[v[p]]), int(r))]
+
+
+# One anchor per instance (or None when HiGHS found none), computed at most once.
+_ANCHORS: weakref.WeakKeyDictionary[Instance, tuple[np.ndarray | None, str]] = \
+    weakref.WeakKeyDictionary()
+
+
+def anchor(instance: Instance) -> np.ndarray | None:
+    """A feasible assignment with the least total relative server load, or None: the UEs
+    that must offload are packed onto the servers by a HiGHS MILP (min sum f_min / F_j
+    subject to each server's capacity), every other UE runs locally. Cached per instance."""
+    if instance not in _ANCHORS:
+        _ANCHORS[instance] = _solve_anchor(instance)
+    return _ANCHORS[instance][0]
+
+
+def anchor_verdict(instance: Instance) -> str:
+    """Why `anchor` returned None: "infeasible" when HiGHS proved that the UEs that must
+    offload cannot share the servers, "not found" otherwise; "" when there is an anchor."""
+    anchor(instance)
+    return _ANCHORS[instance][1]
+
+
+def _solve_anchor(instance: Instance) -> tuple[np.ndarray | None, str]:
+    import highspy  # only a stuck construction needs it
+
+    ok = instance.option_ok
+    a = np.zeros(instance.n_ues, dtype=int)
+    must = np.flatnonzero(~ok[:, 0])
+    if (~ok.any(axis=1)).any():
+        return None, "infeasible"
+    if not len(must):
+        return a, ""
+    ue, srv = np.nonzero(ok[must, 1:])  # one binary per (must-offload UE, usable server)
+    M, n = instance.n_servers, len(ue)
+    ghz = instance.f_min[must[ue], srv] / 1e9  # units near 1 (SPEC: scale inside a MILP)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, len(must) + M
+    lp.col_cost_ = instance.f_min[must[ue], srv] / instance.capacity_hz[srv]
+    lp.col_lower_, lp.col_upper_ = np.zeros(n), np.ones(n)
+    # Rows: each UE once (= 1), then each server's capacity (with a little room for rounding).
+    lp.row_lower_ = np.concatenate([np.ones(len(must)), np.full(M, -highspy.kHighsInf)])
+    lp.row_upper_ = np.concatenate([np.ones(len(must)),
+                                    instance.capacity_hz / 1e9 * (1 - 1e-9)])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.arange(0, 2 * n + 1, 2)
+    lp.a_matrix_.index_ = np.stack([ue, len(must) + srv], axis=1).ravel()
+    lp.a_matrix_.value_ = np.stack([np.ones(n), ghz], axis=1).ravel()
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", ANCHOR_TIME_LIMIT)
+    h.setOptionValue("mip_rel_gap", 0.05)  # any feasible packing will do; a good one helps
+    h.setOptionValue("threads", 1)
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return None, "infeasible"
+    x = np.asarray(h.getSolution().col_value)
+    if len(x) != n or not np.isfinite(x).all() or h.getInfo().primal_solution_status != 2:
+        return None, "not found"
+    take = x > 0.5
+    a[must[ue[take]]] = srv[take] + 1
+    load = np.bincount(srv[take], weights=instance.f_min[must[ue[take]], srv[take]],
+                       minlength=M)
+    if not ((a[must] > 0).all() and (load <= instance.capacity_hz * (1 + CAP_RTOL)).all()):
+        return None, "not found"
+    return a, ""
