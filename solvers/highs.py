@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mecopt.certificate import certify_infeasible
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.lns import improve
@@ -68,28 +69,17 @@ class HighsMethod(Method):
 
 
 def infeasibility_cause(instance: Instance, max_energy: float | None = None) -> str:
-    """One line that says why no assignment satisfies the constraints."""
-    ok = instance.option_ok
-    stuck = np.flatnonzero(~ok.any(axis=1))
-    if len(stuck):
-        first = int(stuck[0])
-        return (f"{len(stuck)} UEs have no option that meets their deadline (first: UE {first}:"
-                f" local takes {instance.t_loc[first]:.6g} s > {instance.deadline_s[first]:.6g}"
-                " s, and every server is unreachable or too slow to transmit to)")
-    must = np.flatnonzero(~instance.local_ok)
-    fitting = instance.usable & (instance.f_min <= instance.capacity_hz[None, :])
-    alone = [int(i) for i in must if not fitting[i].any()]
-    if alone:
-        return (f"{len(alone)} UEs cannot meet their deadline locally and need more than any "
-                f"server's capacity to meet it offloaded (first: UE {alone[0]})")
+    """One line that says why no assignment satisfies the constraints (HiGHS proved that
+    none does): a certificate from mecopt.certificate when one applies, else the energy cap
+    or the integrality of the assignment."""
+    proof = certify_infeasible(instance)
+    if proof is not None:
+        return proof
     if max_energy is not None:
         free = search(instance, Objective.ENERGY, start=None, gap=1e-9, time_limit=None,
                       threads=0, verbose=False)
         if free.assignment is not None:
             return (f"max_energy: no assignment uses at most {max_energy:.6g} J; the minimum "
                     f"total energy is {free.value:.6g} J")
-    need = np.where(fitting[must], instance.f_min[must], np.inf).min(axis=1).sum() \
-        if len(must) else 0.0
-    return (f"the minimum allocations that meet the deadlines cannot fit the server "
-            f"capacities under any assignment: {len(must)} UEs must offload and need at least "
-            f"{need / 1e9:.6g} GHz together, of {instance.capacity_hz.sum() / 1e9:.6g} GHz")
+    return ("proven infeasible by HiGHS: a fractional assignment would fit the minimum "
+            "allocations into the server capacities, but no assignment of whole tasks does")
