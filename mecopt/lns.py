@@ -34,8 +34,6 @@ descend`) polishes the incumbent. Every accepted assignment is checked with
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.relaxation import quiet_highs
 
 GHZ = 1e9  # Hz per model unit inside the sub-MILP
 # Accept a sub-problem's answer only if it improves by more than this (relative): HiGHS's
@@ -400,7 +399,7 @@ class _EnergyLNS:
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_var, n_ue + M
         if integer:
             lp.integrality_ = [highspy.HighsVarType.kInteger] * n_var
-        h = _quiet_highs()
+        h = quiet_highs()
         h.passModel(lp)
         return h, row, col
 
@@ -439,23 +438,6 @@ class _EnergyLNS:
             self.size = min(MAX_FREE, max(self.size, n) * GROW)
         else:
             self.size = max(MIN_FREE, min(self.size, n) * SHRINK)
-
-
-def _quiet_highs() -> highspy.Highs:
-    """A silent highspy.Highs. Its constructor prints a banner on the process's stdout (the
-    first time), which may be carrying a solution's JSON, so fd 1 points to /dev/null while
-    it runs."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-    h.setOptionValue("output_flag", False)
-    return h
 
 
 # ----------------------------------------------------------------------------- latency
