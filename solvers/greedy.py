@@ -21,9 +21,15 @@ Marginal costs (mecopt.construct.marginal_cost, shared with the decoder's repair
   under water-filling when no deadline binds;
 - energy: e_loc or e_tx, ties broken by the latency marginal.
 Finally the servers are water-filled (mecopt.waterfill), which also handles binding deadlines.
+
+Option `lns=S` (mecopt.polish) then improves the decision by large-neighbourhood search
+(mecopt.lns) for S seconds: for energy under binding capacity, `greedy:lns=1` is mecopt's
+fast energy method (docs/lns.md has its measurements).
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -31,6 +37,7 @@ from mecopt.construct import CAP_RTOL, construct, placement_order
 from mecopt.instance import Instance
 from mecopt.method import Method, Outcome
 from mecopt.objective import Objective
+from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
 from mecopt.status import Status
 
 
@@ -70,8 +77,17 @@ class GreedyMethod(Method):
     description = ("constructive heuristic, feasibility first: must-offload and high-regret UEs "
                    "first, each to its cheapest fitting option, ejecting to make room")
 
+    options = {"lns": LNS_OPTION}
+
+    def check_options(self, config):
+        check_lns(config)
+
     def _solve(self, instance, objective, *, time_limit, seed):
+        deadline = None if time_limit is None else time.perf_counter() + time_limit
         assignment, why = greedy_assignment(instance, objective)
         if assignment is None:
             return Outcome(None, status=Status.NO_SOLUTION, message=why)
-        return Outcome(assignment)
+        assignment, extra = finish_with_lns(instance, objective, assignment,
+                                            seconds=self.config["lns"], deadline=deadline,
+                                            seed=seed)
+        return Outcome(assignment, extra=extra)

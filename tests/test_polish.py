@@ -9,6 +9,7 @@ from conftest import library
 
 
 @pytest.mark.parametrize("method, options", [
+    ("greedy", {}),
     ("de", {"generations": 5, "pop_size": 8}),
     ("pg", {"iterations": 5}),
     ("lambo", {"polish": True}),
@@ -23,7 +24,7 @@ def test_lns_never_worsens_and_says_what_it_did(method, options):
     assert more.extra["value_before_lns"] == pytest.approx(plain.objective_value, rel=1e-9)
 
 
-@pytest.mark.parametrize("method", ["de", "pg", "lambo"])
+@pytest.mark.parametrize("method", ["greedy", "de", "pg", "lambo"])
 def test_lns_option_is_checked(method):
     with pytest.raises(mecopt.InputError, match="option lns"):
         mecopt.solve(library("tiny")[0], "energy", method, lns=-1)
