@@ -9,8 +9,9 @@ import mecopt
 from mecopt.errors import InputError
 from mecopt.generators import Drift, ScenarioStream, family_stats
 from mecopt.library import library_instances
+from mecopt.reference import load_reference
 
-from conftest import INSTANCES
+from conftest import INSTANCES, library
 
 
 @pytest.mark.parametrize("family", ["hetero", "tight", "sparse"])
@@ -74,6 +75,22 @@ def test_tight_energy_is_feasible_for_highs():
     inst = mecopt.generate("tight", n_ues=20, n_servers=3, seed=5)
     sol = mecopt.solve(inst, "energy", "highs", time_limit=5)
     assert sol.status in ("optimal", "feasible"), sol.message
+
+
+def test_tight_reference_holds_energy_optima_between_cheap_bounds():
+    """instances/tight/reference.json: energy only, made by `mecopt reference`, and each
+    optimum lies between the capacity-free minimum and the witness decision's energy."""
+    ref = load_reference(INSTANCES / "tight" / "reference.json")
+    assert ref["command"].startswith("mecopt reference instances/tight ")
+    insts = {inst.name: inst for inst in library("tight")}
+    assert len(insts) == 20 and set(ref["optima"]) <= set(insts)
+    assert len(ref["optima"]) >= 15
+    for name, entry in ref["optima"].items():
+        assert set(entry) == {"energy"} and entry["energy"]["gap"] <= 1e-6
+        inst, value = insts[name], entry["energy"]["value"]
+        free = np.where(inst.option_ok, np.column_stack([inst.e_loc, inst.e_tx]), np.inf)
+        assert free.min(axis=1).sum() <= value + 1e-9
+        assert value <= mecopt.evaluate(inst, witness(inst)).total_energy_j + 1e-9
 
 
 def test_sparse_family_facts():
