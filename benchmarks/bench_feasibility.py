@@ -2,7 +2,8 @@
 
 Draws random instances of mixed kinds and sizes, decides each exactly with `highs` (energy:
 a generalized assignment MILP, so "optimal" or "feasible" means a decision exists and
-"infeasible" is proven), and counts, among the feasible ones, how often
+"infeasible" is proven; a loose gap, since any decision settles feasibility), and counts,
+among the feasible ones, how often
 
 - `greedy_assignment` finds no decision (each objective), and
 - `decode` of random proposals (as DE draws its initial population: uniform options)
@@ -14,7 +15,7 @@ Instance kinds (fixed seeds, so runs compare):
   [0.02, 1], half to 0.9-1.5 times the least that the UEs that must offload need;
 - tiny: 2-8 UEs and 1-3 servers with random sizes, rates (some unreachable) and deadlines.
 
-    python benchmarks/bench_feasibility.py                  # 500 instances, 5 s per highs
+    python benchmarks/bench_feasibility.py                  # 500 instances, about a minute
     python benchmarks/bench_feasibility.py --instances 100 --time-limit 2
 """
 
@@ -76,7 +77,8 @@ def main() -> None:
         rng = np.random.default_rng([args.seed, k])  # one stream per instance
         inst = (tiny_instance if rng.random() < args.tiny_share else hetero_instance)(rng, k)
         t = time.perf_counter()
-        status = mecopt.solve(inst, "energy", "highs", time_limit=args.time_limit).status
+        status = mecopt.solve(inst, "energy", "highs", time_limit=args.time_limit,
+                              gap=0.5).status  # any decision settles feasibility
         t_exact += time.perf_counter() - t
         if status not in ("optimal", "feasible"):
             counts["infeasible" if status == "infeasible" else "undecided"] += 1

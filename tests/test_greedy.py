@@ -90,7 +90,7 @@ def test_no_solution_names_its_dead_end_and_is_not_infeasible(monkeypatch):
     assert "greedy: UE 2 found no room" in sol.message
 
 
-def test_anchor_is_feasible_and_loads_the_servers_least():
+def test_anchor_is_a_feasible_packing():
     inst = needs_ejection(2)
     a = construct.anchor(inst)
     assert _feasible(inst, a)
