@@ -8,9 +8,11 @@ it. `certify_infeasible` tries, cheapest first:
 3. the aggregate capacity argument: the UEs that must offload need, even each at its
    cheapest server, more than all the capacity there is;
 4. the LP relaxation of the assignment (mecopt.relaxation) is infeasible: not even a
-   fractional assignment fits the capacities.
-It returns the first proof found as a message, or None when none of these proves anything
-(the instance may still be infeasible; only an exact method can then tell).
+   fractional assignment fits the capacities;
+5. (with `packing`) HiGHS proves, within `packing_time_limit` seconds, that the UEs that must
+   offload cannot be packed onto the servers. Every other UE can run locally, which needs no
+   capacity, so this decides feasibility exactly; only its time limit can leave it open.
+It returns the first proof found as a message, or None when none of these proves anything.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from mecopt.instance import Instance
 from mecopt.relaxation import assignment_lp, usable_options
 
 
-def certify_infeasible(instance: Instance, *, lp: bool = True) -> str | None:
+def certify_infeasible(instance: Instance, *, lp: bool = True, packing: bool = True,
+                       packing_time_limit: float = 5.0) -> str | None:
     """A one-line proof that no decision meets every deadline and capacity, or None."""
     ok = instance.option_ok
     stuck = np.flatnonzero(~ok.any(axis=1))
@@ -48,4 +51,9 @@ def certify_infeasible(instance: Instance, *, lp: bool = True) -> str | None:
     if lp and assignment_lp(instance).status == "infeasible":
         return ("proven infeasible: not even a fractional assignment (the LP relaxation) fits "
                 "the minimum allocations that meet the deadlines into the server capacities")
+    if packing and len(must) and assignment_lp(
+            instance, ues=must, integer=True, time_limit=packing_time_limit
+    ).status == "infeasible":
+        return (f"proven infeasible: HiGHS shows that the {len(must)} UEs that must offload "
+                "cannot be packed onto the servers within their capacities")
     return None

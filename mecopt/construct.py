@@ -31,6 +31,7 @@ import numpy as np
 
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.relaxation import assignment_lp
 
 # The relative slack on capacities that greedy, the decoder and waterfill share, so that
 # "fits here" and "water-fills feasibly there" agree.
@@ -338,49 +339,22 @@ def anchor_verdict(instance: Instance) -> str:
 
 
 def _solve_anchor(instance: Instance) -> tuple[np.ndarray | None, str]:
-    import highspy  # only a stuck construction needs it
-
-    ok = instance.option_ok
     a = np.zeros(instance.n_ues, dtype=int)
-    must = np.flatnonzero(~ok[:, 0])
-    if (~ok.any(axis=1)).any():
-        return None, "infeasible"
+    must = np.flatnonzero(~instance.option_ok[:, 0])
     if not len(must):
         return a, ""
-    ue, srv = np.nonzero(ok[must, 1:])  # one binary per (must-offload UE, usable server)
-    M, n = instance.n_servers, len(ue)
-    ghz = instance.f_min[must[ue], srv] / 1e9  # units near 1 (SPEC: scale inside a MILP)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, len(must) + M
     # No objective: HiGHS stops at the first packing. (Minimizing the relative load took
-    # HiGHS more than 5 s to find any packing on a 275 x 12 instance, against 0.5 s.)
-    lp.col_cost_ = np.zeros(n)
-    lp.col_lower_, lp.col_upper_ = np.zeros(n), np.ones(n)
-    # Rows: each UE once (= 1), then each server's capacity (with a little room for rounding).
-    lp.row_lower_ = np.concatenate([np.ones(len(must)), np.full(M, -highspy.kHighsInf)])
-    lp.row_upper_ = np.concatenate([np.ones(len(must)),
-                                    instance.capacity_hz / 1e9 * (1 - 1e-9)])
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.arange(0, 2 * n + 1, 2)
-    lp.a_matrix_.index_ = np.stack([ue, len(must) + srv], axis=1).ravel()
-    lp.a_matrix_.value_ = np.stack([np.ones(n), ghz], axis=1).ravel()
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", ANCHOR_TIME_LIMIT)
-    h.setOptionValue("threads", 1)
-    h.passModel(lp)
-    h.run()
-    status = h.getModelStatus()
-    if status == highspy.HighsModelStatus.kInfeasible:
+    # HiGHS more than 5 s to find any packing on a 275 x 12 instance, against 0.5 s.) The
+    # capacities keep a little room for rounding.
+    packed = assignment_lp(instance, ues=must, integer=True, capacity_scale=1 - 1e-9,
+                           time_limit=ANCHOR_TIME_LIMIT)
+    if packed.status == "infeasible":
         return None, "infeasible"
-    x = np.asarray(h.getSolution().col_value)
-    if len(x) != n or not np.isfinite(x).all() or h.getInfo().primal_solution_status != 2:
+    if packed.x is None:
         return None, "not found"
-    take = x > 0.5
-    a[must[ue[take]]] = srv[take] + 1
-    load = np.bincount(srv[take], weights=instance.f_min[must[ue[take]], srv[take]],
-                       minlength=M)
+    a[must] = packed.x[must].argmax(axis=1)
+    load = np.bincount(a[must] - 1, weights=instance.f_min[must, np.maximum(a[must] - 1, 0)],
+                       minlength=instance.n_servers)
     if not ((a[must] > 0).all() and (load <= instance.capacity_hz * (1 + CAP_RTOL)).all()):
         return None, "not found"
     return a, ""

@@ -29,7 +29,7 @@ GHZ = 1e9
 class LPResult:
     """What the LP says: "optimal" (value and x) or "infeasible" (a proof)."""
 
-    status: str  # "optimal" | "infeasible" | "other"
+    status: str  # "optimal" | "feasible" (a MILP stopped early) | "infeasible" | "other"
     value: float  # the LP optimum (cost units); nan unless optimal
     x: np.ndarray | None  # (N, M+1) fractional assignment; None unless optimal
     price: np.ndarray | None = None  # (M,) capacity prices >= 0 per Hz (the LP's duals)
@@ -45,15 +45,22 @@ def usable_options(instance: Instance) -> np.ndarray:
 
 
 def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
-                  time_limit: float | None = None) -> LPResult:
+                  ues: np.ndarray | None = None, integer: bool = False,
+                  capacity_scale: float = 1.0, time_limit: float | None = None) -> LPResult:
     """Solve min sum cost[i, k] x[i, k] over the relaxed assignment polytope.
 
     `cost` is (N, M+1) (entries on unusable options are ignored); None means a pure
-    feasibility test (all zero).
+    feasibility test (all zero). `ues` restricts the problem to those UEs (the others are
+    left out, as if they used no capacity); `integer` makes it the MILP itself;
+    `capacity_scale` multiplies the capacities (below 1 leaves room for rounding).
     """
     N, M = instance.n_ues, instance.n_servers
     ok = usable_options(instance)
-    if not ok.any(axis=1).all():
+    if ues is not None:
+        keep = np.zeros(N, dtype=bool)
+        keep[np.asarray(ues, dtype=int)] = True
+        ok &= keep[:, None]
+    if not ok[keep if ues is not None else slice(None)].any(axis=1).all():
         return LPResult("infeasible", float("nan"), None)
     ii, kk = np.nonzero(ok)  # one column per usable option, UE-major
     c = np.zeros(len(ii)) if cost is None else np.asarray(cost, dtype=float)[ii, kk]
@@ -69,18 +76,21 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
     second = starts[on_server] + 1
     index[second] = N + kk[on_server] - 1
     value[second] = f_min[on_server]
+    taken = np.ones(N) if ues is None else keep.astype(float)  # a left-out UE's row is empty
 
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = len(ii), N + M
     lp.col_cost_ = c
     lp.col_lower_ = np.zeros(len(ii))
     lp.col_upper_ = np.ones(len(ii))
-    lp.row_lower_ = np.r_[np.ones(N), np.zeros(M)]
-    lp.row_upper_ = np.r_[np.ones(N), instance.capacity_hz / GHZ]
+    lp.row_lower_ = np.r_[taken, np.zeros(M)]
+    lp.row_upper_ = np.r_[taken, instance.capacity_hz * capacity_scale / GHZ]
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = np.r_[starts, counts.sum()].astype(np.int32)
     lp.a_matrix_.index_ = index
     lp.a_matrix_.value_ = value
+    if integer:
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * len(ii)
     h = quiet_highs()
     h.setOptionValue("threads", 1)
     if time_limit is not None:
@@ -90,14 +100,17 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
     status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kInfeasible:
         return LPResult("infeasible", float("nan"), None)
-    if status != highspy.HighsModelStatus.kOptimal:
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    found = integer and h.getInfo().primal_solution_status == 2  # a MILP's incumbent
+    if not (optimal or found):
         return LPResult("other", float("nan"), None)
     x = np.zeros((N, M + 1))
     solution = h.getSolution()
     x[ii, kk] = np.asarray(solution.col_value)
     # A <= row of a minimization has a dual <= 0; its negation is the capacity's price.
-    price = np.maximum(-np.asarray(solution.row_dual)[N:], 0.0) / GHZ
-    return LPResult("optimal", float(h.getInfo().objective_function_value), x, price)
+    price = None if integer else np.maximum(-np.asarray(solution.row_dual)[N:], 0.0) / GHZ
+    return LPResult("optimal" if optimal else "feasible", float(
+        h.getInfo().objective_function_value), x, price)
 
 
 def quiet_highs() -> highspy.Highs:

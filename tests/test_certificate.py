@@ -7,13 +7,14 @@ import pytest
 
 import mecopt
 from mecopt.certificate import certify_infeasible
+from mecopt.method import Outcome
 from mecopt.status import Status
 
 
 def three_into_two(capacity_ghz: float = 1.0) -> mecopt.Instance:
     """Three UEs that must offload, each needing 0.6 GHz on either of two 1-GHz servers:
     the capacities add up (1.8 <= 2 GHz) and a fractional assignment fits, but no server
-    holds two of them, so no decision exists and no cheap certificate proves it."""
+    holds two of them, so no decision exists; only the packing MILP proves it."""
     n = 3
     return mecopt.Instance(
         name="three-into-two", data_bits=np.full(n, 1e6), cycles=np.full(n, 0.5e9),
@@ -24,7 +25,8 @@ def three_into_two(capacity_ghz: float = 1.0) -> mecopt.Instance:
 
 def test_certificates_name_their_proof():
     inst = three_into_two()
-    assert certify_infeasible(inst) is None  # infeasible, but nothing cheap proves it
+    assert certify_infeasible(inst, packing=False) is None  # the LP relaxation is feasible
+    assert "cannot be packed" in certify_infeasible(inst)
     assert certify_infeasible(three_into_two(1.2)) is None  # feasible: two fit on one
     # Aggregate capacity: 3 x 0.6 GHz > 2 x 0.8 GHz.
     assert "must offload" in certify_infeasible(three_into_two(0.8))
@@ -45,11 +47,20 @@ def test_lp_relaxation_is_a_certificate():
     assert "LP relaxation" in certify_infeasible(inst)
 
 
-@pytest.mark.parametrize("method", ["greedy", "random", "local", "de", "pg"])
-def test_a_method_that_finds_nothing_says_no_solution(method):
+@pytest.mark.parametrize("method", ["greedy", "random", "local", "de", "pg", "lambo"])
+def test_no_decision_on_an_infeasible_instance_comes_with_the_proof(method):
     sol = mecopt.solve(three_into_two(), "energy", method)
+    assert sol.status is Status.INFEASIBLE and not sol.feasible
+    assert sol.message.startswith("proven infeasible")
+
+
+def test_a_heuristic_that_gives_up_says_no_solution():
+    def gives_up(instance, objective, **_):
+        return Outcome(None, status=Status.INFEASIBLE, message="gave up after 3 tries")
+
+    sol = mecopt.solve(three_into_two(1.2), "energy", gives_up)  # feasible
     assert sol.status is Status.NO_SOLUTION
-    assert sol.message and not sol.feasible
+    assert sol.message.startswith("gave up after 3 tries") and "no proof" in sol.message
 
 
 def test_an_exact_method_proves_it():
@@ -61,4 +72,4 @@ def test_solution_files_keep_the_status(tmp_path):
     sol = mecopt.solve(three_into_two(), "latency", "greedy")
     sol.save(tmp_path / "s.json")
     back = mecopt.Solution.load(tmp_path / "s.json")
-    assert back.status is Status.NO_SOLUTION and back.message == sol.message
+    assert back.status is Status.INFEASIBLE and back.message == sol.message
