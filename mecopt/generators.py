@@ -93,7 +93,16 @@ def channel_rates(params: FamilyParams, ue_pos: np.ndarray, server_pos: np.ndarr
     else:
         path_loss_db = 128.1 + 37.6 * np.log10(d / 1000.0)
         gain = 10.0 ** (-path_loss_db / 10.0) * rng.exponential(1.0, size=d.shape)
-    return params.bandwidth_hz * np.log2(1.0 + params.tx_power_w * gain / params.noise_w)
+    return portable(params.bandwidth_hz * np.log2(1.0 + params.tx_power_w * gain
+                                                  / params.noise_w))
+
+
+def portable(x: np.ndarray) -> np.ndarray:
+    """x rounded to 12 significant digits. numpy's log, exp and power are vectorized
+    differently on different CPUs (AVX2, AVX-512) and can differ in the last bit; rounding
+    whatever they produce makes the same seed give the same bytes on any machine."""
+    x = np.asarray(x, dtype=float)
+    return np.array([float(f"{v:.12g}") for v in x.ravel()]).reshape(x.shape)
 
 
 def _check_size(label: str, value: int | None, low: int) -> None:
@@ -275,7 +284,7 @@ def _pathloss_rates(d: np.ndarray, bandwidth: np.ndarray, power: np.ndarray,
     """Shannon rates (N, M) for per-UE bandwidth and power over a path loss in dB."""
     noise_w = 10.0 ** ((noise_dbm_per_hz - 30.0) / 10.0) * bandwidth
     snr = power[:, None] * 10.0 ** (-path_loss_db / 10.0) / noise_w[:, None]
-    return bandwidth[:, None] * np.log2(1.0 + snr)
+    return portable(bandwidth[:, None] * np.log2(1.0 + snr))
 
 
 def _draw_sizes(bounds_n: tuple[int, int], bounds_m: tuple[int, int], n_ues: int | None,
@@ -382,9 +391,10 @@ def _generate_sparse(n_ues: int | None, n_servers: int | None, rng: np.random.Ge
     n, m = _draw_sizes(p.ues, p.servers, n_ues, n_servers, rng)
     ue_pos = rng.uniform(0.0, p.area_m, size=(n, 2))
     server_pos = rng.uniform(0.0, p.area_m, size=(m, 2))
-    cycles = np.clip(p.cycles_median * np.exp(p.cycles_sigma * rng.standard_normal(n)),
+    cycles = np.clip(portable(p.cycles_median * np.exp(p.cycles_sigma
+                                                       * rng.standard_normal(n))),
                      *p.cycles_clip)
-    data = np.clip(p.data_median_bits * np.exp(p.data_sigma * rng.standard_normal(n)),
+    data = np.clip(portable(p.data_median_bits * np.exp(p.data_sigma * rng.standard_normal(n))),
                    *p.data_clip)
     local_hz = rng.choice(np.array(p.local_hz), size=n)
     deadline = rng.uniform(*p.deadline_s, size=n)

@@ -16,8 +16,9 @@ def test_learning_beats_greedy_on_a_hetero_latency_instance():
     inst = library("hetero")[12]
     greedy = mecopt.solve(inst, "latency", "greedy")
     pg = mecopt.solve(inst, "latency", "pg", seed=0, polish=False, **SMALL)
-    # Measured: greedy 0.82192 s, pg without descent 0.81499 s (seed 1: 0.81069 s).
-    assert pg.feasible and pg.objective_value < greedy.objective_value * 0.995
+    # Measured: greedy 0.81541 s (the feasibility-first greedy; the older one gave 0.82192),
+    # pg without descent 0.81386 s; the optimum is 0.80451 s.
+    assert pg.feasible and pg.objective_value < greedy.objective_value * 0.999
 
 
 def test_torch_thread_setting_is_restored():
