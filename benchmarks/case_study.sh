@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The case study of docs/results.md: every contender on instances/paper (the LAMBO paper's
-# setting, 50 UEs x 4 servers), instances/hetero (mecopt's harder family) and
-# instances/large (hetero with 100..200 UEs), both objectives (the paper's two prompts), through `mecopt bench`. Regenerates the figures and
-# per-family summaries in docs/figures/.
+# setting, 50 UEs x 4 servers), instances/hetero (mecopt's harder family), instances/large
+# (hetero with 100..200 UEs) and instances/tight (capacity-bound energy), both objectives
+# (the paper's two prompts), through `mecopt bench`, with a certified gap (--bound) for
+# every run. Regenerates the figures and per-family summaries in docs/figures/.
 #
 #   bash benchmarks/case_study.sh            # from the repository root
 #   RESUME=1 bash benchmarks/case_study.sh   # finish an interrupted run
@@ -20,18 +21,19 @@ OUT=${OUT:-runs/case-study}
 TIME_LIMIT=${TIME_LIMIT:-10}   # seconds per run (see docs/results.md)
 WORKERS=${WORKERS:-2}
 SAMPLING=${SAMPLING:-64}       # decodes in LAMBO's sampling mode: the greedy one + 63 sampled
-COMMON=local,random,greedy,de,pg
-LEARNED=lambo,lambo_s=lambo:samples=$SAMPLING
+COMMON=local,random,greedy,greedy_lns=greedy:lns=1,de,pg
+LEARNED=lambo,lambo_s=lambo:samples=$SAMPLING,lambo_lns=lambo:polish=true:lns=1
 PAPER_METHODS=${PAPER_METHODS:-$COMMON,droo,are,highs,$LEARNED}
 HETERO_METHODS=${HETERO_METHODS:-$COMMON,highs,$LEARNED}
-FAMILIES=${FAMILIES:-paper hetero large}
+FAMILIES=${FAMILIES:-paper hetero large tight}
 if [[ -n "${RESUME:-}" ]]; then MODE=--resume; else MODE=--force; fi
 
 for family in $FAMILIES; do
   if [[ $family == paper ]]; then methods=$PAPER_METHODS; else methods=$HETERO_METHODS; fi
   start=$(date +%s)
   "$MECOPT" bench "instances/$family" --methods "$methods" --objectives latency,energy \
-    --time-limit "$TIME_LIMIT" --seeds 0 --workers "$WORKERS" "$MODE" --out "$OUT/$family"
+    --time-limit "$TIME_LIMIT" --seeds 0 --bound --workers "$WORKERS" "$MODE" \
+    --out "$OUT/$family"
   echo "$family: $(( $(date +%s) - start )) s wall" >&2
   for plot in bars-latency bars-energy gap-vs-time; do
     cp "$OUT/$family/$plot.png" "docs/figures/$family-$plot.png"
