@@ -77,6 +77,28 @@ def _costs(instance: Instance, objective: Objective, ues: np.ndarray,
     return energy[None] + 1e-9 * lat * scale[None, :, None]
 
 
+def _cost_rows(instance: Instance, objective: Objective):
+    """`marginal_cost` as a function of (i, (Q, M) root sums) -> (Q, M+1), with everything
+    that does not depend on the placements computed once (the same arithmetic as _costs,
+    so the same choices; this is the construction's inner loop)."""
+    lat_base = np.concatenate([instance.t_loc[:, None], instance.t_tx], axis=1)  # (N, M+1)
+    root = np.sqrt(instance.cycles)
+    F = instance.capacity_hz
+    energy = objective is Objective.ENERGY
+    if energy:
+        e = np.concatenate([instance.e_loc[:, None], instance.e_tx], axis=1)
+        scale = np.where(np.isfinite(e), e, 0.0).max(axis=1)
+        tie = 1e-9 * np.where(scale > 0, scale, 1.0)
+
+    def cost_of(i: int, root_sum: np.ndarray) -> np.ndarray:
+        lat = np.empty((root_sum.shape[0], F.shape[0] + 1))
+        lat[:, 0] = lat_base[i, 0]
+        lat[:, 1:] = lat_base[i, 1:] + ((root_sum + root[i]) ** 2 - root_sum ** 2) / F
+        return e[i] + lat * tie[i] if energy else lat
+
+    return cost_of
+
+
 def _f_min(instance: Instance) -> np.ndarray:
     """(N, M+1) minimum allocation per option: 0 for local, inf where the pair is unusable."""
     return np.concatenate([np.zeros((instance.n_ues, 1)),
@@ -166,6 +188,7 @@ def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np
     root = np.sqrt(instance.cycles)
     stuck = np.zeros(Q, dtype=int)
     every = np.arange(Q)
+    cost_of = _cost_rows(instance, objective)
     for i in order:
         if started:  # take UE i off its current option before it chooses again
             cur = rows.a[:, i]
@@ -184,8 +207,7 @@ def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np
             if scores is not None:
                 alt = np.where(fit, scores[move, i], -np.inf).argmax(axis=1)
             else:
-                cost = _costs(instance, objective, np.array([i]), rows.root_sum[move])[:, 0]
-                alt = np.where(fit, cost, np.inf).argmin(axis=1)
+                alt = np.where(fit, cost_of(i, rows.root_sum[move]), np.inf).argmin(axis=1)
             k[move] = alt
             for q in move[~fit.any(axis=1)]:  # no option fits: make room, else give up
                 # A row that already gave up will be rebuilt: no more ejections for it.
