@@ -269,3 +269,19 @@ def test_workers_refuse_a_method_that_cannot_reach_them(tmp_path):
     with pytest.raises(InputError, match="worker"):
         bench.run_bench([TINY], [bench.MethodSpec("inner", local_fn)], ["latency"],
                         out=tmp_path / "out", workers=2)
+
+
+def test_bound_gives_every_feasible_run_a_certified_gap(tmp_path, tiny_optima):
+    report = bench.run_bench([TINY], ["greedy", "random"], ["energy"], out=tmp_path / "out",
+                             bound=True)
+    for r in report.rows:
+        if not r["feasible"]:
+            assert r["certified_gap"] is None
+            continue
+        # The bound is valid: the certified gap is at least the gap to the true optimum.
+        assert r["bound"] <= tiny_optima[(r["instance"], "energy")][1] * (1 + 1e-9)
+        assert r["certified_gap"] >= r["gap"] / (1 + r["gap"]) - 1e-9
+    statuses = {r["status"] for r in report.rows if r["instance"] == "tiny-008"}
+    assert statuses == {"infeasible"}  # proven, by a certificate
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "certified gap" in summary and "no solution" in summary
