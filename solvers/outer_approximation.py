@@ -87,8 +87,8 @@ POLISH_SHARE = 0.08
 POLISH_MAX_S = 10.0
 SLICE_SHARE = 0.4
 SLICE_MIN_S = 5.0
-# Below this many UEs the master usually proves the optimum in about a second (every shipped
-# library instance), so the heuristic runs only between slices, not before the first.
+# Below this many UEs the master usually proves the optimum in seconds (every shipped
+# library instance), and neither the heuristic nor slicing pays: the master runs alone.
 POLISH_FIRST_MIN_UES = 200
 
 # A fast improvement heuristic: (feasible assignment, seconds) -> an assignment no worse.
@@ -420,8 +420,10 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
         consider(np.asarray(start, dtype=int))
         if objective is Objective.LATENCY:
             master.refine_near(np.asarray(start, dtype=int))
+    # Below POLISH_FIRST_MIN_UES UEs the master alone is faster: slicing it restarts
+    # HiGHS's tree (measured on instances/large, 10 s: 0.11% mean gap sliced, 0.04% not).
     slicing = (polish is not None and time_limit is not None
-               and objective is Objective.ENERGY)
+               and objective is Objective.ENERGY and N >= POLISH_FIRST_MIN_UES)
     polish_s = 0.0
 
     def run_polish(share: float) -> None:
@@ -437,7 +439,7 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
             print(f"[highs] polish {seconds:.2f} s: incumbent {best_value / scale:.9g}",
                   file=sys.stderr)
 
-    if slicing and N >= POLISH_FIRST_MIN_UES:
+    if slicing:
         run_polish(POLISH_FIRST_SHARE)
 
     lower, iterations, status, message = trivial_bound(instance, objective), 0, "timeout", ""
