@@ -181,7 +181,7 @@ def attach_bound(instance: Instance, objective: Objective, sol: Solution) -> Non
     """Give `sol` the better of its own bound and mecopt.bound's, and the gap it certifies."""
     from mecopt.bounds import bound as lower_bound  # scipy/HiGHS work only when asked
 
-    found = lower_bound(instance, objective)
+    found = lower_bound(instance, objective, upper=sol.objective_value if sol.feasible else None)
     sol.extra["bound_s"] = found.wall_time_s
     if sol.bound is None or found.value > sol.bound:
         sol.bound = found.value

@@ -33,6 +33,7 @@ class LPResult:
     value: float  # the LP optimum (cost units); nan unless optimal
     x: np.ndarray | None  # (N, M+1) fractional assignment; None unless optimal
     price: np.ndarray | None = None  # (M,) capacity prices >= 0 per Hz (the LP's duals)
+    dual_bound: float = float("nan")  # a MILP's proven lower bound on its optimum
 
 
 def usable_options(instance: Instance) -> np.ndarray:
@@ -46,13 +47,15 @@ def usable_options(instance: Instance) -> np.ndarray:
 
 def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
                   ues: np.ndarray | None = None, integer: bool = False,
-                  capacity_scale: float = 1.0, time_limit: float | None = None) -> LPResult:
+                  capacity_scale: float = 1.0, time_limit: float | None = None,
+                  options: dict | None = None) -> LPResult:
     """Solve min sum cost[i, k] x[i, k] over the relaxed assignment polytope.
 
     `cost` is (N, M+1) (entries on unusable options are ignored); None means a pure
     feasibility test (all zero). `ues` restricts the problem to those UEs (the others are
     left out, as if they used no capacity); `integer` makes it the MILP itself;
-    `capacity_scale` multiplies the capacities (below 1 leaves room for rounding).
+    `capacity_scale` multiplies the capacities (below 1 leaves room for rounding);
+    `options` are HiGHS options (e.g. a node limit for a MILP's root bound).
     """
     N, M = instance.n_ues, instance.n_servers
     ok = usable_options(instance)
@@ -92,9 +95,10 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
     if integer:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * len(ii)
     h = quiet_highs()
-    h.setOptionValue("threads", 1)
     if time_limit is not None:
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
+    for key, value in (options or {}).items():
+        h.setOptionValue(key, value)
     h.passModel(lp)
     h.run()
     status = h.getModelStatus()
@@ -102,15 +106,16 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
         return LPResult("infeasible", float("nan"), None)
     optimal = status == highspy.HighsModelStatus.kOptimal
     found = integer and h.getInfo().primal_solution_status == 2  # a MILP's incumbent
+    dual_bound = float(h.getInfo().mip_dual_bound) if integer else float("nan")
     if not (optimal or found):
-        return LPResult("other", float("nan"), None)
+        return LPResult("other", float("nan"), None, dual_bound=dual_bound)
     x = np.zeros((N, M + 1))
     solution = h.getSolution()
     x[ii, kk] = np.asarray(solution.col_value)
     # A <= row of a minimization has a dual <= 0; its negation is the capacity's price.
     price = None if integer else np.maximum(-np.asarray(solution.row_dual)[N:], 0.0) / GHZ
     return LPResult("optimal" if optimal else "feasible", float(
-        h.getInfo().objective_function_value), x, price)
+        h.getInfo().objective_function_value), x, price, dual_bound)
 
 
 def quiet_highs() -> highspy.Highs:
