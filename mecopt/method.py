@@ -142,7 +142,12 @@ def finish(instance: Instance, objective: Objective, method: str, outcome: Outco
     method (`exact`) or by a certificate (mecopt.certificate) whose proof the message gives;
     otherwise it is NO_SOLUTION with the method's own account of where it got stuck.
     """
-    status = Status(outcome.status)
+    try:
+        status = Status(outcome.status)
+    except ValueError:
+        outcome = Outcome(None, status=Status.ERROR, message=f"method {method!r} returned an "
+                          f"unknown status {outcome.status!r}")
+        status = Status.ERROR
     sol = Solution(instance=instance.name, objective=objective.value, method=method,
                    status=status, wall_time_s=wall_time_s, message=outcome.message,
                    bound=outcome.bound, extra=dict(outcome.extra))
@@ -187,8 +192,9 @@ def attach_bound(instance: Instance, objective: Objective, sol: Solution) -> Non
         sol.bound = found.value
         sol.extra["bound_method"] = found.how
     if sol.objective_value is not None and sol.feasible:
-        sol.bound = min(sol.bound, sol.objective_value)  # a bound above a checked value is
-        sol.gap = relative_gap(sol.objective_value, sol.bound)  # only rounding
+        # A bound above a checked value can only be the solvers' rounding.
+        sol.bound = min(sol.bound, sol.objective_value)
+        sol.gap = relative_gap(sol.objective_value, sol.bound)
 
 
 def relative_gap(value: float, bound: float) -> float:

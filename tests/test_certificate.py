@@ -73,3 +73,11 @@ def test_solution_files_keep_the_status(tmp_path):
     sol.save(tmp_path / "s.json")
     back = mecopt.Solution.load(tmp_path / "s.json")
     assert back.status is Status.INFEASIBLE and back.message == sol.message
+
+
+def test_an_unknown_status_is_an_error_not_a_crash():
+    def odd(instance, objective, **_):
+        return Outcome(None, status="maybe")
+
+    sol = mecopt.solve(three_into_two(1.2), "energy", odd)
+    assert sol.status is Status.ERROR and "unknown status 'maybe'" in sol.message
