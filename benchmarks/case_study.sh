@@ -52,5 +52,6 @@ if [[ "${SEEDS_CHECK:-1}" != 0 ]]; then
       --workers "$WORKERS" "$MODE" --out "$OUT/seeds-$family"
     echo "seeds-$family: $(( $(date +%s) - start )) s wall" >&2
     cp "$OUT/seeds-$family/summary.md" "docs/figures/seeds-$family-summary.md"
+    cp "$OUT/seeds-$family/results.csv" "docs/figures/seeds-$family-results.csv"
   done
 fi
