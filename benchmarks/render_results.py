@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-MARK = re.compile(r"<!-- table: (\w+) (\w+) -->\n(?:\|.*\n)*")
+MARK = re.compile(r"<!-- table: ([\w-]+) (\w+) -->\n(?:\|.*\n)*")
 SEEDS = re.compile(r"<!-- seeds: (\w+) -->\n(?:\|.*\n)*")
 
 
