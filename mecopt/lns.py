@@ -299,12 +299,14 @@ class _EnergyLNS:
         rest = k - len(core)
         if len(room) > rest:
             room = rng.choice(room, size=rest, replace=False)
-        chosen = np.union1d(core, room)
-        if len(chosen) < k:  # top up at random
+        return self._top_up(np.union1d(core, room), k)
+
+    def _top_up(self, chosen: np.ndarray, k: int) -> np.ndarray:
+        """`chosen` with UEs drawn at random added until it has k (or all N)."""
+        if len(chosen) < k:
             others = np.setdiff1d(np.arange(self.N), chosen)
-            chosen = np.union1d(chosen, rng.choice(others, size=min(len(others),
-                                                                    k - len(chosen)),
-                                                   replace=False))
+            chosen = np.union1d(chosen, self.rng.choice(
+                others, size=min(len(others), k - len(chosen)), replace=False))
         return chosen
 
     def _regret(self, a: np.ndarray, k: int) -> np.ndarray:
@@ -327,13 +329,7 @@ class _EnergyLNS:
         near = np.setdiff1d(np.flatnonzero(np.isin(a, servers[servers > 0])), differ)
         if len(near) > k - len(differ):
             near = rng.choice(near, size=k - len(differ), replace=False)
-        chosen = np.union1d(differ, near)
-        if len(chosen) < k:
-            others = np.setdiff1d(np.arange(self.N), chosen)
-            chosen = np.union1d(chosen, rng.choice(others, size=min(len(others),
-                                                                    k - len(chosen)),
-                                                   replace=False))
-        return chosen
+        return self._top_up(np.union1d(differ, near), k)
 
     def _relaxation(self, a: np.ndarray, time_limit: float) -> np.ndarray:
         """(N, M+1) each UE's shares of its options in the LP relaxation of the whole

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import mecopt
-from conftest import INSTANCES, library
 from mecopt.reference import load_reference
+
+from conftest import INSTANCES, library
 
 
 @pytest.mark.parametrize("objective", ["latency", "energy"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import mecopt
+
 from conftest import library
 
 
