@@ -105,10 +105,12 @@ def _f_min(instance: Instance) -> np.ndarray:
                            np.where(instance.usable, instance.f_min, np.inf)], axis=1)
 
 
-def placement_order(instance: Instance, objective: Objective = Objective.ENERGY) -> np.ndarray:
+def placement_order(instance: Instance, objective: Objective = Objective.ENERGY, *,
+                    capacity_weight: float = CAPACITY_WEIGHT) -> np.ndarray:
     """The construction's UE order: the UEs that must offload first, then largest regret
-    (the second-most against the most desirable option, capacity share counted; see the
-    module doc), then fewest deadline-meeting options."""
+    (the second-most against the most desirable option, capacity share counted with
+    `capacity_weight`; 0 gives the plain cost regret; see the module doc), then fewest
+    deadline-meeting options."""
     ok = instance.option_ok
     cost = np.where(ok, _costs(instance, objective, np.arange(instance.n_ues),
                                np.zeros(instance.n_servers))[0], np.inf)
@@ -116,7 +118,7 @@ def placement_order(instance: Instance, objective: Objective = Objective.ENERGY)
                      0.0)
     regret = _regret(cost)
     scale = np.where(np.isfinite(regret), regret, 0.0)
-    regret = _regret(cost + CAPACITY_WEIGHT * scale[:, None] * share)
+    regret = _regret(cost + capacity_weight * scale[:, None] * share)
     return np.lexsort((ok.sum(axis=1), -regret, ok[:, 0]))
 
 

@@ -11,10 +11,12 @@ is kept with a constraint violation (the number of UEs it could not place), whic
 DE ranks behind every feasible row. `docs/heuristics.md` has the measured comparison of the
 two codings.
 
-Start and finish. The initial population holds the greedy solution of this objective and
-of the other one, each polished by `descend` (best-improvement move and swap search), plus
-random proposals. The best solution seen is polished again by `descend` at the end. Both
-polishing steps stay inside the time limit.
+Start and finish. The initial population holds the greedy solutions of this objective
+(under the capacity-aware regret order and the plain one: two constructive starts, often
+in different basins) and of the other objective, each polished by `descend`
+(best-improvement move and swap search), plus random proposals. The best solution seen
+is polished again by `descend` at the end. Both polishing steps stay inside the time
+limit.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pymoo.core.problem import Problem
 from pymoo.problems.static import StaticProblem
 from pymoo.termination.max_gen import MaximumGenerationTermination
 
+from mecopt.construct import placement_order
 from mecopt.decoder import decode, descend
 from mecopt.errors import InputError
 from mecopt.instance import Instance
@@ -153,11 +156,14 @@ def _value_of(instance: Instance, objective: Objective, a: np.ndarray) -> tuple[
 
 def _seeds(instance: Instance, objective: Objective, polish: bool,
            deadline: float | None) -> list[np.ndarray]:
-    """Greedy solutions for this objective and the other one, polished if asked."""
+    """Greedy solutions for this objective (both regret orders) and the other one,
+    polished if asked."""
+    other = Objective.ENERGY if objective is Objective.LATENCY else Objective.LATENCY
     out = []
-    for obj in (objective, Objective.ENERGY if objective is Objective.LATENCY
-                else Objective.LATENCY):
-        a, _ = greedy_assignment(instance, obj)
+    for obj, order in ((objective, None),
+                       (objective, placement_order(instance, objective, capacity_weight=0.0)),
+                       (other, None)):
+        a, _ = greedy_assignment(instance, obj, order=order)
         if a is None:
             continue
         if polish:

@@ -41,21 +41,22 @@ from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
 from mecopt.status import Status
 
 
-def greedy_assignment(instance: Instance, objective: Objective | str
-                      ) -> tuple[np.ndarray | None, str]:
+def greedy_assignment(instance: Instance, objective: Objective | str, *,
+                      order: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:
     """The greedy assignment, or (None, where it got stuck) when the construction found no
-    decision (then the instance may still be feasible: nothing is proven)."""
+    decision (then the instance may still be feasible: nothing is proven). `order` replaces
+    the placement order (mecopt.construct.placement_order) when given."""
     objective = Objective.parse(objective)
-    a, stuck = construct(instance, objective, np.full((1, instance.n_ues), -1))
+    order = placement_order(instance, objective) if order is None else order
+    a, stuck = construct(instance, objective, np.full((1, instance.n_ues), -1), order=order)
     if stuck[0]:
-        return None, _dead_end(instance, objective, a[0])
+        return None, _dead_end(instance, order, a[0])
     return a[0], ""
 
 
-def _dead_end(instance: Instance, objective: Objective, a: np.ndarray) -> str:
+def _dead_end(instance: Instance, order: np.ndarray, a: np.ndarray) -> str:
     """Where the construction (its stuck assignment a) got stuck: the first UE in placement
     order with no usable option, or whose server it overloads."""
-    order = placement_order(instance, objective)
     usable = instance.option_ok[order].any(axis=1)
     i = None if usable.all() else int(order[np.argmin(usable)])
     if i is None:

@@ -12,7 +12,8 @@ where a_k is the decoded assignment (the decision that was actually evaluated), 
 reward (minus the objective value over that of the start solution, so the step size does
 not depend on units), and b_k the leave-one-out baseline (the mean reward of the other
 samples). A row the decoder cannot repair is rewarded like the worst feasible row of its
-batch, less 10%. The start logits lean towards the greedy solution, polished by `descend`
+batch, less 10%. The start logits lean towards the better of the two greedy solutions
+(capacity-aware and plain regret order), polished by `descend`
 (`start_bias` nats), which is also the first incumbent; the best solution seen is polished
 again by `descend` at the end. Both polishing steps stay inside the time limit.
 """
@@ -26,6 +27,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from mecopt.construct import placement_order
 from mecopt.decoder import decode, descend
 from mecopt.errors import InputError
 from mecopt.instance import Instance
@@ -157,17 +159,22 @@ def _one_thread() -> Iterator[None]:
 
 def _start(instance: Instance, objective: Objective, polish: bool,
            deadline: float | None) -> tuple[np.ndarray | None, float]:
-    """The greedy solution, polished if asked: (assignment, value), or (None, inf)."""
-    a, _ = greedy_assignment(instance, objective)
-    if a is None:
-        return None, np.inf
-    dec = decode(instance, objective, a[None])
-    if not dec.feasible[0]:
-        return None, np.inf
-    a, value = dec.assignment[0], float(dec.value[0])
-    if polish:
-        a, value = descend(instance, objective, a, deadline=deadline)
-    return a, value
+    """The better of the two greedy solutions (capacity-aware and plain regret order), each
+    polished if asked: (assignment, value), or (None, inf)."""
+    best_a, best_v = None, np.inf
+    for order in (None, placement_order(instance, objective, capacity_weight=0.0)):
+        a, _ = greedy_assignment(instance, objective, order=order)
+        if a is None:
+            continue
+        dec = decode(instance, objective, a[None])
+        if not dec.feasible[0]:
+            continue
+        a, value = dec.assignment[0], float(dec.value[0])
+        if polish:
+            a, value = descend(instance, objective, a, deadline=deadline)
+        if value < best_v:
+            best_a, best_v = a, value
+    return best_a, best_v
 
 
 def _rewards(values: np.ndarray, scale: float | None) -> np.ndarray | None:
