@@ -56,47 +56,35 @@ def marginal_cost(instance: Instance, objective: Objective, i: int,
     is a server's compute time under water-filling when no deadline binds. Energy: the UE's
     energy, with the latency marginal as a tie-breaker. Unreachable options come out inf.
     """
-    return _costs(instance, objective, np.array([i]), root_sum)[:, 0]
+    return _Costs(instance, objective).of(i, np.atleast_2d(root_sum))
 
 
-def _costs(instance: Instance, objective: Objective, ues: np.ndarray,
-           root_sum: np.ndarray) -> np.ndarray:
-    """(Q, K, M+1) `marginal_cost` of K UEs at once, given (Q, M) or (M,) root sums."""
-    root_sum = np.atleast_2d(root_sum)[:, None, :]  # (Q, 1, M)
-    r = np.sqrt(instance.cycles[ues])[None, :, None]  # (1, K, 1)
-    lat = np.empty((root_sum.shape[0], len(ues), instance.n_servers + 1))
-    lat[..., 0] = instance.t_loc[ues][None]
-    with np.errstate(invalid="ignore"):  # unreachable pairs are inf; the caller masks them
-        lat[..., 1:] = (instance.t_tx[ues][None] + ((root_sum + r) ** 2 - root_sum ** 2)
-                        / instance.capacity_hz)
-    if objective is Objective.LATENCY:
-        return lat
-    energy = np.concatenate([instance.e_loc[ues, None], instance.e_tx[ues]], axis=1)
-    scale = np.where(np.isfinite(energy), energy, 0.0).max(axis=1)
-    scale = np.where(scale > 0, scale, 1.0)
-    return energy[None] + 1e-9 * lat * scale[None, :, None]
+class _Costs:
+    """`marginal_cost` for one instance and objective, with everything that does not depend
+    on the placements computed once (the construction's inner loop asks for it per UE)."""
 
+    def __init__(self, instance: Instance, objective: Objective) -> None:
+        self.lat_base = np.concatenate([instance.t_loc[:, None], instance.t_tx], axis=1)
+        self.root = np.sqrt(instance.cycles)
+        self.F = instance.capacity_hz
+        self.energy = None
+        if objective is Objective.ENERGY:
+            e = np.concatenate([instance.e_loc[:, None], instance.e_tx], axis=1)  # (N, M+1)
+            scale = np.where(np.isfinite(e), e, 0.0).max(axis=1)
+            self.energy = e, 1e-9 * np.where(scale > 0, scale, 1.0)  # tie-break weight
 
-def _cost_rows(instance: Instance, objective: Objective):
-    """`marginal_cost` as a function of (i, (Q, M) root sums) -> (Q, M+1), with everything
-    that does not depend on the placements computed once (the same arithmetic as _costs,
-    so the same choices; this is the construction's inner loop)."""
-    lat_base = np.concatenate([instance.t_loc[:, None], instance.t_tx], axis=1)  # (N, M+1)
-    root = np.sqrt(instance.cycles)
-    F = instance.capacity_hz
-    energy = objective is Objective.ENERGY
-    if energy:
-        e = np.concatenate([instance.e_loc[:, None], instance.e_tx], axis=1)
-        scale = np.where(np.isfinite(e), e, 0.0).max(axis=1)
-        tie = 1e-9 * np.where(scale > 0, scale, 1.0)
-
-    def cost_of(i: int, root_sum: np.ndarray) -> np.ndarray:
-        lat = np.empty((root_sum.shape[0], F.shape[0] + 1))
-        lat[:, 0] = lat_base[i, 0]
-        lat[:, 1:] = lat_base[i, 1:] + ((root_sum + root[i]) ** 2 - root_sum ** 2) / F
-        return e[i] + lat * tie[i] if energy else lat
-
-    return cost_of
+    def of(self, ues: int | np.ndarray, root_sum: np.ndarray) -> np.ndarray:
+        """Costs of UE `ues` (an int: (Q, M+1)) or UEs `ues` ((K,) ints: (Q, K, M+1)),
+        given (Q, M) root sums. Unreachable options come out inf."""
+        rs = root_sum if np.ndim(ues) == 0 else root_sum[:, None, :]
+        r = self.root[ues][..., None]
+        lat = np.empty(np.broadcast_shapes(rs.shape, r.shape)[:-1] + (self.F.shape[0] + 1,))
+        lat[..., 0] = self.lat_base[ues, 0]
+        lat[..., 1:] = self.lat_base[ues, 1:] + ((rs + r) ** 2 - rs ** 2) / self.F
+        if self.energy is None:
+            return lat
+        e, tie = self.energy
+        return e[ues] + lat * tie[ues][..., None]
 
 
 def _f_min(instance: Instance) -> np.ndarray:
@@ -112,8 +100,8 @@ def placement_order(instance: Instance, objective: Objective = Objective.ENERGY,
     `capacity_weight`; 0 gives the plain cost regret; see the module doc), then fewest
     deadline-meeting options."""
     ok = instance.option_ok
-    cost = np.where(ok, _costs(instance, objective, np.arange(instance.n_ues),
-                               np.zeros(instance.n_servers))[0], np.inf)
+    cost = np.where(ok, _Costs(instance, objective).of(
+        np.arange(instance.n_ues), np.zeros((1, instance.n_servers)))[0], np.inf)
     share = np.where(ok, _f_min(instance) / np.concatenate([[1.0], instance.capacity_hz]),
                      0.0)
     regret = _regret(cost)
@@ -190,7 +178,7 @@ def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np
     root = np.sqrt(instance.cycles)
     stuck = np.zeros(Q, dtype=int)
     every = np.arange(Q)
-    cost_of = _cost_rows(instance, objective)
+    costs = _Costs(instance, objective)
     for i in order:
         if started:  # take UE i off its current option before it chooses again
             cur = rows.a[:, i]
@@ -209,11 +197,11 @@ def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np
             if scores is not None:
                 alt = np.where(fit, scores[move, i], -np.inf).argmax(axis=1)
             else:
-                alt = np.where(fit, cost_of(i, rows.root_sum[move]), np.inf).argmin(axis=1)
+                alt = np.where(fit, costs.of(i, rows.root_sum[move]), np.inf).argmin(axis=1)
             k[move] = alt
             for q in move[~fit.any(axis=1)]:  # no option fits: make room, else give up
                 # A row that already gave up will be rebuilt: no more ejections for it.
-                placed = None if stuck[q] else _eject(instance, objective, rows, q, i)
+                placed = None if stuck[q] else _eject(instance, objective, costs, rows, q, i)
                 if placed is None:
                     stuck[q] += 1
                     keep = want[q, i]
@@ -231,7 +219,8 @@ def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np
     return stuck
 
 
-def _eject(instance: Instance, objective: Objective, rows: _Rows, q: int, i: int) -> int | None:
+def _eject(instance: Instance, objective: Objective, costs: _Costs, rows: _Rows, q: int,
+           i: int) -> int | None:
     """Make room for UE i in row q by moving one, else two, UEs off a server that i can use
     to options where they fit; the cheapest change of objective wins. Places i (loads
     included) and returns its server, or None when no such move exists (row unchanged)."""
@@ -240,7 +229,7 @@ def _eject(instance: Instance, objective: Objective, rows: _Rows, q: int, i: int
     on_server = on_server[on_server != i]
     if not len(on_server):
         return None
-    ctx = _Room(instance, objective, rows, q, i, on_server)
+    ctx = _Room(instance, objective, costs, rows, q, i, on_server)
     best = ctx.single()
     if best is None:
         for j in np.flatnonzero(instance.option_ok[i, 1:]) + 1:
@@ -268,8 +257,8 @@ class _Room:
     """What an ejection for UE i in row q needs, computed once for all servers: the cost
     change of moving each UE now on a server to each other option that fits."""
 
-    def __init__(self, instance: Instance, objective: Objective, rows: _Rows, q: int, i: int,
-                 on_server: np.ndarray) -> None:
+    def __init__(self, instance: Instance, objective: Objective, costs: _Costs, rows: _Rows,
+                 q: int, i: int, on_server: np.ndarray) -> None:
         F = _f_min(instance)  # (N, M+1)
         cap = instance.capacity_hz * (1 + CAP_RTOL)
         a, load, root_sum = rows.a[q], rows.load[q], rows.root_sum[q]
@@ -277,7 +266,7 @@ class _Room:
         self.ok_i = instance.option_ok[i]
         self.deficit = load + F[i, 1:] - cap  # (M,) room i lacks on each server
         self.on = on_server
-        cost = _costs(instance, objective, on_server, root_sum)[0]  # (K, M+1)
+        cost = costs.of(on_server, root_sum[None])[0]  # (K, M+1)
         k = a[on_server]
         if objective is Objective.LATENCY:  # what leaving its server saves
             s = root_sum[k - 1]
@@ -285,7 +274,7 @@ class _Room:
                     + (s ** 2 - (s - np.sqrt(instance.cycles[on_server])) ** 2) / cap[k - 1])
         else:
             here = cost[np.arange(len(k)), k]
-        self.join = _costs(instance, objective, np.array([i]), root_sum)[0, 0]  # (M+1,)
+        self.join = costs.of(i, root_sum[None])[0]  # (M+1,)
         self.room = np.concatenate([[np.inf], cap - load])  # local always has room
         self.dest_ok = instance.option_ok[on_server].copy()
         self.dest_ok[np.arange(len(k)), k] = False
