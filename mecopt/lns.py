@@ -46,7 +46,7 @@ from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.relaxation import quiet_highs
+from mecopt.relaxation import assignment_model
 
 GHZ = 1e9  # Hz per model unit inside the sub-MILP
 # Accept a sub-problem's answer only if it improves by more than this (relative): HiGHS's
@@ -370,33 +370,8 @@ class _EnergyLNS:
         ok = self.ok[ues].copy()
         ok[:, 1:] &= self.weight[ues, 1:] <= residual[None, :] * (1 + 1e-12)
         ok[np.arange(len(ues)), a[ues]] = True  # the current option always stays
-        row, col = np.nonzero(ok)
-        n_var, n_ue = len(row), len(ues)
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = n_var, n_ue + M
-        lp.col_cost_ = self.cost[ues[row], col]
-        lp.col_lower_ = np.zeros(n_var)
-        lp.col_upper_ = np.ones(n_var)
-        # Rows: one "exactly one option" row per freed UE, then one capacity row per server.
-        lp.row_lower_ = np.r_[np.ones(n_ue), np.full(M, -highspy.kHighsInf)]
-        lp.row_upper_ = np.r_[np.ones(n_ue), np.maximum(residual, 0.0)]
-        on_server = col > 0
-        starts = np.r_[0, np.cumsum(1 + on_server)]
-        first = starts[:-1]
-        index = np.empty(starts[-1], dtype=np.int32)
-        coef = np.empty(starts[-1])
-        index[first], coef[first] = row, 1.0
-        index[first[on_server] + 1] = n_ue + col[on_server] - 1
-        coef[first[on_server] + 1] = self.weight[ues[row[on_server]], col[on_server]]
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = starts.astype(np.int32)
-        lp.a_matrix_.index_ = index
-        lp.a_matrix_.value_ = coef
-        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_var, n_ue + M
-        if integer:
-            lp.integrality_ = [highspy.HighsVarType.kInteger] * n_var
-        h = quiet_highs()
-        h.passModel(lp)
+        h, row, col = assignment_model(ok, self.cost[ues], self.weight[ues, 1:],
+                                       np.maximum(residual, 0.0), integer=integer)
         return h, row, col
 
     def solve(self, a: np.ndarray, ues: np.ndarray, time_limit: float

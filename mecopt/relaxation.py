@@ -65,41 +65,16 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
         ok &= keep[:, None]
     if not ok[keep if ues is not None else slice(None)].any(axis=1).all():
         return LPResult("infeasible", float("nan"), None)
-    ii, kk = np.nonzero(ok)  # one column per usable option, UE-major
-    c = np.zeros(len(ii)) if cost is None else np.asarray(cost, dtype=float)[ii, kk]
-    # Column (i, k): coefficient 1 in UE row i and, for a server, f_min [GHz] in row N+k-1.
-    on_server = kk > 0
-    f_min = np.where(on_server, instance.f_min[ii, np.maximum(kk - 1, 0)] / GHZ, 0.0)
-    counts = 1 + on_server.astype(np.int32)
-    starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int32)
-    index = np.empty(counts.sum(), dtype=np.int32)
-    value = np.empty(counts.sum())
-    index[starts] = ii
-    value[starts] = 1.0
-    second = starts[on_server] + 1
-    index[second] = N + kk[on_server] - 1
-    value[second] = f_min[on_server]
-    taken = np.ones(N) if ues is None else keep.astype(float)  # a left-out UE's row is empty
-
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(ii), N + M
-    lp.col_cost_ = c
-    lp.col_lower_ = np.zeros(len(ii))
-    lp.col_upper_ = np.ones(len(ii))
-    lp.row_lower_ = np.r_[taken, np.zeros(M)]
-    lp.row_upper_ = np.r_[taken, instance.capacity_hz * capacity_scale / GHZ]
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.r_[starts, counts.sum()].astype(np.int32)
-    lp.a_matrix_.index_ = index
-    lp.a_matrix_.value_ = value
-    if integer:
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * len(ii)
-    h = quiet_highs()
+    rows = np.arange(N) if ues is None else np.flatnonzero(keep)
+    c = np.zeros((N, M + 1)) if cost is None else np.asarray(cost, dtype=float)
+    weight = np.where(ok[:, 1:], instance.f_min, 0.0) / GHZ
+    h, r, kk = assignment_model(ok[rows], c[rows], weight[rows],
+                                instance.capacity_hz * capacity_scale / GHZ, integer=integer)
+    ii = rows[r]
     if time_limit is not None:
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
     for key, value in (options or {}).items():
         h.setOptionValue(key, value)
-    h.passModel(lp)
     h.run()
     status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kInfeasible:
@@ -113,9 +88,50 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
     solution = h.getSolution()
     x[ii, kk] = np.asarray(solution.col_value)
     # A <= row of a minimization has a dual <= 0; its negation is the capacity's price.
-    price = None if integer else np.maximum(-np.asarray(solution.row_dual)[N:], 0.0) / GHZ
+    price = None if integer else np.maximum(
+        -np.asarray(solution.row_dual)[len(rows):], 0.0) / GHZ
     return LPResult("optimal" if optimal else "feasible", float(
         h.getInfo().objective_function_value), x, price, dual_bound)
+
+
+def assignment_model(ok: np.ndarray, cost: np.ndarray, weight: np.ndarray,
+                     capacity: np.ndarray, *, integer: bool) -> tuple[highspy.Highs,
+                                                                      np.ndarray, np.ndarray]:
+    """The assignment problem of K UEs loaded into a fresh, quiet HiGHS, in model units.
+
+    ok (K, M+1): the options each UE may take; cost (K, M+1); weight (K, M): each UE's
+    minimum allocation on each server [GHz]; capacity (M,) [GHz]. Rows: each UE takes one
+    option (= 1), then each server's weights fit its capacity. Returns (highs, row, col):
+    variable v is UE row[v] on option col[v], UE-major. Shared by the LP relaxation, the
+    certificate's packing MILP and LNS's sub-problems (mecopt.lns).
+    """
+    K, M = weight.shape
+    row, col = np.nonzero(ok)
+    on_server = col > 0
+    starts = np.r_[0, np.cumsum(1 + on_server)]
+    first = starts[:-1]
+    index = np.empty(starts[-1], dtype=np.int32)
+    coef = np.empty(starts[-1])
+    index[first], coef[first] = row, 1.0  # the UE's row
+    index[first[on_server] + 1] = K + col[on_server] - 1  # its server's capacity row
+    coef[first[on_server] + 1] = weight[row[on_server], col[on_server] - 1]
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(row), K + M
+    lp.col_cost_ = cost[row, col]
+    lp.col_lower_ = np.zeros(len(row))
+    lp.col_upper_ = np.ones(len(row))
+    lp.row_lower_ = np.r_[np.ones(K), np.full(M, -highspy.kHighsInf)]
+    lp.row_upper_ = np.r_[np.ones(K), capacity]
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = starts.astype(np.int32)
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = coef
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(row), K + M
+    if integer:
+        lp.integrality_ = [highspy.HighsVarType.kInteger] * len(row)
+    h = quiet_highs()
+    h.passModel(lp)
+    return h, row, col
 
 
 def quiet_highs() -> highspy.Highs:
