@@ -105,11 +105,16 @@ def generate(family, ues, servers, seed, name, output, force):
 
 
 @cli.command()
-def methods():
+@click.option("--options", "show_options", is_flag=True,
+              help="also list each method's options: type, domain, default and help")
+def methods(show_options):
     """List every method: available or not, and why."""
     for name, (ok, why, description) in mecopt.availability().items():
         state = "available  " if ok else "unavailable"
         click.echo(f"{name:10s} {state} {description if ok else why}")
+        if show_options and ok:
+            for key, opt in mecopt.get_method(name).options.items():
+                click.echo(f"    {key} ({opt.summary}): {opt.help}")
 
 
 @cli.command("make-library")

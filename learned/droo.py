@@ -251,7 +251,7 @@ class DROOMethod(Method):
                    "quantization, best candidate by exact water-filling")
     options = {
         "candidates": Option(int, 0, "K candidates to quantize (0 = the K the model adapted "
-                                     "to in training; at most N+1)"),
+                                     "to in training; at most N+1)", low=0),
         "checkpoint": Option(str, "", "checkpoint file (empty = the shipped droo-small)"),
     }
 
@@ -262,8 +262,6 @@ class DROOMethod(Method):
         return availability("droo-small.pt")
 
     def check_options(self, config: dict[str, Any]) -> None:
-        if config["candidates"] < 0:
-            raise InputError(f"option candidates: must be >= 0, got {config['candidates']}")
         if config["checkpoint"] and not Path(config["checkpoint"]).is_file():
             raise InputError(f"option checkpoint: no such file {config['checkpoint']!r}")
         cached_model(config["checkpoint"])  # a bad checkpoint is a one-line error now

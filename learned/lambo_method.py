@@ -34,7 +34,7 @@ from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
+from mecopt.polish import LNS_OPTION, finish_with_lns
 from mecopt.status import Status
 
 
@@ -116,16 +116,17 @@ class LamboMethod(Method):
     description = "LAMBO: the pre-trained encoder-decoder policy (greedy or best-of-k decoding)"
     options = {
         "samples": Option(int, 1, "decodes: 1 = greedy decoding; k = best of greedy + k-1 "
-                                  "sampled"),
+                                  "sampled", low=1),
         "temperature": Option(float, 1.0, "sampling temperature of the k-1 sampled decodes "
-                                          "(logits divided by it)"),
+                                          "(logits divided by it)", low=0, low_inclusive=False),
         "checkpoint": Option(str, "", "checkpoint file (empty = the shipped lambo-s)"),
         "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
-        "threads": Option(int, 1, "torch CPU threads while decoding (restored afterwards)"),
+        "threads": Option(int, 1, "torch CPU threads while decoding (restored afterwards)",
+                          low=1),
         "polish": Option(bool, False, "improve the decoded assignment by local search "
                                       "(mecopt.descend) within the time limit"),
         "starts": Option(int, 1, "with polish: polish the best `starts` distinct decodes "
-                                 "(of `samples`) and keep the best result"),
+                                 "(of `samples`) and keep the best result", low=1),
         "lns": LNS_OPTION,
     }
 
@@ -136,20 +137,11 @@ class LamboMethod(Method):
         return availability(LAMBO_CHECKPOINT)
 
     def check_options(self, config: dict[str, Any]) -> None:
-        if config["threads"] < 1:
-            raise InputError(f"option threads: must be >= 1, got {config['threads']}")
-        check_lns(config)
-        if config["samples"] < 1:
-            raise InputError(f"option samples: must be >= 1, got {config['samples']}")
-        if config["starts"] < 1:
-            raise InputError(f"option starts: must be >= 1, got {config['starts']}")
         if config["starts"] > 1 and not config["polish"]:
             raise InputError("option starts: more than one start needs polish=true")
         if config["starts"] > config["samples"]:
             raise InputError(f"option starts: at most samples ({config['samples']}), got "
                              f"{config['starts']}")
-        if not config["temperature"] > 0:
-            raise InputError(f"option temperature: must be > 0, got {config['temperature']}")
         if config["checkpoint"] and not Path(config["checkpoint"]).is_file():
             raise InputError(f"option checkpoint: no such file {config['checkpoint']!r}")
         dev = config["device"]

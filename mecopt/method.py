@@ -7,6 +7,7 @@ check, status and gap); a backend overrides the protected hook `_solve`, which r
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -24,16 +25,82 @@ from mecopt.status import Status
 
 @dataclass(frozen=True)
 class Option:
-    """A method option: its type, default and help text."""
+    """A method option: its type, default, help text and domain.
+
+    The domain is declared once and checked when the method is built, with a one-line error
+    naming the option: `low`/`high` bound a number (inclusive unless `low_inclusive` or
+    `high_inclusive` is False), `choices` lists the allowed values. A float must also be
+    finite. None (an unset option, such as highs' `max_energy`) is always accepted.
+    `check_options` remains for what one option's domain cannot say (one option against
+    another, a file that must exist).
+    """
 
     type: type
     default: Any
     help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+    def __post_init__(self) -> None:
+        if self.choices is not None:  # a list in the declaration; a tuple keeps it hashable
+            object.__setattr__(self, "choices", tuple(self.choices))
+
+    @property
+    def domain(self) -> str:
+        """The domain as a phrase: "in [0, 1)", ">= 1", "in {integer, keys}"; "" if none."""
+        if self.choices is not None:
+            return "in {" + ", ".join(map(str, self.choices)) + "}"
+        if self.low is not None and self.high is not None:
+            return (f"in {'[' if self.low_inclusive else '('}{self.low:g}, "
+                    f"{self.high:g}{']' if self.high_inclusive else ')'}")
+        if self.low is not None:
+            return f"{'>=' if self.low_inclusive else '>'} {self.low:g}"
+        if self.high is not None:
+            return f"{'<=' if self.high_inclusive else '<'} {self.high:g}"
+        return ""
+
+    @property
+    def summary(self) -> str:
+        """Type, domain and default on one line, for listings: "int >= 1, default 100"."""
+        domain = f" {self.domain}" if self.domain else ""
+        return f"{self.type.__name__}{domain}, default {self.default!r}"
 
     def parse(self, name: str, value: Any) -> Any:
-        """Convert a value (possibly text from the CLI) to the option's type."""
+        """Convert a value (possibly text from the CLI) to the option's type and check it
+        against the domain."""
         if value is None:
             return None
+        return self.check(name, self._convert(name, value))
+
+    def check(self, name: str, value: Any) -> Any:
+        """`value` (already of the option's type) if it lies in the domain, else InputError."""
+        if value is None:
+            return None
+        if self.choices is not None:
+            if value not in self.choices:
+                raise InputError(f"option {name}: expected one of "
+                                 f"{', '.join(map(str, self.choices))}, got {value!r}")
+            return value
+        if self.type is float and not math.isfinite(value):
+            raise InputError(f"option {name}: must be finite, got {value}")
+        if not (self._above_low(value) and self._below_high(value)):
+            raise InputError(f"option {name}: must be {self.domain}, got {value}")
+        return value
+
+    def _above_low(self, value: Any) -> bool:
+        if self.low is None:
+            return True
+        return value >= self.low if self.low_inclusive else value > self.low
+
+    def _below_high(self, value: Any) -> bool:
+        if self.high is None:
+            return True
+        return value <= self.high if self.high_inclusive else value < self.high
+
+    def _convert(self, name: str, value: Any) -> Any:
         try:
             if self.type is bool:
                 if isinstance(value, str):
@@ -96,7 +163,8 @@ class Method:
         self.check_options(self.config)
 
     def check_options(self, config: dict[str, Any]) -> None:
-        """Hook to reject option values (raise InputError naming the option)."""
+        """Hook for checks an option's declared domain cannot express (one option against
+        another, a file that must exist): raise InputError naming the option."""
 
     def solve(self, instance: Instance, objective: Objective | str, *,
               time_limit: float | None = None, seed: int = 0, bound: bool = False) -> Solution:

@@ -13,20 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.method import Option
 from mecopt.objective import Objective
 
 LNS_OPTION = Option(float, 0.0, "seconds of large-neighbourhood search (mecopt.lns) on the "
-                                "final decision, within the time limit; 0 = off")
-
-
-def check_lns(config: dict[str, Any]) -> None:
-    """Reject a negative or non-finite `lns` (one line naming the option)."""
-    seconds = config["lns"]
-    if not (np.isfinite(seconds) and seconds >= 0):
-        raise InputError(f"option lns: must be a number of seconds >= 0, got {seconds}")
+                                "final decision, within the time limit; 0 = off", low=0)
 
 
 def finish_with_lns(instance: Instance, objective: Objective, assignment: np.ndarray, *,

@@ -33,47 +33,32 @@ from pymoo.termination.max_gen import MaximumGenerationTermination
 
 from mecopt.construct import placement_order
 from mecopt.decoder import decode, descend
-from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
+from mecopt.polish import LNS_OPTION, finish_with_lns
 from mecopt.solvers.greedy import greedy_assignment
 from mecopt.status import Status
 
 CODINGS = ("integer", "keys")
+# pymoo's DE/<rand|best>/1/<bin|exp>: base vector, one difference, crossover
+VARIANTS = tuple(f"DE/{base}/1/{cross}" for base in ("rand", "best") for cross in ("bin", "exp"))
 
 
 class DEMethod(Method):
     name = "de"
     description = "differential evolution (pymoo) with the shared repair decoder, seeded"
     options = {
-        "pop_size": Option(int, 40, "population size"),
-        "generations": Option(int, 150, "generations after the initial population"),
-        "coding": Option(str, "integer", "integer: x_i in [0, M+1) floored; keys: random keys"),
-        "variant": Option(str, "DE/best/1/bin", "pymoo DE variant DE/<rand|best>/1/<bin|exp>"),
-        "cr": Option(float, 0.3, "crossover rate (pymoo's CR)"),
+        "pop_size": Option(int, 40, "population size", low=4),
+        "generations": Option(int, 150, "generations after the initial population", low=0),
+        "coding": Option(str, "integer", "integer: x_i in [0, M+1) floored; keys: random keys",
+                         choices=CODINGS),
+        "variant": Option(str, "DE/best/1/bin", "pymoo DE variant", choices=VARIANTS),
+        "cr": Option(float, 0.3, "crossover rate (pymoo's CR)", low=0, high=1),
         "polish": Option(bool, True, "local descent on the greedy seed and on the final best"),
         "lns": LNS_OPTION,
     }
     default_time_limit = 30.0
-
-    def check_options(self, config):
-        check_lns(config)
-        if config["pop_size"] < 4:
-            raise InputError(f"option pop_size: must be >= 4, got {config['pop_size']}")
-        if config["generations"] < 0:
-            raise InputError(f"option generations: must be >= 0, got {config['generations']}")
-        if config["coding"] not in CODINGS:
-            raise InputError(f"option coding: expected one of {', '.join(CODINGS)}, got "
-                             f"{config['coding']!r}")
-        parts = config["variant"].split("/")
-        if (len(parts) != 4 or parts[0] != "DE" or parts[1] not in ("rand", "best")
-                or parts[2] != "1" or parts[3] not in ("bin", "exp")):
-            raise InputError(f"option variant: expected DE/<rand|best>/1/<bin|exp>, got "
-                             f"{config['variant']!r}")
-        if not 0.0 <= config["cr"] <= 1.0:
-            raise InputError(f"option cr: must be in [0, 1], got {config['cr']}")
 
     def _solve(self, instance, objective, *, time_limit, seed):
         cfg = self.config

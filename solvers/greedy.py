@@ -37,7 +37,7 @@ from mecopt.construct import CAP_RTOL, construct, placement_order
 from mecopt.instance import Instance
 from mecopt.method import Method, Outcome
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
+from mecopt.polish import LNS_OPTION, finish_with_lns
 from mecopt.status import Status
 
 
@@ -79,9 +79,6 @@ class GreedyMethod(Method):
                    "first, each to its cheapest fitting option, ejecting to make room")
 
     options = {"lns": LNS_OPTION}
-
-    def check_options(self, config):
-        check_lns(config)
 
     def _solve(self, instance, objective, *, time_limit, seed):
         deadline = None if time_limit is None else time.perf_counter() + time_limit

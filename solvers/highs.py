@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 from mecopt.certificate import certify_infeasible
-from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.lns import improve
 from mecopt.method import Method, Option, Outcome
@@ -34,21 +33,14 @@ class HighsMethod(Method):
     description = "exact: MILP (energy) / outer approximation (latency) with HiGHS via Pyomo"
     exact = True  # its "infeasible" is a proof (the master is a relaxation of the problem)
     options = {
-        "gap": Option(float, 1e-6, "relative optimality gap at which to stop"),
+        "gap": Option(float, 1e-6, "relative optimality gap at which to stop", low=0,
+                      high=1, high_inclusive=False),
         "threads": Option(int, 0, "HiGHS threads; 0 keeps HiGHS's own choice, a positive "
-                          "number rebuilds HiGHS's process-wide thread pool to that size"),
+                          "number rebuilds HiGHS's process-wide thread pool to that size", low=0),
         "verbose": Option(bool, False, "print the HiGHS log and the outer-approximation steps"),
-        "max_energy": Option(float, None, "cap on the total UE energy [J] (none if unset)"),
+        "max_energy": Option(float, None, "cap on the total UE energy [J] (none if unset)",
+                             low=0, low_inclusive=False),
     }
-
-    def check_options(self, config):
-        if not 0 <= config["gap"] < 1:
-            raise InputError(f"option gap: must be in [0, 1), got {config['gap']}")
-        if config["threads"] < 0:
-            raise InputError(f"option threads: must be >= 0, got {config['threads']}")
-        cap = config["max_energy"]
-        if cap is not None and not (np.isfinite(cap) and cap > 0):
-            raise InputError(f"option max_energy: must be a positive number of J, got {cap}")
 
     def _solve(self, instance, objective, *, time_limit, seed):
         cap = self.config["max_energy"]

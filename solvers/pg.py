@@ -29,11 +29,10 @@ import torch
 
 from mecopt.construct import placement_order
 from mecopt.decoder import decode, descend
-from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
+from mecopt.polish import LNS_OPTION, finish_with_lns
 from mecopt.solvers.greedy import greedy_assignment
 from mecopt.status import Status
 
@@ -42,29 +41,17 @@ class PGMethod(Method):
     name = "pg"
     description = "per-instance policy gradient (REINFORCE, torch) with the shared decoder"
     options = {
-        "iterations": Option(int, 200, "policy-gradient steps"),
-        "samples": Option(int, 32, "assignments sampled per step"),
-        "lr": Option(float, 0.1, "Adam learning rate on the logits"),
-        "entropy_weight": Option(float, 0.01, "weight of the entropy bonus"),
-        "start_bias": Option(float, 2.0, "initial logit advantage of the start solution [nats]"),
+        "iterations": Option(int, 200, "policy-gradient steps", low=0),
+        "samples": Option(int, 32, "assignments sampled per step (the baseline needs two)",
+                          low=2),
+        "lr": Option(float, 0.1, "Adam learning rate on the logits", low=0, low_inclusive=False),
+        "entropy_weight": Option(float, 0.01, "weight of the entropy bonus", low=0),
+        "start_bias": Option(float, 2.0, "initial logit advantage of the start solution [nats]",
+                             low=0),
         "polish": Option(bool, True, "local descent on the start solution and the final best"),
         "lns": LNS_OPTION,
     }
     default_time_limit = 30.0
-
-    def check_options(self, config):
-        for key in ("iterations",):
-            if config[key] < 0:
-                raise InputError(f"option {key}: must be >= 0, got {config[key]}")
-        if config["samples"] < 2:
-            raise InputError(f"option samples: must be >= 2 (the baseline needs two), got "
-                             f"{config['samples']}")
-        if not config["lr"] > 0:
-            raise InputError(f"option lr: must be positive, got {config['lr']}")
-        for key in ("entropy_weight", "start_bias"):
-            if not config[key] >= 0:
-                raise InputError(f"option {key}: must be >= 0, got {config[key]}")
-        check_lns(config)
 
     def _solve(self, instance, objective, *, time_limit, seed):
         with _one_thread():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.method import Method, Option, Outcome
 from mecopt.status import Status
@@ -19,11 +18,7 @@ from mecopt.status import Status
 class RandomMethod(Method):
     name = "random"
     description = "each UE local or a random server (the paper's Random baseline), seeded"
-    options = {"tries": Option(int, 100, "random draws before giving up")}
-
-    def check_options(self, config):
-        if config["tries"] < 1:
-            raise InputError(f"option tries: must be >= 1, got {config['tries']}")
+    options = {"tries": Option(int, 100, "random draws before giving up", low=1)}
 
     def _solve(self, instance, objective, *, time_limit, seed):
         rng = np.random.default_rng(seed)

@@ -15,7 +15,6 @@ import sys
 import numpy as np
 
 from mecopt.certificate import certify_infeasible
-from mecopt.errors import InputError
 from mecopt.formulation import build_model
 from mecopt.method import Method, Option, Outcome
 from mecopt.status import Status
@@ -28,8 +27,9 @@ class ScipMethod(Method):
     description = "exact: the MINLP solved directly by SCIP via Pyomo (independent cross-check)"
     exact = True
     options = {
-        "gap": Option(float, 1e-6, "relative optimality gap at which to stop"),
-        "threads": Option(int, 1, "threads (SCIP solves with one)"),
+        "gap": Option(float, 1e-6, "relative optimality gap at which to stop", low=0,
+                      high=1, high_inclusive=False),
+        "threads": Option(int, 1, "threads (SCIP solves with one)", low=1),
         "verbose": Option(bool, False, "print the SCIP log"),
     }
 
@@ -38,12 +38,6 @@ class ScipMethod(Method):
         if importlib.util.find_spec("pyscipopt") is None:
             return False, INSTALL_HINT
         return True, ""
-
-    def check_options(self, config):
-        if not 0 <= config["gap"] < 1:
-            raise InputError(f"option gap: must be in [0, 1), got {config['gap']}")
-        if config["threads"] < 1:
-            raise InputError(f"option threads: must be >= 1, got {config['threads']}")
 
     def _solve(self, instance, objective, *, time_limit, seed):
         from pyomo.contrib.solver.common.factory import SolverFactory

@@ -101,6 +101,15 @@ def test_methods_and_version(runner):
     assert mecopt.__version__ in res.output
 
 
+def test_methods_lists_options_with_their_domains(runner):
+    res = runner.invoke(cli, ["methods", "--options"])
+    assert res.exit_code == 0
+    assert "tries (int >= 1, default 100): random draws before giving up" in res.output
+    assert "gap (float in [0, 1), default 1e-06)" in res.output
+    assert "coding (str in {integer, keys}, default 'integer')" in res.output
+    assert "tries" not in runner.invoke(cli, ["methods"]).output
+
+
 def test_make_library(runner, tmp_path):
     res = runner.invoke(cli, ["make-library", str(tmp_path)])
     assert res.exit_code == 0
