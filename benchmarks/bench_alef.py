@@ -31,7 +31,9 @@ import csv
 import math
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
@@ -44,7 +46,7 @@ FIELDS = ("scenario", "seed", "budget", "strategy", "before", "after_drift", "no
           "final", "recovered", "labels", "alef_s", "expert_s", "wall_s")
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None, help="default: the shipped lambo-s")
     ap.add_argument("--scenarios", default="all")
@@ -70,25 +72,18 @@ def main() -> None:
     ap.add_argument("--prepare", action="store_true",
                     help="only label every pool and held-out instance (no model)")
     ap.add_argument("--csv", default=None, help="append result rows here")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = _parser().parse_args()
     torch.set_num_threads(args.threads)
     scenarios = list(SCENARIOS) if args.scenarios == "all" else args.scenarios.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     budgets = [int(b) for b in args.budgets.split(",")]
     strategies = args.strategies.split(",")
     model = None if args.prepare else load_model(args.checkpoint)[0]
-    writer = None
-    if args.csv:
-        new = not Path(args.csv).exists()
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        out = open(args.csv, "a", newline="")
-        writer = csv.DictWriter(out, FIELDS)
-        if new:
-            writer.writeheader()
-
-    def log(text: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
-
+    out, writer = _open_csv(args.csv) if args.csv else (None, None)
     for seed in seeds:  # seed-major: a partial run still covers every scenario
         for name in scenarios:
             cfg = alef.ALEFConfig(scenario=name, objective=args.objective, expert=args.expert,
@@ -102,44 +97,68 @@ def main() -> None:
                                      cache_path)
             windows = alef.timeline(cfg)
             if args.prepare:
-                t0 = time.time()
-                for w in windows:
-                    for inst in w.heldout:
-                        cache.optimum(inst)
-                        cache.expert_value(inst)
-                    if w.label != "after ALEF":
-                        for inst in w.pool:
-                            cache.label(inst)
-                log(f"prepared {name} seed {seed}: {cache.solves} new solves, "
-                    f"{cache.solve_s:.0f} s solving, {time.time() - t0:.0f} s")
+                _prepare(windows, cache, f"{name} seed {seed}")
                 continue
-            refs = alef.reference_curves(model, windows, cache)
-            none = [p["gap"] for p in refs["none"]]
-            for budget in budgets:
-                cfg.budget = budget
-                for strategy in strategies:
-                    t0 = time.time()
-                    _, rec = alef.run_strategy(model, windows, cfg, strategy, cache)
-                    alef_s = time.time() - t0
-                    expert_s = sum(cache.rows[(cfg.expert, n)]["wall_s"]
-                                   for n in rec["labelled"])
-                    final = rec["points"][-1]["gap"]
-                    increase = none[-1] - none[0]
-                    row = {"scenario": name, "seed": seed, "budget": budget,
-                           "strategy": strategy, "before": none[0], "after_drift": none[1],
-                           "none_final": none[-1], "final": final,
-                           "recovered": (none[-1] - final) / increase if increase > 0
-                           else math.nan,
-                           "labels": rec["labels"], "alef_s": alef_s, "expert_s": expert_s,
-                           "wall_s": alef_s + expert_s}
-                    log(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                                 for k, v in row.items()))
-                    if writer:
-                        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
-                                         for k, v in row.items()})
-                        out.flush()
+            for row in _runs(model, windows, cfg, cache, budgets, strategies):
+                _log(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in row.items()))
+                if writer:
+                    writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
+                                     for k, v in row.items()})
+                    out.flush()
     if writer:
         out.close()
+
+
+def _log(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
+def _open_csv(path: str) -> tuple[TextIO, csv.DictWriter]:
+    """The result CSV, opened for appending (with its header when new)."""
+    new = not Path(path).exists()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    out = open(path, "a", newline="")
+    writer = csv.DictWriter(out, FIELDS)
+    if new:
+        writer.writeheader()
+    return out, writer
+
+
+def _prepare(windows: list[alef.Window], cache: alef.ExpertCache, what: str) -> None:
+    """Label every held-out and pool instance of the timeline (no model needed)."""
+    t0 = time.time()
+    for w in windows:
+        for inst in w.heldout:
+            cache.optimum(inst)
+            cache.expert_value(inst)
+        if w.label != "after ALEF":
+            for inst in w.pool:
+                cache.label(inst)
+    _log(f"prepared {what}: {cache.solves} new solves, {cache.solve_s:.0f} s solving, "
+         f"{time.time() - t0:.0f} s")
+
+
+def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.ExpertCache,
+          budgets: list[int], strategies: list[str]) -> Iterator[dict]:
+    """One result row per budget and strategy, on one timeline."""
+    refs = alef.reference_curves(model, windows, cache)
+    none = [p["gap"] for p in refs["none"]]
+    for budget in budgets:
+        cfg.budget = budget
+        for strategy in strategies:
+            t0 = time.time()
+            _, rec = alef.run_strategy(model, windows, cfg, strategy, cache)
+            alef_s = time.time() - t0
+            expert_s = sum(cache.rows[(cfg.expert, n)]["wall_s"] for n in rec["labelled"])
+            final = rec["points"][-1]["gap"]
+            increase = none[-1] - none[0]
+            yield {"scenario": cfg.scenario, "seed": cfg.seed, "budget": budget,
+                   "strategy": strategy, "before": none[0], "after_drift": none[1],
+                   "none_final": none[-1], "final": final,
+                   "recovered": (none[-1] - final) / increase if increase > 0 else math.nan,
+                   "labels": rec["labels"], "alef_s": alef_s, "expert_s": expert_s,
+                   "wall_s": alef_s + expert_s}
 
 
 def table(*csv_paths: str) -> str:

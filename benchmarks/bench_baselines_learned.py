@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 import mecopt
-from mecopt.reference import FILENAME, load_reference, optimum
+from mecopt.bench import GapSummary, collect_instances, relative_gap
 
 LIBRARY = Path(__file__).resolve().parents[1] / "instances" / "paper"
 PROMPTS = ("Minimum latency", "Minimum energy")
@@ -31,8 +31,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the per-run rows here")
     args = parser.parse_args()
-    ref = load_reference(LIBRARY / FILENAME)
-    insts = [mecopt.Instance.load(p) for p in sorted(LIBRARY.glob("paper-*.json"))]
+    col = collect_instances([LIBRARY])  # with the optima of its reference.json
+    insts = [inst for inst, _ in col.instances]
     rows = []
     print(f"{'prompt':16s} {'method':7s} {'feasible':>8s} {'mean gap':>9s} {'worst gap':>9s} "
           f"{'mean s/inst':>11s}")
@@ -43,20 +43,19 @@ def main() -> None:
             for inst in insts:
                 sol = mecopt.solve(inst, prompt, method, time_limit=args.time_limit,
                                    seed=args.seed)
-                best = optimum(ref, inst.name, objective)
+                best = col.reference.get((inst.name, objective))
                 gap = None
                 if sol.feasible:
                     feasible += 1
                     if best is not None:
-                        gap = (sol.objective_value - best) / abs(best)
+                        gap = relative_gap(sol.objective_value, best)
                         gaps.append(gap)
                 times.append(sol.wall_time_s)
                 rows.append({"instance": inst.name, "prompt": prompt, "method": method,
                              "status": sol.status, "value": sol.objective_value,
                              "optimum": best, "gap": gap, "wall_time_s": sol.wall_time_s})
-            mean = f"{100 * statistics.fmean(gaps):8.3f}%" if gaps else f"{'-':>9s}"
-            worst = f"{100 * max(gaps):8.3f}%" if gaps else f"{'-':>9s}"
-            print(f"{prompt:16s} {method:7s} {feasible:>5d}/{len(insts):<2d} {mean} {worst} "
+            print(f"{prompt:16s} {method:7s} {feasible:>5d}/{len(insts):<2d} "
+                  f"{GapSummary.of(gaps).cells()} "
                   f"{statistics.fmean(times):11.4f}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")

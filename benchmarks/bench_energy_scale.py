@@ -21,6 +21,7 @@ import argparse
 import time
 
 import mecopt
+from mecopt.bench import percent, relative_gap
 from mecopt.lns import improve_with_stats
 from mecopt.objective import Objective
 from mecopt.solvers.greedy import greedy_assignment
@@ -60,9 +61,9 @@ def main() -> None:
             sol = mecopt.solve(inst, "energy", method, time_limit=limit)
             wall = time.perf_counter() - t
             res[method] = sol
-            gap = None if sol.gap is None else 100 * sol.gap
             print(f"{label:14s} {method:6s} {sol.status!s:9s} {fmt(sol.objective_value):>10s} "
-                  f"{fmt(sol.bound):>10s} {fmt(gap, '.3f'):>7s} {wall:7.1f}", flush=True)
+                  f"{fmt(sol.bound):>10s} {fmt(percent(sol.gap), '.3f'):>7s} {wall:7.1f}",
+                  flush=True)
         t = time.perf_counter()
         start, _ = greedy_assignment(inst, Objective.ENERGY)
         greedy_value = mecopt.evaluate(inst, start).total_energy_j
@@ -80,9 +81,8 @@ def main() -> None:
                              * (1 + 1e-9), f"{fmt(h.objective_value)} vs {ref:.2f}"))
             verdicts.append((label, "highs gap <= scip gap",
                              h.gap is not None and s.gap is not None and h.gap <= s.gap,
-                             f"{fmt(None if h.gap is None else 100 * h.gap, '.3f')}% vs "
-                             f"{fmt(None if s.gap is None else 100 * s.gap, '.3f')}%"))
-            rel = (value - ref) / ref
+                             f"{fmt(percent(h.gap), '.3f')}% vs {fmt(percent(s.gap), '.3f')}%"))
+            rel = relative_gap(value, ref)
             verdicts.append((label, f"fast within {100 * FAST_TARGET:g}% of scip in "
                              f"<= {FAST_MAX_S:g} s", rel <= FAST_TARGET and wall <= FAST_MAX_S,
                              f"{100 * rel:+.3f}% in {wall:.1f} s"))

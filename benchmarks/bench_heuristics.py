@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import mecopt
-from mecopt.reference import FILENAME, load_reference, optimum
+from mecopt.bench import BEST_FOUND, GapSummary, best_known, collect_instances, relative_gap
 
 ROOT = Path(__file__).resolve().parents[1] / "instances"
 
@@ -50,11 +50,8 @@ def main() -> None:
     rows = []
     started = time.perf_counter()
     for family in args.families.split(","):
-        paths = sorted((ROOT / family).glob(f"{family}-*.json"))
-        ref_path = ROOT / family / FILENAME
-        ref = load_reference(ref_path) if ref_path.exists() else None
-        for path in paths:
-            inst = mecopt.Instance.load(path)
+        col = collect_instances([ROOT / family])  # with the optima of its reference.json
+        for inst, _ in col.instances:
             for objective in ("latency", "energy"):
                 for method in methods:
                     sol = mecopt.solve(inst, objective, method, seed=args.seed,
@@ -63,7 +60,7 @@ def main() -> None:
                                  "objective": objective, "method": method,
                                  "status": sol.status, "value": sol.objective_value,
                                  "time_s": sol.wall_time_s,
-                                 "optimum": optimum(ref, inst.name, objective) if ref else None})
+                                 "optimum": col.reference.get((inst.name, objective))})
                     print(f"{inst.name:11s} {objective:8s} {method:7s} {sol.status:9s} "
                           f"{sol.objective_value if sol.feasible else float('nan'):.9g} "
                           f"{sol.wall_time_s:6.2f}s", flush=True)
@@ -81,18 +78,16 @@ def main() -> None:
 
 def _fill_gaps(rows: list[dict]) -> None:
     """Gap of each feasible row to the proven optimum, else to the best value found."""
-    best: dict[tuple[str, str], float] = {}
+    def key(r: dict) -> tuple[str, str]:
+        return (r["instance"], r["objective"])
+
+    ok = [r for r in rows if r["status"] in ("optimal", "feasible")]
+    known = best_known(((key(r), r["value"]) for r in ok),
+                       {key(r): r["optimum"] for r in rows if r["optimum"] is not None})
     for r in rows:
-        if r["status"] in ("optimal", "feasible"):
-            key = (r["instance"], r["objective"])
-            best[key] = min(best.get(key, float("inf")), r["value"])
-    for r in rows:
-        key = (r["instance"], r["objective"])
-        base, basis = ((r["optimum"], "reference") if r["optimum"] is not None
-                       else (best.get(key), "best found"))
-        r["basis"] = basis
-        ok = r["status"] in ("optimal", "feasible") and base is not None
-        r["gap"] = (r["value"] - base) / abs(base) if ok else None
+        base, r["basis"] = known.get(key(r), (None, BEST_FOUND))
+        feasible = r["status"] in ("optimal", "feasible")
+        r["gap"] = relative_gap(r["value"], base) if feasible and base is not None else None
 
 
 def _print_table(rows: list[dict], families: list[str], methods: list[str]) -> None:
@@ -109,12 +104,10 @@ def _print_table(rows: list[dict], families: list[str], methods: list[str]) -> N
             line = f"{family:7s} {objective:9s} {'+'.join(bases):10s}"
             for m in methods:
                 mine = [r for r in sel if r["method"] == m]
-                gaps = [r["gap"] for r in mine if r["gap"] is not None]
+                gaps = GapSummary.of(r["gap"] for r in mine)
                 feas = sum(r["status"] in ("optimal", "feasible") for r in mine)
-                mean = f"{100 * statistics.fmean(gaps):8.4f}%" if gaps else f"{'-':>9s}"
-                worst = f"{100 * max(gaps):8.4f}%" if gaps else f"{'-':>9s}"
                 med = statistics.median(r["time_s"] for r in mine)
-                line += f" | {feas:>7d}/{len(mine):<2d} {mean} {worst} {med:8.3f}"
+                line += f" | {feas:>7d}/{len(mine):<2d} {gaps.cells(digits=4)} {med:8.3f}"
             print(line)
 
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import mecopt
-from mecopt.reference import FILENAME, load_reference, optimum
+from mecopt.bench import collect_instances, relative_gap
 
 ROOT = Path(__file__).resolve().parents[1] / "instances"
 TARGET_MEDIAN_S = {"energy": 1.0, "latency": 5.0}
@@ -39,32 +39,32 @@ def main() -> None:
           f"{'cpu s':>6s} {'objective':>13s} {'bound':>13s} {'gap':>8s} {'vs ref':>8s}",
           flush=True)
     for family in args.families.split(","):
-        ref_path = ROOT / family / FILENAME
-        ref = load_reference(ref_path) if ref_path.exists() else None
-        for path in sorted((ROOT / family).glob(f"{family}-*.json")):
-            inst = mecopt.Instance.load(path)
+        col = collect_instances([ROOT / family])  # with the optima of its reference.json
+        for inst, _ in col.instances:
             for objective in args.objectives.split(","):
                 cpu = time.process_time()
                 sol = mecopt.solve(inst, objective, "highs", time_limit=args.time_limit)
                 cpu = time.process_time() - cpu
-                best = optimum(ref, inst.name, objective) if ref else None
+                best = col.reference.get((inst.name, objective))
                 agree = "-"
                 if best is not None and sol.objective_value is not None:
-                    agree = f"{(sol.objective_value - best) / best:+.0e}"
+                    agree = f"{relative_gap(sol.objective_value, best):+.0e}"
                 rows.append((family, objective, sol, cpu))
                 gap = "-" if sol.gap is None else f"{sol.gap:.1e}"
                 print(f"{inst.name:11s} {inst.n_ues:3d} {inst.n_servers:2d} {objective:9s} "
                       f"{sol.status:8s} {sol.wall_time_s:7.2f} {cpu:6.2f} "
                       f"{_num(sol.objective_value)} {_num(sol.bound)} {gap:>8s} {agree:>8s}",
                       flush=True)
-    summarize(rows)
+    print_targets(rows)
 
 
 def _num(x: float | None) -> str:
     return f"{'-':>13s}" if x is None else f"{x:13.9g}"
 
 
-def summarize(rows) -> None:
+def print_targets(rows) -> None:
+    """Per family and objective: optimal solves, median and worst times, largest gap; then
+    the issue's targets."""
     print(f"\n{'family':7s} {'objective':9s} {'optimal':>8s} {'median wall':>11s} "
           f"{'median cpu':>10s} {'worst wall':>10s} {'worst instance':>14s} {'max gap':>8s}")
     groups = sorted({(f, o) for f, o, _, _ in rows})

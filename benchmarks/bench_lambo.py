@@ -33,25 +33,23 @@ from pathlib import Path
 import torch
 
 import mecopt
+from mecopt.bench import GapSummary, collect_instances, percent, relative_gap
 from mecopt.generators import generate
 from mecopt.learned.lambo_method import cached_model, decode_instances
 from mecopt.objective import Objective
-from mecopt.reference import FILENAME, load_reference, optimum
 
 ROOT = Path(__file__).resolve().parents[1] / "instances"
 OBJECTIVES = (Objective.LATENCY, Objective.ENERGY)
 
 
 def gap_table(family: str, methods: dict, use_greedy: bool, de: int, rows: list) -> None:
-    paths = sorted((ROOT / family).glob(f"{family}-*.json"))
-    insts = [mecopt.Instance.load(p) for p in paths]
-    ref_path = ROOT / family / FILENAME
-    ref = load_reference(ref_path) if ref_path.exists() else None
+    col = collect_instances([ROOT / family])  # with the optima of its reference.json
+    insts = [inst for inst, _ in col.instances]
     for obj in OBJECTIVES:
         greedy = [mecopt.solve(i, obj, "greedy") for i in insts]
         base = {}
         for inst, g in zip(insts, greedy, strict=True):
-            best = optimum(ref, inst.name, obj.value) if ref is not None else None
+            best = col.reference.get((inst.name, obj.value))
             base[inst.name] = (best, "optimum") if best is not None else (g.objective_value,
                                                                           "vs greedy")
         runs = {"greedy": (greedy, insts)} if use_greedy else {}
@@ -68,14 +66,15 @@ def gap_table(family: str, methods: dict, use_greedy: bool, de: int, rows: list)
                     continue
                 b, kind = base[s.instance]
                 kinds.add(kind)
-                gaps.append((s.objective_value - b) / b)
+                gaps.append(relative_gap(s.objective_value, b))
                 if g_value[s.instance] is not None and \
                         s.objective_value < g_value[s.instance] * (1 - 1e-9):
                     better += 1
+            summary = GapSummary.of(gaps)
             row = {"family": family, "objective": obj.value, "method": label,
                    "n": len(sols), "feasible": len(gaps),
-                   "mean_gap_pct": 100 * statistics.fmean(gaps) if gaps else None,
-                   "worst_gap_pct": 100 * max(gaps) if gaps else None,
+                   "mean_gap_pct": percent(summary.mean),
+                   "worst_gap_pct": percent(summary.worst),
                    "better_than_greedy": better, "median_ms": statistics.median(ms),
                    "reference": "/".join(sorted(kinds))}
             rows.append(row)

@@ -18,14 +18,12 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-import mecopt
+from mecopt.bench import GapSummary, collect_instances, relative_gap
 from mecopt.decoder import descend
 from mecopt.learned.lambo_method import decode_instances
 from mecopt.objective import Objective
-from mecopt.reference import load_reference, optimum
 from mecopt.solvers.greedy import greedy_assignment
 
 ROOT = Path(__file__).resolve().parent.parent / "instances"
@@ -38,34 +36,32 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     obj = Objective.parse(args.objective)
-    root = ROOT / args.family
-    ref = load_reference(root / "reference.json")
+    col = collect_instances([ROOT / args.family])  # with the optima of its reference.json
     gaps: dict[str, list[float]] = {"lambo": [], "4 of 8 starts": [], "+ greedy": []}
     ms: dict[str, list[float]] = {k: [] for k in gaps}
-    for path in sorted(root.glob(f"{args.family}-*.json")):
-        inst = mecopt.Instance.load(path)
-        opt = optimum(ref, path.stem, obj.value)
+    for inst, _ in col.instances:
+        opt = col.reference[(inst.name, obj.value)]
         start = time.perf_counter()
         a0 = decode_instances([inst], [obj])[0]["assignment"]
         _, v0 = descend(inst, obj, a0)
         base = time.perf_counter() - start
-        gaps["lambo"].append(100 * (v0 / opt - 1))
+        gaps["lambo"].append(relative_gap(v0, opt))
         ms["lambo"].append(1e3 * base)
 
         t = time.perf_counter()
         row = decode_instances([inst], [obj], samples=8, seed=0, keep=4)[0]
         best = min(descend(inst, obj, s["assignment"])[1] for s in row["starts"])
-        gaps["4 of 8 starts"].append(100 * (best / opt - 1))
+        gaps["4 of 8 starts"].append(relative_gap(best, opt))
         ms["4 of 8 starts"].append(1e3 * (time.perf_counter() - t))
 
         t = time.perf_counter()
         ag, _ = greedy_assignment(inst, obj)
         best = v0 if ag is None else min(v0, descend(inst, obj, ag)[1])
-        gaps["+ greedy"].append(100 * (best / opt - 1))
+        gaps["+ greedy"].append(relative_gap(best, opt))
         ms["+ greedy"].append(1e3 * (base + time.perf_counter() - t))
     print(f"{args.family} {obj.value}: polish from ... (mean gap, worst gap, median ms)")
     for k in gaps:
-        print(f"  {k:14s} {np.mean(gaps[k]):8.4f}% {np.max(gaps[k]):8.4f}% "
+        print(f"  {k:14s} {GapSummary.of(gaps[k]).cells(digits=4)} "
               f"{statistics.median(ms[k]):8.1f}")
 
 

@@ -11,10 +11,10 @@ call at 150 UEs, mean gap <= 0.2%, worst <= 1%.
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 
 import mecopt
+from mecopt.bench import GapSummary, relative_gap
 from mecopt.reference import FILENAME, load_reference
 
 ROOT = Path(__file__).resolve().parents[1] / "instances" / "tight"
@@ -33,13 +33,14 @@ def main() -> None:
         inst = mecopt.Instance.load(ROOT / f"{name}.json")
         sol = mecopt.solve(inst, "energy", "greedy", lns=args.lns, seed=args.seed)
         best = optima[name]["energy"]["value"]
-        gap = (sol.objective_value - best) / best
+        gap = relative_gap(sol.objective_value, best)
         gaps.append(gap)
         times.append(sol.wall_time_s)
         print(f"{name} {inst.n_ues:4d} x {inst.n_servers:2d}  gap {100 * gap:7.4f}%  "
               f"{sol.wall_time_s:5.2f} s", flush=True)
-    print(f"greedy:lns={args.lns:g} on {len(gaps)} tight instances: mean gap "
-          f"{100 * statistics.fmean(gaps):.4f}%, worst {100 * max(gaps):.4f}%, slowest call "
+    summary = GapSummary.of(gaps)
+    print(f"greedy:lns={args.lns:g} on {summary.count} tight instances: mean gap "
+          f"{100 * summary.mean:.4f}%, worst {100 * summary.worst:.4f}%, slowest call "
           f"{max(times):.2f} s")
 
 

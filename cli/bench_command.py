@@ -68,8 +68,8 @@ def bench_command(instances, methods, objectives, time_limit, seeds, bound, work
             for row in bench.execute(runs, out, workers=workers,
                                      on_start=lambda run: bar.update(0, run.describe())):
                 n += 1
-                bar.update(1, f"{row['method']} {row['instance']} {row['objective']} seed "
-                              f"{row['seed']}: {row['status']}")
+                bar.update(1, f"{row.method} {row.instance} {row.objective} seed {row.seed}: "
+                              f"{row.status.value}")
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -17,6 +17,7 @@ from mecopt.cli.main import cli
 from mecopt.errors import InputError
 from mecopt.method import Method
 from mecopt.reference import save_reference
+from mecopt.status import Status
 
 from conftest import INSTANCES
 
@@ -101,7 +102,7 @@ def test_values_below_a_wrong_reference_are_flagged_not_hidden(tmp_path):
     save_reference(lib / "reference.json", {"tiny-000": {"energy": {"value": 1e6}}},
                    command="made up")
     report = bench.run_bench([lib], ["greedy"], ["energy"], out=tmp_path / "out")
-    assert report.rows[0]["gap"] < 0  # not clipped to zero
+    assert report.rows[0].gap < 0  # not clipped to zero
     assert "below the reference optimum" in (tmp_path / "out" / "summary.md").read_text()
 
 
@@ -109,15 +110,15 @@ def test_best_found_basis_without_reference(tmp_path):
     report = bench.run_bench([TINY], ["greedy", "random"], ["energy"], out=tmp_path / "out")
     by_instance = {}
     for r in report.rows:
-        if r["feasible"]:
-            by_instance.setdefault(r["instance"], []).append(r)
+        if r.feasible:
+            by_instance.setdefault(r.instance, []).append(r)
     assert by_instance
     for rs in by_instance.values():
-        best = min(r["objective_value"] for r in rs)
-        assert min(r["gap"] for r in rs) == 0.0
+        best = min(r.objective_value for r in rs)
+        assert min(r.gap for r in rs) == 0.0
         for r in rs:
-            assert r["gap_basis"] == "best found"
-            assert r["gap"] == pytest.approx((r["objective_value"] - best) / best)
+            assert r.gap_basis == "best found"
+            assert r.gap == pytest.approx((r.objective_value - best) / best)
 
 
 def test_raising_methods_become_error_rows_and_the_rest_run(tmp_path):
@@ -127,12 +128,12 @@ def test_raising_methods_become_error_rows_and_the_rest_run(tmp_path):
     rows = report.rows
     assert len(rows) == 3 * 10
     for label, text in (("boom", "boom on purpose"), ("boom_fn", "callable failed")):
-        mine = [r for r in rows if r["method"] == label]
+        mine = [r for r in rows if r.method == label]
         assert len(mine) == 10
-        assert all(r["status"] == "error" and not r["feasible"] and text in r["message"]
+        assert all(r.status == "error" and not r.feasible and text in r.message
                    for r in mine)
-    greedy = [r for r in rows if r["method"] == "greedy"]
-    assert sum(r["feasible"] for r in greedy) == 9  # all but the infeasible tiny-008
+    greedy = [r for r in rows if r.method == "greedy"]
+    assert sum(r.feasible for r in greedy) == 9  # all but the infeasible tiny-008
     assert "boom on purpose" in (tmp_path / "out" / "summary.md").read_text()
 
 
@@ -142,7 +143,7 @@ def test_run_that_ignores_its_time_limit_is_stopped_as_timeout(tmp_path):
     report = bench.run_bench([lib], [bench.MethodSpec("sleeper", sleeper), "greedy"],
                              ["latency"], out=tmp_path / "out", time_limit=0.1, grace_s=0.3)
     assert time.perf_counter() - start < 10
-    status = {r["method"]: r["status"] for r in report.rows}
+    status = {r.method: r.status for r in report.rows}
     assert status == {"sleeper": "timeout", "greedy": "feasible"}
 
 
@@ -202,7 +203,7 @@ def test_workers_give_the_same_results_as_one_process(tmp_path):
                           seeds=[0, 1], workers=2)
 
     def values(report):
-        return {bench.row_key(r): r["objective_value"] for r in report.rows}
+        return {r.key: r.objective_value for r in report.rows}
 
     assert values(one) == values(two) and len(values(one)) == 16
 
@@ -257,9 +258,9 @@ def test_plots_survive_a_method_with_no_feasible_run(tmp_path):
     lib = tiny_copy(tmp_path, names={"tiny-008"})  # infeasible for both objectives
     report = bench.run_bench([lib], ["greedy", "local"], ["latency", "energy"],
                              out=tmp_path / "out")
-    assert all(not r["feasible"] and r["gap"] is None for r in report.rows)
+    assert all(not r.feasible and r.gap is None for r in report.rows)
     assert (tmp_path / "out" / "bars-latency.png").stat().st_size > 0
-    assert not any(isinstance(r["gap"], float) and math.isnan(r["gap"]) for r in report.rows)
+    assert not any(isinstance(r.gap, float) and math.isnan(r.gap) for r in report.rows)
 
 
 def test_workers_refuse_a_method_that_cannot_reach_them(tmp_path):
@@ -275,13 +276,42 @@ def test_bound_gives_every_feasible_run_a_certified_gap(tmp_path, tiny_optima):
     report = bench.run_bench([TINY], ["greedy", "random"], ["energy"], out=tmp_path / "out",
                              bound=True)
     for r in report.rows:
-        if not r["feasible"]:
-            assert r["certified_gap"] is None
+        if not r.feasible:
+            assert r.certified_gap is None
             continue
         # The bound is valid: the certified gap is at least the gap to the true optimum.
-        assert r["bound"] <= tiny_optima[(r["instance"], "energy")][1] * (1 + 1e-9)
-        assert r["certified_gap"] >= r["gap"] / (1 + r["gap"]) - 1e-9
-    statuses = {r["status"] for r in report.rows if r["instance"] == "tiny-008"}
-    assert statuses == {"infeasible"}  # proven, by a certificate
+        assert r.bound <= tiny_optima[(r.instance, "energy")][1] * (1 + 1e-9)
+        assert r.certified_gap >= r.gap / (1 + r.gap) - 1e-9
+    statuses = {r.status for r in report.rows if r.instance == "tiny-008"}
+    assert statuses == {Status.INFEASIBLE}  # proven, by a certificate
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "certified gap" in summary and "no solution" in summary
+
+
+def test_row_writes_back_the_files_it_was_read_from(tmp_path):
+    # The typed row changes nothing on disk: a journal line and a results row read into a
+    # Row give back the same text, and results.csv is rebuilt byte for byte.
+    lib = tiny_copy(tmp_path, names={"tiny-000", "tiny-008"})  # tiny-008: bound inf
+    out = tmp_path / "out"
+    specs = [bench.MethodSpec("boom", Boom), "greedy", "random"]
+    bench.run_bench([lib], specs, ["latency", "energy"], out=out, bound=True)
+    for line in (out / "runs.jsonl").read_text().splitlines():
+        assert json.dumps(bench.Row.from_dict(json.loads(line)).to_dict(gaps=False)) == line
+    results = (out / "results.json").read_text()
+    assert bench.to_json([bench.Row.from_dict(d) for d in json.loads(results)]) == results
+    rows, _ = bench.load_results(out)
+    assert bench.to_csv(rows) == (out / "results.csv").read_text()
+    assert {r.status for r in rows if r.method == "boom"} == {Status.ERROR}
+
+
+def test_gap_functions_shared_with_the_benchmark_scripts():
+    assert bench.relative_gap(1.1, 1.0) == pytest.approx(0.1)
+    assert bench.relative_gap(-0.9, -1.0) == pytest.approx(0.1)  # measured on |best|
+    known = bench.best_known([("a", 3.0), ("a", 2.0), ("b", 5.0)], {"b": 4.0, "c": 1.0})
+    assert known == {"a": (2.0, bench.BEST_FOUND), "b": (4.0, bench.REFERENCE),
+                     "c": (1.0, bench.REFERENCE)}
+    summary = bench.GapSummary.of([0.1, None, 0.3])
+    assert (summary.count, summary.mean, summary.worst) == (2, pytest.approx(0.2), 0.3)
+    assert summary.cells() == "  20.000%   30.000%"
+    assert bench.GapSummary.of([None]).cells(digits=4) == "        -         -"
+    assert bench.percent(None) is None and bench.percent(0.25) == 25.0
