@@ -34,7 +34,8 @@ import torch
 
 import mecopt
 from mecopt.generators import generate
-from mecopt.learned.lambo_method import cached_model, decode_instances
+from mecopt.learned import load_cached
+from mecopt.learned.lambo_method import decode_instances
 from mecopt.objective import Objective
 from mecopt.reference import FILENAME, load_reference, optimum
 
@@ -159,7 +160,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    _, info = cached_model(args.checkpoint, args.device)
+    _, info = load_cached("lambo", args.checkpoint, args.device)
     print(f"checkpoint: {args.checkpoint or 'shipped lambo-s'} (step {info['step']}; "
           f"{info['command']}); torch threads {args.threads}; device {args.device}")
     chosen = args.methods.split(",")
