@@ -109,7 +109,8 @@ class Step(NamedTuple):
 
 
 class OffloadEnv:
-    """The servers' state of R = B * samples decodes, its masks and its per-step update.
+    """The servers' state of R = B * samples decodes, its masks and its per-step update; one
+    environment serves one rollout.
 
     Attributes read by the rollout: rows (R,) batch row of each decode; order (R, N) the UE
     decided at each step; servers (R, K) bool, the real servers' options; static_features

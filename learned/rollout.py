@@ -7,7 +7,8 @@ the step token, one decoder step, the option keys, the masked softmax, the decod
 strategy's choice (strategies: greedy, sampling, forced) and the environment's update.
 
 `costs` evaluates whole batches with mecopt.evaluate_batch (exact, water-filled);
-`share_targets` and `share_allocation` read the sigmoid head against and into allocations.
+`share_targets` and `spare_share_allocation` read the sigmoid head against and into
+allocations.
 """
 
 from __future__ import annotations
