@@ -53,7 +53,7 @@ class Greedy(Strategy):
         return logits.argmax(1)
 
 
-@dataclass
+@dataclass(eq=False)  # holds a generator and tensors: compared by identity
 class Sampling(Strategy):
     """A draw from softmax(logits / temperature), seeded by `generator`."""
 
@@ -84,7 +84,7 @@ class Sampling(Strategy):
         return a
 
 
-@dataclass
+@dataclass(eq=False)
 class Forced(Strategy):
     """Teacher forcing: the options of `assignment` (R, N) long, in UE order (0 = local)."""
 
