@@ -15,9 +15,9 @@ import time
 import torch
 
 from mecopt.generators import generate
+from mecopt.learned import load_cached
 from mecopt.learned.features import make_batch
-from mecopt.learned.lambo_method import cached_model
-from mecopt.learned.rollout import costs, decode
+from mecopt.learned.rollout import costs, rollout
 from mecopt.objective import Objective
 
 OBJECTIVES = (Objective.LATENCY, Objective.ENERGY)
@@ -37,14 +37,14 @@ def _timed(on: str, fn, *args, **kwargs):
 
 def stages(n: int, device: str, repeats: int) -> dict[str, float]:
     """Best-of-repeats seconds of each stage for a batch of n rows."""
-    model, _ = cached_model("", device)
+    model, _ = load_cached("lambo", "", device)
     insts = [generate("paper", 50, 4, seed=4_000_000 + k % 500) for k in range(n)]
     objs = [OBJECTIVES[k % 2] for k in range(n)]
     best = {"features": float("inf"), "decode": float("inf"), "costs": float("inf")}
     with torch.inference_mode():
         for _ in range(repeats + 1):  # the first is a warm-up and is overwritten
             batch, t_feat = _timed(device, make_batch, insts, objs, device=device)
-            out, t_dec = _timed(device, decode, model, batch, stats=False)
+            out, t_dec = _timed(device, rollout, model, batch, stats=False)
             _, t_cost = _timed(device, costs, batch, out)
             for key, t in (("features", t_feat), ("decode", t_dec), ("costs", t_cost)):
                 best[key] = min(best[key], t)

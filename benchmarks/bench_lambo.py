@@ -35,7 +35,8 @@ import torch
 import mecopt
 from mecopt.bench import GapSummary, collect_instances, percent, relative_gap
 from mecopt.generators import generate
-from mecopt.learned.lambo_method import cached_model, decode_instances
+from mecopt.learned import load_cached
+from mecopt.learned.lambo_method import decode_instances
 from mecopt.objective import Objective
 
 ROOT = Path(__file__).resolve().parents[1] / "instances"
@@ -158,7 +159,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    _, info = cached_model(args.checkpoint, args.device)
+    _, info = load_cached("lambo", args.checkpoint, args.device)
     print(f"checkpoint: {args.checkpoint or 'shipped lambo-s'} (step {info['step']}; "
           f"{info['command']}); torch threads {args.threads}; device {args.device}")
     chosen = args.methods.split(",")

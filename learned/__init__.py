@@ -1,12 +1,17 @@
 """LAMBO (the learned solver) and the paper's deep-learning contenders, DROO and ARE.
 
 This module imports no torch: the registry asks `availability` whether a learned method
-can run before anything heavy is loaded."""
+can run before anything heavy is loaded, and the methods load their models through
+`load_cached` (torch is imported then, once per process)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
+
+from mecopt.errors import InputError
 
 LAMBO_CHECKPOINT = "lambo-s.pt"  # the shipped LAMBO model, in learned/checkpoints/
 
@@ -27,3 +32,33 @@ def availability(filename: str) -> tuple[bool, str]:
     if not path.is_file():
         return False, f"the shipped checkpoint {path} is missing"
     return True, ""
+
+
+def load_cached(method: str, checkpoint: str = "", device: str = "cpu"
+                ) -> tuple[Any, dict[str, Any]]:
+    """(model in eval mode, checkpoint dict without the weights) of a learned method
+    ("lambo", "droo" or "are") from the file `checkpoint` ("" = the shipped one).
+
+    Loaded once per (method, checkpoint, device) in a process, so only a method's first call
+    pays for it; a missing or mismatched file is a one-line InputError. DROO and ARE models
+    load on the CPU whatever `device` says."""
+    return _load_cached(method, str(checkpoint), str(device))
+
+
+def check_checkpoint(method: str, checkpoint: str, device: str = "cpu") -> None:
+    """The `checkpoint` option of a learned method: "" (the shipped one) or a file that
+    loads; a one-line InputError otherwise. The model stays cached for the solve."""
+    if checkpoint and not Path(checkpoint).is_file():
+        raise InputError(f"option checkpoint: no such file {checkpoint!r}")
+    load_cached(method, checkpoint, device)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(method: str, checkpoint: str, device: str) -> tuple[Any, dict[str, Any]]:
+    if method == "lambo":
+        from mecopt.learned.checkpoint import load_model
+
+        return load_model(checkpoint or None, device)
+    from mecopt.learned.baseline_nets import load_checkpoint, shipped_path
+
+    return load_checkpoint(checkpoint or shipped_path(method), method)

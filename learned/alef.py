@@ -3,7 +3,7 @@
 The loop, one window at a time, after a drift (learned/scenarios.py):
 
 1. deploy: the current model decides every instance of the window's pool online (greedy
-   decoding, learned/rollout.decode);
+   decoding, learned/rollout.rollout);
 2. uncertainty: per instance, the mean over its UEs of the entropy of the option
    distribution the decoder gave at that UE's step (nats; 0 = certain);
 3. query: `max-entropy` (the paper's) labels the k most uncertain instances, `random` k
@@ -11,7 +11,7 @@ The loop, one window at a time, after a drift (learned/scenarios.py):
 4. label: the expert (`highs`, exact; `de` or `pg`, heuristics) solves them with
    mecopt.solve;
 5. update the decoder only, by supervised learning on the labels: cross-entropy on the
-   expert's options under teacher forcing (rollout.decode with `forced`), plus the mean
+   expert's options under teacher forcing (rollout.rollout with `Forced`), plus the mean
    squared error between the sigmoid head and the expert's allocation share (the part of
    the server's spare capacity, F_j minus the f_min of its UEs, that the expert gave the UE:
    rollout.share_targets). The encoder is frozen. By default each label is first
@@ -67,8 +67,9 @@ from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.learned.features import make_batch
 from mecopt.learned.model import PRESETS, Lambo
-from mecopt.learned.rollout import costs, decode, share_targets
+from mecopt.learned.rollout import costs, rollout, share_targets
 from mecopt.learned.scenarios import get_scenario
+from mecopt.learned.strategies import Forced
 from mecopt.objective import Objective
 
 STRATEGIES = ("max-entropy", "random", "all")
@@ -373,7 +374,7 @@ def deploy(model: Lambo, instances: list[Instance], objective: Objective | str,
     for i in range(0, len(instances), chunk):
         part = instances[i:i + chunk]
         batch = make_batch(part, [objective] * len(part))
-        out = decode(model, batch)
+        out = rollout(model, batch)
         v, _ = costs(batch, out)
         values.append(v)
         entropy.append((out.entropy / batch.n_ues.float()).cpu().numpy())
@@ -434,7 +435,7 @@ def supervised_loss(model: Lambo, labels: list[Label], objective: Objective | st
     for b, lab in enumerate(labels):
         forced[b, : len(lab.assignment)] = torch.as_tensor(lab.assignment)
         alloc[b, : len(lab.allocation_hz)] = lab.allocation_hz
-    out = decode(model, batch, forced=forced)
+    out = rollout(model, batch, Forced(forced))
     # A forced option the decoder's mask forbids would be replaced; experts are feasible,
     # so this only counts rounding at the capacity limit.
     off_label = int((out.assignment != forced).sum())

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 from mecopt.errors import InputError
 from mecopt.generators import generate
 from mecopt.instance import Instance
+from mecopt.learned import availability, check_checkpoint
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.status import Status
@@ -112,8 +112,8 @@ def decide(model, instance: Instance, objective: Objective):
     return decode(instance, objective, probs[None]), share[0].numpy()
 
 
-def sigmoid_allocation(instance: Instance, assignment: np.ndarray, share: np.ndarray
-                       ) -> np.ndarray:
+def capacity_share_allocation(instance: Instance, assignment: np.ndarray, share: np.ndarray
+                              ) -> np.ndarray:
     """The share head's allocation: share x capacity, scaled down where a server is over."""
     cap = np.concatenate([[0.0], instance.capacity_hz])
     alloc = np.where(assignment > 0, share * cap[assignment], 0.0)
@@ -193,18 +193,6 @@ def _dataset(rows: list[dict[str, Any]], n_ues: int, n_servers: int):
             np.stack(share).astype(np.float32), np.array(kind))
 
 
-def validate(model, instances: list[Instance], greedy: dict[tuple[str, Objective], float]
-             ) -> dict[str, float]:
-    """Mean value / greedy value per objective on the validation set (feasible runs)."""
-    from mecopt.learned.baseline_nets import validation_ratios
-
-    def run(inst: Instance, obj: Objective) -> tuple[float, bool]:
-        dec, _ = decide(model, inst, obj)
-        return float(dec.value[0]), bool(dec.feasible[0])
-
-    return validation_ratios(run, instances, greedy)
-
-
 def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
     """Label (or reuse cached labels), then train ARE; writes the best validated checkpoint."""
     import torch
@@ -213,16 +201,12 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
         BestKeeper,
         OffloadNet,
         assemble,
-        greedy_values,
         imitation_loss,
         preset,
-        validation_set,
+        start_training,
     )
 
-    cfg.check()
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    rng = start_training(cfg)
     t0 = time.perf_counter()
     rows = make_labels(cfg.latency_labels, cfg.energy_labels, seed=cfg.seed,
                        cache=cfg.label_cache, time_limit=cfg.label_time_limit,
@@ -240,21 +224,20 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
     model = OffloadNet(net_cfg)
     model.fit_normalization(torch.from_numpy(assemble(ue, server, onehot)))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    val_set = validation_set(net_cfg)
-    greedy = greedy_values(val_set)
     N = cfg.n_ues
 
-    keeper = BestKeeper(model, method="are", preset_name=cfg.preset, output=cfg.output,
-                        command=cfg.command, validate=lambda: validate(model, val_set, greedy),
-                        log=None if cfg.quiet else log)
-    deadline = keeper.start + 60 * cfg.minutes if cfg.minutes is not None else float("inf")
+    def score(inst: Instance, obj: Objective) -> tuple[float, bool]:
+        dec, _ = decide(model, inst, obj)
+        return float(dec.value[0]), bool(dec.feasible[0])
+
+    keeper = BestKeeper(model, cfg, method="are", score=score, log=log)
     step = 0
 
     def checkpoint_if_best() -> None:
         keeper.check(step, {"step": step, "label_s": label_s, "labels": len(rows)},
                      f"step {step}")
 
-    while (cfg.steps is None or step < cfg.steps) and time.perf_counter() < deadline:
+    while (cfg.steps is None or step < cfg.steps) and time.perf_counter() < keeper.deadline:
         model.train()
         # Both objectives equally often, whatever the label counts.
         pick = np.concatenate([rng.choice(ix, size=cfg.batch // len(by_kind)) for ix in by_kind])
@@ -281,14 +264,6 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------- method
-@lru_cache(maxsize=4)
-def cached_model(checkpoint: str):
-    """(model, checkpoint info) for a checkpoint path ("" = the shipped are-small)."""
-    from mecopt.learned.baseline_nets import load_checkpoint, shipped_path
-
-    return load_checkpoint(checkpoint or shipped_path("are"), "are")
-
-
 class AREMethod(Method):
     name = "are"
     description = ("ARE: supervised DNN trained on exact optima (softmax option, sigmoid "
@@ -299,21 +274,16 @@ class AREMethod(Method):
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
-        from mecopt.learned import availability
-
         return availability("are-small.pt")
 
     def check_options(self, config: dict[str, Any]) -> None:
-        if config["checkpoint"] and not Path(config["checkpoint"]).is_file():
-            raise InputError(f"option checkpoint: no such file {config['checkpoint']!r}")
-        cached_model(config["checkpoint"])  # a bad checkpoint is a one-line error now
+        check_checkpoint("are", config["checkpoint"])
 
     def _solve(self, instance, objective, *, time_limit, seed):
         from mecopt.evaluation import evaluate
-        from mecopt.learned.baseline_nets import check_size
+        from mecopt.learned.baseline_nets import sized_model
 
-        model, _ = cached_model(self.config["checkpoint"])
-        check_size(model.cfg, instance, "are")
+        model, _ = sized_model("are", self.config["checkpoint"], instance)
         dec, share = decide(model, instance, objective)
         extra = {"repaired_ues": int(dec.moved[0])}
         if not dec.feasible[0]:
@@ -324,7 +294,7 @@ class AREMethod(Method):
         a = dec.assignment[0]
         # Water-filling is the exact optimum for a fixed assignment, so it is what we return;
         # the share head's own allocation is reported for comparison.
-        sig = evaluate(instance, a, sigmoid_allocation(instance, a, share))
+        sig = evaluate(instance, a, capacity_share_allocation(instance, a, share))
         extra["value_sigmoid"] = sig.value(objective) if sig.feasible else None
         extra["value_waterfill"] = float(dec.value[0])
         return Outcome(a, extra=extra)

@@ -143,6 +143,17 @@ def check_size(cfg: NetConfig, instance: Instance, method: str) -> None:
                          f"for {cfg.n_ues} UEs x {cfg.n_servers} servers")
 
 
+def sized_model(method: str, checkpoint: str, instance: Instance
+                ) -> tuple[OffloadNet, dict[str, Any]]:
+    """The cached model of `method` ("droo" or "are"; checkpoint "" = the shipped one) and its
+    checkpoint info, once the instance is checked to be the size it was trained for."""
+    from mecopt.learned import load_cached
+
+    model, info = load_cached(method, checkpoint)
+    check_size(model.cfg, instance, method)
+    return model, info
+
+
 def split_features(instance: Instance) -> tuple[np.ndarray, np.ndarray]:
     """(per-UE block (N, UE_FEATURES), per-server block (M,)) float32, objective not included.
 
@@ -235,7 +246,7 @@ def load_checkpoint(path: str | Path, method: str) -> tuple[OffloadNet, dict[str
 
 
 # ------------------------------------------------------------------- validation
-def validation_set(cfg: NetConfig) -> list[Instance]:
+def validation_instances(cfg: NetConfig) -> list[Instance]:
     """Generated paper instances of the model's size, disjoint from library and training."""
     from mecopt.generators import generate
 
@@ -286,17 +297,36 @@ def imitation_loss(logits: torch.Tensor, share: torch.Tensor, target: np.ndarray
                                   ).sum() / offloaded.sum().clamp_min(1.0)
 
 
-class BestKeeper:
-    """The validation bookkeeping of DROO's and ARE's training loops: the running training
-    loss, the validation history, progress lines, and the checkpoint, rewritten whenever the
-    validation ratio (value / greedy, mean of both objectives) is the best so far."""
+def start_training(cfg: Any) -> np.random.Generator:
+    """The start of DROO's and ARE's training runs: check the config (a DROOConfig or
+    AREConfig), set torch's threads and seed; returns the run's numpy generator."""
+    cfg.check()
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    return np.random.default_rng(cfg.seed)
 
-    def __init__(self, model: OffloadNet, *, method: str, preset_name: str, output: str,
-                 command: str, validate: Callable[[], dict[str, float]],
-                 log: Callable[[str], None] | None) -> None:
-        self.model, self.method, self.preset_name = model, method, preset_name
-        self.output, self.command, self.validate, self.log = output, command, validate, log
+
+class BestKeeper:
+    """The validation bookkeeping of DROO's and ARE's training loops: the wall-time deadline,
+    the running training loss, the validation history, progress lines, and the checkpoint,
+    rewritten whenever the validation ratio (value / greedy, mean of both objectives) is the
+    best so far.
+
+    cfg: the run's DROOConfig or AREConfig (preset, output, command, quiet, minutes).
+    score(instance, objective) -> (value, feasible): the model's decision on one validation
+    instance (validation_instances of the model's size), read at every validation."""
+
+    def __init__(self, model: OffloadNet, cfg: Any, *, method: str,
+                 score: Callable[[Instance, Objective], tuple[float, bool]],
+                 log: Callable[[str], None]) -> None:
+        self.model, self.method, self.preset_name = model, method, cfg.preset
+        self.output, self.command, self.score = cfg.output, cfg.command, score
+        self.log = None if cfg.quiet else log
+        self.instances = validation_instances(model.cfg)
+        self.greedy = greedy_values(self.instances)
         self.start = time.perf_counter()
+        self.deadline = self.start + 60 * cfg.minutes if cfg.minutes is not None \
+            else float("inf")
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"val_ratio": float("inf")}
         self._loss_sum, self._loss_n = 0.0, 0
@@ -312,7 +342,7 @@ class BestKeeper:
               extra: dict[str, Any] | None = None) -> None:
         """Validate now; `where` (e.g. frame, steps) goes into the metrics, `label` starts
         the progress line, `extra` into the checkpoint beside the history."""
-        metrics = self.validate()
+        metrics = validation_ratios(self.score, self.instances, self.greedy)
         metrics.update(where, wall_s=self.elapsed(),
                        loss=self._loss_sum / max(self._loss_n, 1))
         self._loss_sum, self._loss_n = 0.0, 0

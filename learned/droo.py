@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +38,7 @@ import numpy as np
 from mecopt.decoder import Decoded, decode
 from mecopt.errors import InputError
 from mecopt.instance import Instance
+from mecopt.learned import availability, check_checkpoint
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.status import Status
@@ -134,17 +133,25 @@ class DROOConfig:
             raise InputError("output: a checkpoint path is required")
 
 
-def validate(model, k: int, instances: list[Instance],
-             greedy: dict[tuple[str, Objective], float]) -> dict[str, float]:
-    """Mean value / greedy value per objective on the validation set (feasible runs), plus
-    the share of feasible runs."""
-    from mecopt.learned.baseline_nets import validation_ratios
+class _Replay:
+    """DROO's replay memory: the last `size` frames' (network input, best candidate, its
+    water-filled shares), the oldest overwritten first."""
 
-    def run(inst: Instance, obj: Objective) -> tuple[float, bool]:
-        dec, best, _, _ = decide(model, inst, obj, k)
-        return float(dec.value[best]), bool(dec.feasible[best])
+    def __init__(self, size: int, n_inputs: int, n_ues: int) -> None:
+        self.x = np.zeros((size, n_inputs), np.float32)
+        self.a = np.zeros((size, n_ues), np.int64)
+        self.s = np.zeros((size, n_ues), np.float32)
+        self.stored = 0
 
-    return validation_ratios(run, instances, greedy)
+    def add(self, x: np.ndarray, a: np.ndarray, s: np.ndarray) -> None:
+        slot = self.stored % len(self.x)
+        self.x[slot], self.a[slot], self.s[slot] = x, a, s
+        self.stored += 1
+
+    def draw(self, rng: np.random.Generator, batch: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pick = rng.integers(0, min(self.stored, len(self.x)), size=batch)
+        return self.x[pick], self.a[pick], self.s[pick]
 
 
 def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
@@ -156,16 +163,12 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
         BestKeeper,
         OffloadNet,
         features,
-        greedy_values,
         imitation_loss,
         preset,
-        validation_set,
+        start_training,
     )
 
-    cfg.check()
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    rng = start_training(cfg)
     net_cfg = preset(cfg.preset, cfg.n_ues, cfg.n_servers)
     model = OffloadNet(net_cfg)
     N, M = cfg.n_ues, cfg.n_servers
@@ -175,21 +178,17 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
     model.fit_normalization(torch.from_numpy(np.stack(
         [features(inst, obj) for inst in sample for obj in Objective])))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    val_set = validation_set(net_cfg)
-    greedy = greedy_values(val_set)
 
     k_cap = min(cfg.k_max or N + 1, N + 1)
     k = k_cap  # as in the original: start with every candidate, then adapt
-    mem_x = np.zeros((cfg.memory, net_cfg.n_inputs), np.float32)
-    mem_a = np.zeros((cfg.memory, N), np.int64)
-    mem_s = np.zeros((cfg.memory, N), np.float32)
-    stored = 0
+    memory = _Replay(cfg.memory, net_cfg.n_inputs, N)
     best_idx: list[int] = []  # 1-based index of the best candidate per frame
-    keeper = BestKeeper(model, method="droo", preset_name=cfg.preset, output=cfg.output,
-                        command=cfg.command,
-                        validate=lambda: validate(model, k, val_set, greedy),
-                        log=None if cfg.quiet else log)
-    deadline = keeper.start + 60 * cfg.minutes if cfg.minutes is not None else float("inf")
+
+    def score(inst: Instance, obj: Objective) -> tuple[float, bool]:
+        dec, best, _, _ = decide(model, inst, obj, k)  # the K of the moment
+        return float(dec.value[best]), bool(dec.feasible[best])
+
+    keeper = BestKeeper(model, cfg, method="droo", score=score, log=log)
     frame, steps = 0, 0
     stream = None
     objectives = [Objective.parse(o) for o in cfg.objectives]
@@ -199,7 +198,7 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
                      f"frame {frame} steps {steps} K {k}", extra={"k": k})
 
     model.eval()
-    while (cfg.frames is None or frame < cfg.frames) and time.perf_counter() < deadline:
+    while (cfg.frames is None or frame < cfg.frames) and time.perf_counter() < keeper.deadline:
         if frame % cfg.episode == 0:
             stream = ScenarioStream("paper", seed=base + frame // cfg.episode, n_ues=N,
                                     n_servers=M)
@@ -209,19 +208,16 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
         if dec.feasible[best]:
             a = dec.assignment[best]
             cap = np.concatenate([[1.0], inst.capacity_hz])[a]  # capacity of each UE's option
-            slot = stored % cfg.memory
-            mem_x[slot], mem_a[slot] = x, a
-            mem_s[slot] = np.where(a > 0, dec.evaluation.allocation_hz[best] / cap, 0.0)
-            stored += 1
+            memory.add(x, a, np.where(a > 0, dec.evaluation.allocation_hz[best] / cap, 0.0))
         best_idx.append(best + 1)
         frame += 1
         if frame % cfg.k_interval == 0:
             k = min(max(best_idx[-cfg.k_interval:]) + 1, k_cap)
-        if frame % cfg.train_interval == 0 and stored >= cfg.batch:
+        if frame % cfg.train_interval == 0 and memory.stored >= cfg.batch:
             model.train()
-            pick = rng.integers(0, min(stored, cfg.memory), size=cfg.batch)
-            logits, share = model(torch.from_numpy(mem_x[pick]))  # (B, N, M+1), (B, N)
-            loss = imitation_loss(logits, share, mem_a[pick], mem_s[pick])
+            x_b, a_b, s_b = memory.draw(rng, cfg.batch)
+            logits, share = model(torch.from_numpy(x_b))  # (B, N, M+1), (B, N)
+            loss = imitation_loss(logits, share, a_b, s_b)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -237,14 +233,6 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------- method
-@lru_cache(maxsize=4)
-def cached_model(checkpoint: str):
-    """(model, checkpoint info) for a checkpoint path ("" = the shipped droo-small)."""
-    from mecopt.learned.baseline_nets import load_checkpoint, shipped_path
-
-    return load_checkpoint(checkpoint or shipped_path("droo"), "droo")
-
-
 class DROOMethod(Method):
     name = "droo"
     description = ("DROO (Huang et al. 2020) for M+1 options: DNN, order-preserving "
@@ -257,20 +245,15 @@ class DROOMethod(Method):
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
-        from mecopt.learned import availability
-
         return availability("droo-small.pt")
 
     def check_options(self, config: dict[str, Any]) -> None:
-        if config["checkpoint"] and not Path(config["checkpoint"]).is_file():
-            raise InputError(f"option checkpoint: no such file {config['checkpoint']!r}")
-        cached_model(config["checkpoint"])  # a bad checkpoint is a one-line error now
+        check_checkpoint("droo", config["checkpoint"])
 
     def _solve(self, instance, objective, *, time_limit, seed):
-        from mecopt.learned.baseline_nets import check_size
+        from mecopt.learned.baseline_nets import sized_model
 
-        model, info = cached_model(self.config["checkpoint"])
-        check_size(model.cfg, instance, "droo")
+        model, info = sized_model("droo", self.config["checkpoint"], instance)
         k = self.config["candidates"] or int(info["extra"].get("k", instance.n_ues + 1))
         dec, best, _, _ = decide(model, instance, objective, k)
         extra = {"candidates": int(len(dec.value)), "best_candidate": best + 1,

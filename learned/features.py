@@ -11,10 +11,10 @@ Static features (computed once per instance, numpy):
 - pair (N_PAIR): usable, t_tx/T, f_min/F_j, log(e_tx/e_loc), (t_tx + C/F_j)/T and the same
   over t_loc (the latency if the UE had server j alone, against the deadline and local).
 - server (N_SERVER): F_j / mean F, log F_j, 1/M.
-Dynamic features (recomputed by rollout.py after every decision, torch):
+Dynamic features (recomputed by env.py after every decision, torch):
 - MEC (N_MEC) per server: remaining capacity / F_j, compute time of the UEs already there
   ((sum sqrt C)^2 / F_j, over the mean deadline), UEs there / N, remaining / mean F.
-- option (N_OPTION) per option of the UE being decided: see rollout.STATIC_COLUMNS.
+- option (N_OPTION) per option of the UE being decided: see env.STATIC_COLUMNS.
 
 The decoding order (the same rule as solvers/greedy.py): UEs with the fewest options that
 can meet their deadline first, then the largest regret (second-cheapest minus cheapest

@@ -2,7 +2,7 @@
 
 Decoding: greedy (samples=1) or best of k (samples=k: the greedy decode plus k - 1 sampled
 decodes, seeded, all in one batched pass). Every decode is feasible by construction
-(rollout.py masks options that cannot meet the deadline or no longer fit). The chosen
+(env.py masks options that cannot meet the deadline or no longer fit). The chosen
 assignment is evaluated twice with mecopt.evaluate: with the sigmoid head's allocation and
 with exact water-filling; the better feasible one is returned, and both values are in
 `extra`.
@@ -21,7 +21,6 @@ process pays for it.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +31,11 @@ from mecopt.decoder import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
+from mecopt.learned import load_cached
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, finish_with_lns
 from mecopt.status import Status
-
-
-@lru_cache(maxsize=4)
-def cached_model(checkpoint: str, device: str):
-    """(model, checkpoint info) for a checkpoint path ("" = the shipped lambo-s)."""
-    from mecopt.learned.checkpoint import load_model
-
-    return load_model(checkpoint or None, device)
 
 
 def decode_instances(instances: list[Instance], objectives: list[Objective], *,
@@ -64,9 +56,10 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     import torch
 
     from mecopt.learned.features import make_batch
-    from mecopt.learned.rollout import costs, decode, sigmoid_allocation
+    from mecopt.learned.rollout import costs, rollout, spare_share_allocation
+    from mecopt.learned.strategies import Greedy, Sampling
 
-    model, _ = cached_model(checkpoint, device)
+    model, _ = load_cached("lambo", checkpoint, device)
     batch = make_batch(instances, objectives, device=device)
     before = torch.get_num_threads()
     try:
@@ -75,13 +68,13 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
         with torch.inference_mode():
             # Row b's decodes are b * samples + (0 greedy, 1.. sampled), in one pass.
             gen = torch.Generator(device=device).manual_seed(int(seed))
-            run = decode(model, batch, samples=samples, sample=samples > 1, greedy_first=True,
-                         generator=gen, temperature=temperature, stats=False)
+            how = Sampling(temperature, gen, greedy_first=True) if samples > 1 else Greedy()
+            run = rollout(model, batch, how, samples=samples, stats=False)
     finally:
         torch.set_num_threads(before)
     rows = []
     assignment, value = run.assignment.cpu().numpy(), costs(batch, run)[0]
-    allocation = sigmoid_allocation(batch, run)
+    allocation = spare_share_allocation(batch, run)
     for b, inst in enumerate(instances):
         n = inst.n_ues
         # Every feasible decode of this row, best first; on ties the earlier decode (greedy).
@@ -152,7 +145,7 @@ class LamboMethod(Method):
 
             if not torch.cuda.is_available():
                 raise InputError(f"option device: {dev!r} requested but CUDA is not available")
-        cached_model(config["checkpoint"], dev)  # a bad checkpoint is a one-line error now
+        load_cached("lambo", config["checkpoint"], dev)  # a bad checkpoint is a one-line error now
 
     def _solve(self, instance, objective, *, time_limit, seed):
         deadline = None if time_limit is None else time.perf_counter() + time_limit

@@ -45,7 +45,8 @@ from mecopt.instance import Instance
 from mecopt.learned.checkpoint import save_checkpoint
 from mecopt.learned.features import Batch, make_batch
 from mecopt.learned.model import PRESETS, Lambo
-from mecopt.learned.rollout import costs, decode, share_targets
+from mecopt.learned.rollout import costs, rollout, share_targets
+from mecopt.learned.strategies import Forced, Sampling
 from mecopt.objective import Objective
 from mecopt.solvers.greedy import greedy_assignment
 
@@ -202,7 +203,7 @@ class ACLLoss(nn.Module):
         forced = torch.zeros(batch.size, N, dtype=torch.long, device=batch.order.device)
         for i in keep:
             forced[i, : len(labels[i])] = torch.as_tensor(labels[i])
-        out = decode(self.model, batch, forced=forced)
+        out = rollout(self.model, batch, Forced(forced))
         w = torch.zeros(batch.size, device=forced.device)
         w[keep] = 1.0
         ce = -(out.log_prob * w).sum() / (batch.n_ues.float() * w).sum().clamp(min=1)
@@ -212,7 +213,7 @@ class ACLLoss(nn.Module):
     def actor_critic(self, batch: Batch, ref: np.ndarray,
                      generator: torch.Generator | None) -> tuple[torch.Tensor, dict]:
         cfg, P = self.cfg, self.cfg.samples
-        out = decode(self.model, batch, samples=P, sample=True, generator=generator)
+        out = rollout(self.model, batch, Sampling(generator=generator), samples=P)
         value, alloc = costs(batch, out)
         cost = torch.tensor(normalized(value, ref, P), dtype=torch.float32,
                             device=out.log_prob.device).view(-1, P)  # (B, P)
@@ -258,10 +259,10 @@ def validation_set(cfg: TrainConfig) -> list[Instance]:
 
 
 @torch.no_grad()
-def validate(model: Lambo, batch: Batch, ref: np.ndarray) -> dict[str, float]:
+def validation_metrics(model: Lambo, batch: Batch, ref: np.ndarray) -> dict[str, float]:
     """Greedy decoding on the validation rows: mean cost / greedy cost, per family."""
     model.eval()
-    out = decode(model, batch)
+    out = rollout(model, batch)
     value, _ = costs(batch, out)
     model.train()
     ratio = normalized(value, ref, 1)
@@ -370,7 +371,7 @@ def _train(cfg: TrainConfig) -> dict:
             else 0.9 * running + 0.1 * stats[key]
         metrics = {"phase": phase, **stats}
         if rank == 0 and (step % cfg.validate_every == 0 or budget_used() >= 1):
-            metrics.update(validate(model, valid_batch, valid_ref))
+            metrics.update(validation_metrics(model, valid_batch, valid_ref))
             if metrics["val_ratio"] < best["val_ratio"]:
                 best = {"step": step, "minutes": (time.time() - start) / 60, **metrics}
                 save_checkpoint(out_path, model, preset=cfg.preset, command=cfg.command,

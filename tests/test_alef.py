@@ -186,13 +186,14 @@ def test_correction_mask_ends_at_the_first_departure_in_decoding_order():
 
 def test_step_log_probs_add_up_to_the_decode_log_prob(base):
     from mecopt.learned.features import make_batch
-    from mecopt.learned.rollout import decode
+    from mecopt.learned.rollout import rollout
+    from mecopt.learned.strategies import Sampling
 
     insts = scenario_instances("density", 1, 3, n_ues=9)
     batch = make_batch(insts, ["latency"] * 3)
     with torch.no_grad():
-        out = decode(base, batch, samples=2, sample=True,
-                     generator=torch.Generator().manual_seed(0))
+        out = rollout(base, batch, Sampling(generator=torch.Generator().manual_seed(0)),
+                      samples=2)
     assert out.step_log_prob.shape == out.assignment.shape
     assert torch.allclose(out.step_log_prob.sum(1), out.log_prob)
     assert (out.step_log_prob <= 0).all()

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import mecopt
 from mecopt.cli.main import cli
 from mecopt.errors import InputError
-from mecopt.learned.are import label_seed, make_labels, read_label_cache, sigmoid_allocation
+from mecopt.learned.are import capacity_share_allocation, label_seed, make_labels, read_label_cache
 from mecopt.learned.baseline_nets import load_checkpoint
 
 from conftest import library
@@ -41,10 +41,10 @@ def test_feasible_on_paper_library(paper, objective):
     assert are_total < 0.8 * random_total
 
 
-def test_sigmoid_allocation_respects_capacity(paper):
+def test_capacity_share_allocation_respects_capacity(paper):
     inst = paper[1]
     a = np.array(mecopt.solve(inst, "latency", "greedy").assignment)
-    alloc = sigmoid_allocation(inst, a, np.full(inst.n_ues, 0.9))
+    alloc = capacity_share_allocation(inst, a, np.full(inst.n_ues, 0.9))
     for j in range(1, inst.n_servers + 1):
         assert alloc[a == j].sum() <= inst.capacity_hz[j - 1] * (1 + 1e-12)
     assert np.all(alloc[a == 0] == 0)

@@ -14,7 +14,7 @@ import mecopt
 from mecopt.generators import generate
 from mecopt.learned.checkpoint import load_model
 from mecopt.learned.features import make_batch
-from mecopt.learned.rollout import costs, decode
+from mecopt.learned.rollout import costs, rollout
 from mecopt.learned.train import TrainConfig, train
 from mecopt.objective import Objective
 
@@ -37,7 +37,7 @@ def test_greedy_decoding_on_cuda_matches_the_cpu():
         model, _ = load_model(None, device)
         batch = make_batch(insts, objs, device=device)
         with torch.inference_mode():
-            out = decode(model, batch)
+            out = rollout(model, batch)
         value, _ = costs(batch, out)
         decoded[device] = (out.assignment.cpu().numpy(), value)
     a_cpu, v_cpu = decoded["cpu"]

@@ -17,7 +17,8 @@ from mecopt.generators import generate
 from mecopt.learned.checkpoint import load_model
 from mecopt.learned.features import make_batch
 from mecopt.learned.model import PAPER_PARAMS, PRESETS, VOCAB, Lambo, count_parameters, tokenize
-from mecopt.learned.rollout import costs, decode
+from mecopt.learned.rollout import costs, rollout
+from mecopt.learned.strategies import Greedy, Sampling
 from mecopt.objective import Objective
 
 from conftest import library
@@ -65,8 +66,7 @@ def test_sampling_never_picks_a_masked_option(temperature):
     batch = make_batch(insts, objs)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        out = decode(model, batch, samples=16, sample=True, generator=gen,
-                     temperature=temperature)
+        out = rollout(model, batch, Sampling(temperature, gen), samples=16)
     assert out.assignment.shape == (4 * 16, 80)
     assert out.share.shape == (4 * 16, 80) and out.value.shape == (4,)
     assert torch.isfinite(out.log_prob).all()
@@ -90,12 +90,11 @@ def test_temperature_spreads_the_samples():
     inst = library("hetero")[0]
     batch = make_batch([inst], [Objective.LATENCY])
     with torch.no_grad():
-        greedy = decode(model, batch).assignment
+        greedy = rollout(model, batch).assignment
         changed = {}
         for temperature in (0.2, 5.0):
             gen = torch.Generator().manual_seed(0)
-            out = decode(model, batch, samples=16, sample=True, generator=gen,
-                         temperature=temperature)
+            out = rollout(model, batch, Sampling(temperature, gen), samples=16)
             changed[temperature] = (out.assignment != greedy).sum(1).float().mean().item()
     assert changed[5.0] > changed[0.2] + 1, changed
 
@@ -126,7 +125,7 @@ def test_cached_decoder_steps_equal_torchs_decoder_layers():
 def test_split_option_key_layer_is_the_option_key_mlp():
     """The decode projects the static option columns once and the dynamic ones per step
     (Lambo.split_key_layer); the sum must be torch's own option-key MLP on all columns."""
-    from mecopt.learned.rollout import DYNAMIC_COLUMNS, STATIC_COLUMNS
+    from mecopt.learned.env import DYNAMIC_COLUMNS, STATIC_COLUMNS
 
     model = random_model(8)
     options = torch.randn(3, 5, model.option_key[0].in_features)
@@ -149,8 +148,8 @@ def test_decoding_without_stats_decides_the_same(sample):
     with torch.no_grad():
         for stats in (True, False):
             gen = torch.Generator().manual_seed(5)
-            runs.append(decode(model, batch, samples=4, sample=sample, generator=gen,
-                               stats=stats))
+            how = Sampling(generator=gen) if sample else Greedy()
+            runs.append(rollout(model, batch, how, samples=4, stats=stats))
     full, lean = runs
     assert torch.equal(full.assignment, lean.assignment)
     assert torch.equal(full.feasible, lean.feasible)
@@ -165,10 +164,9 @@ def test_greedy_first_decodes_greedily_then_samples():
     insts = capacity_bound_instances()
     batch = make_batch(insts, [Objective.LATENCY, Objective.ENERGY] * 2)
     with torch.no_grad():
-        greedy = decode(model, batch)
+        greedy = rollout(model, batch)
         gen = torch.Generator().manual_seed(7)
-        mixed = decode(model, batch, samples=8, sample=True, greedy_first=True, generator=gen,
-                       temperature=3.0)
+        mixed = rollout(model, batch, Sampling(3.0, gen, greedy_first=True), samples=8)
     assert torch.equal(mixed.assignment[::8], greedy.assignment)
     assert torch.allclose(mixed.share[::8], greedy.share)
     sampled = mixed.assignment.view(len(insts), 8, -1)[:, 1:]
@@ -181,9 +179,9 @@ def test_batch_decoding_equals_one_by_one():
     objs = [Objective.LATENCY, Objective.ENERGY, Objective.ENERGY, Objective.LATENCY]
     assert len({(i.n_ues, i.n_servers) for i in insts}) == 4, "mixed N and M"
     with torch.no_grad():
-        together = decode(model, make_batch(insts, objs))
+        together = rollout(model, make_batch(insts, objs))
         for b, (inst, obj) in enumerate(zip(insts, objs, strict=True)):
-            alone = decode(model, make_batch([inst], [obj]))
+            alone = rollout(model, make_batch([inst], [obj]))
             n = inst.n_ues
             assert torch.equal(together.assignment[b, :n], alone.assignment[0]), inst.name
             assert torch.allclose(together.log_prob[b], alone.log_prob[0], atol=1e-4)
@@ -204,7 +202,7 @@ def test_the_prompt_text_steers_the_trained_model():
     same_order = [Objective.LATENCY, Objective.LATENCY]
     batch = make_batch([inst, inst], same_order, prompts=["Minimum latency", "Minimum energy"])
     with torch.no_grad():
-        out = decode(model, batch)
+        out = rollout(model, batch)
     a_lat, a_en = out.assignment.numpy()
     assert (a_lat != a_en).sum() > inst.n_ues // 10
     # and each text's decision is the better one for its own objective
@@ -219,7 +217,7 @@ def test_works_for_200_ues_and_10_servers():
     model, _ = load_model()
     with torch.no_grad():
         batch = make_batch([inst, inst], [Objective.LATENCY, Objective.ENERGY])
-        out = decode(model, batch)
+        out = rollout(model, batch)
     value, _ = costs(batch, out)
     assert out.assignment.shape == (2, 200)
     assert np.isfinite(value).all(), "both prompts decode to feasible assignments"

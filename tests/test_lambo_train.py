@@ -16,7 +16,8 @@ from mecopt.errors import InputError
 from mecopt.generators import generate
 from mecopt.learned.checkpoint import load_model, read_checkpoint, save_checkpoint
 from mecopt.learned.model import PRESETS, Lambo
-from mecopt.learned.rollout import costs, decode
+from mecopt.learned.rollout import costs, rollout
+from mecopt.learned.strategies import Sampling
 from mecopt.learned.train import (
     INFEASIBLE_COST,
     ACLLoss,
@@ -34,7 +35,7 @@ def expected_cost(model: Lambo, batch, ref, samples: int = 32) -> float:
     """Mean normalized cost of the policy's samples (a fixed sampling seed)."""
     gen = torch.Generator().manual_seed(123)
     with torch.no_grad():
-        out = decode(model, batch, samples=samples, sample=True, generator=gen)
+        out = rollout(model, batch, Sampling(generator=gen), samples=samples)
     value, _ = costs(batch, out)
     return float(normalized(value, ref, samples).mean())
 
