@@ -30,7 +30,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +38,11 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.generators import generate
 from mecopt.instance import Instance
 from mecopt.learned.checkpoint import save_checkpoint
+from mecopt.learned.configs import TRAIN_FAMILIES, TrainConfig
 from mecopt.learned.features import Batch, make_batch
 from mecopt.learned.model import PRESETS, Lambo
 from mecopt.learned.rollout import costs, decode, share_targets
@@ -64,66 +64,6 @@ PROMPT_VARIANTS = {
 }
 
 
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on (the CLI fills it; the checkpoint records it)."""
-
-    preset: str = "lambo-s"
-    seed: int = 0
-    steps: int | None = None  # stop after this many steps ...
-    minutes: float | None = None  # ... or after this much wall time (one must be set)
-    device: str = "cpu"
-    batch_instances: int = 8  # B instances per step; each under both prompts
-    samples: int = 8  # decodes per (instance, prompt) row
-    baseline: str = "shared"  # "critic" (paper) | "shared" (POMO mean) | "both"
-    advantage: str = "batch"  # scale advantages by the std of the "batch" | of each "row"
-    imitation: float = 0.2  # fraction of the budget spent imitating greedy first (0 = none)
-    lr: float = 1e-3  # imitation learning rate
-    lr_acl: float = 2e-4  # actor-critic learning rate (the policy starts near greedy)
-    entropy: float = 0.0  # entropy bonus weight
-    grad_clip: float = 1.0
-    families: tuple[str, ...] = ("paper", "hetero")  # drawn in turn; repeat one to weight it
-    max_ues: int = 100  # training sizes: paper N in 30..80; hetero N in 20..max_ues
-    validate_every: int = 25  # steps
-    n_valid: int = 6  # validation instances per family (both prompts each)
-    threads: int = 1  # torch.set_num_threads: the machine is shared
-    output: str = "lambo-s.pt"
-    log: str | None = None  # CSV log (default: output with .csv)
-    curve: str | None = None  # PNG learning curve (default: output with .png)
-    command: str = ""
-    quiet: bool = False
-    init: str | None = None  # start from this checkpoint's weights
-    extra: dict = field(default_factory=dict)
-
-    def check(self) -> None:
-        if self.preset not in PRESETS:
-            raise InputError(f"preset: unknown {self.preset!r}; valid: {', '.join(PRESETS)}")
-        if (self.steps is None) == (self.minutes is None):
-            raise InputError("give exactly one of --steps and --minutes")
-        if self.steps is not None and self.steps < 1:
-            raise InputError(f"steps: must be >= 1, got {self.steps}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise InputError(f"minutes: must be positive, got {self.minutes}")
-        if self.baseline not in ("critic", "shared", "both"):
-            raise InputError(f"baseline: expected critic, shared or both, got {self.baseline!r}")
-        if self.advantage not in ("batch", "row"):
-            raise InputError(f"advantage: expected batch or row, got {self.advantage!r}")
-        if self.baseline != "critic" and self.samples < 2:
-            raise InputError("samples: a shared baseline needs at least 2 samples")
-        if not 0 <= self.imitation < 1:
-            raise InputError(f"imitation: must be in [0, 1), got {self.imitation}")
-        if not self.families or any(f not in ("paper", "hetero") for f in self.families):
-            raise InputError(f"families: expected a list of paper and hetero, got "
-                             f"{','.join(self.families)!r}")
-        if self.max_ues < 20:
-            raise InputError(f"max_ues: must be >= 20 (hetero draws N in 20..max_ues), got "
-                             f"{self.max_ues}")
-        if self.batch_instances < 1:
-            raise InputError(f"batch_instances: must be >= 1, got {self.batch_instances}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError(f"device: {self.device!r} requested but CUDA is not available")
-
-
 # ----------------------------------------------------------------------------- data
 def draw_instances(cfg: TrainConfig, step: int, rank: int, world: int) -> list[Instance]:
     """B fresh instances for a step: one family per step (less padding), a range of sizes."""
@@ -132,11 +72,7 @@ def draw_instances(cfg: TrainConfig, step: int, rank: int, world: int) -> list[I
     first = TRAIN_SEED_BASE + cfg.seed * 100_000_000 + (step * world + rank) * cfg.batch_instances
     out = []
     for k in range(cfg.batch_instances):
-        if family == "paper":
-            n = int(rng.integers(30, 81))
-            m = 4 if rng.random() < 0.5 else int(rng.integers(2, 9))
-        else:
-            n, m = int(rng.integers(20, cfg.max_ues + 1)), int(rng.integers(2, 9))
+        n, m = TRAIN_FAMILIES[family].draw_sizes(rng, cfg.max_ues)
         out.append(generate(family, n, m, seed=first + k))
     return out
 
@@ -248,13 +184,10 @@ class ACLLoss(nn.Module):
 
 # ----------------------------------------------------------------------------- validation
 def validation_set(cfg: TrainConfig) -> list[Instance]:
-    out = []
-    for family in dict.fromkeys(cfg.families):  # each family once, however weighted
-        for k in range(cfg.n_valid):
-            n = 50 if family == "paper" else None
-            m = 4 if family == "paper" else None
-            out.append(generate(family, n, m, seed=VALID_SEED_BASE + k))
-    return out
+    """n_valid instances of each family (once, however weighted), at the family's own sizes
+    (paper: the case study's 4 x 50)."""
+    return [generate(family, seed=VALID_SEED_BASE + k)
+            for family in dict.fromkeys(cfg.families) for k in range(cfg.n_valid)]
 
 
 @torch.no_grad()
