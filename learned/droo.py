@@ -39,7 +39,7 @@ import numpy as np
 from mecopt.decoder import Decoded, decode
 from mecopt.errors import InputError
 from mecopt.instance import Instance
-from mecopt.learned.configs import DROOConfig
+from mecopt.learned.configs import DROOConfig, net_preset
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.status import Status
@@ -108,43 +108,86 @@ def validate(model, k: int, instances: list[Instance],
     return validation_ratios(run, instances, greedy)
 
 
+class _Replay:
+    """DROO's replay memory: the latest (network input, best candidate, shares) triples, the
+    oldest overwritten first."""
+
+    def __init__(self, size: int, n_inputs: int, n_ues: int) -> None:
+        self.x = np.zeros((size, n_inputs), np.float32)
+        self.a = np.zeros((size, n_ues), np.int64)
+        self.s = np.zeros((size, n_ues), np.float32)
+        self.stored = 0
+
+    def add(self, x: np.ndarray, instance: Instance, dec: Decoded, row: int) -> None:
+        """Store a decided frame: the input, the candidate `row` and its water-filled shares
+        of each chosen server's capacity."""
+        a = dec.assignment[row]
+        cap = np.concatenate([[1.0], instance.capacity_hz])[a]  # capacity of each UE's option
+        slot = self.stored % len(self.x)
+        self.x[slot], self.a[slot] = x, a
+        self.s[slot] = np.where(a > 0, dec.evaluation.allocation_hz[row] / cap, 0.0)
+        self.stored += 1
+
+    def sample(self, rng: np.random.Generator, batch: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pick = rng.integers(0, min(self.stored, len(self.x)), size=batch)
+        return self.x[pick], self.a[pick], self.s[pick]
+
+
+def _fresh_model(cfg: DROOConfig, base: int):
+    """The untrained network of the preset, its input standardized on 64 instances set aside
+    for it (never streamed)."""
+    import torch
+
+    from mecopt.generators import generate
+    from mecopt.learned.baseline_nets import OffloadNet, features
+
+    N, M = cfg.n_ues, cfg.n_servers
+    model = OffloadNet(net_preset(cfg.preset, N, M))
+    sample = [generate("paper", N, M, seed=base + SEEDS_PER_RUN - 1 - s) for s in range(64)]
+    model.fit_normalization(torch.from_numpy(np.stack(
+        [features(inst, obj) for inst in sample for obj in Objective])))
+    return model
+
+
+def _learn(model, opt, memory: _Replay, rng: np.random.Generator, batch: int):
+    """One training step on a batch drawn from the replay memory; returns the loss."""
+    import torch
+
+    from mecopt.learned.baseline_nets import imitation_loss
+
+    model.train()
+    x, a, s = memory.sample(rng, batch)
+    logits, share = model(torch.from_numpy(x))  # (B, N, M+1), (B, N)
+    loss = imitation_loss(logits, share, a, s)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    model.eval()
+    return loss
+
+
 def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
     """Train DROO online; writes the best validated checkpoint to cfg.output."""
     import torch
 
-    from mecopt.generators import ScenarioStream, generate
-    from mecopt.learned.baseline_nets import (
-        BestKeeper,
-        OffloadNet,
-        features,
-        greedy_values,
-        imitation_loss,
-        preset,
-        validation_set,
-    )
+    from mecopt.generators import ScenarioStream
+    from mecopt.learned.baseline_nets import BestKeeper, greedy_values, validation_set
 
     cfg.check()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    net_cfg = preset(cfg.preset, cfg.n_ues, cfg.n_servers)
-    model = OffloadNet(net_cfg)
     N, M = cfg.n_ues, cfg.n_servers
     base = STREAM_SEED_BASE + SEEDS_PER_RUN * cfg.seed
-    # Input standardization from instances set aside for it (never streamed).
-    sample = [generate("paper", N, M, seed=base + SEEDS_PER_RUN - 1 - s) for s in range(64)]
-    model.fit_normalization(torch.from_numpy(np.stack(
-        [features(inst, obj) for inst in sample for obj in Objective])))
+    model = _fresh_model(cfg, base)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    val_set = validation_set(net_cfg)
+    val_set = validation_set(model.cfg)
     greedy = greedy_values(val_set)
 
     k_cap = min(cfg.k_max or N + 1, N + 1)
     k = k_cap  # as in the original: start with every candidate, then adapt
-    mem_x = np.zeros((cfg.memory, net_cfg.n_inputs), np.float32)
-    mem_a = np.zeros((cfg.memory, N), np.int64)
-    mem_s = np.zeros((cfg.memory, N), np.float32)
-    stored = 0
+    memory = _Replay(cfg.memory, model.cfg.n_inputs, N)
     best_idx: list[int] = []  # 1-based index of the best candidate per frame
     keeper = BestKeeper(model, method="droo", preset_name=cfg.preset, output=cfg.output,
                         command=cfg.command,
@@ -165,30 +208,16 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
             stream = ScenarioStream("paper", seed=base + frame // cfg.episode, n_ues=N,
                                     n_servers=M)
         inst = stream.next()
-        obj = objectives[frame % len(objectives)]
-        dec, best, x, _ = decide(model, inst, obj, k)
+        dec, best, x, _ = decide(model, inst, objectives[frame % len(objectives)], k)
         if dec.feasible[best]:
-            a = dec.assignment[best]
-            cap = np.concatenate([[1.0], inst.capacity_hz])[a]  # capacity of each UE's option
-            slot = stored % cfg.memory
-            mem_x[slot], mem_a[slot] = x, a
-            mem_s[slot] = np.where(a > 0, dec.evaluation.allocation_hz[best] / cap, 0.0)
-            stored += 1
+            memory.add(x, inst, dec, best)
         best_idx.append(best + 1)
         frame += 1
         if frame % cfg.k_interval == 0:
             k = min(max(best_idx[-cfg.k_interval:]) + 1, k_cap)
-        if frame % cfg.train_interval == 0 and stored >= cfg.batch:
-            model.train()
-            pick = rng.integers(0, min(stored, cfg.memory), size=cfg.batch)
-            logits, share = model(torch.from_numpy(mem_x[pick]))  # (B, N, M+1), (B, N)
-            loss = imitation_loss(logits, share, mem_a[pick], mem_s[pick])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            model.eval()
+        if frame % cfg.train_interval == 0 and memory.stored >= cfg.batch:
+            keeper.add_loss(_learn(model, opt, memory, rng, cfg.batch))
             steps += 1
-            keeper.add_loss(loss)
         if frame % cfg.val_interval == 0:
             checkpoint_if_best()
     if not keeper.history or keeper.history[-1]["frame"] != frame:  # the last stretch too
