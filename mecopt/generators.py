@@ -13,8 +13,8 @@ Families:
 
 Each family is a row of FAMILY_TABLE (its parameters, sizes and drawing function), so
 adding a family is adding a row. Every tight and sparse instance is feasible by
-construction (see `fit_capacities`). All randomness comes from numpy's PCG64 seeded by `seed`, drawn in a fixed order, so the
-same seed gives the same instance on any machine.
+construction (see `fit_capacities`). All randomness comes from numpy's PCG64 seeded by
+`seed`, drawn in a fixed order, so the same seed gives the same instance on any machine.
 """
 
 from __future__ import annotations
