@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 import mecopt
+from mecopt.cli.config_options import CommaList
 from mecopt.errors import InputError
 from mecopt.objective import Objective
 
@@ -79,7 +80,8 @@ def command_line(ctx: click.Context, keep: Callable[[str], bool] = lambda name: 
             parts.append(shlex.quote(str(value)))
         else:
             flag = max(param.opts, key=len)
-            parts += [flag] if value is True else [flag, shlex.quote(str(value))]
+            text = ",".join(value) if isinstance(param.type, CommaList) else str(value)
+            parts += [flag] if value is True else [flag, shlex.quote(text)]
     return " ".join(parts)
 
 

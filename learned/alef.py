@@ -65,6 +65,7 @@ import torch
 from mecopt.api import solve
 from mecopt.errors import InputError
 from mecopt.instance import Instance
+from mecopt.learned.configs import EXPERTS, ALEFConfig
 from mecopt.learned.features import make_batch
 from mecopt.learned.model import PRESETS, Lambo
 from mecopt.learned.rollout import costs, rollout, share_targets
@@ -73,7 +74,6 @@ from mecopt.learned.strategies import Forced
 from mecopt.objective import Objective
 
 STRATEGIES = ("max-entropy", "random", "all")
-EXPERTS = ("highs", "de", "pg")
 # Top-level Lambo submodules / parameters that ALEF trains (see the module docstring).
 DECODER_PARTS = ("decoder", "decoder_norm", "start", "mec_embed", "option_key", "share_head")
 # The rest; listed so that a new part of the model is a loud error, not silently frozen.
@@ -99,71 +99,6 @@ def freeze_encoder(model: Lambo) -> list[torch.nn.Parameter]:
         if p.requires_grad:
             trainable.append(p)
     return trainable
-
-
-# ----------------------------------------------------------------------------- config
-@dataclass
-class ALEFConfig:
-    """One fine-tuning run (the CLI fills it; the checkpoint records it)."""
-
-    scenario: str
-    objective: str = "latency"
-    expert: str = "highs"
-    budget: int = 32  # expert labels over the whole run (split over the windows)
-    windows: int = 4  # windows after the drift that query and update
-    pool: int = 32  # unlabelled instances the model decides per window
-    heldout: int = 6  # never-labelled instances per window, for the gap
-    steps: int = 15  # gradient steps per window (40 measured no better: docs/alef.md)
-    batch: int = 8  # labels per gradient step
-    lr: float = 1e-4  # Adam on the decoder only (3e-4 broke the latency policy: docs/alef.md)
-    share_weight: float = 1.0  # weight of the allocation-share loss beside the cross-entropy
-    replay: float = 0.5  # fraction of each minibatch drawn from earlier windows' labels
-    seed: int = 0
-    n_ues: int | None = None  # override the scenario's size (small instances for tests)
-    expert_time_limit: float = 60.0  # seconds per expert call
-    threads: int = 1  # torch.set_num_threads: the machine is shared
-    align: bool = True  # re-match each label towards the deployed decision (align_label)
-    align_tol: float = 3e-3  # ... among solutions within this relative value of the expert's
-    anchor: float = 0.0  # weight of the cross-entropy on the model's own deployed decisions
-    prefix: bool = True  # cross-entropy only up to the label's first correction
-    gate: bool = True  # keep a window's update only if it lowers the cost on the pool
-    track_loss: bool = True  # the supervised loss on all labels before/after each update
-
-    def check(self) -> None:
-        get_scenario(self.scenario)
-        Objective.parse(self.objective)
-        if self.expert not in EXPERTS:
-            raise InputError(f"expert: unknown {self.expert!r}; valid: {', '.join(EXPERTS)}")
-        for name, low in (("budget", 1), ("windows", 1), ("pool", 1), ("heldout", 1),
-                          ("steps", 0), ("batch", 1), ("threads", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < low:
-                raise InputError(f"{name}: must be an integer >= {low}, got {value!r}")
-        if self.heldout > get_scenario(self.scenario).drift_step:
-            raise InputError(f"heldout: must be <= {get_scenario(self.scenario).drift_step} "
-                             f"(the steps before the drift), got {self.heldout}")
-        if self.n_ues is not None and (not isinstance(self.n_ues, int) or self.n_ues < 1):
-            raise InputError(f"n_ues: must be an integer >= 1, got {self.n_ues!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise InputError(f"seed: must be a non-negative integer, got {self.seed!r}")
-        if not self.lr > 0:
-            raise InputError(f"lr: must be positive, got {self.lr}")
-        if not 0 <= self.replay < 1:
-            raise InputError(f"replay: must be in [0, 1), got {self.replay}")
-        if not self.align_tol >= 0:
-            raise InputError(f"align_tol: must be >= 0, got {self.align_tol}")
-        if not self.anchor >= 0:
-            raise InputError(f"anchor: must be >= 0, got {self.anchor}")
-        if not self.share_weight >= 0:
-            raise InputError(f"share_weight: must be >= 0, got {self.share_weight}")
-        if not self.expert_time_limit > 0:
-            raise InputError(f"expert_time_limit: must be positive, got "
-                             f"{self.expert_time_limit}")
-
-    def per_window(self) -> list[int]:
-        """Labels per window: the budget split evenly, the remainder to the first windows."""
-        base, extra = divmod(self.budget, self.windows)
-        return [base + (w < extra) for w in range(self.windows)]
 
 
 def check_checkpoint(info: dict[str, Any], path: str | Path, preset: str = "lambo-s") -> None:

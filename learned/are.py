@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from mecopt.errors import InputError
 from mecopt.generators import generate
 from mecopt.instance import Instance
 from mecopt.learned import availability, check_checkpoint
+from mecopt.learned.configs import AREConfig, net_preset
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.status import Status
@@ -126,48 +126,6 @@ def capacity_share_allocation(instance: Instance, assignment: np.ndarray, share:
 
 
 # ---------------------------------------------------------------------- training
-@dataclass
-class AREConfig:
-    """Supervised training of ARE (`mecopt train-baseline are`)."""
-
-    preset: str = "small"
-    seed: int = 0
-    minutes: float | None = None  # training wall time, after the labels are ready
-    steps: int | None = None
-    n_ues: int = 50
-    n_servers: int = 4
-    latency_labels: int = 400  # highs takes seconds per latency label on 4 x 50 ...
-    energy_labels: int = 3000  # ... and about 0.01 s per energy label
-    label_cache: str | None = None  # JSON-lines file of labels, reused across runs
-    label_time_limit: float = 30.0  # highs time limit per label; unproven labels are dropped
-    batch: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0  # AdamW decoupled weight decay
-    share_weight: float = 1.0  # weight of the share head's squared error
-    permute: bool = True  # augment: relabel the UEs of each sample at random
-    val_interval: int = 500  # steps between validations (best checkpoint kept)
-    threads: int = 1
-    output: str = ""
-    command: str = ""
-    quiet: bool = False
-
-    def check(self) -> None:
-        if self.minutes is None and self.steps is None:
-            raise InputError("give --minutes or --steps (a training budget)")
-        if self.minutes is not None and not self.minutes > 0:
-            raise InputError(f"minutes: must be positive, got {self.minutes}")
-        for name in ("batch", "val_interval", "threads"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("latency_labels", "energy_labels"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name}: must be >= 0, got {getattr(self, name)}")
-        if self.latency_labels + self.energy_labels == 0:
-            raise InputError("latency_labels, energy_labels: at least one label is needed")
-        if not self.output:
-            raise InputError("output: a checkpoint path is required")
-
-
 def _dataset(rows: list[dict[str, Any]], n_ues: int, n_servers: int):
     """Arrays (ue (S, N, F), server (S, M), onehot (S, 2), assignment (S, N), share (S, N),
     objective index (S,)) for the label rows."""
@@ -202,7 +160,6 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
         OffloadNet,
         assemble,
         imitation_loss,
-        preset,
         start_training,
     )
 
@@ -220,7 +177,7 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
         log(f"{len(rows)} proven labels ({(kind == 0).sum()} latency, {(kind == 1).sum()} "
             f"energy) ready in {label_s:.0f} s")
 
-    net_cfg = preset(cfg.preset, cfg.n_ues, cfg.n_servers)
+    net_cfg = net_preset(cfg.preset, cfg.n_ues, cfg.n_servers)
     model = OffloadNet(net_cfg)
     model.fit_normalization(torch.from_numpy(assemble(ue, server, onehot)))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

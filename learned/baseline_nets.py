@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,55 +38,15 @@ from torch import nn
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.learned import shipped_checkpoint
+from mecopt.learned.configs import NET_PRESETS as PRESETS  # noqa: F401 (its name here before)
+from mecopt.learned.configs import NetConfig
+from mecopt.learned.configs import net_preset as preset  # noqa: F401 (its name here before)
 from mecopt.objective import Objective
 
 FORMAT = "mecopt-baseline"
 VERSION = 1
 PAPER_PARAMS = 326_662  # the paper's DROO and ARE agents
 VALIDATION_SEEDS = tuple(range(290_000, 290_012))  # generated paper instances, both methods
-
-
-def ue_features(n_servers: int) -> int:
-    """Features per UE for M servers."""
-    return 3 + 4 * n_servers
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Size of the system the network reads and of the network itself."""
-
-    n_ues: int = 50  # the paper family: 50 UEs ...
-    n_servers: int = 4  # ... and 4 servers
-    width: int = 128  # hidden units of every layer
-    layers: int = 4  # nn.Linear modules in all: input, layers - 3 hidden, two heads
-
-    def __post_init__(self) -> None:
-        for name, low in (("n_ues", 1), ("n_servers", 1), ("width", 1), ("layers", 3)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < low:
-                raise InputError(f"{name}: must be an integer >= {low}, got {value!r}")
-
-    @property
-    def n_inputs(self) -> int:
-        return self.n_ues * ue_features(self.n_servers) + self.n_servers + 2
-
-    def to_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
-
-
-PRESETS: dict[str, NetConfig] = {
-    # 60 fully connected layers as in the paper; width 65 gives 326,535 parameters at 4 x 50.
-    "paper": NetConfig(width=65, layers=60),
-    # Shallow and wide: trains in minutes on one CPU thread, ~180k parameters.
-    "small": NetConfig(width=128, layers=4),
-}
-
-
-def preset(name: str, n_ues: int = 50, n_servers: int = 4) -> NetConfig:
-    """A preset for a system size; InputError listing the valid names otherwise."""
-    if name not in PRESETS:
-        raise InputError(f"preset: unknown {name!r}; valid: {', '.join(PRESETS)}")
-    return dataclasses.replace(PRESETS[name], n_ues=n_ues, n_servers=n_servers)
 
 
 class OffloadNet(nn.Module):

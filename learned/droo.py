@@ -30,7 +30,6 @@ the library (0..19, 1000..1009), LAMBO (100,000..) and ARE (200,000..).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +38,7 @@ from mecopt.decoder import Decoded, decode
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.learned import availability, check_checkpoint
+from mecopt.learned.configs import DROOConfig, net_preset
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.status import Status
@@ -94,45 +94,6 @@ def decide(model, instance: Instance, objective: Objective, k: int
 
 
 # ---------------------------------------------------------------------- training
-@dataclass
-class DROOConfig:
-    """Online training of DROO (`mecopt train-baseline droo`)."""
-
-    preset: str = "small"
-    seed: int = 0
-    minutes: float | None = None  # wall-time budget; frames bounds it too when given
-    frames: int | None = None
-    n_ues: int = 50
-    n_servers: int = 4
-    memory: int = 1024  # replay memory entries (the original's)
-    batch: int = 128  # samples per training step (the original's)
-    train_interval: int = 10  # frames between training steps (the original's)
-    k_interval: int = 32  # frames between updates of K (the original's Delta)
-    k_max: int | None = None  # cap on K; None = N+1, every candidate
-    lr: float = 1e-3  # Adam; the original uses 0.01 on a 3-layer net, too high for 60 layers
-    episode: int = 200  # frames per scenario stream before a new server layout
-    val_interval: int = 2000  # frames between validations (best checkpoint kept)
-    objectives: tuple[str, ...] = ("latency", "energy")  # prompts, alternating frame by frame
-    threads: int = 1
-    output: str = ""
-    command: str = ""
-    quiet: bool = False
-
-    def check(self) -> None:
-        if self.minutes is None and self.frames is None:
-            raise InputError("give --minutes or --frames (a training budget)")
-        for name in ("memory", "batch", "train_interval", "k_interval", "episode",
-                     "val_interval", "threads"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise InputError(f"minutes: must be positive, got {self.minutes}")
-        if self.frames is not None and self.frames < 1:
-            raise InputError(f"frames: must be >= 1, got {self.frames}")
-        if not self.output:
-            raise InputError("output: a checkpoint path is required")
-
-
 class _Replay:
     """DROO's replay memory: the last `size` frames' (network input, best candidate, its
     water-filled shares), the oldest overwritten first."""
@@ -164,12 +125,11 @@ def train_droo(cfg: DROOConfig, log=print) -> dict[str, Any]:
         OffloadNet,
         features,
         imitation_loss,
-        preset,
         start_training,
     )
 
     rng = start_training(cfg)
-    net_cfg = preset(cfg.preset, cfg.n_ues, cfg.n_servers)
+    net_cfg = net_preset(cfg.preset, cfg.n_ues, cfg.n_servers)
     model = OffloadNet(net_cfg)
     N, M = cfg.n_ues, cfg.n_servers
     base = STREAM_SEED_BASE + SEEDS_PER_RUN * cfg.seed

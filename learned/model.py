@@ -26,13 +26,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mecopt.learned.configs import PRESETS, LamboConfig
 from mecopt.learned.features import N_MEC, N_OPTION, N_PAIR, N_SERVER, N_UE
 
 # Word vocabulary of the prompt embedding: the paper's two prompts and obvious variants.
@@ -59,34 +59,6 @@ def tokenize_batch(prompts: list[str]) -> torch.Tensor:
     return out
 
 
-@dataclass(frozen=True)
-class LamboConfig:
-    """Sizes of the network; a checkpoint stores this and must match the code's fields."""
-
-    d_model: int = 64
-    n_heads: int = 4
-    d_ff: int = 128
-    n_encoder_layers: int = 3  # deep encoder ...
-    n_decoder_layers: int = 1  # ... shallow decoder (the paper's 10:1 ratio)
-    d_set: int = 64  # width of the per-(UE, server) set MLP and of the MEC embedding
-    d_head: int = 64  # hidden width of the option-key MLP and the critic
-    dropout: float = 0.0  # RL fine; the paper sizes do not depend on it
-    tanh_clip: float = 10.0  # logits = clip * tanh(q.k / sqrt(d)): keeps exploration alive
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-PRESETS: dict[str, LamboConfig] = {
-    # lambo-s: chosen by measurement to train on one CPU core in about an hour (docs/lambo.md).
-    "lambo-s": LamboConfig(d_model=64, n_heads=4, d_ff=128, n_encoder_layers=3,
-                           n_decoder_layers=1),
-    # The paper's sizes: nn.Transformer(d_model=1024, dim_feedforward=2048) layer shapes.
-    "lambo-m": LamboConfig(d_model=1024, n_heads=16, d_ff=2048, n_encoder_layers=60,
-                           n_decoder_layers=6),
-    "lambo-l": LamboConfig(d_model=1024, n_heads=16, d_ff=2048, n_encoder_layers=120,
-                           n_decoder_layers=12),
-}
 PAPER_PARAMS = {"lambo-m": 579_920_902, "lambo-l": 1_159_515_142}
 
 

@@ -30,7 +30,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +38,11 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.generators import generate
 from mecopt.instance import Instance
 from mecopt.learned.checkpoint import save_checkpoint
+from mecopt.learned.configs import TRAIN_FAMILIES, TrainConfig
 from mecopt.learned.features import Batch, make_batch
 from mecopt.learned.model import PRESETS, Lambo
 from mecopt.learned.rollout import costs, rollout, share_targets
@@ -65,66 +65,6 @@ PROMPT_VARIANTS = {
 }
 
 
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on (the CLI fills it; the checkpoint records it)."""
-
-    preset: str = "lambo-s"
-    seed: int = 0
-    steps: int | None = None  # stop after this many steps ...
-    minutes: float | None = None  # ... or after this much wall time (one must be set)
-    device: str = "cpu"
-    batch_instances: int = 8  # B instances per step; each under both prompts
-    samples: int = 8  # decodes per (instance, prompt) row
-    baseline: str = "shared"  # "critic" (paper) | "shared" (POMO mean) | "both"
-    advantage: str = "batch"  # scale advantages by the std of the "batch" | of each "row"
-    imitation: float = 0.2  # fraction of the budget spent imitating greedy first (0 = none)
-    lr: float = 1e-3  # imitation learning rate
-    lr_acl: float = 2e-4  # actor-critic learning rate (the policy starts near greedy)
-    entropy: float = 0.0  # entropy bonus weight
-    grad_clip: float = 1.0
-    families: tuple[str, ...] = ("paper", "hetero")  # drawn in turn; repeat one to weight it
-    max_ues: int = 100  # training sizes: paper N in 30..80; hetero N in 20..max_ues
-    validate_every: int = 25  # steps
-    n_valid: int = 6  # validation instances per family (both prompts each)
-    threads: int = 1  # torch.set_num_threads: the machine is shared
-    output: str = "lambo-s.pt"
-    log: str | None = None  # CSV log (default: output with .csv)
-    curve: str | None = None  # PNG learning curve (default: output with .png)
-    command: str = ""
-    quiet: bool = False
-    init: str | None = None  # start from this checkpoint's weights
-    extra: dict = field(default_factory=dict)
-
-    def check(self) -> None:
-        if self.preset not in PRESETS:
-            raise InputError(f"preset: unknown {self.preset!r}; valid: {', '.join(PRESETS)}")
-        if (self.steps is None) == (self.minutes is None):
-            raise InputError("give exactly one of --steps and --minutes")
-        if self.steps is not None and self.steps < 1:
-            raise InputError(f"steps: must be >= 1, got {self.steps}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise InputError(f"minutes: must be positive, got {self.minutes}")
-        if self.baseline not in ("critic", "shared", "both"):
-            raise InputError(f"baseline: expected critic, shared or both, got {self.baseline!r}")
-        if self.advantage not in ("batch", "row"):
-            raise InputError(f"advantage: expected batch or row, got {self.advantage!r}")
-        if self.baseline != "critic" and self.samples < 2:
-            raise InputError("samples: a shared baseline needs at least 2 samples")
-        if not 0 <= self.imitation < 1:
-            raise InputError(f"imitation: must be in [0, 1), got {self.imitation}")
-        if not self.families or any(f not in ("paper", "hetero") for f in self.families):
-            raise InputError(f"families: expected a list of paper and hetero, got "
-                             f"{','.join(self.families)!r}")
-        if self.max_ues < 20:
-            raise InputError(f"max_ues: must be >= 20 (hetero draws N in 20..max_ues), got "
-                             f"{self.max_ues}")
-        if self.batch_instances < 1:
-            raise InputError(f"batch_instances: must be >= 1, got {self.batch_instances}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError(f"device: {self.device!r} requested but CUDA is not available")
-
-
 # ----------------------------------------------------------------------------- data
 def draw_instances(cfg: TrainConfig, step: int, rank: int, world: int) -> list[Instance]:
     """B fresh instances for a step: one family per step (less padding), a range of sizes."""
@@ -133,11 +73,7 @@ def draw_instances(cfg: TrainConfig, step: int, rank: int, world: int) -> list[I
     first = TRAIN_SEED_BASE + cfg.seed * 100_000_000 + (step * world + rank) * cfg.batch_instances
     out = []
     for k in range(cfg.batch_instances):
-        if family == "paper":
-            n = int(rng.integers(30, 81))
-            m = 4 if rng.random() < 0.5 else int(rng.integers(2, 9))
-        else:
-            n, m = int(rng.integers(20, cfg.max_ues + 1)), int(rng.integers(2, 9))
+        n, m = TRAIN_FAMILIES[family].draw_sizes(rng, cfg.max_ues)
         out.append(generate(family, n, m, seed=first + k))
     return out
 
@@ -249,13 +185,10 @@ class ACLLoss(nn.Module):
 
 # ----------------------------------------------------------------------------- validation
 def validation_set(cfg: TrainConfig) -> list[Instance]:
-    out = []
-    for family in dict.fromkeys(cfg.families):  # each family once, however weighted
-        for k in range(cfg.n_valid):
-            n = 50 if family == "paper" else None
-            m = 4 if family == "paper" else None
-            out.append(generate(family, n, m, seed=VALID_SEED_BASE + k))
-    return out
+    """n_valid instances of each family (once, however weighted), at the family's own sizes
+    (paper: the case study's 4 x 50)."""
+    return [generate(family, seed=VALID_SEED_BASE + k)
+            for family in dict.fromkeys(cfg.families) for k in range(cfg.n_valid)]
 
 
 @torch.no_grad()
@@ -310,50 +243,16 @@ def _train(cfg: TrainConfig) -> dict:
     device = cfg.device
     if device.startswith("cuda") and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = Lambo(PRESETS[cfg.preset]).to(device)
-    if cfg.init:
-        from mecopt.learned.checkpoint import load_model
-        init, _ = load_model(cfg.init)
-        model.load_state_dict(init.state_dict())
-    model.train()
+    model = _initial_model(cfg, device)
     loss_fn: nn.Module = ACLLoss(model, cfg)
     if world > 1:
         loss_fn = nn.parallel.DistributedDataParallel(loss_fn, find_unused_parameters=False)
     generator = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + rank)
     prompt_rng = np.random.default_rng([cfg.seed, rank, 7])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-
-    out_path = Path(cfg.output)
-    log_path = Path(cfg.log or out_path.with_suffix(".csv"))
-    curve_path = Path(cfg.curve or out_path.with_suffix(".png"))
-    valid_batch = valid_ref = None
-    writer = None
-    if rank == 0:
-        valid_batch, valid_ref, _ = make_rows(validation_set(cfg), None, device)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = open(log_path, "w", newline="")
-        writer = csv.writer(log_file)
-        writer.writerow(LOG_COLUMNS)
-    start, cpu_start = time.time(), time.process_time()
-    best = {"val_ratio": math.inf}
-    history: list[dict] = []
-    step, phase, metrics = 0, "imitation", {}
-    running = None
-
-    def budget_used() -> float:
-        if cfg.steps is not None:
-            return step / cfg.steps
-        return (time.time() - start) / 60 / cfg.minutes
-
-    while True:
-        used = budget_used()
-        if world > 1:  # every rank stops at the same step
-            t = torch.tensor([used], dtype=torch.float64)
-            dist.broadcast(t, 0)
-            used = float(t)
-        if used >= 1:
-            break
+    journal = _Journal(cfg, rank, device)  # starts the clock
+    step, metrics, running = 0, {}, None
+    while (used := _budget_used(journal, step, world)) < 1:
         phase = "imitation" if used < cfg.imitation else "acl"
         if phase == "acl" and opt.param_groups[0]["lr"] != cfg.lr_acl:
             for g in opt.param_groups:
@@ -370,43 +269,107 @@ def _train(cfg: TrainConfig) -> dict:
         running = stats[key] if running is None or phase != metrics.get("phase") \
             else 0.9 * running + 0.1 * stats[key]
         metrics = {"phase": phase, **stats}
-        if rank == 0 and (step % cfg.validate_every == 0 or budget_used() >= 1):
-            metrics.update(validation_metrics(model, valid_batch, valid_ref))
-            if metrics["val_ratio"] < best["val_ratio"]:
-                best = {"step": step, "minutes": (time.time() - start) / 60, **metrics}
-                save_checkpoint(out_path, model, preset=cfg.preset, command=cfg.command,
-                                step=step, metrics=_clean(best, cfg, time.time() - start))
+        journal.record(model, step, metrics, f"{phase:9s} | {key} {running:.4f}")
+    wall = journal.finish(model, step, metrics)
+    return {"steps": step, "wall_s": wall, "best": journal.best, "model": model}
+
+
+def _initial_model(cfg: TrainConfig, device: str) -> Lambo:
+    """The preset's network, seeded alike on every rank, or the weights of cfg.init."""
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = Lambo(PRESETS[cfg.preset]).to(device)
+    if cfg.init:
+        from mecopt.learned.checkpoint import load_model
+        init, _ = load_model(cfg.init)
+        model.load_state_dict(init.state_dict())
+    return model.train()
+
+
+def _budget_used(journal: _Journal, step: int, world: int) -> float:
+    """The fraction of the budget spent, rank 0's on every rank (all stop at the same step)."""
+    used = journal.budget_used(step)
+    if world > 1:
+        t = torch.tensor([used], dtype=torch.float64)
+        dist.broadcast(t, 0)
+        used = float(t)
+    return used
+
+
+class _Journal:
+    """The clock of a run and, on rank 0, its record: validation, the best checkpoint, the
+    CSV log, the progress lines and the learning curve."""
+
+    def __init__(self, cfg: TrainConfig, rank: int, device: str) -> None:
+        self.cfg, self.rank = cfg, rank
+        self.out_path = Path(cfg.output)
+        self.curve_path = Path(cfg.curve or self.out_path.with_suffix(".png"))
+        self.best: dict = {"val_ratio": math.inf}
+        self.history: list[dict] = []
         if rank == 0:
-            row = {"step": step, "minutes": (time.time() - start) / 60,
-                   "cpu_minutes": (time.process_time() - cpu_start) / 60, **metrics}
-            history.append(row)
-            writer.writerow([f"{row[k]:.6g}" if isinstance(row.get(k), float)
-                             else row.get(k, "") for k in LOG_COLUMNS])
-            log_file.flush()
-            if step % 10 == 0 or "val_ratio" in metrics:
-                val = f" | val/greedy {metrics['val_ratio']:.4f}" if "val_ratio" in metrics \
-                    else ""
-                _log(cfg, f"step {step:5d} | {row['minutes']:6.1f} min | {phase:9s} | "
-                          f"{key} {running:.4f}{val}", rank)
-            if step % (cfg.validate_every * 4) == 0:
-                plot_curve(history, curve_path)
-    wall = time.time() - start
-    result = {"steps": step, "wall_s": wall, "best": best, "model": model}
-    if rank == 0:
-        log_file.close()
-        plot_curve(history, curve_path)
-        if not math.isfinite(best["val_ratio"]):  # no validation happened: save what we have
-            save_checkpoint(out_path, model, preset=cfg.preset, command=cfg.command, step=step,
-                            metrics=_clean(metrics, cfg, wall))
+            self.valid_batch, self.valid_ref, _ = make_rows(validation_set(cfg), None, device)
+            log_path = Path(cfg.log or self.out_path.with_suffix(".csv"))
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.log_file = open(log_path, "w", newline="")
+            self.writer = csv.writer(self.log_file)
+            self.writer.writerow(LOG_COLUMNS)
+        self.start, self.cpu_start = time.time(), time.process_time()
+
+    def minutes(self) -> float:
+        return (time.time() - self.start) / 60
+
+    def budget_used(self, step: int) -> float:
+        """This rank's fraction of the budget spent after `step` steps."""
+        if self.cfg.steps is not None:
+            return step / self.cfg.steps
+        return self.minutes() / self.cfg.minutes
+
+    def record(self, model: Lambo, step: int, metrics: dict, progress: str) -> None:
+        """After a step (rank 0): validate when due (adding to `metrics`), keep the best
+        checkpoint, log the row, print progress now and then, redraw the curve."""
+        if self.rank != 0:
+            return
+        cfg = self.cfg
+        if step % cfg.validate_every == 0 or self.budget_used(step) >= 1:
+            metrics.update(validation_metrics(model, self.valid_batch, self.valid_ref))
+            if metrics["val_ratio"] < self.best["val_ratio"]:
+                self.best = {"step": step, "minutes": self.minutes(), **metrics}
+                save_checkpoint(self.out_path, model, preset=cfg.preset, command=cfg.command,
+                                step=step, metrics=_clean(self.best, cfg, time.time()
+                                                          - self.start))
+        row = {"step": step, "minutes": self.minutes(),
+               "cpu_minutes": (time.process_time() - self.cpu_start) / 60, **metrics}
+        self.history.append(row)
+        self.writer.writerow([f"{row[k]:.6g}" if isinstance(row.get(k), float)
+                              else row.get(k, "") for k in LOG_COLUMNS])
+        self.log_file.flush()
+        if step % 10 == 0 or "val_ratio" in metrics:
+            val = f" | val/greedy {metrics['val_ratio']:.4f}" if "val_ratio" in metrics else ""
+            _log(cfg, f"step {step:5d} | {row['minutes']:6.1f} min | {progress}{val}", 0)
+        if step % (cfg.validate_every * 4) == 0:
+            plot_curve(self.history, self.curve_path)
+
+    def finish(self, model: Lambo, steps: int, metrics: dict) -> float:
+        """Close the record (rank 0): the final curve, and the checkpoint's totals (or, when
+        no validation happened, the last model). Returns the wall time in seconds."""
+        wall = time.time() - self.start
+        if self.rank != 0:
+            return wall
+        cfg = self.cfg
+        self.log_file.close()
+        plot_curve(self.history, self.curve_path)
+        if not math.isfinite(self.best["val_ratio"]):  # no validation: save what we have
+            save_checkpoint(self.out_path, model, preset=cfg.preset, command=cfg.command,
+                            step=steps, metrics=_clean(metrics, cfg, wall))
         else:  # record the total wall time in the best checkpoint's metrics
             from mecopt.learned.checkpoint import read_checkpoint
-            ckpt = read_checkpoint(out_path)
-            ckpt["metrics"]["total_steps"] = step
+            ckpt = read_checkpoint(self.out_path)
+            ckpt["metrics"]["total_steps"] = steps
             ckpt["metrics"]["total_wall_s"] = round(wall, 1)
-            torch.save(ckpt, out_path)
-        _log(cfg, f"done: {step} steps in {wall / 60:.1f} min; best val/greedy "
-                  f"{best['val_ratio']:.4f} at step {best.get('step')}; wrote {out_path}", rank)
-    return result
+            torch.save(ckpt, self.out_path)
+        _log(cfg, f"done: {steps} steps in {wall / 60:.1f} min; best val/greedy "
+                  f"{self.best['val_ratio']:.4f} at step {self.best.get('step')}; wrote "
+                  f"{self.out_path}", 0)
+        return wall
 
 
 def _clean(metrics: dict, cfg: TrainConfig, wall: float) -> dict:

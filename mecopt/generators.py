@@ -11,24 +11,22 @@ Families:
 - "sparse": a validation family no method is tuned on (N in 60..400, M in 10..30): each UE
   reaches only its nearest 2-4 servers, heavy-tailed tasks, device classes.
 
-Every tight and sparse instance is feasible by construction (see `fit_capacities`).
-All randomness comes from numpy's PCG64 seeded by `seed`, drawn in a fixed order, so the
-same seed gives the same instance on any machine.
+Each family is a row of FAMILY_TABLE (its parameters, sizes and drawing function), so
+adding a family is adding a row. Every tight and sparse instance is feasible by
+construction (see `fit_capacities`). All randomness comes from numpy's PCG64 seeded by
+`seed`, drawn in a fixed order, so the same seed gives the same instance on any machine.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mecopt.errors import InputError
 from mecopt.instance import Instance
-
-FAMILIES = ("paper", "hetero", "tight", "sparse")
-STREAM_FAMILIES = ("paper", "hetero")  # the families a ScenarioStream can evolve
 
 
 def _as_meta(params: object) -> dict:
@@ -70,13 +68,6 @@ HETERO = FamilyParams(
     tx_power_w=1.0, local_power_w=1.0, bandwidth_hz=20e6, channel="3gpp",
     noise_w=10 ** ((-174 - 30) / 10) * 20e6,
 )
-
-
-def family_params(family: str) -> FamilyParams | TightParams | SparseParams:
-    """The parameters of a family; raises InputError for an unknown name."""
-    if family not in PARAMS:
-        raise InputError(f"family: unknown {family!r}; valid: {', '.join(FAMILIES)}")
-    return PARAMS[family]
 
 
 def _distances(ue_pos: np.ndarray, server_pos: np.ndarray) -> np.ndarray:
@@ -122,11 +113,11 @@ class _World:
     task_scale: float = 1.0
 
 
-def _draw_world(params: FamilyParams, n_ues: int, n_servers: int,
-                rng: np.random.Generator) -> _World:
+def _draw_world(family: Family, n_ues: int, n_servers: int, rng: np.random.Generator) -> _World:
+    params = family.params
     ue_pos = rng.uniform(0.0, params.area_m, size=(n_ues, 2))
     server_pos = rng.uniform(0.0, params.area_m, size=(n_servers, 2))
-    if params.family == "paper":
+    if family.cycle_capacities:
         caps = np.resize(np.array(params.capacities_hz), n_servers)
     else:
         caps = rng.choice(np.array(params.capacities_hz), size=n_servers)
@@ -222,7 +213,6 @@ class SparseParams:
 
 TIGHT = TightParams()
 SPARSE = SparseParams()
-PARAMS = {"paper": PAPER, "hetero": HETERO, "tight": TIGHT, "sparse": SPARSE}
 
 
 def _offload_demand(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
@@ -287,36 +277,22 @@ def _pathloss_rates(d: np.ndarray, bandwidth: np.ndarray, power: np.ndarray,
     return portable(bandwidth[:, None] * np.log2(1.0 + snr))
 
 
-def _draw_sizes(bounds_n: tuple[int, int], bounds_m: tuple[int, int], n_ues: int | None,
-                n_servers: int | None, rng: np.random.Generator) -> tuple[int, int]:
-    # Always drawn, so a given size does not shift the draws that follow.
-    n_draw = int(rng.integers(bounds_n[0], bounds_n[1] + 1))
-    m_draw = int(rng.integers(bounds_m[0], bounds_m[1] + 1))
-    return n_ues or n_draw, n_servers or m_draw
-
-
-def _generate_channel_family(family: str, n_ues: int | None, n_servers: int | None,
-                             rng: np.random.Generator, name: str, meta: dict) -> Instance:
+def _generate_channel_family(family: Family, n: int, m: int, rng: np.random.Generator,
+                             name: str, meta: dict) -> Instance:
     """paper and hetero: positions, then capacities, tasks, local CPUs and the channel."""
-    params = PARAMS[family]
-    if family == "paper":
-        n, m = n_ues or 50, n_servers or 4
-    else:
-        n_draw, m_draw = int(rng.integers(20, 101)), int(rng.integers(2, 9))
-        n, m = n_ues or n_draw, n_servers or m_draw
-    world = _draw_world(params, n, m, rng)
+    world = _draw_world(family, n, m, rng)
     meta.update({"n_ues": n, "n_servers": m, "generator": "mecopt.generators.generate",
-                 "params": params.as_meta()})
+                 "params": family.params.as_meta()})
     return _draw_instance(world, rng, name, meta)
 
 
-def _generate_tight(n_ues: int | None, n_servers: int | None, rng: np.random.Generator,
-                    name: str, meta: dict) -> Instance:
+def _generate_tight(family: Family, n: int, m: int, rng: np.random.Generator, name: str,
+                    meta: dict) -> Instance:
     """The tight family (TightParams): capacity binds for energy and every instance is
     feasible.
 
-    1. Draw sizes, positions, tasks, per-UE deadlines, bandwidths and powers, and the channel
-       (3GPP path loss, Rayleigh fading).
+    1. Draw (after the sizes) positions, tasks, per-UE deadlines, bandwidths and powers, and
+       the channel (3GPP path loss, Rayleigh fading).
     2. Draw the must-offload share s and make ceil(s N) UEs must-offload, chosen among those
        with a server that takes at most half their deadline to reach: their local CPU is set
        so that t_loc = T * U(1.2, 2.5); every other UE gets t_loc = T * U(0.3, 0.95) (its
@@ -326,8 +302,7 @@ def _generate_tight(n_ues: int | None, n_servers: int | None, rng: np.random.Gen
        must-offload UEs would push that lower end past 0.65, the last ones chosen run locally
        instead (rare; at least ceil(0.1 N) stay).
     """
-    p = TIGHT
-    n, m = _draw_sizes(p.ues, p.servers, n_ues, n_servers, rng)
+    p = family.params
     ue_pos = rng.uniform(0.0, p.area_m, size=(n, 2))
     server_pos = rng.uniform(0.0, p.area_m, size=(m, 2))
     cycles = rng.uniform(*p.cycles, size=n)
@@ -377,8 +352,8 @@ def _generate_tight(n_ues: int | None, n_servers: int | None, rng: np.random.Gen
                          server_position_m=server_pos, meta=meta)
 
 
-def _generate_sparse(n_ues: int | None, n_servers: int | None, rng: np.random.Generator,
-                     name: str, meta: dict) -> Instance:
+def _generate_sparse(family: Family, n: int, m: int, rng: np.random.Generator, name: str,
+                     meta: dict) -> Instance:
     """The sparse family (SparseParams), feasible by construction.
 
     UEs reach their nearest 2-4 servers only; lognormal tasks; must-offload UEs arise from
@@ -387,8 +362,7 @@ def _generate_sparse(n_ues: int | None, n_servers: int | None, rng: np.random.Ge
     ratio drawn in [max(0.4, 1.37 x must-offload demand share), 0.9] (just above 0.9 where
     the must-offload UEs need it) and sizes 1:2:4:8.
     """
-    p = SPARSE
-    n, m = _draw_sizes(p.ues, p.servers, n_ues, n_servers, rng)
+    p = family.params
     ue_pos = rng.uniform(0.0, p.area_m, size=(n, 2))
     server_pos = rng.uniform(0.0, p.area_m, size=(m, 2))
     cycles = np.clip(portable(p.cycles_median * np.exp(p.cycles_sigma
@@ -436,6 +410,50 @@ def _generate_sparse(n_ues: int | None, n_servers: int | None, rng: np.random.Ge
                          server_position_m=server_pos, meta=meta)
 
 
+@dataclass(frozen=True)
+class Family:
+    """A row of the family table: a family's parameters and how `generate` draws it. Adding
+    a family is adding a row to FAMILY_TABLE."""
+
+    params: FamilyParams | TightParams | SparseParams
+    # Draws the rest of an instance of N x M: (family, N, M, rng, name, meta) -> Instance.
+    draw: Callable[[Family, int, int, np.random.Generator, str, dict], Instance]
+    # N and M when not given: (lo, hi) drawn uniformly, and drawn even when given so that
+    # the draws after them stay aligned; a single number is a fixed default, nothing drawn.
+    ues: tuple[int, int] | int
+    servers: tuple[int, int] | int
+    stream: bool = False  # a ScenarioStream can evolve it (a _World of positions + channel)
+    cycle_capacities: bool = False  # servers take params.capacities_hz in turn, not at random
+
+    def sizes(self, n_ues: int | None, n_servers: int | None, rng: np.random.Generator
+              ) -> tuple[int, int]:
+        """(N, M) of one instance: the given ones, else the family's."""
+        if isinstance(self.ues, int) and isinstance(self.servers, int):
+            return n_ues or self.ues, n_servers or self.servers
+        n_draw = int(rng.integers(self.ues[0], self.ues[1] + 1))
+        m_draw = int(rng.integers(self.servers[0], self.servers[1] + 1))
+        return n_ues or n_draw, n_servers or m_draw
+
+
+FAMILY_TABLE: dict[str, Family] = {
+    "paper": Family(PAPER, _generate_channel_family, ues=50, servers=4, stream=True,
+                    cycle_capacities=True),
+    "hetero": Family(HETERO, _generate_channel_family, ues=(20, 100), servers=(2, 8),
+                     stream=True),
+    "tight": Family(TIGHT, _generate_tight, ues=TIGHT.ues, servers=TIGHT.servers),
+    "sparse": Family(SPARSE, _generate_sparse, ues=SPARSE.ues, servers=SPARSE.servers),
+}
+FAMILIES = tuple(FAMILY_TABLE)
+STREAM_FAMILIES = tuple(name for name, f in FAMILY_TABLE.items() if f.stream)
+
+
+def family_params(family: str) -> FamilyParams | TightParams | SparseParams:
+    """The parameters of a family; raises InputError for an unknown name."""
+    if family not in FAMILY_TABLE:
+        raise InputError(f"family: unknown {family!r}; valid: {', '.join(FAMILIES)}")
+    return FAMILY_TABLE[family].params
+
+
 def generate(family: str = "paper", n_ues: int | None = None, n_servers: int | None = None,
              seed: int = 0, name: str | None = None) -> Instance:
     """Draw one instance of a family (SPEC section 2; docs/model.md for tight and sparse).
@@ -446,7 +464,7 @@ def generate(family: str = "paper", n_ues: int | None = None, n_servers: int | N
     even when given, so the rest of the draws stay aligned. The name defaults to
     "<family>-<seed:03d>".
     """
-    family_params(family)
+    family_params(family)  # an unknown name fails first
     _check_size("n_ues", n_ues, 1)
     _check_size("n_servers", n_servers, 1)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -454,11 +472,9 @@ def generate(family: str = "paper", n_ues: int | None = None, n_servers: int | N
     rng = np.random.default_rng(seed)
     name = name or f"{family}-{seed:03d}"
     meta = {"family": family, "seed": int(seed)}
-    if family == "tight":
-        return _generate_tight(n_ues, n_servers, rng, name, meta)
-    if family == "sparse":
-        return _generate_sparse(n_ues, n_servers, rng, name, meta)
-    return _generate_channel_family(family, n_ues, n_servers, rng, name, meta)
+    row = FAMILY_TABLE[family]
+    n, m = row.sizes(n_ues, n_servers, rng)
+    return row.draw(row, n, m, rng, name, meta)
 
 
 # --------------------------------------------------------------------- dynamics
@@ -572,6 +588,6 @@ class ScenarioStream:
         return [self.next() for _ in range(k)]
 
 
-__all__ = ["FAMILIES", "DRIFT_KINDS", "STREAM_FAMILIES", "Drift", "FamilyParams",
-           "ScenarioStream", "SparseParams", "TightParams", "channel_rates", "family_params",
-           "family_stats", "fit_capacities", "generate"]
+__all__ = ["FAMILIES", "FAMILY_TABLE", "DRIFT_KINDS", "STREAM_FAMILIES", "Drift", "Family",
+           "FamilyParams", "ScenarioStream", "SparseParams", "TightParams", "channel_rates",
+           "family_params", "family_stats", "fit_capacities", "generate"]

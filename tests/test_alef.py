@@ -297,18 +297,3 @@ def test_finetune_command_writes_checkpoint_report_and_plot(runner, tmp_path):
     inst = scenario_instances("server-loss", 1, 1, n_ues=12)[0]
     sol = mecopt.solve(inst, "energy", "lambo", checkpoint=str(out))
     assert sol.feasible
-
-
-def test_finetune_command_defaults_match_the_config():
-    """The CLI repeats ALEFConfig's defaults (it must not import torch to build its help);
-    this keeps the two from drifting apart."""
-    from dataclasses import fields
-
-    from mecopt.cli.finetune_command import finetune
-
-    config = {f.name: f.default for f in fields(alef.ALEFConfig)}
-    shared = [p for p in finetune.params if p.name in config and p.name != "scenario"]
-    assert {p.name for p in shared} >= {"budget", "windows", "pool", "heldout", "steps", "lr",
-                                        "align", "align_tol", "prefix", "gate", "seed"}
-    for p in shared:
-        assert p.default == config[p.name], p.name

@@ -88,12 +88,6 @@ def test_paper_preset_parameter_count():
     assert sum(isinstance(m, torch.nn.Linear) for m in net.modules()) == model_layers == 60
 
 
-def test_cli_presets_match_the_code():
-    from mecopt.cli.baseline_commands import PRESET_NAMES
-
-    assert set(PRESET_NAMES) == set(PRESETS)
-
-
 def test_paper_preset_runs_forward():
     from mecopt.learned.baseline_nets import OffloadNet, features
 

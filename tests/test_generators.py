@@ -161,3 +161,19 @@ def test_stream_positions_stay_in_area():
 def test_drift_validation():
     with pytest.raises(InputError, match="drift kind: unknown 'melt'"):
         Drift(1, "melt")
+
+
+def test_a_family_is_a_row_of_the_table(monkeypatch):
+    """generate() reads sizes, capacities and the drawing from FAMILY_TABLE; paper's default
+    size is its fixed 4 x 50 (nothing drawn), so giving it changes nothing."""
+    from dataclasses import replace
+
+    from mecopt.generators import FAMILY_TABLE
+
+    for seed in range(3):
+        assert mecopt.generate("paper", seed=seed).to_json() == mecopt.generate(
+            "paper", 50, 4, seed=seed).to_json()
+    monkeypatch.setitem(FAMILY_TABLE, "paper-6", replace(FAMILY_TABLE["paper"], servers=6))
+    inst = mecopt.generate("paper-6", seed=1)
+    assert (inst.n_ues, inst.n_servers) == (50, 6)
+    np.testing.assert_array_equal(inst.capacity_hz, [1.5e10, 1.5e10, 3e10, 5e10, 1.5e10, 1.5e10])

@@ -40,12 +40,6 @@ def test_paper_sizes_match_the_paper_counts(preset):
     assert f"{n:,} parameters" in out.output
 
 
-def test_cli_presets_are_the_model_presets():
-    from mecopt.cli.learned_commands import PRESET_NAMES
-
-    assert set(PRESET_NAMES) == set(PRESETS)
-
-
 def test_tokenizer_maps_unknown_words_to_unk():
     assert tokenize("Minimum latency") == [VOCAB.index("minimum"), VOCAB.index("latency")]
     assert tokenize("Minimum xyzzy") == [VOCAB.index("minimum"), VOCAB.index("<unk>")]
