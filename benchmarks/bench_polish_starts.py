@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import mecopt
-from mecopt.decoder import descend
+from mecopt.descend import descend
 from mecopt.learned.lambo_method import decode_instances
 from mecopt.objective import Objective
 from mecopt.reference import load_reference, optimum

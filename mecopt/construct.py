@@ -1,6 +1,6 @@
 """The shared constructive step: place UEs one by one, feasibility first.
 
-Greedy (solvers/greedy.py) and the repair decoder (mecopt.decoder.decode, used by DE, PG,
+Greedy (solvers/greedy.py) and the repair (mecopt.repair.repair, used by DE, PG,
 LAMBO, DROO and ARE) both build decisions with `construct`:
 
 1. Order (`placement_order`): the UEs that must offload (local misses the deadline) first,
@@ -33,7 +33,7 @@ from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.relaxation import assignment_lp
 
-# The relative slack on capacities that greedy, the decoder and waterfill share, so that
+# The relative slack on capacities that greedy, the repair and waterfill share, so that
 # "fits here" and "water-fills feasibly there" agree.
 CAP_RTOL = 1e-12
 # Seconds HiGHS may spend on one instance's anchor (once per instance, and only when a

@@ -26,7 +26,7 @@ Freed sets, taken in turn (energy: all four kinds; latency: server pairs):
    probability that its decision for the UE is wrong), with the same companions; used only
    when `weights` is given.
 The freed-set size adapts: it grows while sub-problems are proven quickly and shrinks when
-they hit their time limit. Between LNS rounds the shared local search (`mecopt.decoder.
+they hit their time limit. Between LNS rounds the shared local search (`mecopt.descend.
 descend`) polishes the incumbent. Every accepted assignment is checked with
 `evaluate_batch`, so `improve` never returns something infeasible or worse than its start.
 """
@@ -41,12 +41,13 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from mecopt.decoder import decode, descend
+from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.relaxation import assignment_model
+from mecopt.repair import repair
 
 GHZ = 1e9  # Hz per model unit inside the sub-MILP
 # Accept a sub-problem's answer only if it improves by more than this (relative): HiGHS's
@@ -99,7 +100,7 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
     sub_time_limit: seconds per sub-problem (default: 5% of time_limit, in [0.05, 2] s).
     max_steps: stop after this many sub-problems (default: no limit but time).
     free: the initial freed-set size in UEs (default: 60 for energy, adapting afterwards).
-    use_descend: polish with mecopt.decoder.descend first and after each round of LNS.
+    use_descend: polish with mecopt.descend.descend first and after each round of LNS.
     latency_solver: the exact sub-solver for latency (see `LatencySolver`); default: the
         outer-approximation search of `highs`.
 
@@ -172,7 +173,7 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
 
     if objective is Objective.ENERGY:
         search = _EnergyLNS(instance, rng, weights, free)
-        rounded = search.rounding(a, left())  # the LP relaxation, rounded by the decoder
+        rounded = search.rounding(a, left())  # the LP relaxation, rounded by the repair
         if rounded is not None:
             consider(rounded, "rounding")
     else:
@@ -347,13 +348,13 @@ class _EnergyLNS:
         return share
 
     def rounding(self, a: np.ndarray, time_limit: float) -> np.ndarray | None:
-        """The LP relaxation's largest shares, made feasible by the shared repair decoder
-        (mecopt.decoder.decode): a strong start for a generalized assignment problem, since
+        """The LP relaxation's largest shares, made feasible by the shared repair
+        (mecopt.repair.repair): a strong start for a generalized assignment problem, since
         the LP splits at most M UEs. Also sets the `lp` freed sets' reference."""
         share = self._relaxation(a, time_limit)
         whole = share.max(axis=1) > 1 - 1e-6
         self.lp_choice = np.where(whole, share.argmax(axis=1), -1)
-        d = decode(self.instance, Objective.ENERGY, share.argmax(axis=1))
+        d = repair(self.instance, Objective.ENERGY, share.argmax(axis=1))
         return d.assignment[0] if d.feasible[0] else None
 
     # -- the sub-MILP
