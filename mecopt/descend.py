@@ -12,11 +12,11 @@ import time
 
 import numpy as np
 
-from mecopt.construct import CAP_RTOL as _CAP_RTOL
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.waterfill import fits
 
 __all__ = ["descend"]
 
@@ -68,7 +68,7 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
         keep = low < value + 1e-9 * abs(value)  # slack for rounding
         ues, opts, low = ues[keep], opts[keep], low[keep]
         if energy:  # capacity is energy's only constraint: skip what cannot fit
-            fit = bound.fits(a, ues, opts)
+            fit = bound.fits(a, ues, opts, slack=_PRUNE_SLACK)
             ues, opts, low = ues[fit], opts[fit], low[fit]
         order = np.argsort(low, kind="stable")
         best, bar = None, value
@@ -88,13 +88,13 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
         """Moves that would improve but overload their server, most promising first."""
         if energy:  # exact values and loads, no water-filling needed
             low = bound.of(a, ue[:, None], opt[:, None])
-            over = ~bound.fits(a, ue[:, None], opt[:, None], rtol=_CAP_RTOL)
+            over = ~bound.fits(a, ue[:, None], opt[:, None])
             near = np.flatnonzero(over & (low < value - 1e-12 * abs(value)))
             return near[np.argsort(low[near], kind="stable")][:_CHAIN_STARTS]
         # Only moves that may overload a server can be chain starts, and only those whose
         # value (as evaluate_batch reports it, f = f_min where overloaded) may beat ours.
         low = bound.of(a, ue[:, None], opt[:, None], overloaded=True)
-        maybe_over = ~bound.fits(a, ue[:, None], opt[:, None], rtol=-_FIT_RTOL)
+        maybe_over = ~bound.fits(a, ue[:, None], opt[:, None], slack=-_PRUNE_SLACK)
         near = np.flatnonzero(maybe_over & (low < value + 1e-9 * abs(value)))
         return near[_best(instance, objective, _apply(a, ue[near, None], opt[near, None]),
                           value, deadline)[1]]
@@ -125,9 +125,11 @@ _CHAIN_STARTS = 32
 # Neighbours evaluated in the first chunk, best bound first; each later chunk is twice as
 # large. For energy the bound is the exact value, so the first chunk almost always decides.
 _SHORTLIST = 4
-# Energy neighbours whose minimum allocations exceed a capacity by more than this are
-# skipped unevaluated: looser than waterfill's own tolerance, so nothing it accepts is lost.
-_FIT_RTOL = 1e-9
+# Relative margin of the bound's own capacity test, whose loads are summed in another order
+# than water-filling's: energy neighbours are skipped unevaluated only when they overload a
+# server by more than this, and latency chain starts are taken among the moves that come
+# within it of a capacity. Far above waterfill's FIT_TOL, so neither loses a neighbour.
+_PRUNE_SLACK = 1e-9
 
 
 def _apply(a: np.ndarray, ues: np.ndarray, opts: np.ndarray) -> np.ndarray:
@@ -197,12 +199,13 @@ class _Bound:
         return base[None, 1:] + shift[:, 1:]
 
     def fits(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
-             rtol: float = _FIT_RTOL) -> np.ndarray:
+             slack: float = 0.0) -> np.ndarray:
         """(P,) whether every server still holds the minimum allocations of its UEs after
-        the changes (up to rtol): necessary for feasibility, and for energy sufficient."""
+        the changes (`mecopt.waterfill.fits` on capacities scaled by 1 + slack): at slack 0
+        necessary for feasibility, and for energy sufficient."""
         load = self._sums(a, ues, opts, self.f_min)
         with np.errstate(invalid="ignore"):  # inf - inf where a UE leaves an unusable pair
-            return np.all(load <= self.capacity * (1 + rtol), axis=1)
+            return np.all(fits(load, self.capacity * (1 + slack)), axis=1)
 
     def of(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
            overloaded: bool = False) -> np.ndarray:

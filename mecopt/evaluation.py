@@ -14,7 +14,7 @@ import numpy as np
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.waterfill import CAPACITY_RTOL, waterfill
+from mecopt.waterfill import fits, waterfill
 
 # Relative slack on deadlines: a UE given exactly f_min finishes at T up to rounding.
 DEADLINE_RTOL = 1e-9
@@ -128,7 +128,7 @@ def evaluate(instance: Instance, assignment, allocation_hz=None) -> Evaluation:
 
     # Capacity per server.
     load = np.bincount(j[offl], weights=alloc[offl], minlength=M)
-    for s in np.flatnonzero(load > instance.capacity_hz * (1 + CAPACITY_RTOL)):
+    for s in np.flatnonzero(~fits(load, instance.capacity_hz)):
         over = load[s] - instance.capacity_hz[s]
         need = ""
         if allocation_hz is None:

@@ -48,6 +48,7 @@ from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.relaxation import assignment_model
 from mecopt.repair import repair
+from mecopt.waterfill import fits
 
 GHZ = 1e9  # Hz per model unit inside the sub-MILP
 # Accept a sub-problem's answer only if it improves by more than this (relative): HiGHS's
@@ -369,7 +370,7 @@ class _EnergyLNS:
         load = np.bincount(a[fixed], weights=self.weight[fixed, a[fixed]], minlength=M + 1)[1:]
         residual = self.capacity - load  # GHz
         ok = self.ok[ues].copy()
-        ok[:, 1:] &= self.weight[ues, 1:] <= residual[None, :] * (1 + 1e-12)
+        ok[:, 1:] &= fits(self.weight[ues, 1:], residual[None, :])
         ok[np.arange(len(ues)), a[ues]] = True  # the current option always stays
         h, row, col = assignment_model(ok, self.cost[ues], self.weight[ues, 1:],
                                        np.maximum(residual, 0.0), integer=integer)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.construct import CAP_RTOL as _CAP_RTOL
 from mecopt.construct import construct
 from mecopt.errors import InputError
 from mecopt.evaluation import BatchEvaluation, evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.waterfill import fits
 
 __all__ = ["Decoded", "repair"]
 
@@ -111,4 +111,4 @@ def _fits_as_is(instance: Instance, a: np.ndarray) -> np.ndarray:
     w = np.where(a > 0, f_min[np.arange(N), jj], 0.0)  # (P, N)
     rows = np.repeat(np.arange(P), N)
     load = np.bincount(rows * M + jj.ravel(), weights=w.ravel(), minlength=P * M).reshape(P, M)
-    return options_ok & (load <= instance.capacity_hz * (1 + _CAP_RTOL)).all(axis=1)
+    return options_ok & fits(load, instance.capacity_hz).all(axis=1)

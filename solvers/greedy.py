@@ -33,12 +33,13 @@ import time
 
 import numpy as np
 
-from mecopt.construct import CAP_RTOL, construct, placement_order
+from mecopt.construct import construct, placement_order
 from mecopt.instance import Instance
 from mecopt.method import Method, Outcome
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
 from mecopt.status import Status
+from mecopt.waterfill import fits
 
 
 def greedy_assignment(instance: Instance, objective: Objective | str, *,
@@ -65,7 +66,7 @@ def _dead_end(instance: Instance, order: np.ndarray, a: np.ndarray) -> str:
             k = a[u]
             if k > 0:
                 load[k - 1] += instance.f_min[u, k - 1]
-                if load[k - 1] > instance.capacity_hz[k - 1] * (1 + CAP_RTOL):
+                if not fits(load[k - 1], instance.capacity_hz[k - 1]):
                     i = int(u)
                     break
     where = f"UE {i}" if i is not None else "a UE"
