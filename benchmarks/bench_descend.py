@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 import mecopt
+from mecopt.construct import greedy_assignment
 from mecopt.descend import descend
 from mecopt.objective import Objective
 from mecopt.repair import repair
-from mecopt.solvers.greedy import greedy_assignment
 
 ROOT = Path(__file__).resolve().parent.parent / "instances"
 FAMILIES = ("tiny", "paper", "hetero", "large")

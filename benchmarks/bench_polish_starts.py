@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 import mecopt
+from mecopt.construct import greedy_assignment
 from mecopt.descend import descend
 from mecopt.learned.lambo_method import decode_instances
 from mecopt.objective import Objective
 from mecopt.reference import load_reference, optimum
-from mecopt.solvers.greedy import greedy_assignment
 
 ROOT = Path(__file__).resolve().parent.parent / "instances"
 

@@ -1,7 +1,8 @@
 """The shared constructive step: place UEs one by one, feasibility first.
 
-Greedy (solvers/greedy.py) and the repair (mecopt.repair.repair, used by DE, PG,
-LAMBO, DROO and ARE) both build decisions with `construct`:
+Greedy (`greedy_assignment`, the `greedy` method's construction, also the start of `highs`,
+DE, PG and the Pareto front) and the repair (mecopt.repair.repair, used by DE, PG, LAMBO,
+DROO and ARE) both build decisions with `construct`:
 
 1. Order (`placement_order`): the UEs that must offload (local misses the deadline) first,
    then the largest regret first. Regret is measured, as in Martello and Toth's MTHG
@@ -325,6 +326,38 @@ class _Room:
             return None
         p, o, r = np.unravel_index(np.argmin(total), total.shape)
         return float(total[p, o, r]) + join, [(int(on[u[p]]), int(o)), (int(on[v[p]]), int(r))]
+
+
+def greedy_assignment(instance: Instance, objective: Objective | str, *,
+                      order: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:
+    """The greedy assignment, or (None, where it got stuck) when the construction found no
+    decision (then the instance may still be feasible: nothing is proven). `order` replaces
+    the placement order (mecopt.construct.placement_order) when given."""
+    objective = Objective.parse(objective)
+    order = placement_order(instance, objective) if order is None else order
+    a, stuck = construct(instance, objective, np.full((1, instance.n_ues), -1), order=order)
+    if stuck[0]:
+        return None, _dead_end(instance, order, a[0])
+    return a[0], ""
+
+
+def _dead_end(instance: Instance, order: np.ndarray, a: np.ndarray) -> str:
+    """Where the construction (its stuck assignment a) got stuck: the first UE in placement
+    order with no usable option, or whose server it overloads."""
+    usable = instance.option_ok[order].any(axis=1)
+    i = None if usable.all() else int(order[np.argmin(usable)])
+    if i is None:
+        load = np.zeros(instance.n_servers)
+        for u in order:
+            k = a[u]
+            if k > 0:
+                load[k - 1] += instance.f_min[u, k - 1]
+                if not fits(load[k - 1], instance.capacity_hz[k - 1]):
+                    i = int(u)
+                    break
+    where = f"UE {i}" if i is not None else "a UE"
+    return (f"greedy: {where} found no room after ejection, and HiGHS found no packing of "
+            "the UEs that must offload")
 
 
 # One anchor per instance (or None when HiGHS found none), computed at most once.

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mecopt.construct import greedy_assignment
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
@@ -84,8 +85,6 @@ def reference_point(instance: Instance) -> np.ndarray:
     """The hypervolume reference point: 1.1 times the worse (latency, energy) of the two
     greedy solutions (minimum latency, minimum energy), or, if greedy fails, the box every
     feasible decision lies in (mean deadline, sum of each UE's costliest usable option)."""
-    from mecopt.solvers.greedy import greedy_assignment
-
     found = [greedy_assignment(instance, obj)[0] for obj in Objective]
     found = [a for a in found if a is not None]
     if found:
@@ -185,8 +184,6 @@ def nsga2_front(instance: Instance, *, pop_size: int = 100, generations: int = 2
 
 def _polished_seeds(instance: Instance, deadline: float | None) -> list[np.ndarray]:
     """Greedy for each objective, polished by `descend` for each objective (up to 4)."""
-    from mecopt.solvers.greedy import greedy_assignment
-
     out = []
     for start_obj in Objective:
         a, _ = greedy_assignment(instance, start_obj)

@@ -31,7 +31,7 @@ from pymoo.core.problem import Problem
 from pymoo.problems.static import StaticProblem
 from pymoo.termination.max_gen import MaximumGenerationTermination
 
-from mecopt.construct import placement_order
+from mecopt.construct import greedy_assignment, placement_order
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.instance import Instance
@@ -39,7 +39,6 @@ from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
 from mecopt.repair import repair
-from mecopt.solvers.greedy import greedy_assignment
 from mecopt.status import Status
 
 CODINGS = ("integer", "keys")

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from mecopt.construct import placement_order
+from mecopt.construct import greedy_assignment, placement_order
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.instance import Instance
@@ -35,7 +35,6 @@ from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
 from mecopt.repair import repair
-from mecopt.solvers.greedy import greedy_assignment
 from mecopt.status import Status
 
 

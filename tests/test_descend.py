@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import mecopt
+from mecopt.construct import greedy_assignment
 from mecopt.descend import _apply, _Bound, descend
 from mecopt.evaluation import evaluate, evaluate_batch
 from mecopt.repair import repair
-from mecopt.solvers.greedy import greedy_assignment
 
 from conftest import library
 

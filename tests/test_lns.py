@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 import mecopt
+from mecopt.construct import greedy_assignment
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.lns import improve, improve_with_stats
 from mecopt.objective import Objective
 from mecopt.reference import load_reference, optimum
 from mecopt.repair import repair
-from mecopt.solvers.greedy import greedy_assignment
 
 from conftest import INSTANCES, library
 

@@ -12,10 +12,9 @@ from test_greedy import late_big_ue, needs_ejection, random_instance
 
 import mecopt
 import mecopt.construct as construct
-from mecopt.construct import placement_order
+from mecopt.construct import greedy_assignment, placement_order
 from mecopt.evaluation import evaluate, evaluate_batch
 from mecopt.repair import repair
-from mecopt.solvers.greedy import greedy_assignment
 
 from conftest import brute_force, library
 
