@@ -50,43 +50,79 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     first = evaluate_batch(instance, a[None])
     if not first.feasible[0]:
         raise InputError("assignment: descend needs a feasible starting assignment")
-    value = float(first.value(objective)[0])
-    N = instance.n_ues
-    ok = instance.option_ok
-    options = np.arange(ok.shape[1])
-    bound = _Bound(instance, objective)
-    energy = objective is Objective.ENERGY
+    search = _Descent(instance, objective, a, float(first.value(objective)[0]), deadline)
+    for _ in range(max_rounds):
+        if search.late():
+            break
+        best = search.improve(swaps=swaps, chains=chains)
+        if best is None:
+            break
+        search.a, search.value = best
+    return search.a, search.value
 
-    def late() -> bool:
-        return deadline is not None and time.perf_counter() >= deadline
 
-    def best_of(ues: np.ndarray, opts: np.ndarray) -> tuple[np.ndarray, float] | None:
+class _Descent:
+    """The state of one `descend`: the current assignment and value, and its neighbourhoods."""
+
+    def __init__(self, instance: Instance, objective: Objective, a: np.ndarray, value: float,
+                 deadline: float | None) -> None:
+        self.instance, self.objective, self.deadline = instance, objective, deadline
+        self.a, self.value = a, value
+        self.ok = instance.option_ok
+        self.options = np.arange(self.ok.shape[1])
+        self.bound = _Bound(instance, objective)
+        self.energy = objective is Objective.ENERGY
+
+    def late(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    def improve(self, *, swaps: bool, chains: bool) -> tuple[np.ndarray, float] | None:
+        """One round: the best improving move, else swap, else ejection chain; or None."""
+        a, ok = self.a, self.ok
+        ue, opt = np.nonzero(ok & (self.options[None] != a[:, None]))
+        best = self.best_of(ue[:, None], opt[:, None])
+        if best is None and swaps and not self.late():
+            i, j = np.triu_indices(self.instance.n_ues, k=1)
+            keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
+            i, j = i[keep], j[keep]
+            best = self.best_of(np.stack([i, j], 1), np.stack([a[j], a[i]], 1))
+        if best is None and chains and not self.late():
+            # The chain starts need every move's value, so only now are all moves evaluated.
+            promising = self.chain_starts(ue, opt)
+            if len(promising):
+                best = self.best_of(*_ejections(ok, a, ue[promising], opt[promising]))
+        return best
+
+    def best_of(self, ues: np.ndarray, opts: np.ndarray) -> tuple[np.ndarray, float] | None:
         """The best improving neighbour among a (ues, opts) neighbourhood: the neighbours
         the bound does not rule out are evaluated best bound first, a chunk at a time, until
         the next bound cannot beat the best value found."""
+        a, value, bound = self.a, self.value, self.bound
         low = bound.of(a, ues, opts)
         keep = low < value + 1e-9 * abs(value)  # slack for rounding
         ues, opts, low = ues[keep], opts[keep], low[keep]
-        if energy:  # capacity is energy's only constraint: skip what cannot fit
+        if self.energy:  # capacity is energy's only constraint: skip what cannot fit
             fit = bound.fits(a, ues, opts, slack=_PRUNE_SLACK)
             ues, opts, low = ues[fit], opts[fit], low[fit]
         order = np.argsort(low, kind="stable")
         best, bar = None, value
         first, size = 0, _SHORTLIST
         while first < len(order):
-            if first and (late() or low[order[first]] >= bar + 1e-9 * abs(bar)):
+            if first and (self.late() or low[order[first]] >= bar + 1e-9 * abs(bar)):
                 break
             idx = order[first:first + size]
-            found, _ = _best(instance, objective, _apply(a, ues[idx], opts[idx]), bar,
-                             deadline)
+            found, _ = _best(self.instance, self.objective, _apply(a, ues[idx], opts[idx]),
+                             bar, self.deadline)
             if found is not None:
                 best, bar = found, found[1]
             first, size = first + size, 2 * size
         return best
 
-    def chain_starts() -> np.ndarray:
-        """Moves that would improve but overload their server, most promising first."""
-        if energy:  # exact values and loads, no water-filling needed
+    def chain_starts(self, ue: np.ndarray, opt: np.ndarray) -> np.ndarray:
+        """Among the moves (UE ue[r] to option opt[r]), those that would improve but overload
+        their server, most promising first."""
+        a, value, bound = self.a, self.value, self.bound
+        if self.energy:  # exact values and loads, no water-filling needed
             low = bound.of(a, ue[:, None], opt[:, None])
             over = ~bound.fits(a, ue[:, None], opt[:, None])
             near = np.flatnonzero(over & (low < value - 1e-12 * abs(value)))
@@ -96,28 +132,8 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
         low = bound.of(a, ue[:, None], opt[:, None], overloaded=True)
         maybe_over = ~bound.fits(a, ue[:, None], opt[:, None], slack=-_PRUNE_SLACK)
         near = np.flatnonzero(maybe_over & (low < value + 1e-9 * abs(value)))
-        return near[_best(instance, objective, _apply(a, ue[near, None], opt[near, None]),
-                          value, deadline)[1]]
-
-    for _ in range(max_rounds):
-        if late():
-            break
-        ue, opt = np.nonzero(ok & (options[None] != a[:, None]))
-        best = best_of(ue[:, None], opt[:, None])
-        if best is None and swaps and not late():
-            i, j = np.triu_indices(N, k=1)
-            keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
-            i, j = i[keep], j[keep]
-            best = best_of(np.stack([i, j], 1), np.stack([a[j], a[i]], 1))
-        if best is None and chains and not late():
-            # The chain starts need every move's value, so only now are all moves evaluated.
-            promising = chain_starts()
-            if len(promising):
-                best = best_of(*_ejections(ok, a, ue[promising], opt[promising]))
-        if best is None:
-            break
-        a, value = best
-    return a, value
+        return near[_best(self.instance, self.objective,
+                          _apply(a, ue[near, None], opt[near, None]), value, self.deadline)[1]]
 
 
 # How many overloading moves an ejection-chain round starts from (the most promising ones).

@@ -123,92 +123,110 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
                        ) -> tuple[np.ndarray, float, Stats]:
     """`improve`, also returning what it did (`Stats`)."""
     t0 = time.perf_counter()
-    deadline = t0 + max(0.0, float(time_limit))
     objective = Objective.parse(objective)
     N = instance.n_ues
-    a = np.asarray(assignment, dtype=int).copy()
-    if a.shape != (N,):
-        raise InputError(f"assignment: expected {N} entries (one per UE), got shape "
-                         f"{list(a.shape)}")
-    first = evaluate_batch(instance, a[None])
-    if not first.feasible[0]:
-        raise InputError("assignment: improve needs a feasible starting assignment")
-    value = float(first.value(objective)[0])
-    stats = Stats(start_value=value)
-    if weights is not None:
-        weights = np.asarray(weights, dtype=float)
-        if weights.shape != (N,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
-            raise InputError(f"weights: expected {N} finite non-negative numbers (one per UE)")
-        if not weights.any():
-            weights = None
+    best = _Incumbent(instance, objective, assignment,
+                      deadline=t0 + max(0.0, float(time_limit)), use_descend=use_descend)
+    stats = best.stats
+    weights = _checked_weights(weights, N)
     if sub_time_limit is None:
         sub_time_limit = min(2.0, max(0.05, 0.05 * float(time_limit)))
     rng = np.random.default_rng(seed)
 
-    def left() -> float:
-        return deadline - time.perf_counter()
-
-    def polish() -> None:
-        # Best-improvement descent can take long from a poor start (45 s from greedy on
-        # hetero 1000 x 20), so it gets at most a quarter of the time left.
-        nonlocal a, value
-        if use_descend and left() > 0:
-            a, value = descend(instance, objective, a,
-                               deadline=time.perf_counter() + DESCEND_SHARE * left())
-            stats.descents += 1
-
-    def consider(cand: np.ndarray, kind: str) -> bool:
-        nonlocal a, value
-        check = evaluate_batch(instance, cand[None])
-        if not check.feasible[0]:
-            stats.rejected += 1
-            return False
-        v = float(check.value(objective)[0])
-        if v < value - IMPROVE_RTOL * abs(value):
-            a, value = cand, v
-            stats.accepted += 1
-            stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
-            return True
-        return False
-
     if objective is Objective.ENERGY:
         search = _EnergyLNS(instance, rng, weights, free)
-        rounded = search.rounding(a, left())  # the LP relaxation, rounded by the repair
+        rounded = search.rounding(best.a, best.left())  # the LP relaxation, repaired
         if rounded is not None:
-            consider(rounded, "rounding")
+            best.consider(rounded, "rounding")
     else:
         search = _LatencyLNS(instance, rng, latency_solver)
-        polish()
+        best.polish()
     improved_since_descent = False
-    while left() > 0 and (max_steps is None or stats.steps < max_steps):
-        kind, ues = search.choose(a)
+    while best.left() > 0 and (max_steps is None or stats.steps < max_steps):
+        kind, ues = search.choose(best.a)
         if kind == "round":  # one pass over every kind is done
             if improved_since_descent:
-                polish()
+                best.polish()
                 improved_since_descent = False
             continue
-        found = search.solve(a, ues, min(sub_time_limit, max(left(), 0.01)))
+        found = search.solve(best.a, ues, min(sub_time_limit, max(best.left(), 0.01)))
         stats.steps += 1
         if found is None:
             continue
         cand, proven = found
         if proven and len(ues) == N:
             stats.proven = True
-        if np.array_equal(cand, a):
+        if np.array_equal(cand, best.a):
             if stats.proven:
                 break
             continue
-        if consider(cand, kind):
+        if best.consider(cand, kind):
             improved_since_descent = True
         if stats.proven:
             break
-        if value <= getattr(search, "lower_bound", -math.inf) + PROVEN_ATOL:
+        if best.value <= getattr(search, "lower_bound", -math.inf) + PROVEN_ATOL:
             stats.proven = True  # the incumbent meets the LP bound: nothing left to find
             break
     if improved_since_descent:
-        polish()
-    stats.value, stats.wall_s = value, time.perf_counter() - t0
-    return a, value, stats
+        best.polish()
+    stats.value, stats.wall_s = best.value, time.perf_counter() - t0
+    return best.a, best.value, stats
+
+
+def _checked_weights(weights: np.ndarray | None, N: int) -> np.ndarray | None:
+    """The per-UE weights as floats, None when absent or all zero; InputError if invalid."""
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (N,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise InputError(f"weights: expected {N} finite non-negative numbers (one per UE)")
+    return weights if weights.any() else None
+
+
+class _Incumbent:
+    """The best assignment so far and its value, the deadline and the `Stats`: what the LNS
+    loop accepts into and polishes."""
+
+    def __init__(self, instance: Instance, objective: Objective, assignment: np.ndarray, *,
+                 deadline: float, use_descend: bool) -> None:
+        N = instance.n_ues
+        a = np.asarray(assignment, dtype=int).copy()
+        if a.shape != (N,):
+            raise InputError(f"assignment: expected {N} entries (one per UE), got shape "
+                             f"{list(a.shape)}")
+        first = evaluate_batch(instance, a[None])
+        if not first.feasible[0]:
+            raise InputError("assignment: improve needs a feasible starting assignment")
+        self.instance, self.objective = instance, objective
+        self.a, self.value = a, float(first.value(objective)[0])
+        self.deadline, self.use_descend = deadline, use_descend
+        self.stats = Stats(start_value=self.value)
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def polish(self) -> None:
+        # Best-improvement descent can take long from a poor start (45 s from greedy on
+        # hetero 1000 x 20), so it gets at most a quarter of the time left.
+        if self.use_descend and self.left() > 0:
+            self.a, self.value = descend(
+                self.instance, self.objective, self.a,
+                deadline=time.perf_counter() + DESCEND_SHARE * self.left())
+            self.stats.descents += 1
+
+    def consider(self, cand: np.ndarray, kind: str) -> bool:
+        """Accept `cand` if evaluate_batch finds it feasible and better by IMPROVE_RTOL."""
+        check = evaluate_batch(self.instance, cand[None])
+        if not check.feasible[0]:
+            self.stats.rejected += 1
+            return False
+        v = float(check.value(self.objective)[0])
+        if v < self.value - IMPROVE_RTOL * abs(self.value):
+            self.a, self.value = cand, v
+            self.stats.accepted += 1
+            self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+            return True
+        return False
 
 
 # ------------------------------------------------------------------------------ energy
