@@ -1,7 +1,7 @@
 """How long does the shared local search (`mecopt.descend`) take, and where does it end?
 
 For every library family (tiny, paper, hetero, large) and objective, `descend` runs from
-`--starts` random proposals per instance, repaired by `mecopt.decode` (seeded), and from
+`--starts` random proposals per instance, repaired by `mecopt.repair` (seeded), and from
 the greedy heuristic's assignment. Printed per row: the number of descents, the mean value
 they end at relative to the start (how much the search gains), and the mean ms per
 descent. `--json` writes every final value, so two versions of the code can be compared
@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 import mecopt
-from mecopt.decoder import decode, descend
+from mecopt.construct import greedy_assignment
+from mecopt.descend import descend
 from mecopt.objective import Objective
-from mecopt.solvers.greedy import greedy_assignment
+from mecopt.repair import repair
 
 ROOT = Path(__file__).resolve().parent.parent / "instances"
 FAMILIES = ("tiny", "paper", "hetero", "large")
@@ -48,13 +49,13 @@ def main() -> None:
                     if kind == "random":
                         proposals = rng.integers(0, inst.n_servers + 1,
                                                  (args.starts, inst.n_ues))
-                        dec = decode(inst, obj, proposals)
+                        dec = repair(inst, obj, proposals)
                         starts = list(zip(dec.assignment[dec.feasible],
                                           dec.value[dec.feasible], strict=True))
                     else:
                         a, _ = greedy_assignment(inst, obj)
                         starts = [] if a is None else [
-                            (a, float(decode(inst, obj, a[None]).value[0]))]
+                            (a, float(repair(inst, obj, a[None]).value[0]))]
                     for a, v0 in starts:
                         t = time.perf_counter()
                         _, v = descend(inst, obj, a)

@@ -22,9 +22,9 @@ import time
 
 import mecopt
 from mecopt.bench import percent, relative_gap
+from mecopt.construct import greedy_assignment
 from mecopt.lns import improve_with_stats
 from mecopt.objective import Objective
-from mecopt.solvers.greedy import greedy_assignment
 
 CASES = [(500, 10, 0), (1000, 20, 0), (1000, 20, 1), (1000, 20, 2)]
 QUICK_CASES = [(500, 10, 0), (1000, 20, 0)]

@@ -8,7 +8,7 @@ among the feasible ones, how often
 - each fast method (`--methods`, default greedy and lambo's greedy decoding), solved through
   `mecopt.solve` for each objective, answers `infeasible` (false: the instance has a
   decision), `no_solution`, or another status without a decision, and
-- `decode` of random proposals (as DE draws its initial population: uniform options)
+- `repair` of random proposals (as DE draws its initial population: uniform options)
   leaves a row infeasible.
 
 Instance kinds (fixed seeds, so runs compare):
@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 import mecopt
-from mecopt.decoder import decode
+from mecopt.repair import repair
 
 
 def hetero_instance(rng: np.random.Generator, seed: int) -> mecopt.Instance:
@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=500, help="instances to draw")
     ap.add_argument("--tiny-share", type=float, default=0.3, help="share of tiny instances")
     ap.add_argument("--time-limit", type=float, default=5.0, help="highs limit per instance [s]")
-    ap.add_argument("--proposals", type=int, default=40, help="random proposals per decode")
+    ap.add_argument("--proposals", type=int, default=40, help="random proposals per repair")
     ap.add_argument("--seed", type=int, default=0, help="seed of the instance draw")
     ap.add_argument("--methods", default="greedy,lambo", help="fast methods, comma-separated")
     args = ap.parse_args()
@@ -91,8 +91,8 @@ def main() -> None:
     t_method = {m: 0.0 for m in methods}
     rows = rows_missed = inst_any = inst_all = 0
     missed: list[str] = []
-    t_exact = t_decode = 0.0
-    slowest = (0.0, "")  # the slowest method or decode call
+    t_exact = t_repair = 0.0
+    slowest = (0.0, "")  # the slowest method or repair call
     start = time.perf_counter()
     for k in range(args.instances):
         rng = np.random.default_rng([args.seed, k])  # one stream per instance
@@ -120,16 +120,16 @@ def main() -> None:
         proposals = rng.integers(  # the same proposals whatever happened to other instances
             0, inst.n_servers + 1, (args.proposals, inst.n_ues))
         t = time.perf_counter()
-        dec = decode(inst, "energy", proposals)
-        t_decode += time.perf_counter() - t
-        slowest = max(slowest, (time.perf_counter() - t, f"decode {inst.name}"))
+        dec = repair(inst, "energy", proposals)
+        t_repair += time.perf_counter() - t
+        slowest = max(slowest, (time.perf_counter() - t, f"repair {inst.name}"))
         bad = int((~dec.feasible).sum())
         rows += len(proposals)
         rows_missed += bad
         inst_any += bad > 0
         inst_all += bad == len(proposals)
         if bad:
-            missed.append(f"decode {bad}/{len(proposals)} rows {inst.name} "
+            missed.append(f"repair {bad}/{len(proposals)} rows {inst.name} "
                           f"({inst.n_ues}x{inst.n_servers})")
 
     f = counts["feasible"]
@@ -141,10 +141,10 @@ def main() -> None:
         print(f"{method} {obj.value:8s}: no decision on {none} of {f} feasible "
               f"({100 * none / max(f, 1):.2f}%), of which false 'infeasible' {wrong}; "
               f"statuses {dict(sorted(tally.items()))}")
-    print(f"decode of {args.proposals} random proposals: {rows_missed} of {rows} rows "
+    print(f"repair of {args.proposals} random proposals: {rows_missed} of {rows} rows "
           f"infeasible; instances with any such row {inst_any}, with every row {inst_all}")
     spent = ", ".join(f"{m} {t:.2f} s" for m, t in t_method.items())
-    print(f"time: highs {t_exact:.1f} s, {spent}, decode {t_decode:.2f} s, "
+    print(f"time: highs {t_exact:.1f} s, {spent}, repair {t_repair:.2f} s, "
           f"total {time.perf_counter() - start:.1f} s; slowest call {slowest[0]:.2f} s "
           f"({slowest[1]})")
     for line in missed[:20]:

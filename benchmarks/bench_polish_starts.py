@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 from mecopt.bench import GapSummary, collect_instances, relative_gap
-from mecopt.decoder import descend
+from mecopt.construct import greedy_assignment
+from mecopt.descend import descend
 from mecopt.learned.lambo_method import decode_instances
 from mecopt.objective import Objective
-from mecopt.solvers.greedy import greedy_assignment
 
 ROOT = Path(__file__).resolve().parent.parent / "instances"
 

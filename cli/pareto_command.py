@@ -11,7 +11,7 @@ from mecopt.pareto import METHODS, check_writable, compute_front, write_front
 @cli.command()
 @click.argument("instance", type=click.Path(exists=True, dir_okay=False))
 @click.option("--method", type=click.Choice(METHODS), default="nsga2", show_default=True,
-              help="nsga2: pymoo NSGA-II with the shared decoder; highs: exact epsilon "
+              help="nsga2: pymoo NSGA-II with the shared repair; highs: exact epsilon "
                    "constraint (minimum latency s.t. energy <= eps)")
 @click.option("-o", "--output-dir", "output_dir", type=click.Path(file_okay=False),
               default=".", show_default=True,

@@ -5,7 +5,7 @@ outputs, per UE, a softmax over the M+1 options (the offloading decision) and a 
 UE's share of its server's capacity). It is trained on expert labels: the exact solver's
 (`highs`) proven optima on generated paper instances, cross-entropy on the options plus a
 squared error on the shares. At solve time the option probabilities go through the shared
-feasibility-preserving decoder (mecopt.decoder.decode, scores form), and the servers are
+feasibility-preserving repair (mecopt.repair.repair, scores form), and the servers are
 water-filled; the sigmoid allocation is also checked and kept only where it is better.
 
 The objective is an input of the network (a one-hot of the prompt), so one checkpoint
@@ -102,14 +102,14 @@ def decide(model, instance: Instance, objective: Objective):
     """One ARE decision: (decoded single row, shares (N,) in (0, 1))."""
     import torch
 
-    from mecopt.decoder import decode
     from mecopt.learned.baseline_nets import features, option_probs
+    from mecopt.repair import repair
 
     x = features(instance, objective)
     with torch.inference_mode():
         logits, share = model(torch.from_numpy(x)[None])
     probs = option_probs(logits[0], instance.option_ok)  # (N, M+1)
-    return decode(instance, objective, probs[None]), share[0].numpy()
+    return repair(instance, objective, probs[None]), share[0].numpy()
 
 
 def capacity_share_allocation(instance: Instance, assignment: np.ndarray, share: np.ndarray

@@ -10,7 +10,7 @@ The original, step by step, and what changes here:
    most likely option and candidate k moves the k-1 least confident UEs (smallest margin
    between their top two probabilities) to their second choice (`quantize`).
 3. Each candidate is scored by solving the resource-allocation subproblem. Here: the shared
-   decoder (mecopt.decoder.decode) repairs a candidate that breaks a deadline or capacity
+   repair (mecopt.repair.repair) fixes a candidate that breaks a deadline or capacity
    and evaluates it exactly (water-filled).
 4. The best candidate and its input go into a replay memory of 1024 entries; every 10
    frames one training step on a batch of 128 (cross-entropy towards the stored decisions,
@@ -34,13 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.decoder import Decoded, decode
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.learned import availability, check_checkpoint
 from mecopt.learned.configs import DROOConfig, net_preset
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
+from mecopt.repair import Decoded, repair
 from mecopt.status import Status
 
 STREAM_SEED_BASE = 300_000  # DROO's training streams
@@ -88,7 +88,7 @@ def decide(model, instance: Instance, objective: Objective, k: int
     with torch.inference_mode():
         logits, share = model(torch.from_numpy(x)[None])
     probs = option_probs(logits[0], instance.option_ok)
-    dec = decode(instance, objective, quantize(probs, k))
+    dec = repair(instance, objective, quantize(probs, k))
     best = int(np.argmin(dec.value)) if dec.feasible.any() else int(np.argmin(dec.unplaced))
     return dec, best, x, share[0].numpy()
 

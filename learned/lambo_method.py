@@ -26,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.decoder import decode as repair
-from mecopt.decoder import descend
+from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
@@ -35,6 +34,7 @@ from mecopt.learned import load_cached
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, finish_with_lns
+from mecopt.repair import repair
 from mecopt.status import Status
 
 

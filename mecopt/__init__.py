@@ -9,7 +9,7 @@ and learned (LAMBO) methods sit behind one `solve(instance, objective, method)`.
 from mecopt.api import solve
 from mecopt.bounds import Bound, bound
 from mecopt.certificate import certify_infeasible
-from mecopt.decoder import Decoded, decode, descend
+from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import BatchEvaluation, Evaluation, Violation, evaluate, evaluate_batch
 from mecopt.generators import Drift, ScenarioStream, generate
@@ -17,6 +17,7 @@ from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.registry import availability, get_method, method_names
+from mecopt.repair import Decoded, repair
 from mecopt.solution import Solution
 from mecopt.status import Status
 from mecopt.waterfill import waterfill
@@ -26,6 +27,6 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchEvaluation", "Bound", "Decoded", "Drift", "Evaluation", "InputError", "Instance",
     "Method", "Objective", "Option", "Outcome", "ScenarioStream", "Solution", "Status",
-    "Violation", "availability", "bound", "certify_infeasible", "decode", "descend", "evaluate",
-    "evaluate_batch", "generate", "get_method", "method_names", "solve", "waterfill",
+    "Violation", "availability", "bound", "certify_infeasible", "descend", "evaluate",
+    "evaluate_batch", "generate", "get_method", "method_names", "repair", "solve", "waterfill",
 ]

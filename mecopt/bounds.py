@@ -91,9 +91,9 @@ def bound(instance: Instance, objective: Objective | str, *,
 def _rounded(instance: Instance, x: np.ndarray) -> float:
     """The energy of the LP solution's largest shares, made feasible by the shared repair
     (inf if the repair finds nothing)."""
-    from mecopt.decoder import decode
+    from mecopt.repair import repair
 
-    return float(decode(instance, Objective.ENERGY, x.argmax(axis=1)).value[0])
+    return float(repair(instance, Objective.ENERGY, x.argmax(axis=1)).value[0])
 
 
 def _cheapest_options(instance: Instance, cost: np.ndarray) -> float:

@@ -1,7 +1,8 @@
 """The shared constructive step: place UEs one by one, feasibility first.
 
-Greedy (solvers/greedy.py) and the repair decoder (mecopt.decoder.decode, used by DE, PG,
-LAMBO, DROO and ARE) both build decisions with `construct`:
+Greedy (`greedy_assignment`, the `greedy` method's construction, also the start of `highs`,
+DE, PG and the Pareto front) and the repair (mecopt.repair.repair, used by DE, PG, LAMBO,
+DROO and ARE) both build decisions with `construct`:
 
 1. Order (`placement_order`): the UEs that must offload (local misses the deadline) first,
    then the largest regret first. Regret is measured, as in Martello and Toth's MTHG
@@ -9,8 +10,8 @@ LAMBO, DROO and ARE) both build decisions with `construct`:
    each option's cost in an empty system plus its share of the server, f_min[i, j] / F_j,
    priced at twice the UE's plain cost regret. A UE with one usable option has infinite regret.
 2. Sweep: each UE takes its wanted option if that option meets its deadline and fits (the
-   running f_min sum of the server stays within its capacity), else the best option that
-   fits (highest score, or least marginal cost: `marginal_cost`).
+   running f_min sum of the server stays within its capacity: `mecopt.waterfill.fits`),
+   else the best option that fits (highest score, or least marginal cost: `marginal_cost`).
 3. Ejection (`_eject`): a UE that finds no fitting option makes room on a server it can use
    by moving one, else two, UEs already placed there to other options where they fit (local
    if that meets their deadline, or another server), the cheapest change in objective first.
@@ -32,10 +33,8 @@ import numpy as np
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.relaxation import assignment_lp
+from mecopt.waterfill import fit_limit, fits
 
-# The relative slack on capacities that greedy, the decoder and waterfill share, so that
-# "fits here" and "water-fills feasibly there" agree.
-CAP_RTOL = 1e-12
 # Seconds HiGHS may spend on one instance's anchor (once per instance, and only when a
 # construction is stuck after ejection).
 ANCHOR_TIME_LIMIT = 5.0
@@ -173,7 +172,6 @@ def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np
     leaves its option before it chooses again. Returns (Q,) UEs left without room."""
     Q = want.shape[0]
     ok = instance.option_ok
-    cap = instance.capacity_hz * (1 + CAP_RTOL)
     f_min = np.where(instance.usable, instance.f_min, 0.0)  # (N, M)
     root = np.sqrt(instance.cycles)
     stuck = np.zeros(Q, dtype=int)
@@ -185,15 +183,15 @@ def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np
             on = np.flatnonzero(cur > 0)
             rows.load[on, cur[on] - 1] -= f_min[i, cur[on] - 1]
             rows.root_sum[on, cur[on] - 1] -= root[i]
-        fits = np.empty((Q, ok.shape[1]), dtype=bool)
-        fits[:, 0] = ok[i, 0]
-        fits[:, 1:] = ok[i, 1:] & (rows.load + f_min[i] <= cap)
+        fitting = np.empty((Q, ok.shape[1]), dtype=bool)
+        fitting[:, 0] = ok[i, 0]
+        fitting[:, 1:] = ok[i, 1:] & fits(rows.load + f_min[i], instance.capacity_hz)
         k = want[:, i]
-        move = np.flatnonzero((k < 0) | ~fits[every, np.maximum(k, 0)])
+        move = np.flatnonzero((k < 0) | ~fitting[every, np.maximum(k, 0)])
         k = np.maximum(k, 0)
         counted = np.zeros(Q, dtype=bool)  # rows whose load already has UE i
         if len(move):
-            fit = fits[move]
+            fit = fitting[move]
             if scores is not None:
                 alt = np.where(fit, scores[move, i], -np.inf).argmax(axis=1)
             else:
@@ -260,7 +258,7 @@ class _Room:
     def __init__(self, instance: Instance, objective: Objective, costs: _Costs, rows: _Rows,
                  q: int, i: int, on_server: np.ndarray) -> None:
         F = _f_min(instance)  # (N, M+1)
-        cap = instance.capacity_hz * (1 + CAP_RTOL)
+        cap = fit_limit(instance.capacity_hz)  # room and deficits are against the limit
         a, load, root_sum = rows.a[q], rows.load[q], rows.root_sum[q]
         self.M, self.a, self.F = instance.n_servers, a, F
         self.ok_i = instance.option_ok[i]
@@ -330,6 +328,38 @@ class _Room:
         return float(total[p, o, r]) + join, [(int(on[u[p]]), int(o)), (int(on[v[p]]), int(r))]
 
 
+def greedy_assignment(instance: Instance, objective: Objective | str, *,
+                      order: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:
+    """The greedy assignment, or (None, where it got stuck) when the construction found no
+    decision (then the instance may still be feasible: nothing is proven). `order` replaces
+    the placement order (mecopt.construct.placement_order) when given."""
+    objective = Objective.parse(objective)
+    order = placement_order(instance, objective) if order is None else order
+    a, stuck = construct(instance, objective, np.full((1, instance.n_ues), -1), order=order)
+    if stuck[0]:
+        return None, _dead_end(instance, order, a[0])
+    return a[0], ""
+
+
+def _dead_end(instance: Instance, order: np.ndarray, a: np.ndarray) -> str:
+    """Where the construction (its stuck assignment a) got stuck: the first UE in placement
+    order with no usable option, or whose server it overloads."""
+    usable = instance.option_ok[order].any(axis=1)
+    i = None if usable.all() else int(order[np.argmin(usable)])
+    if i is None:
+        load = np.zeros(instance.n_servers)
+        for u in order:
+            k = a[u]
+            if k > 0:
+                load[k - 1] += instance.f_min[u, k - 1]
+                if not fits(load[k - 1], instance.capacity_hz[k - 1]):
+                    i = int(u)
+                    break
+    where = f"UE {i}" if i is not None else "a UE"
+    return (f"greedy: {where} found no room after ejection, and HiGHS found no packing of "
+            "the UEs that must offload")
+
+
 # One anchor per instance (or None when HiGHS found none), computed at most once.
 _ANCHORS: weakref.WeakKeyDictionary[Instance, tuple[np.ndarray | None, str]] = \
     weakref.WeakKeyDictionary()
@@ -368,6 +398,6 @@ def _solve_anchor(instance: Instance) -> tuple[np.ndarray | None, str]:
     a[must] = packed.x[must].argmax(axis=1)
     load = np.bincount(a[must] - 1, weights=instance.f_min[must, np.maximum(a[must] - 1, 0)],
                        minlength=instance.n_servers)
-    if not ((a[must] > 0).all() and (load <= instance.capacity_hz * (1 + CAP_RTOL)).all()):
+    if not ((a[must] > 0).all() and fits(load, instance.capacity_hz).all()):
         return None, "not found"
     return a, ""

@@ -14,7 +14,7 @@ import numpy as np
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.waterfill import CAPACITY_RTOL, waterfill
+from mecopt.waterfill import fits, waterfill
 
 # Relative slack on deadlines: a UE given exactly f_min finishes at T up to rounding.
 DEADLINE_RTOL = 1e-9
@@ -126,30 +126,45 @@ def evaluate(instance: Instance, assignment, allocation_hz=None) -> Evaluation:
     latency = np.where(valid, latency, np.nan)
     energy = np.where(valid, energy, np.nan)
 
-    # Capacity per server.
     load = np.bincount(j[offl], weights=alloc[offl], minlength=M)
-    for s in np.flatnonzero(load > instance.capacity_hz * (1 + CAPACITY_RTOL)):
-        over = load[s] - instance.capacity_hz[s]
-        need = ""
-        if allocation_hz is None:
-            need = " (the minimum allocations that meet the deadlines exceed the capacity)"
-        violations.append(Violation("capacity", None, int(s + 1), float(over),
-                                    f"capacity: server {s + 1} is allocated {load[s]:.6g} Hz, "
-                                    f"over its {instance.capacity_hz[s]:.6g} Hz by "
-                                    f"{over:.6g} Hz{need}"))
+    violations += _capacity_violations(instance, load, water_filled=allocation_hz is None)
     # Deadlines (unusable pairs are already reported).
-    late = valid & ~unusable & (latency > instance.deadline_s * (1 + DEADLINE_RTOL))
-    for i in np.flatnonzero(late):
-        where = "locally" if a[i] == 0 else f"on server {a[i]}"
-        over = latency[i] - instance.deadline_s[i]
-        violations.append(Violation("deadline", int(i), int(a[i]) or None, float(over),
-                                    f"deadline: UE {i} {where} takes {latency[i]:.6g} s, over "
-                                    f"its {instance.deadline_s[i]:.6g} s by {over:.6g} s"))
+    violations += _deadline_violations(instance, a, latency, valid & ~unusable)
     return Evaluation(
         assignment=a, allocation_hz=alloc, latency_s=latency, energy_j=energy,
         mean_latency_s=float(np.mean(latency)), total_energy_j=float(np.sum(energy)),
         violations=violations,
     )
+
+
+def _capacity_violations(instance: Instance, load: np.ndarray, *,
+                         water_filled: bool) -> list[Violation]:
+    """A capacity violation for every server whose allocated load (M,) does not fit."""
+    out = []
+    for s in np.flatnonzero(~fits(load, instance.capacity_hz)):
+        over = load[s] - instance.capacity_hz[s]
+        need = ""
+        if water_filled:
+            need = " (the minimum allocations that meet the deadlines exceed the capacity)"
+        out.append(Violation("capacity", None, int(s + 1), float(over),
+                             f"capacity: server {s + 1} is allocated {load[s]:.6g} Hz, "
+                             f"over its {instance.capacity_hz[s]:.6g} Hz by "
+                             f"{over:.6g} Hz{need}"))
+    return out
+
+
+def _deadline_violations(instance: Instance, a: np.ndarray, latency: np.ndarray,
+                         checked: np.ndarray) -> list[Violation]:
+    """A deadline violation for every checked UE (mask (N,)) whose latency is over."""
+    out = []
+    late = checked & (latency > instance.deadline_s * (1 + DEADLINE_RTOL))
+    for i in np.flatnonzero(late):
+        where = "locally" if a[i] == 0 else f"on server {a[i]}"
+        over = latency[i] - instance.deadline_s[i]
+        out.append(Violation("deadline", int(i), int(a[i]) or None, float(over),
+                             f"deadline: UE {i} {where} takes {latency[i]:.6g} s, over "
+                             f"its {instance.deadline_s[i]:.6g} s by {over:.6g} s"))
+    return out
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,7 @@ sub-problem on the freed UEs exactly (within a small time limit):
   servers: all UEs on one or two servers plus local UEs that can reach them. With the other
   servers and their UEs fixed, that is an independent smaller instance, solved by the
   exact outer-approximation search of `highs` (passed in as `latency_solver`, by default
-  imported from mecopt.solvers.outer_approximation when first needed, so the core does not
-  import a backend at import time).
+  mecopt.outer_approximation.search, imported when first needed: it loads Pyomo).
 
 Freed sets, taken in turn (energy: all four kinds; latency: server pairs):
 1. `pair`: every UE on two servers, plus UEs elsewhere that would save energy there;
@@ -26,7 +25,7 @@ Freed sets, taken in turn (energy: all four kinds; latency: server pairs):
    probability that its decision for the UE is wrong), with the same companions; used only
    when `weights` is given.
 The freed-set size adapts: it grows while sub-problems are proven quickly and shrinks when
-they hit their time limit. Between LNS rounds the shared local search (`mecopt.decoder.
+they hit their time limit. Between LNS rounds the shared local search (`mecopt.descend.
 descend`) polishes the incumbent. Every accepted assignment is checked with
 `evaluate_batch`, so `improve` never returns something infeasible or worse than its start.
 """
@@ -41,12 +40,14 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from mecopt.decoder import decode, descend
+from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.relaxation import assignment_model
+from mecopt.repair import repair
+from mecopt.waterfill import fits
 
 GHZ = 1e9  # Hz per model unit inside the sub-MILP
 # Accept a sub-problem's answer only if it improves by more than this (relative): HiGHS's
@@ -99,7 +100,7 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
     sub_time_limit: seconds per sub-problem (default: 5% of time_limit, in [0.05, 2] s).
     max_steps: stop after this many sub-problems (default: no limit but time).
     free: the initial freed-set size in UEs (default: 60 for energy, adapting afterwards).
-    use_descend: polish with mecopt.decoder.descend first and after each round of LNS.
+    use_descend: polish with mecopt.descend.descend first and after each round of LNS.
     latency_solver: the exact sub-solver for latency (see `LatencySolver`); default: the
         outer-approximation search of `highs`.
 
@@ -122,92 +123,110 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
                        ) -> tuple[np.ndarray, float, Stats]:
     """`improve`, also returning what it did (`Stats`)."""
     t0 = time.perf_counter()
-    deadline = t0 + max(0.0, float(time_limit))
     objective = Objective.parse(objective)
     N = instance.n_ues
-    a = np.asarray(assignment, dtype=int).copy()
-    if a.shape != (N,):
-        raise InputError(f"assignment: expected {N} entries (one per UE), got shape "
-                         f"{list(a.shape)}")
-    first = evaluate_batch(instance, a[None])
-    if not first.feasible[0]:
-        raise InputError("assignment: improve needs a feasible starting assignment")
-    value = float(first.value(objective)[0])
-    stats = Stats(start_value=value)
-    if weights is not None:
-        weights = np.asarray(weights, dtype=float)
-        if weights.shape != (N,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
-            raise InputError(f"weights: expected {N} finite non-negative numbers (one per UE)")
-        if not weights.any():
-            weights = None
+    best = _Incumbent(instance, objective, assignment,
+                      deadline=t0 + max(0.0, float(time_limit)), use_descend=use_descend)
+    stats = best.stats
+    weights = _checked_weights(weights, N)
     if sub_time_limit is None:
         sub_time_limit = min(2.0, max(0.05, 0.05 * float(time_limit)))
     rng = np.random.default_rng(seed)
 
-    def left() -> float:
-        return deadline - time.perf_counter()
-
-    def polish() -> None:
-        # Best-improvement descent can take long from a poor start (45 s from greedy on
-        # hetero 1000 x 20), so it gets at most a quarter of the time left.
-        nonlocal a, value
-        if use_descend and left() > 0:
-            a, value = descend(instance, objective, a,
-                               deadline=time.perf_counter() + DESCEND_SHARE * left())
-            stats.descents += 1
-
-    def consider(cand: np.ndarray, kind: str) -> bool:
-        nonlocal a, value
-        check = evaluate_batch(instance, cand[None])
-        if not check.feasible[0]:
-            stats.rejected += 1
-            return False
-        v = float(check.value(objective)[0])
-        if v < value - IMPROVE_RTOL * abs(value):
-            a, value = cand, v
-            stats.accepted += 1
-            stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
-            return True
-        return False
-
     if objective is Objective.ENERGY:
         search = _EnergyLNS(instance, rng, weights, free)
-        rounded = search.rounding(a, left())  # the LP relaxation, rounded by the decoder
+        rounded = search.rounding(best.a, best.left())  # the LP relaxation, repaired
         if rounded is not None:
-            consider(rounded, "rounding")
+            best.consider(rounded, "rounding")
     else:
         search = _LatencyLNS(instance, rng, latency_solver)
-        polish()
+        best.polish()
     improved_since_descent = False
-    while left() > 0 and (max_steps is None or stats.steps < max_steps):
-        kind, ues = search.choose(a)
+    while best.left() > 0 and (max_steps is None or stats.steps < max_steps):
+        kind, ues = search.choose(best.a)
         if kind == "round":  # one pass over every kind is done
             if improved_since_descent:
-                polish()
+                best.polish()
                 improved_since_descent = False
             continue
-        found = search.solve(a, ues, min(sub_time_limit, max(left(), 0.01)))
+        found = search.solve(best.a, ues, min(sub_time_limit, max(best.left(), 0.01)))
         stats.steps += 1
         if found is None:
             continue
         cand, proven = found
         if proven and len(ues) == N:
             stats.proven = True
-        if np.array_equal(cand, a):
+        if np.array_equal(cand, best.a):
             if stats.proven:
                 break
             continue
-        if consider(cand, kind):
+        if best.consider(cand, kind):
             improved_since_descent = True
         if stats.proven:
             break
-        if value <= getattr(search, "lower_bound", -math.inf) + PROVEN_ATOL:
+        if best.value <= getattr(search, "lower_bound", -math.inf) + PROVEN_ATOL:
             stats.proven = True  # the incumbent meets the LP bound: nothing left to find
             break
     if improved_since_descent:
-        polish()
-    stats.value, stats.wall_s = value, time.perf_counter() - t0
-    return a, value, stats
+        best.polish()
+    stats.value, stats.wall_s = best.value, time.perf_counter() - t0
+    return best.a, best.value, stats
+
+
+def _checked_weights(weights: np.ndarray | None, N: int) -> np.ndarray | None:
+    """The per-UE weights as floats, None when absent or all zero; InputError if invalid."""
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (N,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise InputError(f"weights: expected {N} finite non-negative numbers (one per UE)")
+    return weights if weights.any() else None
+
+
+class _Incumbent:
+    """The best assignment so far and its value, the deadline and the `Stats`: what the LNS
+    loop accepts into and polishes."""
+
+    def __init__(self, instance: Instance, objective: Objective, assignment: np.ndarray, *,
+                 deadline: float, use_descend: bool) -> None:
+        N = instance.n_ues
+        a = np.asarray(assignment, dtype=int).copy()
+        if a.shape != (N,):
+            raise InputError(f"assignment: expected {N} entries (one per UE), got shape "
+                             f"{list(a.shape)}")
+        first = evaluate_batch(instance, a[None])
+        if not first.feasible[0]:
+            raise InputError("assignment: improve needs a feasible starting assignment")
+        self.instance, self.objective = instance, objective
+        self.a, self.value = a, float(first.value(objective)[0])
+        self.deadline, self.use_descend = deadline, use_descend
+        self.stats = Stats(start_value=self.value)
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def polish(self) -> None:
+        # Best-improvement descent can take long from a poor start (45 s from greedy on
+        # hetero 1000 x 20), so it gets at most a quarter of the time left.
+        if self.use_descend and self.left() > 0:
+            self.a, self.value = descend(
+                self.instance, self.objective, self.a,
+                deadline=time.perf_counter() + DESCEND_SHARE * self.left())
+            self.stats.descents += 1
+
+    def consider(self, cand: np.ndarray, kind: str) -> bool:
+        """Accept `cand` if evaluate_batch finds it feasible and better by IMPROVE_RTOL."""
+        check = evaluate_batch(self.instance, cand[None])
+        if not check.feasible[0]:
+            self.stats.rejected += 1
+            return False
+        v = float(check.value(self.objective)[0])
+        if v < self.value - IMPROVE_RTOL * abs(self.value):
+            self.a, self.value = cand, v
+            self.stats.accepted += 1
+            self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+            return True
+        return False
 
 
 # ------------------------------------------------------------------------------ energy
@@ -347,13 +366,13 @@ class _EnergyLNS:
         return share
 
     def rounding(self, a: np.ndarray, time_limit: float) -> np.ndarray | None:
-        """The LP relaxation's largest shares, made feasible by the shared repair decoder
-        (mecopt.decoder.decode): a strong start for a generalized assignment problem, since
+        """The LP relaxation's largest shares, made feasible by the shared repair
+        (mecopt.repair.repair): a strong start for a generalized assignment problem, since
         the LP splits at most M UEs. Also sets the `lp` freed sets' reference."""
         share = self._relaxation(a, time_limit)
         whole = share.max(axis=1) > 1 - 1e-6
         self.lp_choice = np.where(whole, share.argmax(axis=1), -1)
-        d = decode(self.instance, Objective.ENERGY, share.argmax(axis=1))
+        d = repair(self.instance, Objective.ENERGY, share.argmax(axis=1))
         return d.assignment[0] if d.feasible[0] else None
 
     # -- the sub-MILP
@@ -368,7 +387,7 @@ class _EnergyLNS:
         load = np.bincount(a[fixed], weights=self.weight[fixed, a[fixed]], minlength=M + 1)[1:]
         residual = self.capacity - load  # GHz
         ok = self.ok[ues].copy()
-        ok[:, 1:] &= self.weight[ues, 1:] <= residual[None, :] * (1 + 1e-12)
+        ok[:, 1:] &= fits(self.weight[ues, 1:], residual[None, :])
         ok[np.arange(len(ues)), a[ues]] = True  # the current option always stays
         h, row, col = assignment_model(ok, self.cost[ues], self.weight[ues, 1:],
                                        np.maximum(residual, 0.0), integer=integer)
@@ -462,9 +481,9 @@ class _LatencyLNS:
 
 def _outer_approximation(sub: Instance, start: np.ndarray, time_limit: float
                          ) -> np.ndarray | None:
-    """The default latency sub-solver: the exact search of `highs` (imported lazily: the
-    core does not depend on a backend at import time)."""
-    from mecopt.solvers.outer_approximation import search
+    """The default latency sub-solver: the exact search of `highs` (imported lazily: it
+    loads Pyomo, which energy LNS never needs)."""
+    from mecopt.outer_approximation import search
 
     result = search(sub, Objective.LATENCY, start=start, gap=1e-6, time_limit=time_limit,
                     threads=0, verbose=False)

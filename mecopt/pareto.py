@@ -2,7 +2,7 @@
 
 Both objectives are minimized: the mean latency [s] and the total UE energy [J] of a
 water-filled assignment. `nsga2_front` runs pymoo's NSGA-II on the integer coding that the
-`de` method uses, repairing every offspring with the shared decoder (mecopt.decoder) and
+`de` method uses, repairing every offspring with the shared repair (mecopt.repair) and
 keeping an archive of every feasible point it evaluates; the front is the non-dominated
 part of that archive. `exact_front` solves "minimize latency subject to energy <= epsilon"
 with the exact solver over a sweep of epsilon from the energy optimum to the energy of the
@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mecopt.decoder import decode, descend
+from mecopt.construct import greedy_assignment
+from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.repair import repair
 
 METHODS = ("nsga2", "highs")
 
@@ -83,8 +85,6 @@ def reference_point(instance: Instance) -> np.ndarray:
     """The hypervolume reference point: 1.1 times the worse (latency, energy) of the two
     greedy solutions (minimum latency, minimum energy), or, if greedy fails, the box every
     feasible decision lies in (mean deadline, sum of each UE's costliest usable option)."""
-    from mecopt.solvers.greedy import greedy_assignment
-
     found = [greedy_assignment(instance, obj)[0] for obj in Objective]
     found = [a for a in found if a is not None]
     if found:
@@ -109,7 +109,7 @@ def _front(instance: Instance, method: str, points: np.ndarray, assignments: np.
 
 def nsga2_front(instance: Instance, *, pop_size: int = 100, generations: int = 200,
                 seed: int = 0, time_limit: float | None = None) -> Front:
-    """The front found by pymoo's NSGA-II with the shared decoder (see the module doc).
+    """The front found by pymoo's NSGA-II with the shared repair (see the module doc).
 
     The start population holds both greedy solutions, each polished by `descend` for both
     objectives; the rest is random. Half of each offspring population is repaired with
@@ -153,8 +153,8 @@ def nsga2_front(instance: Instance, *, pop_size: int = 100, generations: int = 2
         pop = algorithm.ask()
         a = np.clip(np.rint(pop.get("X")), 0, M).astype(int)
         half = len(a) // 2
-        parts = [decode(instance, Objective.LATENCY, a[:half]),
-                 decode(instance, Objective.ENERGY, a[half:])]
+        parts = [repair(instance, Objective.LATENCY, a[:half]),
+                 repair(instance, Objective.ENERGY, a[half:])]
         dec_a = np.concatenate([d.assignment for d in parts])
         feas = np.concatenate([d.feasible for d in parts])
         F = np.concatenate([np.stack([d.evaluation.mean_latency_s,
@@ -184,8 +184,6 @@ def nsga2_front(instance: Instance, *, pop_size: int = 100, generations: int = 2
 
 def _polished_seeds(instance: Instance, deadline: float | None) -> list[np.ndarray]:
     """Greedy for each objective, polished by `descend` for each objective (up to 4)."""
-    from mecopt.solvers.greedy import greedy_assignment
-
     out = []
     for start_obj in Objective:
         a, _ = greedy_assignment(instance, start_obj)

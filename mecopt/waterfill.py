@@ -10,7 +10,7 @@ g(mu) = sum_i max(l_i, mu sqrt(C_i)) is increasing and piecewise linear with bre
 r_i = l_i / sqrt(C_i); sorting the UEs by r_i (descending) and evaluating g at each
 breakpoint with cumulative sums finds the right piece, so the whole batch of (assignment,
 server) groups is solved exactly with one sort and no iteration. The server is feasible iff
-sum_i l_i <= F_j.
+sum_i l_i <= F_j (up to `FIT_TOL`: `fits`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,23 @@ import numpy as np
 
 from mecopt.instance import Instance
 
-# Relative slack when comparing a load with a capacity (floating-point sums).
-CAPACITY_RTOL = 1e-9
+# The one relative slack on a server's capacity: a load fits when load <= F (1 + FIT_TOL).
+# Loads are sums of floats, so an exact fit can come out a few ulps over F (1e-16
+# relative); 1e-12 absorbs that and nothing larger. Every "does it fit" test uses it: the
+# shared construction (greedy and the repair), water-filling's verdict, the evaluation's
+# capacity check, local search and LNS; the LAMBO rollout masks with the same slack.
+FIT_TOL = 1e-12
+
+
+def fit_limit(capacity):
+    """The largest load that fits a capacity (same unit, elementwise): F (1 + FIT_TOL)."""
+    return capacity * (1 + FIT_TOL)
+
+
+def fits(load, capacity):
+    """Whether a load fits a capacity (same unit; floats, arrays or tensors, elementwise):
+    load <= F (1 + FIT_TOL)."""
+    return load <= fit_limit(capacity)
 
 
 def waterfill(instance: Instance, assignment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +72,7 @@ def waterfill(instance: Instance, assignment: np.ndarray) -> tuple[np.ndarray, n
                      - (cum_root - root - (cum_root - root)[starts][gid]))  # sum sqrt(C) from k
         cap = instance.capacity_hz[group % M]
         g_at_break = low_before + ratio * root_from  # g(r_k), non-increasing in k
-        pos = np.where(g_at_break <= cap * (1 + 1e-12), np.arange(len(group)), len(group))
+        pos = np.where(fits(g_at_break, cap), np.arange(len(group)), len(group))
         first = np.minimum.reduceat(pos, starts)  # first breakpoint where g(r_k) <= F
         ok = first < len(group)
         k = np.where(ok, first, starts)

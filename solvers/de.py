@@ -3,10 +3,10 @@
 Coding. With `coding="integer"` (the default) a solution is a real vector x in [0, M+1)^N
 and UE i takes option floor(x_i). With `coding="keys"` it is a random-key matrix in
 [0, 1]^(N x (M+1)) whose row-wise argmax over the deadline-meeting options is the
-proposal. Either way every trial vector goes through the shared decoder (mecopt.decoder),
+proposal. Either way every trial vector goes through the shared repair (mecopt.repair),
 which repairs it to a feasible assignment where it can and evaluates the whole population
 at once, water-filled. The repaired assignment is written back into the population
-(Lamarckian repair), so DE recombines feasible solutions; a row the decoder cannot repair
+(Lamarckian repair), so DE recombines feasible solutions; a row the repair cannot fix
 is kept with a constraint violation (the number of UEs it could not place), which pymoo's
 DE ranks behind every feasible row. `docs/heuristics.md` has the measured comparison of the
 two codings.
@@ -31,13 +31,13 @@ from pymoo.core.problem import Problem
 from pymoo.problems.static import StaticProblem
 from pymoo.termination.max_gen import MaximumGenerationTermination
 
-from mecopt.construct import placement_order
-from mecopt.decoder import decode, descend
+from mecopt.construct import greedy_assignment, placement_order
+from mecopt.descend import descend
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, finish_with_lns
-from mecopt.solvers.greedy import greedy_assignment
+from mecopt.repair import repair
 from mecopt.status import Status
 
 CODINGS = ("integer", "keys")
@@ -88,7 +88,7 @@ class DEMethod(Method):
                 break
             pop = algorithm.ask()
             X = pop.get("X")
-            dec = decode(instance, objective, coding.proposals(X))
+            dec = repair(instance, objective, coding.proposals(X))
             pop.set("X", coding.write_back(X, dec.assignment))  # Lamarckian repair
             # Infeasible rows keep a finite value (as if f = f_min) and rank by violation.
             F = np.where(dec.feasible, dec.value, dec.evaluation.value(objective))
@@ -135,7 +135,7 @@ class _Best:
 
 def _value_of(instance: Instance, objective: Objective, a: np.ndarray) -> tuple[np.ndarray,
                                                                                 float]:
-    dec = decode(instance, objective, a[None])
+    dec = repair(instance, objective, a[None])
     return dec.assignment[0], float(dec.value[0])
 
 

@@ -1,7 +1,7 @@
 """`highs`: the exact expert. Proven optima for both objectives with HiGHS through Pyomo.
 
 Minimum energy is a generalized assignment MILP; minimum latency is a convex MINLP solved
-exactly by outer approximation over a MILP master (solvers/outer_approximation.py explains
+exactly by outer approximation over a MILP master (mecopt/outer_approximation.py explains
 the cuts and why the loop ends at the optimum). The greedy assignment is the first
 incumbent; for energy under a time limit, large-neighbourhood search (mecopt.lns) improves it
 first and again whenever a time slice of the master ends unproven, and every master solve
@@ -20,12 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from mecopt.certificate import certify_infeasible
+from mecopt.construct import greedy_assignment
 from mecopt.instance import Instance
 from mecopt.lns import improve
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
-from mecopt.solvers.greedy import greedy_assignment
-from mecopt.solvers.outer_approximation import search
+from mecopt.outer_approximation import search
 
 
 class HighsMethod(Method):

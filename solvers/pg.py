@@ -3,7 +3,7 @@
 The policy is one logit per UE and option, theta (N, M+1), with the options that cannot
 meet a UE's deadline masked out; UEs choose independently. Each iteration draws `samples`
 assignments (Gumbel-max with a seeded torch.Generator), repairs and evaluates them exactly
-with the shared decoder (mecopt.decoder: water-filled, `evaluate_batch`), and takes one Adam
+with the shared repair (mecopt.repair: water-filled, `evaluate_batch`), and takes one Adam
 step on
 
     loss = -mean_k (R_k - b_k) log pi(a_k) - entropy_weight * H(pi),
@@ -11,7 +11,7 @@ step on
 where a_k is the decoded assignment (the decision that was actually evaluated), R_k its
 reward (minus the objective value over that of the start solution, so the step size does
 not depend on units), and b_k the leave-one-out baseline (the mean reward of the other
-samples). A row the decoder cannot repair is rewarded like the worst feasible row of its
+samples). A row the repair cannot fix is rewarded like the worst feasible row of its
 batch, less 10%. The start logits lean towards the better of the two greedy solutions
 (capacity-aware and plain regret order), polished by `descend`
 (`start_bias` nats), which is also the first incumbent; the best solution seen is polished
@@ -27,19 +27,19 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from mecopt.construct import placement_order
-from mecopt.decoder import decode, descend
+from mecopt.construct import greedy_assignment, placement_order
+from mecopt.descend import descend
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, finish_with_lns
-from mecopt.solvers.greedy import greedy_assignment
+from mecopt.repair import repair
 from mecopt.status import Status
 
 
 class PGMethod(Method):
     name = "pg"
-    description = "per-instance policy gradient (REINFORCE, torch) with the shared decoder"
+    description = "per-instance policy gradient (REINFORCE, torch) with the shared repair"
     options = {
         "iterations": Option(int, 200, "policy-gradient steps", low=0),
         "samples": Option(int, 32, "assignments sampled per step (the baseline needs two)",
@@ -88,7 +88,7 @@ class PGMethod(Method):
                 u = torch.rand((S, *ok.shape), generator=gen, dtype=torch.float64)
                 gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
                 draws = (logp_all + gumbel).argmax(dim=2)  # (S, N)
-            dec = decode(instance, objective, draws.numpy())
+            dec = repair(instance, objective, draws.numpy())
             k = int(np.argmin(dec.value))
             if dec.value[k] < best_v:
                 best_a, best_v = dec.assignment[k].copy(), float(dec.value[k])
@@ -153,7 +153,7 @@ def _start(instance: Instance, objective: Objective, polish: bool,
         a, _ = greedy_assignment(instance, objective, order=order)
         if a is None:
             continue
-        dec = decode(instance, objective, a[None])
+        dec = repair(instance, objective, a[None])
         if not dec.feasible[0]:
             continue
         a, value = dec.assignment[0], float(dec.value[0])

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 import mecopt
 import mecopt.construct as construct
+from mecopt.construct import greedy_assignment
 from mecopt.evaluation import evaluate
-from mecopt.solvers.greedy import greedy_assignment
 
 from conftest import brute_force, library
 

@@ -172,7 +172,7 @@ def test_threads_option_after_highs_ran_elsewhere_in_the_process(tiny_optima):
 
 # ------------------------------------------------------------------ dominance, warm start
 def test_dominated_options_are_local_and_no_cheaper():
-    from mecopt.solvers.outer_approximation import dominated_by_local
+    from mecopt.outer_approximation import dominated_by_local
 
     for inst in library("hetero")[:5]:
         dom = dominated_by_local(inst)
@@ -185,7 +185,7 @@ def test_dominated_options_are_local_and_no_cheaper():
 @pytest.mark.parametrize("inst", TINY, ids=lambda i: i.name)
 def test_dropping_dominated_options_keeps_the_energy_optimum(inst, tiny_optima):
     """Brute force over the assignments that avoid dominated options finds the optimum."""
-    from mecopt.solvers.outer_approximation import dominated_by_local
+    from mecopt.outer_approximation import dominated_by_local
 
     best, value = tiny_optima[(inst.name, "energy")]
     n, m = inst.n_ues, inst.n_servers
@@ -204,7 +204,7 @@ def test_master_warm_start_is_highs_incumbent():
     """HiGHS returns the MIP start as its incumbent even with no time to find one itself;
     a start on a dominated option is moved to local, which is no worse."""
     from mecopt.objective import Objective
-    from mecopt.solvers.outer_approximation import Master, dominated_by_local
+    from mecopt.outer_approximation import Master, dominated_by_local
 
     inst = mecopt.Instance.load(INSTANCES / "hetero" / "hetero-003.json")
     opt = mecopt.solve(inst, "energy", "highs")
@@ -223,11 +223,11 @@ def test_master_warm_start_is_highs_incumbent():
 def test_energy_time_limit_runs_the_polish_first(monkeypatch):
     """Under a time limit the energy search polishes first and feeds the result back (here
     on a small instance, where it would otherwise go straight to the master)."""
+    from mecopt import outer_approximation
+    from mecopt.construct import greedy_assignment
     from mecopt.lns import improve
     from mecopt.objective import Objective
-    from mecopt.solvers import outer_approximation
-    from mecopt.solvers.greedy import greedy_assignment
-    from mecopt.solvers.outer_approximation import search
+    from mecopt.outer_approximation import search
 
     monkeypatch.setattr(outer_approximation, "POLISH_FIRST_MIN_UES", 0)
 

@@ -187,7 +187,7 @@ def test_the_prompt_text_steers_the_trained_model():
     """hetero-000's latency- and energy-optimal assignments differ (greedy shows it); the
     shipped model, decoding in the same order, gives different decisions for the two texts."""
     inst = library("hetero")[0]
-    from mecopt.solvers.greedy import greedy_assignment
+    from mecopt.construct import greedy_assignment
 
     lat, _ = greedy_assignment(inst, Objective.LATENCY)
     en, _ = greedy_assignment(inst, Objective.ENERGY)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 import mecopt
-from mecopt.decoder import decode
+from mecopt.construct import greedy_assignment
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.lns import improve, improve_with_stats
 from mecopt.objective import Objective
 from mecopt.reference import load_reference, optimum
-from mecopt.solvers.greedy import greedy_assignment
+from mecopt.repair import repair
 
 from conftest import INSTANCES, library
 
@@ -27,10 +27,10 @@ def hetero(name: str) -> mecopt.Instance:
 
 
 def random_start(inst: mecopt.Instance, seed: int) -> np.ndarray:
-    """A feasible but poor start: random proposals through the shared repair decoder."""
+    """A feasible but poor start: random proposals through the shared repair."""
     rng = np.random.default_rng(seed)
-    d = decode(inst, "energy", rng.integers(0, inst.n_servers + 1, size=(8, inst.n_ues)))
-    assert d.feasible.any(), "no random proposal decoded to a feasible assignment"
+    d = repair(inst, "energy", rng.integers(0, inst.n_servers + 1, size=(8, inst.n_ues)))
+    assert d.feasible.any(), "no random proposal repaired to a feasible assignment"
     return d.assignment[int(np.argmax(d.feasible))]
 
 

@@ -1,122 +1,24 @@
-"""The shared feasibility-preserving decoder, and a local descent that polishes its output.
+"""The shared local search: a best-improvement descent that polishes a feasible assignment.
 
-Every search or learned method proposes assignments that may break a constraint: a UE on an
-option that cannot meet its deadline, or a server whose minimum allocations (f_min, the
-smallest speed that meets each deadline) exceed its capacity. `decode` turns a population
-of proposals into feasible assignments where it can, and evaluates them exactly (water-
-filled, via `evaluate_batch`). It is the one repair step of DE, PG, DROO, ARE and LAMBO.
-
-`descend` is a best-improvement local search (move one UE; swap two UEs) over whole
-neighbourhoods evaluated at once with `evaluate_batch`, after a cheap lower bound has set
-aside the neighbours that cannot improve; DE, PG and LAMBO's polish apply it to their best.
+`descend` moves one UE, swaps two UEs, or follows an ejection chain, over whole
+neighbourhoods evaluated at once with `evaluate_batch`, after a cheap lower bound (`_Bound`)
+has set aside the neighbours that cannot improve. DE, PG, LNS, the Pareto front's starts and
+LAMBO's polish apply it to their best assignments.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.construct import CAP_RTOL as _CAP_RTOL
-from mecopt.construct import construct, marginal_cost, placement_order
 from mecopt.errors import InputError
-from mecopt.evaluation import BatchEvaluation, evaluate_batch
+from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.waterfill import fits
 
-__all__ = ["Decoded", "decode", "descend", "marginal_cost", "placement_order"]
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """A decoded population: feasible assignments where the decoder found them."""
-
-    assignment: np.ndarray  # (P, N) ints, 0 = local, j = server j
-    feasible: np.ndarray  # (P,) bool, the verdict of evaluate_batch on `assignment`
-    value: np.ndarray  # (P,) objective value; inf where infeasible
-    unplaced: np.ndarray  # (P,) UEs that found no fitting option (0 where feasible)
-    moved: np.ndarray  # (P,) UEs moved away from their proposed option
-    evaluation: BatchEvaluation  # of `assignment`, water-filled
-
-
-def decode(instance: Instance, objective: Objective | str, proposals: np.ndarray) -> Decoded:
-    """Repair and evaluate a population of proposals.
-
-    `proposals` is either assignments, shape (N,) or (P, N) with integer options in 0..M, or
-    scores, shape (P, N, M+1), higher meaning preferred (column 0 = local, j = server j);
-    the proposal of a scored UE is its best-scored option that can meet its deadline.
-
-    Repair rule. A proposal that is already feasible is returned unchanged. Otherwise the
-    row is rebuilt by the shared construction (mecopt.construct), feasibility first: the UEs
-    that must offload first, then by regret (capacity share counted), keeping a running sum
-    of f_min per server. A UE keeps its proposed option if that option can meet its deadline
-    and, for a server, still fits (running f_min sum <= capacity). If not, it moves to the
-    best option that does fit: for scores the highest-scored one; for assignments the one
-    whose objective grows least given the UEs placed so far (`marginal_cost`). A UE with no
-    fitting option makes room by moving one, else two, UEs already on a server it can use to
-    other options where they fit, the cheapest change first. A row still stuck is rebuilt
-    from a feasible anchor (the UEs that must offload packed by a small HiGHS MILP, computed
-    once per instance), each UE moving to its proposal where it fits. Only when no anchor is
-    found does a row stay infeasible: `unplaced` counts the UEs that found no room (search
-    methods use it as the constraint violation).
-    Finally every row is water-filled and checked by `evaluate_batch`; `feasible` is that
-    verdict, so a row marked feasible always is.
-    """
-    objective = Objective.parse(objective)
-    N, M = instance.n_ues, instance.n_servers
-    ok = instance.option_ok  # (N, M+1)
-    raw = np.asarray(proposals)
-    scores = None
-    if raw.ndim == 3:
-        if raw.shape[1:] != (N, M + 1):
-            raise InputError(f"proposals: scores must have shape (P, {N}, {M + 1}), got "
-                             f"{list(raw.shape)}")
-        scores = np.where(ok[None], raw.astype(float), -np.inf)  # (P, N, M+1)
-        proposed = scores.argmax(axis=2)
-    else:
-        a = np.atleast_2d(raw)
-        if a.ndim != 2 or a.shape[1] != N:
-            raise InputError(f"proposals: assignments must have shape (P, {N}), got "
-                             f"{list(raw.shape)}")
-        if a.size and (not np.all(np.isfinite(a.astype(float)))
-                       or np.any(a.astype(float) % 1 != 0)):
-            raise InputError("proposals: assignments must be integers (0 = local, j = server j)")
-        proposed = a.astype(int)
-        if proposed.size and (proposed.min() < 0 or proposed.max() > M):
-            raise InputError(f"proposals: options must be in 0..{M}")
-    P = proposed.shape[0]
-    out = proposed.copy()
-    unplaced = np.zeros(P, dtype=int)
-
-    bad = np.flatnonzero(~_fits_as_is(instance, proposed))
-    if len(bad):
-        out[bad], unplaced[bad] = _place(instance, objective, proposed[bad],
-                                         None if scores is None else scores[bad])
-    ev = evaluate_batch(instance, out)
-    feasible = ev.feasible & (unplaced == 0)
-    value = np.where(feasible, ev.value(objective), np.inf)
-    return Decoded(out, feasible, value, unplaced, (out != proposed).sum(axis=1), ev)
-
-
-def _fits_as_is(instance: Instance, a: np.ndarray) -> np.ndarray:
-    """(P,) True where every option meets its deadline and every server's f_min sum fits."""
-    P, N = a.shape
-    M = instance.n_servers
-    options_ok = instance.option_ok[np.arange(N), a].all(axis=1)
-    f_min = np.where(instance.usable, instance.f_min, 0.0)  # (N, M)
-    jj = np.clip(a - 1, 0, M - 1)
-    w = np.where(a > 0, f_min[np.arange(N), jj], 0.0)  # (P, N)
-    rows = np.repeat(np.arange(P), N)
-    load = np.bincount(rows * M + jj.ravel(), weights=w.ravel(), minlength=P * M).reshape(P, M)
-    return options_ok & (load <= instance.capacity_hz * (1 + _CAP_RTOL)).all(axis=1)
-
-
-def _place(instance: Instance, objective: Objective, proposed: np.ndarray,
-           scores: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """The repair of `decode` for rows that need it: (assignments, unplaced), built by the
-    shared construction (mecopt.construct) with each row's proposal as its wish."""
-    return construct(instance, objective, proposed, scores)
+__all__ = ["descend"]
 
 
 def descend(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,
@@ -148,74 +50,90 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     first = evaluate_batch(instance, a[None])
     if not first.feasible[0]:
         raise InputError("assignment: descend needs a feasible starting assignment")
-    value = float(first.value(objective)[0])
-    N = instance.n_ues
-    ok = instance.option_ok
-    options = np.arange(ok.shape[1])
-    bound = _Bound(instance, objective)
-    energy = objective is Objective.ENERGY
+    search = _Descent(instance, objective, a, float(first.value(objective)[0]), deadline)
+    for _ in range(max_rounds):
+        if search.late():
+            break
+        best = search.improve(swaps=swaps, chains=chains)
+        if best is None:
+            break
+        search.a, search.value = best
+    return search.a, search.value
 
-    def late() -> bool:
-        return deadline is not None and time.perf_counter() >= deadline
 
-    def best_of(ues: np.ndarray, opts: np.ndarray) -> tuple[np.ndarray, float] | None:
+class _Descent:
+    """The state of one `descend`: the current assignment and value, and its neighbourhoods."""
+
+    def __init__(self, instance: Instance, objective: Objective, a: np.ndarray, value: float,
+                 deadline: float | None) -> None:
+        self.instance, self.objective, self.deadline = instance, objective, deadline
+        self.a, self.value = a, value
+        self.ok = instance.option_ok
+        self.options = np.arange(self.ok.shape[1])
+        self.bound = _Bound(instance, objective)
+        self.energy = objective is Objective.ENERGY
+
+    def late(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    def improve(self, *, swaps: bool, chains: bool) -> tuple[np.ndarray, float] | None:
+        """One round: the best improving move, else swap, else ejection chain; or None."""
+        a, ok = self.a, self.ok
+        ue, opt = np.nonzero(ok & (self.options[None] != a[:, None]))
+        best = self.best_of(ue[:, None], opt[:, None])
+        if best is None and swaps and not self.late():
+            i, j = np.triu_indices(self.instance.n_ues, k=1)
+            keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
+            i, j = i[keep], j[keep]
+            best = self.best_of(np.stack([i, j], 1), np.stack([a[j], a[i]], 1))
+        if best is None and chains and not self.late():
+            # The chain starts need every move's value, so only now are all moves evaluated.
+            promising = self.chain_starts(ue, opt)
+            if len(promising):
+                best = self.best_of(*_ejections(ok, a, ue[promising], opt[promising]))
+        return best
+
+    def best_of(self, ues: np.ndarray, opts: np.ndarray) -> tuple[np.ndarray, float] | None:
         """The best improving neighbour among a (ues, opts) neighbourhood: the neighbours
         the bound does not rule out are evaluated best bound first, a chunk at a time, until
         the next bound cannot beat the best value found."""
+        a, value, bound = self.a, self.value, self.bound
         low = bound.of(a, ues, opts)
         keep = low < value + 1e-9 * abs(value)  # slack for rounding
         ues, opts, low = ues[keep], opts[keep], low[keep]
-        if energy:  # capacity is energy's only constraint: skip what cannot fit
-            fit = bound.fits(a, ues, opts)
+        if self.energy:  # capacity is energy's only constraint: skip what cannot fit
+            fit = bound.fits(a, ues, opts, slack=_PRUNE_SLACK)
             ues, opts, low = ues[fit], opts[fit], low[fit]
         order = np.argsort(low, kind="stable")
         best, bar = None, value
         first, size = 0, _SHORTLIST
         while first < len(order):
-            if first and (late() or low[order[first]] >= bar + 1e-9 * abs(bar)):
+            if first and (self.late() or low[order[first]] >= bar + 1e-9 * abs(bar)):
                 break
             idx = order[first:first + size]
-            found, _ = _best(instance, objective, _apply(a, ues[idx], opts[idx]), bar,
-                             deadline)
+            found, _ = _best(self.instance, self.objective, _apply(a, ues[idx], opts[idx]),
+                             bar, self.deadline)
             if found is not None:
                 best, bar = found, found[1]
             first, size = first + size, 2 * size
         return best
 
-    def chain_starts() -> np.ndarray:
-        """Moves that would improve but overload their server, most promising first."""
-        if energy:  # exact values and loads, no water-filling needed
+    def chain_starts(self, ue: np.ndarray, opt: np.ndarray) -> np.ndarray:
+        """Among the moves (UE ue[r] to option opt[r]), those that would improve but overload
+        their server, most promising first."""
+        a, value, bound = self.a, self.value, self.bound
+        if self.energy:  # exact values and loads, no water-filling needed
             low = bound.of(a, ue[:, None], opt[:, None])
-            over = ~bound.fits(a, ue[:, None], opt[:, None], rtol=_CAP_RTOL)
+            over = ~bound.fits(a, ue[:, None], opt[:, None])
             near = np.flatnonzero(over & (low < value - 1e-12 * abs(value)))
             return near[np.argsort(low[near], kind="stable")][:_CHAIN_STARTS]
         # Only moves that may overload a server can be chain starts, and only those whose
         # value (as evaluate_batch reports it, f = f_min where overloaded) may beat ours.
         low = bound.of(a, ue[:, None], opt[:, None], overloaded=True)
-        maybe_over = ~bound.fits(a, ue[:, None], opt[:, None], rtol=-_FIT_RTOL)
+        maybe_over = ~bound.fits(a, ue[:, None], opt[:, None], slack=-_PRUNE_SLACK)
         near = np.flatnonzero(maybe_over & (low < value + 1e-9 * abs(value)))
-        return near[_best(instance, objective, _apply(a, ue[near, None], opt[near, None]),
-                          value, deadline)[1]]
-
-    for _ in range(max_rounds):
-        if late():
-            break
-        ue, opt = np.nonzero(ok & (options[None] != a[:, None]))
-        best = best_of(ue[:, None], opt[:, None])
-        if best is None and swaps and not late():
-            i, j = np.triu_indices(N, k=1)
-            keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
-            i, j = i[keep], j[keep]
-            best = best_of(np.stack([i, j], 1), np.stack([a[j], a[i]], 1))
-        if best is None and chains and not late():
-            # The chain starts need every move's value, so only now are all moves evaluated.
-            promising = chain_starts()
-            if len(promising):
-                best = best_of(*_ejections(ok, a, ue[promising], opt[promising]))
-        if best is None:
-            break
-        a, value = best
-    return a, value
+        return near[_best(self.instance, self.objective,
+                          _apply(a, ue[near, None], opt[near, None]), value, self.deadline)[1]]
 
 
 # How many overloading moves an ejection-chain round starts from (the most promising ones).
@@ -223,9 +141,11 @@ _CHAIN_STARTS = 32
 # Neighbours evaluated in the first chunk, best bound first; each later chunk is twice as
 # large. For energy the bound is the exact value, so the first chunk almost always decides.
 _SHORTLIST = 4
-# Energy neighbours whose minimum allocations exceed a capacity by more than this are
-# skipped unevaluated: looser than waterfill's own tolerance, so nothing it accepts is lost.
-_FIT_RTOL = 1e-9
+# Relative margin of the bound's own capacity test, whose loads are summed in another order
+# than water-filling's: energy neighbours are skipped unevaluated only when they overload a
+# server by more than this, and latency chain starts are taken among the moves that come
+# within it of a capacity. Far above waterfill's FIT_TOL, so neither loses a neighbour.
+_PRUNE_SLACK = 1e-9
 
 
 def _apply(a: np.ndarray, ues: np.ndarray, opts: np.ndarray) -> np.ndarray:
@@ -295,12 +215,13 @@ class _Bound:
         return base[None, 1:] + shift[:, 1:]
 
     def fits(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
-             rtol: float = _FIT_RTOL) -> np.ndarray:
+             slack: float = 0.0) -> np.ndarray:
         """(P,) whether every server still holds the minimum allocations of its UEs after
-        the changes (up to rtol): necessary for feasibility, and for energy sufficient."""
+        the changes (`mecopt.waterfill.fits` on capacities scaled by 1 + slack): at slack 0
+        necessary for feasibility, and for energy sufficient."""
         load = self._sums(a, ues, opts, self.f_min)
         with np.errstate(invalid="ignore"):  # inf - inf where a UE leaves an unusable pair
-            return np.all(load <= self.capacity * (1 + rtol), axis=1)
+            return np.all(fits(load, self.capacity * (1 + slack)), axis=1)
 
     def of(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
            overloaded: bool = False) -> np.ndarray:

@@ -1,9 +1,8 @@
-"""The shared decoder: honest feasibility, identity on feasible proposals, sensible repair."""
+"""The shared repair: honest feasibility, identity on feasible proposals, sensible repair."""
 
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -13,9 +12,9 @@ from test_greedy import late_big_ue, needs_ejection, random_instance
 
 import mecopt
 import mecopt.construct as construct
-from mecopt.decoder import _apply, _Bound, decode, descend, placement_order
+from mecopt.construct import greedy_assignment, placement_order
 from mecopt.evaluation import evaluate, evaluate_batch
-from mecopt.solvers.greedy import greedy_assignment
+from mecopt.repair import repair
 
 from conftest import brute_force, library
 
@@ -26,27 +25,12 @@ def _random_proposals(inst, rng, n):
     return rng.integers(0, inst.n_servers + 1, (n, inst.n_ues))
 
 
-def _greedy_neighbourhoods(kind, objective, rng, changes, n=512):
-    """For the first 6 instances of a library with a greedy solution a: (instance, a, ues,
-    opts, evaluate_batch of the neighbours), up to n neighbours of a that each set `changes`
-    UEs to random options that meet their deadlines (descend only proposes such options)."""
-    for inst in library(kind)[:6]:
-        a, _ = greedy_assignment(inst, objective)
-        if a is None:
-            continue
-        ues = np.stack([rng.permutation(inst.n_ues)[:changes] for _ in range(n)])
-        opts = rng.integers(0, inst.n_servers + 1, ues.shape)
-        reach = inst.option_ok[ues, opts].all(axis=1)
-        ues, opts = ues[reach], opts[reach]
-        yield inst, a, ues, opts, evaluate_batch(inst, _apply(a, ues, opts))
-
-
 @pytest.mark.parametrize("kind", ["tiny", "hetero"])
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_feasible_flag_agrees_with_the_checker(kind, objective):
     rng = np.random.default_rng(1)
     for inst in library(kind)[:6]:
-        dec = decode(inst, objective, _random_proposals(inst, rng, 64))
+        dec = repair(inst, objective, _random_proposals(inst, rng, 64))
         batch = evaluate_batch(inst, dec.assignment)
         assert np.array_equal(dec.feasible, batch.feasible)
         assert np.all(dec.unplaced[dec.feasible] == 0)
@@ -63,7 +47,7 @@ def test_feasible_proposals_come_back_unchanged():
     for inst in library("hetero")[:5] + library("paper")[:2]:
         for objective in OBJECTIVES:
             a, _ = greedy_assignment(inst, objective)
-            dec = decode(inst, objective, a)
+            dec = repair(inst, objective, a)
             assert dec.feasible[0] and dec.moved[0] == 0
             assert np.array_equal(dec.assignment[0], a)
 
@@ -71,7 +55,7 @@ def test_feasible_proposals_come_back_unchanged():
 def test_every_output_option_meets_its_deadline():
     rng = np.random.default_rng(2)
     for inst in library("hetero")[:5]:
-        dec = decode(inst, "latency", _random_proposals(inst, rng, 32))
+        dec = repair(inst, "latency", _random_proposals(inst, rng, 32))
         rows = np.arange(inst.n_ues)
         assert inst.option_ok[rows, dec.assignment].all()
 
@@ -80,21 +64,21 @@ def test_infeasible_instance_is_reported_infeasible():
     inst = next(i for i in library("tiny") if i.name == "tiny-008")
     every = np.array(list(itertools.product(range(inst.n_servers + 1), repeat=inst.n_ues)))
     for objective in OBJECTIVES:
-        dec = decode(inst, objective, every)
+        dec = repair(inst, objective, every)
         assert not dec.feasible.any()
         assert (dec.unplaced >= 1).all()
         assert np.isinf(dec.value).all()
 
 
 def test_repair_finds_feasible_for_most_proposals_on_tiny():
-    """Exhaustive over every proposal of every feasible tiny instance: the decoder repairs
+    """Exhaustive over every proposal of every feasible tiny instance: the repair fixes
     all of them (measured: 100% on all nine feasible tiny instances, both objectives)."""
     for inst in library("tiny"):
         if inst.name == "tiny-008":
             continue
         every = np.array(list(itertools.product(range(inst.n_servers + 1), repeat=inst.n_ues)))
         for objective in OBJECTIVES:
-            dec = decode(inst, objective, every)
+            dec = repair(inst, objective, every)
             assert dec.feasible.all(), f"{inst.name} {objective}: {(~dec.feasible).sum()} rows"
 
 
@@ -106,7 +90,7 @@ def test_every_proposal_repaired_where_the_old_order_dead_ended(objective):
     were."""
     inst = late_big_ue()
     every = np.array(list(itertools.product(range(inst.n_servers + 1), repeat=inst.n_ues)))
-    dec = decode(inst, objective, every)
+    dec = repair(inst, objective, every)
     assert dec.feasible.all()
     already = evaluate_batch(inst, every).feasible
     assert np.array_equal(dec.assignment[already], every[already])
@@ -114,27 +98,27 @@ def test_every_proposal_repaired_where_the_old_order_dead_ended(objective):
 
 
 @pytest.mark.parametrize("small", [1, 2])
-def test_decode_ejects_to_make_room(small, monkeypatch):
+def test_repair_ejects_to_make_room(small, monkeypatch):
     """Every UE proposed on server 1: the big one (placed last: least regret) finds no room
     and one or two small UEs move to server 2, with no anchor to fall back on."""
     inst = needs_ejection(small)
     monkeypatch.setattr(construct, "anchor", lambda instance: None)
-    dec = decode(inst, "energy", np.ones((3, inst.n_ues), dtype=int))
+    dec = repair(inst, "energy", np.ones((3, inst.n_ues), dtype=int))
     assert dec.feasible.all() and (dec.unplaced == 0).all()
     assert (dec.assignment == [2] * small + [1]).all()
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1))
-def test_decode_repairs_every_proposal_whenever_a_decision_exists(seed):
+def test_repair_fixes_every_proposal_whenever_a_decision_exists(seed):
     """Measured on random_instance seeds 0-1499 (668 feasible), 20 random proposals each:
-    every row repaired (the old decoder left 313 of 13,360 rows infeasible; without the
+    every row repaired (the old repair left 313 of 13,360 rows infeasible; without the
     anchor 22 remain)."""
     inst = random_instance(seed)
     exists = brute_force(inst, "energy")[0] is not None
     proposals = np.random.default_rng(seed).integers(0, inst.n_servers + 1, (20, inst.n_ues))
     for objective in OBJECTIVES:
-        dec = decode(inst, objective, proposals)
+        dec = repair(inst, objective, proposals)
         assert dec.feasible.all() == exists
         assert dec.feasible.any() == exists
 
@@ -146,7 +130,7 @@ def test_overloaded_server_moves_the_later_ue_to_its_best_fitting_option():
         name="two", data_bits=[1e6, 1e6], cycles=[1e9, 1e9], local_hz=[1e9, 1e9],
         tx_power_w=[1.0, 1.0], local_power_w=[1.0, 1.0], deadline_s=[1.5, 1.5],
         capacity_hz=[1.0e9], rate_bps=[[1e8], [1e8]])
-    dec = decode(inst, "latency", np.array([[1, 1]]))
+    dec = repair(inst, "latency", np.array([[1, 1]]))
     first, second = placement_order(inst)
     assert dec.feasible[0] and dec.moved[0] == 1
     assert dec.assignment[0, first] == 1 and dec.assignment[0, second] == 0
@@ -156,7 +140,7 @@ def test_scores_choose_the_best_scored_fitting_option():
     inst = library("hetero")[0]
     rng = np.random.default_rng(3)
     scores = rng.random((16, inst.n_ues, inst.n_servers + 1))
-    dec = decode(inst, "energy", scores)
+    dec = repair(inst, "energy", scores)
     proposed = np.where(inst.option_ok[None], scores, -np.inf).argmax(axis=2)
     fine = dec.feasible & (dec.moved == 0)
     assert np.array_equal(dec.assignment[fine], proposed[fine])
@@ -170,75 +154,6 @@ def test_scores_choose_the_best_scored_fitting_option():
 def test_bad_proposals_raise_input_error_naming_the_field(bad):
     inst = library("tiny")[7]  # 4 UEs, 1 server
     with pytest.raises(mecopt.InputError, match="proposals"):
-        decode(inst, "latency", bad)
+        repair(inst, "latency", bad)
     with pytest.raises(mecopt.InputError, match="proposals"):
-        decode(inst, "latency", np.full((1, 4), 5))
-
-
-def test_descend_never_worsens_and_reaches_tiny_optima(tiny_instances, tiny_optima):
-    hits = total = 0
-    for inst in tiny_instances:
-        for objective in OBJECTIVES:
-            a, _ = greedy_assignment(inst, objective)
-            if a is None:
-                continue
-            start = evaluate_batch(inst, a[None]).value(objective)[0]
-            b, value = descend(inst, objective, a)
-            ev = evaluate(inst, b)
-            assert ev.feasible and value <= start + 1e-15
-            assert ev.value(objective) == pytest.approx(value, rel=1e-12)
-            total += 1
-            hits += value <= tiny_optima[(inst.name, objective.value)][1] * (1 + 1e-9)
-    # Measured: greedy + descend reaches the brute-force optimum in 17 of 18 cases.
-    assert total == 18 and hits >= 16
-
-
-@pytest.mark.parametrize("kind", ["tiny", "hetero"])
-@pytest.mark.parametrize("objective", OBJECTIVES)
-@pytest.mark.parametrize("changes", [1, 2, 3])
-def test_neighbour_bound_is_below_every_feasible_value_and_fits_is_exact(kind, objective, changes):
-    # descend skips neighbours whose bound cannot improve: the bound must never exceed a
-    # feasible neighbour's true value, or descend would miss an improvement.
-    rng = np.random.default_rng(changes)
-    checked = overloaded = 0
-    for inst, a, ues, opts, batch in _greedy_neighbourhoods(kind, objective, rng, changes):
-        bound = _Bound(inst, objective).of(a, ues, opts)
-        value = batch.value(objective)[batch.feasible]
-        checked += len(value)
-        assert np.all(bound[batch.feasible] <= value * (1 + 1e-12))
-        if objective is mecopt.Objective.ENERGY:  # energy does not depend on the allocation
-            assert np.allclose(bound[batch.feasible], value, rtol=1e-12)
-        # Capacity is all that can fail here, and `fits` sees it from the changes alone.
-        fits = _Bound(inst, objective).fits(a, ues, opts)
-        np.testing.assert_array_equal(fits, batch.feasible)
-        overloaded += int((~fits).sum())
-    assert checked > 100
-    if kind == "tiny":  # capacity binds there
-        assert overloaded > 50
-
-
-@pytest.mark.parametrize("kind", ["tiny", "hetero"])
-@pytest.mark.parametrize("changes", [1, 2])
-def test_overloaded_bound_is_below_the_reported_value_of_every_neighbour(kind, changes):
-    # descend picks its ejection-chain starts among the moves this bound does not rule out,
-    # so it must stay below evaluate_batch's value (f = f_min on an overloaded server) for
-    # infeasible neighbours too.
-    objective = mecopt.Objective.LATENCY
-    rng = np.random.default_rng(10 + changes)
-    infeasible = 0
-    for inst, a, ues, opts, batch in _greedy_neighbourhoods(kind, objective, rng, changes):
-        bound = _Bound(inst, objective).of(a, ues, opts, overloaded=True)
-        assert np.all(bound <= batch.value(objective) * (1 + 1e-12))
-        infeasible += int((~batch.feasible).sum())
-    assert infeasible > (50 if kind == "tiny" else 0)
-
-
-def test_descend_past_its_deadline_returns_the_start():
-    inst = library("hetero")[0]
-    for objective in OBJECTIVES:
-        start = decode(inst, objective, np.zeros(inst.n_ues, dtype=int)).assignment[0]
-        value = evaluate_batch(inst, start[None]).value(objective)[0]
-        b, v = descend(inst, objective, start, deadline=time.perf_counter())
-        np.testing.assert_array_equal(b, start)
-        assert v == value
-        assert descend(inst, objective, start)[1] < value  # there was something to find
+        repair(inst, "latency", np.full((1, 4), 5))

@@ -388,121 +388,151 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
     far (HiGHS restarts its tree, and the best bound of all slices is kept).
     """
     t0 = time.perf_counter()
-    N = instance.n_ues
-    scale = N if objective is Objective.LATENCY else 1.0  # master: total latency, not mean
     fits = instance.option_ok.copy()
     fits[:, 1:] &= instance.f_min <= instance.capacity_hz[None, :]
     if not fits.any(axis=1).all():  # some UE has no option at all: nothing to search
         return Result(None, math.inf, -math.inf, "infeasible", extra={"iterations": 0})
-    master = Master(instance, objective, max_energy=max_energy)
+    run = _Search(instance, objective, t0=t0, time_limit=time_limit, verbose=verbose,
+                  max_energy=max_energy, polish=polish)
+    if start is not None:
+        run.consider(np.asarray(start, dtype=int))
+        if objective is Objective.LATENCY:
+            run.master.refine_near(np.asarray(start, dtype=int))
+    if run.slicing:
+        run.run_polish(POLISH_FIRST_SHARE)
+    return run.result(*run.loop(gap, threads))
 
-    best, best_value = None, math.inf  # in master units (total latency or energy)
-    seen: set[bytes] = set()
 
-    def consider(a: np.ndarray) -> bool:
+class _Search:
+    """One run of `search`: the master, the incumbent and its value in master units (total
+    latency or energy), the assignments the master returned, and the polish's time."""
+
+    def __init__(self, instance: Instance, objective: Objective, *, t0: float,
+                 time_limit: float | None, verbose: bool, max_energy: float | None,
+                 polish: Polish | None) -> None:
+        self.instance, self.objective, self.t0 = instance, objective, t0
+        self.time_limit, self.verbose = time_limit, verbose
+        self.max_energy, self.polish = max_energy, polish
+        # The master minimizes total latency, not mean.
+        self.scale = instance.n_ues if objective is Objective.LATENCY else 1.0
+        self.master = Master(instance, objective, max_energy=max_energy)
+        self.best: np.ndarray | None = None
+        self.best_value = math.inf
+        self.seen: set[bytes] = set()
+        # Below POLISH_FIRST_MIN_UES UEs the master alone is faster: slicing it restarts
+        # HiGHS's tree (measured on instances/large, 10 s: 0.11% mean gap sliced, 0.04% not).
+        self.slicing = (polish is not None and time_limit is not None
+                        and objective is Objective.ENERGY
+                        and instance.n_ues >= POLISH_FIRST_MIN_UES)
+        self.polish_s = 0.0
+
+    def consider(self, a: np.ndarray) -> bool:
         """Evaluate an assignment; add its cuts; return False if it does not fit."""
-        nonlocal best, best_value
+        instance, master = self.instance, self.master
         alloc, server_ok = waterfill(instance, a)
         if not server_ok.all():
             for j in np.flatnonzero(~server_ok) + 1:
                 master.add_no_good(int(j), np.flatnonzero(a == j))
             return False
         ev = evaluate(instance, a, alloc)
-        if objective is Objective.LATENCY:
+        if self.objective is Objective.LATENCY:
             master.add_cuts_at(a, alloc)
-        energy_ok = max_energy is None or ev.total_energy_j <= max_energy * (1 + 1e-12)
-        value = ev.value(objective) * scale
-        if ev.feasible and energy_ok and value < best_value:
-            best, best_value = a.copy(), value
+        energy_ok = (self.max_energy is None
+                     or ev.total_energy_j <= self.max_energy * (1 + 1e-12))
+        value = ev.value(self.objective) * self.scale
+        if ev.feasible and energy_ok and value < self.best_value:
+            self.best, self.best_value = a.copy(), value
         return ev.feasible
 
-    if start is not None:
-        consider(np.asarray(start, dtype=int))
-        if objective is Objective.LATENCY:
-            master.refine_near(np.asarray(start, dtype=int))
-    # Below POLISH_FIRST_MIN_UES UEs the master alone is faster: slicing it restarts
-    # HiGHS's tree (measured on instances/large, 10 s: 0.11% mean gap sliced, 0.04% not).
-    slicing = (polish is not None and time_limit is not None
-               and objective is Objective.ENERGY and N >= POLISH_FIRST_MIN_UES)
-    polish_s = 0.0
-
-    def run_polish(share: float) -> None:
-        nonlocal polish_s
-        left = time_limit - (time.perf_counter() - t0)
-        seconds = min(share * time_limit, POLISH_MAX_S, 0.5 * left)
-        if best is None or seconds <= 0.05:
+    def run_polish(self, share: float) -> None:
+        """Give the polish heuristic `share` of the time limit (capped) on the incumbent."""
+        left = self.time_limit - (time.perf_counter() - self.t0)
+        seconds = min(share * self.time_limit, POLISH_MAX_S, 0.5 * left)
+        if self.best is None or seconds <= 0.05:
             return
         tick = time.perf_counter()
-        consider(np.asarray(polish(best, seconds), dtype=int))
-        polish_s += time.perf_counter() - tick
-        if verbose:
-            print(f"[highs] polish {seconds:.2f} s: incumbent {best_value / scale:.9g}",
+        self.consider(np.asarray(self.polish(self.best, seconds), dtype=int))
+        self.polish_s += time.perf_counter() - tick
+        if self.verbose:
+            print(f"[highs] polish {seconds:.2f} s: incumbent {self.best_value / self.scale:.9g}",
                   file=sys.stderr)
 
-    if slicing:
-        run_polish(POLISH_FIRST_SHARE)
+    def closed(self, lower: float, gap: float) -> bool:
+        """Whether the incumbent is within the relative gap of the bound `lower`."""
+        return math.isfinite(self.best_value) and self.best_value - lower <= gap * abs(
+            self.best_value)
 
-    lower, iterations, status, message = trivial_bound(instance, objective), 0, "timeout", ""
-    master_gap = gap / 4  # leave room for the outer loop's own gap
-    while True:
-        if math.isfinite(best_value) and best_value - lower <= gap * abs(best_value):
-            status = "optimal"
-            break
-        remaining = None if time_limit is None else time_limit - (time.perf_counter() - t0)
-        if remaining is not None and remaining <= 0:
-            break
-        piece = remaining
-        if slicing and remaining > 2 * SLICE_MIN_S:
-            piece = max(SLICE_MIN_S, SLICE_SHARE * remaining)
-        term, x, bound = master.solve(time_limit=piece, rel_gap=master_gap,
-                                      threads=threads, verbose=verbose,
-                                      start=best if objective is Objective.ENERGY else None)
-        iterations += 1
-        if term in (TerminationCondition.provenInfeasible,
-                    TerminationCondition.infeasibleOrUnbounded):
-            # Every feasible assignment satisfies the master, so this is a proof, unless an
-            # incumbent exists (then it can only be numerical trouble).
-            status = "infeasible" if best is None else "feasible"
-            message = "" if best is None else "HiGHS called the master infeasible; stopped"
-            break
-        if bound is not None:
-            lower = max(lower, bound)
-        if verbose:
-            print(f"[highs] master {iterations}: {term.name}, bound {lower / scale:.9g}, "
-                  f"incumbent {best_value / scale:.9g}, {time.perf_counter() - t0:.2f} s",
-                  file=sys.stderr)
-        if x is not None:
-            key = x.tobytes()
-            repeated = key in seen
-            seen.add(key)
-            consider(x)
-            # A repeat means trouble only for latency's cut loop; an energy master in time
-            # slices may well return the incumbent it was started from.
-            if (repeated and objective is Objective.LATENCY
-                    and best_value - lower > gap * abs(best_value)):
-                message = "the master repeated an assignment (numerical trouble); stopped"
-                status = "feasible"
+    def loop(self, gap: float, threads: int) -> tuple[float, int, str, str]:
+        """Solve the master and refine until the gap closes or time runs out: (lower
+        bound, master solves, status, message)."""
+        latency = self.objective is Objective.LATENCY
+        lower = trivial_bound(self.instance, self.objective)
+        iterations, status, message = 0, "timeout", ""
+        master_gap = gap / 4  # leave room for the outer loop's own gap
+        while True:
+            if self.closed(lower, gap):
+                status = "optimal"
                 break
-        if term == TerminationCondition.maxTimeLimit and not (
-                math.isfinite(best_value) and best_value - lower <= gap * abs(best_value)):
-            if slicing and piece < remaining:
-                run_polish(POLISH_SHARE)  # then the next slice, from the better incumbent
-                continue
-            break
-        if x is None and term != TerminationCondition.convergenceCriteriaSatisfied:
-            message = f"HiGHS stopped the master: {term.name}"
-            break
-    if status == "timeout" and best is not None:
-        status = "feasible"
-    if status == "timeout":
-        message = message or "time limit reached before a feasible assignment was found"
-    elif status == "feasible" and not message:
-        message = "time limit reached before the gap closed"
-    lower = min(lower, best_value)  # HiGHS's bound may overshoot by its tolerances
-    cuts = 0
-    if objective is Objective.LATENCY:
-        cuts = len(master.model.aggregated) + len(master.model.perspective)
-    extra = {"iterations": iterations, "cuts": cuts, "polish_s": round(polish_s, 4),
-             "search_s": round(time.perf_counter() - t0, 4)}
-    return Result(best, best_value / scale, lower / scale if math.isfinite(lower) else lower,
-                  status, message, extra)
+            remaining = (None if self.time_limit is None
+                         else self.time_limit - (time.perf_counter() - self.t0))
+            if remaining is not None and remaining <= 0:
+                break
+            piece = remaining
+            if self.slicing and remaining > 2 * SLICE_MIN_S:
+                piece = max(SLICE_MIN_S, SLICE_SHARE * remaining)
+            term, x, bound = self.master.solve(time_limit=piece, rel_gap=master_gap,
+                                               threads=threads, verbose=self.verbose,
+                                               start=None if latency else self.best)
+            iterations += 1
+            if term in (TerminationCondition.provenInfeasible,
+                        TerminationCondition.infeasibleOrUnbounded):
+                # Every feasible assignment satisfies the master, so this is a proof,
+                # unless an incumbent exists (then it can only be numerical trouble).
+                status = "infeasible" if self.best is None else "feasible"
+                message = "" if self.best is None else "HiGHS called the master infeasible; stopped"
+                break
+            if bound is not None:
+                lower = max(lower, bound)
+            if self.verbose:
+                print(f"[highs] master {iterations}: {term.name}, bound {lower / self.scale:.9g}, "
+                      f"incumbent {self.best_value / self.scale:.9g}, "
+                      f"{time.perf_counter() - self.t0:.2f} s", file=sys.stderr)
+            if x is not None:
+                key = x.tobytes()
+                repeated = key in self.seen
+                self.seen.add(key)
+                self.consider(x)
+                # A repeat means trouble only for latency's cut loop; an energy master in
+                # time slices may well return the incumbent it was started from.
+                if (repeated and latency
+                        and self.best_value - lower > gap * abs(self.best_value)):
+                    message = "the master repeated an assignment (numerical trouble); stopped"
+                    status = "feasible"
+                    break
+            if term == TerminationCondition.maxTimeLimit and not self.closed(lower, gap):
+                if self.slicing and piece < remaining:
+                    self.run_polish(POLISH_SHARE)  # then the next slice, from the better incumbent
+                    continue
+                break
+            if x is None and term != TerminationCondition.convergenceCriteriaSatisfied:
+                message = f"HiGHS stopped the master: {term.name}"
+                break
+        return lower, iterations, status, message
+
+    def result(self, lower: float, iterations: int, status: str, message: str) -> Result:
+        """The search's Result, in the objective's own units (mean latency or energy)."""
+        if status == "timeout" and self.best is not None:
+            status = "feasible"
+        if status == "timeout":
+            message = message or "time limit reached before a feasible assignment was found"
+        elif status == "feasible" and not message:
+            message = "time limit reached before the gap closed"
+        lower = min(lower, self.best_value)  # HiGHS's bound may overshoot by its tolerances
+        cuts = 0
+        if self.objective is Objective.LATENCY:
+            cuts = len(self.master.model.aggregated) + len(self.master.model.perspective)
+        extra = {"iterations": iterations, "cuts": cuts, "polish_s": round(self.polish_s, 4),
+                 "search_s": round(time.perf_counter() - self.t0, 4)}
+        scale = self.scale
+        return Result(self.best, self.best_value / scale,
+                      lower / scale if math.isfinite(lower) else lower, status, message, extra)
