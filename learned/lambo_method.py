@@ -45,7 +45,7 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     """Decode a batch of (instance, objective) rows in one pass.
 
     Returns per row: "assignment" (the best decode by water-filled value; when every decode
-    ran out of options, the greedy decode completed by the shared repair, mecopt.decoder, and
+    ran out of options, the greedy decode completed by the shared repair, mecopt.repair, and
     None only when that fails too), "value" (water-filled), "allocation_sigmoid" (N,) [Hz], and
     "starts": the `keep` best distinct decodes, best first, each with those three keys.
     `temperature` divides the logits of the sampled decodes.
@@ -92,7 +92,7 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                 break
         if not starts:
             # Every decode met a dead end (the rollout masks what no longer fits): the
-            # shared repair (mecopt.decoder) completes the greedy decode instead.
+            # shared repair (mecopt.repair) completes the greedy decode instead.
             fixed = repair(inst, objectives[b], assignment[b * samples, :n])
             if fixed.feasible[0]:
                 starts.append({"assignment": fixed.assignment[0],

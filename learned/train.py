@@ -38,6 +38,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from mecopt.construct import greedy_assignment
 from mecopt.evaluation import evaluate_batch
 from mecopt.generators import generate
 from mecopt.instance import Instance
@@ -48,7 +49,6 @@ from mecopt.learned.model import PRESETS, Lambo
 from mecopt.learned.rollout import costs, rollout, share_targets
 from mecopt.learned.strategies import Forced, Sampling
 from mecopt.objective import Objective
-from mecopt.solvers.greedy import greedy_assignment
 
 TRAIN_SEED_BASE = 100_000  # the shipped library uses seeds 0..19, 1000..1009, 3000000..9
 VALID_SEED_BASE = 90_000_000  # validation instances: disjoint from training and library
