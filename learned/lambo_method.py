@@ -32,10 +32,33 @@ from mecopt.decoder import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
-from mecopt.method import Method, Option, Outcome
+from mecopt.method import Method, Option, Outcome, failure
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, check_lns, finish_with_lns
 from mecopt.status import Status
+
+# A batched pass pads every row to the largest N and M of its chunk: chunks hold instances
+# of similar size (sorted by N, M) and at most this many padded UE-option cells, which keeps
+# a pass's tensors to tens of MB.
+BATCH_CELLS = 1 << 16
+
+
+def batch_chunks(instances: list[Instance]) -> list[list[int]]:
+    """Indices of `instances` in chunks for batched decoding: by size, each chunk's rows
+    times its largest N x (M + 1) at most BATCH_CELLS (a larger instance goes alone)."""
+    order = sorted(range(len(instances)),
+                   key=lambda i: (instances[i].n_ues, instances[i].n_servers))
+    chunks: list[list[int]] = []
+    n = k = 0
+    for i in order:
+        n_i, k_i = max(n, instances[i].n_ues), max(k, instances[i].n_servers + 1)
+        if chunks and (len(chunks[-1]) + 1) * n_i * k_i <= BATCH_CELLS:
+            chunks[-1].append(i)
+            n, k = n_i, k_i
+        else:
+            chunks.append([i])
+            n, k = instances[i].n_ues, instances[i].n_servers + 1
+    return chunks
 
 
 @lru_cache(maxsize=4)
@@ -164,13 +187,57 @@ class LamboMethod(Method):
 
     def _solve(self, instance, objective, *, time_limit, seed):
         deadline = None if time_limit is None else time.perf_counter() + time_limit
+        row = self._decode([instance], objective, seed)[0]
+        return self._finish_row(instance, objective, row, deadline=deadline, seed=seed)
+
+    def _solve_batch(self, instances, objective, *, time_limit, seed):
+        """Greedy decoding (samples=1) of many instances in batched passes: each row's
+        decision is the one it gets alone (tests/test_lambo_model.py); polish, LNS and the
+        allocation choice then run per instance. Sampled decodes draw from one generator
+        for the whole batch, so one instance's samples would depend on its neighbours:
+        those are decoded one by one, as is a batch whose pass fails."""
+        if self.config["samples"] > 1 or len(instances) < 2:
+            return super()._solve_batch(instances, objective, time_limit=time_limit,
+                                        seed=seed)
+        timed: dict[int, tuple[Outcome, float]] = {}
+        for chunk in batch_chunks(instances):
+            group = [instances[i] for i in chunk]
+            start = time.perf_counter()
+            try:
+                rows = self._decode(group, objective, seed)
+            except InputError:
+                raise
+            except Exception:
+                alone = super()._solve_batch(group, objective, time_limit=time_limit,
+                                             seed=seed)
+                timed.update(zip(chunk, alone, strict=True))
+                continue
+            share = (time.perf_counter() - start) / len(group)  # each row's part of the pass
+            for i, inst, row in zip(chunk, group, rows, strict=True):
+                begin = time.perf_counter()
+                deadline = None if time_limit is None else begin + time_limit - share
+                try:
+                    outcome = self._finish_row(inst, objective, row, deadline=deadline,
+                                               seed=seed)
+                except Exception as exc:
+                    outcome = failure(exc)
+                timed[i] = (outcome, share + time.perf_counter() - begin)
+        return [timed[i] for i in range(len(instances))]
+
+    def _decode(self, instances: list[Instance], objective: Objective,
+                seed: int) -> list[dict[str, Any]]:
+        return decode_instances(instances, [objective] * len(instances),
+                                samples=self.config["samples"], seed=seed,
+                                checkpoint=self.config["checkpoint"],
+                                device=self.config["device"], threads=self.config["threads"],
+                                temperature=self.config["temperature"],
+                                keep=self.config["starts"])  # starts > 1 needs polish
+
+    def _finish_row(self, instance: Instance, objective: Objective, row: dict[str, Any], *,
+                    deadline: float | None, seed: int) -> Outcome:
+        """A decoded row to an outcome: polish and LNS if asked, then the better of the
+        sigmoid head's allocation and water-filling."""
         k = self.config["samples"]
-        row = decode_instances([instance], [objective], samples=k, seed=seed,
-                               checkpoint=self.config["checkpoint"],
-                               device=self.config["device"],
-                               threads=self.config["threads"],
-                               temperature=self.config["temperature"],
-                               keep=self.config["starts"])[0]  # starts > 1 needs polish
         decoding = "greedy" if k == 1 else f"best of {k}"
         if row["assignment"] is None:
             return Outcome(None, status=Status.NO_SOLUTION,
