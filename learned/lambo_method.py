@@ -15,7 +15,9 @@ best result: different decodes end in different local optima (docs/lambo.md, "Po
 against DE").
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
-process pays for it.
+process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
+docs/batch.md) greedy decoding runs in batched passes, with the decisions each instance
+gets alone.
 """
 
 from __future__ import annotations
@@ -219,6 +221,8 @@ class LamboMethod(Method):
                 try:
                     outcome = self._finish_row(inst, objective, row, deadline=deadline,
                                                seed=seed)
+                except InputError:
+                    raise  # as `_solve` would; solve_many then finds the instance at fault
                 except Exception as exc:
                     outcome = failure(exc)
                 timed[i] = (outcome, share + time.perf_counter() - begin)
