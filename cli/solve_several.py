@@ -22,6 +22,8 @@ def solve_several(sources: tuple[str, ...], objective: Objective, method: str, *
     stderr; exit code 1 when any instance failed (an error record)."""
     start = time.perf_counter()
     items = list(read_inputs(sources))
+    # The method and its options are checked here, before any output is made.
+    solutions = solve_stream(items, objective, method, workers=workers, **solve)
     paths = None
     if output is not None:
         paths = output_paths(items, output, force=force)
@@ -30,7 +32,7 @@ def solve_several(sources: tuple[str, ...], objective: Objective, method: str, *
         except OSError as exc:
             raise click.UsageError(f"{output}: cannot create ({exc.strerror})") from None
     failed = 0
-    for k, sol in enumerate(solve_stream(items, objective, method, workers=workers, **solve)):
+    for k, sol in enumerate(solutions):
         failed += sol.status == "error"
         click.echo(f"{sol.instance}: {sol.summary()}", err=True)
         if paths is None:

@@ -126,9 +126,9 @@ def solve_stream(items: Iterable[Item], objective: Objective | str = "latency",
                  seed: int = 0, bound: bool = False, workers: int = 1,
                  **options: Any) -> Iterator[Solution]:
     """Solve every item and yield one Solution per item, in input order (an Unreadable
-    yields its error record). A bad method, option or time limit raises InputError before
-    anything is solved; `workers` > 1 solves in that many processes (the method must then
-    be a name, or a class or function defined at module level)."""
+    yields its error record). A bad method, option or time limit raises InputError here,
+    before anything is solved; `workers` > 1 solves in that many processes (the method must
+    then be a name, or a class or function defined at module level)."""
     objective = Objective.parse(objective)
     solver = get_method(method)(**options)  # options are checked here, once
     ok, why = solver.availability()
@@ -140,15 +140,19 @@ def solve_stream(items: Iterable[Item], objective: Objective | str = "latency",
         raise InputError(f"workers: must be >= 1, got {workers}")
     common = dict(time_limit=time_limit, seed=seed, bound=bound)
     if workers == 1:
-        for chunk in _chunks(items, CHUNK):
-            yield from solve_chunk(solver, chunk, objective, **common)
-        return
+        return (sol for chunk in _chunks(items, CHUNK)
+                for sol in solve_chunk(solver, chunk, objective, **common))
     try:
         pickle.dumps(method)
     except Exception:
         raise InputError("workers: the method cannot be sent to a worker process (define it "
                          "at module level, or use one worker)") from None
-    items = list(items)
+    return _in_processes(list(items), solver, method, options, objective, common, workers)
+
+
+def _in_processes(items: list[Item], solver: Method, method: MethodSpec,
+                  options: dict[str, Any], objective: Objective, common: dict[str, Any],
+                  workers: int) -> Iterator[Solution]:
     # One instance per task balances slow exact solves; a batching method gets a share of
     # the instances per task, so that its passes stay wide.
     batches = type(solver)._solve_batch is not Method._solve_batch

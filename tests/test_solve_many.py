@@ -118,10 +118,14 @@ def test_output_folder_refuses_a_file_and_shared_names(runner, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_bad_method_fails_before_anything_is_solved(runner):
+def test_bad_method_fails_before_anything_is_solved(runner, tmp_path):
     res = runner.invoke(cli, ["solve", PAPER0, PAPER0, "--method", "nope"])
     assert res.exit_code == 2 and "method: unknown 'nope'" in res.stderr
     assert res.stdout == ""
+    res = runner.invoke(cli, ["solve", str(HETERO), "-o", str(tmp_path / "out"), "--option",
+                              "nope=1"])
+    assert res.exit_code == 2 and "option nope: unknown for method 'greedy'" in res.stderr
+    assert not (tmp_path / "out").exists()
     with pytest.raises(InputError, match="option tries"):
         mecopt.solve_many([PAPER0], "latency", "random", tries="x")
 
