@@ -26,26 +26,49 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @cli.command()
-@click.argument("instance", type=click.Path(exists=True, dir_okay=False))
+@click.argument("instances", nargs=-1, required=True, metavar="INSTANCE...",
+                type=click.Path(exists=True, allow_dash=True))
 @click.option("--method", "-m", default="greedy", show_default=True,
               help="solver backend (see `mecopt methods`)")
 @click.option("--objective", type=click.Choice([o.value for o in Objective]), default=None,
               help="what to minimize  [default: latency]")
 @click.option("--prompt", default=None,
               help='the objective as a text prompt, e.g. "Minimum energy"')
-@click.option("--time-limit", type=float, default=None, help="seconds (method default if unset)")
+@click.option("--time-limit", type=float, default=None,
+              help="seconds per instance (method default if unset)")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="method-specific option, repeatable (e.g. --option samples=64)")
 @click.option("--bound", is_flag=True,
               help="also compute a valid lower bound (mecopt.bound) and the certified gap")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="write the solution JSON here instead of stdout")
-@click.option("--force", is_flag=True, help="overwrite --output if it exists")
-def solve(instance, method, objective, prompt, time_limit, seed, options, bound, output,
-          force):
-    """Solve INSTANCE and print the solution JSON (a summary goes to stderr)."""
-    inst = load_instance(instance)
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="write the solution JSON here instead of stdout; with several instances, "
+                   "a folder: one <instance name>.json each")
+@click.option("--force", is_flag=True, help="overwrite --output (or files in it) if it exists")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="with several instances: solve in this many processes")
+@click.pass_context
+def solve(ctx, instances, method, objective, prompt, time_limit, seed, options, bound, output,
+          force, workers):
+    """Solve INSTANCE and print the solution JSON (a summary goes to stderr).
+
+    Several files, folders (their *.json but reference.json, sorted) or - (a JSONL stream
+    of instances on stdin): one solution per instance, in input order, as JSONL on stdout
+    or in the folder -o DIR. An instance that cannot be read or solved gets an error
+    record, the others are still solved, and the exit code is 1.
+    """
+    first = instances[0]
+    if len(instances) > 1 or first == "-" or Path(first).is_dir():
+        from mecopt.cli.solve_several import solve_several
+
+        solve_several(instances, resolve_objective(objective, prompt), method, output=output,
+                      force=force, workers=workers, time_limit=time_limit, seed=seed,
+                      bound=bound, **parse_options(options))
+        return
+    if output:  # one instance: -o is a file
+        param = next(p for p in ctx.command.params if p.name == "output")
+        click.Path(dir_okay=False).convert(output, param, ctx)
+    inst = load_instance(first)
     obj = resolve_objective(objective, prompt)
     if output and not force and Path(output).exists():
         raise click.UsageError(f"{output} exists; pass --force to overwrite it")

@@ -15,13 +15,14 @@ best result: different decodes end in different local optima (docs/lambo.md, "Po
 against DE").
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
-process pays for it.
+process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
+docs/batch.md) greedy decoding runs in batched passes, with the decisions each instance
+gets alone.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,12 +31,35 @@ from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
-from mecopt.learned import load_cached
-from mecopt.method import Method, Option, Outcome
+from mecopt.learned import check_checkpoint, load_cached
+from mecopt.method import Method, Option, Outcome, failure
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, finish_with_lns
 from mecopt.repair import repair
 from mecopt.status import Status
+
+# A batched pass pads every row to the largest N and M of its chunk: chunks hold instances
+# of similar size (sorted by N, M) and at most this many padded UE-option cells, which keeps
+# a pass's tensors to tens of MB.
+BATCH_CELLS = 1 << 16
+
+
+def batch_chunks(instances: list[Instance]) -> list[list[int]]:
+    """Indices of `instances` in chunks for batched decoding: by size, each chunk's rows
+    times its largest N x (M + 1) at most BATCH_CELLS (a larger instance goes alone)."""
+    order = sorted(range(len(instances)),
+                   key=lambda i: (instances[i].n_ues, instances[i].n_servers))
+    chunks: list[list[int]] = []
+    n = k = 0
+    for i in order:
+        n_i, k_i = max(n, instances[i].n_ues), max(k, instances[i].n_servers + 1)
+        if chunks and (len(chunks[-1]) + 1) * n_i * k_i <= BATCH_CELLS:
+            chunks[-1].append(i)
+            n, k = n_i, k_i
+        else:
+            chunks.append([i])
+            n, k = instances[i].n_ues, instances[i].n_servers + 1
+    return chunks
 
 
 def decode_instances(instances: list[Instance], objectives: list[Objective], *,
@@ -135,8 +159,6 @@ class LamboMethod(Method):
         if config["starts"] > config["samples"]:
             raise InputError(f"option starts: at most samples ({config['samples']}), got "
                              f"{config['starts']}")
-        if config["checkpoint"] and not Path(config["checkpoint"]).is_file():
-            raise InputError(f"option checkpoint: no such file {config['checkpoint']!r}")
         dev = config["device"]
         if not (dev == "cpu" or dev == "cuda" or dev.startswith("cuda:")):
             raise InputError(f"option device: expected cpu, cuda or cuda:N, got {dev!r}")
@@ -145,17 +167,63 @@ class LamboMethod(Method):
 
             if not torch.cuda.is_available():
                 raise InputError(f"option device: {dev!r} requested but CUDA is not available")
-        load_cached("lambo", config["checkpoint"], dev)  # a bad checkpoint is a one-line error now
+        check_checkpoint("lambo", config["checkpoint"], dev)  # a bad one is a one-line error
 
     def _solve(self, instance, objective, *, time_limit, seed):
         deadline = None if time_limit is None else time.perf_counter() + time_limit
+        row = self._decode([instance], objective, seed)[0]
+        return self._finish_row(instance, objective, row, deadline=deadline, seed=seed)
+
+    def _solve_batch(self, instances, objective, *, time_limit, seed):
+        """Greedy decoding (samples=1) of many instances in batched passes: each row's
+        decision is the one it gets alone (tests/test_lambo_model.py); polish, LNS and the
+        allocation choice then run per instance. Sampled decodes draw from one generator
+        for the whole batch, so one instance's samples would depend on its neighbours:
+        those are decoded one by one, as is a batch whose pass fails."""
+        if self.config["samples"] > 1 or len(instances) < 2:
+            return super()._solve_batch(instances, objective, time_limit=time_limit,
+                                        seed=seed)
+        timed: dict[int, tuple[Outcome, float]] = {}
+        for chunk in batch_chunks(instances):
+            group = [instances[i] for i in chunk]
+            start = time.perf_counter()
+            try:
+                rows = self._decode(group, objective, seed)
+            except InputError:
+                raise
+            except Exception:
+                alone = super()._solve_batch(group, objective, time_limit=time_limit,
+                                             seed=seed)
+                timed.update(zip(chunk, alone, strict=True))
+                continue
+            share = (time.perf_counter() - start) / len(group)  # each row's part of the pass
+            for i, inst, row in zip(chunk, group, rows, strict=True):
+                begin = time.perf_counter()
+                deadline = None if time_limit is None else begin + time_limit - share
+                try:
+                    outcome = self._finish_row(inst, objective, row, deadline=deadline,
+                                               seed=seed)
+                except InputError:
+                    raise  # as `_solve` would; solve_many then finds the instance at fault
+                except Exception as exc:
+                    outcome = failure(exc)
+                timed[i] = (outcome, share + time.perf_counter() - begin)
+        return [timed[i] for i in range(len(instances))]
+
+    def _decode(self, instances: list[Instance], objective: Objective,
+                seed: int) -> list[dict[str, Any]]:
+        return decode_instances(instances, [objective] * len(instances),
+                                samples=self.config["samples"], seed=seed,
+                                checkpoint=self.config["checkpoint"],
+                                device=self.config["device"], threads=self.config["threads"],
+                                temperature=self.config["temperature"],
+                                keep=self.config["starts"])  # starts > 1 needs polish
+
+    def _finish_row(self, instance: Instance, objective: Objective, row: dict[str, Any], *,
+                    deadline: float | None, seed: int) -> Outcome:
+        """A decoded row to an outcome: polish and LNS if asked, then the better of the
+        sigmoid head's allocation and water-filling."""
         k = self.config["samples"]
-        row = decode_instances([instance], [objective], samples=k, seed=seed,
-                               checkpoint=self.config["checkpoint"],
-                               device=self.config["device"],
-                               threads=self.config["threads"],
-                               temperature=self.config["temperature"],
-                               keep=self.config["starts"])[0]  # starts > 1 needs polish
         decoding = "greedy" if k == 1 else f"best of {k}"
         if row["assignment"] is None:
             return Outcome(None, status=Status.NO_SOLUTION,

@@ -6,7 +6,7 @@ energy under deadlines and capacities. Exact (HiGHS), heuristic (greedy, DE, pol
 and learned (LAMBO) methods sit behind one `solve(instance, objective, method)`.
 """
 
-from mecopt.api import solve
+from mecopt.api import solve, solve_many
 from mecopt.bounds import Bound, bound
 from mecopt.certificate import certify_infeasible
 from mecopt.descend import descend
@@ -28,5 +28,6 @@ __all__ = [
     "BatchEvaluation", "Bound", "Decoded", "Drift", "Evaluation", "InputError", "Instance",
     "Method", "Objective", "Option", "Outcome", "ScenarioStream", "Solution", "Status",
     "Violation", "availability", "bound", "certify_infeasible", "descend", "evaluate",
-    "evaluate_batch", "generate", "get_method", "method_names", "repair", "solve", "waterfill",
+    "evaluate_batch", "generate", "get_method", "method_names", "repair", "solve", "solve_many",
+    "waterfill",
 ]

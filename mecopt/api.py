@@ -1,10 +1,12 @@
-"""`solve`: one entry point for every method."""
+"""`solve` and `solve_many`: one entry point for every method."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from mecopt.batch import as_item, solve_stream
 from mecopt.instance import Instance
 from mecopt.method import Method
 from mecopt.objective import Objective
@@ -29,3 +31,23 @@ def solve(instance: Instance, objective: Objective | str = "latency",
     cls = get_method(method)
     return cls(**options).solve(instance, objective, time_limit=time_limit, seed=seed,
                                 bound=bound)
+
+
+def solve_many(instances: Iterable[Instance | Mapping[str, Any] | str | Path],
+               objective: Objective | str = "latency",
+               method: str | type[Method] | Callable[..., Any] = "greedy", *,
+               time_limit: float | None = None, seed: int = 0, bound: bool = False,
+               workers: int = 1, **options: Any) -> list[Solution]:
+    """`solve` over many instances in one process: one Solution per instance, in input order.
+
+    Each instance may be an Instance, its parsed JSON or a file path. The method is built
+    once (LAMBO loads its model once and decodes the instances in batched passes, with the
+    decisions it gives each one alone); every instance gets the same seed and the whole time
+    limit, as in separate `solve` calls, and every decision is checked by `evaluate`. An
+    input that is not a valid instance gives a Solution with status "error" whose message
+    names the input and the field; the others are still solved. `workers` > 1 solves in
+    that many processes. A bad method, option or time limit raises InputError at once.
+    """
+    items = (as_item(x, k) for k, x in enumerate(instances))
+    return list(solve_stream(items, objective, method, time_limit=time_limit, seed=seed,
+                             bound=bound, workers=workers, **options))

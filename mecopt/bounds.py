@@ -33,7 +33,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
 from mecopt.instance import Instance
 from mecopt.objective import Objective
@@ -140,6 +139,8 @@ def latency_dual(instance: Instance) -> float:
         on = k > 0
         used = np.bincount(k[on] - 1, weights=f[rows[on], k[on] - 1], minlength=len(F))
         return value, used - F
+
+    from scipy.optimize import minimize  # here: importing scipy.optimize is most of `import mecopt`
 
     # Start from the price at which all UEs spread over the total capacity would use it.
     lam0 = np.full(len(F), (np.sqrt(C).sum() / F.sum()) ** 2)

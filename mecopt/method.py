@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -174,6 +175,18 @@ class Method:
         method's own if it is tighter) and the certified gap; the bound's time is in
         extra["bound_s"], not in wall_time_s.
         """
+        return self.solve_batch([instance], objective, time_limit=time_limit, seed=seed,
+                                bound=bound)[0]
+
+    def solve_batch(self, instances: Sequence[Instance], objective: Objective | str, *,
+                    time_limit: float | None = None, seed: int = 0,
+                    bound: bool = False) -> list[Solution]:
+        """`solve` for several instances, solutions in input order: each instance gets the
+        whole time limit and the same seed, as in separate calls, and each solution is
+        checked by `finish`. A backend that shares work across instances (LAMBO decodes
+        them in one batched pass) overrides `_solve_batch`; by default they are solved one
+        after another.
+        """
         objective = Objective.parse(objective)
         ok, why = self.availability()
         if not ok:
@@ -182,23 +195,44 @@ class Method:
             raise InputError(f"time_limit: must be positive, got {time_limit}")
         if time_limit is None:
             time_limit = self.default_time_limit
-        start = time.perf_counter()
-        try:
-            outcome = self._solve(instance, objective, time_limit=time_limit, seed=int(seed))
-        except InputError:
-            raise
-        except Exception as exc:  # a backend failure is a result, not a crash
-            outcome = Outcome(None, status=Status.ERROR,
-                              message=f"{type(exc).__name__}: {exc}".splitlines()[0])
-        elapsed = time.perf_counter() - start
-        sol = finish(instance, objective, self.name, outcome, elapsed, exact=self.exact)
-        if bound:
-            attach_bound(instance, objective, sol)
-        return sol
+        timed = self._solve_batch(list(instances), objective, time_limit=time_limit,
+                                  seed=int(seed))
+        sols = []
+        for instance, (outcome, elapsed) in zip(instances, timed, strict=True):
+            sol = finish(instance, objective, self.name, outcome, elapsed, exact=self.exact)
+            if bound:
+                attach_bound(instance, objective, sol)
+            sols.append(sol)
+        return sols
 
     def _solve(self, instance: Instance, objective: Objective, *, time_limit: float | None,
                seed: int) -> Outcome:
         raise NotImplementedError
+
+    def _solve_batch(self, instances: list[Instance], objective: Objective, *,
+                     time_limit: float | None, seed: int) -> list[tuple[Outcome, float]]:
+        """Hook: (outcome, wall seconds) per instance, in order. The default runs `_solve`
+        on each in turn."""
+        return [self._timed_solve(instance, objective, time_limit=time_limit, seed=seed)
+                for instance in instances]
+
+    def _timed_solve(self, instance: Instance, objective: Objective, *,
+                     time_limit: float | None, seed: int) -> tuple[Outcome, float]:
+        """`_solve` and its wall time; a backend failure is a result (ERROR), not a crash."""
+        start = time.perf_counter()
+        try:
+            outcome = self._solve(instance, objective, time_limit=time_limit, seed=seed)
+        except InputError:
+            raise
+        except Exception as exc:
+            outcome = failure(exc)
+        return outcome, time.perf_counter() - start
+
+
+def failure(exc: Exception) -> Outcome:
+    """The ERROR outcome of a backend that raised: the exception's first line."""
+    return Outcome(None, status=Status.ERROR,
+                   message=f"{type(exc).__name__}: {exc}".splitlines()[0])
 
 
 def finish(instance: Instance, objective: Objective, method: str, outcome: Outcome,

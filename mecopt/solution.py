@@ -112,7 +112,8 @@ class Solution:
         Path(path).write_text(self.to_json())
 
     def summary(self) -> str:
-        """One human line: method, status, objective value, gap and time."""
+        """One short human line for any number of servers: method, status, objective value,
+        gap, time and where the UEs went (`placement`)."""
         parts = [f"{self.method}: {self.status}"]
         if self.objective_value is not None:
             unit = "s mean latency" if self.objective == "latency" else "J total energy"
@@ -122,12 +123,25 @@ class Solution:
         parts.append(f"{self.wall_time_s:.3f} s")
         line = ", ".join(parts)
         if self.assignment and self.feasible:
-            counts = np.bincount(np.asarray(self.assignment), minlength=1)
-            line += " | local " + str(counts[0]) + "".join(
-                f", server {j}: {c}" for j, c in enumerate(counts[1:], start=1))
+            line += " | " + placement(self.assignment)
         if self.message:
             line += f" | {self.message}"
         return line
+
+
+def placement(assignment: list[int]) -> str:
+    """Where the UEs went, in a few words whatever M: "local 3, offloaded 47 to 12 servers,
+    busiest server 7 (9 UEs)"."""
+    counts = np.bincount(np.asarray(assignment, dtype=int), minlength=2)
+    local, per_server = int(counts[0]), counts[1:]
+    text = f"local {local}, offloaded {int(per_server.sum())}"
+    used = int(np.count_nonzero(per_server))
+    if used:
+        busiest = int(np.argmax(per_server))  # the lowest index on ties
+        most = int(per_server[busiest])
+        text += (f" to {used} server{'s' * (used > 1)}, busiest server {busiest + 1} "
+                 f"({most} UE{'s' * (most > 1)})")
+    return text
 
 
 def _num(x: Any) -> float | None:

@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 
 from mecopt.construct import greedy_assignment, placement_order
 from mecopt.descend import descend
@@ -66,6 +65,8 @@ class PGMethod(Method):
             i = int(np.flatnonzero(~ok.any(axis=1))[0])
             return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"UE {i} has no option that meets its deadline")
+        import torch  # here, so that listing and other methods never pay for it
+
         gen = torch.Generator().manual_seed(seed)
 
         best_a, best_v = _start(instance, objective, cfg["polish"], deadline)
@@ -136,6 +137,8 @@ def _one_thread() -> Iterator[None]:
     under load, torch's default two threads made one solve about 4x slower (spin-waiting on
     busy cores), measured in docs/heuristics.md.
     """
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -1,0 +1,56 @@
+"""Start-up and output at scale: the CLI imports neither torch nor scipy.optimize unless a
+method needs them, and the summary line stays short for any number of servers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mecopt
+from mecopt.solution import placement
+
+from conftest import INSTANCES
+
+PAPER0 = str(INSTANCES / "paper" / "paper-000.json")
+
+# Each command runs in this one fresh interpreter; torch must not be imported after any.
+NO_TORCH = """
+import sys
+from mecopt.cli.main import cli
+for args in (["--help"], ["methods"], ["solve", sys.argv[1], "--method", "greedy"],
+             ["solve", sys.argv[1], sys.argv[1], "--method", "local"]):
+    try:
+        cli(args, prog_name="mecopt")
+    except SystemExit as exc:
+        assert not exc.code, (args, exc.code)
+    for heavy in ("torch", "scipy.optimize"):  # seconds of start-up on a busy machine
+        assert heavy not in sys.modules, f"mecopt {' '.join(args)} imported {heavy}"
+print("no torch")
+"""
+
+
+def test_cli_without_a_learned_method_imports_no_torch_or_scipy_optimize():
+    res = subprocess.run([sys.executable, "-c", NO_TORCH, PAPER0], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.rstrip().endswith("no torch")
+    # `mecopt methods` still says that the learned methods are available (found, not imported).
+    assert "lambo      available" in res.stdout
+
+
+def test_summary_is_one_short_line_at_50_servers():
+    inst = mecopt.generate("hetero", n_ues=400, n_servers=50, seed=1)
+    sol = mecopt.solve(inst, "latency", "greedy")
+    line = sol.summary()
+    assert sol.feasible and "\n" not in line and len(line) < 160, line
+    counts = [sol.assignment.count(j) for j in range(51)]
+    busiest = max(range(1, 51), key=lambda j: (counts[j], -j))
+    assert f"local {counts[0]}, offloaded {400 - counts[0]} to " in line
+    assert f"busiest server {busiest} ({counts[busiest]} UEs)" in line
+
+
+def test_placement_words():
+    assert placement([0, 0]) == "local 2, offloaded 0"
+    assert placement([0, 2, 2, 1]) == ("local 1, offloaded 3 to 2 servers, busiest server 2 "
+                                       "(2 UEs)")
+    assert placement([3]) == "local 0, offloaded 1 to 1 server, busiest server 3 (1 UE)"
