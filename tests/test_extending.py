@@ -163,19 +163,23 @@ def test_method_class_in_process(examples, monkeypatch):
     assert np.all(np.array(load) <= 0.9 * paper.capacity_hz)  # the headroom was kept
     with pytest.raises(mecopt.InputError, match="option headroom"):
         mecopt.solve(paper, "latency", "cheapest_fit", headroom="lots")
+    with pytest.raises(mecopt.InputError, match=r"option headroom: must be in \[0, 1\), got 1.0"):
+        mecopt.solve(paper, "latency", "cheapest_fit", headroom=1.0)
 
 
 # ------------------------------------------------------------------------- a family
-def test_family_example(examples):
-    module = load_module(examples["crowd_family.py"])
-    meta = {"family": "crowd", "seed": 3}
-    a = module.generate_crowd(None, None, np.random.default_rng(3), "crowd-003", meta)
-    b = module.generate_crowd(None, None, np.random.default_rng(3), "crowd-003", meta)
+def test_family_example(examples, monkeypatch):
+    from mecopt import generators
+
+    # Loading the example adds its row to the family table: undo that after the test.
+    monkeypatch.setattr(generators, "FAMILY_TABLE", dict(generators.FAMILY_TABLE))
+    load_module(examples["crowd_family.py"])
+    a, b = mecopt.generate("crowd", seed=3), mecopt.generate("crowd", seed=3)
     assert a.to_json() == b.to_json()  # same seed, same bytes
     assert (a.n_ues, a.n_servers) == (150, 4) and a.meta["params"]["family"] == "crowd"
     assert 0.3 < (~a.local_ok).mean() < 0.7  # "about half the UEs must offload"
     assert mecopt.solve(a, "energy", "greedy").feasible
-    small = module.generate_crowd(20, 2, np.random.default_rng(0), "c", meta)
+    small = mecopt.generate("crowd", 20, 2, seed=0)
     assert (small.n_ues, small.n_servers) == (20, 2)
 
 
