@@ -13,7 +13,8 @@ sub-problem on the freed UEs exactly (within a small time limit):
   servers: all UEs on one or two servers plus local UEs that can reach them. With the other
   servers and their UEs fixed, that is an independent smaller instance, solved by the
   exact outer-approximation search of `highs` (passed in as `latency_solver`, by default
-  mecopt.outer_approximation.search, imported when first needed: it loads Pyomo).
+  mecopt.outer_approximation.search, imported when first needed: Pyomo's solver interface
+  takes over a second to import).
 
 Freed sets, taken in turn (energy: all four kinds; latency: server pairs):
 1. `pair`: every UE on two servers, plus UEs elsewhere that would save energy there;
@@ -481,8 +482,8 @@ class _LatencyLNS:
 
 def _outer_approximation(sub: Instance, start: np.ndarray, time_limit: float
                          ) -> np.ndarray | None:
-    """The default latency sub-solver: the exact search of `highs` (imported lazily: it
-    loads Pyomo, which energy LNS never needs)."""
+    """The default latency sub-solver: the exact search of `highs` (imported lazily: Pyomo's
+    solver interface takes over a second to import, and energy LNS never needs it)."""
     from mecopt.outer_approximation import search
 
     result = search(sub, Objective.LATENCY, start=start, gap=1e-6, time_limit=time_limit,
