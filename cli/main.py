@@ -6,7 +6,6 @@ exit code 2, never a traceback.
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,6 +100,3 @@ from mecopt.cli import (  # noqa: E402,F401
     pareto_command,
     reference_command,
 )
-
-if __name__ == "__main__":
-    sys.exit(main())

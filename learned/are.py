@@ -224,7 +224,7 @@ def train_are(cfg: AREConfig, log=print) -> dict[str, Any]:
 class AREMethod(Method):
     name = "are"
     description = ("ARE: supervised DNN trained on exact optima (softmax option, sigmoid "
-                   "share), then the shared decoder and water-filling")
+                   "share), then the shared repair and water-filling")
     options = {
         "checkpoint": Option(str, "", "checkpoint file (empty = the shipped are-small)"),
     }
@@ -245,7 +245,7 @@ class AREMethod(Method):
         extra = {"repaired_ues": int(dec.moved[0])}
         if not dec.feasible[0]:
             return Outcome(None, status=Status.NO_SOLUTION,
-                           message=f"the decoder could not repair the network's decision: "
+                           message=f"the repair could not complete the network's decision: "
                                    f"{int(dec.unplaced[0])} UEs found no option that meets "
                                    "its deadline within the capacities", extra=extra)
         a = dec.assignment[0]

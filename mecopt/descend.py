@@ -38,7 +38,7 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     next bound cannot beat the best value found (for energy the bound is the exact value,
     so the first chunk almost always decides). The chain starts come from the moves that
     may overload a server and whose bound may beat the current value. None of this changes
-    the result, only the speed (docs/heuristics.md, "The shared decoder", has the
+    the result, only the speed (docs/heuristics.md, "The shared repair", has the
     measurements).
     It stops at a local optimum, after `max_rounds`, or at `deadline` (a time.perf_counter()
     value, checked between neighbourhoods and between chunks of one, so a large swap

@@ -115,3 +115,12 @@ def test_make_library(runner, tmp_path):
     assert res.exit_code == 0
     assert (tmp_path / "tiny" / "tiny-000.json").read_text() == (
         INSTANCES / "tiny" / "tiny-000.json").read_text()
+
+
+def test_python_dash_m_runs_the_same_cli():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "mecopt.cli", "methods"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "greedy" in out and "highs" in out
