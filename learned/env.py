@@ -29,7 +29,6 @@ import torch
 from mecopt.learned.features import N_OPTION, Batch
 from mecopt.waterfill import fit_limit
 
-
 # Features (N_OPTION) of every option of the UE being decided:
 #   0 is-local; 1 lat; 2 lat minus the best allowed option; 3 energy; 4 energy minus the
 #   best allowed option; 5 f_min / remaining capacity; 6 remaining / F; 7 F / mean F;
@@ -128,7 +127,7 @@ class OffloadEnv:
         self.servers = with_local(False, srv_mask)  # (R, K)
         cap = batch.capacity[self.rows]  # (R, M) [Hz]
         self._cap = with_local(1.0, cap)  # local's 1 keeps its remaining capacity at 1 (unread)
-        self._cap_fit = with_local(float("inf"), fit_limit(cap))  # local always fits; the one FIT_TOL
+        self._cap_fit = with_local(float("inf"), fit_limit(cap))  # local always fits
         self._inv_cap = with_local(0.0, 1 / cap)  # local's remaining / F is 0
         cap_mean = (cap * srv_mask).sum(1, keepdim=True) / srv_mask.sum(1, keepdim=True)
         self._only_local = with_local(True, torch.zeros(R, M, dtype=torch.bool, device=dev))
