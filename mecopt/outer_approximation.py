@@ -56,6 +56,7 @@ from pyomo.contrib.solver.solvers.highs import Highs
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.status import Status
 from mecopt.waterfill import waterfill
 
 GHZ = 1e9  # Hz (and cycles) per model unit
@@ -102,7 +103,7 @@ class Result:
     assignment: np.ndarray | None
     value: float  # objective of `assignment` (mean latency [s] or total energy [J]); inf if none
     bound: float  # proven lower bound on the optimum, same unit; -inf if none
-    status: str  # "optimal" | "feasible" | "infeasible" | "timeout"
+    status: Status  # OPTIMAL, FEASIBLE, INFEASIBLE or TIMEOUT
     message: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -391,7 +392,7 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
     fits = instance.option_ok.copy()
     fits[:, 1:] &= instance.f_min <= instance.capacity_hz[None, :]
     if not fits.any(axis=1).all():  # some UE has no option at all: nothing to search
-        return Result(None, math.inf, -math.inf, "infeasible", extra={"iterations": 0})
+        return Result(None, math.inf, -math.inf, Status.INFEASIBLE, extra={"iterations": 0})
     run = _Search(instance, objective, t0=t0, time_limit=time_limit, verbose=verbose,
                   max_energy=max_energy, polish=polish)
     if start is not None:
@@ -467,11 +468,11 @@ class _Search:
         bound, master solves, status, message)."""
         latency = self.objective is Objective.LATENCY
         lower = trivial_bound(self.instance, self.objective)
-        iterations, status, message = 0, "timeout", ""
+        iterations, status, message = 0, Status.TIMEOUT, ""
         master_gap = gap / 4  # leave room for the outer loop's own gap
         while True:
             if self.closed(lower, gap):
-                status = "optimal"
+                status = Status.OPTIMAL
                 break
             remaining = (None if self.time_limit is None
                          else self.time_limit - (time.perf_counter() - self.t0))
@@ -488,7 +489,7 @@ class _Search:
                         TerminationCondition.infeasibleOrUnbounded):
                 # Every feasible assignment satisfies the master, so this is a proof,
                 # unless an incumbent exists (then it can only be numerical trouble).
-                status = "infeasible" if self.best is None else "feasible"
+                status = Status.INFEASIBLE if self.best is None else Status.FEASIBLE
                 message = "" if self.best is None else "HiGHS called the master infeasible; stopped"
                 break
             if bound is not None:
@@ -507,7 +508,7 @@ class _Search:
                 if (repeated and latency
                         and self.best_value - lower > gap * abs(self.best_value)):
                     message = "the master repeated an assignment (numerical trouble); stopped"
-                    status = "feasible"
+                    status = Status.FEASIBLE
                     break
             if term == TerminationCondition.maxTimeLimit and not self.closed(lower, gap):
                 if self.slicing and piece < remaining:
@@ -521,11 +522,11 @@ class _Search:
 
     def result(self, lower: float, iterations: int, status: str, message: str) -> Result:
         """The search's Result, in the objective's own units (mean latency or energy)."""
-        if status == "timeout" and self.best is not None:
-            status = "feasible"
-        if status == "timeout":
+        if status == Status.TIMEOUT and self.best is not None:
+            status = Status.FEASIBLE
+        if status == Status.TIMEOUT:
             message = message or "time limit reached before a feasible assignment was found"
-        elif status == "feasible" and not message:
+        elif status == Status.FEASIBLE and not message:
             message = "time limit reached before the gap closed"
         lower = min(lower, self.best_value)  # HiGHS's bound may overshoot by its tolerances
         cuts = 0

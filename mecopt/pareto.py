@@ -28,6 +28,7 @@ from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.repair import repair
+from mecopt.status import Status
 
 METHODS = ("nsga2", "highs")
 
@@ -40,7 +41,7 @@ class Front:
     method: str
     points: np.ndarray  # (K, 2): mean latency [s], total energy [J]; sorted by energy
     assignments: np.ndarray  # (K, N)
-    status: list[str]  # per point: "optimal" when proven for its epsilon, else "feasible"
+    status: list[Status]  # per point: OPTIMAL when proven for its epsilon, else FEASIBLE
     reference: np.ndarray  # (2,) the hypervolume reference point
     wall_time_s: float = 0.0
     extra: dict = field(default_factory=dict)
@@ -177,7 +178,7 @@ def nsga2_front(instance: Instance, *, pop_size: int = 100, generations: int = 2
                                   axis=1)[batch.feasible])
     allf = np.concatenate(archive_f) if archive_f else np.zeros((0, 2))
     alla = np.concatenate(archive_a) if archive_a else np.zeros((0, N), dtype=int)
-    return _front(instance, "nsga2", allf, alla, ["feasible"] * len(allf),
+    return _front(instance, "nsga2", allf, alla, [Status.FEASIBLE] * len(allf),
                   time.perf_counter() - start, {"generations": max(algorithm.n_gen - 1, 0)
                                                 if algorithm.n_gen else 0})
 
@@ -224,14 +225,14 @@ def exact_front(instance: Instance, *, points: int = 11, time_limit: float | Non
         if sol.feasible:
             found_f.append([sol.objective_value, float(np.sum(sol.energy_j))])
             found_a.append(sol.assignment)
-            status.append("optimal" if sol.status == "optimal" else "feasible")
+            status.append(Status.OPTIMAL if sol.status == Status.OPTIMAL else Status.FEASIBLE)
     # The single-objective optima go last: where an epsilon solve found the same point, its
     # status (optimal for the pair) is the one kept.
     for sol in (energy_opt, latency_opt):
         if sol.feasible:
             found_f.append([float(np.mean(sol.latency_s)), float(np.sum(sol.energy_j))])
             found_a.append(sol.assignment)
-            status.append("feasible")
+            status.append(Status.FEASIBLE)
     return _front(instance, solver, np.array(found_f), np.array(found_a), status,
                   time.perf_counter() - start,
                   {"solves": solves, "energy_optimum": e_low,

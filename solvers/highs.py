@@ -26,6 +26,7 @@ from mecopt.lns import improve
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.outer_approximation import search
+from mecopt.status import Status
 
 
 class HighsMethod(Method):
@@ -54,7 +55,7 @@ class HighsMethod(Method):
                         verbose=self.config["verbose"], max_energy=cap, polish=polish)
         bound = result.bound if np.isfinite(result.bound) else None
         message = result.message
-        if result.status == "infeasible":
+        if result.status == Status.INFEASIBLE:
             message = infeasibility_cause(instance, cap)
         return Outcome(result.assignment, status=result.status, bound=bound, message=message,
                        extra=result.extra)
