@@ -1,24 +1,41 @@
-"""Put the case study's tables into docs/results.md, from the summaries the run wrote.
+"""Put the benchmarks' tables into docs/results.md, docs/lambo.md and docs/alef.md, from
+the files the runs wrote.
 
-    python benchmarks/render_results.py      # after bash benchmarks/case_study.sh
+    python benchmarks/render_results.py          # after bash benchmarks/case_study.sh
+    python benchmarks/render_results.py --check  # exit 1 if a page differs from its rendering
 
-docs/results.md marks each table with an HTML comment, `<!-- table: FAMILY OBJECTIVE -->`,
-followed by the table; this script replaces each marked table with the one for that family
-and objective in docs/figures/FAMILY-summary.md (written by `mecopt bench`), so the page
-cannot drift from the run. `<!-- seeds: FAMILY -->` marks the seed-spread table, computed
-from docs/figures/seeds-FAMILY-results.csv (mean gap per seed, worst gap, feasible runs).
+Each rendered table follows an HTML comment that says where it comes from; this script
+replaces each marked table with the one computed from that file, so the pages cannot drift
+from the runs (tests/test_docs.py runs the check):
+- `<!-- table: FAMILY OBJECTIVE -->` (results.md): the table for that family and objective
+  in docs/figures/FAMILY-summary.md (written by `mecopt bench`);
+- `<!-- seeds: FAMILY -->` (results.md): the seed spread, computed from
+  docs/figures/seeds-FAMILY-results.csv (mean gap per seed, worst gap, feasible runs);
+- `<!-- lambo: NAME -->` (lambo.md): gaps and times of every method, from
+  docs/figures/NAME.json (written by `bench_lambo.py --json`);
+- `<!-- alef: NAME -->` (alef.md): `bench_alef.py table` of docs/figures/NAME.csv;
+- `<!-- alef-averages: NAME ALL -->` (alef.md): the mean final held-out gaps over every
+  cell of docs/figures/NAME.csv, and of the `all` strategy's runs in docs/figures/ALL.csv.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
+import json
 import re
 import statistics
+import sys
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+FIGURES = DOCS / "figures"
+PAGES = ("results.md", "lambo.md", "alef.md")
 MARK = re.compile(r"<!-- table: ([\w-]+) (\w+) -->\n(?:\|.*\n)*")
 SEEDS = re.compile(r"<!-- seeds: (\w+) -->\n(?:\|.*\n)*")
+LAMBO = re.compile(r"<!-- lambo: ([\w-]+) -->\n(?:\|.*\n)*")
+ALEF = re.compile(r"<!-- alef: ([\w-]+) -->\n(?:\|.*\n)*")
+ALEF_AVERAGES = re.compile(r"<!-- alef-averages: ([\w-]+) ([\w-]+) -->\n(?:\|.*\n)*")
 
 
 def summary_table(family: str, objective: str) -> str:
@@ -62,15 +79,132 @@ def seeds_table(family: str) -> str:
     return "\n".join(head + body) + "\n"
 
 
-def main() -> None:
-    page = DOCS / "results.md"
-    text = page.read_text()
-    new, count = MARK.subn(lambda m: f"<!-- table: {m[1]} {m[2]} -->\n"
-                          + summary_table(m[1], m[2]), text)
-    new, more = SEEDS.subn(lambda m: f"<!-- seeds: {m[1]} -->\n" + seeds_table(m[1]), new)
-    page.write_text(new)
-    print(f"{page}: {count + more} tables rendered")
+# bench_lambo.py's method labels, in the page's order, and the page's names for them (a
+# label ending in "-" is a prefix: "lambo best-64" is "lambo best-of-64").
+LAMBO_METHODS = {"greedy": "greedy", "lambo": "**lambo** (greedy decoding)",
+                 "lambo best-": "lambo best-of-", "lambo polish": "lambo polish",
+                 "lambo 4 starts": "lambo polish, 4 of 8 starts", "de": "DE"}
+LAMBO_FAMILIES = {"paper": "paper 4x50"}
+
+
+def _gap(x: float | None) -> str:
+    """A gap in %, to 3 decimals; a nonzero one that would read 0.000% gets a fourth."""
+    if x is None:
+        return "-"
+    return f"{x:.4f}%" if x and f"{x:.3f}" == "0.000" else f"{x:.3f}%"
+
+
+def _lambo_method(method: str) -> tuple[int, str]:
+    """(place in the table, name on the page) of one of bench_lambo.py's method labels."""
+    for k, (label, name) in enumerate(LAMBO_METHODS.items()):
+        if method == label or label.endswith("-") and method.startswith(label):
+            return k, name + method[len(label):]
+    return len(LAMBO_METHODS), method
+
+
+def lambo_table(name: str) -> str:
+    """Per family and prompt, every method of docs/figures/NAME.json (bench_lambo.py's rows):
+    mean and worst gap, instances strictly better than greedy, median ms per call (one
+    decimal below 5 ms)."""
+    rows = json.loads((FIGURES / f"{name}.json").read_text())["rows"]
+    out = ["| family | prompt | method | mean gap | worst gap | < greedy | ms / call |",
+           "|---|---|---|---:|---:|---:|---:|"]
+    for family, objective in dict.fromkeys((r["family"], r["objective"]) for r in rows):
+        mine = sorted((r for r in rows if (r["family"], r["objective"]) == (family, objective)),
+                      key=lambda r: _lambo_method(r["method"])[0])
+        for k, r in enumerate(mine):
+            if k == 0:
+                vs = " (vs greedy)" if r["reference"] != "optimum" else ""
+                head = f"| {LAMBO_FAMILIES.get(family, family)} | {objective}{vs} |"
+            else:
+                head = "| | |"
+            label = _lambo_method(r["method"])[1]
+            if r["feasible"] < r["n"]:
+                label += f" ({r['feasible']}/{r['n']} feasible)"
+            mean = _gap(r["mean_gap_pct"])
+            if r["method"] == "lambo":
+                mean = f"**{mean}**"
+            better = "-" if r["method"] == "greedy" else f"{r['better_than_greedy']}/{r['n']}"
+            ms = r["median_ms"]
+            ms = f"{ms:.1f}" if ms < 5 else f"{ms:.0f}"
+            out.append(f"{head} {label} | {mean} | {_gap(r['worst_gap_pct'])} | {better} | "
+                       f"{ms} |")
+    return "\n".join(out) + "\n"
+
+
+def alef_table(name: str) -> str:
+    """bench_alef.py's table of docs/figures/NAME.csv."""
+    import bench_alef  # here, not above: it imports torch, which the other tables do without
+
+    return bench_alef.table(str(FIGURES / f"{name}.csv")) + "\n"
+
+
+def alef_averages(name: str, everything: str) -> str:
+    """The final held-out gap, mean over every (scenario, seed, budget) cell of
+    docs/figures/NAME.csv: without fine-tuning, per strategy (and per budget), and of the
+    `all` strategy's runs in docs/figures/EVERYTHING.csv."""
+    with open(FIGURES / f"{name}.csv") as f:
+        rows = list(csv.DictReader(f))
+    with open(FIGURES / f"{everything}.csv") as f:
+        labelled = [r for r in csv.DictReader(f) if r["strategy"] == "all"]
+
+    def mean(rs: list[dict], key: str = "final") -> float:
+        return statistics.fmean(float(r[key]) for r in rs)
+
+    budgets = sorted({int(r["budget"]) for r in rows})
+    strategies = {s: [r for r in rows if r["strategy"] == s]
+                  for s in dict.fromkeys(r["strategy"] for r in rows)}
+    best = min(f"{mean(mine):.3f}" for mine in strategies.values())
+    out = ["| | held-out gap at the end |", "|---|--:|",
+           f"| no fine-tuning | {mean(rows, 'none_final'):.3f}% |"]
+    for strategy, mine in strategies.items():  # the best strategy in bold
+        value = f"{mean(mine):.3f}%"
+        per_budget = ", ".join(f"{b} labels {mean([r for r in mine if int(r['budget']) == b]):.3f}"
+                               for b in budgets)
+        value = f"**{value}**" if value[:-1] == best else value
+        out.append(f"| ALEF {strategy} | {value} ({per_budget}) |")
+    all_budgets = "/".join(str(b) for b in sorted({int(r["budget"]) for r in labelled}))
+    out.append(f"| ALEF `all` ({all_budgets} labels, {len(labelled)} runs) | "
+               f"{mean(labelled):.3f}% |")
+    return "\n".join(out) + "\n"
+
+
+def render(text: str) -> tuple[str, int]:
+    """The page with every marked table rendered, and how many there were."""
+    total = 0
+    for pattern, table in ((MARK, summary_table), (SEEDS, seeds_table),
+                           (LAMBO, lambo_table), (ALEF, alef_table),
+                           (ALEF_AVERAGES, alef_averages)):
+        text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]
+                                   + table(*m.groups()), text)
+        total += count
+    return text, total
+
+
+def stale() -> list[str]:
+    """The pages that differ from their rendering."""
+    texts = {name: (DOCS / name).read_text() for name in PAGES}
+    return [name for name, text in texts.items() if render(text)[0] != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a page differs from its rendering")
+    args = parser.parse_args(argv)
+    if args.check:
+        old = stale()
+        for name in old:
+            print(f"docs/{name} differs from its rendering: python "
+                  "benchmarks/render_results.py", file=sys.stderr)
+        return 1 if old else 0
+    for name in PAGES:
+        page = DOCS / name
+        new, count = render(page.read_text())
+        page.write_text(new)
+        print(f"{page}: {count} tables rendered")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -209,3 +209,14 @@ def test_every_user_page_is_linked_from_the_readme():
     text = (ROOT / "README.md").read_text()
     for page in USER_PAGES[1:]:
         assert f"docs/{page.name}" in text, f"README.md's Documentation list misses {page.name}"
+
+
+# ------------------------------------------------------------ result tables are rendered
+def test_result_tables_match_the_benchmarks(monkeypatch, capsys):
+    """docs/results.md, lambo.md and alef.md hold the tables benchmarks/render_results.py
+    renders from docs/figures/ (the benchmarks' JSON, CSV and summaries)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import render_results
+
+    assert render_results.main(["--check"]) == 0, (
+        capsys.readouterr().err + "run python benchmarks/render_results.py")
