@@ -143,7 +143,8 @@ def methods(show_options):
 @cli.command("make-library")
 @click.argument("root", type=click.Path(file_okay=False), default="instances")
 def make_library(root):
-    """Regenerate the shipped instance library under ROOT (byte-identical)."""
+    """Regenerate the shipped instance library under ROOT (default: instances),
+    byte-identical."""
     from mecopt.library import build_library
 
     files = build_library(root)

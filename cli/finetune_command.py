@@ -11,13 +11,14 @@ import click
 
 from mecopt.cli.config_options import FILE, config_option, config_values
 from mecopt.cli.main import cli, command_line
-from mecopt.learned.configs import ALEFConfig
+from mecopt.learned.configs import PRESETS, ALEFConfig
 
 
 @cli.command()
 @click.option("--checkpoint", type=FILE, default=None,
               help="LAMBO checkpoint to start from  [default: the shipped lambo-s]")
 @click.option("--preset", default="lambo-s", show_default=True,
+              type=click.Choice(tuple(PRESETS)),
               help="the preset the checkpoint must be (a checkpoint of another size is an "
                    "error)")
 @config_option(ALEFConfig, "scenario")

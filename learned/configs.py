@@ -144,8 +144,9 @@ class TrainConfig:
     preset: str = option("lambo-s", "network size", choices=tuple(PRESETS))
     seed: int = option(0, "seed of the weights, the generated instances and the sampling")
     # Exactly one of steps and minutes is set.
-    steps: int | None = option(None, "train for this many steps")
-    minutes: float | None = option(None, "train for this much wall time")
+    steps: int | None = option(None, "train for this many steps (give exactly one of --steps "
+                               "and --minutes)")
+    minutes: float | None = option(None, "train for this much wall time (or --steps)")
     device: str = option("cpu", "cpu, cuda or cuda:N")
     batch_instances: int = option(8, "instances per step (each under both prompts)")
     samples: int = option(8, "sampled decodes per (instance, prompt)")
@@ -296,7 +297,8 @@ class BaselineTrainConfig:
                          choices=tuple(NET_PRESETS))
     seed: int = option(0, "seed of the weights, the training instances and the sampling")
     # A wall-time budget; frames (DROO) or steps (ARE) bound it too when given.
-    minutes: float | None = option(None, "training wall time (ARE: after the labels are "
+    minutes: float | None = option(None, "training wall time, a budget (or DROO's --frames, "
+                                   "ARE's --steps; ARE: after the labels are "
                                    "ready)")
     n_ues: int = option(50, "UEs of the system size the model is for")
     n_servers: int = option(4, "servers of the system size the model is for")
