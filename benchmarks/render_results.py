@@ -1,5 +1,5 @@
-"""Put the benchmarks' tables into docs/results.md, docs/lambo.md and docs/alef.md, from
-the files the runs wrote.
+"""Put the benchmarks' tables into docs/results.md, lambo.md, alef.md, heuristics.md,
+baselines.md and bounds.md, from the files the runs wrote.
 
     python benchmarks/render_results.py          # after bash benchmarks/case_study.sh
     python benchmarks/render_results.py --check  # exit 1 if a page differs from its rendering
@@ -9,6 +9,10 @@ replaces each marked table with the one computed from that file, so the pages ca
 from the runs (tests/test_docs.py runs the check):
 - `<!-- table: FAMILY OBJECTIVE -->` (results.md): the table for that family and objective
   in docs/figures/FAMILY-summary.md (written by `mecopt bench`);
+- `<!-- methods: FAMILY OBJECTIVE M1,M2,... -->` (heuristics.md, baselines.md): those
+  methods' rows of that table, in the columns EXCERPT;
+- `<!-- bound: NAME -->` (bounds.md): the bound's distance below the optima, from
+  docs/figures/NAME.json (written by `bench_bound.py --json`);
 - `<!-- seeds: FAMILY -->` (results.md): the seed spread, computed from
   docs/figures/seeds-FAMILY-results.csv (mean gap per seed, worst gap, feasible runs);
 - `<!-- lambo: NAME -->` (lambo.md): gaps and times of every method, from
@@ -30,8 +34,10 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FIGURES = DOCS / "figures"
-PAGES = ("results.md", "lambo.md", "alef.md")
+PAGES = ("results.md", "lambo.md", "alef.md", "heuristics.md", "baselines.md", "bounds.md")
 MARK = re.compile(r"<!-- table: ([\w-]+) (\w+) -->\n(?:\|.*\n)*")
+METHODS = re.compile(r"<!-- methods: ([\w-]+) (\w+) ([\w,]+) -->\n(?:\|.*\n)*")
+BOUND = re.compile(r"<!-- bound: ([\w-]+) -->\n(?:\|.*\n)*")
 SEEDS = re.compile(r"<!-- seeds: (\w+) -->\n(?:\|.*\n)*")
 LAMBO = re.compile(r"<!-- lambo: ([\w-]+) -->\n(?:\|.*\n)*")
 ALEF = re.compile(r"<!-- alef: ([\w-]+) -->\n(?:\|.*\n)*")
@@ -49,6 +55,41 @@ def summary_table(family: str, objective: str) -> str:
         elif table:
             break
     return "\n".join(table) + "\n"
+
+
+# The columns of a summary table that a `methods` excerpt keeps.
+EXCERPT = ("method", "feasible", "mean gap", "worst gap", "median time")
+
+
+def methods_table(family: str, objective: str, methods: str) -> str:
+    """The rows of METHODS (comma-separated, in that order) of summary_table(FAMILY,
+    OBJECTIVE), in the columns EXCERPT."""
+    head, _, *body = (line.strip("|").split("|") for line in
+                      summary_table(family, objective).splitlines())
+    head = [cell.strip() for cell in head]
+    keep = [head.index(name) for name in EXCERPT]
+    rows = {cells[0].strip(): cells for cells in body}
+    out = ["| " + " | ".join(EXCERPT) + " |", "|---|" + "---:|" * (len(EXCERPT) - 1)]
+    out += ["| " + " | ".join(rows[m][k].strip() for k in keep) + " |"
+            for m in methods.split(",")]
+    return "\n".join(out) + "\n"
+
+
+def bound_table(name: str) -> str:
+    """Per family and objective of docs/figures/NAME.json (`bench_bound.py --json`): mean and
+    worst distance of the bound below the proven optimum. (Not the bound's time: the rows'
+    times depend on the machine's load at the run, the optima's times on another run's.)"""
+    rows = json.loads((FIGURES / f"{name}.json").read_text())
+    out = ["| family | objective | instances | mean below optimum | worst |",
+           "|---|---|--:|--:|--:|"]
+    for family in dict.fromkeys(r["family"] for r in rows):
+        for objective in dict.fromkeys(r["objective"] for r in rows):
+            rs = [r for r in rows if r["family"] == family and r["objective"] == objective]
+            if rs:
+                out.append(f"| {family} | {objective} | {len(rs)} | "
+                           f"{100 * statistics.fmean(r['below'] for r in rs):.4f}% | "
+                           f"{100 * max(r['below'] for r in rs):.4f}% |")
+    return "\n".join(out) + "\n"
 
 
 def _pct(x: float) -> str:
@@ -172,7 +213,8 @@ def alef_averages(name: str, everything: str) -> str:
 def render(text: str) -> tuple[str, int]:
     """The page with every marked table rendered, and how many there were."""
     total = 0
-    for pattern, table in ((MARK, summary_table), (SEEDS, seeds_table),
+    for pattern, table in ((MARK, summary_table), (METHODS, methods_table),
+                           (BOUND, bound_table), (SEEDS, seeds_table),
                            (LAMBO, lambo_table), (ALEF, alef_table),
                            (ALEF_AVERAGES, alef_averages)):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]
