@@ -99,4 +99,5 @@ from mecopt.cli import (  # noqa: E402,F401
     learned_commands,
     pareto_command,
     reference_command,
+    serve_command,
 )
