@@ -29,14 +29,21 @@ from mecopt.cli.main import cli
                    "certified gap (value - bound) / value")
 @click.option("--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="parallel worker processes (each runs torch/BLAS on one thread)")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True,
+              help="where the runs go: local processes, or a dask.distributed cluster "
+                   "(the dask extra; see --scheduler)")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="with --executor dask: the scheduler of an existing cluster, e.g. "
+                   "tcp://10.0.0.5:8786 (default: a local cluster of --workers processes)")
 @click.option("--resume", is_flag=True,
               help="continue the benchmark in --out, skipping the runs already there")
 @click.option("--force", is_flag=True,
               help="start over in a non-empty --out (deletes only the harness's own files)")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="output folder: runs.jsonl, results.csv/json, summary.md, plots")
-def bench_command(instances, methods, objectives, time_limit, seeds, bound, workers, resume,
-                  force, out):
+def bench_command(instances, methods, objectives, time_limit, seeds, bound, workers, executor,
+                  scheduler, resume, force, out):
     """Run every method on every instance (files, or folders of *.json) for each objective
     and seed; write per-run results, a summary and plots into --out.
 
@@ -53,6 +60,7 @@ def bench_command(instances, methods, objectives, time_limit, seeds, bound, work
         spec.check()
     objs = bench.parse_objectives(objectives)
     seed_list = bench.parse_seeds(seeds)
+    bench.check_executor(executor, scheduler)
     done = bench.open_out(out, resume=resume, force=force)
     runs = bench.plan(col, specs, objs, seed_list, time_limit=time_limit, done=done,
                       bound=bound)
@@ -65,7 +73,8 @@ def bench_command(instances, methods, objectives, time_limit, seeds, bound, work
     try:
         with click.progressbar(length=len(runs), file=sys.stderr, label="bench",
                                item_show_func=lambda text: text, show_pos=True) as bar:
-            for row in bench.execute(runs, out, workers=workers,
+            for row in bench.execute(runs, out, workers=workers, executor=executor,
+                                     scheduler=scheduler,
                                      on_start=lambda run: bar.update(0, run.describe())):
                 n += 1
                 bar.update(1, f"{row.method} {row.instance} {row.objective} seed {row.seed}: "

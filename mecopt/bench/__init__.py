@@ -25,7 +25,8 @@ The modules, by role:
 
 - `row`: `Row`, one run's result, typed (to_dict/from_dict give the JSON of the files);
 - `spec`: what to run: `MethodSpec`, `collect_instances`, `plan`;
-- `runner`: `run_one` and `execute` (with worker processes);
+- `runner`: `run_one` and `execute` (with worker processes, or on dask: `check_executor`);
+- `cluster`: the dask executor (imports dask only when asked for);
 - `journal`: the folder: `open_out`, `read_journal` (for --resume), `write_manifest`;
 - `gaps`: `relative_gap`, `best_known`, `add_gaps`, `GapSummary`, shared by benchmarks/;
 - `report`: results.json/csv and summary.md (`summarize`, `write_outputs`);
@@ -66,7 +67,7 @@ from mecopt.bench.report import (
     write_outputs,
 )
 from mecopt.bench.row import COLUMNS, Row, row_key
-from mecopt.bench.runner import execute, run_one
+from mecopt.bench.runner import check_executor, execute, run_one
 from mecopt.bench.spec import (
     Collection,
     MethodSpec,
@@ -82,7 +83,8 @@ from mecopt.bench.spec import (
 __all__ = [
     "BELOW_REFERENCE_RTOL", "BEST_FOUND", "COLUMNS", "JOURNAL", "MANIFEST", "OUTPUTS",
     "OWN_FILES", "REFERENCE", "BenchReport", "Collection", "GapSummary", "MethodSpec", "Row",
-    "Run", "Stats", "add_gaps", "best_known", "certified_gap", "collect_instances", "execute",
+    "Run", "Stats", "add_gaps", "best_known", "certified_gap", "check_executor",
+    "collect_instances", "execute",
     "hard_limit", "load_results", "open_out", "parse_methods", "parse_objectives",
     "parse_seeds", "pct_cell", "percent", "plan", "read_journal", "relative_gap", "row_key",
     "run_bench", "run_one", "summarize", "summary_markdown", "to_csv", "to_json",

@@ -1,5 +1,6 @@
-"""The runner: one run through `solve` with a hard stop, and many runs, in this process or
-in worker processes (--workers), each row appended to the journal as it finishes."""
+"""The runner: one run through `solve` with a hard stop, and many runs, in this process, in
+worker processes (--workers) or on a dask cluster (--executor dask, mecopt.bench.cluster),
+each row appended to the journal as it finishes."""
 
 from __future__ import annotations
 
@@ -51,8 +52,7 @@ def run_one(run: Run) -> Row:
                     bound=run.bound, **run.spec.options)
     except _HardTimeout:
         row.status, row.wall_time_s = Status.TIMEOUT, time.perf_counter() - start
-        row.message = (f"stopped by the harness after {run.hard_limit:g} s (time limit "
-                       f"{run.time_limit:g} s)")
+        row.message = timeout_message(run)
         return row
     except Exception as exc:  # whatever escapes solve is still one run's result
         row.wall_time_s = time.perf_counter() - start
@@ -70,6 +70,11 @@ def run_one(run: Run) -> Row:
     return row
 
 
+def timeout_message(run: Run) -> str:
+    return (f"stopped by the harness after {run.hard_limit:g} s (time limit "
+            f"{run.time_limit:g} s)")
+
+
 def _init_worker() -> None:
     # Ctrl-C goes to the parent, which stops the workers; one thread per process because
     # the workers already share the cores among themselves.
@@ -78,17 +83,40 @@ def _init_worker() -> None:
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+EXECUTORS = ("local", "dask")
+
+
+def check_executor(executor: str, scheduler: str | None = None) -> None:
+    """Refuse an unknown executor, or dask when it is not installed, before anything runs."""
+    if executor not in EXECUTORS:
+        raise InputError(f"executor: one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if scheduler is not None and executor != "dask":
+        raise InputError("scheduler: only with --executor dask")
+    if executor == "dask":
+        from mecopt.bench.cluster import import_distributed
+        import_distributed()
+
+
 def execute(runs: Sequence[Run], out: str | Path, *, workers: int = 1,
-            on_start: Callable[[Run], None] | None = None) -> Iterator[Row]:
+            on_start: Callable[[Run], None] | None = None, executor: str = "local",
+            scheduler: str | None = None) -> Iterator[Row]:
     """Do the runs, append each row to out/runs.jsonl as it finishes, and yield it.
 
     `workers` > 1 runs in that many processes (methods must then be registry names or
-    importable classes and callables). On an interrupt the workers are stopped; every row
-    already yielded is in the journal.
+    importable classes and callables). `executor="dask"` runs them on a dask cluster: the
+    one at the `scheduler` address, else a local one of `workers` processes; the rows are
+    the same. On an interrupt the workers are stopped; every row already yielded is in the
+    journal.
     """
     if workers < 1:
         raise InputError(f"workers: must be >= 1, got {workers}")
+    check_executor(executor, scheduler)
     journal = Path(out) / JOURNAL
+    if executor == "dask" and runs:
+        from mecopt.bench.cluster import on_dask
+        _check_picklable(runs)
+        yield from on_dask(runs, journal, workers, scheduler, on_start, _windowed)
+        return
     if workers == 1 or len(runs) <= 1:
         for run in runs:
             if on_start is not None:
@@ -100,45 +128,34 @@ def execute(runs: Sequence[Run], out: str | Path, *, workers: int = 1,
     yield from _in_processes(runs, journal, workers, on_start)
 
 
-def _in_processes(runs: Sequence[Run], journal: Path, workers: int,
-                  on_start: Callable[[Run], None] | None) -> Iterator[Row]:
-    """`execute` with `workers` spawned processes."""
+def _check_picklable(runs: Sequence[Run]) -> None:
     for spec in {id(r.spec): r.spec for r in runs}.values():
         try:
             pickle.dumps(spec)
         except Exception:
             raise InputError(f"workers: method {spec.label!r} cannot be sent to a worker "
                              "process (define it at module level, or use one worker)") from None
+
+
+def _as_data(run: Run) -> Run:
+    """The run with its instance as a dict: what travels to a worker."""
+    return Run(run.spec, run.instance.to_dict() if isinstance(run.instance, Instance)
+               else run.instance, run.objective, run.seed, run.time_limit, run.hard_limit,
+               run.bound)
+
+
+def _in_processes(runs: Sequence[Run], journal: Path, workers: int,
+                  on_start: Callable[[Run], None] | None) -> Iterator[Row]:
+    """`execute` with `workers` spawned processes."""
+    _check_picklable(runs)
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                mp_context=multiprocessing.get_context("spawn"))
     finished = False
     try:
-        pending: dict[Future, Run] = {}
-        queue = list(reversed(runs))
-
-        def submit() -> None:
-            # Keep only `workers` runs in flight, so on_start names what is running now.
-            while queue and len(pending) < workers:
-                run = queue.pop()
-                if on_start is not None:
-                    on_start(run)
-                as_data = Run(run.spec, run.instance.to_dict() if isinstance(
-                    run.instance, Instance) else run.instance, run.objective, run.seed,
-                    run.time_limit, run.hard_limit, run.bound)
-                pending[pool.submit(run_one, as_data)] = run
-
-        submit()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                run = pending.pop(fut)
-                try:
-                    row = fut.result()
-                except Exception as exc:  # a worker died (e.g. out of memory)
-                    row = _error_row(run, f"worker failed: {type(exc).__name__}: {exc}")
-                append(journal, row)
-                yield row
-            submit()
+        yield from _windowed(
+            runs, journal, lambda: workers, lambda run: pool.submit(run_one, run),
+            lambda pending: wait(pending, return_when=FIRST_COMPLETED)[0], on_start,
+            lambda pending: None)
         finished = True
     finally:
         if not finished:
@@ -146,6 +163,42 @@ def _in_processes(runs: Sequence[Run], journal: Path, workers: int,
             for proc in list(getattr(pool, "_processes", {}).values()):
                 proc.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _windowed(runs: Sequence[Run], journal: Path, capacity: Callable[[], int],
+              submit: Callable[[Run], Future], wait_any: Callable[[dict], set],
+              on_start: Callable[[Run], None] | None,
+              cancel: Callable[[dict], None]) -> Iterator[Row]:
+    """The submit/wait loop of every parallel executor: at most capacity() runs in flight
+    (so on_start names what is running now), each row appended to the journal as it comes
+    back, in the order they finish. `cancel` drops the runs in flight on an interrupt."""
+    pending: dict = {}
+    queue = list(reversed(runs))
+
+    def fill() -> None:
+        while queue and len(pending) < capacity():
+            run = queue.pop()
+            if on_start is not None:
+                on_start(run)
+            pending[submit(_as_data(run))] = run
+
+    finished = False
+    try:
+        fill()
+        while pending:
+            for fut in wait_any(pending):
+                run = pending.pop(fut)
+                try:
+                    row = fut.result()
+                except Exception as exc:  # a worker died (e.g. out of memory)
+                    row = _error_row(run, f"worker failed: {type(exc).__name__}: {exc}")
+                append(journal, row)
+                yield row
+            fill()
+        finished = True
+    finally:
+        if not finished and pending:
+            cancel(pending)
 
 
 def _error_row(run: Run, message: str) -> Row:
