@@ -313,37 +313,34 @@ def methods_listing() -> list[dict[str, Any]]:
     return out
 
 
-def create_app(*, threads: int = 8, batch_window_ms: float = 5.0,
-               preload: Sequence[str] = ("lambo",)) -> FastAPI:
-    """The service. `threads`: solves running at once; `batch_window_ms`: how long a
-    batching method's /solve request waits for others to share its pass (0 = no batching);
-    `preload`: methods built (LAMBO: its model loaded and warmed up) at start-up."""
-    if threads < 1:
-        raise InputError(f"threads: must be >= 1, got {threads}")
-    if not (math.isfinite(batch_window_ms) and batch_window_ms >= 0):
-        raise InputError(f"batch_window_ms: must be >= 0, got {batch_window_ms}")
-    solvers = Solvers()
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mecopt-solve")
-    batcher = Batcher(pool, batch_window_ms / 1000)
+class Service:
+    """What the endpoints share: the built methods, the solve threads and the batcher."""
 
-    def warm_up() -> None:
+    def __init__(self, threads: int, batch_window_ms: float) -> None:
+        if threads < 1:
+            raise InputError(f"threads: must be >= 1, got {threads}")
+        if not (math.isfinite(batch_window_ms) and batch_window_ms >= 0):
+            raise InputError(f"batch_window_ms: must be >= 0, got {batch_window_ms}")
+        self.solvers = Solvers()
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mecopt-solve")
+        self.batcher = Batcher(self.pool, batch_window_ms / 1000)
+
+    def warm_up(self, preload: Sequence[str]) -> None:
+        """Build the `preload` methods and solve one instance with each (LAMBO: load and
+        warm up its model), so that the first request does not pay for it."""
         probe = mecopt.generate("paper", seed=0)
         for name in preload:
             ok, _, _ = mecopt.availability().get(name, (False, "", ""))
             if ok:
-                solvers.get(name, {}).solve(probe, "latency")
+                self.solvers.get(name, {}).solve(probe, "latency")
 
-    async def lifespan(app: FastAPI):
-        await asyncio.get_running_loop().run_in_executor(pool, warm_up)
-        yield
-        pool.shutdown(wait=False, cancel_futures=True)
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` in a solve thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
-    app = FastAPI(title="mecopt", version=mecopt.__version__, lifespan=lifespan)
-
-    async def run(fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-
-    async def guarded(request: Request, handle: Callable[[dict, float], Any]) -> Response:
+    async def guarded(self, request: Request,
+                      handle: Callable[[dict, float], Any]) -> Response:
+        """`handle(body, arrival time)`, its errors turned into one-line 4xx/500 answers."""
         received = time.perf_counter()
         try:
             return await handle(parse_body(await request.body()), received)
@@ -354,61 +351,79 @@ def create_app(*, threads: int = 8, batch_window_ms: float = 5.0,
         except Exception as exc:  # a bug of the service itself: still one line, no traceback
             return error_response(f"internal error: {failure(exc).message}", 500)
 
+    async def solve(self, data: dict, received: float) -> Response:
+        """POST /solve: one instance, its solution JSON."""
+        call = parse_call(data, SOLVE_FIELDS, received)
+        if "instance" not in data:
+            raise InputError("instance: missing (the instance JSON, as `mecopt generate` "
+                             "writes it)")
+        item = from_data(data["instance"], "instance")
+        if isinstance(item, Unreadable):
+            raise InputError(item.message)
+        solver = await self.run(self.solvers.get, call.method, call.options)
+        if self.batcher.window > 0 and batches(solver):
+            key = (call.method, tuple(sorted((k, repr(v)) for k, v in call.options.items())),
+                   call.objective, call.seed, call.time_limit, call.bound)
+            sol = await self.batcher.solve(solver, item, call, key)
+        else:
+            sol = await self.run(solve_one, solver, item, call)
+        return Response(sol.to_json(), media_type="application/json")
+
+    async def solve_many(self, data: dict, received: float) -> Response:
+        """POST /solve_many: solutions in input order, an error record per bad item."""
+        call = parse_call(data, MANY_FIELDS, received)
+        instances = data.get("instances")
+        if not isinstance(instances, list):
+            raise InputError(f"instances: expected a list of instance objects, got "
+                             f"{_kind(instances)}")
+        await self.run(self.solvers.get, call.method, call.options)  # a bad method: 4xx now
+
+        # Parsed here, never read as a path; a bad item gets an error record, as in a file.
+        items = [from_data(x, f"instance {k}") if isinstance(x, dict) else
+                 Unreadable(f"instance {k}", f"instance {k}: expected an object, got "
+                            f"{_kind(x)}") for k, x in enumerate(instances)]
+
+        def many() -> list[Solution]:
+            return mecopt.solve_many(items, call.objective, call.method,
+                                     time_limit=time_limit_now(call), seed=call.seed,
+                                     bound=call.bound, **call.options)
+
+        sols = await self.run(many)
+        body = "[" + ",\n".join(s.to_json().rstrip("\n") for s in sols) + "]\n"
+        return Response(body, media_type="application/json")
+
+
+def create_app(*, threads: int = 8, batch_window_ms: float = 5.0,
+               preload: Sequence[str] = ("lambo",)) -> FastAPI:
+    """The service. `threads`: solves running at once; `batch_window_ms`: how long a
+    batching method's /solve request waits for others to share its pass (0 = no batching);
+    `preload`: methods built (LAMBO: its model loaded and warmed up) at start-up."""
+    service = Service(threads, batch_window_ms)
+
+    async def lifespan(app: FastAPI):
+        await service.run(service.warm_up, tuple(preload))
+        yield
+        service.pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="mecopt", version=mecopt.__version__, lifespan=lifespan)
+
     @app.post("/solve")
     async def solve(request: Request) -> Response:
-        async def handle(data: dict, received: float) -> Response:
-            call = parse_call(data, SOLVE_FIELDS, received)
-            if "instance" not in data:
-                raise InputError("instance: missing (the instance JSON, as `mecopt generate` "
-                                 "writes it)")
-            item = from_data(data["instance"], "instance")
-            if isinstance(item, Unreadable):
-                raise InputError(item.message)
-            solver = await run(solvers.get, call.method, call.options)
-            if batcher.window > 0 and batches(solver):
-                key = (call.method, tuple(sorted((k, repr(v)) for k, v in call.options.items())),
-                       call.objective, call.seed, call.time_limit, call.bound)
-                sol = await batcher.solve(solver, item, call, key)
-            else:
-                sol = await run(solve_one, solver, item, call)
-            return Response(sol.to_json(), media_type="application/json")
-
-        return await guarded(request, handle)
+        return await service.guarded(request, service.solve)
 
     @app.post("/solve_many")
     async def solve_many(request: Request) -> Response:
-        async def handle(data: dict, received: float) -> Response:
-            call = parse_call(data, MANY_FIELDS, received)
-            instances = data.get("instances")
-            if not isinstance(instances, list):
-                raise InputError(f"instances: expected a list of instance objects, got "
-                                 f"{_kind(instances)}")
-            await run(solvers.get, call.method, call.options)  # a bad method: 4xx at once
-
-            # Parsed here, never read as a path; a bad item gets an error record, as in a file.
-            items = [from_data(x, f"instance {k}") if isinstance(x, dict) else
-                     Unreadable(f"instance {k}", f"instance {k}: expected an object, got "
-                                f"{_kind(x)}") for k, x in enumerate(instances)]
-
-            def many() -> list[Solution]:
-                return mecopt.solve_many(items, call.objective, call.method,
-                                         time_limit=time_limit_now(call), seed=call.seed,
-                                         bound=call.bound, **call.options)
-
-            sols = await run(many)
-            body = "[" + ",\n".join(s.to_json().rstrip("\n") for s in sols) + "]\n"
-            return Response(body, media_type="application/json")
-
-        return await guarded(request, handle)
+        return await service.guarded(request, service.solve_many)
 
     @app.get("/methods")
     async def methods() -> list[dict[str, Any]]:
-        return await run(methods_listing)
+        return await service.run(methods_listing)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": mecopt.__version__,
-                "batched": {"batches": batcher.batches, "requests": batcher.requests}}
+                "batched": {"batches": service.batcher.batches,
+                            "requests": service.batcher.requests}}
 
     return app
 
