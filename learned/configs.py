@@ -131,6 +131,9 @@ TRAIN_FAMILIES: dict[str, TrainFamily] = {
     # The case study is 4 x 50: half of the draws keep its M = 4, N around its 50.
     "paper": TrainFamily(ues=(30, 80), usual_servers=4),
     "hetero": TrainFamily(ues=(20, None)),
+    # The randomized training world (issue #18): N in 10..max_ues, M in 1..20. Not in the
+    # default families (the shipped model is not trained on it yet).
+    "world": TrainFamily(ues=(10, None), servers=(1, 20)),
 }
 BASELINES = ("critic", "shared", "both")
 ADVANTAGES = ("batch", "row")

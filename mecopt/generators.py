@@ -10,6 +10,14 @@ Families:
   the UEs that would like to offload; per-UE deadlines, powers and bandwidths.
 - "sparse": a validation family no method is tuned on (N in 60..400, M in 10..30): each UE
   reaches only its nearest 2-4 servers, heavy-tailed tasks, device classes.
+- "world": a randomized training world (issue #18; N in 10..500, M in 1..20, log-uniform):
+  bandwidth, powers and task sizes spread over a decade or more, deadline spread, must-offload
+  UEs, capacity from scarce to ample, sparse reachability on 30% of the instances, and three
+  energy regimes (offloading saves, is mixed, or costs energy).
+- Held out (HELD_OUT_FAMILIES, with "tight"): validation families never used in training or
+  tuning. "manyserver" (tight's generator at N in 100..300, M in 20..50), "heavytail"
+  (sparse's generator with full reach and heavier lognormal tails, N in 40..200, M in 3..10),
+  "sparse-large" (sparse at N in 300..1000, M in 15..40).
 
 Each family is a row of FAMILY_TABLE (its parameters, sizes and drawing function), so
 adding a family is adding a row. Every tight and sparse instance is feasible by
@@ -21,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -211,8 +219,56 @@ class SparseParams:
         return _as_meta(self)
 
 
+@dataclass(frozen=True)
+class WorldParams:
+    """The `world` family: a randomized training world spanning the regimes a network can be
+    in (issue #18). Every range is drawn per instance, and the per-UE values spread over it:
+    (lo, hi) pairs are log-uniform unless said otherwise. Units: m, bit, cycle, Hz, W, s.
+    """
+
+    family: str = "world"
+    ues: tuple[int, int] = (10, 500)  # N drawn log-uniformly in lo..hi when not given
+    servers: tuple[int, int] = (1, 20)  # M drawn log-uniformly in lo..hi when not given
+    area_m: tuple[float, float] = (100.0, 1500.0)  # per instance
+    cycles_median: tuple[float, float] = (0.2e9, 2e9)  # per instance; per UE median / x..x
+    data_median_bits: tuple[float, float] = (0.5e6, 20e6)  # per instance
+    task_spread: float = 4.0  # x: a UE's cycles and bits are median * logU(1/x, x) each
+    bandwidth_hz: tuple[float, float] = (1e6, 20e6)  # per UE link
+    tx_power_w: tuple[float, float] = (0.05, 1.0)  # per UE
+    local_hz: tuple[float, float] = (0.3e9, 3e9)  # per UE (must-offload UEs are slowed)
+    deadline_base_s: tuple[float, float] = (0.3, 3.0)  # per instance
+    deadline_spread: tuple[float, float] = (1.0, 5.0)  # s, uniform: T = base * logU(1, s)
+    relaxed_deadline: tuple[float, float] = (1.05, 1.5)  # T := t_loc * U(..) if local misses it
+    must_offload_share: tuple[float, float] = (0.0, 0.5)  # of N, uniform per instance
+    must_offload_tx_share: float = 0.5  # a must-offload UE has a server with t_tx <= this * T
+    must_local_overrun: tuple[float, float] = (1.2, 3.0)  # t_loc / T for must-offload UEs
+    sparse_share: float = 0.3  # share of instances where a UE reaches its nearest few servers
+    reach: tuple[int, int] = (1, 3)  # those few, drawn per UE (uniform integers)
+    # Energy regime, drawn per instance: e_loc / (cheapest e_tx) is about g * logU(1/3, 3)
+    # with g drawn in one of these ranges (offloading saves, is mixed, or costs energy).
+    energy_regimes: tuple[tuple[float, float], ...] = ((2.0, 20.0), (0.3, 3.0), (0.05, 0.5))
+    local_power_clip_w: tuple[float, float] = (0.005, 10.0)
+    noise_dbm_per_hz: float = -174.0  # path loss 128.1 + 37.6 log10(d / km), Rayleigh fading
+    capacity_ratio: tuple[float, float] = (0.15, 3.0)  # scarce (0.15) to ample (3)
+    must_margin: float = 1.3
+    capacity_mix: tuple[float, float] = (1.0, 8.0)  # relative server sizes, log-uniform
+
+    def as_meta(self) -> dict:
+        return _as_meta(self)
+
+
 TIGHT = TightParams()
 SPARSE = SparseParams()
+WORLD = WorldParams()
+# Held-out validation families (issue #18): never drawn in training or used in tuning.
+MANYSERVER = replace(TIGHT, family="manyserver", ues=(100, 300), servers=(20, 50),
+                     area_m=600.0, capacity_ratio=(0.3, 1.0))
+HEAVYTAIL = replace(SPARSE, family="heavytail", ues=(40, 200), servers=(3, 10), area_m=400.0,
+                    reach=(50, 50), cycles_sigma=1.3, cycles_clip=(0.02e9, 20e9),
+                    data_sigma=1.6, data_clip=(0.02e6, 200e6), capacity_ratio=(0.3, 1.0))
+SPARSE_LARGE = replace(SPARSE, family="sparse-large", ues=(300, 1000), servers=(15, 40),
+                       area_m=1500.0)
+HELD_OUT_FAMILIES = ("tight", "manyserver", "heavytail", "sparse-large")
 
 
 def _offload_demand(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
@@ -222,6 +278,13 @@ def _offload_demand(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     saves = (inst.usable & (inst.e_tx < inst.e_loc[:, None])).any(axis=1)
     would = (saves | ~inst.local_ok) & np.isfinite(need)
     return would, need
+
+
+def _must_share(inst: Instance) -> float:
+    """The must-offload UEs' share of the would-offload demand (0 when nothing would)."""
+    would, need = _offload_demand(inst)
+    demand = need[would].sum()
+    return need[~inst.local_ok].sum() / demand if demand > 0 else 0.0
 
 
 def family_stats(inst: Instance) -> dict[str, float]:
@@ -397,9 +460,7 @@ def _generate_sparse(family: Family, n: int, m: int, rng: np.random.Generator, n
     probe = Instance(name=name, data_bits=data, cycles=cycles, local_hz=local_hz,
                      tx_power_w=tx_power, local_power_w=local_power, deadline_s=deadline,
                      capacity_hz=np.ones(m), rate_bps=rate)
-    would, need = _offload_demand(probe)
-    demand = need[would].sum()
-    must_share = need[~probe.local_ok].sum() / demand if demand > 0 else 0.0
+    must_share = _must_share(probe)
     low = max(p.capacity_ratio[0], 1.05 * p.must_margin * must_share)
     ratio = float(rng.uniform(low, max(low, p.capacity_ratio[1])))
     weights = rng.choice(np.array(p.capacity_mix), size=m) * rng.uniform(0.8, 1.25, size=m)
@@ -410,12 +471,101 @@ def _generate_sparse(family: Family, n: int, m: int, rng: np.random.Generator, n
                          server_position_m=server_pos, meta=meta)
 
 
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float,
+                 size: int | tuple[int, ...] | None = None) -> np.ndarray | float:
+    """log-uniform draws in [lo, hi] (one draw of rng.uniform), portable to the last bit."""
+    x = portable(np.exp(rng.uniform(math.log(lo), math.log(hi), size=size)))
+    return x if size is not None else float(x)
+
+
+def _world_channel(p: WorldParams, n: int, m: int, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, ...]:
+    """world: positions, tasks, local CPUs, deadlines, bandwidths, powers and rates, and
+    whether this instance is sparse (each UE reaching its nearest 1-3 servers only)."""
+    area = _log_uniform(rng, *p.area_m)
+    ue_pos = rng.uniform(0.0, area, size=(n, 2))
+    server_pos = rng.uniform(0.0, area, size=(m, 2))
+    spread = 1.0 / p.task_spread, p.task_spread
+    cycles = _log_uniform(rng, *p.cycles_median) * _log_uniform(rng, *spread, size=n)
+    data = _log_uniform(rng, *p.data_median_bits) * _log_uniform(rng, *spread, size=n)
+    local_hz = _log_uniform(rng, *p.local_hz, size=n)
+    base = _log_uniform(rng, *p.deadline_base_s)
+    deadline = base * _log_uniform(rng, 1.0, float(rng.uniform(*p.deadline_spread)), size=n)
+    bandwidth = _log_uniform(rng, *p.bandwidth_hz, size=n)
+    tx_power = _log_uniform(rng, *p.tx_power_w, size=n)
+    d = _distances(ue_pos, server_pos)
+    path_loss = 128.1 + 37.6 * np.log10(d / 1000.0) - 10.0 * np.log10(
+        rng.exponential(1.0, size=d.shape))  # Rayleigh fading |h|^2 ~ Exp(1)
+    rate = _pathloss_rates(d, bandwidth, tx_power, path_loss, p.noise_dbm_per_hz)
+    reach = np.minimum(rng.integers(p.reach[0], p.reach[1] + 1, size=n), m)
+    sparse = bool(rng.random() < p.sparse_share) and m > 1
+    if sparse:
+        nearest = np.argsort(d, axis=1, kind="stable")
+        reached = np.zeros((n, m), dtype=bool)
+        reached[np.arange(n).repeat(reach), nearest[np.arange(m) < reach[:, None]]] = True
+        rate = np.where(reached, rate, 0.0)
+    return ue_pos, server_pos, cycles, data, local_hz, deadline, tx_power, rate, sparse
+
+
+def _generate_world(family: Family, n: int, m: int, rng: np.random.Generator, name: str,
+                    meta: dict) -> Instance:
+    """The world family (WorldParams): a randomized training world, feasible by construction.
+
+    1. Draw the channel and tasks (`_world_channel`): per-instance medians, per-UE spreads.
+    2. Draw the must-offload share s; ceil(s N) UEs among those with a server reached within
+       half their deadline get a local CPU with t_loc = T * U(1.2, 3). Any other UE whose local
+       CPU misses its deadline gets T := t_loc * U(1.05, 1.5).
+    3. Draw the energy regime g (offloading saves, is mixed, or costs energy): each UE's local
+       power makes e_loc = g * logU(1/3, 3) x its cheapest e_tx (clipped to 5 mW..10 W).
+    4. Draw the capacity ratio log-uniformly in [0.15, 3] (raised to 1.37 x the must-offload
+       demand share where needed) and set the capacities with `fit_capacities`.
+    """
+    p = family.params
+    ue_pos, server_pos, cycles, data, local_hz, deadline, tx_power, rate, sparse = \
+        _world_channel(p, n, m, rng)
+    with np.errstate(divide="ignore"):
+        t_tx = np.where(rate > 0, data[:, None] / np.where(rate > 0, rate, 1.0), np.inf)
+    eligible = np.flatnonzero((t_tx <= p.must_offload_tx_share * deadline[:, None]).any(axis=1))
+    share = float(rng.uniform(*p.must_offload_share))
+    order = rng.permutation(eligible)
+    must = np.zeros(n, dtype=bool)
+    must[order[:min(math.ceil(share * n), len(order))]] = True
+    overrun = rng.uniform(*p.must_local_overrun, size=n)
+    relax = rng.uniform(*p.relaxed_deadline, size=n)
+    local_hz = np.where(must, np.minimum(local_hz, cycles / (overrun * deadline)), local_hz)
+    t_loc = cycles / local_hz
+    deadline = np.where(~must & (t_loc > deadline), t_loc * relax, deadline)
+
+    regime = int(rng.integers(len(p.energy_regimes)))
+    g = _log_uniform(rng, *p.energy_regimes[regime])
+    e_tx_min = np.min(tx_power[:, None] * t_tx, axis=1)  # inf for a UE that reaches none
+    finite = np.isfinite(e_tx_min)
+    e_tx_min = np.where(finite, e_tx_min, np.median(e_tx_min[finite]) if finite.any() else 1.0)
+    local_power = np.clip(portable(g * _log_uniform(rng, 1 / 3, 3.0, size=n) * e_tx_min / t_loc),
+                          *p.local_power_clip_w)
+
+    probe = Instance(name=name, data_bits=data, cycles=cycles, local_hz=local_hz,
+                     tx_power_w=tx_power, local_power_w=local_power, deadline_s=deadline,
+                     capacity_hz=np.ones(m), rate_bps=rate)
+    must_share = _must_share(probe)
+    ratio = float(max(_log_uniform(rng, *p.capacity_ratio), 1.05 * p.must_margin * must_share))
+    weights = _log_uniform(rng, *p.capacity_mix, size=m)
+    capacity = fit_capacities(probe, ratio, p.must_margin, weights)
+    meta.update({"n_ues": n, "n_servers": m, "generator": "mecopt.generators.generate",
+                 "params": p.as_meta(),
+                 "draws": {"must_offload_share": share, "must_offload": int(must.sum()),
+                           "energy_regime": ("saves", "mixed", "costs")[regime],
+                           "energy_factor": g, "sparse": sparse, "capacity_ratio": ratio}})
+    return probe.replace(capacity_hz=capacity, ue_position_m=ue_pos,
+                         server_position_m=server_pos, meta=meta)
+
+
 @dataclass(frozen=True)
 class Family:
     """A row of the family table: a family's parameters and how `generate` draws it. Adding
     a family is adding a row to FAMILY_TABLE."""
 
-    params: FamilyParams | TightParams | SparseParams
+    params: FamilyParams | TightParams | SparseParams | WorldParams
     # Draws the rest of an instance of N x M: (family, N, M, rng, name, meta) -> Instance.
     draw: Callable[[Family, int, int, np.random.Generator, str, dict], Instance]
     # N and M when not given: (lo, hi) drawn uniformly, and drawn even when given so that
@@ -424,14 +574,20 @@ class Family:
     servers: tuple[int, int] | int
     stream: bool = False  # a ScenarioStream can evolve it (a _World of positions + channel)
     cycle_capacities: bool = False  # servers take params.capacities_hz in turn, not at random
+    log_sizes: bool = False  # N and M drawn log-uniformly in (lo, hi), not uniformly
 
     def sizes(self, n_ues: int | None, n_servers: int | None, rng: np.random.Generator
               ) -> tuple[int, int]:
         """(N, M) of one instance: the given ones, else the family's."""
         if isinstance(self.ues, int) and isinstance(self.servers, int):
             return n_ues or self.ues, n_servers or self.servers
-        n_draw = int(rng.integers(self.ues[0], self.ues[1] + 1))
-        m_draw = int(rng.integers(self.servers[0], self.servers[1] + 1))
+        if self.log_sizes:  # floor of logU(lo, hi + 1): each size about as likely per decade
+            n_draw = min(int(_log_uniform(rng, self.ues[0], self.ues[1] + 1)), self.ues[1])
+            m_draw = min(int(_log_uniform(rng, self.servers[0], self.servers[1] + 1)),
+                         self.servers[1])
+        else:
+            n_draw = int(rng.integers(self.ues[0], self.ues[1] + 1))
+            m_draw = int(rng.integers(self.servers[0], self.servers[1] + 1))
         return n_ues or n_draw, n_servers or m_draw
 
 
@@ -442,12 +598,21 @@ FAMILY_TABLE: dict[str, Family] = {
                      stream=True),
     "tight": Family(TIGHT, _generate_tight, ues=TIGHT.ues, servers=TIGHT.servers),
     "sparse": Family(SPARSE, _generate_sparse, ues=SPARSE.ues, servers=SPARSE.servers),
+    "world": Family(WORLD, _generate_world, ues=WORLD.ues, servers=WORLD.servers,
+                    log_sizes=True),
+    # Held out (HELD_OUT_FAMILIES): validation only, never in TRAIN_FAMILIES or in tuning.
+    "manyserver": Family(MANYSERVER, _generate_tight, ues=MANYSERVER.ues,
+                         servers=MANYSERVER.servers),
+    "heavytail": Family(HEAVYTAIL, _generate_sparse, ues=HEAVYTAIL.ues,
+                        servers=HEAVYTAIL.servers),
+    "sparse-large": Family(SPARSE_LARGE, _generate_sparse, ues=SPARSE_LARGE.ues,
+                           servers=SPARSE_LARGE.servers),
 }
 FAMILIES = tuple(FAMILY_TABLE)
 STREAM_FAMILIES = tuple(name for name, f in FAMILY_TABLE.items() if f.stream)
 
 
-def family_params(family: str) -> FamilyParams | TightParams | SparseParams:
+def family_params(family: str) -> FamilyParams | TightParams | SparseParams | WorldParams:
     """The parameters of a family; raises InputError for an unknown name."""
     if family not in FAMILY_TABLE:
         raise InputError(f"family: unknown {family!r}; valid: {', '.join(FAMILIES)}")
@@ -588,6 +753,7 @@ class ScenarioStream:
         return [self.next() for _ in range(k)]
 
 
-__all__ = ["FAMILIES", "FAMILY_TABLE", "DRIFT_KINDS", "STREAM_FAMILIES", "Drift", "Family",
-           "FamilyParams", "ScenarioStream", "SparseParams", "TightParams", "channel_rates",
-           "family_params", "family_stats", "fit_capacities", "generate"]
+__all__ = ["FAMILIES", "FAMILY_TABLE", "HELD_OUT_FAMILIES", "DRIFT_KINDS", "STREAM_FAMILIES",
+           "Drift", "Family", "FamilyParams", "ScenarioStream", "SparseParams", "TightParams",
+           "WorldParams", "channel_rates", "family_params", "family_stats", "fit_capacities",
+           "generate"]

@@ -100,4 +100,6 @@ def test_training_families_are_rows_of_a_table():
     assert all(30 <= n <= 80 and 2 <= m <= 8 for n, m in sizes)
     assert 0.4 < np.mean([m == 4 for _, m in sizes]) < 0.7  # the case study's M, often
     assert max(TRAIN_FAMILIES["hetero"].draw_sizes(rng, 25)[0] for _ in range(50)) == 25
-    assert TrainConfig(families=tuple(TRAIN_FAMILIES), steps=1).families == ("paper", "hetero")
+    assert TrainConfig(families=tuple(TRAIN_FAMILIES), steps=1).families == tuple(
+        TRAIN_FAMILIES)
+    assert TrainConfig(steps=1).families == ("paper", "hetero")  # the default is unchanged

@@ -177,3 +177,50 @@ def test_a_family_is_a_row_of_the_table(monkeypatch):
     inst = mecopt.generate("paper-6", seed=1)
     assert (inst.n_ues, inst.n_servers) == (50, 6)
     np.testing.assert_array_equal(inst.capacity_hz, [1.5e10, 1.5e10, 3e10, 5e10, 1.5e10, 1.5e10])
+
+
+# ------------------------------------------------------------ world and held-out (#18)
+@pytest.mark.parametrize("family", ["world", "manyserver", "heavytail", "sparse-large"])
+def test_new_families_are_deterministic(family):
+    a, b = mecopt.generate(family, seed=7), mecopt.generate(family, seed=7)
+    assert a.to_json() == b.to_json()
+    assert a.to_json() != mecopt.generate(family, seed=8).to_json()
+
+
+def test_held_out_families_are_not_trained_on():
+    from mecopt.generators import FAMILY_TABLE, HELD_OUT_FAMILIES
+    from mecopt.learned.configs import TRAIN_FAMILIES
+
+    assert set(HELD_OUT_FAMILIES) <= set(FAMILY_TABLE)
+    assert not set(HELD_OUT_FAMILIES) & set(TRAIN_FAMILIES)
+    assert "world" in TRAIN_FAMILIES
+    sizes = {f: mecopt.generate(f, seed=3) for f in ("manyserver", "sparse-large")}
+    assert 20 <= sizes["manyserver"].n_servers <= 50
+    assert 100 <= sizes["manyserver"].n_ues <= 300
+    assert 300 <= sizes["sparse-large"].n_ues <= 1000
+
+
+def test_world_spans_its_ranges_and_is_feasible():
+    """Over 50 seeds: small and large N and M, sparse and scarce instances, both energy
+    regimes; greedy finds a decision (else highs proves none) for nearly every seed."""
+    insts = [mecopt.generate("world", seed=s) for s in range(50)]
+    ns, ms = [i.n_ues for i in insts], [i.n_servers for i in insts]
+    assert min(ns) < 20 and max(ns) > 300 and all(10 <= n <= 500 for n in ns)
+    assert min(ms) == 1 and max(ms) >= 15 and all(1 <= m <= 20 for m in ms)
+    stats = [family_stats(i) for i in insts]
+    assert any(i.meta["draws"]["sparse"] and s["reach_max"] < i.n_servers
+               for i, s in zip(insts, stats, strict=True))
+    assert any(s["capacity_ratio"] < 0.3 for s in stats)  # scarce
+    assert any(s["capacity_ratio"] > 2 for s in stats)  # ample
+    assert any(s["saves_energy_share"] > 0.95 for s in stats)  # offloading saves energy
+    assert any(s["saves_energy_share"] < 0.2 for s in stats)  # offloading costs energy
+    assert any(s["must_offload_share"] > 0.2 for s in stats)
+    assert max(s["deadline_spread"] for s in stats) > 3
+    settled = 0
+    for inst in insts:
+        for obj in ("latency", "energy"):
+            sol = mecopt.solve(inst, obj, "greedy")
+            if sol.status.value != "feasible" and inst.n_ues <= 150:
+                sol = mecopt.solve(inst, obj, "highs", time_limit=10)
+            settled += sol.status.value in ("feasible", "optimal", "infeasible")
+    assert settled >= 0.9 * 2 * len(insts)

@@ -101,7 +101,7 @@ def test_train_rejects_bad_budgets():
     assert res.exit_code == 2 and "exactly one of" in res.output
     res = CliRunner().invoke(cli, ["train", "--steps", "1", "--families", "paper,moon",
                                    "-o", "x.pt"])
-    assert res.exit_code == 2 and "Error: families: expected a list of paper and hetero" \
+    assert res.exit_code == 2 and "Error: families: expected a list of paper, hetero and world" \
         in res.output
 
 
