@@ -1,5 +1,5 @@
 """Put the benchmarks' tables into docs/results.md, lambo.md, alef.md, heuristics.md,
-baselines.md and bounds.md, from the files the runs wrote.
+baselines.md, bounds.md and batch.md, from the files the runs wrote.
 
     python benchmarks/render_results.py          # after bash benchmarks/case_study.sh
     python benchmarks/render_results.py --check  # exit 1 if a page differs from its rendering
@@ -19,7 +19,9 @@ from the runs (tests/test_docs.py runs the check):
   docs/figures/NAME.json (written by `bench_lambo.py --json`);
 - `<!-- alef: NAME -->` (alef.md): `bench_alef.py table` of docs/figures/NAME.csv;
 - `<!-- alef-averages: NAME ALL -->` (alef.md): the mean final held-out gaps over every
-  cell of docs/figures/NAME.csv, and of the `all` strategy's runs in docs/figures/ALL.csv.
+  cell of docs/figures/NAME.csv, and of the `all` strategy's runs in docs/figures/ALL.csv;
+- `<!-- scaling: NAME -->` (batch.md): time and memory per method and size, from
+  docs/figures/NAME.json (written by `bench_scaling.py --json`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FIGURES = DOCS / "figures"
-PAGES = ("results.md", "lambo.md", "alef.md", "heuristics.md", "baselines.md", "bounds.md")
+PAGES = ("results.md", "lambo.md", "alef.md", "heuristics.md", "baselines.md", "bounds.md",
+         "batch.md")
 MARK = re.compile(r"<!-- table: ([\w-]+) (\w+) -->\n(?:\|.*\n)*")
 METHODS = re.compile(r"<!-- methods: ([\w-]+) (\w+) ([\w,]+) -->\n(?:\|.*\n)*")
 BOUND = re.compile(r"<!-- bound: ([\w-]+) -->\n(?:\|.*\n)*")
@@ -42,6 +45,7 @@ SEEDS = re.compile(r"<!-- seeds: (\w+) -->\n(?:\|.*\n)*")
 LAMBO = re.compile(r"<!-- lambo: ([\w-]+) -->\n(?:\|.*\n)*")
 ALEF = re.compile(r"<!-- alef: ([\w-]+) -->\n(?:\|.*\n)*")
 ALEF_AVERAGES = re.compile(r"<!-- alef-averages: ([\w-]+) ([\w-]+) -->\n(?:\|.*\n)*")
+SCALING = re.compile(r"<!-- scaling: ([\w-]+) -->\n(?:\|.*\n)*")
 
 
 def summary_table(family: str, objective: str) -> str:
@@ -210,13 +214,20 @@ def alef_averages(name: str, everything: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def scaling_table(name: str) -> str:
+    """bench_scaling.py's table of docs/figures/NAME.json."""
+    import bench_scaling
+
+    return bench_scaling.table(json.loads((FIGURES / f"{name}.json").read_text()))
+
+
 def render(text: str) -> tuple[str, int]:
     """The page with every marked table rendered, and how many there were."""
     total = 0
     for pattern, table in ((MARK, summary_table), (METHODS, methods_table),
                            (BOUND, bound_table), (SEEDS, seeds_table),
                            (LAMBO, lambo_table), (ALEF, alef_table),
-                           (ALEF_AVERAGES, alef_averages)):
+                           (ALEF_AVERAGES, alef_averages), (SCALING, scaling_table)):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]
                                    + table(*m.groups()), text)
         total += count
