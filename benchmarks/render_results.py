@@ -1,5 +1,5 @@
 """Put the benchmarks' tables into docs/results.md, lambo.md, alef.md, heuristics.md,
-baselines.md, bounds.md and batch.md, from the files the runs wrote.
+baselines.md, bounds.md, batch.md and exact.md, from the files the runs wrote.
 
     python benchmarks/render_results.py          # after bash benchmarks/case_study.sh
     python benchmarks/render_results.py --check  # exit 1 if a page differs from its rendering
@@ -21,7 +21,9 @@ from the runs (tests/test_docs.py runs the check):
 - `<!-- alef-averages: NAME ALL -->` (alef.md): the mean final held-out gaps over every
   cell of docs/figures/NAME.csv, and of the `all` strategy's runs in docs/figures/ALL.csv;
 - `<!-- scaling: NAME -->` (batch.md): time and memory per method and size, from
-  docs/figures/NAME.json (written by `bench_scaling.py --json`).
+  docs/figures/NAME.json (written by `bench_scaling.py --json`);
+- `<!-- highs: NAME -->` (exact.md): `highs`'s optimal solves, times and gaps per family and
+  objective, from docs/figures/NAME.json (written by `bench_highs.py --json`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FIGURES = DOCS / "figures"
 PAGES = ("results.md", "lambo.md", "alef.md", "heuristics.md", "baselines.md", "bounds.md",
-         "batch.md")
+         "batch.md", "exact.md")
 MARK = re.compile(r"<!-- table: ([\w-]+) (\w+) -->\n(?:\|.*\n)*")
 METHODS = re.compile(r"<!-- methods: ([\w-]+) (\w+) ([\w,]+) -->\n(?:\|.*\n)*")
 BOUND = re.compile(r"<!-- bound: ([\w-]+) -->\n(?:\|.*\n)*")
@@ -46,6 +48,7 @@ LAMBO = re.compile(r"<!-- lambo: ([\w-]+) -->\n(?:\|.*\n)*")
 ALEF = re.compile(r"<!-- alef: ([\w-]+) -->\n(?:\|.*\n)*")
 ALEF_AVERAGES = re.compile(r"<!-- alef-averages: ([\w-]+) ([\w-]+) -->\n(?:\|.*\n)*")
 SCALING = re.compile(r"<!-- scaling: ([\w-]+) -->\n(?:\|.*\n)*")
+HIGHS = re.compile(r"<!-- highs: ([\w-]+) -->\n(?:\|.*\n)*")
 
 
 def summary_table(family: str, objective: str) -> str:
@@ -221,13 +224,21 @@ def scaling_table(name: str) -> str:
     return bench_scaling.table(json.loads((FIGURES / f"{name}.json").read_text()))
 
 
+def highs_table(name: str) -> str:
+    """bench_highs.py's table of docs/figures/NAME.json."""
+    import bench_highs
+
+    return bench_highs.table(json.loads((FIGURES / f"{name}.json").read_text())["summary"])
+
+
 def render(text: str) -> tuple[str, int]:
     """The page with every marked table rendered, and how many there were."""
     total = 0
     for pattern, table in ((MARK, summary_table), (METHODS, methods_table),
                            (BOUND, bound_table), (SEEDS, seeds_table),
                            (LAMBO, lambo_table), (ALEF, alef_table),
-                           (ALEF_AVERAGES, alef_averages), (SCALING, scaling_table)):
+                           (ALEF_AVERAGES, alef_averages), (SCALING, scaling_table),
+                           (HIGHS, highs_table)):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]
                                    + table(*m.groups()), text)
         total += count
