@@ -1,6 +1,7 @@
 """Energy at scale (issue 17): `highs` against SCIP at equal time limits, and the fast path.
 
     python benchmarks/bench_energy_scale.py [--quick] [--time-limit S] [--fast-limit S]
+                                            [--json PATH]
 
 Instances: `mecopt generate --family hetero --ues 500 --servers 10 --seed 0` and
 `--ues 1000 --servers 20 --seed 0,1,2`. For each: `highs` (greedy + LNS start, MIP start,
@@ -13,12 +14,16 @@ Targets: highs incumbent <= SCIP's and highs gap <= SCIP's at the time limit; th
 path within 0.3% of SCIP's incumbent in <= 5 s. Everything runs in one process, one solve
 at a time, so the comparison is side by side on the same machine.
 --quick: 500 x 10 and 1000 x 20 seed 0 only, 15 s limits (a smoke run, not the targets).
+--json PATH: the limits and one row per instance (docs/exact.md's table, rendered by
+render_results.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import mecopt
 from mecopt.bench import percent, relative_gap
@@ -43,6 +48,8 @@ def main() -> None:
                         help="seconds per exact solve (default 60; 15 with --quick)")
     parser.add_argument("--fast-limit", type=float, default=5.0,
                         help="seconds for the fast path, greedy + improve() together")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="write the limits and one row per instance to PATH")
     args = parser.parse_args()
     limit = args.time_limit or (15.0 if args.quick else 60.0)
     cases = QUICK_CASES if args.quick else CASES
@@ -51,7 +58,7 @@ def main() -> None:
     head = (f"{'instance':14s} {'method':6s} {'status':9s} {'incumbent':>10s} {'bound':>10s} "
             f"{'gap %':>7s} {'wall s':>7s}")
     print(head, flush=True)
-    verdicts = []
+    verdicts, rows = [], []
     for n, m, seed in cases:
         inst = mecopt.generate("hetero", n_ues=n, n_servers=m, seed=seed)
         label = f"{n}x{m} s{seed}"
@@ -73,6 +80,10 @@ def main() -> None:
         print(f"{label:14s} {'fast':6s} {'feasible':9s} {value:10.2f} {'':>10s} {'':>7s} "
               f"{wall:7.1f}   (greedy {greedy_value:.2f}; {stats.steps} sub-problems, "
               f"{stats.accepted} improved: {stats.by_kind})", flush=True)
+        rows.append({"ues": n, "servers": m, "seed": seed, "greedy": greedy_value,
+                     "fast": value, "fast_wall_s": wall,
+                     **{f"{k}_{f}": getattr(sol, a) for k, sol in res.items() for f, a in
+                        (("incumbent", "objective_value"), ("bound", "bound"), ("gap", "gap"))}})
         h, s = res["highs"], res["scip"]
         if s.objective_value is not None:
             ref = s.objective_value
@@ -86,9 +97,26 @@ def main() -> None:
             verdicts.append((label, f"fast within {100 * FAST_TARGET:g}% of scip in "
                              f"<= {FAST_MAX_S:g} s", rel <= FAST_TARGET and wall <= FAST_MAX_S,
                              f"{100 * rel:+.3f}% in {wall:.1f} s"))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"time_limit_s": limit,
+                                               "fast_limit_s": args.fast_limit,
+                                               "rows": rows}, indent=1) + "\n")
     print("\ntargets:")
     for label, what, ok, detail in verdicts:
         print(f"  {'met ' if ok else 'MISS'}  {label:14s} {what:38s} {detail}")
+
+
+def table(data: dict) -> str:
+    """docs/exact.md's table of `--json`'s output."""
+    limit, fast = f"{data['time_limit_s']:g} s", f"{data['fast_limit_s']:g} s"
+    out = [f"| instance | highs ({limit}) incumbent / bound / gap | scip ({limit}) incumbent / "
+           f"bound / gap | fast path (greedy + LNS, {fast}) | greedy |", "|---|---|---|---|---|"]
+    for r in data["rows"]:
+        exact = [f"{fmt(r[k + '_incumbent'])} / {fmt(r[k + '_bound'])} / "
+                 f"{fmt(percent(r[k + '_gap']))}%" for k in ("highs", "scip")]
+        out.append(f"| {r['ues']} x {r['servers']}, seed {r['seed']} | {exact[0]} | {exact[1]} "
+                   f"| {r['fast']:.2f} ({r['fast_wall_s']:.1f} s) | {r['greedy']:.2f} |")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from the runs (tests/test_docs.py runs the check):
 - `<!-- scaling: NAME -->` (batch.md): time and memory per method and size, from
   docs/figures/NAME.json (written by `bench_scaling.py --json`);
 - `<!-- highs: NAME -->` (exact.md): `highs`'s optimal solves, times and gaps per family and
-  objective, from docs/figures/NAME.json (written by `bench_highs.py --json`).
+  objective, from docs/figures/NAME.json (written by `bench_highs.py --json`);
+- `<!-- energy-scale: NAME -->` (exact.md): `highs` against `scip` and the fast path on
+  large energy instances, from docs/figures/NAME.json (`bench_energy_scale.py --json`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ ALEF = re.compile(r"<!-- alef: ([\w-]+) -->\n(?:\|.*\n)*")
 ALEF_AVERAGES = re.compile(r"<!-- alef-averages: ([\w-]+) ([\w-]+) -->\n(?:\|.*\n)*")
 SCALING = re.compile(r"<!-- scaling: ([\w-]+) -->\n(?:\|.*\n)*")
 HIGHS = re.compile(r"<!-- highs: ([\w-]+) -->\n(?:\|.*\n)*")
+ENERGY_SCALE = re.compile(r"<!-- energy-scale: ([\w-]+) -->\n(?:\|.*\n)*")
 
 
 def summary_table(family: str, objective: str) -> str:
@@ -231,6 +234,13 @@ def highs_table(name: str) -> str:
     return bench_highs.table(json.loads((FIGURES / f"{name}.json").read_text())["summary"])
 
 
+def energy_scale_table(name: str) -> str:
+    """bench_energy_scale.py's table of docs/figures/NAME.json."""
+    import bench_energy_scale
+
+    return bench_energy_scale.table(json.loads((FIGURES / f"{name}.json").read_text()))
+
+
 def render(text: str) -> tuple[str, int]:
     """The page with every marked table rendered, and how many there were."""
     total = 0
@@ -238,7 +248,7 @@ def render(text: str) -> tuple[str, int]:
                            (BOUND, bound_table), (SEEDS, seeds_table),
                            (LAMBO, lambo_table), (ALEF, alef_table),
                            (ALEF_AVERAGES, alef_averages), (SCALING, scaling_table),
-                           (HIGHS, highs_table)):
+                           (HIGHS, highs_table), (ENERGY_SCALE, energy_scale_table)):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]
                                    + table(*m.groups()), text)
         total += count
