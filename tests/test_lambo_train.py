@@ -169,6 +169,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two spawned processes importing torch: 15 s; .ci/run runs it
 def test_ddp_two_cpu_processes_with_gloo(tmp_path):
     import torch.multiprocessing as mp
 
