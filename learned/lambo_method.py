@@ -174,6 +174,10 @@ class LamboMethod(Method):
         row = self._decode([instance], objective, seed)[0]
         return self._finish_row(instance, objective, row, deadline=deadline, seed=seed)
 
+    @property
+    def batches(self) -> bool:
+        return self.config["samples"] == 1  # sampled decodes go one by one (see below)
+
     def _solve_batch(self, instances, objective, *, time_limit, seed):
         """Greedy decoding (samples=1) of many instances in batched passes: each row's
         decision is the one it gets alone (tests/test_lambo_model.py); polish, LNS and the

@@ -155,8 +155,7 @@ def _in_processes(items: list[Item], solver: Method, method: MethodSpec,
                   workers: int) -> Iterator[Solution]:
     # One instance per task balances slow exact solves; a batching method gets a share of
     # the instances per task, so that its passes stay wide.
-    batches = type(solver)._solve_batch is not Method._solve_batch
-    size = min(CHUNK, math.ceil(len(items) / workers)) if batches else 1
+    size = min(CHUNK, math.ceil(len(items) / workers)) if solver.batches else 1
     jobs = [(method, options, chunk, objective, common) for chunk in _chunks(items, size)]
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                              mp_context=multiprocessing.get_context("spawn")) as pool:

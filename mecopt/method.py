@@ -209,6 +209,12 @@ class Method:
                seed: int) -> Outcome:
         raise NotImplementedError
 
+    @property
+    def batches(self) -> bool:
+        """Whether `_solve_batch` shares work across instances (so callers should hand it
+        many at once) rather than solving them one after another."""
+        return type(self)._solve_batch is not Method._solve_batch
+
     def _solve_batch(self, instances: list[Instance], objective: Objective, *,
                      time_limit: float | None, seed: int) -> list[tuple[Outcome, float]]:
         """Hook: (outcome, wall seconds) per instance, in order. The default runs `_solve`

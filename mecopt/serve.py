@@ -175,13 +175,6 @@ class Solvers:
         return solver
 
 
-def batches(solver: Method) -> bool:
-    """Whether the method decodes several instances in one pass (its `_solve_batch`), giving
-    each the decision it gets alone; LAMBO does with greedy decoding (samples=1)."""
-    return (type(solver)._solve_batch is not Method._solve_batch
-            and getattr(solver, "config", {}).get("samples", 1) == 1)
-
-
 def solve_one(solver: Method, instance: Instance, call: Call) -> Solution:
     """`solver.solve`, with a failure outside the method's own guard as an ERROR solution."""
     try:
@@ -361,7 +354,7 @@ class Service:
         if isinstance(item, Unreadable):
             raise InputError(item.message)
         solver = await self.run(self.solvers.get, call.method, call.options)
-        if self.batcher.window > 0 and batches(solver):
+        if self.batcher.window > 0 and solver.batches:
             key = (call.method, tuple(sorted((k, repr(v)) for k, v in call.options.items())),
                    call.objective, call.seed, call.time_limit, call.bound)
             sol = await self.batcher.solve(solver, item, call, key)
