@@ -131,9 +131,7 @@ def solve_stream(items: Iterable[Item], objective: Objective | str = "latency",
     then be a name, or a class or function defined at module level)."""
     objective = Objective.parse(objective)
     solver = get_method(method)(**options)  # options are checked here, once
-    ok, why = solver.availability()
-    if not ok:
-        raise InputError(f"method {solver.name!r} is unavailable: {why}")
+    solver.require_available()
     if time_limit is not None and not time_limit > 0:
         raise InputError(f"time_limit: must be positive, got {time_limit}")
     if workers < 1:

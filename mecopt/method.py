@@ -188,9 +188,7 @@ class Method:
         after another.
         """
         objective = Objective.parse(objective)
-        ok, why = self.availability()
-        if not ok:
-            raise InputError(f"method {self.name!r} is unavailable: {why}")
+        self.require_available()
         if time_limit is not None and not time_limit > 0:
             raise InputError(f"time_limit: must be positive, got {time_limit}")
         if time_limit is None:
@@ -208,6 +206,13 @@ class Method:
     def _solve(self, instance: Instance, objective: Objective, *, time_limit: float | None,
                seed: int) -> Outcome:
         raise NotImplementedError
+
+    def require_available(self) -> None:
+        """InputError (one line, with the reason) when `availability` says the method cannot
+        run here."""
+        ok, why = self.availability()
+        if not ok:
+            raise InputError(f"method {self.name!r} is unavailable: {why}")
 
     @property
     def batches(self) -> bool:

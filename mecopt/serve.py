@@ -167,9 +167,7 @@ class Solvers:
             solver = self._built.get(key)
         if solver is None:
             solver = get_method(method)(**options)  # InputError: a one-line message
-            ok, why = solver.availability()
-            if not ok:
-                raise InputError(f"method {solver.name!r} is unavailable: {why}")
+            solver.require_available()
             with self._lock:
                 solver = self._built.setdefault(key, solver)
         return solver
