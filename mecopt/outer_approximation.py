@@ -73,7 +73,10 @@ FINE_POINTS = 50
 # relaxation put the optimum in the root LP's neighbourhood, while the sub-MIP heuristics
 # (RINS, RENS, root reduced cost) took 80-90% of the time. Measured on paper-000..019,
 # latency: 0.3-0.5 s CPU without them, 1.3-4.4 s with HiGHS's defaults. (With an energy cap
-# neither setting was clearly faster over paper-000, hetero-001 and hetero-004.)
+# neither setting was clearly faster over paper-000, hetero-001 and hetero-004.) The energy
+# master keeps HiGHS's defaults: there a GAP's incumbents come from those heuristics (proofs
+# of instances/hetero and instances/large energy: 16 s in all with them, 87 s without;
+# hetero 500 x 10 at 20 s: 255.94 J with them, 256.58 J without).
 HIGHS_OPTIONS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
                  "mip_heuristic_run_rens": False, "mip_heuristic_run_root_reduced_cost": False,
                  "mip_heuristic_run_feasibility_jump": False}
@@ -329,7 +332,7 @@ class Master:
             self.solver.add_constraints(self._pending)  # the persistent model grows in place
         self._pending = []
         options = {"mip_rel_gap": rel_gap, "mip_abs_gap": 0.0, "output_flag": verbose,
-                   **HIGHS_OPTIONS}
+                   **(HIGHS_OPTIONS if self.latency else {})}
         if threads > 0:
             # HiGHS has one thread pool per process, sized by whoever ran first; a different
             # size is refused (the run ends with no status) unless the pool is rebuilt.

@@ -49,7 +49,8 @@ class HighsMethod(Method):
         polish = None
         if objective is Objective.ENERGY and cap is None:
             def polish(a: np.ndarray, seconds: float) -> np.ndarray:
-                return improve(instance, objective, a, time_limit=seconds, seed=seed)[0]
+                return improve(instance, objective, a, time_limit=seconds, seed=seed,
+                               whole=False)[0]  # the master is the whole instance
         result = search(instance, objective, start=start, gap=self.config["gap"],
                         time_limit=time_limit, threads=self.config["threads"],
                         verbose=self.config["verbose"], max_energy=cap, polish=polish)

@@ -67,9 +67,22 @@ def test_energy_small_neighbourhoods_reach_the_optimum():
     inst = hetero("hetero-002")
     start = random_start(inst, 0)
     a, v, stats = improve_with_stats(inst, "energy", start, time_limit=10.0, seed=0, free=10,
-                                     use_descend=False)
+                                     use_descend=False, whole=False)
     assert stats.steps > 1
     assert v == pytest.approx(optimum(HETERO_REF, "hetero-002", "energy"), rel=1e-9)
+
+
+def test_energy_whole_instance_step_proves_and_stops():
+    """A small capacity-bound instance: HiGHS on the whole GAP proves the optimum, and the
+    search stops there instead of spending the rest of its time."""
+    name = "tight-011"  # 54 UEs, 4 servers; optimum proven in instances/tight
+    inst = mecopt.Instance.load(INSTANCES / "tight" / f"{name}.json")
+    ref = load_reference(INSTANCES / "tight" / "reference.json")
+    start, _ = greedy_assignment(inst, Objective.ENERGY)
+    a, v, stats = improve_with_stats(inst, "energy", start, time_limit=30.0, seed=0)
+    assert stats.proven and stats.wall_s < 25.0
+    assert value_of(inst, a, "energy") == (True, pytest.approx(v, rel=1e-12))
+    assert v == pytest.approx(optimum(ref, name, "energy"), rel=1e-9)
 
 
 def test_energy_on_tiny_matches_brute_force(tiny_optima):
@@ -86,7 +99,7 @@ def test_deterministic_for_a_seed():
     inst = hetero("hetero-003")  # 85 UEs, 2 servers
     start = random_start(inst, 3)
     runs = [improve(inst, "energy", start, time_limit=120.0, seed=s, free=12, max_steps=8,
-                    sub_time_limit=30.0, use_descend=False) for s in (5, 5, 6)]
+                    sub_time_limit=30.0, use_descend=False, whole=False) for s in (5, 5, 6)]
     assert np.array_equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
     assert all(value_of(inst, a, "energy")[0] for a, _ in runs)
 
