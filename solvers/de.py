@@ -14,8 +14,9 @@ two codings.
 Start and finish. The initial population holds the greedy solutions of this objective
 (under the capacity-aware regret order and the plain one: two constructive starts, often
 in different basins) and of the other objective, each polished by `descend`
-(best-improvement move and swap search), plus random proposals. The best solution seen
-is polished again by `descend` at the end. Both polishing steps stay inside the time
+(best-improvement move and swap search), plus random proposals. At the end the best
+distinct solutions seen (mecopt.elite) are polished again by `descend`, and the best
+result is returned. Both polishing steps stay inside the time
 limit.
 """
 
@@ -33,6 +34,7 @@ from pymoo.termination.max_gen import MaximumGenerationTermination
 
 from mecopt.construct import greedy_assignment, placement_order
 from mecopt.descend import descend
+from mecopt.elite import Elite
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
@@ -66,7 +68,7 @@ class DEMethod(Method):
         deadline = start + time_limit if time_limit is not None else None
         coding = _Coding(instance, cfg["coding"])
         rng = np.random.default_rng(seed)
-        best = _Best()
+        best = Elite()
 
         seeds = _seeds(instance, objective, cfg["polish"], deadline)
         for a in seeds:
@@ -96,41 +98,28 @@ class DEMethod(Method):
             Evaluator().eval(StaticProblem(problem, F=F[:, None],
                                            G=dec.unplaced[:, None].astype(float)), pop)
             algorithm.tell(infills=pop)
-            k = int(np.argmin(dec.value))
-            best.offer(dec.assignment[k], float(dec.value[k]))
+            best.offer_batch(dec.assignment, dec.value)
             if dec.feasible.any():
                 last_mean = float(dec.value[dec.feasible].mean())
             generations += 1
 
         # pymoo's result has X None when no feasible point was found; the seeds count too.
         res_x = algorithm.result().X if generations else None
-        if res_x is None and best.assignment is None:
+        if res_x is None and best.best()[0] is None:
             why = ("no feasible assignment found" if generations else
                    "time limit reached before the first population was evaluated")
             status = Status.TIMEOUT if deadline is not None \
                 and time.perf_counter() >= deadline else Status.NO_SOLUTION
             return Outcome(None, status=status, message=f"{why} ({generations} generations)")
-        a, value = best.assignment, best.value
+        a, value = best.best()
         found = value
         if cfg["polish"]:
-            a, value = descend(instance, objective, a, deadline=deadline)
+            a, value = best.descend(instance, objective, deadline)
         a, lns = finish_with_lns(instance, objective, a, seconds=cfg["lns"], deadline=deadline,
                                  seed=seed)
         return Outcome(a, extra={"generations": max(generations - 1, 0),
                                  "value_before_polish": found,
                                  "last_population_mean": last_mean, **lns})
-
-
-class _Best:
-    """The best feasible assignment seen so far."""
-
-    def __init__(self) -> None:
-        self.assignment: np.ndarray | None = None
-        self.value = np.inf
-
-    def offer(self, assignment: np.ndarray, value: float) -> None:
-        if np.isfinite(value) and value < self.value:
-            self.assignment, self.value = assignment.copy(), value
 
 
 def _value_of(instance: Instance, objective: Objective, a: np.ndarray) -> tuple[np.ndarray,
