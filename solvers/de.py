@@ -57,7 +57,8 @@ class DEMethod(Method):
                          choices=CODINGS),
         "variant": Option(str, "DE/best/1/bin", "pymoo DE variant", choices=VARIANTS),
         "cr": Option(float, 0.3, "crossover rate (pymoo's CR)", low=0, high=1),
-        "polish": Option(bool, True, "local descent on the greedy seed and on the final best"),
+        "polish": Option(bool, True, "local descent on the greedy seeds and on the eight best "
+                                     "distinct solutions at the end"),
         "lns": LNS_OPTION,
     }
     default_time_limit = 30.0

@@ -53,7 +53,8 @@ class PGMethod(Method):
         "entropy_weight": Option(float, 0.01, "weight of the entropy bonus", low=0),
         "start_bias": Option(float, 2.0, "initial logit advantage of the start solution [nats]",
                              low=0),
-        "polish": Option(bool, True, "local descent on the start solution and the final best"),
+        "polish": Option(bool, True, "local descent on the start solution and on the eight "
+                                     "best distinct solutions at the end"),
         "lns": LNS_OPTION,
     }
     default_time_limit = 30.0
