@@ -52,13 +52,14 @@ def solve(ctx, instances, method, objective, prompt, time_limit, seed, options, 
           force, workers):
     """Solve INSTANCE and print the solution JSON (a summary goes to stderr).
 
-    Several files, folders (their *.json but reference.json, sorted) or - (a JSONL stream
-    of instances on stdin): one solution per instance, in input order, as JSONL on stdout
+    Several files, folders (their *.json but reference.json, sorted), JSONL files (*.jsonl,
+    one instance per line) or - (a JSONL stream of instances on stdin): one solution per
+    instance, in input order, as JSONL on stdout
     or in the folder -o DIR. An instance that cannot be read or solved gets an error
     record, the others are still solved, and the exit code is 1.
     """
     first = instances[0]
-    if len(instances) > 1 or first == "-" or Path(first).is_dir():
+    if len(instances) > 1 or first == "-" or Path(first).is_dir() or first.endswith(".jsonl"):
         from mecopt.cli.solve_several import solve_several
 
         solve_several(instances, resolve_objective(objective, prompt), method, output=output,

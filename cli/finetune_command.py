@@ -22,6 +22,7 @@ from mecopt.learned.configs import PRESETS, ALEFConfig
               help="the preset the checkpoint must be (a checkpoint of another size is an "
                    "error)")
 @config_option(ALEFConfig, "scenario")
+@config_option(ALEFConfig, "instances", type=click.Path(exists=True))
 @config_option(ALEFConfig, "objective")
 @config_option(ALEFConfig, "expert")
 @config_option(ALEFConfig, "budget")
@@ -46,11 +47,13 @@ from mecopt.learned.configs import PRESETS, ALEFConfig
 @click.option("-o", "--output", type=FILE, required=True,
               help="the fine-tuned checkpoint to write")
 def finetune(checkpoint, preset, strategies, quiet, report, output, **params):
-    """Fine-tune LAMBO's decoder by ALEF on a drifting scenario, with expert labels.
+    """Fine-tune LAMBO's decoder by ALEF on a drifting scenario, or on your own snapshots
+    (--instances), with expert labels.
 
     Runs the pre-trained model (no fine-tuning), ALEF with each query strategy, and the
     expert on the same held-out instances; writes the first strategy's model, a JSON report
-    of the gap to the optimum over the windows, and a PNG plot.
+    of the gap to the optimum over the windows, and a PNG plot. With --instances, a bad
+    file or line is skipped with a one-line reason on stderr.
     """
     import torch
 
@@ -65,12 +68,16 @@ def finetune(checkpoint, preset, strategies, quiet, report, output, **params):
         raise click.BadParameter(f"strategies: expected a list of "
                                  f"{', '.join(alef.STRATEGIES)}, got {strategies!r}",
                                  param_hint="--strategies")
+    snapshots = None
+    if cfg.instances is not None:  # read (and count) them before the model loads
+        snapshots = alef.read_snapshots(cfg.instances, alef.stderr_log)
+        alef.snapshot_timeline(cfg, snapshots)
     path = Path(checkpoint) if checkpoint else shipped_path()
     torch.set_num_threads(cfg.threads)
     model, info = load_model(path)
     alef.check_checkpoint(info, path, preset)
     log = (lambda _: None) if quiet else alef.stderr_log
-    models, rep = alef.finetune(model, cfg, names, log=log)
+    models, rep = alef.finetune(model, cfg, names, log=log, snapshots=snapshots)
 
     command = command_line(click.get_current_context())
     rep["checkpoint"] = str(path)
@@ -88,10 +95,15 @@ def finetune(checkpoint, preset, strategies, quiet, report, output, **params):
     plot_path = report_path.with_suffix(".png")
     alef.plot_report(rep, plot_path)
     gap = rep["gap"]
-    click.echo(f"{cfg.scenario}: held-out gap before the drift {summary['before_drift']:.2f}%, "
-               f"right after {summary['after_drift']:.2f}%; after ALEF: "
-               + ", ".join(f"{s} {gap[s][-1]:.2f}%" for s in names)
-               + f" (no fine-tuning {gap['none'][-1]:.2f}%, expert {cfg.expert} "
-               f"{gap['expert'][-1]:.2f}%) in {rep['wall_s']:.0f} s; wrote {output}, "
-               f"{report_path}, {plot_path}")
+    after = ", ".join(f"{s} {gap[s][-1]:.2f}%" for s in names)
+    expert = f"expert {cfg.expert} {gap['expert'][-1]:.2f}%"
+    if cfg.scenario is not None:
+        text = (f"{cfg.scenario}: held-out gap before the drift {summary['before_drift']:.2f}%"
+                f", right after {summary['after_drift']:.2f}%; after ALEF: {after} (no "
+                f"fine-tuning {gap['none'][-1]:.2f}%, {expert})")
+    else:  # no drift: before and after fine-tuning on the same final snapshots
+        text = (f"{cfg.instances}: held-out gap in window 1 {summary['first_window']:.2f}%; "
+                f"on the final held-out snapshots before fine-tuning {gap['none'][-1]:.2f}%, "
+                f"after ALEF: {after} ({expert})")
+    click.echo(f"{text} in {rep['wall_s']:.0f} s; wrote {output}, {report_path}, {plot_path}")
 

@@ -27,10 +27,13 @@ from mecopt.learned.configs import PRESETS, TrainConfig
 @config_option(TrainConfig, "init", type=click.Path(exists=True, dir_okay=False))
 @config_option(TrainConfig, "families")
 @config_option(TrainConfig, "max_ues")
+@config_option(TrainConfig, "instances", type=click.Path(exists=True))
+@config_option(TrainConfig, "instances_weight")
 @config_option(TrainConfig, "quiet")
 @config_option(TrainConfig, "output", "-o", "--output", type=FILE, default=None, required=True)
 def train(**params):
-    """Pre-train LAMBO by actor-critic learning (ACL) on generated instances."""
+    """Pre-train LAMBO by actor-critic learning (ACL) on generated instances, and on your
+    own (--instances) mixed into every batch."""
     from mecopt.learned.train import train as run_training
 
     command = command_line(click.get_current_context())

@@ -44,6 +44,11 @@ Gap to the optimum: every window also holds out a few instances of the same time
 are never labelled; the deployed model decides them and `highs` gives the optimum (cached,
 shared by every curve). The curves: before the drift, each window (with the model deployed
 in that window, i.e. updated on the earlier windows' labels), and after the last update.
+
+The user's own snapshots (`instances`, read_snapshots) take the scenario stream's place:
+the same windows cut from the snapshots in time order, without a "before the drift" window
+(there is no drift), and an "after ALEF" window of held-out snapshots only
+(snapshot_timeline).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,6 +69,7 @@ import numpy as np
 import torch
 
 from mecopt.api import solve
+from mecopt.batch import read_instances
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.learned.configs import EXPERTS, ALEFConfig
@@ -79,6 +86,7 @@ DECODER_PARTS = ("decoder", "decoder_norm", "start", "mec_embed", "option_key", 
 # The rest; listed so that a new part of the model is a loud error, not silently frozen.
 FROZEN_PARTS = ("ue_embed", "prompt_embed", "encoder", "critic")
 OPTIMUM_METHOD = "highs"  # the reference for the gap, whatever the expert
+Log = Callable[[str], None]
 
 
 # ----------------------------------------------------------------------------- decoder
@@ -128,28 +136,70 @@ class Window:
     steps: tuple[int, int]  # first and last stream step of the span
 
 
-def timeline(cfg: ALEFConfig) -> list[Window]:
+def timeline(cfg: ALEFConfig, snapshots: list[Instance] | None = None) -> list[Window]:
     """Before the drift (held-out only), W windows after it, and a final held-out window.
 
     The stream is read in order: steps drift-heldout .. drift-1 are "before the drift";
     from the drift step on, each window spans pool + heldout consecutive steps, of which
-    `heldout` evenly spaced ones are held out.
+    `heldout` evenly spaced ones are held out. With cfg.instances the user's `snapshots`
+    take the stream's place (snapshot_timeline).
     """
+    if cfg.instances is not None:
+        if snapshots is None:
+            snapshots = read_snapshots(cfg.instances, stderr_log)
+        return snapshot_timeline(cfg, snapshots)
     sc = get_scenario(cfg.scenario)
     stream = sc.stream(cfg.seed, cfg.n_ues)
     start = sc.drift_step - cfg.heldout
     stream.take(start)  # the stream has to advance through time to get there
     out = [Window("before drift", [], stream.take(cfg.heldout), (start, sc.drift_step - 1))]
     span = cfg.pool + cfg.heldout
-    held = {int((j + 0.5) * span / cfg.heldout) for j in range(cfg.heldout)}
     for w in range(cfg.windows + 1):
         first = stream.step
-        insts = stream.take(span)
         label = f"window {w + 1}" if w < cfg.windows else "after ALEF"
-        out.append(Window(label, [x for i, x in enumerate(insts) if i not in held],
-                          [x for i, x in enumerate(insts) if i in held],
-                          (first, first + span - 1)))
+        out.append(_window(label, stream.take(span), first, cfg.heldout))
     return out
+
+
+def snapshot_timeline(cfg: ALEFConfig, snapshots: list[Instance]) -> list[Window]:
+    """The user's snapshots in time order: W windows of pool + heldout consecutive
+    snapshots (held-out evenly spaced, as in `timeline`), then an "after ALEF" window of the
+    next `heldout` snapshots, all held out. Snapshots beyond those are not used.
+
+    There is no drift, so there is no "before" window: window 1's held-out snapshots are
+    decided by the pre-trained model in every curve, and "before fine-tuning" is the
+    no-fine-tuning curve on the same final snapshots as "after ALEF". Steps are positions
+    in the list of valid snapshots (0-based)."""
+    need = cfg.snapshots_needed()
+    if len(snapshots) < need:
+        raise InputError(f"instances: {cfg.instances} has {len(snapshots)} valid snapshots, "
+                         f"but --windows {cfg.windows} x (--pool {cfg.pool} + --heldout "
+                         f"{cfg.heldout}) + {cfg.heldout} after ALEF need {need}")
+    span = cfg.pool + cfg.heldout
+    out = [_window(f"window {w + 1}", snapshots[w * span:(w + 1) * span], w * span,
+                   cfg.heldout) for w in range(cfg.windows)]
+    first = cfg.windows * span
+    out.append(Window("after ALEF", [], list(snapshots[first:need]), (first, need - 1)))
+    return out
+
+
+def _window(label: str, insts: list[Instance], first: int, heldout: int) -> Window:
+    """A span of consecutive instances, `heldout` evenly spaced ones held out."""
+    span = len(insts)
+    held = {int((j + 0.5) * span / heldout) for j in range(heldout)}
+    return Window(label, [x for i, x in enumerate(insts) if i not in held],
+                  [x for i, x in enumerate(insts) if i in held], (first, first + span - 1))
+
+
+def read_snapshots(source: str | Path, warn: Log) -> list[Instance]:
+    """The user's snapshots, in time order (mecopt.batch.read_instances: a folder's files
+    by name, a JSONL file's lines in order); each bad one is skipped with a one-line reason
+    through `warn`. Names are made unique ("<name>@<position>", 1-based), because labels
+    and optima are cached by name."""
+    snapshots = read_instances(source, warn)
+    count = Counter(x.name for x in snapshots)
+    return [x if count[x.name] == 1 else x.replace(name=f"{x.name}@{k + 1}")
+            for k, x in enumerate(snapshots)]
 
 
 # ----------------------------------------------------------------------------- experts
@@ -458,9 +508,6 @@ def gate_keeps(model: Lambo, pool: list[Instance], before: np.ndarray, labelled:
 
 
 # ----------------------------------------------------------------------------- the loop
-Log = Callable[[str], None]
-
-
 def _quiet(_: str) -> None:
     pass
 
@@ -498,14 +545,18 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
     record: dict[str, Any] = {"strategy": strategy, "points": [], "labels": 0,
                               "expert_failed": 0, "off_label": 0}
     per_window = cfg.per_window()
+    updates = 0  # windows that have queried and updated so far
     start = time.time()
-    for w, window in enumerate(windows):
+    for window in windows:
         t0 = time.time()
         point = {"label": window.label, "steps": list(window.steps),
                  **heldout_gap(model, window, cache)}
-        if window.pool and w - 1 < cfg.windows:
+        # The first cfg.windows windows with a pool query and update; a later one (the
+        # scenario's "after ALEF") only measures.
+        if window.pool and updates < cfg.windows:
             pool_values, entropy, decided = deploy(model, window.pool, cfg.objective)
-            chosen = select_queries(entropy, per_window[w - 1], strategy, rng)
+            chosen = select_queries(entropy, per_window[updates], strategy, rng)
+            updates += 1
             new = []
             for i in chosen:
                 lab = cache.label(window.pool[i])
@@ -569,9 +620,11 @@ def reference_curves(base: Lambo, windows: list[Window], cache: ExpertCache,
 
 def finetune(base: Lambo, cfg: ALEFConfig, strategies: tuple[str, ...] = ("max-entropy",
                                                                           "random"),
-             cache: ExpertCache | None = None, log: Log = _quiet
+             cache: ExpertCache | None = None, log: Log = _quiet,
+             snapshots: list[Instance] | None = None
              ) -> tuple[dict[str, Lambo], dict[str, Any]]:
-    """Run the reference curves and ALEF with each strategy on one timeline.
+    """Run the reference curves and ALEF with each strategy on one timeline: the scenario's,
+    or with cfg.instances the user's `snapshots` (read_snapshots; read here when None).
 
     Returns the fine-tuned model per strategy and the report (JSON-ready)."""
     cfg.check()
@@ -581,18 +634,29 @@ def finetune(base: Lambo, cfg: ALEFConfig, strategies: tuple[str, ...] = ("max-e
     torch.set_num_threads(cfg.threads)
     start = time.time()
     cache = cache or ExpertCache(cfg.objective, cfg.expert, cfg.seed, cfg.expert_time_limit)
-    windows = timeline(cfg)
-    sc = get_scenario(cfg.scenario)
-    log(f"scenario {sc.name}: {sc.description}; drift at step {sc.drift_step}; "
-        f"{cfg.windows} windows of {cfg.pool} + {cfg.heldout} held-out instances; "
-        f"budget {cfg.budget} labels by {cfg.expert} ({cfg.per_window()} per window)")
+    if cfg.instances is not None and snapshots is None:
+        snapshots = read_snapshots(cfg.instances, stderr_log)
+    windows = timeline(cfg, snapshots)
+    plan = (f"{cfg.windows} windows of {cfg.pool} + {cfg.heldout} held-out instances; "
+            f"budget {cfg.budget} labels by {cfg.expert} ({cfg.per_window()} per window)")
+    if cfg.scenario is not None:
+        sc = get_scenario(cfg.scenario)
+        source = {"scenario": sc.name, "description": sc.description,
+                  "drift_step": sc.drift_step}
+        log(f"scenario {sc.name}: {sc.description}; drift at step {sc.drift_step}; {plan}")
+    else:
+        used = cfg.snapshots_needed()
+        source = {"scenario": None, "instances": cfg.instances,
+                  "description": f"{len(snapshots)} snapshots from {cfg.instances}",
+                  "drift_step": None, "snapshots": len(snapshots), "snapshots_used": used}
+        log(f"instances {cfg.instances}: {len(snapshots)} valid snapshots, the first {used} "
+            f"used; {plan}, then {cfg.heldout} held-out after ALEF")
     refs = reference_curves(base, windows, cache, log)
     models, runs = {}, {}
     for s in strategies:
         models[s], runs[s] = run_strategy(base, windows, cfg, s, cache, log)
     report = {
-        "format": "mecopt-alef-report", "version": 1,
-        "scenario": sc.name, "description": sc.description, "drift_step": sc.drift_step,
+        "format": "mecopt-alef-report", "version": 1, **source,
         "config": asdict(cfg), "strategies": list(strategies),
         "windows": [{"label": w.label, "steps": list(w.steps), "pool": len(w.pool),
                      "heldout": len(w.heldout)} for w in windows],
@@ -609,8 +673,19 @@ def finetune(base: Lambo, cfg: ALEFConfig, strategies: tuple[str, ...] = ("max-e
 
 def summarize(report: dict[str, Any]) -> dict[str, Any]:
     """Before the drift, right after it (no fine-tuning, window 1) and after ALEF (the
-    final held-out window), and the share of the drift's gap increase that ALEF removed."""
+    final held-out window), and the share of the drift's gap increase that ALEF removed.
+
+    On the user's snapshots (no drift): window 1 with the pre-trained model, and on the
+    final held-out snapshots the gap before fine-tuning (no fine-tuning), after ALEF per
+    strategy and the change ALEF made (negative: ALEF lowered the gap)."""
     g = report["gap"]
+    if report.get("drift_step") is None:
+        out = {"first_window": g["none"][0], "no_finetune_final": g["none"][-1],
+               "expert_final": g["expert"][-1]}
+        for s in report["strategies"]:
+            out[f"{s}_final"] = g[s][-1]
+            out[f"{s}_change"] = g[s][-1] - g["none"][-1]
+        return out
     before, after_drift = g["none"][0], g["none"][1]
     out = {"before_drift": before, "after_drift": after_drift,
            "no_finetune_final": g["none"][-1], "expert_final": g["expert"][-1]}
@@ -640,11 +715,13 @@ def plot_report(report: dict[str, Any], path: str | Path) -> None:
     for key, values in report["gap"].items():
         ax.plot(x, values, marker="o", label=names.get(key, key),
                 ls="--" if key in ("none", "expert") else "-")
-    ax.axvline(0.5, color="k", lw=0.8, ls=":")
-    ax.text(0.52, ax.get_ylim()[1], " drift", va="top", fontsize=8)
+    if report.get("drift_step") is not None:
+        ax.axvline(0.5, color="k", lw=0.8, ls=":")
+        ax.text(0.52, ax.get_ylim()[1], " drift", va="top", fontsize=8)
     ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"held-out gap to the optimum [%] ({report['config']['objective']})")
-    ax.set_title(f"ALEF on {report['scenario']}: budget {report['config']['budget']} labels, "
+    what = report["scenario"] or Path(report["instances"]).name
+    ax.set_title(f"ALEF on {what}: budget {report['config']['budget']} labels, "
                  f"seed {report['config']['seed']}", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -673,6 +750,6 @@ def stderr_log(text: str) -> None:
 
 __all__ = ["ALEFConfig", "DECODER_PARTS", "EXPERTS", "ExpertCache", "FROZEN_PARTS", "Label",
            "STRATEGIES", "Window", "check_checkpoint", "deploy", "finetune", "freeze_encoder",
-           "is_decoder", "jsonable", "labelled_loss", "plot_report", "run_strategy",
-           "select_queries", "stderr_log", "summarize", "supervised_loss", "timeline",
-           "update"]
+           "is_decoder", "jsonable", "labelled_loss", "plot_report", "read_snapshots",
+           "run_strategy", "select_queries", "snapshot_timeline", "stderr_log", "summarize",
+           "supervised_loss", "timeline", "update"]

@@ -169,6 +169,13 @@ class TrainConfig:
                                        "in turn (repeat one to weight it)")
     max_ues: int = option(100, "largest N of the generated hetero instances (drawn in "
                           "20..max)")
+    instances: str | None = option(None, "your own instances, mixed into every batch: a "
+                                   "folder of instance JSON files or a JSONL file")
+    instances_weight: float = option(0.5, "share of each batch drawn from --instances (the "
+                                     "rest is generated)")
+    # Set by the run from what it read, so the checkpoint records it.
+    instances_read: int | None = None
+    instances_skipped: int | None = None
     validate_every: int = 25  # steps
     n_valid: int = 6  # validation instances per family (both prompts each)
     threads: int = option(1, "torch CPU threads")  # the machine is shared
@@ -208,6 +215,9 @@ class TrainConfig:
                                  f"{row.ues[0]}..max_ues), got {self.max_ues}")
         if self.batch_instances < 1:
             raise InputError(f"batch_instances: must be >= 1, got {self.batch_instances}")
+        if self.instances is not None and not 0 < self.instances_weight <= 1:
+            raise InputError(f"instances_weight: must be in (0, 1], got "
+                             f"{self.instances_weight}")
         if self.device.startswith("cuda"):
             import torch
 
@@ -223,7 +233,12 @@ EXPERTS = ("highs", "de", "pg")
 class ALEFConfig:
     """One fine-tuning run (the CLI fills it; the checkpoint records it)."""
 
-    scenario: str = option(help=f"dynamic scenario: {', '.join(SCENARIOS)}")
+    # Exactly one of scenario and instances is set.
+    scenario: str | None = option(None, f"dynamic scenario: {', '.join(SCENARIOS)} (or "
+                                  "--instances)")
+    instances: str | None = option(None, "your own time-ordered snapshots instead of a "
+                                   "scenario: a folder of instance JSON files (in file-name "
+                                   "order) or a JSONL file (in line order)")
     objective: str = option("latency", "latency, energy or a prompt such as 'Minimum energy'")
     expert: str = option("highs", "who labels the queried instances: highs (exact), de or pg")
     budget: int = option(32, "expert labels over the whole run (split evenly over the "
@@ -257,7 +272,13 @@ class ALEFConfig:
     track_loss: bool = True  # the supervised loss on all labels before/after each update
 
     def check(self) -> None:
-        get_scenario(self.scenario)
+        if (self.scenario is None) == (self.instances is None):
+            raise InputError("give exactly one of --scenario and --instances")
+        if self.scenario is not None:
+            get_scenario(self.scenario)
+        elif self.n_ues is not None:
+            raise InputError("n_ues: only with --scenario (your snapshots have their own "
+                             "sizes)")
         Objective.parse(self.objective)
         if self.expert not in EXPERTS:
             raise InputError(f"expert: unknown {self.expert!r}; valid: {', '.join(EXPERTS)}")
@@ -266,7 +287,7 @@ class ALEFConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < low:
                 raise InputError(f"{name}: must be an integer >= {low}, got {value!r}")
-        if self.heldout > get_scenario(self.scenario).drift_step:
+        if self.scenario is not None and self.heldout > get_scenario(self.scenario).drift_step:
             raise InputError(f"heldout: must be <= {get_scenario(self.scenario).drift_step} "
                              f"(the steps before the drift), got {self.heldout}")
         if self.n_ues is not None and (not isinstance(self.n_ues, int) or self.n_ues < 1):
@@ -283,6 +304,11 @@ class ALEFConfig:
         if not self.expert_time_limit > 0:
             raise InputError(f"expert_time_limit: must be positive, got "
                              f"{self.expert_time_limit}")
+
+    def snapshots_needed(self) -> int:
+        """Snapshots an --instances run reads: W windows of pool + heldout, then the final
+        held-out window."""
+        return self.windows * (self.pool + self.heldout) + self.heldout
 
     def per_window(self) -> list[int]:
         """Labels per window: the budget split evenly, the remainder to the first windows."""

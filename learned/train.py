@@ -17,6 +17,10 @@ samples (POMO-style), with the critic trained alongside; "both" averages the two
 optional warm start (`imitation`, a fraction of the budget) first imitates the greedy
 heuristic's assignments by teacher forcing. docs/lambo.md compares the variants.
 
+With `instances` (the user's own folder or JSONL file), about `instances_weight` of every
+batch is drawn from those instances, the rest generated as above (own_picks); the
+checkpoint's train_config records the path, the weight and how many were read.
+
 Data-parallel training: under torchrun (WORLD_SIZE > 1) the loss module is wrapped in
 torch.nn.parallel.DistributedDataParallel (gloo on CPU, nccl on GPU); every rank draws
 its own instances, rank 0 validates, logs and saves.
@@ -25,11 +29,13 @@ its own instances, rank 0 validates, logs and saves.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -38,6 +44,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from mecopt.batch import read_instances
 from mecopt.construct import greedy_assignment
 from mecopt.evaluation import evaluate_batch
 from mecopt.generators import generate
@@ -66,16 +73,50 @@ PROMPT_VARIANTS = {
 
 
 # ----------------------------------------------------------------------------- data
-def draw_instances(cfg: TrainConfig, step: int, rank: int, world: int) -> list[Instance]:
-    """B fresh instances for a step: one family per step (less padding), a range of sizes."""
+def draw_instances(cfg: TrainConfig, step: int, rank: int, world: int,
+                   own: Sequence[Instance] = ()) -> list[Instance]:
+    """B instances for a step: fresh ones of one family per step (less padding), a range of
+    sizes, and with `own` (the user's --instances) a share of about instances_weight drawn
+    from those (own_picks). The same (seed, step, rank) gives the same batch."""
     family = cfg.families[step % len(cfg.families)]
     rng = np.random.default_rng([cfg.seed, step, rank])
     first = TRAIN_SEED_BASE + cfg.seed * 100_000_000 + (step * world + rank) * cfg.batch_instances
+    picks = own_picks(cfg, len(own), step, rank) if own else []
     out = []
-    for k in range(cfg.batch_instances):
+    for k in range(cfg.batch_instances - len(picks)):
         n, m = TRAIN_FAMILIES[family].draw_sizes(rng, cfg.max_ues)
         out.append(generate(family, n, m, seed=first + k))
-    return out
+    return out + [own[i] for i in picks]
+
+
+def own_picks(cfg: TrainConfig, n_own: int, step: int, rank: int) -> list[int]:
+    """Which of the user's n_own instances go into a step's batch: floor(w B) of them, one
+    more with probability frac(w B) (w = instances_weight, B = batch_instances), so the
+    share is w on average however small B is; distinct while there are enough."""
+    rng = np.random.default_rng([cfg.seed, step, rank, 1])  # apart from the sizes' stream
+    want = cfg.instances_weight * cfg.batch_instances
+    k = min(int(want) + int(rng.random() < want - int(want)), cfg.batch_instances)
+    return [int(i) for i in rng.choice(n_own, size=k, replace=k > n_own)]
+
+
+def read_own(cfg: TrainConfig, rank: int) -> tuple[TrainConfig, list[Instance]]:
+    """The user's --instances (none without it) and the config with how many were read and
+    skipped, for the checkpoint. Rank 0 reports each skipped file or line on stderr (also
+    with --quiet: it is about the user's data, not progress)."""
+    if cfg.instances is None:
+        return cfg, []
+    skipped = []
+
+    def warn(line: str) -> None:
+        skipped.append(line)
+        if rank == 0:
+            print(line, file=sys.stderr, flush=True)
+
+    own = read_instances(cfg.instances, warn)
+    cfg = dataclasses.replace(cfg, instances_read=len(own), instances_skipped=len(skipped))
+    _log(cfg, f"instances {cfg.instances}: {len(own)} read, {len(skipped)} skipped; about "
+              f"{cfg.instances_weight:.0%} of each batch", rank)
+    return cfg, own
 
 
 def greedy_cost(inst: Instance, objective: Objective) -> tuple[np.ndarray | None, float]:
@@ -240,6 +281,7 @@ def _train(cfg: TrainConfig) -> dict:
     """The body of `train`, inside an initialized process group when distributed."""
     torch.set_num_threads(cfg.threads)
     rank, world = _dist_info()
+    cfg, own = read_own(cfg, rank)
     device = cfg.device
     if device.startswith("cuda") and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
@@ -257,8 +299,8 @@ def _train(cfg: TrainConfig) -> dict:
         if phase == "acl" and opt.param_groups[0]["lr"] != cfg.lr_acl:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr_acl
-        batch, ref, labels = make_rows(draw_instances(cfg, step, rank, world), prompt_rng,
-                                       device)
+        batch, ref, labels = make_rows(draw_instances(cfg, step, rank, world, own),
+                                       prompt_rng, device)
         loss, stats = loss_fn(batch, ref, labels if phase == "imitation" else None, generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -2,10 +2,10 @@
 several instances.
 
 Inputs are instances, parsed instance JSON, files, folders (their *.json but
-reference.json, sorted) or a JSONL stream (one instance per line). An input that is not a
-valid instance becomes an `Unreadable` and then an error record: a Solution with status
-"error" whose one-line message names the input and the field at fault; the other
-instances are still solved.
+reference.json, sorted), JSONL files (*.jsonl) or a JSONL stream (one instance per line).
+An input that is not a valid instance becomes an `Unreadable` and then an error record: a
+Solution with status "error" whose one-line message names the input and the field at
+fault; the other instances are still solved.
 
 The method is built once, so its set-up (LAMBO's model) is paid once. Its `solve_batch`
 gets the instances a chunk at a time: LAMBO decodes a chunk in batched passes, the other
@@ -57,8 +57,9 @@ MethodSpec = str | type[Method] | Callable[..., Any]
 # ------------------------------------------------------------------------------ inputs
 def read_inputs(sources: Sequence[str | Path], stdin: TextIO | None = None) -> Iterator[Item]:
     """The instances of files, folders (their *.json but reference.json, sorted by name, as
-    `mecopt bench` reads them) and "-" (a JSONL stream on `stdin`), in that order. A folder
-    without such a file is an InputError."""
+    `mecopt bench` reads them), JSONL files (*.jsonl, one instance per line) and "-" (a
+    JSONL stream on `stdin`), in that order. A folder without such a file, or a JSONL file
+    that cannot be opened, is an InputError."""
     for source in sources:
         if str(source) == "-":
             yield from read_jsonl(stdin, label="stdin")
@@ -67,8 +68,32 @@ def read_inputs(sources: Sequence[str | Path], stdin: TextIO | None = None) -> I
             if not files:
                 raise InputError(f"{source}: no *.json file in this folder")
             yield from (load_file(f) for f in files)
+        elif Path(source).suffix == ".jsonl":
+            try:
+                # Undecodable bytes spoil only their line, which then fails as JSON.
+                stream = open(source, errors="replace")
+            except OSError as exc:
+                raise InputError(f"{source}: cannot read ({exc.strerror})") from None
+            with stream:
+                yield from read_jsonl(stream, label=str(source))
         else:
             yield load_file(source)
+
+
+def read_instances(source: str | Path, warn: Callable[[str], None]) -> list[Instance]:
+    """The valid instances of one folder, JSONL file or instance file (read_inputs), in
+    order. Each unreadable one is skipped and reported through `warn` in one line (its file
+    or line and the reason); InputError when none is left."""
+    good, skipped = [], 0
+    for item in read_inputs([source]):
+        if isinstance(item, Unreadable):
+            warn(f"skipped {item.message}")
+            skipped += 1
+        else:
+            good.append(item)
+    if not good:
+        raise InputError(f"{source}: no valid instance ({skipped} skipped)")
+    return good
 
 
 def load_file(path: str | Path) -> Item:

@@ -4,6 +4,7 @@ instances, the energy objective, so highs labels in milliseconds)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -112,7 +113,11 @@ def test_encoder_is_bit_identical_and_decoder_changed(base):
     cache = alef.ExpertCache(cfg.objective, cfg.expert, cfg.seed)
     tuned, record = alef.run_strategy(base, alef.timeline(cfg), cfg, "max-entropy", cache)
     assert record["labels"] == 4
-    before, after = base.state_dict(), tuned.state_dict()
+    assert_only_decoder_changed(base.state_dict(), tuned.state_dict())
+
+
+def assert_only_decoder_changed(before: dict, after: dict) -> None:
+    """Every frozen tensor bit-identical, every decoder part changed."""
     assert before.keys() == after.keys()
     changed_parts = set()
     for name, value in before.items():
@@ -297,3 +302,137 @@ def test_finetune_command_writes_checkpoint_report_and_plot(runner, tmp_path):
     inst = scenario_instances("server-loss", 1, 1, n_ues=12)[0]
     sol = mecopt.solve(inst, "energy", "lambo", checkpoint=str(out))
     assert sol.feasible
+
+
+# ----------------------------------------------------------------------------- own snapshots
+# 2 windows of 4 pool + 2 held-out snapshots, then 2 held-out after ALEF: 14 snapshots.
+OWN = ["--objective", "energy", "--budget", "3", "--windows", "2", "--pool", "4",
+       "--heldout", "2", "--steps", "2", "--seed", "1"]
+
+
+def snapshots(count: int = 14) -> list[mecopt.Instance]:
+    """Time-ordered snapshots of mixed sizes: 8, 10 or 12 UEs on 3 or 4 servers."""
+    return [mecopt.generate("paper", (8, 10, 12)[k % 3], (3, 4)[k % 2], seed=700 + k,
+                            name=f"snap-{k:02d}") for k in range(count)]
+
+
+def bad_shape(inst: mecopt.Instance) -> dict:
+    """The instance's JSON with one UE's rate row missing."""
+    data = inst.to_dict()
+    data["rate_bps"] = data["rate_bps"][:-1]
+    return data
+
+
+@pytest.fixture(scope="module")
+def snapshot_dir(tmp_path_factory):
+    """14 valid snapshot files, a malformed one and a bad-shaped one among them."""
+    folder = tmp_path_factory.mktemp("snapshots")
+    for k, inst in enumerate(snapshots()):
+        inst.save(folder / f"t{k:02d}.json")
+    (folder / "t03-cut.json").write_text('{"format": "mecopt-instance", "ues": {')
+    (folder / "t07-shape.json").write_text(json.dumps(bad_shape(snapshots(1)[0])))
+    return folder
+
+
+def test_own_snapshots_are_read_in_order_and_cut_into_windows(snapshot_dir):
+    skipped = []
+    snaps = alef.read_snapshots(snapshot_dir, skipped.append)
+    assert [x.name for x in snaps] == [f"snap-{k:02d}" for k in range(14)]  # file-name order
+    assert len(skipped) == 2
+    assert skipped[0].startswith(f"skipped {snapshot_dir / 't03-cut.json'}: malformed JSON")
+    assert skipped[1] == (f"skipped {snapshot_dir / 't07-shape.json'}: rate_bps: expected "
+                          "shape [8, 3] (N UEs x M servers), got [7, 3]")
+    cfg = alef.ALEFConfig(instances=str(snapshot_dir), budget=3, windows=2, pool=4, heldout=2)
+    windows = alef.timeline(cfg, snaps)
+    assert [w.label for w in windows] == ["window 1", "window 2", "after ALEF"]
+    assert [(len(w.pool), len(w.heldout)) for w in windows] == [(4, 2), (4, 2), (0, 2)]
+    assert [w.steps for w in windows] == [(0, 5), (6, 11), (12, 13)]
+    assert [x.name for x in windows[0].heldout] == ["snap-01", "snap-04"]  # evenly spaced
+    assert [x.name for x in windows[-1].heldout] == ["snap-12", "snap-13"]
+    assert len({(x.n_ues, x.n_servers) for x in windows[0].pool}) > 1  # mixed sizes
+    with pytest.raises(InputError, match=r"^instances: .* has 14 valid snapshots, but "
+                                         r"--windows 3 x \(--pool 4 \+ --heldout 2\) \+ 2 "
+                                         r"after ALEF need 20$"):
+        alef.timeline(dataclasses.replace(cfg, windows=3), snaps)
+
+
+def test_own_snapshots_from_jsonl_skip_bad_lines_and_get_unique_names(tmp_path):
+    insts = [x.replace(name="snapshot") for x in snapshots(3)]  # the same name three times
+    nan = insts[1].to_dict()
+    nan["ues"]["cycles"][0] = float("nan")  # json writes NaN, which Instance rejects
+    lines = [json.dumps(insts[0].to_dict()), "{not json", "", json.dumps(nan),
+             json.dumps(insts[1].to_dict()), json.dumps(insts[2].to_dict())]
+    path = tmp_path / "snaps.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    skipped = []
+    snaps = alef.read_snapshots(path, skipped.append)
+    assert [x.name for x in snaps] == ["snapshot@1", "snapshot@2", "snapshot@3"]
+    assert [x.n_ues for x in snaps] == [8, 10, 12]
+    assert skipped[0].startswith(f"skipped {path} line 2: malformed JSON at column 2")
+    assert skipped[1] == (f"skipped {path} line 4: ues.cycles[0] (UE 0): not a finite number "
+                          "(nan)")
+    assert len(skipped) == 2
+
+
+def test_finetune_on_own_snapshots_tunes_only_the_decoder(runner, snapshot_dir, tmp_path, base):
+    out = tmp_path / "own.pt"
+    result = runner.invoke(cli, ["finetune", "--instances", str(snapshot_dir), *OWN,
+                                 "--strategies", "max-entropy", "--no-gate", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    err = result.stderr.splitlines()
+    assert err[0].startswith(f"skipped {snapshot_dir / 't03-cut.json'}: malformed JSON")
+    assert err[1].startswith(f"skipped {snapshot_dir / 't07-shape.json'}: rate_bps:")
+    assert "held-out gap in window 1" in result.stdout and "before fine-tuning" in result.stdout
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["scenario"] is None and report["drift_step"] is None
+    assert (report["instances"], report["snapshots"]) == (str(snapshot_dir), 14)
+    assert [w["label"] for w in report["windows"]] == ["window 1", "window 2", "after ALEF"]
+    assert all(len(v) == 3 for v in report["gap"].values())
+    summary = report["summary"]
+    for key in ("first_window", "no_finetune_final", "max-entropy_final", "expert_final"):
+        assert summary[key] is not None and summary[key] >= 0, key
+    assert summary["max-entropy_change"] == pytest.approx(
+        summary["max-entropy_final"] - summary["no_finetune_final"])
+    assert report["runs"]["max-entropy"]["labels"] == 3
+    assert out.with_suffix(".png").stat().st_size > 1000
+    tuned, info = load_model(out)
+    assert info["metrics"]["alef_config"]["instances"] == str(snapshot_dir)
+    assert_only_decoder_changed(base.state_dict(), tuned.state_dict())
+
+
+def test_finetune_on_a_jsonl_file(runner, tmp_path):
+    path = tmp_path / "snaps.jsonl"
+    path.write_text("".join(json.dumps(x.to_dict()) + "\n" for x in snapshots())
+                    + "[1, 2]\n")
+    out = tmp_path / "own.pt"
+    result = runner.invoke(cli, ["finetune", "--instances", str(path), *OWN, "--steps", "1",
+                                 "--strategies", "random", "--quiet", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (f"skipped {path} line 15: instance: expected a JSON object at "
+                             "the top level\n")
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["runs"]["random"]["labels"] == 3 and len(report["gap"]["random"]) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give exactly one of --scenario and --instances"),
+    (["--scenario", "density", "--instances", "DIR"],
+     "give exactly one of --scenario and --instances"),
+    (["--instances", "DIR", "--n-ues", "10"],
+     "n_ues: only with --scenario (your snapshots have their own sizes)"),
+    (["--instances", "DIR", "--windows", "3", "--pool", "4", "--heldout", "2"],
+     "instances: DIR has 14 valid snapshots, but --windows 3 x (--pool 4 + --heldout 2) + 2 "
+     "after ALEF need 20"),
+    (["--instances", "EMPTY"], "EMPTY: no valid instance (1 skipped)"),
+])
+def test_own_snapshot_errors_are_one_line(runner, snapshot_dir, tmp_path, args, message):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "a.json").write_text("[]")
+    where = {"DIR": str(snapshot_dir), "EMPTY": str(empty)}
+    args = [where.get(a, a) for a in args]
+    for name, folder in where.items():
+        message = message.replace(name, folder)
+    result = runner.invoke(cli, ["finetune", *args, "-o", str(tmp_path / "x.pt")])
+    assert _error_line(result) == f"Error: {message}"
+    assert not (tmp_path / "x.pt").exists()

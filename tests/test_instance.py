@@ -114,6 +114,9 @@ def test_malformed_json_file(tmp_path):
     path.write_text('{"format": "mecopt-instance", ')
     with pytest.raises(InputError, match=r"bad.json: malformed JSON at line 1"):
         mecopt.Instance.load(path)
+    path.write_bytes(b'{"name": "\xff"}')  # not UTF-8: one line, not a UnicodeDecodeError
+    with pytest.raises(InputError, match=r"bad.json: not UTF-8 text \(byte 10\)$"):
+        mecopt.Instance.load(path)
 
 
 def test_top_level_not_an_object():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import socket
 import warnings
@@ -25,6 +27,7 @@ from mecopt.learned.train import (
     draw_instances,
     make_rows,
     normalized,
+    own_picks,
     train,
 )
 
@@ -183,3 +186,66 @@ def test_max_ues_sets_the_largest_hetero_draw():
     cfg = TrainConfig(steps=1, families=("hetero",), max_ues=160)
     sizes = [i.n_ues for step in range(12) for i in draw_instances(cfg, step, 0, 1)]
     assert max(sizes) <= 160 and max(sizes) > 100 and min(sizes) >= 20
+
+
+# ----------------------------------------------------------------------------- own instances
+def own_folder(folder) -> list:
+    """Four small instances of mixed sizes as files, a malformed file and a negative size."""
+    insts = [generate("hetero", 10 + 2 * k, 2 + k % 2, seed=600 + k, name=f"own-{k}")
+             for k in range(4)]
+    folder.mkdir()
+    for inst in insts:
+        inst.save(folder / f"{inst.name}.json")
+    (folder / "own-bad.json").write_text("{")
+    negative = insts[0].to_dict()
+    negative["ues"]["data_bits"][2] = -1.0
+    (folder / "own-negative.json").write_text(json.dumps(negative))
+    return insts
+
+
+def test_own_instances_take_their_share_of_each_batch_reproducibly():
+    own = [generate("paper", 6, 2, seed=650 + k, name=f"own-{k}") for k in range(5)]
+    cfg = TrainConfig(steps=1, batch_instances=4, instances="x", instances_weight=0.5,
+                      families=("paper",))
+    for step in range(3):
+        batch = draw_instances(cfg, step, 0, 1, own)
+        assert len(batch) == 4 and sum(x.name.startswith("own-") for x in batch) == 2
+        again = draw_instances(cfg, step, 0, 1, own)
+        assert [x.name for x in batch] == [x.name for x in again]
+        # the generated part is what a run without --instances draws first
+        alone = draw_instances(cfg, step, 0, 1)
+        assert [x.name for x in batch[:2]] == [x.name for x in alone[:2]]
+    # a share below one instance per batch is met on average (0.3 x 2 = 0.6 per batch)
+    small = TrainConfig(steps=1, batch_instances=2, instances="x", instances_weight=0.3)
+    mean = np.mean([len(own_picks(small, 5, step, 0)) for step in range(400)])
+    assert 0.5 < mean < 0.7
+    with pytest.raises(InputError, match=r"^instances_weight: must be in \(0, 1\], got 0"):
+        dataclasses.replace(cfg, instances_weight=0.0).check()
+
+
+def test_train_on_own_instances_records_them_and_skips_bad_files(tmp_path):
+    folder = tmp_path / "own"
+    own_folder(folder)
+    out = tmp_path / "own.pt"
+    res = CliRunner().invoke(cli, ["train", "--steps", "2", "--batch", "2", "--samples", "2",
+                                   "--imitation", "0", "--instances", str(folder),
+                                   "--instances-weight", "0.5", "--quiet", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines() == [
+        f"skipped {folder / 'own-bad.json'}: malformed JSON at line 1: Expecting property "
+        "name enclosed in double quotes",
+        f"skipped {folder / 'own-negative.json'}: ues.data_bits[2] (UE 2): must be positive, "
+        "got -1"]
+    ckpt = read_checkpoint(out)
+    recorded = ckpt["metrics"]["train_config"]
+    assert (recorded["instances"], recorded["instances_weight"]) == (str(folder), 0.5)
+    assert (recorded["instances_read"], recorded["instances_skipped"]) == (4, 2)
+    assert f"--instances {folder}" in ckpt["command"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "x.json").write_text("{")
+    res = CliRunner().invoke(cli, ["train", "--steps", "1", "--instances", str(empty),
+                                   "-o", str(tmp_path / "x.pt")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.output.strip().splitlines()[-1] == f"Error: {empty}: no valid instance (1 " \
+                                                  "skipped)"

@@ -84,6 +84,17 @@ def test_a_bad_record_in_the_middle_fails_alone(runner):
     assert "Traceback" not in res.output
 
 
+def test_a_jsonl_file_is_read_line_by_line(runner, tmp_path):
+    good = library("paper")[:2]
+    path = tmp_path / "snapshots.jsonl"
+    path.write_text(jsonl(good[:1]) + "{\n" + jsonl(good[1:]))
+    res = runner.invoke(cli, ["solve", str(path), "--objective", "energy"])
+    assert res.exit_code == 1
+    records = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["status"] for r in records] == ["feasible", "error", "feasible"]
+    assert records[1]["message"].startswith(f"{path} line 2: malformed JSON at column")
+
+
 def test_output_folder_one_file_each_and_never_overwritten(runner, tmp_path):
     out = tmp_path / "sols"
     res = runner.invoke(cli, ["solve", str(HETERO), "-o", str(out)])
