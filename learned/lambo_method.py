@@ -12,7 +12,9 @@ chains) from the decoded assignment, inside the time limit, the same polish DE a
 apply; the decoded value stays in `extra` so the network's own quality is always visible.
 With `starts=s` (and samples >= s) it polishes the s best distinct decodes and keeps the
 best result: different decodes end in different local optima (docs/lambo.md, "Polish
-against DE").
+against DE"). `lns=S` then runs the shared large-neighbourhood search (mecopt.lns) for S
+seconds, freeing first the UEs whose decision the policy was least sure of (per UE, 1 - the
+probability of the option it chose).
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
@@ -65,7 +67,8 @@ def batch_chunks(instances: list[Instance]) -> list[list[int]]:
 def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                      samples: int = 1, seed: int = 0, checkpoint: str = "",
                      device: str = "cpu", threads: int | None = 1,
-                     temperature: float = 1.0, keep: int = 1) -> list[dict[str, Any]]:
+                     temperature: float = 1.0, keep: int = 1,
+                     doubt: bool = False) -> list[dict[str, Any]]:
     """Decode a batch of (instance, objective) rows in one pass.
 
     Returns per row: "assignment" (the best decode by water-filled value; when every decode
@@ -73,6 +76,8 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     None only when that fails too), "value" (water-filled), "allocation_sigmoid" (N,) [Hz], and
     "starts": the `keep` best distinct decodes, best first, each with those three keys.
     `temperature` divides the logits of the sampled decodes.
+    `doubt`: each start also gets "doubt" (N,), per UE 1 - the probability the policy gave
+    the option it chose (LNS frees the UEs the model was least sure of first).
     `threads`: torch CPU threads while decoding, restored afterwards (None = leave as is);
     the small model's ops are too short to gain from more, and on a busy machine extra
     threads cost a lot.
@@ -93,11 +98,12 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
             # Row b's decodes are b * samples + (0 greedy, 1.. sampled), in one pass.
             gen = torch.Generator(device=device).manual_seed(int(seed))
             how = Sampling(temperature, gen, greedy_first=True) if samples > 1 else Greedy()
-            run = rollout(model, batch, how, samples=samples, stats=False)
+            run = rollout(model, batch, how, samples=samples, stats=doubt)
     finally:
         torch.set_num_threads(before)
     rows = []
     assignment, value = run.assignment.cpu().numpy(), costs(batch, run)[0]
+    unsure = (1.0 - run.step_log_prob.exp()).cpu().numpy() if doubt else None
     allocation = spare_share_allocation(batch, run)
     for b, inst in enumerate(instances):
         n = inst.n_ues
@@ -111,7 +117,8 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                 continue
             seen.add(a.tobytes())
             starts.append({"assignment": a, "value": float(v),
-                           "allocation_sigmoid": allocation[r, :n]})
+                           "allocation_sigmoid": allocation[r, :n],
+                           "doubt": None if unsure is None else unsure[r, :n]})
             if len(starts) == keep:
                 break
         if not starts:
@@ -121,7 +128,7 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
             if fixed.feasible[0]:
                 starts.append({"assignment": fixed.assignment[0],
                                "value": float(fixed.value[0]), "allocation_sigmoid": None,
-                               "repaired": True})
+                               "doubt": None, "repaired": True})
         best = starts[0] if starts else {"assignment": None, "value": float("inf"),
                                          "allocation_sigmoid": None}
         rows.append({**best, "starts": starts})
@@ -221,7 +228,8 @@ class LamboMethod(Method):
                                 checkpoint=self.config["checkpoint"],
                                 device=self.config["device"], threads=self.config["threads"],
                                 temperature=self.config["temperature"],
-                                keep=self.config["starts"])  # starts > 1 needs polish
+                                keep=self.config["starts"],  # starts > 1 needs polish
+                                doubt=self.config["lns"] > 0)
 
     def _finish_row(self, instance: Instance, objective: Objective, row: dict[str, Any], *,
                     deadline: float | None, seed: int) -> Outcome:
@@ -234,7 +242,7 @@ class LamboMethod(Method):
                            message=f"lambo: every decode ({decoding}) reached a UE with no "
                                    "option left that meets its deadline within the remaining "
                                    "capacities, and the repair found no room for it either")
-        a, alloc = row["assignment"], row["allocation_sigmoid"]
+        a, alloc, doubt = row["assignment"], row["allocation_sigmoid"], row.get("doubt")
         extra: dict[str, Any] = {"decoding": decoding, "repaired": bool(row.get("repaired"))}
         if self.config["polish"]:
             start, value, polished_starts = time.perf_counter(), np.inf, 0
@@ -242,13 +250,13 @@ class LamboMethod(Method):
                 polished, v = descend(instance, objective, s["assignment"], deadline=deadline)
                 polished_starts += 1
                 if v < value:
-                    a, alloc, value = polished, s["allocation_sigmoid"], v
+                    a, alloc, doubt, value = polished, s["allocation_sigmoid"], s.get("doubt"), v
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
             extra.update(value_decoded=row["value"], value_polished=value,
                          polish_starts=polished_starts, polish_s=time.perf_counter() - start)
         improved, lns = finish_with_lns(instance, objective, a, seconds=self.config["lns"],
-                                        deadline=deadline, seed=seed)
+                                        deadline=deadline, seed=seed, weights=doubt)
         if not np.array_equal(improved, a):
             a, alloc = improved, None  # the sigmoid head's allocation was for the old decision
         extra.update(lns)

@@ -81,6 +81,28 @@ def test_decode_instances_keeps_the_best_distinct_decodes_in_order():
         assert ev.feasible and ev.value("latency") == pytest.approx(s["value"], rel=1e-9)
 
 
+def test_doubt_is_one_minus_the_chosen_options_probability_and_guides_lns(monkeypatch):
+    inst = library("hetero")[2]
+    plain, = decode_instances([inst], [Objective.ENERGY])
+    row, = decode_instances([inst], [Objective.ENERGY], doubt=True)
+    assert (row["assignment"] == plain["assignment"]).all()  # the decision does not change
+    doubt = row["starts"][0]["doubt"]
+    assert doubt.shape == (inst.n_ues,) and ((doubt >= 0) & (doubt <= 1)).all()
+    assert plain["starts"][0]["doubt"] is None
+    import mecopt.learned.lambo_method as lambo_method
+
+    seen = []
+    original = lambo_method.finish_with_lns
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("weights"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lambo_method, "finish_with_lns", spy)
+    sol = mecopt.solve(inst, "energy", "lambo", polish=True, lns=0.2)
+    assert sol.feasible and seen[0] is not None and seen[0].shape == (inst.n_ues,)
+
+
 def test_polish_from_several_starts_is_never_worse_than_from_the_best_one():
     for inst in library("hetero")[:4]:
         one = mecopt.solve(inst, "latency", "lambo", samples=8, seed=2, polish=True)
