@@ -8,7 +8,6 @@ import time
 
 import click
 
-from mecopt import bench
 from mecopt.cli.main import cli
 
 
@@ -51,6 +50,8 @@ def bench_command(instances, methods, objectives, time_limit, seeds, bound, work
     best value found in this benchmark. Ctrl-C leaves a consistent folder; rerun with
     --resume to finish it.
     """
+    from mecopt import bench  # the harness (multiprocessing, csv, plots) loads when it runs
+
     start = time.perf_counter()
     col = bench.collect_instances(instances)
     for _, error in col.skipped:

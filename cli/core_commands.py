@@ -1,4 +1,4 @@
-"""Core commands: solve, evaluate, generate, methods, make-library."""
+"""Core commands: solve, evaluate, methods."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import numpy as np
 import mecopt
 from mecopt.cli.main import cli, load_instance, resolve_objective, write_output
 from mecopt.errors import InputError
-from mecopt.generators import FAMILIES
 from mecopt.objective import Objective
 
 
@@ -113,22 +112,6 @@ def evaluate(instance, solution):
 
 
 @cli.command()
-@click.option("--family", type=click.Choice(FAMILIES), default="paper", show_default=True,
-              help="scenario family (SPEC section 2)")
-@click.option("--ues", type=int, default=None, help="number of UEs  [default: family's]")
-@click.option("--servers", type=int, default=None, help="number of servers  [default: family's]")
-@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
-@click.option("--name", default=None, help="instance name  [default: <family>-<seed>]")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="write the instance JSON here instead of stdout")
-@click.option("--force", is_flag=True, help="overwrite --output if it exists")
-def generate(family, ues, servers, seed, name, output, force):
-    """Generate one seeded instance (same seed, same bytes on any machine)."""
-    inst = mecopt.generate(family, n_ues=ues, n_servers=servers, seed=seed, name=name)
-    write_output(inst.to_json(), output, force)
-
-
-@cli.command()
 @click.option("--options", "show_options", is_flag=True,
               help="also list each method's options: type, domain, default and help")
 def methods(show_options):
@@ -139,14 +122,3 @@ def methods(show_options):
         if show_options and ok:
             for key, opt in mecopt.get_method(name).options.items():
                 click.echo(f"    {key} ({opt.summary}): {opt.help}")
-
-
-@cli.command("make-library")
-@click.argument("root", type=click.Path(file_okay=False), default="instances")
-def make_library(root):
-    """Regenerate the shipped instance library under ROOT (default: instances),
-    byte-identical."""
-    from mecopt.library import build_library
-
-    files = build_library(root)
-    click.echo(f"wrote {len(files)} instances under {root}", err=True)

@@ -5,6 +5,7 @@ exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import importlib
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +17,30 @@ from mecopt.cli.config_options import CommaList
 from mecopt.errors import InputError
 from mecopt.objective import Objective
 
+# Each command -> the module under mecopt.cli that defines it (with @cli.command). A module is
+# imported only when one of its commands runs or is listed: `mecopt solve` then starts without
+# the bench runner, the learned configs and the rest (tests/test_cli.py checks this table).
+COMMANDS = {
+    "solve": "core_commands", "evaluate": "core_commands", "methods": "core_commands",
+    "generate": "generate_command", "make-library": "generate_command",
+    "bench": "bench_command", "export": "export_command", "finetune": "finetune_command",
+    "train": "learned_commands", "model-info": "learned_commands",
+    "train-baseline": "baseline_commands", "pareto": "pareto_command",
+    "reference": "reference_command", "serve": "serve_command",
+}
+
 
 class MecoptGroup(click.Group):
-    """Turns InputError from anywhere below into a one-line usage error (exit code 2)."""
+    """Loads commands from their modules on demand (`COMMANDS`), and turns InputError from
+    anywhere below into a one-line usage error (exit code 2)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"mecopt.cli.{COMMANDS[cmd_name]}")
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -88,16 +110,3 @@ def main() -> None:
     """Console-script entry point."""
     cli(prog_name="mecopt")
 
-
-# Commands live in their own modules; each registers itself on import.
-from mecopt.cli import (  # noqa: E402,F401
-    baseline_commands,
-    bench_command,
-    core_commands,
-    export_command,
-    finetune_command,
-    learned_commands,
-    pareto_command,
-    reference_command,
-    serve_command,
-)

@@ -14,7 +14,6 @@ from pathlib import Path
 import click
 
 import mecopt
-from mecopt.bench import collect_instances
 from mecopt.cli.main import cli
 from mecopt.instance import Instance
 from mecopt.objective import Objective
@@ -55,6 +54,8 @@ def reference_optima(instances: Sequence[Instance], objectives: Sequence[Objecti
 def reference_command(instances, output, objectives, time_limit, force):
     """Compute proven optima of INSTANCES (files, or folders of *.json) with `highs` and
     write them, with this command line, as a reference file."""
+    from mecopt.bench import collect_instances  # the bench harness: only when this runs
+
     out = Path(output)
     if out.exists() and not force:
         raise click.UsageError(f"{out} exists; pass --force to overwrite it")

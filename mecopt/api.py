@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mecopt.batch import as_item, solve_stream
 from mecopt.instance import Instance
 from mecopt.method import Method
 from mecopt.objective import Objective
@@ -48,6 +47,10 @@ def solve_many(instances: Iterable[Instance | Mapping[str, Any] | str | Path],
     names the input and the field; the others are still solved. `workers` > 1 solves in
     that many processes. A bad method, option or time limit raises InputError at once.
     """
+    # The batch runner brings multiprocessing and concurrent.futures: a single solve does
+    # without them.
+    from mecopt.batch import as_item, solve_stream
+
     items = (as_item(x, k) for k, x in enumerate(instances))
     return list(solve_stream(items, objective, method, time_limit=time_limit, seed=seed,
                              bound=bound, workers=workers, **options))

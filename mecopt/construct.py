@@ -32,7 +32,6 @@ import numpy as np
 
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.relaxation import assignment_lp
 from mecopt.waterfill import fit_limit, fits
 
 # Seconds HiGHS may spend on one instance's anchor (once per instance, and only when a
@@ -382,6 +381,9 @@ def anchor_verdict(instance: Instance) -> str:
 
 
 def _solve_anchor(instance: Instance) -> tuple[np.ndarray | None, str]:
+    # HiGHS (and pyomo's output capture) load only when a construction gets stuck.
+    from mecopt.relaxation import assignment_lp
+
     a = np.zeros(instance.n_ues, dtype=int)
     must = np.flatnonzero(~instance.option_ok[:, 0])
     if not len(must):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any
 
 from mecopt.errors import InputError
@@ -32,6 +31,10 @@ BUILTIN = {
 @functools.lru_cache(maxsize=1)
 def _plugins() -> tuple[tuple[str, str], ...]:
     # Scanning the installed distributions takes milliseconds: once per process, not per solve.
+    # importlib.metadata itself (email, zipfile, csv) is imported here, not at start-up:
+    # a built-in method never needs the scan.
+    from importlib.metadata import entry_points
+
     return tuple((ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
@@ -64,13 +67,17 @@ def get_method(method: str | type[Method] | Callable[..., Any]) -> type[Method]:
         return method
     if callable(method):
         return _wrap_callable(method)
-    targets = _targets()
-    if isinstance(method, str) and method not in targets:
-        targets = _targets(refresh=True)  # a package installed since the first scan
-    if not isinstance(method, str) or method not in targets:
-        raise InputError(f"method: unknown {method!r}; valid: {', '.join(sorted(targets))}")
+    if isinstance(method, str) and method in BUILTIN:
+        target = BUILTIN[method]  # a built-in wins over an entry point: no scan needed
+    else:
+        targets = _targets()
+        if isinstance(method, str) and method not in targets:
+            targets = _targets(refresh=True)  # a package installed since the first scan
+        if not isinstance(method, str) or method not in targets:
+            raise InputError(f"method: unknown {method!r}; valid: {', '.join(sorted(targets))}")
+        target = targets[method]
     try:
-        return _load(targets[method])
+        return _load(target)
     except ImportError as exc:
         raise InputError(f"method {method!r} is unavailable: {exc}") from None
 

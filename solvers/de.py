@@ -25,12 +25,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from pymoo.algorithms.soo.nonconvex.de import DE
-from pymoo.core.evaluator import Evaluator
-from pymoo.core.population import Population
-from pymoo.core.problem import Problem
-from pymoo.problems.static import StaticProblem
-from pymoo.termination.max_gen import MaximumGenerationTermination
 
 from mecopt.construct import greedy_assignment, placement_order
 from mecopt.descend import descend
@@ -64,6 +58,14 @@ class DEMethod(Method):
     default_time_limit = 30.0
 
     def _solve(self, instance, objective, *, time_limit, seed):
+        # pymoo loads when DE runs, not when `mecopt methods` lists the method.
+        from pymoo.algorithms.soo.nonconvex.de import DE
+        from pymoo.core.evaluator import Evaluator
+        from pymoo.core.population import Population
+        from pymoo.core.problem import Problem
+        from pymoo.problems.static import StaticProblem
+        from pymoo.termination.max_gen import MaximumGenerationTermination
+
         cfg = self.config
         start = time.perf_counter()
         deadline = start + time_limit if time_limit is not None else None

@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mecopt.certificate import certify_infeasible
 from mecopt.construct import greedy_assignment
 from mecopt.instance import Instance
-from mecopt.lns import improve
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
-from mecopt.outer_approximation import search
 from mecopt.status import Status
 
 
@@ -44,6 +41,11 @@ class HighsMethod(Method):
     }
 
     def _solve(self, instance, objective, *, time_limit, seed):
+        # Pyomo and HiGHS load when the method solves, not when `mecopt methods` lists it:
+        # pyomo.environ alone takes most of a second to import.
+        from mecopt.lns import improve
+        from mecopt.outer_approximation import search
+
         cap = self.config["max_energy"]
         start, _ = greedy_assignment(instance, objective)
         polish = None
@@ -66,6 +68,9 @@ def infeasibility_cause(instance: Instance, max_energy: float | None = None) -> 
     """One line that says why no assignment satisfies the constraints (HiGHS proved that
     none does): a certificate from mecopt.certificate when one applies, else the energy cap
     or the integrality of the assignment."""
+    from mecopt.certificate import certify_infeasible
+    from mecopt.outer_approximation import search
+
     proof = certify_infeasible(instance)
     if proof is not None:
         return proof

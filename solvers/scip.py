@@ -14,8 +14,6 @@ import sys
 
 import numpy as np
 
-from mecopt.certificate import certify_infeasible
-from mecopt.formulation import build_model
 from mecopt.method import Method, Option, Outcome
 from mecopt.status import Status
 
@@ -40,8 +38,12 @@ class ScipMethod(Method):
         return True, ""
 
     def _solve(self, instance, objective, *, time_limit, seed):
+        # Pyomo loads when the method solves, not when `mecopt methods` lists it.
         from pyomo.contrib.solver.common.factory import SolverFactory
         from pyomo.contrib.solver.common.results import TerminationCondition as TC
+
+        from mecopt.certificate import certify_infeasible
+        from mecopt.formulation import build_model
 
         if not instance.option_ok.any(axis=1).all():
             return Outcome(None, status=Status.INFEASIBLE, message=certify_infeasible(instance))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
 import mecopt
 from mecopt.cli.main import cli
 
-from conftest import INSTANCES
+from conftest import INSTANCES, ROOT
 
 PAPER0 = str(INSTANCES / "paper" / "paper-000.json")
 
@@ -124,3 +125,26 @@ def test_python_dash_m_runs_the_same_cli():
     out = subprocess.run([sys.executable, "-m", "mecopt.cli", "methods"], capture_output=True,
                          text=True, check=True).stdout
     assert "greedy" in out and "highs" in out
+
+
+def test_every_command_is_in_the_lazy_table():
+    """Each module under cli/ defines exactly the commands COMMANDS gives it, so `--help`
+    lists every command and `mecopt NAME` finds it without importing the other modules."""
+    import ast
+
+    from mecopt.cli.main import COMMANDS
+
+    defined = {}
+    for path in sorted((ROOT / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for deco in node.decorator_list:
+                if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute)
+                        and ast.unparse(deco.func) == "cli.command"):
+                    name = deco.args[0].value if deco.args else node.name.replace("_", "-")
+                    defined[name] = path.stem
+    assert defined == COMMANDS
+    ctx = click.Context(cli)
+    assert cli.list_commands(ctx) == sorted(COMMANDS)
+    assert all(cli.get_command(ctx, name).name == name for name in COMMANDS)

@@ -1,10 +1,13 @@
 """Start-up and output at scale: the CLI imports neither torch nor scipy.optimize unless a
-method needs them, and the summary line stays short for any number of servers."""
+method needs them (a greedy solve nothing heavy at all), and the summary line stays short for
+any number of servers."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
 
 import mecopt
 from mecopt.solution import placement
@@ -36,6 +39,39 @@ def test_cli_without_a_learned_method_imports_no_torch_or_scipy_optimize():
     assert res.stdout.rstrip().endswith("no torch")
     # `mecopt methods` still says that the learned methods are available (found, not imported).
     assert "lambo      available" in res.stdout
+
+
+# Run one CLI command in a fresh interpreter, then list which of the given modules it imported.
+IMPORTED = """
+import sys
+from mecopt.cli.main import cli
+args, heavy = sys.argv[1].split(), sys.argv[2].split()
+try:
+    cli(args, prog_name="mecopt")
+except SystemExit as exc:
+    assert not exc.code, (args, exc.code)
+print("imported:", *[name for name in heavy if name in sys.modules])
+"""
+
+# Each costs tens of milliseconds to seconds of a greedy start that should stay under 0.3 s
+# (issue #19; benchmarks/bench_startup.py measures it).
+NOT_FOR_GREEDY = ("torch", "scipy", "pyomo", "highspy", "pymoo", "matplotlib", "fastapi", "dask",
+                  "multiprocessing", "importlib.metadata", "mecopt.bench", "mecopt.generators",
+                  "mecopt.learned")
+# `mecopt methods` lists every method without importing its solver library.
+NOT_FOR_METHODS = ("torch", "scipy", "pyomo", "highspy", "pymoo")
+
+
+@pytest.mark.parametrize("args, heavy", [
+    (f"solve {PAPER0} --method greedy -o {{out}}", NOT_FOR_GREEDY),
+    ("methods", NOT_FOR_METHODS),
+])
+def test_a_command_imports_only_what_it_uses(args, heavy, tmp_path):
+    args = args.format(out=tmp_path / "sol.json")
+    res = subprocess.run([sys.executable, "-c", IMPORTED, args, " ".join(heavy)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.splitlines()[-1] == "imported:", f"mecopt {args}: {res.stdout[-300:]}"
 
 
 def test_summary_is_one_short_line_at_50_servers():

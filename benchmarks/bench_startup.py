@@ -1,0 +1,108 @@
+"""CLI start-up: the wall time of short `mecopt` commands, each a fresh process.
+
+    python benchmarks/bench_startup.py [--repeat 10] [--json out.json]
+
+Runs each of these once untimed (to warm the file cache and write mecopt's bytecode cache,
+which an installed copy has from pip; PYTHONDONTWRITEBYTECODE is dropped from the
+commands' environment for that), then `--repeat` times in turn (so that load on a shared
+machine spreads over all of them), with the `mecopt` console script beside this interpreter:
+- `mecopt --help`
+- `mecopt methods`
+- `mecopt solve instances/paper/paper-000.json --method M -o FILE --force` for M = greedy,
+  highs and lambo (4 servers x 50 UEs, minimum latency)
+and, for reference, `python -c pass`, `python -c "import numpy"` and `python -c "import
+mecopt"` (the floor under any mecopt command). It prints the minimum and the median wall
+time of each: the whole process, interpreter start, imports, the solve and the solution
+JSON written. The minimum is the figure to compare, the median shows the noise; the
+machine's load averages are printed beside them. The target (issue #19): a greedy solve
+under 0.3 s on the 2-core development machine; the last line says whether the minimum
+meets it. `python -X importtime -m mecopt.cli solve ...` shows where a start goes, module
+by module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER0 = ROOT / "instances" / "paper" / "paper-000.json"
+TARGET_S = 0.3  # greedy, whole process (issue #19)
+
+
+def mecopt_command() -> list[str]:
+    """The `mecopt` console script beside this interpreter (what a user runs)."""
+    script = Path(sys.executable).parent / "mecopt"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "mecopt.cli"]
+
+
+# Without a bytecode cache every run compiles mecopt's modules again.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def timed(args: list[str]) -> float:
+    """Wall seconds of one command, which must succeed."""
+    start = time.perf_counter()
+    res = subprocess.run(args, capture_output=True, text=True, env=ENV)
+    elapsed = time.perf_counter() - start
+    if res.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({res.returncode}): {res.stderr[-500:]}")
+    return elapsed
+
+
+def load_line() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def run(repeat: int, out: Path) -> dict[str, dict]:
+    """Time every command `repeat` times; print and return min, median and all runs."""
+    cmd = mecopt_command()
+    solve = [*cmd, "solve", str(PAPER0), "-o", str(out), "--force", "--method"]
+    commands = {"python -c pass": [sys.executable, "-c", "pass"],
+                "python -c 'import numpy'": [sys.executable, "-c", "import numpy"],
+                "python -c 'import mecopt'": [sys.executable, "-c", "import mecopt"],
+                "mecopt --help": [*cmd, "--help"], "mecopt methods": [*cmd, "methods"],
+                **{f"mecopt solve paper-000 --method {m}": [*solve, m]
+                   for m in ("greedy", "highs", "lambo")}}
+    for argv in commands.values():
+        timed(argv)
+    print(load_line(), "(before)")
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, argv in commands.items():
+            times[name].append(timed(argv))
+    print(load_line(), "(after)")
+    width = max(map(len, commands))
+    print(f"{'command':{width}s}  {'min':>7s}  {'median':>7s}  ({repeat} runs)")
+    figures = {}
+    for name, ts in times.items():
+        figures[name] = {"min_s": min(ts), "median_s": statistics.median(ts), "runs": ts}
+        print(f"{name:{width}s}  {min(ts):6.3f}s  {statistics.median(ts):6.3f}s")
+    return figures
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=10, help="runs per command")
+    ap.add_argument("--json", default=None, help="also write the figures here")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        figures = run(args.repeat, Path(tmp) / "solution.json")
+    greedy = figures["mecopt solve paper-000 --method greedy"]["min_s"]
+    verdict = "meets" if greedy < TARGET_S else "misses"
+    print(f"greedy start-up {greedy:.3f} s (min) {verdict} the {TARGET_S} s target")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"load": load_line(), "commands": figures},
+                                              indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
