@@ -215,7 +215,29 @@ class Lambo(nn.Module):
         x = self.ue_embed(ue, pair, server, srv_mask) + p[:, None]  # (B, N, d)
         x = torch.cat([p[:, None], x], dim=1)  # (B, 1+N, d)
         pad = torch.cat([torch.zeros_like(ue_mask[:, :1]), ~ue_mask], dim=1)  # True = padding
-        return self.encoder(x, src_key_padding_mask=pad), p
+        if torch.is_grad_enabled():
+            return self.encoder(x, src_key_padding_mask=pad), p
+        return self._encode_inference(x, pad), p
+
+    def _encode_inference(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """The encoder's forward (pre-norm layers, then the final norm) with fused
+        scaled-dot-product attention, used when no gradient is needed. nn.MultiheadAttention
+        holds a (heads, 1+N, 1+N) score matrix per layer (400 MB at N = 5,000: memory
+        quadratic in N); the fused kernel works in blocks, so memory stays linear in N.
+        Same weights and operations; outputs agree to float rounding (tests/
+        test_lambo_model.py)."""
+        h = self.cfg.n_heads
+        B, L, d = x.shape
+        keep = None if not pad.any() else ~pad[:, None, None, :]  # (B, 1, 1, L): True = attend
+        for layer in self.encoder.layers:
+            attn = layer.self_attn
+            y = layer.norm1(x)
+            q, k, v = (_split(t, h) for t in F.linear(y, attn.in_proj_weight,
+                                                       attn.in_proj_bias).chunk(3, dim=-1))
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)  # (B, h, L, d/h)
+            x = x + attn.out_proj(y.transpose(1, 2).reshape(B, L, d))
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
+        return self.encoder.norm(x)
 
     def value(self, enc: torch.Tensor, ue_mask: torch.Tensor) -> torch.Tensor:
         """Critic: the predicted normalized cost of the policy (B,)."""

@@ -215,3 +215,24 @@ def test_works_for_200_ues_and_10_servers():
     value, _ = costs(batch, out)
     assert out.assignment.shape == (2, 200)
     assert np.isfinite(value).all(), "both prompts decode to feasible assignments"
+
+
+def test_inference_encoder_matches_the_transformer_encoder():
+    """Without gradients `encode` runs the encoder with fused attention (memory linear in
+    N); it must compute what nn.TransformerEncoder computes, padding included."""
+    torch.manual_seed(0)
+    model = Lambo(PRESETS["lambo-s"]).eval()
+    insts = [generate("hetero", n_ues=n, n_servers=m, seed=s)
+             for n, m, s in ((40, 3, 0), (25, 5, 1), (60, 2, 2))]
+    b = make_batch(insts, [Objective.LATENCY, Objective.ENERGY, Objective.LATENCY])
+    with torch.inference_mode():
+        fused, p = model.encode(b.ue, b.pair, b.server, b.ue_mask, b.srv_mask, b.prompt_ids)
+        x = torch.cat([p[:, None], model.ue_embed(b.ue, b.pair, b.server, b.srv_mask)
+                       + p[:, None]], dim=1)
+        pad = torch.cat([torch.zeros_like(b.ue_mask[:, :1]), ~b.ue_mask], dim=1)
+        plain = model.encoder(x, src_key_padding_mask=pad)
+    live = torch.cat([torch.ones_like(b.ue_mask[:, :1]), b.ue_mask], dim=1)
+    assert torch.allclose(fused[live], plain[live], atol=1e-5)
+    with torch.enable_grad():  # training keeps nn.TransformerEncoder (and its gradients)
+        trained, _ = model.encode(b.ue, b.pair, b.server, b.ue_mask, b.srv_mask, b.prompt_ids)
+    assert trained.requires_grad and torch.allclose(trained[live], plain[live], atol=1e-5)
