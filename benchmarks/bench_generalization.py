@@ -1,16 +1,18 @@
 """Generalization protocol (issue #18): the shipped LAMBO on families it never trained on.
 
     python benchmarks/bench_generalization.py [--families tight,manyserver,...] [--k 4]
-        [--time-limit 30] [--workers 1] [--out DIR] [--json]
+        [--time-limit 30] [--workers 1] [--out DIR] [--json PATH]
 
 Per family and prompt (latency, energy) it draws K instances (seeds 5,000,000 up) and runs
-lambo (greedy decoding), lambo best-of-8 (samples=8), lambo polish (polish=true), greedy and
-de through the bench harness (`mecopt.bench.run_bench`, with the certified gap of
+lambo (greedy decoding), lambo best-of-8 (samples=8), lambo polish (polish=true), lambo
+polish followed by one second of the shared LNS guided by the policy's doubt
+(polish=true:lns=1), greedy and de through the bench harness (`mecopt.bench.run_bench`, with the certified gap of
 `mecopt.bound`). Each gap is against the best of all methods, highs included (time limit
 `--time-limit`; its optimum where it proves one). The held-out families (tight, manyserver,
 heavytail, sparse-large) are never used in training or tuning; world is the training world.
 It prints mean and worst gap, mean certified gap and no_solution counts per family x prompt x
-method, or the same as JSON with `--json`.
+method; `--json PATH` also writes them (docs/lambo.md's generalization table, rendered by
+render_results.py).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from mecopt.bench import run_bench
 from mecopt.generators import HELD_OUT_FAMILIES
 
 SEED_BASE = 5_000_000
-METHODS = ("lambo", "lambo_bo8=lambo:samples=8", "lambo_polish=lambo:polish=true", "greedy",
-           "de", "highs")
+METHODS = ("lambo", "lambo_bo8=lambo:samples=8", "lambo_polish=lambo:polish=true",
+           "lambo_lns=lambo:polish=true:lns=1", "greedy", "de", "highs")
 DEFAULT_FAMILIES = (*HELD_OUT_FAMILIES, "world")
 
 
@@ -67,6 +69,17 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.3f}%"
 
 
+def table(data: dict) -> str:
+    """The summary of a `--json` file as a markdown table."""
+    lines = ["| family | prompt | method | runs | mean gap | worst gap | mean certified gap "
+             "| no_solution |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in data["rows"]:
+        lines.append(f"| {r['family']} | {r['objective']} | {r['method']} | {r['runs']} | "
+                     f"{_pct(r['mean_gap'])} | {_pct(r['worst_gap'])} | "
+                     f"{_pct(r['mean_certified_gap'])} | {r['no_solution']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", default=",".join(DEFAULT_FAMILIES))
@@ -74,7 +87,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=30.0, help="per run [s]")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="bench folder (default: temp)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="also write the summary here")
     args = parser.parse_args()
     families = [f for f in args.families.split(",") if f]
     for family in families:
@@ -84,14 +98,14 @@ def main() -> None:
     report = run_bench(folders, METHODS, ("latency", "energy"), out=out / "bench",
                        time_limit=args.time_limit, workers=args.workers, bound=True,
                        force=True, command="benchmarks/bench_generalization.py")
-    table = summarize(report.rows)
+    rows = summarize(report.rows)
     if args.json:
-        print(json.dumps({"families": families, "k": args.k, "time_limit_s": args.time_limit,
-                          "seed_base": SEED_BASE, "rows": table}, indent=1))
-        return
+        args.json.write_text(json.dumps(
+            {"families": families, "k": args.k, "time_limit_s": args.time_limit,
+             "seed_base": SEED_BASE, "methods": list(METHODS), "rows": rows}, indent=1) + "\n")
     print(f"{'family':13s} {'prompt':8s} {'method':13s} {'mean gap':>9s} {'worst':>9s} "
           f"{'cert.':>9s} {'no_sol':>6s} {'infeas':>6s}")
-    for r in table:
+    for r in rows:
         print(f"{r['family']:13s} {r['objective']:8s} {r['method']:13s} "
               f"{_pct(r['mean_gap']):>9s} {_pct(r['worst_gap']):>9s} "
               f"{_pct(r['mean_certified_gap']):>9s} {r['no_solution']:6d} "

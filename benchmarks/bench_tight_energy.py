@@ -1,6 +1,6 @@
 """The fast energy method on instances/tight: greedy followed by LNS, gap to the proven optima.
 
-    python benchmarks/bench_tight_energy.py [--lns 0.9] [--seed 0]
+    python benchmarks/bench_tight_energy.py [--lns 0.8] [--seed 0]
 
 Runs `mecopt.solve(instance, "energy", "greedy", lns=S)` on every instances/tight instance
 with a proven energy optimum (instances/tight/reference.json) and prints each gap and wall
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1] / "instances" / "tight"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lns", type=float, default=0.9, help="seconds of LNS after greedy")
+    parser.add_argument("--lns", type=float, default=0.8, help="seconds of LNS after greedy")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     optima = load_reference(ROOT / FILENAME)["optima"]

@@ -25,7 +25,9 @@ from the runs (tests/test_docs.py runs the check):
 - `<!-- highs: NAME -->` (exact.md): `highs`'s optimal solves, times and gaps per family and
   objective, from docs/figures/NAME.json (written by `bench_highs.py --json`);
 - `<!-- energy-scale: NAME -->` (exact.md): `highs` against `scip` and the fast path on
-  large energy instances, from docs/figures/NAME.json (`bench_energy_scale.py --json`).
+  large energy instances, from docs/figures/NAME.json (`bench_energy_scale.py --json`);
+- `<!-- generalization: NAME -->` (lambo.md): LAMBO and the other methods on families it
+  never trained on, from docs/figures/NAME.json (`bench_generalization.py --json`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ ALEF_AVERAGES = re.compile(r"<!-- alef-averages: ([\w-]+) ([\w-]+) -->\n(?:\|.*\
 SCALING = re.compile(r"<!-- scaling: ([\w-]+) -->\n(?:\|.*\n)*")
 HIGHS = re.compile(r"<!-- highs: ([\w-]+) -->\n(?:\|.*\n)*")
 ENERGY_SCALE = re.compile(r"<!-- energy-scale: ([\w-]+) -->\n(?:\|.*\n)*")
+GENERALIZATION = re.compile(r"<!-- generalization: ([\w-]+) -->\n(?:\|.*\n)*")
 
 
 def summary_table(family: str, objective: str) -> str:
@@ -241,6 +244,13 @@ def energy_scale_table(name: str) -> str:
     return bench_energy_scale.table(json.loads((FIGURES / f"{name}.json").read_text()))
 
 
+def generalization_table(name: str) -> str:
+    """bench_generalization.py's table of docs/figures/NAME.json."""
+    import bench_generalization
+
+    return bench_generalization.table(json.loads((FIGURES / f"{name}.json").read_text()))
+
+
 def render(text: str) -> tuple[str, int]:
     """The page with every marked table rendered, and how many there were."""
     total = 0
@@ -248,7 +258,8 @@ def render(text: str) -> tuple[str, int]:
                            (BOUND, bound_table), (SEEDS, seeds_table),
                            (LAMBO, lambo_table), (ALEF, alef_table),
                            (ALEF_AVERAGES, alef_averages), (SCALING, scaling_table),
-                           (HIGHS, highs_table), (ENERGY_SCALE, energy_scale_table)):
+                           (HIGHS, highs_table), (ENERGY_SCALE, energy_scale_table),
+                           (GENERALIZATION, generalization_table)):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]
                                    + table(*m.groups()), text)
         total += count
