@@ -27,34 +27,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from processes import load_line, mecopt_command, timed
+
 import mecopt
-
-
-def mecopt_command() -> list[str]:
-    """The `mecopt` console script beside this interpreter (what a user runs)."""
-    script = Path(sys.executable).parent / "mecopt"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "mecopt.cli.main"]
-
-
-def timed(args: list[str]) -> float:
-    """Wall seconds of one command, which must succeed."""
-    start = time.perf_counter()
-    res = subprocess.run(args, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if res.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed ({res.returncode}): {res.stderr[-500:]}")
-    return elapsed
-
-
-def load_line() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def assignments(folder: Path) -> dict[str, list[int]]:

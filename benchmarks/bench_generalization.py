@@ -6,10 +6,11 @@
 Per family and prompt (latency, energy) it draws K instances (seeds 5,000,000 up) and runs
 lambo (greedy decoding), lambo best-of-8 (samples=8), lambo polish (polish=true), lambo
 polish followed by one second of the shared LNS guided by the policy's doubt
-(polish=true:lns=1), greedy and de through the bench harness (`mecopt.bench.run_bench`, with the certified gap of
-`mecopt.bound`). Each gap is against the best of all methods, highs included (time limit
-`--time-limit`; its optimum where it proves one). The held-out families (tight, manyserver,
-heavytail, sparse-large) are never used in training or tuning; world is the training world.
+(polish=true:lns=1), greedy and de through the bench harness (`mecopt.bench.run_bench`, with
+the certified gap of `mecopt.bound`). Each gap is against the best of all methods, highs
+included (time limit `--time-limit`; its optimum where it proves one). The held-out families
+(tight, manyserver, heavytail, sparse-large) are never used in training or tuning; world is
+the training world.
 It prints mean and worst gap, mean certified gap and no_solution counts per family x prompt x
 method; `--json PATH` also writes them (docs/lambo.md's generalization table, rendered by
 render_results.py).

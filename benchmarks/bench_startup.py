@@ -26,40 +26,19 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from processes import load_line, mecopt_command, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER0 = ROOT / "instances" / "paper" / "paper-000.json"
 TARGET_S = 0.3  # greedy, whole process (issue #19)
 
 
-def mecopt_command() -> list[str]:
-    """The `mecopt` console script beside this interpreter (what a user runs)."""
-    script = Path(sys.executable).parent / "mecopt"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "mecopt.cli"]
-
-
 # Without a bytecode cache every run compiles mecopt's modules again.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-
-def timed(args: list[str]) -> float:
-    """Wall seconds of one command, which must succeed."""
-    start = time.perf_counter()
-    res = subprocess.run(args, capture_output=True, text=True, env=ENV)
-    elapsed = time.perf_counter() - start
-    if res.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed ({res.returncode}): {res.stderr[-500:]}")
-    return elapsed
-
-
-def load_line() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def run(repeat: int, out: Path) -> dict[str, dict]:
@@ -73,12 +52,12 @@ def run(repeat: int, out: Path) -> dict[str, dict]:
                 **{f"mecopt solve paper-000 --method {m}": [*solve, m]
                    for m in ("greedy", "highs", "lambo")}}
     for argv in commands.values():
-        timed(argv)
+        timed(argv, ENV)
     print(load_line(), "(before)")
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
         for name, argv in commands.items():
-            times[name].append(timed(argv))
+            times[name].append(timed(argv, ENV))
     print(load_line(), "(after)")
     width = max(map(len, commands))
     print(f"{'command':{width}s}  {'min':>7s}  {'median':>7s}  ({repeat} runs)")
