@@ -5,7 +5,11 @@ the drift? (docs/alef.md)
         [--budgets 16,64,128] [--strategies max-entropy,random] [--objective latency]
         [--windows 4] [--pool 40] [--heldout 6] [--steps 15]
         [--cache runs/alef/labels-{objective}-{scenario}.jsonl] [--prepare] [--csv out.csv]
+    python benchmarks/bench_alef.py --family tight --objective energy --budgets 16,64,128 \
+        --strategies max-entropy,random,all --pool 48 --heldout 8 --expert-time-limit 3 \
+        --csv shift.csv                                      # the shift study (issue #18)
     python benchmarks/bench_alef.py table A.csv [B.csv ...]     # the markdown table
+    python benchmarks/bench_alef.py shift-table shift.csv       # the shift study's table
     python benchmarks/bench_alef.py plot A.csv [B.csv ...] out.png
 
 For each scenario and seed, one timeline (learned/alef.timeline; the pool size is fixed, so
@@ -16,6 +20,16 @@ budget (expert labels in total, split over the windows) and strategy. `recovered
 share of the drift's gap increase that ALEF removed, on the same final window:
 (gap_none_final - gap_alef_final) / (gap_none_final - gap_before), defined when the drift
 raised the gap (by more than 1 point for the target).
+
+The shift study (`--family F`): instead of a scenario's drift, the model meets a family
+it never trained on (`tight`, capacity-bound energy, costs lambo-s about 9 points of gap).
+Per seed, the run writes time-ordered snapshots of F (seeds SHIFT_SEED_BASE up, disjoint
+from the library, holdout and generalization seeds) to runs/alef/shift-F-s{seed}-n{count}.jsonl and
+fine-tunes on them exactly as `mecopt finetune --instances` does. `before` is then the
+model's held-out gap on its home family (`--home`, hetero), `after_drift` its gap on F's
+first window, and `recovered` the share of the shift's gap (none_final - before) that ALEF
+removed on F's final held-out window. The `all` strategy labels every pool instance, so it
+runs once per seed (its row has the budget it used).
 
 Expert answers and optima are cached in a JSON-lines file keyed by instance name, so
 `--prepare` can label every pool and held-out instance ahead (it needs no model), and the
@@ -28,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import sys
 import time
@@ -38,10 +53,14 @@ from typing import TextIO
 import numpy as np
 import torch
 
+from mecopt.generators import generate
+from mecopt.instance import Instance
 from mecopt.learned import alef
 from mecopt.learned.checkpoint import load_model
 from mecopt.learned.scenarios import SCENARIOS
 
+SHIFT_SEED_BASE = 7_000_000  # shift-study snapshots: seed s uses SHIFT_SEED_BASE + 10_000 s up
+HOME_OFFSET = 5_000  # ... and its home-family instances from + 5_000
 FIELDS = ("scenario", "seed", "budget", "strategy", "before", "after_drift", "none_final",
           "final", "recovered", "labels", "alef_s", "expert_s", "wall_s")
 
@@ -55,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--strategies", default="max-entropy,random")
     ap.add_argument("--objective", default="latency")
     ap.add_argument("--expert", default="highs")
+    ap.add_argument("--expert-time-limit", type=float,
+                    default=alef.ALEFConfig.expert_time_limit,
+                    help="seconds per expert (and optimum) solve")
+    ap.add_argument("--family", default=None,
+                    help="the shift study: snapshots of this family instead of --scenarios")
+    ap.add_argument("--home", default="hetero",
+                    help="with --family: the training family whose held-out gap is 'before'")
+    ap.add_argument("--home-instances", type=int, default=16,
+                    help="with --family: home-family instances that measure 'before'")
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--pool", type=int, default=40)
     ap.add_argument("--heldout", type=int, default=6)
@@ -85,21 +113,33 @@ def main() -> None:
     model = None if args.prepare else load_model(args.checkpoint)[0]
     out, writer = _open_csv(args.csv) if args.csv else (None, None)
     for seed in seeds:  # seed-major: a partial run still covers every scenario
-        for name in scenarios:
-            cfg = alef.ALEFConfig(scenario=name, objective=args.objective, expert=args.expert,
+        for name in [args.family] if args.family else scenarios:
+            cfg = alef.ALEFConfig(objective=args.objective, expert=args.expert,
                                   budget=max(budgets), windows=args.windows, pool=args.pool,
                                   heldout=args.heldout, steps=args.steps, seed=seed,
                                   threads=args.threads, lr=args.lr, prefix=args.prefix,
-                                  gate=args.gate, track_loss=False)
-            cfg.check()
-            cache_path = args.cache.format(scenario=name, objective=args.objective)
+                                  gate=args.gate, track_loss=False,
+                                  expert_time_limit=args.expert_time_limit)
+            label = f"shift-{name}" if args.family else name
+            cache_path = args.cache.format(scenario=label, objective=args.objective)
             cache = alef.ExpertCache(cfg.objective, cfg.expert, seed, cfg.expert_time_limit,
                                      cache_path)
-            windows = alef.timeline(cfg)
+            home: list[Instance] = []
+            if args.family:
+                cfg.instances = _shift_snapshots(args.family, seed, cfg)
+                windows = alef.timeline(cfg, alef.read_snapshots(cfg.instances, _log))
+                home = [generate(args.home, seed=_shift_seed(seed, HOME_OFFSET + k))
+                        for k in range(args.home_instances)]
+                windows.insert(0, alef.Window("home", [], home, (0, 0)))
+            else:
+                cfg.scenario = name
+                windows = alef.timeline(cfg)
+            cfg.check()
             if args.prepare:
-                _prepare(windows, cache, f"{name} seed {seed}")
+                _prepare(windows, cache, f"{label} seed {seed}")
                 continue
             for row in _runs(model, windows, cfg, cache, budgets, strategies):
+                row["scenario"] = label
                 _log(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                               for k, v in row.items()))
                 if writer:
@@ -125,6 +165,23 @@ def _open_csv(path: str) -> tuple[TextIO, csv.DictWriter]:
     return out, writer
 
 
+def _shift_seed(seed: int, k: int) -> int:
+    return SHIFT_SEED_BASE + 10_000 * seed + k
+
+
+def _shift_snapshots(family: str, seed: int, cfg: alef.ALEFConfig) -> str:
+    """Write seed's time-ordered snapshots of `family` as JSONL (what `mecopt finetune
+    --instances` reads); returns the path."""
+    need = cfg.snapshots_needed()
+    path = Path(f"runs/alef/shift-{family}-s{seed}-n{need}.jsonl")
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps(generate(family, seed=_shift_seed(seed, k)).to_dict())
+                 for k in range(need)]
+        path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
 def _prepare(windows: list[alef.Window], cache: alef.ExpertCache, what: str) -> None:
     """Label every held-out and pool instance of the timeline (no model needed)."""
     t0 = time.time()
@@ -144,16 +201,19 @@ def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.E
     """One result row per budget and strategy, on one timeline."""
     refs = alef.reference_curves(model, windows, cache)
     none = [p["gap"] for p in refs["none"]]
-    for budget in budgets:
+    for b, budget in enumerate(budgets):
         cfg.budget = budget
         for strategy in strategies:
+            if strategy == "all" and b > 0:  # labels the whole pool whatever the budget
+                continue
             t0 = time.time()
             _, rec = alef.run_strategy(model, windows, cfg, strategy, cache)
             alef_s = time.time() - t0
             expert_s = sum(cache.rows[(cfg.expert, n)]["wall_s"] for n in rec["labelled"])
             final = rec["points"][-1]["gap"]
             increase = none[-1] - none[0]
-            yield {"scenario": cfg.scenario, "seed": cfg.seed, "budget": budget,
+            used = rec["labels"] if strategy == "all" else budget
+            yield {"scenario": cfg.scenario, "seed": cfg.seed, "budget": used,
                    "strategy": strategy, "before": none[0], "after_drift": none[1],
                    "none_final": none[-1], "final": final,
                    "recovered": (none[-1] - final) / increase if increase > 0 else math.nan,
@@ -195,6 +255,40 @@ def table(*csv_paths: str) -> str:
     return "\n".join(out)
 
 
+def shift_table(*csv_paths: str) -> str:
+    """The shift study's markdown table (docs/alef.md): per budget and strategy, the mean
+    over seeds of the final held-out gap and of the share of the shift's gap removed, and
+    the paired difference max-entropy - random (per seed) with its standard error."""
+    rows = [r for p in csv_paths for r in csv.DictReader(open(p))]
+    out = ["| family | seeds | home gap (before) | no FT, first window | no FT, end | "
+           "strategy | labels | ALEF, end | shift's gap removed | ME - R, paired (± SE) |",
+           "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|"]
+    for fam in sorted({r["scenario"] for r in rows}):
+        mine = [r for r in rows if r["scenario"] == fam]
+        for budget, strategy in sorted({(int(r["budget"]), r["strategy"]) for r in mine}):
+            pick = {r["seed"]: r for r in mine
+                    if int(r["budget"]) == budget and r["strategy"] == strategy}
+            rs = list(pick.values())
+
+            def mean(k, rs=rs):
+                return float(np.mean([float(r[k]) for r in rs]))
+
+            paired = ""
+            if strategy == "max-entropy":
+                rand = {r["seed"]: r for r in mine
+                        if int(r["budget"]) == budget and r["strategy"] == "random"}
+                d = [float(pick[s]["final"]) - float(rand[s]["final"])
+                     for s in sorted(set(pick) & set(rand))]
+                if len(d) > 1:
+                    se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
+                    paired = f"{np.mean(d):+.2f} ± {se:.2f} ({len(d)} seeds)"
+            out.append(f"| {fam} | {len(rs)} | {mean('before'):.2f}% | "
+                       f"{mean('after_drift'):.2f}% | {mean('none_final'):.2f}% | {strategy} | "
+                       f"{budget} | {mean('final'):.2f}% | {100 * mean('recovered'):.0f}% | "
+                       f"{paired} |")
+    return "\n".join(out)
+
+
 def plot(csv_paths: list[str], png: str) -> None:
     """Per scenario: the final held-out gap against the budget (mean over seeds) for
     max-entropy and random, with no fine-tuning and before the drift as references."""
@@ -230,7 +324,9 @@ def plot(csv_paths: list[str], png: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "table":
+    if len(sys.argv) >= 3 and sys.argv[1] == "shift-table":
+        print(shift_table(*sys.argv[2:]))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "table":
         print(table(*sys.argv[2:]))
     elif len(sys.argv) >= 4 and sys.argv[1] == "plot":
         plot(sys.argv[2:-1], sys.argv[-1])

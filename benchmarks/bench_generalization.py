@@ -1,16 +1,17 @@
 """Generalization protocol (issue #18): the shipped LAMBO on families it never trained on.
 
     python benchmarks/bench_generalization.py [--families tight,manyserver,...] [--k 4]
-        [--time-limit 30] [--workers 1] [--out DIR] [--json PATH]
+        [--time-limit 30] [--workers 1] [--out DIR] [--json PATH] [--methods SPEC,...]
 
 Per family and prompt (latency, energy) it draws K instances (seeds 5,000,000 up) and runs
 lambo (greedy decoding), lambo best-of-8 (samples=8), lambo polish (polish=true), lambo
 polish followed by one second of the shared LNS guided by the policy's doubt
 (polish=true:lns=1), greedy and de through the bench harness (`mecopt.bench.run_bench`, with
-the certified gap of `mecopt.bound`). Each gap is against the best of all methods, highs
-included (time limit `--time-limit`; its optimum where it proves one). The held-out families
-(tight, manyserver, heavytail, sparse-large) are never used in training or tuning; world is
-the training world.
+the certified gap of `mecopt.bound`); `--methods` replaces that list (name=method:options
+specs, e.g. `new=lambo:checkpoint=PATH` to compare a checkpoint side by side). Each gap is
+against the best of all methods, highs included (time limit `--time-limit`; its optimum
+where it proves one). The held-out families (tight, manyserver, heavytail, sparse-large)
+are never used in training or tuning; world is the training world.
 It prints mean and worst gap, mean certified gap and no_solution counts per family x prompt x
 method; `--json PATH` also writes them (docs/lambo.md's generalization table, rendered by
 render_results.py).
@@ -90,20 +91,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="bench folder (default: temp)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
                         help="also write the summary here")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help="method specs, comma-separated (name=method:key=value...)")
     args = parser.parse_args()
     families = [f for f in args.families.split(",") if f]
     for family in families:
         mecopt.generators.family_params(family)  # an unknown name fails first
     out = args.out or Path(tempfile.mkdtemp(prefix="mecopt-generalization-"))
     folders = draw(families, args.k, out / "instances")
-    report = run_bench(folders, METHODS, ("latency", "energy"), out=out / "bench",
+    methods = tuple(m for m in args.methods.split(",") if m)
+    report = run_bench(folders, methods, ("latency", "energy"), out=out / "bench",
                        time_limit=args.time_limit, workers=args.workers, bound=True,
                        force=True, command="benchmarks/bench_generalization.py")
     rows = summarize(report.rows)
     if args.json:
         args.json.write_text(json.dumps(
             {"families": families, "k": args.k, "time_limit_s": args.time_limit,
-             "seed_base": SEED_BASE, "methods": list(METHODS), "rows": rows}, indent=1) + "\n")
+             "seed_base": SEED_BASE, "methods": list(methods), "rows": rows}, indent=1) + "\n")
     print(f"{'family':13s} {'prompt':8s} {'method':13s} {'mean gap':>9s} {'worst':>9s} "
           f"{'cert.':>9s} {'no_sol':>6s} {'infeas':>6s}")
     for r in rows:
