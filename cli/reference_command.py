@@ -17,20 +17,25 @@ import mecopt
 from mecopt.cli.main import cli
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.reference import save_reference
+from mecopt.reference import load_reference, save_reference
 
 
 def reference_optima(instances: Sequence[Instance], objectives: Sequence[Objective], *,
                      time_limit: float | None = None,
                      report: Callable[[Instance, Objective, mecopt.Solution], None] | None = None,
+                     known: dict[str, dict[str, dict[str, float]]] | None = None,
                      ) -> dict[str, dict[str, dict[str, float]]]:
     """Solve each (instance, objective) with `highs`; keep the proven optima only.
 
+    `known`: optima already proven (a reference file's "optima"); those pairs are not solved
+    again, and the result holds them too.
     Returns {instance name: {objective: {"value", "gap", "time_s"}}} (the reference format).
     """
-    optima: dict[str, dict[str, dict[str, float]]] = {}
+    optima = {name: dict(entries) for name, entries in (known or {}).items()}
     for inst in instances:
         for obj in objectives:
+            if obj.value in optima.get(inst.name, {}):
+                continue
             sol = mecopt.solve(inst, obj, "highs", time_limit=time_limit)
             if report is not None:
                 report(inst, obj, sol)
@@ -51,14 +56,21 @@ def reference_optima(instances: Sequence[Instance], objectives: Sequence[Objecti
               help="seconds per solve; an optimum not proven within it is left out "
                    "[default: no limit]")
 @click.option("--force", is_flag=True, help="overwrite --output if it exists")
-def reference_command(instances, output, objectives, time_limit, force):
+@click.option("--update", is_flag=True,
+              help="add to the existing --output: keep its optima and solve only the "
+                   "(instance, objective) pairs it lacks")
+def reference_command(instances, output, objectives, time_limit, force, update):
     """Compute proven optima of INSTANCES (files, or folders of *.json) with `highs` and
     write them, with this command line, as a reference file."""
     from mecopt.bench import collect_instances  # the bench harness: only when this runs
 
     out = Path(output)
-    if out.exists() and not force:
-        raise click.UsageError(f"{out} exists; pass --force to overwrite it")
+    if force and update:
+        raise click.UsageError("give at most one of --force and --update")
+    if out.exists() and not (force or update):
+        raise click.UsageError(f"{out} exists; pass --force to overwrite it or --update to "
+                               f"add to it")
+    before = load_reference(out) if update and out.exists() else None
     objs = [Objective.parse(o) for o in objectives.split(",") if o.strip()]
     col = collect_instances(instances)
     for _, why in col.skipped:
@@ -71,13 +83,19 @@ def reference_command(instances, output, objectives, time_limit, force):
 
     start = time.perf_counter()
     optima = reference_optima([inst for inst, _ in col.instances], objs,
-                              time_limit=time_limit, report=report)
+                              time_limit=time_limit, report=report,
+                              known=before["optima"] if before else None)
     words = ["mecopt", "reference", *instances, "-o", output]
     if objectives != "latency,energy":
         words += ["--objectives", objectives]
     if time_limit is not None:
         words += ["--time-limit", str(time_limit)]
-    save_reference(out, optima, command=shlex.join(words))
-    proven = sum(len(v) for v in optima.values())
-    click.echo(f"wrote {out}: {proven} of {len(col.instances) * len(objs)} optima proven in "
+    if update:
+        words.append("--update")
+    # An updated file is remade by its commands in order.
+    command = shlex.join(words) if before is None else f"{before['command']} && {shlex.join(words)}"
+    save_reference(out, optima, command=command)
+    names = {inst.name for inst, _ in col.instances}
+    proven = sum(o.value in optima.get(n, {}) for n in names for o in objs)
+    click.echo(f"wrote {out}: {proven} of {len(names) * len(objs)} optima proven in "
                f"{time.perf_counter() - start:.1f} s", err=True)

@@ -45,6 +45,33 @@ def test_reference_one_objective_and_files(tmp_path):
     assert "--objectives energy" in ref["command"]
 
 
+def test_reference_update_adds_an_objective_and_keeps_what_was_there(tmp_path):
+    files = [str(INSTANCES / "tiny" / f"tiny-00{k}.json") for k in (1, 2)]
+    out = tmp_path / "ref.json"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["reference", *files, "--objectives", "energy",
+                               "-o", str(out)]).exit_code == 0
+    first = load_reference(out)
+    # A planted value shows that the kept entries are not solved again.
+    first["optima"]["tiny-001"]["energy"]["value"] = 123.0
+    out.write_text(json.dumps(first))
+    result = runner.invoke(cli, ["reference", *files, "--objectives", "latency,energy",
+                                 "-o", str(out), "--update"])
+    assert result.exit_code == 0, result.output
+    ref = load_reference(out)
+    assert optimum(ref, "tiny-001", "energy") == 123.0
+    for name in ("tiny-001", "tiny-002"):
+        assert sorted(ref["optima"][name]) == ["energy", "latency"]
+        sol = mecopt.solve(mecopt.Instance.load(INSTANCES / "tiny" / f"{name}.json"),
+                           "latency", "highs")
+        assert optimum(ref, name, "latency") == pytest.approx(sol.objective_value, rel=1e-7)
+    assert ref["command"].startswith(first["command"] + " && ")
+    assert ref["command"].endswith("--update")
+    assert "4 of 4 optima" in result.output
+    clash = runner.invoke(cli, ["reference", *files, "-o", str(out), "--update", "--force"])
+    assert clash.exit_code == 2 and "at most one" in clash.output
+
+
 @pytest.mark.parametrize("family", ["paper", "hetero", "large"])
 def test_shipped_reference_files_are_complete(family):
     """Every instance has both optima, proven, made by the command the file names."""
