@@ -18,6 +18,8 @@ from the runs (tests/test_docs.py runs the check):
 - `<!-- lambo: NAME -->` (lambo.md): gaps and times of every method, from
   docs/figures/NAME.json (written by `bench_lambo.py --json`);
 - `<!-- alef: NAME -->` (alef.md): `bench_alef.py table` of docs/figures/NAME.csv;
+- `<!-- alef-shift: NAME -->` (alef.md): `bench_alef.py shift-table` of docs/figures/NAME.csv
+  (the shift study);
 - `<!-- alef-averages: NAME ALL -->` (alef.md): the mean final held-out gaps over every
   cell of docs/figures/NAME.csv, and of the `all` strategy's runs in docs/figures/ALL.csv;
 - `<!-- scaling: NAME -->` (batch.md): time and memory per method and size, from
@@ -50,6 +52,7 @@ BOUND = re.compile(r"<!-- bound: ([\w-]+) -->\n(?:\|.*\n)*")
 SEEDS = re.compile(r"<!-- seeds: (\w+) -->\n(?:\|.*\n)*")
 LAMBO = re.compile(r"<!-- lambo: ([\w-]+) -->\n(?:\|.*\n)*")
 ALEF = re.compile(r"<!-- alef: ([\w-]+) -->\n(?:\|.*\n)*")
+ALEF_SHIFT = re.compile(r"<!-- alef-shift: ([\w-]+) -->\n(?:\|.*\n)*")
 ALEF_AVERAGES = re.compile(r"<!-- alef-averages: ([\w-]+) ([\w-]+) -->\n(?:\|.*\n)*")
 SCALING = re.compile(r"<!-- scaling: ([\w-]+) -->\n(?:\|.*\n)*")
 HIGHS = re.compile(r"<!-- highs: ([\w-]+) -->\n(?:\|.*\n)*")
@@ -193,6 +196,13 @@ def alef_table(name: str) -> str:
     return bench_alef.table(str(FIGURES / f"{name}.csv")) + "\n"
 
 
+def alef_shift_table(name: str) -> str:
+    """bench_alef.py's shift-study table of docs/figures/NAME.csv."""
+    import bench_alef
+
+    return bench_alef.shift_table(str(FIGURES / f"{name}.csv")) + "\n"
+
+
 def alef_averages(name: str, everything: str) -> str:
     """The final held-out gap, mean over every (scenario, seed, budget) cell of
     docs/figures/NAME.csv: without fine-tuning, per strategy (and per budget), and of the
@@ -256,7 +266,7 @@ def render(text: str) -> tuple[str, int]:
     total = 0
     for pattern, table in ((MARK, summary_table), (METHODS, methods_table),
                            (BOUND, bound_table), (SEEDS, seeds_table),
-                           (LAMBO, lambo_table), (ALEF, alef_table),
+                           (LAMBO, lambo_table), (ALEF, alef_table), (ALEF_SHIFT, alef_shift_table),
                            (ALEF_AVERAGES, alef_averages), (SCALING, scaling_table),
                            (HIGHS, highs_table), (ENERGY_SCALE, energy_scale_table),
                            (GENERALIZATION, generalization_table)):
