@@ -60,8 +60,13 @@ from mecopt.objective import Objective
 TRAIN_SEED_BASE = 100_000  # the shipped library uses seeds 0..19, 1000..1009, 3000000..9
 VALID_SEED_BASE = 90_000_000  # validation instances: disjoint from training and library
 LOG_COLUMNS = ("step", "minutes", "cpu_minutes", "phase", "cost", "best_cost", "imitation_ce",
-               "critic_loss", "share_loss", "entropy", "infeasible", "val_ratio", "val_paper",
-               "val_hetero")
+               "critic_loss", "share_loss", "entropy", "infeasible", "val_ratio")
+# ... then "val_<family>", one column per training family (log_columns).
+
+
+def log_columns(cfg: TrainConfig) -> tuple[str, ...]:
+    """The CSV log's columns: LOG_COLUMNS and each training family's validation ratio."""
+    return LOG_COLUMNS + tuple(f"val_{f}" for f in dict.fromkeys(cfg.families))
 INFEASIBLE_COST = 2.0  # normalized cost of a decode that ran out of options
 # Prompt variants seen in training, so the word embedding is not tied to one phrasing.
 PROMPT_VARIANTS = {
@@ -353,7 +358,8 @@ class _Journal:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_file = open(log_path, "w", newline="")
             self.writer = csv.writer(self.log_file)
-            self.writer.writerow(LOG_COLUMNS)
+            self.columns = log_columns(cfg)
+            self.writer.writerow(self.columns)
         self.start, self.cpu_start = time.time(), time.process_time()
 
     def minutes(self) -> float:
@@ -382,7 +388,7 @@ class _Journal:
                "cpu_minutes": (time.process_time() - self.cpu_start) / 60, **metrics}
         self.history.append(row)
         self.writer.writerow([f"{row[k]:.6g}" if isinstance(row.get(k), float)
-                              else row.get(k, "") for k in LOG_COLUMNS])
+                              else row.get(k, "") for k in self.columns])
         self.log_file.flush()
         if step % 10 == 0 or "val_ratio" in metrics:
             val = f" | val/greedy {metrics['val_ratio']:.4f}" if "val_ratio" in metrics else ""
@@ -441,15 +447,21 @@ def plot_curve(history: list[dict], path: Path) -> None:
         smooth = np.convolve(cost, np.ones(k) / k, mode="valid")
         ax.plot([float(h["minutes"]) for h in acl][k - 1:], smooth, lw=1, alpha=0.7,
                 label=f"train: sampled cost / greedy (mean of {k} steps)")
-    for key, label in (("val_paper", "validation paper"), ("val_hetero", "validation hetero")):
+    families = dict.fromkeys(k for h in history for k in h
+                             if k.startswith("val_") and k != "val_ratio")
+    top = 1.06
+    for key in families:
+        label = f"validation {key[4:]}"
         pts = [h for h in history if h.get(key) not in (None, "")]
         if pts:
-            ax.plot([float(h["minutes"]) for h in pts], [float(h[key]) for h in pts],
+            values = [float(h[key]) for h in pts]
+            top = max(top, min(1.5, max(values) + 0.01))
+            ax.plot([float(h["minutes"]) for h in pts], values,
                     marker=".", label=f"{label}: greedy decoding / greedy")
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set_xlabel("wall minutes")
     ax.set_ylabel("cost relative to the greedy heuristic")
-    ax.set_ylim(0.97, 1.06)
+    ax.set_ylim(0.97, top)
     ax.legend(fontsize=8)
     warm = any(h.get("phase") == "imitation" for h in history)
     ax.set_title("LAMBO pre-training (" + ("imitation warm start, then ACL" if warm else "ACL")

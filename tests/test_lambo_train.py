@@ -25,6 +25,7 @@ from mecopt.learned.train import (
     ACLLoss,
     TrainConfig,
     draw_instances,
+    log_columns,
     make_rows,
     normalized,
     own_picks,
@@ -88,7 +89,15 @@ def test_train_command_writes_checkpoint_log_and_curve(tmp_path):
     assert out.with_suffix(".png").stat().st_size > 1000
     lines = out.with_suffix(".csv").read_text().splitlines()
     assert lines[0].startswith("step,minutes,cpu_minutes,phase") and len(lines) == 5
+    assert lines[0].endswith(",val_ratio,val_paper,val_hetero")
+    last = dict(zip(lines[0].split(","), lines[-1].split(","), strict=True))
+    assert float(last["val_paper"]) > 0 and float(last["val_hetero"]) > 0
     assert {line.split(",")[3] for line in lines[1:]} == {"imitation", "acl"}
+
+
+def test_log_has_a_validation_column_per_training_family():
+    cfg = TrainConfig(steps=1, families=("paper", "world", "paper", "hetero"))
+    assert log_columns(cfg)[-4:] == ("val_ratio", "val_paper", "val_world", "val_hetero")
 
 
 def test_train_rejects_bad_budgets():
