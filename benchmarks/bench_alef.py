@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--prefix", action=argparse.BooleanOptionalAction,
                     default=alef.ALEFConfig.prefix,
                     help="cross-entropy only up to each label's first correction")
+    ap.add_argument("--align", action=argparse.BooleanOptionalAction,
+                    default=alef.ALEFConfig.align,
+                    help="re-match each label towards the model's own decision first")
     ap.add_argument("--gate", action=argparse.BooleanOptionalAction,
                     default=alef.ALEFConfig.gate,
                     help="keep an update only if it lowers the cost on the window's pool")
@@ -118,7 +121,7 @@ def main() -> None:
                                   budget=max(budgets), windows=args.windows, pool=args.pool,
                                   heldout=args.heldout, steps=args.steps, seed=seed,
                                   threads=args.threads, lr=args.lr, prefix=args.prefix,
-                                  gate=args.gate, track_loss=False,
+                                  gate=args.gate, align=args.align, track_loss=False,
                                   expert_time_limit=args.expert_time_limit)
             label = f"shift-{name}" if args.family else name
             cache_path = args.cache.format(scenario=label, objective=args.objective)

@@ -44,6 +44,26 @@ def assignments(folder: Path) -> dict[str, list[int]]:
     return out
 
 
+def table(data: dict) -> str:
+    """The markdown table of a `--json` file (docs/batch.md)."""
+    n, method = data["n"], data["method"]
+    sample = data["separate_sample"]
+    rows = [
+        (f"one `mecopt solve` process over {n:,} {data['family']} instances, {method}",
+         f"{data['batch_s']:.1f} s wall, {1e3 * data['batch_per_instance_s']:.1f} ms per "
+         "instance"),
+        (f"one separate call (mean of {sample}, every {n // sample}th instance)",
+         f"{data['separate_mean_s']:.2f} s (median {data['separate_median_s']:.2f} s); "
+         f"{n:,} calls extrapolated: {data['separate_extrapolated_s']:,.0f} s"),
+        ("speedup per instance", f"{data['speedup']:.0f}x"),
+        ("identical decisions", f"{data['identical_sample']}/{sample} against the separate "
+         f"calls, {data['identical_all']:,}/{n:,} against in-process one-by-one solves"),
+        ("load average (1 min) before, after",
+         f"{data['load_before'][0]:.1f}, {data['load_after'][0]:.1f}")]
+    return "\n".join(["| figure | value |", "| --- | --- |",
+                      *(f"| {a} | {b} |" for a, b in rows)]) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000, help="instances in the batch")

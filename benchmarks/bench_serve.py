@@ -146,6 +146,18 @@ def many_clients(base: str, method: str, clients: int, seconds: float,
             "solves_per_s": len(times) / wall, "p50_ms": pct(times, 50), "p99_ms": pct(times, 99)}
 
 
+def table(data: dict) -> str:
+    """The markdown table of a `--json` file (docs/serve.md)."""
+    out = ["| method | 1 client p50 | 1 client p99 | 16 clients | mean batch | errors |",
+           "| --- | --- | --- | --- | --- | --- |"]
+    for method, r in data["results"].items():
+        one, many = r["one_client"], r["many_clients"]
+        batch = "-" if many.get("mean_batch") is None else f"{many['mean_batch']:.1f}"
+        out.append(f"| {method} | {one['p50_ms']:.1f} ms | {one['p99_ms']:.1f} ms | "
+                   f"{many['solves_per_s']:.0f} solves/s | {batch} | {r['errors']} |")
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="lambo,greedy,highs")
@@ -159,7 +171,8 @@ def main() -> None:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    print(f"before: {load_line()}", flush=True)
+    load_before = load_line()
+    print(f"before: {load_before}", flush=True)
     proc = start_server(port, args)
     results = {}
     try:
@@ -187,8 +200,8 @@ def main() -> None:
         proc.wait(timeout=30)
     print(f"after: {load_line()}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"load": load_line(), "results": results},
-                                              indent=1) + "\n")
+        Path(args.json).write_text(json.dumps({"load_before": load_before, "load": load_line(),
+                                               "results": results}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,14 @@ def run(repeat: int, out: Path) -> dict[str, dict]:
     return figures
 
 
+def table(data: dict) -> str:
+    """The markdown table of a `--json` file (docs/batch.md)."""
+    out = ["| command | min | median |", "| --- | --- | --- |"]
+    for name, r in data["commands"].items():
+        out.append(f"| `{name}` | {r['min_s']:.3f} s | {r['median_s']:.3f} s |")
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=10, help="runs per command")

@@ -1,5 +1,5 @@
 """Put the benchmarks' tables into docs/results.md, lambo.md, alef.md, heuristics.md,
-baselines.md, bounds.md, batch.md and exact.md, from the files the runs wrote.
+baselines.md, bounds.md, batch.md, exact.md and serve.md, from the files the runs wrote.
 
     python benchmarks/render_results.py          # after bash benchmarks/case_study.sh
     python benchmarks/render_results.py --check  # exit 1 if a page differs from its rendering
@@ -28,6 +28,9 @@ from the runs (tests/test_docs.py runs the check):
   objective, from docs/figures/NAME.json (written by `bench_highs.py --json`);
 - `<!-- energy-scale: NAME -->` (exact.md): `highs` against `scip` and the fast path on
   large energy instances, from docs/figures/NAME.json (`bench_energy_scale.py --json`);
+- `<!-- serve: NAME -->` (serve.md), `<!-- batch: NAME -->` and `<!-- startup: NAME -->`
+  (batch.md): the service, batch and start-up figures of docs/figures/NAME.json
+  (`bench_serve.py`, `bench_batch.py`, `bench_startup.py`, each with `--json`);
 - `<!-- generalization: NAME -->` (lambo.md): LAMBO and the other methods on families it
   never trained on, from docs/figures/NAME.json (`bench_generalization.py --json`).
 """
@@ -40,12 +43,13 @@ import json
 import re
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FIGURES = DOCS / "figures"
 PAGES = ("results.md", "lambo.md", "alef.md", "heuristics.md", "baselines.md", "bounds.md",
-         "batch.md", "exact.md")
+         "batch.md", "exact.md", "serve.md")
 MARK = re.compile(r"<!-- table: ([\w-]+) (\w+) -->\n(?:\|.*\n)*")
 METHODS = re.compile(r"<!-- methods: ([\w-]+) (\w+) ([\w,]+) -->\n(?:\|.*\n)*")
 BOUND = re.compile(r"<!-- bound: ([\w-]+) -->\n(?:\|.*\n)*")
@@ -57,6 +61,9 @@ ALEF_AVERAGES = re.compile(r"<!-- alef-averages: ([\w-]+) ([\w-]+) -->\n(?:\|.*\
 SCALING = re.compile(r"<!-- scaling: ([\w-]+) -->\n(?:\|.*\n)*")
 HIGHS = re.compile(r"<!-- highs: ([\w-]+) -->\n(?:\|.*\n)*")
 ENERGY_SCALE = re.compile(r"<!-- energy-scale: ([\w-]+) -->\n(?:\|.*\n)*")
+SERVE = re.compile(r"<!-- serve: ([\w-]+) -->\n(?:\|.*\n)*")
+BATCH = re.compile(r"<!-- batch: ([\w-]+) -->\n(?:\|.*\n)*")
+STARTUP = re.compile(r"<!-- startup: ([\w-]+) -->\n(?:\|.*\n)*")
 GENERALIZATION = re.compile(r"<!-- generalization: ([\w-]+) -->\n(?:\|.*\n)*")
 
 
@@ -261,6 +268,16 @@ def generalization_table(name: str) -> str:
     return bench_generalization.table(json.loads((FIGURES / f"{name}.json").read_text()))
 
 
+def _json_table(module: str) -> Callable[[str], str]:
+    """NAME -> `module`.table of docs/figures/NAME.json."""
+    def table(name: str) -> str:
+        import importlib
+
+        return importlib.import_module(module).table(
+            json.loads((FIGURES / f"{name}.json").read_text()))
+    return table
+
+
 def render(text: str) -> tuple[str, int]:
     """The page with every marked table rendered, and how many there were."""
     total = 0
@@ -269,7 +286,9 @@ def render(text: str) -> tuple[str, int]:
                            (LAMBO, lambo_table), (ALEF, alef_table), (ALEF_SHIFT, alef_shift_table),
                            (ALEF_AVERAGES, alef_averages), (SCALING, scaling_table),
                            (HIGHS, highs_table), (ENERGY_SCALE, energy_scale_table),
-                           (GENERALIZATION, generalization_table)):
+                           (GENERALIZATION, generalization_table),
+                           (SERVE, _json_table("bench_serve")), (BATCH, _json_table("bench_batch")),
+                           (STARTUP, _json_table("bench_startup"))):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]
                                    + table(*m.groups()), text)
         total += count
