@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--gate", action=argparse.BooleanOptionalAction,
                     default=alef.ALEFConfig.gate,
                     help="keep an update only if it lowers the cost on the window's pool")
+    ap.add_argument("--recipe", default=alef.ALEFConfig.recipe, choices=alef.RECIPES,
+                    help="the update: auto, gentle or strong (docs/alef.md)")
+    ap.add_argument("--strong-steps", type=int, default=alef.ALEFConfig.strong_steps)
     ap.add_argument("--cache", default="runs/alef/labels-{objective}-{scenario}.jsonl",
                     help="expert cache (JSON lines), {scenario} and {objective} filled in")
     ap.add_argument("--prepare", action="store_true",
@@ -122,6 +125,7 @@ def main() -> None:
                                   heldout=args.heldout, steps=args.steps, seed=seed,
                                   threads=args.threads, lr=args.lr, prefix=args.prefix,
                                   gate=args.gate, align=args.align, track_loss=False,
+                                  recipe=args.recipe, strong_steps=args.strong_steps,
                                   expert_time_limit=args.expert_time_limit)
             label = f"shift-{name}" if args.family else name
             cache_path = args.cache.format(scenario=label, objective=args.objective)

@@ -72,7 +72,7 @@ from mecopt.api import solve
 from mecopt.batch import read_instances
 from mecopt.errors import InputError
 from mecopt.instance import Instance
-from mecopt.learned.configs import EXPERTS, ALEFConfig
+from mecopt.learned.configs import EXPERTS, RECIPES, ALEFConfig
 from mecopt.learned.features import make_batch
 from mecopt.learned.model import PRESETS, Lambo
 from mecopt.learned.rollout import costs, rollout, share_targets
@@ -489,6 +489,33 @@ def update(model: Lambo, opt: torch.optim.Optimizer, new: list[Label], old: list
     return history
 
 
+def label_excess(deployed: np.ndarray, labelled: list[tuple[int, Label]]) -> float:
+    """How much more the model's own decisions cost than the expert's labels on the queried
+    instances: the mean of deployed / label - 1 (a decode that ran out of options counts
+    1, i.e. twice the label's cost); 0 with no labels."""
+    if not labelled:
+        return 0.0
+    ratio = [deployed[i] / lab.value - 1 if np.isfinite(deployed[i]) and lab.value > 0 else 1.0
+             for i, lab in labelled]
+    return float(np.mean(ratio))
+
+
+def window_config(cfg: ALEFConfig, excess: float) -> ALEFConfig:
+    """The configuration of one window's update: cfg itself (gentle), or the strong recipe
+    (raw labels on every UE, strong_steps steps) when cfg.recipe is strong, or auto and the
+    labels beat the model by more than strong_above.
+
+    Why two: the gentle update (aligned labels, imitated up to their first correction, 15
+    steps) keeps a near-optimal policy's conventions and moved the scenarios' small drifts
+    without breaking them, but it removed only 4-23% of the gap on a large shift (tight
+    energy, 9 points); imitating whole raw labels for 40 steps removed far more there and on
+    heavytail (docs/alef.md)."""
+    strong = cfg.recipe == "strong" or (cfg.recipe == "auto" and excess > cfg.strong_above)
+    if not strong:
+        return cfg
+    return dataclasses.replace(cfg, align=False, prefix=False, steps=cfg.strong_steps)
+
+
 def gate_keeps(model: Lambo, pool: list[Instance], before: np.ndarray, labelled: np.ndarray,
                objective: Objective | str) -> bool:
     """Whether an update lowers the mean cost ratio (new / deployed decision) on the
@@ -557,22 +584,26 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
             pool_values, entropy, decided = deploy(model, window.pool, cfg.objective)
             chosen = select_queries(entropy, per_window[updates], strategy, rng)
             updates += 1
-            new = []
+            raw = []
             for i in chosen:
                 lab = cache.label(window.pool[i])
                 if lab is None:
                     record["expert_failed"] += 1
                     continue
-                if cfg.align:
+                raw.append((i, lab))
+            excess = label_excess(pool_values, raw)
+            wcfg = window_config(cfg, excess)
+            new = []
+            for i, lab in raw:
+                if wcfg.align:
                     lab = aligned(lab, cfg.objective, decided[i], cfg.align_tol)
-                lab = dataclasses.replace(lab, deployed=decided[i])
-                new.append(lab)
+                new.append(dataclasses.replace(lab, deployed=decided[i]))
             nan = {"loss": math.nan}
             before = labelled_loss(model, labels + new, cfg.objective, cfg.share_weight,
-                                   cfg.prefix) \
+                                   wcfg.prefix) \
                 if cfg.track_loss else nan
             saved = copy.deepcopy((model.state_dict(), opt.state_dict())) if cfg.gate else None
-            steps = update(model, opt, new, labels, cfg, rng)
+            steps = update(model, opt, new, labels, wcfg, rng)
             labels += new
             if saved is not None:
                 kept = gate_keeps(model, window.pool, pool_values, chosen, cfg.objective)
@@ -580,8 +611,10 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
                     model.load_state_dict(saved[0])
                     opt.load_state_dict(saved[1])
                 point["kept"] = kept
-            after = labelled_loss(model, labels, cfg.objective, cfg.share_weight, cfg.prefix) \
+            after = labelled_loss(model, labels, cfg.objective, cfg.share_weight, wcfg.prefix) \
                 if cfg.track_loss else nan
+            point["recipe"] = "strong" if wcfg is not cfg else "gentle"
+            point["label_excess"] = excess
             record["off_label"] += sum(s["off_label"] for s in steps)
             point.update({"pool_entropy": float(entropy.mean()),
                           "queried_entropy": float(entropy[chosen].mean()),
@@ -594,6 +627,7 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
             extra = (f" | entropy pool {point['pool_entropy']:.3f} queried "
                      f"{point['queried_entropy']:.3f} | labels {point['labels']} | "
                      f"loss {point['loss_before']:.4f} -> {point['loss_after']:.4f}")
+            extra += f" | {point['recipe']} (labels {100 * point['label_excess']:.1f}% better)"
             if "kept" in point:
                 extra += " | update kept" if point["kept"] else " | update rejected"
         log(f"[{strategy}] {window.label:12s} | held-out gap {point['gap']:6.2f}%{extra} | "
@@ -749,7 +783,8 @@ def stderr_log(text: str) -> None:
 
 
 __all__ = ["ALEFConfig", "DECODER_PARTS", "EXPERTS", "ExpertCache", "FROZEN_PARTS", "Label",
-           "STRATEGIES", "Window", "check_checkpoint", "deploy", "finetune", "freeze_encoder",
-           "is_decoder", "jsonable", "labelled_loss", "plot_report", "read_snapshots",
-           "run_strategy", "select_queries", "snapshot_timeline", "stderr_log", "summarize",
-           "supervised_loss", "timeline", "update"]
+           "RECIPES", "STRATEGIES", "Window", "check_checkpoint", "deploy", "finetune",
+           "freeze_encoder", "is_decoder", "jsonable", "label_excess", "labelled_loss",
+           "plot_report", "read_snapshots", "run_strategy", "select_queries",
+           "snapshot_timeline", "stderr_log", "summarize", "supervised_loss", "timeline",
+           "update", "window_config"]

@@ -227,6 +227,7 @@ class TrainConfig:
 
 # ----------------------------------------------------------------------------- ALEF
 EXPERTS = ("highs", "de", "pg")
+RECIPES = ("auto", "gentle", "strong")
 
 
 @dataclass
@@ -269,6 +270,17 @@ class ALEFConfig:
                           "model's own decisions (--full-label: every UE, the paper's recipe)")
     gate: bool = option(True, "keep a window's update only if it lowers the cost on that "
                         "window's unlabelled pool instances")
+    # gentle: the update above (steps, align, prefix as set); strong: every UE of raw labels,
+    # strong_steps steps (a large shift, docs/alef.md); auto: per window, strong when the
+    # model's decisions on the queried instances cost strong_above more than the labels.
+    recipe: str = option("auto", "the update: gentle (--steps, --align, --prefix as set), "
+                         "strong (raw full labels, --strong-steps steps; for a model far "
+                         "from the expert) or auto (per window: strong when the model's "
+                         "own decisions on the labelled instances cost over --strong-above "
+                         "more than the labels)", choices=RECIPES)
+    strong_steps: int = option(40, "gradient steps per window of the strong recipe")
+    strong_above: float = option(0.02, "auto: the mean relative excess of the model's cost over "
+                                 "the labels' above which a window's update is strong")
     track_loss: bool = True  # the supervised loss on all labels before/after each update
 
     def check(self) -> None:
@@ -282,8 +294,12 @@ class ALEFConfig:
         Objective.parse(self.objective)
         if self.expert not in EXPERTS:
             raise InputError(f"expert: unknown {self.expert!r}; valid: {', '.join(EXPERTS)}")
+        if self.recipe not in RECIPES:
+            raise InputError(f"recipe: unknown {self.recipe!r}; valid: {', '.join(RECIPES)}")
+        if not self.strong_above >= 0:
+            raise InputError(f"strong_above: must be >= 0, got {self.strong_above}")
         for name, low in (("budget", 1), ("windows", 1), ("pool", 1), ("heldout", 1),
-                          ("steps", 0), ("batch", 1), ("threads", 1)):
+                          ("steps", 0), ("strong_steps", 0), ("batch", 1), ("threads", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or value < low:
                 raise InputError(f"{name}: must be an integer >= {low}, got {value!r}")
@@ -412,6 +428,6 @@ class AREConfig(BaselineTrainConfig):
 
 
 __all__ = ["ADVANTAGES", "AREConfig", "ALEFConfig", "BASELINES", "BaselineTrainConfig",
-           "DROOConfig", "EXPERTS", "LamboConfig", "NET_PRESETS", "NetConfig", "PRESETS",
+           "DROOConfig", "EXPERTS", "RECIPES", "LamboConfig", "NET_PRESETS", "NetConfig", "PRESETS",
            "TRAIN_FAMILIES", "TrainConfig", "TrainFamily", "net_preset", "option", "spoken",
            "ue_features"]

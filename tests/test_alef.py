@@ -224,6 +224,48 @@ def test_gate_keeps_only_an_update_that_lowers_the_pool_cost(base):
     assert alef.gate_keeps(base, pool, values * 1.01, labelled, "energy")  # 1% better
 
 
+def test_label_excess_prices_the_models_decisions_against_the_labels():
+    inst = scenario_instances("density", 0, 1, n_ues=6)[0]
+
+    def label(value):
+        return alef.Label(inst, np.zeros(6, int), np.zeros(6), value, "optimal", 0.0)
+
+    deployed = np.array([1.1, 2.0, np.inf])
+    assert alef.label_excess(deployed, []) == 0.0
+    assert alef.label_excess(deployed, [(0, label(1.0))]) == pytest.approx(0.1)
+    # a decode that ran out of options counts as twice the label's cost
+    assert alef.label_excess(deployed, [(1, label(2.0)), (2, label(1.0))]) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("recipe, excess, strong", [
+    ("gentle", 0.5, False), ("strong", 0.0, True), ("auto", 0.01, False), ("auto", 0.03, True)])
+def test_window_config_picks_the_recipe(recipe, excess, strong):
+    cfg = alef.ALEFConfig(scenario="density", recipe=recipe, steps=7, strong_steps=33)
+    got = alef.window_config(cfg, excess)
+    if strong:
+        assert (got.align, got.prefix, got.steps) == (False, False, 33)
+    else:
+        assert got is cfg
+
+
+def test_auto_recipe_goes_strong_when_the_labels_beat_the_model(base, monkeypatch):
+    """The record says which recipe each window used and why: with a threshold of -1 every
+    window is strong (its labels beat the model by more than -100%), with an infinite one
+    none is."""
+    for above, recipe in ((-1.0, "strong"), (float("inf"), "gentle")):
+        cfg = alef.ALEFConfig(scenario="capacity-drop", budget=4, windows=2, steps=1,
+                              strong_steps=2, strong_above=above, **SMALL)
+        cache = alef.ExpertCache(cfg.objective, cfg.expert, cfg.seed)
+        seen: list[int] = []
+        monkeypatch.setattr(alef, "update", lambda m, o, new, old, wcfg, rng, seen=seen:
+                            seen.append(wcfg.steps) or [])
+        _, record = alef.run_strategy(base, alef.timeline(cfg), cfg, "max-entropy", cache)
+        windows = [p for p in record["points"] if "recipe" in p]
+        assert [p["recipe"] for p in windows] == [recipe, recipe]
+        assert all(np.isfinite(p["label_excess"]) for p in windows)
+        assert seen == ([2, 2] if recipe == "strong" else [1, 1])
+
+
 def test_align_label_keeps_the_value_and_moves_towards_the_model():
     """Constructed: with identical UEs every permutation of an optimum is an optimum, so a
     model decision that permutes the expert's is reachable exactly; on an ordinary instance
@@ -259,12 +301,21 @@ def _error_line(result) -> str:
     (["--scenario", "tsunami"], "scenario"),
     (["--scenario", "density", "--expert", "gurobi"], "expert"),
     (["--scenario", "density", "--budget", "0"], "budget"),
+    (["--scenario", "density", "--strong-above", "-1"], "strong_above"),
 ])
 def test_bad_input_is_a_one_line_error(runner, tmp_path, args, field):
     result = runner.invoke(cli, ["finetune", *args, "-o", str(tmp_path / "x.pt")])
     line = _error_line(result)
     assert line.startswith(f"Error: {field}:"), line
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_unknown_recipe_is_a_one_line_error(runner, tmp_path):
+    line = _error_line(runner.invoke(cli, ["finetune", "--scenario", "density", "--recipe",
+                                           "bold", "-o", str(tmp_path / "x.pt")]))
+    assert "--recipe" in line and "'bold'" in line
+    with pytest.raises(InputError, match="^recipe: unknown 'bold'"):
+        alef.ALEFConfig(scenario="density", recipe="bold").check()
 
 
 def test_checkpoint_of_another_preset_is_a_one_line_error(runner, tmp_path):
