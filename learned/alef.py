@@ -511,8 +511,8 @@ def window_config(cfg: ALEFConfig, excess: float) -> ALEFConfig:
 
     Why two: the gentle update (aligned labels, imitated up to their first correction, 15
     steps) keeps a near-optimal policy's conventions and moved the scenarios' small drifts
-    without breaking them, but it removed only 4-23% of the gap on a large shift (tight
-    energy, 9 points); imitating whole raw labels for 40 steps removed far more there and on
+    without breaking them, but it removed only 8-19% of the gap on a large shift (tight
+    energy, 8 points); imitating whole raw labels for 40 steps removed 28% there and 92% on
     heavytail (docs/alef.md)."""
     strong = cfg.recipe == "strong" or (cfg.recipe == "auto" and excess > cfg.strong_above)
     if not strong:
