@@ -1,7 +1,8 @@
 """Generalization protocol (issue #18): the shipped LAMBO on families it never trained on.
 
     python benchmarks/bench_generalization.py [--families tight,manyserver,...] [--k 4]
-        [--time-limit 30] [--workers 1] [--out DIR] [--json PATH] [--methods SPEC,...]
+        [--time-limit 30] [--workers 1] [--out DIR [--resume]] [--json PATH]
+        [--methods SPEC,...]
 
 Per family and prompt (latency, energy) it draws K instances (seeds 5,000,000 up) and runs
 lambo (greedy decoding), lambo best-of-8 (samples=8), lambo polish (polish=true), lambo
@@ -91,6 +92,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="bench folder (default: temp)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
                         help="also write the summary here")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --out: keep the runs already done there (add methods)")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help="method specs, comma-separated (name=method:key=value...)")
     args = parser.parse_args()
@@ -102,7 +105,8 @@ def main() -> None:
     methods = tuple(m for m in args.methods.split(",") if m)
     report = run_bench(folders, methods, ("latency", "energy"), out=out / "bench",
                        time_limit=args.time_limit, workers=args.workers, bound=True,
-                       force=True, command="benchmarks/bench_generalization.py")
+                       force=not args.resume, resume=args.resume,
+                       command="benchmarks/bench_generalization.py")
     rows = summarize(report.rows)
     if args.json:
         args.json.write_text(json.dumps(
