@@ -34,22 +34,41 @@ def availability(filename: str) -> tuple[bool, str]:
     return True, ""
 
 
+def shipped_names() -> list[str]:
+    """The checkpoints shipped in learned/checkpoints/, by name (file name without .pt)."""
+    folder = shipped_checkpoint("")
+    return sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+
+
+def resolve_checkpoint(checkpoint: str) -> str:
+    """A `checkpoint` option's file: "" (the method's shipped default), a path, or the name
+    of a shipped checkpoint ("lambo-w" for learned/checkpoints/lambo-w.pt). A path that
+    exists wins over a name."""
+    checkpoint = str(checkpoint)
+    if checkpoint and not Path(checkpoint).is_file() and checkpoint in shipped_names():
+        return str(shipped_checkpoint(f"{checkpoint}.pt"))
+    return checkpoint
+
+
 def load_cached(method: str, checkpoint: str = "", device: str = "cpu"
                 ) -> tuple[Any, dict[str, Any]]:
     """(model in eval mode, checkpoint dict without the weights) of a learned method
-    ("lambo", "droo" or "are") from the file `checkpoint` ("" = the shipped one).
+    ("lambo", "droo" or "are") from `checkpoint` ("" = the shipped one; a file, or a shipped
+    checkpoint's name, resolve_checkpoint).
 
     Loaded once per (method, checkpoint, device) in a process, so only a method's first call
     pays for it; a missing or mismatched file is a one-line InputError. DROO and ARE models
     load on the CPU whatever `device` says."""
-    return _load_cached(method, str(checkpoint), str(device))
+    return _load_cached(method, resolve_checkpoint(checkpoint), str(device))
 
 
 def check_checkpoint(method: str, checkpoint: str, device: str = "cpu") -> None:
-    """The `checkpoint` option of a learned method: "" (the shipped one) or a file that
-    loads; a one-line InputError otherwise. The model stays cached for the solve."""
-    if checkpoint and not Path(checkpoint).is_file():
-        raise InputError(f"option checkpoint: no such file {checkpoint!r}")
+    """The `checkpoint` option of a learned method: "" (the shipped one), a file or a
+    shipped checkpoint's name that loads; a one-line InputError otherwise. The model stays
+    cached for the solve."""
+    if checkpoint and not Path(resolve_checkpoint(checkpoint)).is_file():
+        raise InputError(f"option checkpoint: no such file {checkpoint!r} (nor a shipped "
+                         f"checkpoint: {', '.join(shipped_names())})")
     load_cached(method, checkpoint, device)
 
 

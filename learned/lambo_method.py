@@ -143,7 +143,8 @@ class LamboMethod(Method):
                                   "sampled", low=1),
         "temperature": Option(float, 1.0, "sampling temperature of the k-1 sampled decodes "
                                           "(logits divided by it)", low=0, low_inclusive=False),
-        "checkpoint": Option(str, "", "checkpoint file (empty = the shipped lambo-s)"),
+        "checkpoint": Option(str, "", "checkpoint file, or a shipped one's name "
+                                      "(empty = the shipped lambo-s)"),
         "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
         "threads": Option(int, 1, "torch CPU threads while decoding (restored afterwards)",
                           low=1),

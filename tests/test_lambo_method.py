@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 import mecopt
 from mecopt.cli.main import cli
 from mecopt.errors import InputError
+from mecopt.learned import resolve_checkpoint, shipped_names
 from mecopt.learned.checkpoint import read_checkpoint, shipped_path
 from mecopt.learned.lambo_method import LamboMethod, decode_instances
 from mecopt.objective import Objective
@@ -146,7 +148,8 @@ def test_bad_options_are_one_line_errors(tmp_path):
         mecopt.solve(inst, "latency", "lambo", samples=4, starts=2)
     with pytest.raises(InputError, match=r"option starts: at most samples \(2\)"):
         mecopt.solve(inst, "latency", "lambo", samples=2, polish=True, starts=3)
-    with pytest.raises(InputError, match="option checkpoint: no such file"):
+    with pytest.raises(InputError, match="option checkpoint: no such file .* shipped "
+                                         "checkpoint: .*lambo-s"):
         mecopt.solve(inst, "latency", "lambo", checkpoint=str(tmp_path / "none.pt"))
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(InputError, match="cannot read"):
@@ -161,3 +164,13 @@ def test_cli_solve_with_lambo():
     sol = json.loads(res.stdout)
     assert sol["method"] == "lambo" and sol["status"] == "feasible"
     assert sol["objective"] == "energy"
+
+
+def test_a_shipped_checkpoint_by_name():
+    inst = mecopt.Instance.load(INSTANCES / "paper" / "paper-000.json")
+    default = mecopt.solve(inst, "energy", "lambo")
+    named = mecopt.solve(inst, "energy", "lambo", checkpoint="lambo-s")
+    assert np.array_equal(default.assignment, named.assignment)
+    assert "lambo-s" in shipped_names()
+    assert resolve_checkpoint("lambo-s").endswith("lambo-s.pt")
+    assert resolve_checkpoint("no-such-model") == "no-such-model"
