@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Retrains the shipped learned/checkpoints/lambo-w.pt: lambo-s fine-tuned on the randomized
+# training world (mecopt.generators, the "world" family) together with paper and hetero.
+#
+#   bash benchmarks/train_world_lambo.sh            # 100 minutes of wall time
+#   OUT=runs/lambo-w DEVICE=cuda bash benchmarks/train_world_lambo.sh
+#
+# One stage of `mecopt train` from the shipped lambo-s (learned/checkpoints/lambo-s.pt,
+# itself retrained by train_shipped_lambo.sh): actor-critic only, one paper, one hetero and
+# one world step in turn, hetero and world instances of up to 200 UEs, 16 samples per row,
+# each row's advantage scaled by its own spread. The run keeps its best validation step
+# (greedy decoding against the greedy heuristic, on paper, hetero and world instances).
+# The budget is wall time, so the step count (and the weights) depend on the machine's speed
+# and load; the seed fixes everything else. The result is $OUT/lambo-w.pt; copy it to
+# learned/checkpoints/ to ship it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MECOPT=${MECOPT:-mecopt}
+OUT=${OUT:-runs/lambo-w}
+DEVICE=${DEVICE:-cpu}
+MINUTES=${MINUTES:-100}  # smaller values only to try the script out
+INIT=${INIT:-learned/checkpoints/lambo-s.pt}
+mkdir -p "$OUT"
+
+"$MECOPT" train --preset lambo-s --seed 11 --minutes "$MINUTES" --device "$DEVICE" \
+  --init "$INIT" --imitation 0 --lr-acl 1e-4 --samples 16 --advantage row \
+  --families paper,hetero,world --max-ues 200 -o "$OUT/lambo-w.pt"
