@@ -50,6 +50,7 @@ from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
+from mecopt.locks import SOLVER_LOCK
 from mecopt.objective import Objective
 from mecopt.relaxation import assignment_model
 from mecopt.repair import repair
@@ -386,7 +387,8 @@ class _EnergyLNS:
         share = np.zeros((self.N, self.M + 1))
         h, row, col = self._model(a, np.arange(self.N), integer=False)
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
-        h.run()
+        with SOLVER_LOCK:
+            h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             share[np.arange(self.N), a] = 1.0
         else:
@@ -435,7 +437,8 @@ class _EnergyLNS:
         start.col_value = list((col == a[ues][row]).astype(float))
         start.value_valid = True
         h.setSolution(start)
-        h.run()
+        with SOLVER_LOCK:
+            h.run()
         if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
             return None
         x = np.asarray(h.getSolution().col_value)

@@ -55,6 +55,7 @@ from pyomo.contrib.solver.solvers.highs import Highs
 
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
+from mecopt.locks import SOLVER_LOCK
 from mecopt.objective import Objective
 from mecopt.status import Status
 from mecopt.waterfill import waterfill
@@ -333,17 +334,19 @@ class Master:
         self._pending = []
         options = {"mip_rel_gap": rel_gap, "mip_abs_gap": 0.0, "output_flag": verbose,
                    **(HIGHS_OPTIONS if self.latency else {})}
-        if threads > 0:
-            # HiGHS has one thread pool per process, sized by whoever ran first; a different
-            # size is refused (the run ends with no status) unless the pool is rebuilt.
-            if not self._started:
-                highspy.Highs.resetGlobalScheduler(True)
-            options["threads"] = threads
         if time_limit is not None:
             options["time_limit"] = max(time_limit, 0.01)
         if start is not None and not self.latency:
             self._warm_start(np.asarray(start, dtype=int))
-        res = self.solver.solve(m, tee=_tee(verbose), solver_options=options)
+        with SOLVER_LOCK:  # Pyomo captures fd 1 while it solves (mecopt.locks)
+            if threads > 0:
+                # HiGHS has one thread pool per process, sized by whoever ran first; a
+                # different size is refused (the run ends with no status) unless the pool is
+                # rebuilt.
+                if not self._started:
+                    highspy.Highs.resetGlobalScheduler(True)
+                options["threads"] = threads
+            res = self.solver.solve(m, tee=_tee(verbose), solver_options=options)
         self._started = True
         term = res.termination_condition
         bound = res.objective_bound

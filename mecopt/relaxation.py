@@ -21,6 +21,7 @@ import numpy as np
 from pyomo.common.tee import capture_output
 
 from mecopt.instance import Instance
+from mecopt.locks import SOLVER_LOCK
 
 GHZ = 1e9
 
@@ -75,7 +76,8 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
     for key, value in (options or {}).items():
         h.setOptionValue(key, value)
-    h.run()
+    with SOLVER_LOCK:  # one HiGHS run at a time per process (mecopt.locks)
+        h.run()
     status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kInfeasible:
         return LPResult("infeasible", float("nan"), None)
@@ -137,7 +139,7 @@ def assignment_model(ok: np.ndarray, cost: np.ndarray, weight: np.ndarray,
 def quiet_highs() -> highspy.Highs:
     """A HiGHS instance that prints nothing: the first one in a process prints a banner
     straight to file descriptor 1, where the CLI may be writing a solution JSON."""
-    with capture_output(io.StringIO(), capture_fd=True):
+    with SOLVER_LOCK, capture_output(io.StringIO(), capture_fd=True):
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     return h

@@ -44,15 +44,18 @@ class ScipMethod(Method):
 
         from mecopt.certificate import certify_infeasible
         from mecopt.formulation import build_model
+        from mecopt.locks import SOLVER_LOCK
 
         if not instance.option_ok.any(axis=1).all():
             return Outcome(None, status=Status.INFEASIBLE, message=certify_infeasible(instance))
         model = build_model(instance, objective)
         solver = SolverFactory("scip_direct")
-        res = solver.solve(model, load_solutions=False, raise_exception_on_nonoptimal_result=False,
-                           time_limit=time_limit, rel_gap=self.config["gap"], abs_gap=0.0,
-                           tee=[sys.stderr] if self.config["verbose"] else [],
-                           solver_options={"randomization/randomseedshift": seed})
+        with SOLVER_LOCK:  # Pyomo captures fd 1 while it solves (mecopt.locks)
+            res = solver.solve(model, load_solutions=False,
+                               raise_exception_on_nonoptimal_result=False,
+                               time_limit=time_limit, rel_gap=self.config["gap"], abs_gap=0.0,
+                               tee=[sys.stderr] if self.config["verbose"] else [],
+                               solver_options={"randomization/randomseedshift": seed})
         term = res.termination_condition
         bound = res.objective_bound
         bound = float(bound) if bound is not None and math.isfinite(bound) else None

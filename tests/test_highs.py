@@ -247,3 +247,23 @@ def test_energy_time_limit_runs_the_polish_first(monkeypatch):
     assert res.status == "optimal"
     assert res.value == pytest.approx(ref, rel=1e-7)
     assert res.extra["polish_s"] > 0
+
+
+def test_concurrent_solves_in_threads_all_succeed():
+    """`mecopt serve` solves in a thread pool: Pyomo's capture of fd 1 and HiGHS's scheduler
+    are process-wide, so concurrent highs solves must not trip over each other (they did:
+    "Captured output ... does not match sys.stdout", then a hang)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    insts = [mecopt.Instance.load(INSTANCES / "tiny" / f"tiny-00{k}.json") for k in range(6)]
+    alone = [mecopt.solve(i, "latency", "highs") for i in insts]
+    pool = ThreadPoolExecutor(6)
+    futures = [pool.submit(mecopt.solve, i, "latency", "highs", threads=1) for i in insts * 2]
+    try:  # without the lock this hung: fail instead of waiting for ever
+        together = [f.result(timeout=120) for f in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    for a, b in zip(alone * 2, together, strict=True):
+        assert b.status == a.status, b.message
+        if a.feasible:
+            assert b.objective_value == pytest.approx(a.objective_value, rel=1e-6)
