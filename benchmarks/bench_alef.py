@@ -22,10 +22,11 @@ share of the drift's gap increase that ALEF removed, on the same final window:
 raised the gap (by more than 1 point for the target).
 
 The shift study (`--family F`): instead of a scenario's drift, the model meets a family
-it never trained on (`tight`, capacity-bound energy, costs lambo-s about 9 points of gap).
+it never trained on (`tight`, capacity-bound energy, costs lambo-s about 8 points of gap).
 Per seed, the run writes time-ordered snapshots of F (seeds SHIFT_SEED_BASE up, disjoint
-from the library, holdout and generalization seeds) to runs/alef/shift-F-s{seed}-n{count}.jsonl and
-fine-tunes on them exactly as `mecopt finetune --instances` does. `before` is then the
+from the library, holdout and generalization seeds) to
+runs/alef/shift-F-s{seed}-n{count}.jsonl and fine-tunes on them exactly as `mecopt
+finetune --instances` does. `before` is then the
 model's held-out gap on its home family (`--home`, hetero), `after_drift` its gap on F's
 first window, and `recovered` the share of the shift's gap (none_final - before) that ALEF
 removed on F's final held-out window. The `all` strategy labels every pool instance, so it
@@ -54,7 +55,6 @@ import numpy as np
 import torch
 
 from mecopt.generators import generate
-from mecopt.instance import Instance
 from mecopt.learned import alef
 from mecopt.learned.checkpoint import load_model
 from mecopt.learned.scenarios import SCENARIOS
@@ -131,7 +131,6 @@ def main() -> None:
             cache_path = args.cache.format(scenario=label, objective=args.objective)
             cache = alef.ExpertCache(cfg.objective, cfg.expert, seed, cfg.expert_time_limit,
                                      cache_path)
-            home: list[Instance] = []
             if args.family:
                 cfg.instances = _shift_snapshots(args.family, seed, cfg)
                 windows = alef.timeline(cfg, alef.read_snapshots(cfg.instances, _log))

@@ -19,11 +19,11 @@ The loop, one window at a time, after a drift (learned/scenarios.py):
    and the cross-entropy counts only the UEs up to the label's first correction of the
    model's own decisions (`prefix`, correction_mask): the paper's literal recipe
    (`align=False, prefix=False`) broke the latency policy, and imitating aligned labels on
-   every UE still made it worse (docs/alef.md). That is the `gentle` recipe. A model far from the expert (a large shift: the labels
-   beat its own decisions on the queried instances by more than `strong_above`, 2%) gets
-   the `strong` one instead: raw labels imitated on every UE for `strong_steps` (40) steps
-   (window_config). `recipe="auto"` (the default) picks per window; `gentle` and `strong`
-   force one;
+   every UE still made it worse (docs/alef.md). That is the `gentle` recipe. A model far
+   from the expert (a large shift: the labels beat its own decisions on the queried
+   instances by more than `strong_above`, 2%) gets the `strong` one instead: raw labels
+   imitated on every UE for `strong_steps` (40) steps (window_config). `recipe="auto"`
+   (the default) picks per window; `gentle` and `strong` force one;
 6. gate (`gate`, on by default): the update is kept only if the updated decoder decides
    the window's unlabelled pool instances better on average (cost ratio < 1, priced by the
    evaluator, no labels needed); otherwise the decoder and the optimizer are rolled back.
