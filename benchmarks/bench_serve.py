@@ -3,7 +3,7 @@ many.
 
     python benchmarks/bench_serve.py [--methods lambo,greedy,highs] [--requests 200]
                                      [--clients 16] [--seconds 10] [--batch-window 5]
-                                     [--threads 8] [--json out.json]
+                                     [--threads 2] [--json out.json]
 
 Starts `mecopt serve` on a free port (the real server, in its own process), then for each
 method on the shipped paper instances (4 servers x 50 UEs, minimum latency):
@@ -165,7 +165,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=10.0, help="concurrent phase per method")
     ap.add_argument("--batch-window", type=float, default=5.0, help="ms (mecopt serve's)")
-    ap.add_argument("--threads", type=int, default=8, help="mecopt serve's solve threads")
+    ap.add_argument("--threads", type=int, default=2, help="mecopt serve's solve threads")
     ap.add_argument("--json", default=None, help="also write the figures here")
     args = ap.parse_args()
 

@@ -14,8 +14,9 @@ from mecopt.cli.main import cli
               help="address to listen on (0.0.0.0: every interface)")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="TCP port to listen on")
-@click.option("--threads", type=click.IntRange(min=1), default=8, show_default=True,
-              help="solves running at once")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+              help="solves running at once (more than 2 only adds contention: solves hold "
+                   "the interpreter, and native solvers run one at a time)")
 @click.option("--batch-window", "batch_window_ms", type=click.FloatRange(min=0), default=5.0,
               show_default=True,
               help="milliseconds a LAMBO request waits for others to share its batched pass "

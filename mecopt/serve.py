@@ -384,9 +384,11 @@ class Service:
         return Response(body, media_type="application/json")
 
 
-def create_app(*, threads: int = 8, batch_window_ms: float = 5.0,
+def create_app(*, threads: int = 2, batch_window_ms: float = 5.0,
                preload: Sequence[str] = ("lambo",)) -> FastAPI:
-    """The service. `threads`: solves running at once; `batch_window_ms`: how long a
+    """The service. `threads`: solves running at once (2 by default: a solve holds the
+    interpreter for most of its time and native solvers take one process-wide lock, so more
+    threads only contend; measured in docs/serve.md); `batch_window_ms`: how long a
     batching method's /solve request waits for others to share its pass (0 = no batching);
     `preload`: methods built (LAMBO: its model loaded and warmed up) at start-up."""
     service = Service(threads, batch_window_ms)
