@@ -240,32 +240,11 @@ def alef_averages(name: str, everything: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def scaling_table(name: str) -> str:
-    """bench_scaling.py's table of docs/figures/NAME.json."""
-    import bench_scaling
-
-    return bench_scaling.table(json.loads((FIGURES / f"{name}.json").read_text()))
-
-
 def highs_table(name: str) -> str:
     """bench_highs.py's table of docs/figures/NAME.json."""
     import bench_highs
 
     return bench_highs.table(json.loads((FIGURES / f"{name}.json").read_text())["summary"])
-
-
-def energy_scale_table(name: str) -> str:
-    """bench_energy_scale.py's table of docs/figures/NAME.json."""
-    import bench_energy_scale
-
-    return bench_energy_scale.table(json.loads((FIGURES / f"{name}.json").read_text()))
-
-
-def generalization_table(name: str) -> str:
-    """bench_generalization.py's table of docs/figures/NAME.json."""
-    import bench_generalization
-
-    return bench_generalization.table(json.loads((FIGURES / f"{name}.json").read_text()))
 
 
 def _json_table(module: str) -> Callable[[str], str]:
@@ -284,9 +263,9 @@ def render(text: str) -> tuple[str, int]:
     for pattern, table in ((MARK, summary_table), (METHODS, methods_table),
                            (BOUND, bound_table), (SEEDS, seeds_table),
                            (LAMBO, lambo_table), (ALEF, alef_table), (ALEF_SHIFT, alef_shift_table),
-                           (ALEF_AVERAGES, alef_averages), (SCALING, scaling_table),
-                           (HIGHS, highs_table), (ENERGY_SCALE, energy_scale_table),
-                           (GENERALIZATION, generalization_table),
+                           (ALEF_AVERAGES, alef_averages), (SCALING, _json_table("bench_scaling")),
+                           (HIGHS, highs_table), (ENERGY_SCALE, _json_table("bench_energy_scale")),
+                           (GENERALIZATION, _json_table("bench_generalization")),
                            (SERVE, _json_table("bench_serve")), (BATCH, _json_table("bench_batch")),
                            (STARTUP, _json_table("bench_startup"))):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]

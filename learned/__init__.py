@@ -34,10 +34,11 @@ def availability(filename: str) -> tuple[bool, str]:
     return True, ""
 
 
-def shipped_names() -> list[str]:
+@lru_cache(maxsize=1)
+def shipped_names() -> tuple[str, ...]:
     """The checkpoints shipped in learned/checkpoints/, by name (file name without .pt)."""
     folder = shipped_checkpoint("")
-    return sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+    return tuple(sorted(p.stem for p in folder.glob("*.pt"))) if folder.is_dir() else ()
 
 
 def resolve_checkpoint(checkpoint: str) -> str:
@@ -59,7 +60,7 @@ def load_cached(method: str, checkpoint: str = "", device: str = "cpu"
     Loaded once per (method, checkpoint, device) in a process, so only a method's first call
     pays for it; a missing or mismatched file is a one-line InputError. DROO and ARE models
     load on the CPU whatever `device` says."""
-    return _load_cached(method, resolve_checkpoint(checkpoint), str(device))
+    return _load_cached(method, str(checkpoint), str(device))
 
 
 def check_checkpoint(method: str, checkpoint: str, device: str = "cpu") -> None:
@@ -74,6 +75,7 @@ def check_checkpoint(method: str, checkpoint: str, device: str = "cpu") -> None:
 
 @lru_cache(maxsize=8)
 def _load_cached(method: str, checkpoint: str, device: str) -> tuple[Any, dict[str, Any]]:
+    checkpoint = resolve_checkpoint(checkpoint)  # once per (method, checkpoint, device)
     if method == "lambo":
         from mecopt.learned.checkpoint import load_model
 

@@ -50,9 +50,8 @@ from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
-from mecopt.locks import SOLVER_LOCK
 from mecopt.objective import Objective
-from mecopt.relaxation import assignment_model
+from mecopt.relaxation import assignment_model, run_highs
 from mecopt.repair import repair
 from mecopt.waterfill import fits
 
@@ -387,8 +386,7 @@ class _EnergyLNS:
         share = np.zeros((self.N, self.M + 1))
         h, row, col = self._model(a, np.arange(self.N), integer=False)
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
-        with SOLVER_LOCK:
-            h.run()
+        run_highs(h)
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             share[np.arange(self.N), a] = 1.0
         else:
@@ -437,8 +435,7 @@ class _EnergyLNS:
         start.col_value = list((col == a[ues][row]).astype(float))
         start.value_valid = True
         h.setSolution(start)
-        with SOLVER_LOCK:
-            h.run()
+        run_highs(h)
         if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
             return None
         x = np.asarray(h.getSolution().col_value)

@@ -76,8 +76,7 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
     for key, value in (options or {}).items():
         h.setOptionValue(key, value)
-    with SOLVER_LOCK:  # one HiGHS run at a time per process (mecopt.locks)
-        h.run()
+    run_highs(h)
     status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kInfeasible:
         return LPResult("infeasible", float("nan"), None)
@@ -134,6 +133,12 @@ def assignment_model(ok: np.ndarray, cost: np.ndarray, weight: np.ndarray,
     h = quiet_highs()
     h.passModel(lp)
     return h, row, col
+
+
+def run_highs(h: highspy.Highs) -> None:
+    """h.run(), one HiGHS run at a time per process (mecopt.locks)."""
+    with SOLVER_LOCK:
+        h.run()
 
 
 def quiet_highs() -> highspy.Highs:
