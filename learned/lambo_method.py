@@ -24,6 +24,7 @@ gets alone.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -44,6 +45,20 @@ from mecopt.status import Status
 # of similar size (sorted by N, M) and at most this many padded UE-option cells, which keeps
 # a pass's tensors to tens of MB.
 BATCH_CELLS = 1 << 16
+
+# threads=0 (auto): a pass of at least this many decodes uses every core; a smaller one, one
+# thread (its operations are too short to split, and extra threads then only cost).
+AUTO_THREADS_ROWS = 64
+
+
+def decode_threads(threads: int, rows: int) -> int:
+    """Torch CPU threads for a pass of `rows` decodes: `threads`, or when it is 0 (auto) one
+    thread below AUTO_THREADS_ROWS and all the cores this process may use from there."""
+    if threads > 0:
+        return threads
+    if rows < AUTO_THREADS_ROWS:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def batch_chunks(instances: list[Instance]) -> list[list[int]]:
@@ -66,7 +81,7 @@ def batch_chunks(instances: list[Instance]) -> list[list[int]]:
 
 def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                      samples: int = 1, seed: int = 0, checkpoint: str = "",
-                     device: str = "cpu", threads: int | None = 1,
+                     device: str = "cpu", threads: int | None = 0,
                      temperature: float = 1.0, keep: int = 1,
                      doubt: bool = False) -> list[dict[str, Any]]:
     """Decode a batch of (instance, objective) rows in one pass.
@@ -78,9 +93,8 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     `temperature` divides the logits of the sampled decodes.
     `doubt`: each start also gets "doubt" (N,), per UE 1 - the probability the policy gave
     the option it chose (LNS frees the UEs the model was least sure of first).
-    `threads`: torch CPU threads while decoding, restored afterwards (None = leave as is);
-    the small model's ops are too short to gain from more, and on a busy machine extra
-    threads cost a lot.
+    `threads`: torch CPU threads while decoding, restored afterwards (None = leave as is;
+    0 = auto, see decode_threads: one thread for a few rows, all cores for many).
     """
     import torch
 
@@ -93,7 +107,7 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     before = torch.get_num_threads()
     try:
         if threads is not None:
-            torch.set_num_threads(threads)
+            torch.set_num_threads(decode_threads(threads, len(instances) * samples))
         with torch.inference_mode():
             # Row b's decodes are b * samples + (0 greedy, 1.. sampled), in one pass.
             gen = torch.Generator(device=device).manual_seed(int(seed))
@@ -146,8 +160,9 @@ class LamboMethod(Method):
         "checkpoint": Option(str, "", "checkpoint file, or a shipped one's name "
                                       "(empty = the shipped lambo-s)"),
         "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
-        "threads": Option(int, 1, "torch CPU threads while decoding (restored afterwards)",
-                          low=1),
+        "threads": Option(int, 0, "torch CPU threads while decoding (restored afterwards); "
+                                  f"0 = auto: 1 for a pass of under {AUTO_THREADS_ROWS} "
+                                  "decodes, all cores for a larger one", low=0),
         "polish": Option(bool, False, "improve the decoded assignment by local search "
                                       "(mecopt.descend) within the time limit"),
         "starts": Option(int, 1, "with polish: polish the best `starts` distinct decodes "

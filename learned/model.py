@@ -101,9 +101,12 @@ class UEEmbedding(nn.Module):
         B, N, M, _ = pair.shape
         x = torch.cat([pair, server[:, None].expand(B, N, M, server.shape[-1])], dim=-1)
         h = self.pair(x)  # (B, N, M, d_set)
-        valid = srv_mask[:, None, :, None]  # (B, 1, M, 1)
-        mean = (h * valid).sum(2) / valid.sum(2).clamp(min=1)  # (B, N, d_set)
-        mx = h.masked_fill(~valid, -1e4).amax(2)  # (B, N, d_set)
+        if bool(srv_mask.all()):  # no padding servers: the same summary, without two passes
+            mean, mx = h.sum(2) / M, h.amax(2)  # over h, the largest tensor of the model
+        else:
+            valid = srv_mask[:, None, :, None]  # (B, 1, M, 1)
+            mean = (h * valid).sum(2) / valid.sum(2).clamp(min=1)  # (B, N, d_set)
+            mx = h.masked_fill(~valid, -1e4).amax(2)  # (B, N, d_set)
         return self.proj(torch.cat([ue, mean, mx], dim=-1))  # (B, N, d)
 
 
@@ -165,18 +168,47 @@ class _LayerWeights(NamedTuple):
 class DecoderCache:
     """What stays fixed while decoding: the encoder keys/values per layer, and the parameters
     a step reads (gathered once, see _linear_of); and what grows: the self-attention
-    keys/values of the decisions so far. Keys are kept transposed, (B, h, d/h, L), so that a
-    step's scores are one matmul."""
+    keys/values of the decisions so far. The encoder keys are kept transposed, (B, h, d/h, L),
+    so that a step's scores are one matmul.
+
+    The encoder keys/values are contiguous (a strided operand makes matmul copy it, at every
+    step). Without gradients the self-attention keys/values are written into buffers
+    allocated for all N steps and read as their first T rows; growing them by
+    concatenation, as training must (autograd keeps every step's operands), copies the whole
+    history at every step."""
 
     def __init__(self, mem_kt: list, mem_v: list, mem_bias: torch.Tensor,
                  layers: list[_LayerWeights], final_norm: tuple, mec_net: tuple,
-                 key_out: tuple) -> None:
+                 key_out: tuple, n_steps: int) -> None:
         self.mem_kt, self.mem_v = mem_kt, mem_v  # per layer (B, h, d/h, 1+N), (B, h, 1+N, d/h)
         self.mem_bias = mem_bias  # (B, 1, 1, 1+N): 0 = attend, -inf = padding
         self.layers, self.final_norm = layers, final_norm
         self.mec_net, self.key_out = mec_net, key_out  # the MEC MLP; the key MLP's last layer
-        self.self_kt: list[torch.Tensor | None] = [None] * len(mem_kt)
-        self.self_v: list[torch.Tensor | None] = [None] * len(mem_kt)
+        self.t = 0  # steps decoded so far
+        self._preallocated = not torch.is_grad_enabled()
+        if self._preallocated:
+            B, h, dh, _ = mem_kt[0].shape
+            like = dict(dtype=mem_kt[0].dtype, device=mem_kt[0].device)
+            self.self_k = [torch.empty(B, h, n_steps, dh, **like) for _ in mem_kt]
+            self.self_v = [torch.empty(B, h, n_steps, dh, **like) for _ in mem_kt]
+        else:
+            self.self_k = [torch.empty(0)] * len(mem_kt)
+            self.self_v = [torch.empty(0)] * len(mem_kt)
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add step t's self-attention key and value (B, h, 1, d/h) of a layer; returns that
+        layer's keys and values so far, (B, h, t+1, d/h) each."""
+        t = self.t
+        if self._preallocated:
+            self.self_k[layer][:, :, t: t + 1] = k
+            self.self_v[layer][:, :, t: t + 1] = v
+            return self.self_k[layer][:, :, : t + 1], self.self_v[layer][:, :, : t + 1]
+        if t > 0:
+            k = torch.cat([self.self_k[layer], k], dim=2)
+            v = torch.cat([self.self_v[layer], v], dim=2)
+        self.self_k[layer], self.self_v[layer] = k, v
+        return k, v
 
 
 class Lambo(nn.Module):
@@ -255,8 +287,9 @@ class Lambo(nn.Module):
         for layer in self.decoder:
             sa, ca = layer.self_attn, layer.multihead_attn
             w, b = ca.in_proj_weight, ca.in_proj_bias
-            mem_kt.append(_split(F.linear(enc, w[d:2 * d], b[d:2 * d]), h).transpose(2, 3))
-            mem_v.append(_split(F.linear(enc, w[2 * d:], b[2 * d:]), h))
+            k = _split(F.linear(enc, w[d:2 * d], b[d:2 * d]), h).transpose(2, 3)
+            mem_kt.append(k.contiguous())
+            mem_v.append(_split(F.linear(enc, w[2 * d:], b[2 * d:]), h).contiguous())
             layers.append(_LayerWeights(
                 _norm_of(layer.norm1),
                 (sa.in_proj_weight * scale[:, None], sa.in_proj_bias * scale),
@@ -268,7 +301,8 @@ class Lambo(nn.Module):
         bias = torch.zeros(keep.shape, device=enc.device, dtype=enc.dtype)
         bias = bias.masked_fill(~keep, float("-inf"))[:, None, None, :]
         return DecoderCache(mem_kt, mem_v, bias, layers, _norm_of(self.decoder_norm),
-                            _mlp_of(self.mec_embed.net), _linear_of(self.option_key[2]))
+                            _mlp_of(self.mec_embed.net), _linear_of(self.option_key[2]),
+                            enc.shape[1] - 1)
 
     def step(self, x: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
         """One decoding step: the input token (B, d) -> the decoder state (B, d).
@@ -284,18 +318,15 @@ class Lambo(nn.Module):
             # Self-attention over this and all earlier decisions (cached keys/values).
             z = F.layer_norm(y, *w.norm1)
             q, k, v = F.linear(z, *w.qkv).view(B, 3, h, 1, d // h).unbind(1)
-            kt = k.transpose(2, 3)  # (B, h, d/h, 1)
-            if cache.self_kt[i] is not None:
-                kt = torch.cat([cache.self_kt[i], kt], dim=3)  # (B, h, d/h, T)
-                v = torch.cat([cache.self_v[i], v], dim=2)  # (B, h, T, d/h)
-            cache.self_kt[i], cache.self_v[i] = kt, v
-            out = torch.softmax(q @ kt, dim=-1) @ v  # (B, h, 1, d/h)
+            k, v = cache.extend(i, k, v)  # (B, h, T, d/h) each
+            out = torch.softmax(q @ k.transpose(2, 3), dim=-1) @ v  # (B, h, 1, d/h)
             y = y + F.linear(out.reshape(B, d), *w.out1)
             # Encoder-decoder attention (cached memory keys/values, padding masked).
             q = F.linear(F.layer_norm(y, *w.norm2), *w.q2).view(B, h, 1, d // h)
             out = torch.softmax(q @ cache.mem_kt[i] + cache.mem_bias, dim=-1) @ cache.mem_v[i]
             y = y + F.linear(out.reshape(B, d), *w.out2)
             y = y + F.linear(w.activation(F.linear(F.layer_norm(y, *w.norm3), *w.ff1)), *w.ff2)
+        cache.t += 1
         return F.layer_norm(y, *cache.final_norm)  # (B, d)
 
     # ------------------------------------------------------------------ heads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -125,6 +126,15 @@ def test_decoding_restores_the_callers_thread_count():
         torch.set_num_threads(1)
 
 
+def test_auto_threads_one_for_a_few_rows_every_core_for_many():
+    from mecopt.learned.lambo_method import AUTO_THREADS_ROWS, decode_threads
+
+    assert decode_threads(3, 1) == 3  # an explicit count is kept
+    assert decode_threads(0, 1) == decode_threads(0, AUTO_THREADS_ROWS - 1) == 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert decode_threads(0, AUTO_THREADS_ROWS) == cores
+
+
 def test_infeasible_instance_says_why():
     inst = mecopt.Instance.load(INSTANCES / "tiny" / "tiny-008.json")
     sol = mecopt.solve(inst, "latency", "lambo", samples=4)
@@ -136,8 +146,8 @@ def test_bad_options_are_one_line_errors(tmp_path):
     inst = library("tiny")[0]
     with pytest.raises(InputError, match="option samples: must be >= 1"):
         mecopt.solve(inst, "latency", "lambo", samples=0)
-    with pytest.raises(InputError, match="option threads: must be >= 1"):
-        mecopt.solve(inst, "latency", "lambo", threads=0)
+    with pytest.raises(InputError, match="option threads: must be >= 0"):
+        mecopt.solve(inst, "latency", "lambo", threads=-1)
     with pytest.raises(InputError, match="option device"):
         mecopt.solve(inst, "latency", "lambo", device="tpu")
     with pytest.raises(InputError, match="option temperature: must be > 0"):

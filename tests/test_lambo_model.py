@@ -93,9 +93,11 @@ def test_temperature_spreads_the_samples():
     assert changed[5.0] > changed[0.2] + 1, changed
 
 
-def test_cached_decoder_steps_equal_torchs_decoder_layers():
+@pytest.mark.parametrize("grad", [False, True])
+def test_cached_decoder_steps_equal_torchs_decoder_layers(grad):
     """Model.step (cached keys/values, layers applied through their parameters) gives what
-    torch's own nn.TransformerDecoderLayer modules give on the whole prefix."""
+    torch's own nn.TransformerDecoderLayer modules give on the whole prefix, with the
+    preallocated cache of inference and the growing one of training."""
     cfg = replace(PRESETS["lambo-s"], n_decoder_layers=2)
     torch.manual_seed(3)
     model = Lambo(cfg).eval()
@@ -105,7 +107,7 @@ def test_cached_decoder_steps_equal_torchs_decoder_layers():
     ue_mask[1, 5:] = False  # a padded row
     tokens = torch.randn(B, T, cfg.d_model)
     pad = torch.cat([torch.zeros(B, 1, dtype=torch.bool), ~ue_mask], dim=1)
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         cache = model.init_cache(enc, ue_mask)
         for t in range(T):
             state = model.step(tokens[:, t], cache)
