@@ -168,20 +168,20 @@ class _LayerWeights(NamedTuple):
 class DecoderCache:
     """What stays fixed while decoding: the encoder keys/values per layer, and the parameters
     a step reads (gathered once, see _linear_of); and what grows: the self-attention
-    keys/values of the decisions so far. The encoder keys are kept transposed, (B, h, d/h, L),
-    so that a step's scores are one matmul.
+    keys/values of the decisions so far. Keys are kept transposed, (B, h, d/h, L), so that a
+    step's scores are one matmul (of contiguous operands: a transposed view is slower).
 
     The encoder keys/values are contiguous (a strided operand makes matmul copy it, at every
     step). Without gradients the self-attention keys/values are written into buffers
-    allocated for all N steps and read as their first T rows; growing them by
+    allocated for all N steps and read as their first T positions; growing them by
     concatenation, as training must (autograd keeps every step's operands), copies the whole
     history at every step."""
 
-    def __init__(self, mem_kt: list, mem_v: list, mem_bias: torch.Tensor,
+    def __init__(self, mem_kt: list, mem_v: list, mem_bias: torch.Tensor | None,
                  layers: list[_LayerWeights], final_norm: tuple, mec_net: tuple,
                  key_out: tuple, n_steps: int) -> None:
         self.mem_kt, self.mem_v = mem_kt, mem_v  # per layer (B, h, d/h, 1+N), (B, h, 1+N, d/h)
-        self.mem_bias = mem_bias  # (B, 1, 1, 1+N): 0 = attend, -inf = padding
+        self.mem_bias = mem_bias  # (B, 1, 1, 1+N): 0 = attend, -inf = padding; None: no padding
         self.layers, self.final_norm = layers, final_norm
         self.mec_net, self.key_out = mec_net, key_out  # the MEC MLP; the key MLP's last layer
         self.t = 0  # steps decoded so far
@@ -189,26 +189,26 @@ class DecoderCache:
         if self._preallocated:
             B, h, dh, _ = mem_kt[0].shape
             like = dict(dtype=mem_kt[0].dtype, device=mem_kt[0].device)
-            self.self_k = [torch.empty(B, h, n_steps, dh, **like) for _ in mem_kt]
+            self.self_kt = [torch.empty(B, h, dh, n_steps, **like) for _ in mem_kt]
             self.self_v = [torch.empty(B, h, n_steps, dh, **like) for _ in mem_kt]
         else:
-            self.self_k = [torch.empty(0)] * len(mem_kt)
+            self.self_kt = [torch.empty(0)] * len(mem_kt)
             self.self_v = [torch.empty(0)] * len(mem_kt)
 
-    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor
+    def extend(self, layer: int, kt: torch.Tensor, v: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add step t's self-attention key and value (B, h, 1, d/h) of a layer; returns that
-        layer's keys and values so far, (B, h, t+1, d/h) each."""
+        """Add step t's self-attention key (B, h, d/h, 1) and value (B, h, 1, d/h) of a layer;
+        returns that layer's keys (B, h, d/h, t+1) and values (B, h, t+1, d/h) so far."""
         t = self.t
         if self._preallocated:
-            self.self_k[layer][:, :, t: t + 1] = k
+            self.self_kt[layer][..., t: t + 1] = kt
             self.self_v[layer][:, :, t: t + 1] = v
-            return self.self_k[layer][:, :, : t + 1], self.self_v[layer][:, :, : t + 1]
+            return self.self_kt[layer][..., : t + 1], self.self_v[layer][:, :, : t + 1]
         if t > 0:
-            k = torch.cat([self.self_k[layer], k], dim=2)
+            kt = torch.cat([self.self_kt[layer], kt], dim=3)
             v = torch.cat([self.self_v[layer], v], dim=2)
-        self.self_k[layer], self.self_v[layer] = k, v
-        return k, v
+        self.self_kt[layer], self.self_v[layer] = kt, v
+        return kt, v
 
 
 class Lambo(nn.Module):
@@ -298,8 +298,10 @@ class Lambo(nn.Module):
                 _norm_of(layer.norm3), _linear_of(layer.linear1), _linear_of(layer.linear2),
                 layer.activation))
         keep = torch.cat([torch.ones_like(ue_mask[:, :1]), ue_mask], dim=1)  # (B, 1+N)
-        bias = torch.zeros(keep.shape, device=enc.device, dtype=enc.dtype)
-        bias = bias.masked_fill(~keep, float("-inf"))[:, None, None, :]
+        bias = None
+        if not bool(keep.all()):
+            bias = torch.zeros(keep.shape, device=enc.device, dtype=enc.dtype)
+            bias = bias.masked_fill(~keep, float("-inf"))[:, None, None, :]
         return DecoderCache(mem_kt, mem_v, bias, layers, _norm_of(self.decoder_norm),
                             _mlp_of(self.mec_embed.net), _linear_of(self.option_key[2]),
                             enc.shape[1] - 1)
@@ -318,12 +320,15 @@ class Lambo(nn.Module):
             # Self-attention over this and all earlier decisions (cached keys/values).
             z = F.layer_norm(y, *w.norm1)
             q, k, v = F.linear(z, *w.qkv).view(B, 3, h, 1, d // h).unbind(1)
-            k, v = cache.extend(i, k, v)  # (B, h, T, d/h) each
-            out = torch.softmax(q @ k.transpose(2, 3), dim=-1) @ v  # (B, h, 1, d/h)
+            kt, v = cache.extend(i, k.transpose(2, 3), v)  # (B, h, d/h, T), (B, h, T, d/h)
+            out = torch.softmax(q @ kt, dim=-1) @ v  # (B, h, 1, d/h)
             y = y + F.linear(out.reshape(B, d), *w.out1)
             # Encoder-decoder attention (cached memory keys/values, padding masked).
             q = F.linear(F.layer_norm(y, *w.norm2), *w.q2).view(B, h, 1, d // h)
-            out = torch.softmax(q @ cache.mem_kt[i] + cache.mem_bias, dim=-1) @ cache.mem_v[i]
+            scores = q @ cache.mem_kt[i]
+            if cache.mem_bias is not None:
+                scores = scores + cache.mem_bias
+            out = torch.softmax(scores, dim=-1) @ cache.mem_v[i]
             y = y + F.linear(out.reshape(B, d), *w.out2)
             y = y + F.linear(w.activation(F.linear(F.layer_norm(y, *w.norm3), *w.ff1)), *w.ff2)
         cache.t += 1
