@@ -130,9 +130,12 @@ def test_auto_threads_one_for_a_few_rows_every_core_for_many():
     from mecopt.learned.lambo_method import AUTO_THREADS_ROWS, decode_threads
 
     assert decode_threads(3, 1) == 3  # an explicit count is kept
-    assert decode_threads(0, 1) == decode_threads(0, AUTO_THREADS_ROWS - 1) == 1
+    assert decode_threads(0, 1, load=0.0) == decode_threads(0, AUTO_THREADS_ROWS - 1) == 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert decode_threads(0, AUTO_THREADS_ROWS) == cores
+    assert decode_threads(0, AUTO_THREADS_ROWS, load=1.0) == cores  # only this process runs
+    assert decode_threads(0, AUTO_THREADS_ROWS, load=cores + 1.0) == 1  # every core taken
+    if cores >= 2:
+        assert decode_threads(0, AUTO_THREADS_ROWS, load=2.0) == cores - 1
 
 
 def test_infeasible_instance_says_why():
