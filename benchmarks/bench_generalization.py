@@ -7,15 +7,17 @@
 Per family and prompt (latency, energy) it draws K instances (seeds 5,000,000 up) and runs
 lambo (greedy decoding), lambo best-of-8 (samples=8), lambo polish (polish=true), lambo
 polish followed by one second of the shared LNS guided by the policy's doubt
-(polish=true:lns=1), greedy and de through the bench harness (`mecopt.bench.run_bench`, with
-the certified gap of `mecopt.bound`); `--methods` replaces that list (name=method:options
-specs, e.g. `new=lambo:checkpoint=PATH` to compare a checkpoint side by side). Each gap is
-against the best of all methods, highs included (time limit `--time-limit`; its optimum
-where it proves one). The held-out families (tight, manyserver, heavytail, sparse-large)
-are never used in training or tuning; world is the training world.
-It prints mean and worst gap, mean certified gap and no_solution counts per family x prompt x
-method; `--json PATH` also writes them (docs/lambo.md's generalization table, rendered by
-render_results.py).
+(polish=true:lns=1), greedy, de, highs and scip through the bench harness
+(`mecopt.bench.run_bench`, with the certified gap of `mecopt.bound`); `--methods` replaces
+that list (name=method:options specs, e.g. `new=lambo:checkpoint=PATH` to compare a
+checkpoint side by side). Each gap is against the best of all methods in the run (time limit
+`--time-limit`): HiGHS, mecopt's own exact backend, and SCIP (the `scip` extra), the
+external anchor, each with its optimum where it proves one. The held-out families (tight,
+manyserver, heavytail, sparse-large) are never used in training or tuning; world is the
+training world. It prints mean and worst gap, mean certified gap, the no_solution count and
+the count of runs without a feasible answer (no_solution, timeout or error) per family x
+prompt x method; `--json PATH` also writes them (docs/lambo.md's generalization table,
+rendered by render_results.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from mecopt.generators import HELD_OUT_FAMILIES
 
 SEED_BASE = 5_000_000
 METHODS = ("lambo", "lambo_bo8=lambo:samples=8", "lambo_polish=lambo:polish=true",
-           "lambo_lns=lambo:polish=true:lns=1", "greedy", "de", "highs")
+           "lambo_lns=lambo:polish=true:lns=1", "greedy", "de", "highs", "scip")
 DEFAULT_FAMILIES = (*HELD_OUT_FAMILIES, "world")
 
 
@@ -75,11 +77,12 @@ def _pct(x: float | None) -> str:
 def table(data: dict) -> str:
     """The summary of a `--json` file as a markdown table."""
     lines = ["| family | prompt | method | runs | mean gap | worst gap | mean certified gap "
-             "| no_solution |", "|---|---|---|---:|---:|---:|---:|---:|"]
+             "| no_solution | no feasible answer |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in data["rows"]:
         lines.append(f"| {r['family']} | {r['objective']} | {r['method']} | {r['runs']} | "
                      f"{_pct(r['mean_gap'])} | {_pct(r['worst_gap'])} | "
-                     f"{_pct(r['mean_certified_gap'])} | {r['no_solution']} |")
+                     f"{_pct(r['mean_certified_gap'])} | {r['no_solution']} | "
+                     f"{r['not_feasible']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,7 @@
 many.
 
     python benchmarks/bench_serve.py [--methods lambo,greedy,highs] [--requests 200]
-                                     [--clients 16] [--seconds 10] [--batch-window 5]
+                                     [--clients 16] [--seconds 10] [--batch-window 0]
                                      [--threads 2] [--json out.json]
 
 Starts `mecopt serve` on a free port (the real server, in its own process), then for each
@@ -47,7 +47,8 @@ def free_port() -> int:
 def start_server(port: int, args: argparse.Namespace) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "mecopt.cli", "serve", "--port", str(port),
                              "--threads", str(args.threads), "--batch-window",
-                             str(args.batch_window)], cwd=ROOT)
+                             str(args.batch_window)] + ["--no-batching"] * args.no_batching,
+                            cwd=ROOT)
     start = time.monotonic()
     while time.monotonic() - start < 300:
         if proc.poll() is not None:
@@ -164,7 +165,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200, help="one-client requests per method")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=10.0, help="concurrent phase per method")
-    ap.add_argument("--batch-window", type=float, default=5.0, help="ms (mecopt serve's)")
+    ap.add_argument("--batch-window", type=float, default=0.0, help="ms (mecopt serve's)")
+    ap.add_argument("--no-batching", action="store_true", help="mecopt serve --no-batching")
     ap.add_argument("--threads", type=int, default=2, help="mecopt serve's solve threads")
     ap.add_argument("--json", default=None, help="also write the figures here")
     args = ap.parse_args()

@@ -17,14 +17,17 @@ from mecopt.cli.main import cli
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
               help="solves running at once (more than 2 only adds contention: solves hold "
                    "the interpreter, and native solvers run one at a time)")
-@click.option("--batch-window", "batch_window_ms", type=click.FloatRange(min=0), default=5.0,
+@click.option("--batch-window", "batch_window_ms", type=click.FloatRange(min=0), default=0.0,
               show_default=True,
-              help="milliseconds a LAMBO request waits for others to share its batched pass "
-                   "(0: no batching)")
+              help="milliseconds a LAMBO request that finds no batch running waits for others "
+                   "to share its batched pass (0: it goes at once; requests that arrive while "
+                   "a batch runs form the next one)")
+@click.option("--no-batching", "no_batching", is_flag=True,
+              help="solve every LAMBO request on its own")
 @click.option("--preload", default="lambo", show_default=True,
               help="comma-separated methods built at start-up (LAMBO loads its model); "
                    "empty: none")
-def serve(host, port, threads, batch_window_ms, preload):
+def serve(host, port, threads, batch_window_ms, no_batching, preload):
     """Serve the solvers over HTTP: POST /solve, POST /solve_many, GET /methods, GET /health
     (docs/serve.md)."""
     missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
@@ -36,6 +39,6 @@ def serve(host, port, threads, batch_window_ms, preload):
 
     from mecopt.serve import create_app
 
-    app = create_app(threads=threads, batch_window_ms=batch_window_ms,
+    app = create_app(threads=threads, batch_window_ms=batch_window_ms, batching=not no_batching,
                      preload=[m.strip() for m in preload.split(",") if m.strip()])
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -13,10 +13,11 @@ this module). Endpoints:
 
 Each (method, options) is built once and kept, so LAMBO's model loads once (and is loaded
 at start-up). Solves run in a thread pool, so concurrent requests are served; /solve
-requests for a batching method (LAMBO with greedy decoding) that arrive within
-`batch_window_ms` of each other with the same method, options, objective, seed and time
-limit are solved in one `Method.solve_batch` call, which gives each instance the decision
-it gets alone.
+requests for a batching method (LAMBO with greedy decoding) with the same method, options,
+objective, seed and time limit are solved together in one `Method.solve_batch` call, which
+gives each instance the decision it gets alone: a request that finds no batch of its kind
+running goes at once (after `batch_window_ms`, 0 by default), and the requests that arrive
+while a batch runs form the next one.
 
 Malformed input is a 4xx whose body is {"error": "<one line>"}, the line the CLI prints;
 a method that fails gives a solution whose status says so (a 200), never a 500.
@@ -201,9 +202,10 @@ class Pending:
 
 class Batcher:
     """Collects /solve requests for a batching method and solves them in one `solve_batch`
-    call in the thread pool: a group is sent `window` seconds after its first request (or at
-    MAX_BATCH requests), and while a group of the same key is being solved the next one keeps
-    collecting until it is done, so that batches grow with the load."""
+    call in the thread pool: a group is sent `window` seconds after its first request (at
+    once with window 0; or at MAX_BATCH requests), and while a group of the same key is being
+    solved the next one keeps collecting until it is done, so that batches grow with the load
+    and a lone request waits for nothing."""
 
     def __init__(self, pool: ThreadPoolExecutor, window: float) -> None:
         self.pool, self.window = pool, window
@@ -218,10 +220,14 @@ class Batcher:
         group = self.pending.get(key)
         if group is None:
             group = self.pending[key] = Pending(solver, call)
-            group.timer = loop.call_later(self.window, self._due, key)
+            if self.window > 0:
+                group.timer = loop.call_later(self.window, self._due, key)
+            else:  # after the requests already read in this turn of the event loop
+                loop.call_soon(self._due, key)
         group.items.append((instance, future, call))
         if len(group.items) >= MAX_BATCH:
-            group.timer.cancel()
+            if group.timer is not None:
+                group.timer.cancel()
             self._due(key)
         return await future
 
@@ -307,7 +313,7 @@ def methods_listing() -> list[dict[str, Any]]:
 class Service:
     """What the endpoints share: the built methods, the solve threads and the batcher."""
 
-    def __init__(self, threads: int, batch_window_ms: float) -> None:
+    def __init__(self, threads: int, batch_window_ms: float, batching: bool = True) -> None:
         if threads < 1:
             raise InputError(f"threads: must be >= 1, got {threads}")
         if not (math.isfinite(batch_window_ms) and batch_window_ms >= 0):
@@ -315,6 +321,7 @@ class Service:
         self.solvers = Solvers()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mecopt-solve")
         self.batcher = Batcher(self.pool, batch_window_ms / 1000)
+        self.batching = batching
 
     def warm_up(self, preload: Sequence[str]) -> None:
         """Build the `preload` methods and solve one instance with each (LAMBO: load and
@@ -352,7 +359,7 @@ class Service:
         if isinstance(item, Unreadable):
             raise InputError(item.message)
         solver = await self.run(self.solvers.get, call.method, call.options)
-        if self.batcher.window > 0 and solver.batches:
+        if self.batching and solver.batches:
             key = (call.method, tuple(sorted((k, repr(v)) for k, v in call.options.items())),
                    call.objective, call.seed, call.time_limit, call.bound)
             sol = await self.batcher.solve(solver, item, call, key)
@@ -384,14 +391,15 @@ class Service:
         return Response(body, media_type="application/json")
 
 
-def create_app(*, threads: int = 2, batch_window_ms: float = 5.0,
+def create_app(*, threads: int = 2, batch_window_ms: float = 0.0, batching: bool = True,
                preload: Sequence[str] = ("lambo",)) -> FastAPI:
     """The service. `threads`: solves running at once (2 by default: a solve holds the
     interpreter for most of its time and native solvers take one process-wide lock, so more
-    threads only contend; measured in docs/serve.md); `batch_window_ms`: how long a
-    batching method's /solve request waits for others to share its pass (0 = no batching);
+    threads only contend; measured in docs/serve.md); `batching`: /solve requests of a
+    batching method share batched passes (see Batcher); `batch_window_ms`: how long such a
+    request that finds no batch of its kind running waits for others (0: it goes at once);
     `preload`: methods built (LAMBO: its model loaded and warmed up) at start-up."""
-    service = Service(threads, batch_window_ms)
+    service = Service(threads, batch_window_ms, batching)
 
     async def lifespan(app: FastAPI):
         await service.run(service.warm_up, tuple(preload))

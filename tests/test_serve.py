@@ -176,8 +176,12 @@ def test_concurrent_requests_are_all_answered(client):
         path, method = job
         return client.post("/solve", json={"instance": instance_json(path), "method": method})
 
+    before = client.get("/health").json()["batched"]
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(call, jobs))
+    after = client.get("/health").json()["batched"]
+    # By default (no window) every lambo request still goes through the batcher.
+    assert after["requests"] - before["requests"] == sum(m == "lambo" for _, m in jobs)
     for (path, method), r in zip(jobs, answers, strict=True):
         assert r.status_code == 200, r.text
         sol = r.json()
@@ -209,3 +213,40 @@ def test_serve_without_the_extra_says_how_to_install_it(monkeypatch):
     result = CliRunner().invoke(cli, ["serve"])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and 'pip install "mecopt[serve]"' in result.output
+
+
+def test_batcher_sends_a_lone_request_at_once_and_batches_under_load():
+    """With window 0 a request that finds nothing running goes at once (a batch of one);
+    requests that arrive while a batch runs form the next batch."""
+    import asyncio
+    import threading
+
+    from mecopt.serve import Batcher, parse_call
+
+    sizes: list[int] = []
+    release = threading.Event()
+
+    class SlowBatches:
+        name = "fake"
+
+        def solve_batch(self, instances, objective, **kwargs):
+            sizes.append(len(instances))
+            release.wait(5)
+            return list(instances)
+
+    async def scenario():
+        batcher = Batcher(ThreadPoolExecutor(2), window=0.0)
+        call = parse_call({}, {"method"}, time.perf_counter())
+        key = ("fake",)
+        first = asyncio.ensure_future(batcher.solve(SlowBatches(), "a", call, key))
+        while not sizes:  # the first is running on its own, not waiting for company
+            await asyncio.sleep(0.001)
+        rest = [asyncio.ensure_future(batcher.solve(SlowBatches(), x, call, key))
+                for x in "bcd"]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await first, await asyncio.gather(*rest)
+
+    first, rest = asyncio.run(scenario())
+    assert first == "a" and rest == ["b", "c", "d"]
+    assert sizes == [1, 3]
