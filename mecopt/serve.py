@@ -162,8 +162,18 @@ class Solvers:
         self._built: dict[tuple, Method] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _key(method: str, options: dict[str, Any]) -> tuple:
+        return method, tuple(sorted((k, repr(v)) for k, v in options.items()))
+
+    def built(self, method: str, options: dict[str, Any]) -> Method | None:
+        """The method if it is built already (a lookup, cheap enough for the event loop)."""
+        with self._lock:
+            return self._built.get(self._key(method, options))
+
     def get(self, method: str, options: dict[str, Any]) -> Method:
-        key = (method, tuple(sorted((k, repr(v)) for k, v in options.items())))
+        """The method, built on first use (which may load a model: run it in a thread)."""
+        key = self._key(method, options)
         with self._lock:
             solver = self._built.get(key)
         if solver is None:
@@ -358,7 +368,9 @@ class Service:
         item = from_data(data["instance"], "instance")
         if isinstance(item, Unreadable):
             raise InputError(item.message)
-        solver = await self.run(self.solvers.get, call.method, call.options)
+        # Built once; only the first request of a (method, options) waits for a thread.
+        solver = (self.solvers.built(call.method, call.options)
+                  or await self.run(self.solvers.get, call.method, call.options))
         if self.batching and solver.batches:
             key = (call.method, tuple(sorted((k, repr(v)) for k, v in call.options.items())),
                    call.objective, call.seed, call.time_limit, call.bound)
