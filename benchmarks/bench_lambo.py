@@ -36,7 +36,7 @@ import mecopt
 from mecopt.bench import GapSummary, collect_instances, percent, relative_gap
 from mecopt.generators import generate
 from mecopt.learned import load_cached
-from mecopt.learned.lambo_method import decode_instances
+from mecopt.learned.lambo_method import decode_instances, decode_threads
 from mecopt.objective import Objective
 
 ROOT = Path(__file__).resolve().parents[1] / "instances"
@@ -184,10 +184,12 @@ def main() -> None:
         if args.json:
             Path(args.json).write_text(json.dumps({"rows": rows}, indent=1) + "\n")
         return
+    threads = decode_threads(0, 200)  # what lambo's default (auto) picks for the batches
     tput = throughput(args.checkpoint, args.device)
     lat = call_latency(args.checkpoint, args.device)
     print(f"throughput: {tput[0]:.0f} instances/s wall, {tput[1]:.0f} per CPU-second "
-          "(4x50, greedy decoding, batches of 200, median of 3)")
+          f"(4x50, greedy decoding, batches of 200, median of 3; {threads} decode thread(s), "
+          "the default auto choice)")
     print(f"per-call latency: {lat[0]:.1f} ms wall, {lat[1]:.1f} ms CPU, median "
           "(mecopt.solve, lambo, 4x50, model loaded)")
     if args.json:
