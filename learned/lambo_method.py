@@ -173,7 +173,7 @@ class LamboMethod(Method):
         "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
         "threads": Option(int, 0, "torch CPU threads while decoding (restored afterwards); "
                                   f"0 = auto: 1 for a pass of under {AUTO_THREADS_ROWS} "
-                                  "decodes, all cores for a larger one", low=0),
+                                  "decodes, the idle cores for a larger one", low=0),
         "polish": Option(bool, False, "improve the decoded assignment by local search "
                                       "(mecopt.descend) within the time limit"),
         "starts": Option(int, 1, "with polish: polish the best `starts` distinct decodes "

@@ -163,17 +163,18 @@ class Solvers:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(method: str, options: dict[str, Any]) -> tuple:
+    def key(method: str, options: dict[str, Any]) -> tuple:
+        """What identifies a built method: its name and options."""
         return method, tuple(sorted((k, repr(v)) for k, v in options.items()))
 
     def built(self, method: str, options: dict[str, Any]) -> Method | None:
         """The method if it is built already (a lookup, cheap enough for the event loop)."""
         with self._lock:
-            return self._built.get(self._key(method, options))
+            return self._built.get(self.key(method, options))
 
     def get(self, method: str, options: dict[str, Any]) -> Method:
         """The method, built on first use (which may load a model: run it in a thread)."""
-        key = self._key(method, options)
+        key = self.key(method, options)
         with self._lock:
             solver = self._built.get(key)
         if solver is None:
@@ -372,8 +373,8 @@ class Service:
         solver = (self.solvers.built(call.method, call.options)
                   or await self.run(self.solvers.get, call.method, call.options))
         if self.batching and solver.batches:
-            key = (call.method, tuple(sorted((k, repr(v)) for k, v in call.options.items())),
-                   call.objective, call.seed, call.time_limit, call.bound)
+            key = (*Solvers.key(call.method, call.options), call.objective, call.seed,
+                   call.time_limit, call.bound)
             sol = await self.batcher.solve(solver, item, call, key)
         else:
             sol = await self.run(solve_one, solver, item, call)
