@@ -34,8 +34,11 @@ from mecopt.objective import Objective
 N_UE, N_PAIR, N_SERVER, N_MEC, N_OPTION = 11, 6, 3, 4, 11
 
 
-def decoding_order(instance: Instance, objective: Objective) -> np.ndarray:
-    """The order (N,) in which UEs are decided (see the module docstring)."""
+def decoding_order(instance: Instance, objective: Objective, *,
+                   offload_first: bool = False) -> np.ndarray:
+    """The order (N,) in which UEs are decided (see the module docstring). offload_first: the
+    UEs that cannot meet their deadline locally first, each group in that order (LAMBO's
+    second decode after a dead end, lambo_method.decode_instances)."""
     ok = instance.option_ok  # (N, M+1)
     if objective is Objective.LATENCY:
         cost = np.concatenate([instance.t_loc[:, None],
@@ -47,7 +50,10 @@ def decoding_order(instance: Instance, objective: Objective) -> np.ndarray:
     best_two = np.sort(cost, axis=1)[:, :2] if cost.shape[1] > 1 else np.c_[cost, cost * np.inf]
     with np.errstate(invalid="ignore"):
         regret = np.where(np.isfinite(best_two[:, 1]), best_two[:, 1] - best_two[:, 0], np.inf)
-    return np.lexsort((-regret, ok.sum(axis=1)))
+    order = np.lexsort((-regret, ok.sum(axis=1)))
+    if offload_first:
+        order = order[np.argsort(ok[order, 0], kind="stable")]  # False (must offload) first
+    return order
 
 
 def static_features(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,8 +131,10 @@ class Batch:
 
 
 def make_batch(instances: list[Instance], objectives: list[Objective | str],
-               prompts: list[str] | None = None, device: torch.device | str = "cpu") -> Batch:
-    """Rows (instance b, objective b); `prompts` overrides the text (default: the paper's)."""
+               prompts: list[str] | None = None, device: torch.device | str = "cpu", *,
+               offload_first: bool = False) -> Batch:
+    """Rows (instance b, objective b); `prompts` overrides the text (default: the paper's);
+    `offload_first`: decoding_order's variant."""
     from mecopt.learned.model import tokenize_batch
 
     assert len(instances) == len(objectives), "one objective per instance row"
@@ -152,7 +160,7 @@ def make_batch(instances: list[Instance], objectives: list[Objective | str],
         u, p, s = cache[id(inst)]
         ue[b, :n], pair[b, :n, :m], server[b, :m] = u, p, s
         ue_mask[b, :n], srv_mask[b, :m] = True, True
-        order[b, :n] = decoding_order(inst, obj)
+        order[b, :n] = decoding_order(inst, obj, offload_first=offload_first)
         order[b, n:] = np.arange(n, N)
         cycles[b, :n], deadline[b, :n], t_loc[b, :n] = inst.cycles, inst.deadline_s, inst.t_loc
         us = inst.usable

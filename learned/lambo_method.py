@@ -97,10 +97,14 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                      doubt: bool = False) -> list[dict[str, Any]]:
     """Decode a batch of (instance, objective) rows in one pass.
 
-    Returns per row: "assignment" (the best decode by water-filled value; when every decode
-    ran out of options, the greedy decode completed by the shared repair, mecopt.repair, and
-    None only when that fails too), "value" (water-filled), "allocation_sigmoid" (N,) [Hz], and
-    "starts": the `keep` best distinct decodes, best first, each with those three keys.
+    Returns per row: "assignment" (the best decode by water-filled value), "value"
+    (water-filled), "allocation_sigmoid" (N,) [Hz], and "starts": the `keep` best distinct
+    decodes, best first, each with those three keys. When every decode of a row meets a dead
+    end (a UE with no option left), the row is decoded again, greedily, with the UEs that
+    cannot stay local first ("reordered": they no longer queue behind UEs that could stay
+    local but take the servers' capacity); if that meets one too, the shared repair
+    (mecopt.repair) completes the first greedy decode ("repaired"), and the assignment is
+    None only when that fails as well.
     `temperature` divides the logits of the sampled decodes.
     `doubt`: each start also gets "doubt" (N,), per UE 1 - the probability the policy gave
     the option it chose (LNS frees the UEs the model was least sure of first).
@@ -109,27 +113,61 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     """
     import torch
 
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(decode_threads(threads, len(instances) * samples))
+        decoded = _decode_pass(instances, objectives, samples=samples, seed=seed,
+                               checkpoint=checkpoint, device=device, temperature=temperature,
+                               keep=keep, doubt=doubt)
+        stuck = [b for b, (starts, _) in enumerate(decoded) if not starts]
+        if stuck:
+            again = _decode_pass([instances[b] for b in stuck], [objectives[b] for b in stuck],
+                                 checkpoint=checkpoint, device=device, doubt=doubt,
+                                 offload_first=True)
+            for b, (starts, _) in zip(stuck, again, strict=True):
+                if starts:
+                    decoded[b] = ([{**s, "reordered": True} for s in starts], decoded[b][1])
+    finally:
+        torch.set_num_threads(before)
+    rows = []
+    for b, (inst, (starts, greedy)) in enumerate(zip(instances, decoded, strict=True)):
+        if not starts:
+            fixed = repair(inst, objectives[b], greedy)
+            if fixed.feasible[0]:
+                starts.append({"assignment": fixed.assignment[0],
+                               "value": float(fixed.value[0]), "allocation_sigmoid": None,
+                               "doubt": None, "repaired": True})
+        best = starts[0] if starts else {"assignment": None, "value": float("inf"),
+                                         "allocation_sigmoid": None}
+        rows.append({**best, "starts": starts})
+    return rows
+
+
+def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samples: int = 1,
+                 seed: int = 0, checkpoint: str, device: str, temperature: float = 1.0,
+                 keep: int = 1, doubt: bool, offload_first: bool = False
+                 ) -> list[tuple[list[dict[str, Any]], np.ndarray]]:
+    """One batched rollout. Per row: its `keep` best distinct feasible decodes (a list,
+    empty when every decode met a dead end; see decode_instances) and its greedy decode
+    (the assignment as decoded, for the repair)."""
+    import torch
+
     from mecopt.learned.features import make_batch
     from mecopt.learned.rollout import costs, rollout, spare_share_allocation
     from mecopt.learned.strategies import Greedy, Sampling
 
     model, _ = load_cached("lambo", checkpoint, device)
-    batch = make_batch(instances, objectives, device=device)
-    before = torch.get_num_threads()
-    try:
-        if threads is not None:
-            torch.set_num_threads(decode_threads(threads, len(instances) * samples))
-        with torch.inference_mode():
-            # Row b's decodes are b * samples + (0 greedy, 1.. sampled), in one pass.
-            gen = torch.Generator(device=device).manual_seed(int(seed))
-            how = Sampling(temperature, gen, greedy_first=True) if samples > 1 else Greedy()
-            run = rollout(model, batch, how, samples=samples, stats=doubt)
-    finally:
-        torch.set_num_threads(before)
-    rows = []
+    batch = make_batch(instances, objectives, device=device, offload_first=offload_first)
+    with torch.inference_mode():
+        # Row b's decodes are b * samples + (0 greedy, 1.. sampled), in one pass.
+        gen = torch.Generator(device=device).manual_seed(int(seed))
+        how = Sampling(temperature, gen, greedy_first=True) if samples > 1 else Greedy()
+        run = rollout(model, batch, how, samples=samples, stats=doubt)
     assignment, value = run.assignment.cpu().numpy(), costs(batch, run)[0]
     unsure = (1.0 - run.step_log_prob.exp()).cpu().numpy() if doubt else None
     allocation = spare_share_allocation(batch, run)
+    out = []
     for b, inst in enumerate(instances):
         n = inst.n_ues
         # Every feasible decode of this row, best first; on ties the earlier decode (greedy).
@@ -146,18 +184,8 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                            "doubt": None if unsure is None else unsure[r, :n]})
             if len(starts) == keep:
                 break
-        if not starts:
-            # Every decode met a dead end (the rollout masks what no longer fits): the
-            # shared repair (mecopt.repair) completes the greedy decode instead.
-            fixed = repair(inst, objectives[b], assignment[b * samples, :n])
-            if fixed.feasible[0]:
-                starts.append({"assignment": fixed.assignment[0],
-                               "value": float(fixed.value[0]), "allocation_sigmoid": None,
-                               "doubt": None, "repaired": True})
-        best = starts[0] if starts else {"assignment": None, "value": float("inf"),
-                                         "allocation_sigmoid": None}
-        rows.append({**best, "starts": starts})
-    return rows
+        out.append((starts, assignment[b * samples, :n]))
+    return out
 
 
 class LamboMethod(Method):
@@ -270,7 +298,8 @@ class LamboMethod(Method):
                                    "option left that meets its deadline within the remaining "
                                    "capacities, and the repair found no room for it either")
         a, alloc, doubt = row["assignment"], row["allocation_sigmoid"], row.get("doubt")
-        extra: dict[str, Any] = {"decoding": decoding, "repaired": bool(row.get("repaired"))}
+        extra: dict[str, Any] = {"decoding": decoding, "reordered": bool(row.get("reordered")),
+                                 "repaired": bool(row.get("repaired"))}
         if self.config["polish"]:
             start, value, polished_starts = time.perf_counter(), np.inf, 0
             for s in row["starts"]:  # best decode first, so a deadline keeps the best start

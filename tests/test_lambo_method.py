@@ -138,6 +138,39 @@ def test_auto_threads_one_for_a_few_rows_every_core_for_many():
         assert decode_threads(0, AUTO_THREADS_ROWS, load=2.0) == cores - 1
 
 
+def test_offload_first_order_puts_the_ues_that_cannot_stay_local_first():
+    from mecopt.learned.features import decoding_order
+
+    inst = mecopt.generate("sparse-large", seed=5_000_000)
+    plain = decoding_order(inst, Objective.ENERGY)
+    first = decoding_order(inst, Objective.ENERGY, offload_first=True)
+    must = ~inst.option_ok[:, 0]
+    k = int(must.sum())
+    assert 0 < k < inst.n_ues
+    assert must[first[:k]].all() and not must[first[k:]].any()
+    # Each group keeps the plain order.
+    assert list(first[:k]) == [i for i in plain if must[i]]
+    assert list(first[k:]) == [i for i in plain if not must[i]]
+
+
+def test_a_dead_end_is_decoded_again_with_the_ues_that_must_offload_first():
+    """manyserver-5000001 (held out): the greedy decode fills the servers with UEs that could
+    stay local until one that cannot finds no room; the second decode, with those UEs
+    first, completes and beats the repaired first decode."""
+    from mecopt.learned.lambo_method import _decode_pass
+    from mecopt.repair import repair
+
+    inst = mecopt.generate("manyserver", seed=5_000_001)
+    starts, greedy = _decode_pass([inst], [Objective.ENERGY], checkpoint="", device="cpu",
+                                  doubt=False)[0]
+    assert starts == []  # the first decode met a dead end
+    repaired = repair(inst, Objective.ENERGY, greedy)
+    sol = mecopt.solve(inst, "energy", "lambo")
+    assert sol.feasible and sol.extra["reordered"] and not sol.extra["repaired"]
+    assert mecopt.evaluate(inst, np.array(sol.assignment)).feasible
+    assert sol.objective_value < repaired.value[0]
+
+
 def test_infeasible_instance_says_why():
     inst = mecopt.Instance.load(INSTANCES / "tiny" / "tiny-008.json")
     sol = mecopt.solve(inst, "latency", "lambo", samples=4)
