@@ -100,11 +100,11 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     Returns per row: "assignment" (the best decode by water-filled value), "value"
     (water-filled), "allocation_sigmoid" (N,) [Hz], and "starts": the `keep` best distinct
     decodes, best first, each with those three keys. When every decode of a row meets a dead
-    end (a UE with no option left), the row is decoded again, greedily, with the UEs that
-    cannot stay local first ("reordered": they no longer queue behind UEs that could stay
-    local but take the servers' capacity); if that meets one too, the shared repair
-    (mecopt.repair) completes the first greedy decode ("repaired"), and the assignment is
-    None only when that fails as well.
+    end (a UE with no option left), two completions compete and the better is kept: the row
+    decoded again, greedily, with the UEs that cannot stay local first ("reordered": they
+    no longer queue behind UEs that could stay local but take the servers' capacity), and
+    the first greedy decode completed by the shared repair, mecopt.repair ("repaired"). The
+    assignment is None only when both fail.
     `temperature` divides the logits of the sampled decodes.
     `doubt`: each start also gets "doubt" (N,), per UE 1 - the probability the policy gave
     the option it chose (LNS frees the UEs the model was least sure of first).
@@ -126,18 +126,16 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                                  checkpoint=checkpoint, device=device, doubt=doubt,
                                  offload_first=True)
             for b, (starts, _) in zip(stuck, again, strict=True):
-                if starts:
-                    decoded[b] = ([{**s, "reordered": True} for s in starts], decoded[b][1])
+                decoded[b] = ([{**s, "reordered": True} for s in starts], decoded[b][1])
     finally:
         torch.set_num_threads(before)
     rows = []
     for b, (inst, (starts, greedy)) in enumerate(zip(instances, decoded, strict=True)):
-        if not starts:
+        if b in stuck:
             fixed = repair(inst, objectives[b], greedy)
-            if fixed.feasible[0]:
-                starts.append({"assignment": fixed.assignment[0],
-                               "value": float(fixed.value[0]), "allocation_sigmoid": None,
-                               "doubt": None, "repaired": True})
+            if fixed.feasible[0] and (not starts or fixed.value[0] < starts[0]["value"]):
+                starts = [{"assignment": fixed.assignment[0], "value": float(fixed.value[0]),
+                           "allocation_sigmoid": None, "doubt": None, "repaired": True}]
         best = starts[0] if starts else {"assignment": None, "value": float("inf"),
                                          "allocation_sigmoid": None}
         rows.append({**best, "starts": starts})
