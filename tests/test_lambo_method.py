@@ -126,7 +126,7 @@ def test_decoding_restores_the_callers_thread_count():
         torch.set_num_threads(1)
 
 
-def test_auto_threads_one_for_a_few_rows_every_core_for_many():
+def test_auto_threads_one_for_a_few_rows_the_idle_cores_for_many():
     from mecopt.learned.lambo_method import AUTO_THREADS_ROWS, decode_threads
 
     assert decode_threads(3, 1) == 3  # an explicit count is kept
