@@ -169,6 +169,13 @@ def test_a_dead_end_is_decoded_again_with_the_ues_that_must_offload_first():
     assert sol.feasible and sol.extra["reordered"] and not sol.extra["repaired"]
     assert mecopt.evaluate(inst, np.array(sol.assignment)).feasible
     assert sol.objective_value < repaired.value[0]
+    # In a batch with a row that meets no dead end, each row gets what it gets alone.
+    other = library("paper")[0]
+    rows = decode_instances([inst, other], [Objective.ENERGY] * 2)
+    assert rows[0]["reordered"] and not rows[1].get("reordered")
+    assert np.array_equal(rows[0]["assignment"], np.array(sol.assignment))
+    alone = mecopt.solve(other, "energy", "lambo")
+    assert np.array_equal(rows[1]["assignment"], np.array(alone.assignment))
 
 
 def test_infeasible_instance_says_why():
