@@ -25,6 +25,7 @@ from mecopt.learned.configs import PRESETS, TrainConfig
 @config_option(TrainConfig, "lr_acl")
 @config_option(TrainConfig, "threads")
 @config_option(TrainConfig, "init", type=click.Path(exists=True, dir_okay=False))
+@config_option(TrainConfig, "energy_order")
 @config_option(TrainConfig, "families")
 @config_option(TrainConfig, "max_ues")
 @config_option(TrainConfig, "instances", type=click.Path(exists=True))

@@ -114,14 +114,15 @@ def freeze_encoder(model: Lambo) -> list[torch.nn.Parameter]:
 
 
 def check_checkpoint(info: dict[str, Any], path: str | Path, preset: str = "lambo-s") -> None:
-    """The checkpoint must be of `preset`, with exactly that preset's config; one-line
-    InputError naming the field otherwise."""
+    """The checkpoint must be of `preset`, with exactly that preset's sizes (any energy
+    order); one-line InputError naming the field otherwise."""
     if preset not in PRESETS:
         raise InputError(f"preset: unknown {preset!r}; valid: {', '.join(PRESETS)}")
     got = info.get("preset")
     if got != preset:
         raise InputError(f"checkpoint {path}: preset: expected {preset!r}, got {got!r}")
     want = PRESETS[preset].to_dict()
+    del want["energy_order"]  # how the network decodes, not its size
     for key, value in want.items():
         if info["config"].get(key) != value:
             raise InputError(f"checkpoint {path}: config: {key} is {info['config'].get(key)!r}"
@@ -278,7 +279,8 @@ class ExpertCache:
 
 # ----------------------------------------------------------------------------- labels
 def align_label(instance: Instance, objective: Objective | str, expert: np.ndarray,
-                model: np.ndarray, tol: float = 3e-3) -> np.ndarray:
+                model: np.ndarray, tol: float = 3e-3, energy_order: str = "regret"
+                ) -> np.ndarray:
     """The expert's assignment, re-matched towards the model's own decision among solutions
     that are (nearly) as good.
 
@@ -308,7 +310,7 @@ def align_label(instance: Instance, objective: Objective | str, expert: np.ndarr
     limit = float(first.value(obj)[0]) * (1 + tol)
     ok = instance.option_ok
     pos = np.empty(instance.n_ues, dtype=int)
-    pos[decoding_order(instance, obj)] = np.arange(instance.n_ues)
+    pos[decoding_order(instance, obj, energy_order=energy_order)] = np.arange(instance.n_ues)
     for _ in range(instance.n_ues):
         dis = np.nonzero(a != model)[0]
         dis = dis[ok[dis, model[dis]]]  # the model's option must be usable for that UE
@@ -341,11 +343,11 @@ def align_label(instance: Instance, objective: Objective | str, expert: np.ndarr
 
 
 def aligned(label: Label, objective: Objective | str, model: np.ndarray,
-            tol: float = 3e-3) -> Label:
+            tol: float = 3e-3, energy_order: str = "regret") -> Label:
     """The label re-matched by align_label, with its water-filled allocation and value."""
     from mecopt.evaluation import evaluate
 
-    a = align_label(label.instance, objective, label.assignment, model, tol)
+    a = align_label(label.instance, objective, label.assignment, model, tol, energy_order)
     if np.array_equal(a, label.assignment):
         return label
     ev = evaluate(label.instance, a)
@@ -362,7 +364,7 @@ def deploy(model: Lambo, instances: list[Instance], objective: Objective | str,
     values, entropy, assignments = [], [], []
     for i in range(0, len(instances), chunk):
         part = instances[i:i + chunk]
-        batch = make_batch(part, [objective] * len(part))
+        batch = make_batch(part, [objective] * len(part), energy_order=model.cfg.energy_order)
         out = rollout(model, batch)
         v, _ = costs(batch, out)
         values.append(v)
@@ -417,7 +419,7 @@ def supervised_loss(model: Lambo, labels: list[Label], objective: Objective | st
     prefix: the cross-entropy counts only the UEs of correction_mask (the model's own
     states and the expert's first correction), not the expert's later convention."""
     insts = [lab.instance for lab in labels]
-    batch = make_batch(insts, [objective] * len(insts))
+    batch = make_batch(insts, [objective] * len(insts), energy_order=model.cfg.energy_order)
     B, N = batch.order.shape
     forced = torch.zeros(B, N, dtype=torch.long)
     alloc = np.zeros((B, N))
@@ -600,7 +602,8 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
             new = []
             for i, lab in raw:
                 if wcfg.align:
-                    lab = aligned(lab, cfg.objective, decided[i], cfg.align_tol)
+                    lab = aligned(lab, cfg.objective, decided[i], cfg.align_tol,
+                                  model.cfg.energy_order)
                 new.append(dataclasses.replace(lab, deployed=decided[i]))
             nan = {"loss": math.nan}
             before = labelled_loss(model, labels + new, cfg.objective, cfg.share_weight,

@@ -15,6 +15,7 @@ import torch
 
 from mecopt.errors import InputError
 from mecopt.learned import LAMBO_CHECKPOINT, shipped_checkpoint
+from mecopt.learned.configs import ENERGY_ORDERS
 from mecopt.learned.model import Lambo, LamboConfig
 
 FORMAT = "mecopt-lambo"
@@ -66,14 +67,21 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def config_from(ckpt: dict[str, Any], path: str | Path) -> LamboConfig:
-    """The LamboConfig a checkpoint was trained with; it must have exactly the code's fields."""
-    fields = {f.name for f in dataclasses.fields(LamboConfig)}
+    """The LamboConfig a checkpoint was trained with: the code's fields, where a field added
+    after the checkpoint was written (one with a default) takes its default."""
+    fields = {f.name: f for f in dataclasses.fields(LamboConfig)}
     given = set(ckpt["config"])
-    if given != fields:
-        extra, missing = sorted(given - fields), sorted(fields - given)
+    extra = sorted(given - set(fields))
+    missing = sorted(k for k in set(fields) - given
+                     if fields[k].default is dataclasses.MISSING)
+    if extra or missing:
         what = f"unknown field {extra[0]!r}" if extra else f"missing field {missing[0]!r}"
         raise InputError(f"checkpoint {path}: config does not match this code ({what})")
-    return LamboConfig(**ckpt["config"])
+    cfg = LamboConfig(**ckpt["config"])
+    if cfg.energy_order not in ENERGY_ORDERS:
+        raise InputError(f"checkpoint {path}: energy_order: expected "
+                         f"{' or '.join(ENERGY_ORDERS)}, got {cfg.energy_order!r}")
+    return cfg
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu"

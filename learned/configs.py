@@ -38,7 +38,8 @@ def spoken(items: tuple[str, ...] | list[str], last: str) -> str:
 # ----------------------------------------------------------------------------- networks
 @dataclass(frozen=True)
 class LamboConfig:
-    """Sizes of the network; a checkpoint stores this and must match the code's fields."""
+    """Sizes of the network and the energy decoding order it was trained with; a checkpoint
+    stores this (a field it lacks, from before the field existed, takes its default)."""
 
     d_model: int = 64
     n_heads: int = 4
@@ -49,6 +50,10 @@ class LamboConfig:
     d_head: int = 64  # hidden width of the option-key MLP and the critic
     dropout: float = 0.0  # RL fine; the paper sizes do not depend on it
     tanh_clip: float = 10.0  # logits = clip * tanh(q.k / sqrt(d)): keeps exploration alive
+    # The order in which UEs are decided under the energy prompt (features.decoding_order):
+    # "regret" (lambo-s) or "efficiency" (lambo-w). The policy learned its states in that
+    # order, so it belongs to the weights.
+    energy_order: str = "regret"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -137,6 +142,7 @@ TRAIN_FAMILIES: dict[str, TrainFamily] = {
 }
 BASELINES = ("critic", "shared", "both")
 ADVANTAGES = ("batch", "row")
+ENERGY_ORDERS = ("regret", "efficiency")
 
 
 @dataclass
@@ -186,6 +192,10 @@ class TrainConfig:
     command: str = ""
     quiet: bool = option(False, "no progress lines on stderr")
     init: str | None = option(None, "start from this checkpoint's weights")
+    energy_order: str = option("regret", "order in which the network decides the UEs under "
+                               "the energy prompt: regret (the cheapest option's margin) or "
+                               "efficiency (must-offload UEs first, then energy saved per "
+                               "unit of capacity)", choices=ENERGY_ORDERS)
     extra: dict = field(default_factory=dict)
 
     def check(self) -> None:
@@ -197,7 +207,8 @@ class TrainConfig:
             raise InputError(f"steps: must be >= 1, got {self.steps}")
         if self.minutes is not None and not self.minutes > 0:
             raise InputError(f"minutes: must be positive, got {self.minutes}")
-        for name, allowed in (("baseline", BASELINES), ("advantage", ADVANTAGES)):
+        for name, allowed in (("baseline", BASELINES), ("advantage", ADVANTAGES),
+                              ("energy_order", ENERGY_ORDERS)):
             if getattr(self, name) not in allowed:
                 raise InputError(f"{name}: expected {spoken(allowed, 'or')}, got "
                                  f"{getattr(self, name)!r}")
@@ -428,6 +439,7 @@ class AREConfig(BaselineTrainConfig):
 
 
 __all__ = ["ADVANTAGES", "AREConfig", "ALEFConfig", "BASELINES", "BaselineTrainConfig",
-           "DROOConfig", "EXPERTS", "RECIPES", "LamboConfig", "NET_PRESETS", "NetConfig", "PRESETS",
+           "DROOConfig", "ENERGY_ORDERS", "EXPERTS", "RECIPES", "LamboConfig", "NET_PRESETS",
+           "NetConfig", "PRESETS",
            "TRAIN_FAMILIES", "TrainConfig", "TrainFamily", "net_preset", "option", "spoken",
            "ue_features"]

@@ -18,7 +18,9 @@ Dynamic features (recomputed by env.py after every decision, torch):
 
 The decoding order (the same rule as solvers/greedy.py): UEs with the fewest options that
 can meet their deadline first, then the largest regret (second-cheapest minus cheapest
-stand-alone cost under the prompt's objective), ties by UE index.
+stand-alone cost under the prompt's objective), ties by UE index. A network trained with
+`energy_order="efficiency"` decides energy rows in efficiency_order instead: the UEs that
+must offload first, then the others by energy saved per unit of server capacity.
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ N_UE, N_PAIR, N_SERVER, N_MEC, N_OPTION = 11, 6, 3, 4, 11
 
 
 def decoding_order(instance: Instance, objective: Objective, *,
-                   offload_first: bool = False) -> np.ndarray:
+                   offload_first: bool = False, energy_order: str = "regret") -> np.ndarray:
     """The order (N,) in which UEs are decided (see the module docstring). offload_first: the
     UEs that cannot meet their deadline locally first, each group in that order (LAMBO's
-    second decode after a dead end, lambo_method.decode_instances)."""
+    second decode after a dead end, lambo_method.decode_instances). energy_order: the
+    network's (LamboConfig.energy_order); "efficiency" replaces the rule under the energy
+    prompt by efficiency_order, which puts those UEs first already."""
+    if energy_order == "efficiency" and objective is Objective.ENERGY:
+        return efficiency_order(instance)
     ok = instance.option_ok  # (N, M+1)
     if objective is Objective.LATENCY:
         cost = np.concatenate([instance.t_loc[:, None],
@@ -54,6 +60,25 @@ def decoding_order(instance: Instance, objective: Objective, *,
     if offload_first:
         order = order[np.argsort(ok[order, 0], kind="stable")]  # False (must offload) first
     return order
+
+
+def efficiency_order(instance: Instance) -> np.ndarray:
+    """The energy decoding order of a model trained with `energy_order="efficiency"`: the UEs
+    that cannot meet their deadline locally first, the smallest capacity need first; then
+    the others by energy saved per unit of capacity used, largest first (the knapsack rule:
+    where capacity binds, it goes first to the UEs that save most with it), ties by UE index.
+    A UE's saving and need are those of its cheapest deadline-meeting server; a UE with no
+    such server comes last."""
+    ok = instance.option_ok
+    e_tx = np.where(ok[:, 1:], instance.e_tx, np.inf)
+    best = e_tx.argmin(axis=1)[:, None]
+    has_server = ok[:, 1:].any(axis=1)
+    need = np.take_along_axis(instance.f_min, best, axis=1)[:, 0]
+    saving = instance.e_loc - np.take_along_axis(e_tx, best, axis=1)[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(ok[:, 0], saving / need, 1.0 / need)
+    rate = np.where(has_server, rate, -np.inf)
+    return np.lexsort((-rate, ok[:, 0]))
 
 
 def static_features(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,9 +157,9 @@ class Batch:
 
 def make_batch(instances: list[Instance], objectives: list[Objective | str],
                prompts: list[str] | None = None, device: torch.device | str = "cpu", *,
-               offload_first: bool = False) -> Batch:
+               offload_first: bool = False, energy_order: str = "regret") -> Batch:
     """Rows (instance b, objective b); `prompts` overrides the text (default: the paper's);
-    `offload_first`: decoding_order's variant."""
+    `offload_first` and `energy_order` (the network's): decoding_order's variants."""
     from mecopt.learned.model import tokenize_batch
 
     assert len(instances) == len(objectives), "one objective per instance row"
@@ -160,7 +185,8 @@ def make_batch(instances: list[Instance], objectives: list[Objective | str],
         u, p, s = cache[id(inst)]
         ue[b, :n], pair[b, :n, :m], server[b, :m] = u, p, s
         ue_mask[b, :n], srv_mask[b, :m] = True, True
-        order[b, :n] = decoding_order(inst, obj, offload_first=offload_first)
+        order[b, :n] = decoding_order(inst, obj, offload_first=offload_first,
+                                      energy_order=energy_order)
         order[b, n:] = np.arange(n, N)
         cycles[b, :n], deadline[b, :n], t_loc[b, :n] = inst.cycles, inst.deadline_s, inst.t_loc
         us = inst.usable

@@ -102,7 +102,8 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     decodes, best first, each with those three keys. When every decode of a row meets a dead
     end (a UE with no option left), two completions compete and the better is kept: the row
     decoded again, greedily, with the UEs that cannot stay local first ("reordered": they
-    no longer queue behind UEs that could stay local but take the servers' capacity), and
+    no longer queue behind UEs that could stay local but take the servers' capacity; not
+    for an energy row of a network with the efficiency order, which decided them first), and
     the first greedy decode completed by the shared repair, mecopt.repair ("repaired"). The
     assignment is None only when both fail.
     `temperature` divides the logits of the sampled decodes.
@@ -121,11 +122,14 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                                checkpoint=checkpoint, device=device, temperature=temperature,
                                keep=keep, doubt=doubt)
         stuck = [b for b, (starts, _) in enumerate(decoded) if not starts]
-        if stuck:
-            again = _decode_pass([instances[b] for b in stuck], [objectives[b] for b in stuck],
+        # A network that decides energy rows in efficiency order puts those UEs first already.
+        efficient = load_cached("lambo", checkpoint, device)[0].cfg.energy_order == "efficiency"
+        redo = [b for b in stuck if not (efficient and objectives[b] is Objective.ENERGY)]
+        if redo:
+            again = _decode_pass([instances[b] for b in redo], [objectives[b] for b in redo],
                                  checkpoint=checkpoint, device=device, doubt=doubt,
                                  offload_first=True)
-            for b, (starts, _) in zip(stuck, again, strict=True):
+            for b, (starts, _) in zip(redo, again, strict=True):
                 decoded[b] = ([{**s, "reordered": True} for s in starts], decoded[b][1])
     finally:
         torch.set_num_threads(before)
@@ -156,7 +160,8 @@ def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samp
     from mecopt.learned.strategies import Greedy, Sampling
 
     model, _ = load_cached("lambo", checkpoint, device)
-    batch = make_batch(instances, objectives, device=device, offload_first=offload_first)
+    batch = make_batch(instances, objectives, device=device, offload_first=offload_first,
+                       energy_order=model.cfg.energy_order)
     with torch.inference_mode():
         # Row b's decodes are b * samples + (0 greedy, 1.. sampled), in one pass.
         gen = torch.Generator(device=device).manual_seed(int(seed))

@@ -134,7 +134,7 @@ def greedy_cost(inst: Instance, objective: Objective) -> tuple[np.ndarray | None
 
 
 def make_rows(instances: list[Instance], rng: np.random.Generator | None,
-              device: str) -> tuple[Batch, np.ndarray, list]:
+              device: str, energy_order: str = "regret") -> tuple[Batch, np.ndarray, list]:
     """Each instance under both prompts (varied phrasing when rng is given): the batch, the
     greedy cost per row and greedy's assignment per row."""
     insts, objs, prompts, ref, labels = [], [], [], [], []
@@ -148,7 +148,8 @@ def make_rows(instances: list[Instance], rng: np.random.Generator | None,
             prompts.append(text)
             ref.append(c)
             labels.append(a)
-    return make_batch(insts, objs, prompts, device=device), np.array(ref), labels
+    return (make_batch(insts, objs, prompts, device=device, energy_order=energy_order),
+            np.array(ref), labels)
 
 
 def normalized(value: np.ndarray, ref: np.ndarray, samples: int) -> np.ndarray:
@@ -305,7 +306,7 @@ def _train(cfg: TrainConfig) -> dict:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr_acl
         batch, ref, labels = make_rows(draw_instances(cfg, step, rank, world, own),
-                                       prompt_rng, device)
+                                       prompt_rng, device, cfg.energy_order)
         loss, stats = loss_fn(batch, ref, labels if phase == "imitation" else None, generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -324,7 +325,8 @@ def _train(cfg: TrainConfig) -> dict:
 def _initial_model(cfg: TrainConfig, device: str) -> Lambo:
     """The preset's network, seeded alike on every rank, or the weights of cfg.init."""
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    model = Lambo(PRESETS[cfg.preset]).to(device)
+    net = dataclasses.replace(PRESETS[cfg.preset], energy_order=cfg.energy_order)
+    model = Lambo(net).to(device)
     if cfg.init:
         from mecopt.learned.checkpoint import load_model
         init, _ = load_model(cfg.init)
@@ -353,7 +355,8 @@ class _Journal:
         self.best: dict = {"val_ratio": math.inf}
         self.history: list[dict] = []
         if rank == 0:
-            self.valid_batch, self.valid_ref, _ = make_rows(validation_set(cfg), None, device)
+            self.valid_batch, self.valid_ref, _ = make_rows(validation_set(cfg), None, device,
+                                                            cfg.energy_order)
             log_path = Path(cfg.log or self.out_path.with_suffix(".csv"))
             log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_file = open(log_path, "w", newline="")

@@ -153,6 +153,78 @@ def test_offload_first_order_puts_the_ues_that_cannot_stay_local_first():
     assert list(first[k:]) == [i for i in plain if not must[i]]
 
 
+def test_efficiency_order_puts_must_offload_ues_first_then_the_best_savers():
+    from mecopt.learned.features import decoding_order, efficiency_order
+
+    inst = mecopt.generate("tight", seed=5)
+    order = efficiency_order(inst)
+    assert sorted(order) == list(range(inst.n_ues))
+    must = ~inst.option_ok[:, 0]
+    k = int(must.sum())
+    assert 0 < k < inst.n_ues and must[order[:k]].all()
+    # The saving per unit of capacity at each UE's cheapest server never rises.
+    ok = inst.option_ok[:, 1:]
+    e = np.where(ok, inst.e_tx, np.inf)
+    best = e.argmin(axis=1)
+    rows = np.arange(inst.n_ues)
+    rate = (inst.e_loc - e[rows, best]) / inst.f_min[rows, best]
+    rest = order[k:]
+    assert np.all(np.diff(rate[rest]) <= 1e-12)
+    need = inst.f_min[rows, best]
+    assert np.all(np.diff(need[order[:k]]) >= 0)  # must-offload: smallest need first
+    assert np.array_equal(decoding_order(inst, Objective.ENERGY, energy_order="efficiency"),
+                          order)
+    # Latency keeps the regret rule whatever the network's energy order.
+    assert np.array_equal(decoding_order(inst, Objective.LATENCY, energy_order="efficiency"),
+                          decoding_order(inst, Objective.LATENCY))
+
+
+def test_lambo_decodes_energy_in_the_order_its_checkpoint_was_trained_with(tmp_path):
+    from mecopt.learned.checkpoint import load_model
+    from mecopt.learned.features import make_batch
+    from mecopt.learned.rollout import rollout
+
+    ckpt = read_checkpoint(shipped_path())
+    ckpt["config"]["energy_order"] = "efficiency"
+    path = tmp_path / "eff.pt"
+    torch.save(ckpt, path)
+    model, _ = load_model(path)
+    insts = [mecopt.generate("tight", seed=s) for s in range(3)]
+    rows = decode_instances(insts, [Objective.ENERGY] * 3, checkpoint=str(path))
+    with torch.inference_mode():
+        want = rollout(model, make_batch(insts, [Objective.ENERGY] * 3,
+                                         energy_order="efficiency")).assignment.numpy()
+        regret = rollout(model, make_batch(insts, [Objective.ENERGY] * 3)).assignment.numpy()
+    for b, (inst, row) in enumerate(zip(insts, rows, strict=True)):
+        assert np.array_equal(row["assignment"], want[b, :inst.n_ues])
+    assert not np.array_equal(want, regret)  # the order changes the decisions
+
+
+def test_an_efficiency_network_decodes_a_dead_end_energy_row_only_once(tmp_path, monkeypatch):
+    """Its energy order puts the UEs that must offload first already, so a second decode
+    would repeat the first: only the repair completes such a row (latency rows still get
+    the second decode)."""
+    import mecopt.learned.lambo_method as lm
+
+    ckpt = read_checkpoint(shipped_path())
+    ckpt["config"]["energy_order"] = "efficiency"
+    path = tmp_path / "eff.pt"
+    torch.save(ckpt, path)
+    calls = []
+
+    def dead_ends(instances, objectives, **kw):  # every decode meets a dead end
+        calls.append((list(objectives), kw.get("offload_first", False)))
+        return [([], np.zeros(x.n_ues, dtype=int)) for x in instances]
+
+    monkeypatch.setattr(lm, "_decode_pass", dead_ends)
+    inst = library("paper")[0]
+    rows = decode_instances([inst, inst], [Objective.ENERGY, Objective.LATENCY],
+                            checkpoint=str(path))
+    assert calls == [([Objective.ENERGY, Objective.LATENCY], False),
+                     ([Objective.LATENCY], True)]
+    assert rows[0]["repaired"] and not rows[0].get("reordered")
+
+
 def test_a_dead_end_is_decoded_again_with_the_ues_that_must_offload_first():
     """manyserver-5000001 (held out): the greedy decode fills the servers with UEs that could
     stay local until one that cannot finds no room; the second decode, with those UEs

@@ -95,6 +95,19 @@ def test_train_command_writes_checkpoint_log_and_curve(tmp_path):
     assert {line.split(",")[3] for line in lines[1:]} == {"imitation", "acl"}
 
 
+def test_train_records_the_energy_order_it_trained_with(tmp_path):
+    out = tmp_path / "eff.pt"
+    res = CliRunner().invoke(cli, ["train", "--steps", "1", "--batch", "1", "--samples", "2",
+                                   "--imitation", "0", "--energy-order", "efficiency",
+                                   "--quiet", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    model, _ = load_model(out)
+    assert model.cfg.energy_order == "efficiency"
+    res = CliRunner().invoke(cli, ["train", "--steps", "1", "--energy-order", "cost",
+                                   "-o", str(out)])
+    assert res.exit_code == 2 and "'cost' is not one of 'regret', 'efficiency'" in res.output
+
+
 def test_log_has_a_validation_column_per_training_family():
     cfg = TrainConfig(steps=1, families=("paper", "world", "paper", "hetero"))
     assert log_columns(cfg)[-4:] == ("val_ratio", "val_paper", "val_world", "val_hetero")
@@ -153,6 +166,16 @@ def test_checkpoint_round_trip_and_mismatch_errors(tmp_path):
     with pytest.raises(InputError, match="weights do not match the config") as err:
         load_model(tmp_path / "size.pt")
     assert "\n" not in str(err.value)
+
+    ckpt = read_checkpoint(path)
+    del ckpt["config"]["energy_order"]  # written before the field existed
+    torch.save(ckpt, tmp_path / "older.pt")
+    assert load_model(tmp_path / "older.pt")[0].cfg.energy_order == "regret"
+    ckpt["config"]["energy_order"] = "random"
+    torch.save(ckpt, tmp_path / "order.pt")
+    with pytest.raises(InputError, match="energy_order: expected regret or efficiency, got "
+                                         "'random'"):
+        load_model(tmp_path / "order.pt")
 
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="cannot read"):
