@@ -103,7 +103,8 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     end (a UE with no option left), two completions compete and the better is kept: the row
     decoded again, greedily, with the UEs that cannot stay local first ("reordered": they
     no longer queue behind UEs that could stay local but take the servers' capacity; not
-    for an energy row of a network with the efficiency order, which decided them first), and
+    for a row whose order put them first already, such as every energy row of a network with
+    the efficiency order), and
     the first greedy decode completed by the shared repair, mecopt.repair ("repaired"). The
     assignment is None only when both fail.
     `temperature` divides the logits of the sampled decodes.
@@ -114,6 +115,8 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     """
     import torch
 
+    from mecopt.learned.features import decoding_order
+
     before = torch.get_num_threads()
     try:
         if threads is not None:
@@ -122,9 +125,11 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                                checkpoint=checkpoint, device=device, temperature=temperature,
                                keep=keep, doubt=doubt)
         stuck = [b for b, (starts, _) in enumerate(decoded) if not starts]
-        # A network that decides energy rows in efficiency order puts those UEs first already.
-        efficient = load_cached("lambo", checkpoint, device)[0].cfg.energy_order == "efficiency"
-        redo = [b for b in stuck if not (efficient and objectives[b] is Objective.ENERGY)]
+        # Decoding again helps only a row whose must-offload UEs were not decided first already.
+        order = load_cached("lambo", checkpoint, device)[0].cfg.energy_order
+        redo = [b for b in stuck if not np.array_equal(
+            decoding_order(instances[b], objectives[b], energy_order=order),
+            decoding_order(instances[b], objectives[b], offload_first=True, energy_order=order))]
         if redo:
             again = _decode_pass([instances[b] for b in redo], [objectives[b] for b in redo],
                                  checkpoint=checkpoint, device=device, doubt=doubt,

@@ -200,10 +200,11 @@ def test_lambo_decodes_energy_in_the_order_its_checkpoint_was_trained_with(tmp_p
     assert not np.array_equal(want, regret)  # the order changes the decisions
 
 
-def test_an_efficiency_network_decodes_a_dead_end_energy_row_only_once(tmp_path, monkeypatch):
-    """Its energy order puts the UEs that must offload first already, so a second decode
-    would repeat the first: only the repair completes such a row (latency rows still get
-    the second decode)."""
+def test_a_dead_end_row_is_decoded_again_only_where_the_order_changes(tmp_path, monkeypatch):
+    """An efficiency network's energy order puts the UEs that must offload first already,
+    and a row without such UEs keeps its order: a second decode would repeat the first, so
+    only the repair completes those rows. A latency row with must-offload UEs decided
+    later gets the second decode."""
     import mecopt.learned.lambo_method as lm
 
     ckpt = read_checkpoint(shipped_path())
@@ -217,10 +218,12 @@ def test_an_efficiency_network_decodes_a_dead_end_energy_row_only_once(tmp_path,
         return [([], np.zeros(x.n_ues, dtype=int)) for x in instances]
 
     monkeypatch.setattr(lm, "_decode_pass", dead_ends)
-    inst = library("paper")[0]
-    rows = decode_instances([inst, inst], [Objective.ENERGY, Objective.LATENCY],
+    inst, paper = mecopt.generate("tight", seed=5), library("paper")[0]
+    assert (~inst.option_ok[:, 0]).any() and paper.option_ok[:, 0].all()
+    rows = decode_instances([inst, inst, paper],
+                            [Objective.ENERGY, Objective.LATENCY, Objective.LATENCY],
                             checkpoint=str(path))
-    assert calls == [([Objective.ENERGY, Objective.LATENCY], False),
+    assert calls == [([Objective.ENERGY, Objective.LATENCY, Objective.LATENCY], False),
                      ([Objective.LATENCY], True)]
     assert rows[0]["repaired"] and not rows[0].get("reordered")
 
