@@ -18,8 +18,8 @@ sub-problem on the freed UEs exactly (within a small time limit):
 
 Energy starts from the LP relaxation, rounded and repaired. On an instance of at most
 WHOLE_MAX_COLUMNS (UE, option) pairs, HiGHS searches the whole GAP from the LNS incumbent
-in the last WHOLE_SHARE of the time (at that size its own tree and heuristics beat freed
-sets).
+for the time left once a round of freed sets (one of each kind) improves nothing: at that
+size and that point its own tree and heuristics beat more freed sets.
 
 Freed sets, taken in turn (energy: all four kinds; latency: server pairs):
 1. `pair`: every UE on two servers, plus UEs elsewhere that would save energy there;
@@ -67,15 +67,15 @@ PROVEN_ATOL = 1e-9
 # Share of the time left that one call of `descend` may use.
 DESCEND_SHARE = 0.25
 # Energy: up to this many (UE, option) columns, HiGHS on the whole instance (from the LNS
-# incumbent) gets the last WHOLE_SHARE of the time. There its own search beats LNS: on
-# instances/tight with 1 s, 0.10% mean gap against 0.23% for LNS alone; on hetero 500 x 10
-# (4,499 columns) in 4.5 s, 256.03 J against 256.10. On hetero 1000 x 20 (17,189 columns)
-# it is worse (551.1 against 549.3 J), so larger instances skip it. It comes after LNS, not
-# first: on a loaded machine HiGHS may spend its whole share before its first improvement
-# (tight under load 3 on 2 cores: 1.17% mean gap with the step first, 0.35% with it last,
-# 0.48% without it).
+# incumbent) gets the time left after the first round of freed sets that improves nothing.
+# Where LNS has stalled, HiGHS's own search beats it (on hetero 500 x 10, 4,499 columns,
+# 256.03 J against 256.10 in 4.5 s); on hetero 1000 x 20 (17,189 columns) it is worse
+# (551.1 against 549.3 J), so larger instances skip it. Waiting for the stall, rather than
+# giving HiGHS a fixed last share of the time, matters where LNS keeps improving: on 10
+# `sparse` and hetero instances of 181-1000 UEs plus three of instances/tight, from
+# lambo-w's decodes, 2.12% / 1.42% / 1.02% mean gap at 1 / 2 / 4 s against 2.62% / 1.98% /
+# 1.39% with the last 60% of the time (docs/notes/2026-12-02-lns-and-polish.md).
 WHOLE_MAX_COLUMNS = 8000
-WHOLE_SHARE = 0.6
 
 # A latency sub-solver: (sub-instance, start assignment, time limit) -> assignment or None.
 LatencySolver = Callable[[Instance, np.ndarray, float], "np.ndarray | None"]
@@ -118,7 +118,8 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
     free: the initial freed-set size in UEs (default: 60 for energy, adapting afterwards).
     use_descend: polish with mecopt.descend.descend first and after each round of LNS.
     whole: energy only: on an instance of at most WHOLE_MAX_COLUMNS (UE, option) pairs,
-        give HiGHS the whole instance for the last WHOLE_SHARE of the time.
+        give HiGHS the whole instance for the time left once a round of freed sets
+        improves nothing.
     latency_solver: the exact sub-solver for latency (see `LatencySolver`); default: the
         outer-approximation search of `highs`.
 
@@ -157,26 +158,27 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
         if rounded is not None:
             best.consider(rounded, "rounding")
         whole = whole and search.columns <= WHOLE_MAX_COLUMNS
-        whole_from = WHOLE_SHARE * best.left()  # the whole step starts with this much left
     else:
         whole = False
         search = _LatencyLNS(instance, rng, latency_solver)
         best.polish()
-    improved_since_descent = False
+    improved_since_descent = improved_in_round = False
     while best.left() > 0 and not stats.proven and (max_steps is None
                                                     or stats.steps < max_steps):
-        if whole and best.left() <= whole_from:
-            _step(best, search, "whole", np.arange(N), best.left())
-            whole = False
-            continue
         kind, ues = search.choose(best.a)
         if kind == "round":  # one pass over every kind is done
+            if whole and not improved_in_round:
+                # The freed sets have stopped improving: HiGHS gets the whole instance
+                # for the time left.
+                _step(best, search, "whole", np.arange(N), best.left())
+                whole = False
             if improved_since_descent:
                 best.polish()
                 improved_since_descent = False
+            improved_in_round = False
             continue
         if _step(best, search, kind, ues, min(sub_time_limit, max(best.left(), 0.01))):
-            improved_since_descent = True
+            improved_since_descent = improved_in_round = True
     if improved_since_descent:
         best.polish()
     stats.value, stats.wall_s = best.value, time.perf_counter() - t0

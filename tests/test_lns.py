@@ -73,7 +73,7 @@ def test_energy_small_neighbourhoods_reach_the_optimum():
 
 
 def test_energy_whole_instance_step_proves_and_stops():
-    """A small capacity-bound instance: HiGHS on the whole GAP (the last 60% of the time)
+    """A small capacity-bound instance: HiGHS on the whole GAP (once the freed sets stall)
     proves the optimum, and the search stops there instead of spending the rest."""
     name = "tight-011"  # 54 UEs, 4 servers; optimum proven in instances/tight
     inst = mecopt.Instance.load(INSTANCES / "tight" / f"{name}.json")
@@ -83,6 +83,37 @@ def test_energy_whole_instance_step_proves_and_stops():
     assert stats.proven and stats.wall_s < 9.0
     assert value_of(inst, a, "energy") == (True, pytest.approx(v, rel=1e-12))
     assert v == pytest.approx(optimum(ref, name, "energy"), rel=1e-9)
+
+
+def test_energy_whole_instance_step_waits_for_a_round_without_improvement(monkeypatch):
+    """HiGHS gets the whole instance only right after a round of freed sets (one of each
+    kind) in which none improved, and only once."""
+    import mecopt.lns as lns
+
+    calls = []
+    real_step = lns._step
+
+    def step(best, search, kind, ues, time_limit):
+        improved = real_step(best, search, kind, ues, time_limit)
+        calls.append((kind, improved))
+        return improved
+
+    monkeypatch.setattr(lns, "_step", step)
+    inst = mecopt.Instance.load(INSTANCES / "tight" / "tight-003.json")
+    start, _ = greedy_assignment(inst, Objective.ENERGY)
+    # Small freed sets stall here within a few rounds; the whole step then proves the
+    # optimum and ends the search well inside the limit.
+    improve_with_stats(inst, "energy", start, time_limit=20.0, seed=0, free=10)
+    kinds = [kind for kind, _ in calls]
+    rounds = len(lns._EnergyLNS.KINDS) - 1  # no `weights` kind without weights
+    assert kinds.count("whole") == 1
+    at = kinds.index("whole")
+    assert at >= rounds and at % rounds == 0  # at a round's end
+    assert not any(improved for _, improved in calls[at - rounds:at])
+    # A round that improved is never followed by the whole step.
+    for end in range(rounds, len(calls), rounds):
+        if any(improved for _, improved in calls[end - rounds:end]) and end < len(calls):
+            assert kinds[end] != "whole"
 
 
 def test_energy_on_tiny_matches_brute_force(tiny_optima):
