@@ -50,14 +50,15 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     first = evaluate_batch(instance, a[None])
     if not first.feasible[0]:
         raise InputError("assignment: descend needs a feasible starting assignment")
-    search = _Descent(instance, objective, a, float(first.value(objective)[0]), deadline)
+    search = _Descent(instance, objective, a, float(first.value(objective)[0]),
+                      first.allocation_hz[0], deadline)
     for _ in range(max_rounds):
         if search.late():
             break
         best = search.improve(swaps=swaps, chains=chains)
         if best is None:
             break
-        search.a, search.value = best
+        search.a, search.value, search.allocation = best
     return search.a, search.value
 
 
@@ -65,9 +66,9 @@ class _Descent:
     """The state of one `descend`: the current assignment and value, and its neighbourhoods."""
 
     def __init__(self, instance: Instance, objective: Objective, a: np.ndarray, value: float,
-                 deadline: float | None) -> None:
+                 allocation: np.ndarray, deadline: float | None) -> None:
         self.instance, self.objective, self.deadline = instance, objective, deadline
-        self.a, self.value = a, value
+        self.a, self.value, self.allocation = a, value, allocation  # allocation: water-filled
         self.ok = instance.option_ok
         self.options = np.arange(self.ok.shape[1])
         self.bound = _Bound(instance, objective)
@@ -76,8 +77,10 @@ class _Descent:
     def late(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
 
-    def improve(self, *, swaps: bool, chains: bool) -> tuple[np.ndarray, float] | None:
-        """One round: the best improving move, else swap, else ejection chain; or None."""
+    def improve(self, *, swaps: bool, chains: bool
+                ) -> tuple[np.ndarray, float, np.ndarray] | None:
+        """One round: the best improving move, else swap, else ejection chain, as
+        (assignment, value, allocation); or None."""
         a, ok = self.a, self.ok
         ue, opt = np.nonzero(ok & (self.options[None] != a[:, None]))
         best = self.best_of(ue[:, None], opt[:, None])
@@ -93,16 +96,21 @@ class _Descent:
                 best = self.best_of(*_ejections(ok, a, ue[promising], opt[promising]))
         return best
 
-    def best_of(self, ues: np.ndarray, opts: np.ndarray) -> tuple[np.ndarray, float] | None:
+    def best_of(self, ues: np.ndarray, opts: np.ndarray
+                ) -> tuple[np.ndarray, float, np.ndarray] | None:
         """The best improving neighbour among a (ues, opts) neighbourhood: the neighbours
         the bound does not rule out are evaluated best bound first, a chunk at a time, until
         the next bound cannot beat the best value found."""
         a, value, bound = self.a, self.value, self.bound
-        if bound.latency and (bound.anchored is None or not np.array_equal(a, bound.anchored)):
-            bound.anchor(a, evaluate_batch(self.instance, a[None]).allocation_hz[0])
         low = bound.of(a, ues, opts)
         keep = low < value + 1e-9 * abs(value)  # slack for rounding
         ues, opts, low = ues[keep], opts[keep], low[keep]
+        if bound.latency and len(low) > _ANCHOR_FROM:  # worth the anchored bound's cost
+            if bound.anchored is None or not np.array_equal(a, bound.anchored):
+                bound.anchor(a, self.allocation)
+            low = bound.of(a, ues, opts, anchored=True)
+            keep = low < value + 1e-9 * abs(value)
+            ues, opts, low = ues[keep], opts[keep], low[keep]
         if self.energy:  # capacity is energy's only constraint: skip what cannot fit
             fit = bound.fits(a, ues, opts, slack=_PRUNE_SLACK)
             ues, opts, low = ues[fit], opts[fit], low[fit]
@@ -140,6 +148,9 @@ class _Descent:
 
 # How many overloading moves an ejection-chain round starts from (the most promising ones).
 _CHAIN_STARTS = 32
+# Latency neighbours left after the plain bound from which the anchored bound is worth its
+# cost (on paper and hetero few are left and evaluating them is cheaper).
+_ANCHOR_FROM = 256
 # Neighbours evaluated in the first chunk, best bound first; each later chunk is twice as
 # large. For energy the bound is the exact value, so the first chunk almost always decides.
 _SHORTLIST = 4
@@ -182,12 +193,15 @@ class _Bound:
     Energy does not depend on the allocation, so its bound is the exact total energy.
     Latency: a server's compute time sum_i C_i / f_i under sum_i f_i <= F_j is at least
     (sum_i sqrt C_i)^2 / F_j (the water-filling value when no f_min binds), so the bound is
-    the mean of every UE's t_loc or t_tx plus those server terms. Water-filling shares each
-    server's capacity among its own UEs only, so a server a neighbour leaves unchanged keeps
-    its exact compute time: once `anchor` has given the current assignment's allocation,
-    only the servers a neighbour changes take the (sum sqrt C)^2 / F term. (Without that,
-    every server's f_min slack was lost from every bound, and on a world instance of 495
-    UEs on 3 servers a polish took 41 s of swap rounds.) Options out of reach give inf.
+    the mean of every UE's t_loc or t_tx plus those server terms. `anchor` makes it tighter
+    for the neighbours of one assignment (`of(..., anchored=True)`): a server a neighbour
+    leaves unchanged keeps its exact compute time (water-filling shares a server's capacity
+    among its own UEs only), and a changed one is also bounded by its Lagrangian at the
+    current capacity price, sum over its UEs of min over f >= f_min of (C / f + price * f),
+    less price * F (weak duality; exact for the current UE set). Where f_min binds, the
+    plain bound rules out few neighbours: on a world instance of 495 UEs on 3 servers a
+    polish took 37 s of swap rounds with it, 1.8 s with the anchored one. Options out of
+    reach give inf.
     `fits` checks the servers' minimum allocations against their capacities, from the
     changes alone too.
     """
@@ -210,10 +224,34 @@ class _Bound:
 
     def anchor(self, a: np.ndarray, allocation: np.ndarray) -> None:
         """Record the exact per-server compute times of the feasible assignment `a` under
-        its water-filled `allocation` (N,), for the latency bound of its neighbours."""
+        its water-filled `allocation` (N,), and each server's capacity price, for the
+        latency bound of its neighbours."""
+        M = len(self.capacity)
         on = a > 0
-        self.exact = np.bincount(a[on] - 1, weights=self.cycles[on] / allocation[on],
-                                 minlength=len(self.capacity))
+        j = a[on] - 1
+        c, f, m = self.cycles[on], allocation[on], self.f_min[on, a[on]]
+        self.exact = np.bincount(j, weights=c / f, minlength=M)
+        # The price: water-filling gives f = sqrt(C / price) to every UE above its f_min.
+        # Where every UE sits at f_min, any price from max C / f_min^2 up fits; an empty
+        # server gets 0 (its Lagrangian term is then 0 and the plain term decides).
+        free = f > m * (1 + 1e-9)
+        price = np.zeros(M)
+        np.maximum.at(price, j, np.where(free, 0.0, c / m ** 2))
+        with np.errstate(invalid="ignore"):
+            mean = (np.bincount(j[free], weights=c[free] / f[free] ** 2, minlength=M)
+                    / np.bincount(j[free], minlength=M))
+        price = np.where(np.isfinite(mean), mean, price)
+        # Each (UE, server) pair's share of the Lagrangian: min over f >= f_min of
+        # C / f + price * f, so that the sum over a server's UEs less price * F bounds its
+        # compute time for any UE set (weak duality), exactly for the current one.
+        usable = np.isfinite(self.f_min[:, 1:]) & (self.f_min[:, 1:] > 0)
+        fm = np.where(usable, self.f_min[:, 1:], 1.0)
+        C = self.cycles[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = np.where(np.sqrt(C / price[None, :]) >= fm, 2 * np.sqrt(C * price[None, :]),
+                         C / fm + price[None, :] * fm)
+        self.share = np.c_[np.zeros(len(C)), np.where(usable, h, 0.0)]
+        self.price = price
         self.anchored = a.copy()
 
     @staticmethod
@@ -242,8 +280,12 @@ class _Bound:
             return np.all(fits(load, self.capacity * (1 + slack)), axis=1)
 
     def of(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
-           overloaded: bool = False) -> np.ndarray:
+           overloaded: bool = False, anchored: bool = False) -> np.ndarray:
         """(P,) bounds of the neighbours that set UEs ues[p] (P, c) to options opts[p].
+
+        anchored=True (latency, `a` the assignment last given to `anchor`) keeps the exact
+        compute time of each server a neighbour leaves unchanged and bounds the others by
+        the larger of the two bounds above: tighter, and a little dearer to compute.
 
         overloaded=True bounds the value `evaluate_batch` reports even for a neighbour that
         overloads a server: there it computes with f = f_min, whose sum C_i / f_min can be
@@ -259,25 +301,27 @@ class _Bound:
         server = self._sums(a, ues, opts, self.root) ** 2 / self.capacity
         if overloaded:
             server = np.minimum(server, self._sums(a, ues, opts, self.c_over_f_min))
-        elif self.anchored is not None and np.array_equal(a, self.anchored):
+        elif anchored:
             changed = np.zeros((len(ues), K), dtype=bool)  # a UE joins or leaves it
             rows = np.repeat(np.arange(len(ues)), ues.shape[1])
             changed[rows, opts.ravel()] = changed[rows, a[ues].ravel()] = True
-            server = np.where(changed[:, 1:], server, self.exact[None, :])
+            dual = self._sums(a, ues, opts, self.share) - self.price * self.capacity
+            server = np.where(changed[:, 1:], np.maximum(server, dual), self.exact[None, :])
         return (total + server.sum(axis=1)) / N
 
 
 def _best(instance: Instance, objective: Objective, cand: np.ndarray, value: float,
           deadline: float | None = None
-          ) -> tuple[tuple[np.ndarray, float] | None, np.ndarray]:
+          ) -> tuple[tuple[np.ndarray, float, np.ndarray] | None, np.ndarray]:
     """(best, promising): the best feasible candidate if it improves on `value` (relative
-    1e-12), else None; and the indices of infeasible candidates whose objective value (with
-    f = f_min on overloaded servers) beats `value`, best first, at most _CHAIN_STARTS.
+    1e-12), as (assignment, value, water-filled allocation), else None; and the indices of
+    infeasible candidates whose objective value (with f = f_min on overloaded servers)
+    beats `value`, best first, at most _CHAIN_STARTS.
     Past `deadline` the remaining chunks are skipped (the first is always evaluated)."""
     if not len(cand):
         return None, np.zeros(0, dtype=int)
     target = value - 1e-12 * abs(value)
-    best_k, best_v = -1, target
+    best_k, best_v, best_f = -1, target, None
     promising_k, promising_v = [], []
     for start in range(0, len(cand), 2048):  # bounded memory for large swap neighbourhoods
         if start and deadline is not None and time.perf_counter() >= deadline:
@@ -288,10 +332,10 @@ def _best(instance: Instance, objective: Objective, cand: np.ndarray, value: flo
         v = np.where(batch.feasible, raw, np.inf)
         k = int(np.argmin(v))
         if v[k] < best_v:
-            best_k, best_v = start + k, float(v[k])
+            best_k, best_v, best_f = start + k, float(v[k]), batch.allocation_hz[k]
         near = np.flatnonzero(~batch.feasible & (raw < target))
         promising_k.append(start + near)
         promising_v.append(raw[near])
     pk, pv = np.concatenate(promising_k), np.concatenate(promising_v)
     promising = pk[np.argsort(pv, kind="stable")][:_CHAIN_STARTS]
-    return (None if best_k < 0 else (cand[best_k].copy(), best_v)), promising
+    return (None if best_k < 0 else (cand[best_k].copy(), best_v, best_f.copy())), promising

@@ -80,31 +80,30 @@ def test_neighbour_bound_is_below_every_feasible_value_and_fits_is_exact(kind, o
 @pytest.mark.parametrize("changes", [1, 2, 3])
 def test_anchored_latency_bound_is_valid_and_tighter(kind, changes):
     # Anchored on the current allocation, the latency bound keeps the exact compute time of
-    # every server a neighbour leaves unchanged: still below every feasible neighbour's
-    # value, and never below the unanchored bound. Where f_min binds (hetero's greedy
-    # solutions), it is strictly tighter for some neighbours.
+    # every server a neighbour leaves unchanged and adds a Lagrangian bound at the current
+    # capacity prices for the others: still below every feasible neighbour's value, never
+    # below the plain bound, and exact for the current assignment (strong duality: the
+    # prices are water-filling's own).
     objective = mecopt.Objective.LATENCY
     rng = np.random.default_rng(20 + changes)
     checked = tighter = 0
     for inst, a, ues, opts, batch in _greedy_neighbourhoods(kind, objective, rng, changes):
-        plain = _Bound(inst, objective).of(a, ues, opts)
         bound = _Bound(inst, objective)
+        plain = bound.of(a, ues, opts)
         bound.anchor(a, evaluate_batch(inst, a[None]).allocation_hz[0])
-        anchored = bound.of(a, ues, opts)
+        anchored = bound.of(a, ues, opts, anchored=True)
         value = batch.value(objective)[batch.feasible]
         checked += len(value)
         assert np.all(anchored[batch.feasible] <= value * (1 + 1e-12))
         assert np.all(anchored >= plain * (1 - 1e-12))
         tighter += int(np.sum(anchored > plain * (1 + 1e-9)))
-        # Another assignment than the anchored one gets the plain bound.
-        other = a.copy()
-        other[ues[0, 0]] = opts[0, 0]
-        if not np.array_equal(other, a):
-            np.testing.assert_array_equal(bound.of(other, ues, opts),
-                                          _Bound(inst, objective).of(other, ues, opts))
+        on = a > 0
+        dual = (np.bincount(a[on] - 1, weights=bound.share[on, a[on]], minlength=inst.n_servers)
+                - bound.price * inst.capacity_hz)
+        np.testing.assert_allclose(dual, bound.exact, rtol=1e-9, atol=1e-12)
     assert checked > 100
-    if kind == "hetero":
-        assert tighter > 50, (tighter, checked)  # measured: 265, 137, 88 of about 2,900
+    if kind == "hetero":  # f_min binds on some servers there
+        assert tighter > 200, (tighter, checked)  # measured: 449, 372, 316 of about 2,900
 
 
 @pytest.mark.parametrize("kind", ["tiny", "hetero"])
