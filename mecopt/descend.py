@@ -200,10 +200,9 @@ class _Bound:
     current capacity price, sum over its UEs of min over f >= f_min of (C / f + price * f),
     less price * F (weak duality; exact for the current UE set). Where f_min binds, the
     plain bound rules out few neighbours: on a world instance of 495 UEs on 3 servers a
-    polish took 37 s of swap rounds with it, 1.8 s with the anchored one. Options out of
-    reach give inf.
-    `fits` checks the servers' minimum allocations against their capacities, from the
-    changes alone too.
+    polish took 37 s of swap rounds with the plain bound alone, 1.8 s with the anchored
+    one. Options out of reach give inf. `fits` checks the servers' minimum allocations
+    against their capacities, from the changes alone too.
     """
 
     def __init__(self, instance: Instance, objective: Objective) -> None:

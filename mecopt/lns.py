@@ -68,13 +68,14 @@ PROVEN_ATOL = 1e-9
 DESCEND_SHARE = 0.25
 # Energy: up to this many (UE, option) columns, HiGHS on the whole instance (from the LNS
 # incumbent) gets the time left after the first round of freed sets that improves nothing.
-# Where LNS has stalled, HiGHS's own search beats it (on hetero 500 x 10, 4,499 columns,
-# 256.03 J against 256.10 in 4.5 s); on hetero 1000 x 20 (17,189 columns) it is worse
-# (551.1 against 549.3 J), so larger instances skip it. Waiting for the stall, rather than
-# giving HiGHS a fixed last share of the time, matters where LNS keeps improving: on 10
-# `sparse` and hetero instances of 181-1000 UEs plus three of instances/tight, from
-# lambo-w's decodes, 2.12% / 1.42% / 1.02% mean gap at 1 / 2 / 4 s against 2.62% / 1.98% /
-# 1.39% with the last 60% of the time (docs/notes/2026-12-02-lns-and-polish.md).
+# At that size HiGHS's own search can beat more freed sets (measured when it took the last
+# 60% of the time: hetero 500 x 10, 4,499 columns, 256.03 J against 256.10 in 4.5 s); on
+# hetero 1000 x 20 (17,189 columns) it was worse (551.1 against 549.3 J), so larger
+# instances skip it. Waiting for the stall rather than giving HiGHS a fixed last share
+# matters where LNS keeps improving: on 10 `sparse` and hetero instances of 181-1000 UEs
+# plus three of instances/tight, from lambo-w's decodes, 2.12% / 1.42% / 1.02% mean gap at
+# 1 / 2 / 4 s against 2.62% / 1.98% / 1.39% with the last 60% of the time
+# (docs/notes/2026-12-02-lns-and-polish.md).
 WHOLE_MAX_COLUMNS = 8000
 
 # A latency sub-solver: (sub-instance, start assignment, time limit) -> assignment or None.
