@@ -15,6 +15,11 @@ sub-problem on the freed UEs exactly (within a small time limit):
   exact outer-approximation search of `highs` (passed in as `latency_solver`, by default
   mecopt.outer_approximation.search, imported when first needed: Pyomo's solver interface
   takes over a second to import).
+  Between server pairs, a `chains` step samples CHAIN_SAMPLES chains of up to three moves
+  (UE x to another option, a UE on that server to another, a UE on that one back to x's
+  server or elsewhere), evaluates them exactly and takes the best if it improves: the
+  cyclic exchanges through several servers that separate `descend`'s local optima from
+  DE's, and a step that costs milliseconds where an exact pair can take a second.
 
 Energy starts from the LP relaxation, rounded and repaired. On an instance of at most
 WHOLE_MAX_COLUMNS (UE, option) pairs, HiGHS searches the whole GAP from the LNS incumbent
@@ -77,6 +82,9 @@ DESCEND_SHARE = 0.25
 # 1 / 2 / 4 s against 2.62% / 1.98% / 1.39% with the last 60% of the time
 # (docs/notes/2026-12-02-lns-and-polish.md).
 WHOLE_MAX_COLUMNS = 8000
+
+# Latency: chains of up to three moves sampled and evaluated exactly per `chains` step.
+CHAIN_SAMPLES = 2048
 
 # A latency sub-solver: (sub-instance, start assignment, time limit) -> assignment or None.
 LatencySolver = Callable[[Instance, np.ndarray, float], "np.ndarray | None"]
@@ -466,25 +474,33 @@ class _EnergyLNS:
 # ----------------------------------------------------------------------------- latency
 class _LatencyLNS:
     """Freed sets of whole servers (and the local UEs that can reach them), re-solved as
-    an independent sub-instance by the exact latency search."""
+    an independent sub-instance by the exact latency search, alternating with `chains`
+    steps (sampled three-move chains, evaluated exactly)."""
 
     def __init__(self, instance: Instance, rng: np.random.Generator,
                  solver: LatencySolver | None) -> None:
         self.instance, self.rng = instance, rng
         self.solver = solver or _outer_approximation
         self.M = instance.n_servers
-        self.queue: list[tuple[int, ...]] = []
+        self.queue: list[tuple[int, ...] | str] = []
+        self.kind = "pair"
 
     def choose(self, a: np.ndarray) -> tuple[str, np.ndarray]:
         if not self.queue:
             M = self.M
             pairs = [(j,) for j in range(1, M + 1)] if M == 1 else \
                 [(j, k) for j in range(1, M + 1) for k in range(j + 1, M + 1)]
-            self.queue = [pairs[i] for i in self.rng.permutation(len(pairs))] + [()]
-        servers = self.queue.pop(0)
-        if not servers:
+            for i in self.rng.permutation(len(pairs)):
+                self.queue += ["chains", pairs[i]]
+            self.queue.append(())
+        item = self.queue.pop(0)
+        if item == "chains":
+            self.kind = "chains"
+            return "chains", np.zeros(0, dtype=int)
+        if not item:
             return "round", np.zeros(0, dtype=int)
-        self.servers = np.array(servers)
+        self.kind = "pair"
+        self.servers = np.array(item)
         cols = self.servers - 1
         reach = self.instance.usable[:, cols].any(axis=1)
         ues = np.flatnonzero(np.isin(a, self.servers) | ((a == 0) & reach))
@@ -492,6 +508,8 @@ class _LatencyLNS:
 
     def solve(self, a: np.ndarray, ues: np.ndarray, time_limit: float
               ) -> tuple[np.ndarray, bool] | None:
+        if self.kind == "chains":
+            return self._chains(a)
         if not len(ues):
             return None
         inst, servers = self.instance, self.servers
@@ -510,6 +528,58 @@ class _LatencyLNS:
         out = a.copy()
         out[ues] = np.r_[0, servers][np.asarray(found, dtype=int)]
         return out, False
+
+    def _chains(self, a: np.ndarray) -> tuple[np.ndarray, bool] | None:
+        """The best of CHAIN_SAMPLES sampled chains if it improves on `a`, else None."""
+        inst = self.instance
+        cand = sample_chains(inst, a, self.rng, CHAIN_SAMPLES)
+        batch = evaluate_batch(inst, np.r_[a[None], cand])
+        value = np.where(batch.feasible, batch.value(Objective.LATENCY), np.inf)
+        k = int(np.argmin(value[1:]))
+        if value[1 + k] < value[0] * (1 - IMPROVE_RTOL):
+            return cand[k], False
+        return None
+
+
+def sample_chains(instance: Instance, a: np.ndarray, rng: np.random.Generator,
+                  count: int) -> np.ndarray:
+    """`count` neighbours (count, N) of the assignment `a`, each a chain of up to three
+    moves to deadline-meeting options: a random UE x to another option s2; a random UE on
+    s2 (if s2 is a server with UEs) to another option s3; a random UE on s3 (likewise) to
+    x's option, half the time where it can, else to another one. A chain stops where a
+    server it reaches is empty or local. Neighbours may overload a server."""
+    ok = instance.option_ok
+    N, K = ok.shape
+    order = np.argsort(a, kind="stable")
+    on = np.bincount(a, minlength=K)
+    first = np.r_[0, np.cumsum(on)[:-1]]
+    rows = np.arange(count)
+
+    def other_option(ues: np.ndarray) -> np.ndarray:
+        score = rng.random((len(ues), K))
+        score[~ok[ues]] = -1.0
+        score[np.arange(len(ues)), a[ues]] = -1.0
+        return np.where(score.max(axis=1) >= 0, score.argmax(axis=1), a[ues])
+
+    def ue_on(opts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = first[opts] + np.floor(rng.random(len(opts)) * np.maximum(on[opts], 1))
+        return order[np.minimum(pos.astype(int), N - 1)], (opts > 0) & (on[opts] > 0)
+
+    out = np.repeat(a[None], count, axis=0)
+    x = rng.integers(N, size=count)
+    s2 = other_option(x)
+    out[rows, x] = s2
+    y, go = ue_on(s2)
+    s3 = other_option(y)
+    go &= s3 != a[y]
+    out[rows[go], y[go]] = s3[go]
+    z, go3 = ue_on(s3)
+    go3 &= go & (z != x) & (z != y)
+    back = ok[z, a[x]] & (a[x] != a[z]) & (rng.random(count) < 0.5)
+    s4 = np.where(back, a[x], other_option(z))
+    go3 &= s4 != a[z]
+    out[rows[go3], z[go3]] = s4[go3]
+    return out
 
 
 def _outer_approximation(sub: Instance, start: np.ndarray, time_limit: float

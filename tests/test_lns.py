@@ -10,9 +10,10 @@ import pytest
 
 import mecopt
 from mecopt.construct import greedy_assignment
+from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
-from mecopt.lns import improve, improve_with_stats
+from mecopt.lns import improve, improve_with_stats, sample_chains
 from mecopt.objective import Objective
 from mecopt.reference import load_reference, optimum
 from mecopt.repair import repair
@@ -191,6 +192,37 @@ def test_latency_sub_problems_are_independent_instances():
         return sub_start  # no change
 
     a, v = improve(inst, "latency", start, time_limit=5.0, seed=0, use_descend=False,
-                   latency_solver=spy, max_steps=5)
+                   latency_solver=spy, max_steps=10)  # pairs alternate with `chains` steps
     assert len(seen) == 5 and all(m in (1, 2) for m, _ in seen)
-    assert np.array_equal(a, start)
+    assert value_of(inst, a, "latency") == (True, pytest.approx(v, rel=1e-12))
+    assert v <= value_of(inst, start, "latency")[1]
+
+
+def test_sampled_chains_are_neighbours_of_up_to_three_moves():
+    inst = hetero("hetero-016")
+    a, _ = greedy_assignment(inst, Objective.LATENCY)
+    chains = sample_chains(inst, a, np.random.default_rng(0), 2000)
+    changed = chains != a[None]
+    moves = changed.sum(axis=1)
+    assert moves.min() >= 1 and moves.max() <= 3
+    assert np.bincount(moves, minlength=4)[3] > 100  # full chains are common
+    assert inst.option_ok[np.nonzero(changed)[1], chains[changed]].all()  # deadlines met
+
+
+def test_latency_chains_leave_a_local_optimum_of_descend():
+    """From a local optimum of the shared descent, with server pairs that never improve,
+    the sampled chains alone still find better assignments (hetero-016: 0.074% better in
+    40 steps, three chains accepted; measured)."""
+    inst = hetero("hetero-016")
+    start, _ = greedy_assignment(inst, Objective.LATENCY)
+    start, before = descend(inst, "latency", start)
+
+    def no_change(sub, sub_start, seconds):
+        return None
+
+    a, v, stats = improve_with_stats(inst, "latency", start, time_limit=60.0, seed=0,
+                                     latency_solver=no_change, max_steps=40,
+                                     sub_time_limit=60.0)
+    assert stats.by_kind.get("chains", 0) >= 1 and set(stats.by_kind) == {"chains"}
+    assert value_of(inst, a, "latency") == (True, pytest.approx(v, rel=1e-12))
+    assert v < before * (1 - 1e-4)
