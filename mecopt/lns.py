@@ -26,7 +26,8 @@ WHOLE_MAX_COLUMNS (UE, option) pairs, HiGHS searches the whole GAP from the LNS 
 for the time left once a round of freed sets (one of each kind) improves nothing: at that
 size and that point its own tree and heuristics beat more freed sets.
 
-Freed sets, taken in turn (energy: all four kinds; latency: server pairs):
+Freed sets, taken in turn (energy: all four kinds; latency: server pairs, each after a
+`chains` step, above):
 1. `pair`: every UE on two servers, plus UEs elsewhere that would save energy there;
 2. `region`: a random UE and the UEs whose uplink-rate profile (log rate to every server) is
    nearest to it, i.e. the UEs that compete for the same servers;
