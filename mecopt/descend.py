@@ -1,6 +1,7 @@
 """The shared local search: a best-improvement descent that polishes a feasible assignment.
 
-`descend` moves one UE, swaps two UEs, or follows an ejection chain, over whole
+`descend` moves one UE, swaps two UEs, follows an ejection chain, or applies cyclic and path
+exchanges through several servers (mecopt.exchange), over whole
 neighbourhoods evaluated at once with `evaluate_batch`, after a cheap lower bound (`_Bound`)
 has set aside the neighbours that cannot improve. DE, PG, LNS, the Pareto front's starts and
 LAMBO's polish apply it to their best assignments.
@@ -14,6 +15,7 @@ import numpy as np
 
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
+from mecopt.exchange import candidates
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.waterfill import fits
@@ -22,17 +24,24 @@ __all__ = ["descend"]
 
 
 def descend(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,
-            swaps: bool = True, chains: bool = True, deadline: float | None = None,
+            swaps: bool = True, chains: bool = True, exchanges: bool = True,
+            deadline: float | None = None,
             max_rounds: int = 10_000) -> tuple[np.ndarray, float]:
     """Best-improvement local search from a feasible assignment: (assignment, value).
 
     Each round evaluates a neighbourhood at once with `evaluate_batch` and takes its best
     feasible improvement, trying in turn until one improves:
     1. every single-UE move (UE i to any other deadline-meeting option);
-    2. if `swaps`, every exchange of the options of two UEs;
-    3. if `chains`, ejection chains of depth two: a move from step 1 that would improve the
+    2. for energy, if `exchanges`, cyclic and path exchanges through up to
+       mecopt.exchange.MAX_LENGTH servers, found in the improvement graph (mecopt.exchange;
+       exact for energy): the most negative chains, and all server-disjoint ones at once;
+    3. if `swaps`, every exchange of the options of two UEs;
+    4. if `chains`, ejection chains of depth two: a move from step 1 that would improve the
        objective but overloads its server (at most `_CHAIN_STARTS` of them, most promising
-       first), combined with moving one UE already on that server to any other option.
+       first), combined with moving one UE already on that server to any other option;
+    5. for latency, if `exchanges`, the exchanges of step 2, last: the graph's latency costs
+       are exact only while no deadline binds, and here each one found is a gain from a
+       local optimum of steps 1-4, so the result is never worse than without them.
     Neighbours whose lower bound (`_Bound`) cannot beat the current value are skipped
     unevaluated; the others are evaluated best bound first, a chunk at a time, until the
     next bound cannot beat the best value found (for energy the bound is the exact value,
@@ -55,7 +64,7 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     for _ in range(max_rounds):
         if search.late():
             break
-        best = search.improve(swaps=swaps, chains=chains)
+        best = search.improve(swaps=swaps, chains=chains, exchanges=exchanges)
         if best is None:
             break
         search.a, search.value, search.allocation = best
@@ -77,13 +86,17 @@ class _Descent:
     def late(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
 
-    def improve(self, *, swaps: bool, chains: bool
+    def improve(self, *, swaps: bool, chains: bool, exchanges: bool
                 ) -> tuple[np.ndarray, float, np.ndarray] | None:
-        """One round: the best improving move, else swap, else ejection chain, as
-        (assignment, value, allocation); or None."""
+        """One round: the best improving move, else swap, else ejection chain, else (energy)
+        exchange, as (assignment, value, allocation); or None."""
         a, ok = self.a, self.ok
         ue, opt = np.nonzero(ok & (self.options[None] != a[:, None]))
         best = self.best_of(ue[:, None], opt[:, None])
+        if best is None and exchanges and self.energy and not self.late():
+            # Energy's graph is exact and cheaper than the swaps below, which it mostly
+            # contains (two-cycles, and paths through a local UE).
+            best = self._exchange()
         if best is None and swaps and not self.late():
             i, j = np.triu_indices(self.instance.n_ues, k=1)
             keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
@@ -94,7 +107,17 @@ class _Descent:
             promising = self.chain_starts(ue, opt)
             if len(promising):
                 best = self.best_of(*_ejections(ok, a, ue[promising], opt[promising]))
+        if best is None and exchanges and not self.energy and not self.late():
+            # Latency's graph costs are exact only while no deadline binds, so its
+            # exchanges come last: from a local optimum of the rest, a strict gain.
+            best = self._exchange()
         return best
+
+    def _exchange(self) -> tuple[np.ndarray, float, np.ndarray] | None:
+        """The best improving exchange (mecopt.exchange) among the most negative chains
+        and all server-disjoint ones at once; or None."""
+        cand = candidates(self.instance, self.objective, self.a, combine=True)
+        return _best(self.instance, self.objective, cand, self.value, self.deadline)[0]
 
     def best_of(self, ues: np.ndarray, opts: np.ndarray
                 ) -> tuple[np.ndarray, float, np.ndarray] | None:

@@ -167,6 +167,7 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
         rounded = search.rounding(best.a, best.left())  # the LP relaxation, repaired
         if rounded is not None:
             best.consider(rounded, "rounding")
+        best.polish()  # the start, or the rounding where it is better
         whole = whole and search.columns <= WHOLE_MAX_COLUMNS
     else:
         whole = False

@@ -1,0 +1,289 @@
+"""Cyclic and path exchanges: the moves of several UEs through several servers at once.
+
+An exchange is a chain of UEs v0 -> v1 -> ... -> vk: v0 moves to v1's server, v1 moves to
+v2's server, and so on, each server of the chain gaining one UE and losing one. The last
+UE either closes the cycle (vk moves to v0's server, a *cyclic* exchange) or goes to an
+option where nobody leaves (a server outside the chain or local, a *path* exchange, whose
+first server only loses v0). `descend`'s moves, swaps and depth-two ejection chains are the
+shortest of these; here they run through up to `max_length` servers.
+
+They are found in the *improvement graph* (Ahuja, Orlin and Sharma's very large-scale
+neighbourhood search): a node per UE on a server, and an arc v -> w when v may take w's
+place on w's server. When every server of the chain gains exactly one UE and loses one,
+what the chain does to a server depends only on that arc's pair, so the arc costs add up:
+- energy: the arc costs v's energy change, and exists only if the server's f_min sum still
+  fits its capacity with v in and w out, so a chain's cost is exact and it is feasible;
+- latency: the arc costs v's transmit-time change plus the server's compute-time change,
+  (S + sqrt C_v - sqrt C_w)^2 / F - S^2 / F (S: the server's sum of sqrt C), exact while no
+  deadline binds the water-filling; every candidate is evaluated exactly afterwards.
+A negative chain is found by a shortest-path search over chain lengths, one label per UE
+and length (the best chain of that length ending there, its servers kept as a bit mask so
+that no server is visited twice), all UEs at once with numpy. That label-correcting search
+is a heuristic: it can miss a negative chain, never report a false one, since every
+candidate goes through `evaluate_batch`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mecopt.errors import InputError
+from mecopt.evaluation import evaluate_batch
+from mecopt.instance import Instance
+from mecopt.objective import Objective
+from mecopt.waterfill import fits
+
+__all__ = ["candidates", "exchange"]
+
+# Longest chain searched (servers it passes through), and the candidate chains evaluated
+# exactly per round (the most negative first).
+MAX_LENGTH = 8
+KEEP = 32
+# A chain is a candidate only if its predicted change is below this (relative to the value).
+PREDICT_RTOL = 1e-9
+# Servers are bits of an int64 mask: larger networks search chains among the first 63.
+MAX_MASK_SERVERS = 63
+
+
+def exchange(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,
+             deadline: float | None = None, max_length: int = MAX_LENGTH,
+             max_rounds: int = 10_000) -> tuple[np.ndarray, float]:
+    """Apply improving exchanges until none is found: (assignment, value).
+
+    Each round builds the improvement graph of the current assignment, takes up to KEEP
+    chains the graph predicts to improve, evaluates them exactly with `evaluate_batch` and
+    applies the best that does. It stops when no candidate improves, after `max_rounds`,
+    or at `deadline` (a time.perf_counter() value, checked between rounds). Never returns
+    something worse or infeasible; InputError if the start is not feasible.
+    """
+    objective = Objective.parse(objective)
+    a = np.asarray(assignment, dtype=int).copy()
+    first = evaluate_batch(instance, a[None])
+    if not first.feasible[0]:
+        raise InputError("assignment: exchange needs a feasible starting assignment")
+    value = float(first.value(objective)[0])
+    for _ in range(max_rounds):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        cand = candidates(instance, objective, a, max_length=max_length, combine=True)
+        if not len(cand):
+            break
+        ev = evaluate_batch(instance, cand)
+        values = np.where(ev.feasible, ev.value(objective), np.inf)
+        best = int(np.argmin(values))
+        if not values[best] < value - 1e-12 * abs(value):
+            break
+        a, value = cand[best].copy(), float(values[best])
+    return a, value
+
+
+def candidates(instance: Instance, objective: Objective | str, a: np.ndarray, *,
+               max_length: int = MAX_LENGTH, keep: int = KEEP,
+               combine: bool = False) -> np.ndarray:
+    """(K, N) assignments, each `a` changed by one exchange the improvement graph predicts
+    to improve the objective, the most negative first; K <= keep (0 when none).
+
+    combine: also, first, `a` changed by every predicted-improving chain that shares no
+    server and no UE with a more negative one taken before it. Chains through disjoint
+    servers do not interact (for energy their changes add up exactly), so one round can
+    apply many of them."""
+    a = np.asarray(a, dtype=int)
+    graph = _Graph(instance, Objective.parse(objective), a)
+    found = graph.search(max_length)
+    if not found:
+        return np.zeros((0, instance.n_ues), dtype=int)
+    found.sort(key=lambda c: c[0])
+    out, seen = [], set()
+    if combine:
+        b, servers, ues = a.copy(), set(), set()
+        for _, moves in found:
+            touched = {int(a[u]) for u, _ in moves} | {o for _, o in moves}
+            touched.discard(0)
+            moved = {u for u, _ in moves}
+            if touched & servers or moved & ues:
+                continue
+            servers |= touched
+            ues |= moved
+            for ue, option in moves:
+                b[ue] = option
+        out.append(b)
+        seen.add(b.tobytes())
+    for _, moves in found:
+        if len(out) >= keep + combine:
+            break
+        b = a.copy()
+        for ue, option in moves:
+            b[ue] = option
+        key = b.tobytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(b)
+    return np.array(out, dtype=int)
+
+
+class _Graph:
+    """The improvement graph of one assignment, as a list of arcs, and its shortest-chain
+    search."""
+
+    def __init__(self, instance: Instance, objective: Objective, a: np.ndarray) -> None:
+        N, M = instance.n_ues, instance.n_servers
+        self.N, self.M, self.a = N, M, a
+        ok = instance.option_ok
+        f_min = np.where(instance.usable, instance.f_min, 0.0)  # (N, M)
+        cap = instance.capacity_hz
+        on = a > 0
+        srv = np.where(on, a - 1, 0)
+        load = np.bincount(srv[on], weights=f_min[on, srv[on]], minlength=M)
+        if objective is Objective.ENERGY:
+            cost = np.c_[instance.e_loc, instance.e_tx]  # (N, M+1) own cost per option
+        else:
+            cost = np.c_[instance.t_loc, instance.t_tx]
+        cost = np.where(ok, cost, np.inf)
+        own = cost[np.arange(N), a]  # (N,) what each UE costs where it is now
+        self.value_scale = float(np.abs(own).sum()) or 1.0
+        latency = objective is Objective.LATENCY
+        root = np.sqrt(instance.cycles)
+        S = np.bincount(srv[on], weights=root[on], minlength=M)  # sum of sqrt C per server
+        # Arcs v -> w (v takes w's place on w's server j): per server, every UE that may
+        # use j and is elsewhere, times every UE on j.
+        srcs, dsts, costs = [], [], []
+        for j in range(min(M, MAX_MASK_SERVERS)):
+            there = np.flatnonzero(a == j + 1)
+            comers = np.flatnonzero(ok[:, j + 1] & (a != j + 1))
+            if not len(there) or not len(comers):
+                continue
+            v, w = np.repeat(comers, len(there)), np.tile(there, len(comers))
+            fit = fits(load[j] - f_min[w, j] + f_min[v, j], cap[j])
+            v, w = v[fit], w[fit]
+            c = cost[v, j + 1] - own[v]
+            if latency:  # server j's compute time: ((S + r_v - r_w)^2 - S^2) / F_j
+                c = c + ((S[j] + root[v] - root[w]) ** 2 - S[j] ** 2) / cap[j]
+            srcs.append(v)
+            dsts.append(w)
+            costs.append(c)
+        src = np.concatenate(srcs) if srcs else np.zeros(0, dtype=int)
+        dst = np.concatenate(dsts) if dsts else np.zeros(0, dtype=int)
+        arc = np.concatenate(costs) if costs else np.zeros(0)
+        order = np.argsort(dst, kind="stable")  # grouped by the arc's head
+        self.src, self.dst, self.arc = src[order], dst[order], arc[order]
+        self.heads, self.head_start = np.unique(self.dst, return_index=True)
+        # A path's first UE leaves its server with nothing arriving; its last UE arrives
+        # at server m (or local) with nothing leaving.
+        arrive = cost[:, 1:] - own[:, None]  # (N, M)
+        leave = np.zeros(N)
+        if latency:
+            leave = np.where(on, ((S[srv] - root) ** 2 - S[srv] ** 2) / cap[srv], 0.0)
+            arrive = arrive + ((S[None, :] + root[:, None]) ** 2 - S[None, :] ** 2) / cap
+        arrive = np.where(ok[:, 1:] & fits(load[None, :] + f_min, cap[None, :]), arrive, np.inf)
+        arrive[np.flatnonzero(on), srv[on]] = np.inf  # not onto its own server
+        arrive[:, MAX_MASK_SERVERS:] = np.inf
+        self.arrive = arrive
+        self.local = np.where(ok[:, 0] & on, cost[:, 0] - own, np.inf)  # (N,) to local
+        self.leave = leave
+        self.maskable = ~on | (srv < MAX_MASK_SERVERS)
+        self.start_ok = on & self.maskable  # a cycle's first UE: on a server it returns to
+        m = np.arange(M)
+        self.server_bit = np.where(m < MAX_MASK_SERVERS,
+                                   np.left_shift(np.int64(1), np.minimum(m, 62)), np.int64(0))
+        self.bit = np.where(on, self.server_bit[srv], np.int64(0))  # (N,) each UE's server
+        self.on = on
+        self._keys: np.ndarray | None = None
+        self._key_order: np.ndarray | None = None
+
+    def search(self, max_length: int) -> list[tuple[float, list[tuple[int, int]]]]:
+        """Negative chains: (predicted change, [(UE, new option), ...])."""
+        tol = -PREDICT_RTOL * self.value_scale
+        return self._search(True, max_length, tol) + self._search(False, max_length, tol)
+
+    def _search(self, cyclic: bool, max_length: int, tol: float
+                ) -> list[tuple[float, list[tuple[int, int]]]]:
+        N, a = self.N, self.a
+        src, dst = self.src, self.dst
+        # Labels at length 0: the chain is its first UE alone. A cycle starts on a server
+        # (its first server must get a UE back); a path may start local.
+        start = np.arange(N)
+        if cyclic:
+            dist = np.where(self.start_ok, 0.0, np.inf)
+        else:
+            dist = np.where(self.maskable, self.leave, np.inf)
+        mask = self.bit.copy()
+        preds: list[np.ndarray] = []
+        found: list[tuple[float, list[tuple[int, int]]]] = []
+        cols = np.arange(N)
+        for length in range(max_length + 1):
+            if length:
+                if not len(src):
+                    break
+                # Extend every chain ending at v by an arc v -> w, w's server not in it.
+                c = dist[src] + self.arc
+                c[(mask[src] & self.bit[dst]) != 0] = np.inf
+                best = np.minimum.reduceat(c, self.head_start)  # per head
+                group = np.repeat(np.arange(len(self.heads)),
+                                  np.diff(np.r_[self.head_start, len(c)]))
+                hit = np.flatnonzero(c <= best[group])
+                _, first = np.unique(group[hit], return_index=True)
+                pick = hit[first]  # the best arc into each head
+                v = np.full(N, -1)
+                v[dst[pick]] = src[pick]
+                dist = np.full(N, np.inf)
+                dist[dst[pick]] = c[pick]
+                has = v >= 0
+                mask = np.where(has, mask[np.maximum(v, 0)] | self.bit, 0)
+                start = np.where(has, start[np.maximum(v, 0)], -1)
+                preds.append(v)
+                if not np.isfinite(dist).any():
+                    break
+            # Close the chains ending at each UE w.
+            if cyclic:
+                if not length:
+                    continue
+                close = np.full(N, np.inf)
+                live = np.flatnonzero(np.isfinite(dist))
+                back = self._arc_cost(live, start[live])
+                close[live] = dist[live] + back
+                ends = np.flatnonzero(close < tol)
+                found += [(float(close[w]), self._moves(preds, w, int(a[start[w]])))
+                          for w in ends]
+            else:
+                free = (mask[:, None] & self.server_bit[None, :]) == 0  # (N, M)
+                arrive = np.where(free, self.arrive, np.inf)
+                opt = np.argmin(arrive, axis=1)
+                end_cost = arrive[cols, opt]
+                to_local = self.local < end_cost
+                end_cost = np.where(to_local, self.local, end_cost)
+                option = np.where(to_local, 0, opt + 1)
+                close = dist + end_cost
+                ends = np.flatnonzero(close < tol)
+                found += [(float(close[w]), self._moves(preds, w, int(option[w])))
+                          for w in ends]
+        return found
+
+    def _arc_cost(self, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The costs of arcs v -> w (inf where there is no such arc)."""
+        out = np.full(len(v), np.inf)
+        if not len(self.src):
+            return out
+        # Arcs are grouped by head w; within a group, find tail v.
+        if self._keys is None:  # sorted (head, tail) keys, built on the first call
+            key = self.dst.astype(np.int64) * self.N + self.src
+            self._key_order = np.argsort(key, kind="stable")
+            self._keys = key[self._key_order]
+        order, keys = self._key_order, self._keys
+        want = w.astype(np.int64) * self.N + v
+        at = np.searchsorted(keys, want)
+        at = np.minimum(at, len(keys) - 1)
+        hit = keys[at] == want
+        out[hit] = self.arc[order[at[hit]]]
+        return out
+
+    def _moves(self, preds: list[np.ndarray], w: int, last: int) -> list[tuple[int, int]]:
+        """The moves of the chain ending at UE w (labels `preds`), w itself going to `last`."""
+        chain = [w]
+        for v in reversed(preds):
+            chain.append(int(v[chain[-1]]))
+        chain.reverse()  # v0, v1, ..., w
+        moves = [(chain[k], int(self.a[chain[k + 1]])) for k in range(len(chain) - 1)]
+        moves.append((w, last))
+        return moves

@@ -1,0 +1,103 @@
+"""Cyclic and path exchanges (mecopt.exchange): they find the multi-server moves that
+descend's shorter neighbourhoods cannot, and every candidate they offer is real."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mecopt
+from mecopt.construct import greedy_assignment
+from mecopt.descend import descend
+from mecopt.errors import InputError
+from mecopt.evaluation import evaluate_batch
+from mecopt.exchange import candidates, exchange
+from mecopt.generators import generate
+
+
+def _rotation_instance() -> mecopt.Instance:
+    """3 UEs, 3 servers, each server holding exactly one UE's f_min. UE i reaches servers
+    i+1 and i+2 (cyclically) and transmits twice as fast to i+2; no UE can finish locally.
+    From UE i on server i+1, the only improvement is the three-cycle that moves every UE
+    to its faster server: any single move overloads a server, and a swap or a depth-two
+    ejection chain would put a UE on a server it cannot reach."""
+    rate = np.zeros((3, 3))
+    for i in range(3):
+        rate[i, i] = 1e6
+        rate[i, (i + 1) % 3] = 2e6
+    ones = np.ones(3)
+    return mecopt.Instance(name="rotation", data_bits=1e5 * ones, cycles=1e9 * ones,
+                           local_hz=1e8 * ones, tx_power_w=ones, local_power_w=ones,
+                           deadline_s=ones, capacity_hz=1.2e9 * ones, rate_bps=rate)
+
+
+def _energy(inst, a):
+    ev = evaluate_batch(inst, np.asarray(a)[None])
+    return bool(ev.feasible[0]), float(ev.value("energy")[0])
+
+
+def test_a_three_cycle_that_moves_swaps_and_depth_two_chains_miss():
+    inst = _rotation_instance()
+    start = np.array([1, 2, 3])
+    ok, before = _energy(inst, start)
+    assert ok
+    stuck, v_old = descend(inst, "energy", start, exchanges=False)
+    assert np.array_equal(stuck, start) and v_old == pytest.approx(before)
+    a, v = exchange(inst, "energy", start)
+    assert np.array_equal(a, [2, 3, 1])
+    assert _energy(inst, a) == (True, pytest.approx(v))
+    assert v == pytest.approx(before / 2)  # every UE transmits twice as fast
+    a2, v2 = descend(inst, "energy", start)  # descend's exchanges find it too
+    assert np.array_equal(a2, [2, 3, 1]) and v2 == pytest.approx(v)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_energy_candidates_are_feasible_and_improve(seed):
+    """For energy the improvement graph's costs and capacities are exact: every chain it
+    predicts to improve is feasible and does improve."""
+    inst = generate("tight", seed=seed)
+    start, _ = greedy_assignment(inst, "energy")
+    ok, before = _energy(inst, start)
+    assert ok
+    cand = candidates(inst, "energy", start, combine=True)
+    assert len(cand) >= 2  # a greedy GAP start leaves chains to find
+    ev = evaluate_batch(inst, cand)
+    assert ev.feasible.all()
+    assert (ev.value("energy") < before).all()
+    changed = cand != start[None]
+    assert inst.option_ok[np.nonzero(changed)[1], cand[changed]].all()
+
+
+@pytest.mark.parametrize("objective", ["energy", "latency"])
+def test_exchange_never_worse_and_feasible(objective):
+    inst = generate("sparse", 120, 12, seed=3)
+    start, _ = greedy_assignment(inst, objective)
+    before = float(evaluate_batch(inst, start[None]).value(objective)[0])
+    a, v = exchange(inst, objective, start)
+    ev = evaluate_batch(inst, a[None])
+    assert ev.feasible[0] and float(ev.value(objective)[0]) == pytest.approx(v, rel=1e-12)
+    assert v <= before
+    if objective == "energy":
+        assert v < before * (1 - 1e-3)  # from greedy, exchanges find plenty
+
+
+def test_descend_with_exchanges_ends_lower_on_energy():
+    """The exchanges change descend's path, so an instance can end in a worse local optimum;
+    over 12 tight instances from greedy they end lower on average (measured: 10 of 12
+    lower, mean -0.43%)."""
+    change = []
+    for seed in range(12):
+        inst = generate("tight", seed=10 + seed)
+        start, _ = greedy_assignment(inst, "energy")
+        _, old = descend(inst, "energy", start, exchanges=False)
+        a, new = descend(inst, "energy", start)
+        assert _energy(inst, a) == (True, pytest.approx(new))
+        change.append(new / old - 1)
+    assert np.mean(change) < -1e-3
+    assert np.sum(np.array(change) < 0) >= 8
+
+
+def test_infeasible_start_is_refused():
+    inst = _rotation_instance()
+    with pytest.raises(InputError, match="assignment"):
+        exchange(inst, "energy", np.array([1, 1, 3]))
