@@ -7,7 +7,8 @@ they end at relative to the start (how much the search gains), and the mean ms p
 descent. `--json` writes every final value, so two versions of the code can be compared
 start by start (the same seed gives the same starts):
 
-    python benchmarks/bench_descend.py [--starts 6] [--seed 0] [--json out.json]
+    python benchmarks/bench_descend.py [--starts 6] [--seed 0] [--json out.json] \
+        [--no-exchanges]
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=6, help="random starts per instance")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write every final value here")
+    parser.add_argument("--no-exchanges", action="store_true",
+                        help="descend without its cyclic and path exchanges (mecopt.exchange)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     finals: dict[str, list[float]] = {}
@@ -58,7 +61,7 @@ def main() -> None:
                             (a, float(repair(inst, obj, a[None]).value[0]))]
                     for a, v0 in starts:
                         t = time.perf_counter()
-                        _, v = descend(inst, obj, a)
+                        _, v = descend(inst, obj, a, exchanges=not args.no_exchanges)
                         ms.append(1e3 * (time.perf_counter() - t))
                         ratios.append(v / v0)
                         finals.setdefault(f"{family}/{obj.value}/{kind}", []).append(v)

@@ -32,7 +32,9 @@ from the runs (tests/test_docs.py runs the check):
   (batch.md): the service, batch and start-up figures of docs/figures/NAME.json
   (`bench_serve.py`, `bench_batch.py`, `bench_startup.py`, each with `--json`);
 - `<!-- generalization: NAME -->` (lambo.md): LAMBO and the other methods on families it
-  never trained on, from docs/figures/NAME.json (`bench_generalization.py --json`).
+  never trained on, from docs/figures/NAME.json (`bench_generalization.py --json`);
+- `<!-- exchange: NAME -->` (heuristics.md): `descend` without and with its exchanges, from
+  docs/figures/NAME.json (`bench_exchange.py --json`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ SERVE = re.compile(r"<!-- serve: ([\w-]+) -->\n(?:\|.*\n)*")
 BATCH = re.compile(r"<!-- batch: ([\w-]+) -->\n(?:\|.*\n)*")
 STARTUP = re.compile(r"<!-- startup: ([\w-]+) -->\n(?:\|.*\n)*")
 GENERALIZATION = re.compile(r"<!-- generalization: ([\w-]+) -->\n(?:\|.*\n)*")
+EXCHANGE = re.compile(r"<!-- exchange: ([\w-]+) -->\n(?:\|.*\n)*")
 
 
 def summary_table(family: str, objective: str) -> str:
@@ -266,6 +269,7 @@ def render(text: str) -> tuple[str, int]:
                            (ALEF_AVERAGES, alef_averages), (SCALING, _json_table("bench_scaling")),
                            (HIGHS, highs_table), (ENERGY_SCALE, _json_table("bench_energy_scale")),
                            (GENERALIZATION, _json_table("bench_generalization")),
+                           (EXCHANGE, _json_table("bench_exchange")),
                            (SERVE, _json_table("bench_serve")), (BATCH, _json_table("bench_batch")),
                            (STARTUP, _json_table("bench_startup"))):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]

@@ -116,7 +116,24 @@ class _Descent:
     def _exchange(self) -> tuple[np.ndarray, float, np.ndarray] | None:
         """The best improving exchange (mecopt.exchange) among the most negative chains
         and all server-disjoint ones at once; or None."""
-        cand = candidates(self.instance, self.objective, self.a, combine=True)
+        a, bound = self.a, self.bound
+        cand = candidates(self.instance, self.objective, a, combine=True)
+        if not self.energy:
+            # Where a deadline binds the water-filling the closed-form costs are off; a
+            # second graph with the Lagrangian terms there proposes other chains, and the
+            # exact evaluation picks among both (on 12 development instances the second
+            # graph closed one more gap to DE, the first was better on two others).
+            on = a > 0
+            at_min = on & (self.allocation <= self.instance.f_min[
+                np.arange(len(a)), np.maximum(a - 1, 0)] * (1 + 1e-9))
+            binds = np.zeros(self.instance.n_servers, dtype=bool)
+            binds[a[at_min] - 1] = True
+            if binds.any():
+                if bound.anchored is None or not np.array_equal(a, bound.anchored):
+                    bound.anchor(a, self.allocation)
+                more = candidates(self.instance, self.objective, a, combine=True,
+                                  lagrangian=(bound.share[:, 1:], binds))
+                cand = np.concatenate([cand, more])
         return _best(self.instance, self.objective, cand, self.value, self.deadline)[0]
 
     def best_of(self, ues: np.ndarray, opts: np.ndarray

@@ -81,16 +81,21 @@ def exchange(instance: Instance, objective: Objective | str, assignment: np.ndar
 
 def candidates(instance: Instance, objective: Objective | str, a: np.ndarray, *,
                max_length: int = MAX_LENGTH, keep: int = KEEP,
-               combine: bool = False) -> np.ndarray:
+               combine: bool = False,
+               lagrangian: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(K, N) assignments, each `a` changed by one exchange the improvement graph predicts
     to improve the objective, the most negative first; K <= keep (0 when none).
 
     combine: also, first, `a` changed by every predicted-improving chain that shares no
     server and no UE with a more negative one taken before it. Chains through disjoint
     servers do not interact (for energy their changes add up exactly), so one round can
-    apply many of them."""
+    apply many of them.
+    lagrangian: latency only, (share (N, M), binds (M,) bool): on the servers where binds
+    is True (a deadline binds the water-filling there, so the closed form is off), a UE's
+    part of the compute time is share[i, j], its Lagrangian term at the server's current
+    capacity price (mecopt.descend's anchored bound computes it)."""
     a = np.asarray(a, dtype=int)
-    graph = _Graph(instance, Objective.parse(objective), a)
+    graph = _Graph(instance, Objective.parse(objective), a, lagrangian)
     found = graph.search(max_length)
     if not found:
         return np.zeros((0, instance.n_ues), dtype=int)
@@ -127,7 +132,8 @@ class _Graph:
     """The improvement graph of one assignment, as a list of arcs, and its shortest-chain
     search."""
 
-    def __init__(self, instance: Instance, objective: Objective, a: np.ndarray) -> None:
+    def __init__(self, instance: Instance, objective: Objective, a: np.ndarray,
+                 lagrangian: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         N, M = instance.n_ues, instance.n_servers
         self.N, self.M, self.a = N, M, a
         ok = instance.option_ok
@@ -146,6 +152,10 @@ class _Graph:
         latency = objective is Objective.LATENCY
         root = np.sqrt(instance.cycles)
         S = np.bincount(srv[on], weights=root[on], minlength=M)  # sum of sqrt C per server
+        # Latency: what a UE adds to a server's compute time. In closed form, UE i joining
+        # server j adds (S_j + r_i)^2 / F_j - S_j^2 / F_j (r = sqrt C); on the servers
+        # `lagrangian` marks as binding, its Lagrangian term share[i, j] instead.
+        share, binds = lagrangian if lagrangian is not None else (None, np.zeros(M, bool))
         # Arcs v -> w (v takes w's place on w's server j): per server, every UE that may
         # use j and is elsewhere, times every UE on j.
         srcs, dsts, costs = [], [], []
@@ -158,7 +168,9 @@ class _Graph:
             fit = fits(load[j] - f_min[w, j] + f_min[v, j], cap[j])
             v, w = v[fit], w[fit]
             c = cost[v, j + 1] - own[v]
-            if latency:  # server j's compute time: ((S + r_v - r_w)^2 - S^2) / F_j
+            if latency and binds[j]:
+                c = c + share[v, j] - share[w, j]
+            elif latency:  # v in, w out: ((S + r_v - r_w)^2 - S^2) / F_j
                 c = c + ((S[j] + root[v] - root[w]) ** 2 - S[j] ** 2) / cap[j]
             srcs.append(v)
             dsts.append(w)
@@ -169,13 +181,20 @@ class _Graph:
         order = np.argsort(dst, kind="stable")  # grouped by the arc's head
         self.src, self.dst, self.arc = src[order], dst[order], arc[order]
         self.heads, self.head_start = np.unique(self.dst, return_index=True)
+        # Each arc's head group (position in `heads`), for the per-head minimum.
+        self.group = np.repeat(np.arange(len(self.heads)),
+                               np.diff(np.append(self.head_start, len(self.dst))))
         # A path's first UE leaves its server with nothing arriving; its last UE arrives
         # at server m (or local) with nothing leaving.
         arrive = cost[:, 1:] - own[:, None]  # (N, M)
         leave = np.zeros(N)
         if latency:
             leave = np.where(on, ((S[srv] - root) ** 2 - S[srv] ** 2) / cap[srv], 0.0)
-            arrive = arrive + ((S[None, :] + root[:, None]) ** 2 - S[None, :] ** 2) / cap
+            joins = ((S[None, :] + root[:, None]) ** 2 - S[None, :] ** 2) / cap  # (N, M)
+            if binds.any():
+                leave = np.where(on & binds[srv], -share[np.arange(N), srv], leave)
+                joins = np.where(binds[None, :], share, joins)
+            arrive = arrive + joins
         arrive = np.where(ok[:, 1:] & fits(load[None, :] + f_min, cap[None, :]), arrive, np.inf)
         arrive[np.flatnonzero(on), srv[on]] = np.inf  # not onto its own server
         arrive[:, MAX_MASK_SERVERS:] = np.inf
@@ -220,11 +239,9 @@ class _Graph:
                 c = dist[src] + self.arc
                 c[(mask[src] & self.bit[dst]) != 0] = np.inf
                 best = np.minimum.reduceat(c, self.head_start)  # per head
-                group = np.repeat(np.arange(len(self.heads)),
-                                  np.diff(np.r_[self.head_start, len(c)]))
-                hit = np.flatnonzero(c <= best[group])
-                _, first = np.unique(group[hit], return_index=True)
-                pick = hit[first]  # the best arc into each head
+                hit = np.flatnonzero(c <= best[self.group])
+                g = self.group[hit]  # non-decreasing: the first hit of each group wins
+                pick = hit[np.concatenate(([True], g[1:] != g[:-1]))] if len(hit) else hit
                 v = np.full(N, -1)
                 v[dst[pick]] = src[pick]
                 dist = np.full(N, np.inf)
