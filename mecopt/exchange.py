@@ -52,9 +52,11 @@ def exchange(instance: Instance, objective: Objective | str, assignment: np.ndar
              max_rounds: int = 10_000) -> tuple[np.ndarray, float]:
     """Apply improving exchanges until none is found: (assignment, value).
 
-    Each round builds the improvement graph of the current assignment, takes up to KEEP
-    chains the graph predicts to improve, evaluates them exactly with `evaluate_batch` and
-    applies the best that does. It stops when no candidate improves, after `max_rounds`,
+    Each round builds the improvement graph of the current assignment, takes the KEEP
+    chains the graph predicts to improve most and the assignment that applies all the
+    server-disjoint ones (`candidates` with combine=True), evaluates them exactly with
+    `evaluate_batch` and applies the best that improves. (`descend` runs the same rounds
+    among its other neighbourhoods, and for latency also from a Lagrangian graph.) It stops when no candidate improves, after `max_rounds`,
     or at `deadline` (a time.perf_counter() value, checked between rounds). Never returns
     something worse or infeasible; InputError if the start is not feasible.
     """
