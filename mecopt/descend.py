@@ -40,8 +40,9 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
        objective but overloads its server (at most `_CHAIN_STARTS` of them, most promising
        first), combined with moving one UE already on that server to any other option;
     5. for latency, if `exchanges`, the exchanges of step 2, last: the graph's latency costs
-       are exact only while no deadline binds, and here each one found is a gain from a
-       local optimum of steps 1-4, so the result is never worse than without them.
+       are exact only while no deadline binds (where one binds, a second graph with the
+       servers' Lagrangian terms proposes chains too), and here each one found is a gain
+       from a local optimum of steps 1-4, so the result is never worse than without them.
     Neighbours whose lower bound (`_Bound`) cannot beat the current value are skipped
     unevaluated; the others are evaluated best bound first, a chunk at a time, until the
     next bound cannot beat the best value found (for energy the bound is the exact value,
@@ -88,8 +89,9 @@ class _Descent:
 
     def improve(self, *, swaps: bool, chains: bool, exchanges: bool
                 ) -> tuple[np.ndarray, float, np.ndarray] | None:
-        """One round: the best improving move, else swap, else ejection chain, else (energy)
-        exchange, as (assignment, value, allocation); or None."""
+        """One round: the best improving move, else (energy) exchange, else swap, else
+        ejection chain, else (latency) exchange, as (assignment, value, allocation); or
+        None."""
         a, ok = self.a, self.ok
         ue, opt = np.nonzero(ok & (self.options[None] != a[:, None]))
         best = self.best_of(ue[:, None], opt[:, None])

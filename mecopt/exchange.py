@@ -15,12 +15,14 @@ what the chain does to a server depends only on that arc's pair, so the arc cost
   fits its capacity with v in and w out, so a chain's cost is exact and it is feasible;
 - latency: the arc costs v's transmit-time change plus the server's compute-time change,
   (S + sqrt C_v - sqrt C_w)^2 / F - S^2 / F (S: the server's sum of sqrt C), exact while no
-  deadline binds the water-filling; every candidate is evaluated exactly afterwards.
+  deadline binds the water-filling. Where one binds, the caller may pass each UE's
+  Lagrangian term at the server's capacity price instead (`candidates(..., lagrangian=)`).
 A negative chain is found by a shortest-path search over chain lengths, one label per UE
 and length (the best chain of that length ending there, its servers kept as a bit mask so
-that no server is visited twice), all UEs at once with numpy. That label-correcting search
-is a heuristic: it can miss a negative chain, never report a false one, since every
-candidate goes through `evaluate_batch`.
+that no server is visited twice), all UEs at once with numpy; a UE that is local can start
+a path. That label-correcting search is a heuristic: it can miss a negative chain, and for
+latency a predicted gain can be wrong, so nothing is applied before `evaluate_batch` has
+confirmed it.
 """
 
 from __future__ import annotations
@@ -55,10 +57,11 @@ def exchange(instance: Instance, objective: Objective | str, assignment: np.ndar
     Each round builds the improvement graph of the current assignment, takes the KEEP
     chains the graph predicts to improve most and the assignment that applies all the
     server-disjoint ones (`candidates` with combine=True), evaluates them exactly with
-    `evaluate_batch` and applies the best that improves. (`descend` runs the same rounds
-    among its other neighbourhoods, and for latency also from a Lagrangian graph.) It stops when no candidate improves, after `max_rounds`,
-    or at `deadline` (a time.perf_counter() value, checked between rounds). Never returns
-    something worse or infeasible; InputError if the start is not feasible.
+    `evaluate_batch` and applies the best that improves; `descend` runs the same rounds
+    among its other neighbourhoods, and for latency also from a Lagrangian graph. It stops
+    when no candidate improves, after `max_rounds`, or at `deadline` (a time.perf_counter()
+    value, checked between rounds). Never returns something worse or infeasible;
+    InputError if the start is not feasible.
     """
     objective = Objective.parse(objective)
     a = np.asarray(assignment, dtype=int).copy()
@@ -182,9 +185,9 @@ class _Graph:
         arc = np.concatenate(costs) if costs else np.zeros(0)
         order = np.argsort(dst, kind="stable")  # grouped by the arc's head
         self.src, self.dst, self.arc = src[order], dst[order], arc[order]
-        self.heads, self.head_start = np.unique(self.dst, return_index=True)
+        heads, self.head_start = np.unique(self.dst, return_index=True)
         # Each arc's head group (position in `heads`), for the per-head minimum.
-        self.group = np.repeat(np.arange(len(self.heads)),
+        self.group = np.repeat(np.arange(len(heads)),
                                np.diff(np.append(self.head_start, len(self.dst))))
         # A path's first UE leaves its server with nothing arriving; its last UE arrives
         # at server m (or local) with nothing leaving.
@@ -209,7 +212,6 @@ class _Graph:
         self.server_bit = np.where(m < MAX_MASK_SERVERS,
                                    np.left_shift(np.int64(1), np.minimum(m, 62)), np.int64(0))
         self.bit = np.where(on, self.server_bit[srv], np.int64(0))  # (N,) each UE's server
-        self.on = on
         self._keys: np.ndarray | None = None
         self._key_order: np.ndarray | None = None
 

@@ -21,7 +21,8 @@ sub-problem on the freed UEs exactly (within a small time limit):
   cyclic exchanges through several servers that separate `descend`'s local optima from
   DE's, and a step that costs milliseconds where an exact pair can take a second.
 
-Energy starts from the LP relaxation, rounded and repaired. On an instance of at most
+Energy starts from the LP relaxation, rounded and repaired (where that beats the start),
+polished by `descend`. On an instance of at most
 WHOLE_MAX_COLUMNS (UE, option) pairs, HiGHS searches the whole GAP from the LNS incumbent
 for the time left once a round of freed sets (one of each kind) improves nothing: at that
 size and that point its own tree and heuristics beat more freed sets.
