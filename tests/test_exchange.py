@@ -135,3 +135,19 @@ def test_latency_lagrangian_graph_finds_a_chain_the_closed_form_misses():
     same = candidates(inst, "latency", a, combine=True,
                       lagrangian=(share, np.zeros(inst.n_servers, dtype=bool)))
     assert np.array_equal(same, closed)
+
+
+@pytest.mark.parametrize("objective", ["energy", "latency"])
+def test_more_servers_than_the_mask_holds(objective):
+    """Chains run through the first 63 servers (the int64 mask); with 80 the search still
+    runs, its answer is feasible and never worse, and UEs stay free to use the rest."""
+    inst = generate("tight", 200, 80, seed=1)
+    start, _ = greedy_assignment(inst, objective)
+    before = float(evaluate_batch(inst, start[None]).value(objective)[0])
+    cand = candidates(inst, objective, start, combine=True)
+    changed = cand != start[None]
+    assert inst.option_ok[np.nonzero(changed)[1], cand[changed]].all()
+    a, v = descend(inst, objective, start)
+    ev = evaluate_batch(inst, a[None])
+    assert ev.feasible[0] and v <= before
+    assert (a > 63).any()
