@@ -125,16 +125,11 @@ class _Descent:
             # second graph with the Lagrangian terms there proposes other chains, and the
             # exact evaluation picks among both (on 12 development instances the second
             # graph closed one more gap to DE, the first was better on two others).
-            on = a > 0
-            at_min = on & (self.allocation <= self.instance.f_min[
-                np.arange(len(a)), np.maximum(a - 1, 0)] * (1 + 1e-9))
-            binds = np.zeros(self.instance.n_servers, dtype=bool)
-            binds[a[at_min] - 1] = True
-            if binds.any():
-                if bound.anchored is None or not np.array_equal(a, bound.anchored):
-                    bound.anchor(a, self.allocation)
+            if bound.anchored is None or not np.array_equal(a, bound.anchored):
+                bound.anchor(a, self.allocation)
+            if bound.binding.any():
                 more = candidates(self.instance, self.objective, a, combine=True,
-                                  lagrangian=(bound.share[:, 1:], binds))
+                                  lagrangian=(bound.share[:, 1:], bound.binding))
                 cand = np.concatenate([cand, more])
         return _best(self.instance, self.objective, cand, self.value, self.deadline)[0]
 
@@ -262,11 +257,13 @@ class _Bound:
         self.cycles = instance.cycles
         self.anchored: np.ndarray | None = None  # the assignment `exact` belongs to
         self.exact = np.zeros(instance.n_servers)  # its per-server compute times [s]
+        self.binding = np.zeros(instance.n_servers, dtype=bool)  # a UE there at its f_min
 
     def anchor(self, a: np.ndarray, allocation: np.ndarray) -> None:
         """Record the exact per-server compute times of the feasible assignment `a` under
-        its water-filled `allocation` (N,), and each server's capacity price, for the
-        latency bound of its neighbours."""
+        its water-filled `allocation` (N,), each server's capacity price and whether a
+        deadline binds there, for the latency bound of its neighbours and the Lagrangian
+        exchange graph."""
         M = len(self.capacity)
         on = a > 0
         j = a[on] - 1
@@ -276,6 +273,9 @@ class _Bound:
         # Where every UE sits at f_min, any price from max C / f_min^2 up fits; an empty
         # server gets 0 (its Lagrangian term is then 0 and the plain term decides).
         free = f > m * (1 + 1e-9)
+        # The servers where some UE sits at its f_min: a deadline binds the water-filling.
+        self.binding = np.zeros(M, dtype=bool)
+        self.binding[j[~free]] = True
         price = np.zeros(M)
         np.maximum.at(price, j, np.where(free, 0.0, c / m ** 2))
         with np.errstate(invalid="ignore"):
