@@ -21,8 +21,8 @@ sub-problem on the freed UEs exactly (within a small time limit):
   cyclic exchanges through several servers that separate `descend`'s local optima from
   DE's, and a step that costs milliseconds where an exact pair can take a second.
 
-Energy starts from the LP relaxation, rounded and repaired (where that beats the start),
-polished by `descend`. On an instance of at most
+Energy starts from the better of its start and the LP relaxation's rounding (repaired), each
+polished by `descend` first. On an instance of at most
 WHOLE_MAX_COLUMNS (UE, option) pairs, HiGHS searches the whole GAP from the LNS incumbent
 for the time left once a round of freed sets (one of each kind) improves nothing: at that
 size and that point its own tree and heuristics beat more freed sets.
@@ -166,9 +166,14 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
     if objective is Objective.ENERGY:
         search = _EnergyLNS(instance, rng, weights, free)
         rounded = search.rounding(best.a, best.left())  # the LP relaxation, repaired
+        best.polish()
         if rounded is not None:
+            # Polished on its own before the two are compared: the repaired rounding is
+            # often worse than the polished start and better once polished itself (sparse
+            # 700 x 25: 81.1 J, 73.0 J polished, against 74.9 J for lambo-w's polish).
+            if best.use_descend and best.left() > 0:
+                rounded = best.descend(rounded)[0]
             best.consider(rounded, "rounding")
-        best.polish()  # the start, or the rounding where it is better
         whole = whole and search.columns <= WHOLE_MAX_COLUMNS
     else:
         whole = False
@@ -249,13 +254,17 @@ class _Incumbent:
         return self.deadline - time.perf_counter()
 
     def polish(self) -> None:
+        """Descend from the incumbent (never worse)."""
+        if self.use_descend and self.left() > 0:
+            self.a, self.value = self.descend(self.a)
+
+    def descend(self, a: np.ndarray) -> tuple[np.ndarray, float]:
+        """`descend` from `a` within its share of the time left: (assignment, value)."""
         # Best-improvement descent can take long from a poor start (45 s from greedy on
         # hetero 1000 x 20), so it gets at most a quarter of the time left.
-        if self.use_descend and self.left() > 0:
-            self.a, self.value = descend(
-                self.instance, self.objective, self.a,
-                deadline=time.perf_counter() + DESCEND_SHARE * self.left())
-            self.stats.descents += 1
+        self.stats.descents += 1
+        return descend(self.instance, self.objective, a,
+                       deadline=time.perf_counter() + DESCEND_SHARE * self.left())
 
     def consider(self, cand: np.ndarray, kind: str) -> bool:
         """Accept `cand` if evaluate_batch finds it feasible and better by IMPROVE_RTOL."""
