@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mecopt.construct import efficiency_order
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 
@@ -60,25 +61,6 @@ def decoding_order(instance: Instance, objective: Objective, *,
     if offload_first:
         order = order[np.argsort(ok[order, 0], kind="stable")]  # False (must offload) first
     return order
-
-
-def efficiency_order(instance: Instance) -> np.ndarray:
-    """The energy decoding order of a model trained with `energy_order="efficiency"`: the UEs
-    that cannot meet their deadline locally first, the smallest capacity need first; then
-    the others by energy saved per unit of capacity used, largest first (the knapsack rule:
-    where capacity binds, it goes first to the UEs that save most with it), ties by UE index.
-    A UE's saving and need are those of its cheapest deadline-meeting server; a UE with no
-    such server comes last."""
-    ok = instance.option_ok
-    e_tx = np.where(ok[:, 1:], instance.e_tx, np.inf)
-    best = e_tx.argmin(axis=1)[:, None]
-    has_server = ok[:, 1:].any(axis=1)
-    need = np.take_along_axis(instance.f_min, best, axis=1)[:, 0]
-    saving = instance.e_loc - np.take_along_axis(e_tx, best, axis=1)[:, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(ok[:, 0], saving / need, 1.0 / need)
-    rate = np.where(has_server, rate, -np.inf)
-    return np.lexsort((-rate, ok[:, 0]))
 
 
 def static_features(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

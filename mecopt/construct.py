@@ -4,11 +4,18 @@ Greedy (`greedy_assignment`, the `greedy` method's construction, also the start 
 DE, PG and the Pareto front) and the repair (mecopt.repair.repair, used by DE, PG, LAMBO,
 DROO and ARE) both build decisions with `construct`:
 
-1. Order (`placement_order`): the UEs that must offload (local misses the deadline) first,
-   then the largest regret first. Regret is measured, as in Martello and Toth's MTHG
-   heuristic for the generalized assignment problem, on a desirability that counts capacity:
-   each option's cost in an empty system plus its share of the server, f_min[i, j] / F_j,
-   priced at twice the UE's plain cost regret. A UE with one usable option has infinite regret.
+1. Order (`placement_order`): the UEs that must offload (local misses the deadline) first.
+   - Energy (`efficiency_order`): those smallest capacity need first, then the others by
+     the energy they save per unit of server capacity (local energy minus the cheapest
+     server's, over that server's f_min), largest first: the knapsack rule. By regret, a UE
+     whose two cheapest servers cost about the same comes late however much it saves
+     against local, and finds its servers filled by UEs that save little (greedy's mean
+     gap on instances/tight: 17.8% by regret, 2.3% by efficiency).
+   - Latency (`regret_order`): the largest regret first. Regret is measured, as in Martello
+     and Toth's MTHG heuristic for the generalized assignment problem, on a desirability
+     that counts capacity: each option's cost in an empty system plus its share of the
+     server, f_min[i, j] / F_j, priced at twice the UE's plain cost regret. A UE with one
+     usable option has infinite regret.
 2. Sweep: each UE takes its wanted option if that option meets its deadline and fits (the
    running f_min sum of the server stays within its capacity: `mecopt.waterfill.fits`),
    else the best option that fits (highest score, or least marginal cost: `marginal_cost`).
@@ -91,12 +98,52 @@ def _f_min(instance: Instance) -> np.ndarray:
                            np.where(instance.usable, instance.f_min, np.inf)], axis=1)
 
 
-def placement_order(instance: Instance, objective: Objective = Objective.ENERGY, *,
-                    capacity_weight: float = CAPACITY_WEIGHT) -> np.ndarray:
-    """The construction's UE order: the UEs that must offload first, then largest regret
-    (the second-most against the most desirable option, capacity share counted with
-    `capacity_weight`; 0 gives the plain cost regret; see the module doc), then fewest
-    deadline-meeting options."""
+def placement_order(instance: Instance, objective: Objective = Objective.ENERGY
+                    ) -> np.ndarray:
+    """The construction's UE order: `efficiency_order` for energy, `regret_order` for
+    latency (see the module doc)."""
+    if Objective.parse(objective) is Objective.ENERGY:
+        return efficiency_order(instance)
+    return regret_order(instance, objective)
+
+
+def start_orders(instance: Instance, objective: Objective) -> list[np.ndarray]:
+    """The distinct construction orders that search methods start from (DE's initial
+    population, PG's start): the placement order, then the capacity-aware and the plain
+    regret order, constructive starts that often lie in different basins."""
+    orders: list[np.ndarray] = []
+    for order in (placement_order(instance, objective), regret_order(instance, objective),
+                  regret_order(instance, objective, capacity_weight=0.0)):
+        if not any(np.array_equal(order, seen) for seen in orders):
+            orders.append(order)
+    return orders
+
+
+def efficiency_order(instance: Instance) -> np.ndarray:
+    """The UEs that cannot meet their deadline locally first, the smallest capacity need
+    first; then the others by energy saved per unit of capacity used, largest first (the
+    knapsack rule: where capacity binds, it goes first to the UEs that save most with it),
+    ties by UE index. A UE's saving and need are those of its cheapest deadline-meeting
+    server; a UE with no such server comes last. Also the energy decoding order of a LAMBO
+    network trained with `energy_order="efficiency"` (mecopt.learned.features)."""
+    ok = instance.option_ok
+    e_tx = np.where(ok[:, 1:], instance.e_tx, np.inf)
+    best = e_tx.argmin(axis=1)[:, None]
+    has_server = ok[:, 1:].any(axis=1)
+    need = np.take_along_axis(instance.f_min, best, axis=1)[:, 0]
+    saving = instance.e_loc - np.take_along_axis(e_tx, best, axis=1)[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(ok[:, 0], saving / need, 1.0 / need)
+    rate = np.where(has_server, rate, -np.inf)
+    return np.lexsort((-rate, ok[:, 0]))
+
+
+def regret_order(instance: Instance, objective: Objective = Objective.ENERGY, *,
+                 capacity_weight: float = CAPACITY_WEIGHT) -> np.ndarray:
+    """The UEs that must offload first, then largest regret (the second-most against the
+    most desirable option, capacity share counted with `capacity_weight`; 0 gives the
+    plain cost regret; see the module doc), then fewest deadline-meeting options."""
+    objective = Objective.parse(objective)
     ok = instance.option_ok
     cost = np.where(ok, _Costs(instance, objective).of(
         np.arange(instance.n_ues), np.zeros((1, instance.n_servers)))[0], np.inf)

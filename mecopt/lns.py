@@ -462,12 +462,17 @@ class _EnergyLNS:
         if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
             return None
         x = np.asarray(h.getSolution().col_value)
-        proven = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
         chosen = np.full(len(ues), -1)
         pick = x > 0.5
         chosen[row[pick]] = col[pick]
         if np.any(chosen < 0):
             return None
+        # Proven only if the solution is worth the optimum HiGHS reports: from a MIP start,
+        # HiGHS 1.16 can call the start optimal while reporting a lower optimum.
+        reported = h.getInfo().objective_function_value
+        worth = float(self.cost[ues, chosen].sum())
+        proven = (h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+                  and worth - reported <= 1e-9 * max(1.0, abs(reported)))
         out = a.copy()
         out[ues] = chosen
         self._adapt(len(ues), proven)

@@ -426,6 +426,7 @@ class _Search:
         self.best: np.ndarray | None = None
         self.best_value = math.inf
         self.seen: set[bytes] = set()
+        self.distrust_start = False  # after a wrong answer from a MIP start (see `loop`)
         # Below POLISH_FIRST_MIN_UES UEs the master alone is faster: slicing it restarts
         # HiGHS's tree (measured on instances/large, 10 s: 0.11% mean gap sliced, 0.04% not).
         self.slicing = (polish is not None and time_limit is not None
@@ -487,10 +488,27 @@ class _Search:
             piece = remaining
             if self.slicing and remaining > 2 * SLICE_MIN_S:
                 piece = max(SLICE_MIN_S, SLICE_SHARE * remaining)
-            term, x, bound = self.master.solve(time_limit=piece, rel_gap=master_gap,
-                                               threads=threads, verbose=self.verbose,
-                                               start=None if latency else self.best)
+            term, x, bound = self.master.solve(
+                time_limit=piece, rel_gap=master_gap, threads=threads, verbose=self.verbose,
+                start=None if latency or self.distrust_start else self.best)
             iterations += 1
+            if (not latency and x is not None
+                    and term == TerminationCondition.convergenceCriteriaSatisfied):
+                self.consider(x)
+                if not self.closed(bound if bound is not None else lower, gap):
+                    # HiGHS called the master optimal, but its solution is worth more
+                    # than the optimum it reported: a wrong answer (seen with HiGHS 1.16
+                    # from a MIP start). Its bound is not trusted; the master is rebuilt
+                    # and solved once more without a start.
+                    if self.distrust_start:
+                        status = Status.FEASIBLE
+                        message = ("HiGHS reported an optimum that its solution does not "
+                                   "attain, twice; stopped")
+                        break
+                    self.distrust_start = True
+                    self.master = Master(self.instance, self.objective,
+                                         max_energy=self.max_energy)
+                    continue
             if term in (TerminationCondition.provenInfeasible,
                         TerminationCondition.infeasibleOrUnbounded):
                 # Every feasible assignment satisfies the master, so this is a proof,

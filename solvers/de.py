@@ -12,12 +12,12 @@ DE ranks behind every feasible row. `docs/heuristics.md` has the measured compar
 two codings.
 
 Start and finish. The initial population holds the greedy solutions of this objective
-(under the capacity-aware regret order and the plain one: two constructive starts, often
-in different basins) and of the other objective, each polished by `descend`
-(best-improvement move and swap search), plus random proposals. At the end the best
-distinct solutions seen (mecopt.elite) are polished again by `descend`, and the best
-result is returned. Both polishing steps stay inside the time
-limit.
+(in each of the distinct construction orders of `mecopt.construct.start_orders`:
+constructive starts that often lie in different basins) and of the other
+objective, each polished by `descend` (best-improvement move and swap search), plus
+random proposals. At the end the best distinct solutions seen (mecopt.elite) are polished
+again by `descend`, and the best result is returned. Both polishing steps stay inside the
+time limit.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from mecopt.construct import greedy_assignment, placement_order
+from mecopt.construct import greedy_assignment, start_orders
 from mecopt.descend import descend
 from mecopt.elite import Elite
 from mecopt.instance import Instance
@@ -133,13 +133,12 @@ def _value_of(instance: Instance, objective: Objective, a: np.ndarray) -> tuple[
 
 def _seeds(instance: Instance, objective: Objective, polish: bool,
            deadline: float | None) -> list[np.ndarray]:
-    """Greedy solutions for this objective (both regret orders) and the other one,
+    """Greedy solutions for this objective (in each of `start_orders`) and the other one,
     polished if asked."""
     other = Objective.ENERGY if objective is Objective.LATENCY else Objective.LATENCY
     out = []
-    for obj, order in ((objective, None),
-                       (objective, placement_order(instance, objective, capacity_weight=0.0)),
-                       (other, None)):
+    for obj, order in [*((objective, o) for o in start_orders(instance, objective)),
+                       (other, None)]:
         a, _ = greedy_assignment(instance, obj, order=order)
         if a is None:
             continue

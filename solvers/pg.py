@@ -12,8 +12,8 @@ where a_k is the decoded assignment (the decision that was actually evaluated), 
 reward (minus the objective value over that of the start solution, so the step size does
 not depend on units), and b_k the leave-one-out baseline (the mean reward of the other
 samples). A row the repair cannot fix is rewarded like the worst feasible row of its
-batch, less 10%. The start logits lean towards the better of the two greedy solutions
-(capacity-aware and plain regret order), polished by `descend`
+batch, less 10%. The start logits lean towards the best greedy solution
+(over the construction orders of `mecopt.construct.start_orders`), polished by `descend`
 (`start_bias` nats), which is also the first incumbent. At the end the best distinct
 solutions seen (mecopt.elite) are each polished again by `descend`, and the best result is
 returned. Both polishing steps stay inside the time limit.
@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from mecopt.construct import greedy_assignment, placement_order
+from mecopt.construct import greedy_assignment, start_orders
 from mecopt.descend import descend
 from mecopt.elite import Elite
 from mecopt.instance import Instance
@@ -158,10 +158,10 @@ def _one_thread() -> Iterator[None]:
 
 def _start(instance: Instance, objective: Objective, polish: bool,
            deadline: float | None) -> tuple[np.ndarray | None, float]:
-    """The better of the two greedy solutions (capacity-aware and plain regret order), each
-    polished if asked: (assignment, value), or (None, inf)."""
+    """The best greedy solution over `start_orders`, each polished if asked: (assignment,
+    value), or (None, inf)."""
     best_a, best_v = None, np.inf
-    for order in (None, placement_order(instance, objective, capacity_weight=0.0)):
+    for order in start_orders(instance, objective):
         a, _ = greedy_assignment(instance, objective, order=order)
         if a is None:
             continue

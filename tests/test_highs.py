@@ -267,3 +267,26 @@ def test_concurrent_solves_in_threads_all_succeed():
         assert b.status == a.status, b.message
         if a.feasible:
             assert b.objective_value == pytest.approx(a.objective_value, rel=1e-6)
+
+
+def test_a_wrong_optimum_from_the_mip_start_is_not_believed():
+    """On this instance HiGHS 1.16, given greedy's assignment as MIP start, calls the start
+    optimal while reporting an optimum below it. The search must not loop on it until the
+    time limit: it rebuilds the master and solves it without a start, reaching the optimum
+    that a fresh master finds (1.5295518 J, greedy is 1.5297888 J)."""
+    from mecopt.construct import greedy_assignment
+    from mecopt.lns import _EnergyLNS
+
+    inst = mecopt.generate("paper", 50, 4, seed=250009)
+    start, _ = greedy_assignment(inst, "energy")
+    sol = mecopt.solve(inst, "energy", "highs", time_limit=20.0)
+    assert sol.status == "optimal" and sol.wall_time_s < 10.0
+    assert sol.objective_value == pytest.approx(1.5295517705840338, rel=1e-9)
+    assert sol.objective_value < mecopt.evaluate(inst, start).value("energy")
+    # LNS's sub-MILP on every UE, from the same start, calls nothing proven that is not.
+    found = _EnergyLNS(inst, np.random.default_rng(0), None, None).solve(
+        start, np.arange(inst.n_ues), 5.0)
+    assert found is not None
+    a, proven = found
+    value = mecopt.evaluate(inst, a).value("energy")
+    assert not proven or value == pytest.approx(sol.objective_value, rel=1e-9)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mecopt
-from mecopt.construct import greedy_assignment
+from mecopt.construct import greedy_assignment, regret_order
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
@@ -125,7 +125,8 @@ def test_energy_start_and_rounding_are_each_polished_before_they_are_compared():
     import mecopt.lns as lns
 
     inst = mecopt.generate("sparse", 300, 12, seed=7)
-    start, from_start = descend(inst, "energy", greedy_assignment(inst, Objective.ENERGY)[0])
+    greedy, _ = greedy_assignment(inst, Objective.ENERGY, order=regret_order(inst))
+    start, from_start = descend(inst, "energy", greedy)
     rounded = lns._EnergyLNS(inst, np.random.default_rng(0), None, None).rounding(start, 30.0)
     assert rounded is not None
     from_rounding = descend(inst, "energy", rounded)[1]
