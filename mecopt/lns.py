@@ -167,12 +167,12 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
         search = _EnergyLNS(instance, rng, weights, free)
         rounded = search.rounding(best.a, best.left())  # the LP relaxation, repaired
         best.polish()
-        if rounded is not None:
+        if rounded is not None and best.use_descend and best.left() > 0:
             # Polished on its own before the two are compared: the repaired rounding is
             # often worse than the polished start and better once polished itself (sparse
             # 700 x 25: 81.1 J, 73.0 J polished, against 74.9 J for lambo-w's polish).
-            if best.use_descend and best.left() > 0:
-                rounded = best.descend(rounded)[0]
+            rounded = best.descend(rounded)[0]
+        if rounded is not None:
             best.consider(rounded, "rounding")
         whole = whole and search.columns <= WHOLE_MAX_COLUMNS
     else:

@@ -492,14 +492,16 @@ class _Search:
                 time_limit=piece, rel_gap=master_gap, threads=threads, verbose=self.verbose,
                 start=None if latency or self.distrust_start else self.best)
             iterations += 1
+            considered = False
             if (not latency and x is not None
                     and term == TerminationCondition.convergenceCriteriaSatisfied):
-                self.consider(x)
-                if not self.closed(bound if bound is not None else lower, gap):
-                    # HiGHS called the master optimal, but its solution is worth more
-                    # than the optimum it reported: a wrong answer (seen with HiGHS 1.16
-                    # from a MIP start). Its bound is not trusted; the master is rebuilt
-                    # and solved once more without a start.
+                considered = True
+                if (self.consider(x)
+                        and not self.closed(bound if bound is not None else lower, gap)):
+                    # HiGHS called the master optimal, but its solution, which fits, is
+                    # worth more than the optimum it reported: a wrong answer (seen with
+                    # HiGHS 1.16 from a MIP start). Its bound is not trusted; the master is
+                    # rebuilt and solved once more without a start.
                     if self.distrust_start:
                         status = Status.FEASIBLE
                         message = ("HiGHS reported an optimum that its solution does not "
@@ -526,7 +528,8 @@ class _Search:
                 key = x.tobytes()
                 repeated = key in self.seen
                 self.seen.add(key)
-                self.consider(x)
+                if not considered:
+                    self.consider(x)
                 # A repeat means trouble only for latency's cut loop; an energy master in
                 # time slices may well return the incumbent it was started from.
                 if (repeated and latency
