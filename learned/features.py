@@ -16,8 +16,9 @@ Dynamic features (recomputed by env.py after every decision, torch):
   ((sum sqrt C)^2 / F_j, over the mean deadline), UEs there / N, remaining / mean F.
 - option (N_OPTION) per option of the UE being decided: see env.STATIC_COLUMNS.
 
-The decoding order: UEs with the fewest options that can meet their deadline first, then the largest regret (second-cheapest minus cheapest
-stand-alone cost under the prompt's objective), ties by UE index. A network trained with
+The decoding order: UEs with the fewest options that can meet their deadline first, then
+the largest regret (second-cheapest minus cheapest stand-alone cost under the prompt's
+objective), ties by UE index. A network trained with
 `energy_order="efficiency"` decides energy rows in efficiency_order instead (the `greedy`
 construction's energy order, mecopt.construct): the UEs that must offload first, then the
 others by energy saved per unit of server capacity.

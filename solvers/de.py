@@ -13,11 +13,10 @@ two codings.
 
 Start and finish. The initial population holds the greedy solutions of this objective
 (in each of the distinct construction orders of `mecopt.construct.start_orders`:
-constructive starts that often lie in different basins) and of the other
-objective, each polished by `descend` (best-improvement move and swap search), plus
-random proposals. At the end the best distinct solutions seen (mecopt.elite) are polished
-again by `descend`, and the best result is returned. Both polishing steps stay inside the
-time limit.
+constructive starts that often lie in different basins) and of the other objective, each
+polished by `descend` (best-improvement move and swap search), plus random proposals. At
+the end the best distinct solutions seen (mecopt.elite) are polished again by `descend`,
+and the best result is returned. Both polishing steps stay inside the time limit.
 """
 
 from __future__ import annotations

@@ -119,8 +119,8 @@ def test_energy_whole_instance_step_waits_for_a_round_without_improvement(monkey
 
 def test_energy_start_and_rounding_are_each_polished_before_they_are_compared():
     """Before any freed set, LNS holds the better of its start and the LP rounding, each
-    descended on its own. Here the repaired rounding (26.7 J) is worse than the descended
-    start (25.8 J) and better once descended itself (24.5 J): comparing before descending
+    descended on its own. Here the repaired rounding (26.3 J) is worse than the descended
+    start (25.8 J) and better once descended itself (25.0 J): comparing before descending
     would keep the start's descent."""
     import mecopt.lns as lns
 
