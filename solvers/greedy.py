@@ -5,10 +5,12 @@ every UE takes the option where the objective grows least given the placements s
 the options that still fit (a server fits when the minimum allocations that meet the
 deadlines, f_min, still sum to at most its capacity). Feasibility comes first:
 
-- order: the UEs that must offload (local misses the deadline) first, then the largest
-  regret first (second-most against most desirable option in an empty system, the option's
-  share f_min / F_j of its server counted, as in Martello and Toth's MTHG for the
-  generalized assignment problem);
+- order: the UEs that must offload (local misses the deadline) first; then, for energy,
+  the largest energy saved per unit of server capacity first (`efficiency_order` in
+  mecopt.construct: the knapsack rule), and for latency the largest regret first
+  (second-most against most desirable option in an empty system, the option's share
+  f_min / F_j of its server counted, as in Martello and Toth's MTHG for the generalized
+  assignment problem);
 - a UE that finds no fitting option makes room by moving one, else two, UEs already placed
   on a server it can use to other options where they fit, the cheapest change first;
 - if that fails, the decision is built again from a feasible anchor (the UEs that must
@@ -39,8 +41,9 @@ from mecopt.status import Status
 
 class GreedyMethod(Method):
     name = "greedy"
-    description = ("constructive heuristic, feasibility first: must-offload and high-regret UEs "
-                   "first, each to its cheapest fitting option, ejecting to make room")
+    description = ("constructive heuristic, feasibility first: must-offload UEs first, then the "
+                   "best energy savers per unit of capacity (energy) or the highest regret "
+                   "(latency), each to its cheapest fitting option, ejecting to make room")
 
     options = {"lns": LNS_OPTION}
 
