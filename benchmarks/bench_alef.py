@@ -42,7 +42,9 @@ compute (deploy, query, update, evaluation) plus the expert time of the labels i
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
+import dataclasses
 import json
 import math
 import sys
@@ -62,7 +64,8 @@ from mecopt.learned.scenarios import SCENARIOS
 SHIFT_SEED_BASE = 7_000_000  # shift-study snapshots: seed s uses SHIFT_SEED_BASE + 10_000 s up
 HOME_OFFSET = 5_000  # ... and its home-family instances from + 5_000
 FIELDS = ("scenario", "seed", "budget", "strategy", "before", "after_drift", "none_final",
-          "final", "recovered", "labels", "alef_s", "expert_s", "wall_s")
+          "final", "recovered", "labels", "alef_s", "expert_s", "wall_s", "energy_order",
+          "order_final", "none_dead", "final_dead")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--align", action=argparse.BooleanOptionalAction,
                     default=alef.ALEFConfig.align,
                     help="re-match each label towards the model's own decision first")
+    ap.add_argument("--reorder", action=argparse.BooleanOptionalAction,
+                    default=alef.ALEFConfig.reorder,
+                    help="energy: keep the other decoding order if it decides the first "
+                         "pool better")
     ap.add_argument("--gate", action=argparse.BooleanOptionalAction,
                     default=alef.ALEFConfig.gate,
                     help="keep an update only if it lowers the cost on the window's pool")
@@ -125,6 +132,7 @@ def main() -> None:
                                   heldout=args.heldout, steps=args.steps, seed=seed,
                                   threads=args.threads, lr=args.lr, prefix=args.prefix,
                                   gate=args.gate, align=args.align, track_loss=False,
+                                  reorder=args.reorder,
                                   recipe=args.recipe, strong_steps=args.strong_steps,
                                   expert_time_limit=args.expert_time_limit)
             label = f"shift-{name}" if args.family else name
@@ -217,6 +225,10 @@ def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.E
             alef_s = time.time() - t0
             expert_s = sum(cache.rows[(cfg.expert, n)]["wall_s"] for n in rec["labelled"])
             final = rec["points"][-1]["gap"]
+            # The order ALEF chose, without any label: the base model decoding in it.
+            reordered = copy.copy(model)
+            reordered.cfg = dataclasses.replace(model.cfg, energy_order=rec["energy_order"])
+            order_final = alef.heldout_gap(reordered, windows[-1], cache)["gap"]
             increase = none[-1] - none[0]
             used = rec["labels"] if strategy == "all" else budget
             yield {"scenario": cfg.scenario, "seed": cfg.seed, "budget": used,
@@ -224,7 +236,10 @@ def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.E
                    "none_final": none[-1], "final": final,
                    "recovered": (none[-1] - final) / increase if increase > 0 else math.nan,
                    "labels": rec["labels"], "alef_s": alef_s, "expert_s": expert_s,
-                   "wall_s": alef_s + expert_s}
+                   "wall_s": alef_s + expert_s, "energy_order": rec["energy_order"],
+                   "order_final": order_final,
+                   "none_dead": refs["none"][-1]["infeasible"],
+                   "final_dead": rec["points"][-1]["infeasible"]}
 
 
 def table(*csv_paths: str) -> str:
@@ -267,8 +282,9 @@ def shift_table(*csv_paths: str) -> str:
     the paired difference max-entropy - random (per seed) with its standard error."""
     rows = [r for p in csv_paths for r in csv.DictReader(open(p))]
     out = ["| family | seeds | home gap (before) | no FT, first window | no FT, end | "
-           "strategy | labels | ALEF, end | shift's gap removed | ME - R, paired (± SE) |",
-           "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|"]
+           "order only, end | strategy | labels | ALEF, end | shift's gap removed | "
+           "ME - R, paired (± SE) |",
+           "|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|"]
     for fam in sorted({r["scenario"] for r in rows}):
         mine = [r for r in rows if r["scenario"] == fam]
         for budget, strategy in sorted({(int(r["budget"]), r["strategy"]) for r in mine}):
@@ -279,6 +295,9 @@ def shift_table(*csv_paths: str) -> str:
             def mean(k, rs=rs):
                 return float(np.mean([float(r[k]) for r in rs]))
 
+            # Rows written before ALEF chose an order have no order_final: "-".
+            order = (f"{mean('order_final'):.2f}%" if all(r.get("order_final") for r in rs)
+                     else "-")
             paired = ""
             if strategy == "max-entropy":
                 rand = {r["seed"]: r for r in mine
@@ -289,7 +308,8 @@ def shift_table(*csv_paths: str) -> str:
                     se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
                     paired = f"{np.mean(d):+.2f} ± {se:.2f} ({len(d)} seeds)"
             out.append(f"| {fam} | {len(rs)} | {mean('before'):.2f}% | "
-                       f"{mean('after_drift'):.2f}% | {mean('none_final'):.2f}% | {strategy} | "
+                       f"{mean('after_drift'):.2f}% | {mean('none_final'):.2f}% | {order} | "
+                       f"{strategy} | "
                        f"{budget} | {mean('final'):.2f}% | {100 * mean('recovered'):.0f}% | "
                        f"{paired} |")
     return "\n".join(out)

@@ -42,6 +42,7 @@ from mecopt.learned.configs import PRESETS, ALEFConfig
 @config_option(ALEFConfig, "recipe")
 @config_option(ALEFConfig, "strong_steps")
 @config_option(ALEFConfig, "strong_above")
+@config_option(ALEFConfig, "reorder")
 @config_option(ALEFConfig, "seed")
 @config_option(ALEFConfig, "threads")
 @click.option("--quiet", is_flag=True, help="no progress lines on stderr")
