@@ -100,8 +100,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="re-match each label towards the model's own decision first")
     ap.add_argument("--reorder", action=argparse.BooleanOptionalAction,
                     default=alef.ALEFConfig.reorder,
-                    help="energy: keep the other decoding order if it decides the first "
-                         "pool better")
+                    help="energy: strong updates in the efficiency decoding order")
     ap.add_argument("--gate", action=argparse.BooleanOptionalAction,
                     default=alef.ALEFConfig.gate,
                     help="keep an update only if it lowers the cost on the window's pool")

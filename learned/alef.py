@@ -24,10 +24,9 @@ The loop, one window at a time, after a drift (learned/scenarios.py):
    instances by more than `strong_above`, 2%) gets the `strong` one instead: raw labels
    imitated on every UE for `strong_steps` (40) steps (window_config). `recipe="auto"`
    (the default) picks per window; `gentle` and `strong` force one;
-   On the first window of an energy run (`reorder`, on by default) the update is made in
-   each of the network's energy decoding orders (features.decoding_order), and the model
-   keeps the order whose update decides the window's unlabelled pool better
-   (update_in_best_order); the fine-tuned checkpoint records it;
+   A strong update of an energy run (`reorder`, on by default) trains the decoder in the
+   efficiency decoding order (features.decoding_order), which the model then keeps if the
+   gate keeps the update (update_order); the fine-tuned checkpoint records it;
 6. gate (`gate`, on by default): the update is kept only if the updated decoder decides
    the window's unlabelled pool instances better on average (cost ratio < 1, priced by the
    evaluator, no labels needed); otherwise the decoder and the optimizer are rolled back.
@@ -80,7 +79,7 @@ from mecopt.api import solve
 from mecopt.batch import read_instances
 from mecopt.errors import InputError
 from mecopt.instance import Instance
-from mecopt.learned.configs import ENERGY_ORDERS, EXPERTS, RECIPES, ALEFConfig
+from mecopt.learned.configs import EXPERTS, RECIPES, ALEFConfig
 from mecopt.learned.features import make_batch
 from mecopt.learned.model import PRESETS, Lambo
 from mecopt.learned.rollout import costs, rollout, share_targets
@@ -526,6 +525,23 @@ def window_config(cfg: ALEFConfig, excess: float) -> ALEFConfig:
     return dataclasses.replace(cfg, align=False, prefix=False, steps=cfg.strong_steps)
 
 
+def update_order(model: Lambo, cfg: ALEFConfig, wcfg: ALEFConfig) -> str:
+    """The energy decoding order a window's update trains (and the model then decodes) in:
+    "efficiency" for a strong update of an energy run when cfg.reorder is on, the model's
+    own otherwise. The gate judges the update in that order, and a rejected update goes
+    back to the deployed order.
+
+    Why: the strong recipe serves a model far from the expert, whose conventions are not
+    worth keeping, and on capacity-bound energy the order decides how well labels can be
+    imitated. The efficiency order (must-offload UEs first, then energy saved per unit of
+    capacity, construct.efficiency_order) is the knapsack rule of that problem: a decoder
+    trained in the regret order and fine-tuned in it came within 3.6% of the labels on
+    manyserver energy, against 6.5% fine-tuned in its own order (docs/alef.md)."""
+    strong = wcfg is not cfg
+    energy = Objective.parse(cfg.objective) is Objective.ENERGY
+    return "efficiency" if cfg.reorder and strong and energy else model.cfg.energy_order
+
+
 def gate_keeps(model: Lambo, pool: list[Instance], before: np.ndarray, labelled: np.ndarray,
                objective: Objective | str) -> bool:
     """Whether an update lowers the mean cost ratio (new / deployed decision) on the
@@ -542,50 +558,6 @@ def gate_keeps(model: Lambo, pool: list[Instance], before: np.ndarray, labelled:
         return False
     ok = np.isfinite(old)
     return bool(ok.any() and np.mean(after[ok] / old[ok]) < 1)
-
-
-def update_in_best_order(model: Lambo, opt: torch.optim.Optimizer, new: list[Label],
-                         old: list[Label], cfg: ALEFConfig, rng: np.random.Generator,
-                         pool: list[Instance], before: np.ndarray, labelled: np.ndarray
-                         ) -> list[dict[str, float]]:
-    """`update` once in each energy decoding order (configs.ENERGY_ORDERS) from the same
-    start; the model keeps the order, weights and optimizer state whose update decides the
-    window's unlabelled pool instances better: fewer dead ends, then a lower mean cost
-    ratio to `before` (the pool's deployed values) on the instances every decode decided.
-    Ties keep the model's own order. Returns the kept update's history.
-
-    Why: the order is how the decoder is used, not what it learned, and on capacity-bound
-    energy it decides how well a few labels can be imitated. A decoder trained in the
-    regret order and fine-tuned in the efficiency order came within 3.6% of the labels on
-    manyserver energy, against 6.5% fine-tuned in its own order (docs/alef.md), though it
-    decides worse in the efficiency order before any update. So the orders are compared
-    after the update, like the gate, on instances that were not labelled."""
-    own = model.cfg.energy_order
-    start = copy.deepcopy((model.state_dict(), opt.state_dict()))
-    rest = np.setdiff1d(np.arange(len(pool)), labelled)
-    if len(rest) == 0:
-        rest = np.arange(len(pool))
-    tried = []
-    for order in (own, *(o for o in ENERGY_ORDERS if o != own)):
-        model.load_state_dict(start[0])
-        opt.load_state_dict(start[1])
-        model.cfg = dataclasses.replace(model.cfg, energy_order=order)
-        history = update(model, opt, new, old, cfg, rng)
-        values, _, _ = deploy(model, [pool[i] for i in rest], cfg.objective)
-        tried.append((order, values, history, copy.deepcopy((model.state_dict(),
-                                                              opt.state_dict()))))
-    base = before[rest]
-    every = np.isfinite(base) & np.all([np.isfinite(t[1]) for t in tried], axis=0)
-
-    def score(t: tuple) -> tuple[int, float]:
-        ratio = float(np.mean(t[1][every] / base[every])) if every.any() else 1.0
-        return int((~np.isfinite(t[1])).sum()), ratio
-
-    order, _, history, (state, opt_state) = min(tried, key=score)  # min keeps the first tie
-    model.load_state_dict(state)
-    opt.load_state_dict(opt_state)
-    model.cfg = dataclasses.replace(model.cfg, energy_order=order)
-    return history
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -659,13 +631,11 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
                 if cfg.track_loss else nan
             saved = copy.deepcopy((model.state_dict(), opt.state_dict(), model.cfg)) \
                 if cfg.gate else None
-            if cfg.reorder and updates == 1 and Objective.parse(cfg.objective) is \
-                    Objective.ENERGY:
-                steps = update_in_best_order(model, opt, new, labels, wcfg, rng,
-                                             window.pool, pool_values, chosen)
-                point["energy_order"] = model.cfg.energy_order
-            else:
-                steps = update(model, opt, new, labels, wcfg, rng)
+            order = update_order(model, cfg, wcfg)
+            if order != model.cfg.energy_order:
+                model.cfg = dataclasses.replace(model.cfg, energy_order=order)
+                point["energy_order"] = order
+            steps = update(model, opt, new, labels, wcfg, rng)
             labels += new
             if saved is not None:
                 kept = gate_keeps(model, window.pool, pool_values, chosen, cfg.objective)

@@ -290,9 +290,9 @@ class ALEFConfig:
                          "own decisions on the labelled instances cost over --strong-above "
                          "more than the labels)", choices=RECIPES)
     strong_steps: int = option(40, "gradient steps per window of the strong recipe")
-    reorder: bool = option(True, "energy: on the first window, decode the pool in the "
-                           "network's other energy order too, and keep that order if it "
-                           "decides the pool better (no labels needed; docs/alef.md)")
+    reorder: bool = option(True, "energy: a strong update trains the decoder in the "
+                           "efficiency decoding order, which the model keeps if the gate "
+                           "keeps the update (docs/alef.md)")
     strong_above: float = option(0.02, "auto: the mean relative excess of the model's cost over "
                                  "the labels' above which a window's update is strong")
     track_loss: bool = True  # the supervised loss on all labels before/after each update

@@ -4,7 +4,6 @@ instances, the energy objective, so highs labels in milliseconds)."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 
@@ -225,62 +224,36 @@ def test_gate_keeps_only_an_update_that_lowers_the_pool_cost(base):
     assert alef.gate_keeps(base, pool, values * 1.01, labelled, "energy")  # 1% better
 
 
-@pytest.mark.parametrize("other_values, keeps_other", [
-    ([1.2, 2.5, 3.0], True),  # one dead end fewer, however dear
-    ([0.9, 1.9, np.inf], True),  # as many dead ends, cheaper
-    ([0.95, 2.1, np.inf], False),  # as many dead ends, dearer on average
-    ([1.0, 2.0, np.inf], False),  # a tie keeps the model's own
-    ([0.5, np.inf, np.inf], False)])  # one dead end more
-def test_first_update_keeps_the_order_that_decides_the_pool_better(base, monkeypatch,
-                                                                   other_values, keeps_other):
-    pool = scenario_instances("density", 0, 4, n_ues=8)
-    own = base.cfg.energy_order
-    other = "efficiency" if own == "regret" else "regret"
-    values = {own: np.array([1.0, 2.0, np.inf]), other: np.array(other_values)}
-    updated = []
-
-    def fake_update(model, opt, new, old, cfg, rng):
-        updated.append(model.cfg.energy_order)
-        with torch.no_grad():
-            model.start += 1.0  # an update that leaves a mark
-        return [{"order": model.cfg.energy_order}]
-
-    monkeypatch.setattr(alef, "update", fake_update)
-    monkeypatch.setattr(alef, "deploy", lambda model, insts, objective, chunk=32:
-                        (values[model.cfg.energy_order], None, None))
-    model = copy.deepcopy(base)
-    opt = torch.optim.Adam(alef.freeze_encoder(model), lr=1e-4)
-    cfg = alef.ALEFConfig(scenario="density", **SMALL)
-    before = np.array([9.0, 1.0, 2.0, np.inf])  # pool instance 0 was labelled
-    history = alef.update_in_best_order(model, opt, [], [], cfg, np.random.default_rng(0),
-                                        pool, before, np.array([0]))
-    assert updated == [own, other]  # both orders, the model's own first, from one start
-    want = other if keeps_other else own
-    assert model.cfg.energy_order == want and history == [{"order": want}]
-    assert torch.equal(model.start, base.start + 1.0)  # one update's mark, not two
+@pytest.mark.parametrize("recipe, objective, reorder, efficiency", [
+    ("strong", "energy", True, True), ("gentle", "energy", True, False),
+    ("strong", "latency", True, False), ("strong", "energy", False, False)])
+def test_strong_energy_updates_train_in_the_efficiency_order(base, recipe, objective, reorder,
+                                                             efficiency):
+    cfg = alef.ALEFConfig(scenario="density", recipe=recipe, objective=objective,
+                          reorder=reorder)
+    wcfg = alef.window_config(cfg, 0.0)
+    want = "efficiency" if efficiency else base.cfg.energy_order
+    assert alef.update_order(base, cfg, wcfg) == want
 
 
 @pytest.mark.parametrize("reorder, kept", [(True, True), (False, True), (True, False)])
-def test_alef_decodes_in_the_order_of_its_first_update(base, monkeypatch, reorder, kept):
+def test_alef_decodes_in_the_order_its_kept_update_trained_in(base, monkeypatch, reorder,
+                                                              kept):
+    assert base.cfg.energy_order == "regret"  # the shipped lambo-s
     cfg = alef.ALEFConfig(scenario="capacity-drop", budget=4, windows=2, steps=2,
-                          reorder=reorder, **SMALL)
-    other = "efficiency" if base.cfg.energy_order == "regret" else "regret"
-    seen = []
-
-    def reorder_update(model, opt, *args):
-        seen.append(model.cfg.energy_order)
-        model.cfg = dataclasses.replace(model.cfg, energy_order=other)
-        return []
-
-    monkeypatch.setattr(alef, "update_in_best_order", reorder_update)
+                          strong_steps=2, recipe="strong", reorder=reorder, **SMALL)
+    trained_in = []
+    monkeypatch.setattr(alef, "update", lambda model, *a: trained_in.append(
+        model.cfg.energy_order) or [])
     monkeypatch.setattr(alef, "gate_keeps", lambda *a, **k: kept)
     cache = alef.ExpertCache(cfg.objective, cfg.expert, cfg.seed)
     tuned, record = alef.run_strategy(base, alef.timeline(cfg), cfg, "max-entropy", cache)
-    assert len(seen) == (1 if reorder else 0)  # on the first window only
+    order = "efficiency" if reorder else "regret"
+    assert trained_in == [order, order]
     # a rejected update goes back to the deployed decoder and its order
-    want = other if reorder and kept else base.cfg.energy_order
+    want = order if kept else "regret"
     assert tuned.cfg.energy_order == record["energy_order"] == want
-    assert base.cfg.energy_order != other  # the pre-trained model is untouched
+    assert base.cfg.energy_order == "regret"  # the pre-trained model is untouched
 
 
 def test_label_excess_prices_the_models_decisions_against_the_labels():
@@ -313,7 +286,7 @@ def test_auto_recipe_goes_strong_when_the_labels_beat_the_model(base, monkeypatc
     none is."""
     for above, recipe in ((-1.0, "strong"), (float("inf"), "gentle")):
         cfg = alef.ALEFConfig(scenario="capacity-drop", budget=4, windows=2, steps=1,
-                              strong_steps=2, strong_above=above, reorder=False, **SMALL)
+                              strong_steps=2, strong_above=above, **SMALL)
         cache = alef.ExpertCache(cfg.objective, cfg.expert, cfg.seed)
         seen: list[int] = []
         monkeypatch.setattr(alef, "update", lambda m, o, new, old, wcfg, rng, seen=seen:
