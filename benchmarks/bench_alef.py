@@ -56,6 +56,7 @@ from typing import TextIO
 import numpy as np
 import torch
 
+from mecopt.api import solve
 from mecopt.generators import generate
 from mecopt.learned import alef
 from mecopt.learned.checkpoint import load_model
@@ -65,7 +66,7 @@ SHIFT_SEED_BASE = 7_000_000  # shift-study snapshots: seed s uses SHIFT_SEED_BAS
 HOME_OFFSET = 5_000  # ... and its home-family instances from + 5_000
 FIELDS = ("scenario", "seed", "budget", "strategy", "before", "after_drift", "none_final",
           "final", "recovered", "labels", "alef_s", "expert_s", "wall_s", "energy_order",
-          "order_final", "none_dead", "final_dead")
+          "order_final", "greedy_final", "none_dead", "final_dead")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -214,6 +215,7 @@ def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.E
     """One result row per budget and strategy, on one timeline."""
     refs = alef.reference_curves(model, windows, cache)
     none = [p["gap"] for p in refs["none"]]
+    greedy_final = greedy_gap(windows[-1], cache)
     for b, budget in enumerate(budgets):
         cfg.budget = budget
         for strategy in strategies:
@@ -236,9 +238,18 @@ def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.E
                    "recovered": (none[-1] - final) / increase if increase > 0 else math.nan,
                    "labels": rec["labels"], "alef_s": alef_s, "expert_s": expert_s,
                    "wall_s": alef_s + expert_s, "energy_order": rec["energy_order"],
-                   "order_final": order_final,
+                   "order_final": order_final, "greedy_final": greedy_final,
                    "none_dead": refs["none"][-1]["infeasible"],
                    "final_dead": rec["points"][-1]["infeasible"]}
+
+
+def greedy_gap(window: alef.Window, cache: alef.ExpertCache) -> float:
+    """The mean gap (%) of mecopt's `greedy` construction on the window's held-out
+    instances: what a UE-by-UE rule with no learning reaches there."""
+    values = np.array([solve(x, cache.objective, "greedy").objective_value
+                       for x in window.heldout])
+    optima = np.array([cache.optimum(x) for x in window.heldout])
+    return float(np.nanmean(alef.gaps(values, optima)))
 
 
 def table(*csv_paths: str) -> str:
@@ -281,9 +292,9 @@ def shift_table(*csv_paths: str) -> str:
     the paired difference max-entropy - random (per seed) with its standard error."""
     rows = [r for p in csv_paths for r in csv.DictReader(open(p))]
     out = ["| family | seeds | home gap (before) | no FT, first window | no FT, end | "
-           "order only, end | strategy | labels | ALEF, end | shift's gap removed | "
-           "ME - R, paired (± SE) |",
-           "|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|"]
+           "order only, end | greedy, end | strategy | labels | ALEF, end | "
+           "shift's gap removed | ME - R, paired (± SE) |",
+           "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|"]
     for fam in sorted({r["scenario"] for r in rows}):
         mine = [r for r in rows if r["scenario"] == fam]
         for budget, strategy in sorted({(int(r["budget"]), r["strategy"]) for r in mine}):
@@ -294,9 +305,9 @@ def shift_table(*csv_paths: str) -> str:
             def mean(k, rs=rs):
                 return float(np.mean([float(r[k]) for r in rs]))
 
-            # Rows written before ALEF chose an order have no order_final: "-".
-            order = (f"{mean('order_final'):.2f}%" if all(r.get("order_final") for r in rs)
-                     else "-")
+            # Rows written before these columns existed have no value: "-".
+            order, greedy = (f"{mean(k):.2f}%" if all(r.get(k) for r in rs) else "-"
+                             for k in ("order_final", "greedy_final"))
             paired = ""
             if strategy == "max-entropy":
                 rand = {r["seed"]: r for r in mine
@@ -308,7 +319,7 @@ def shift_table(*csv_paths: str) -> str:
                     paired = f"{np.mean(d):+.2f} ± {se:.2f} ({len(d)} seeds)"
             out.append(f"| {fam} | {len(rs)} | {mean('before'):.2f}% | "
                        f"{mean('after_drift'):.2f}% | {mean('none_final'):.2f}% | {order} | "
-                       f"{strategy} | "
+                       f"{greedy} | {strategy} | "
                        f"{budget} | {mean('final'):.2f}% | {100 * mean('recovered'):.0f}% | "
                        f"{paired} |")
     return "\n".join(out)
