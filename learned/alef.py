@@ -634,7 +634,7 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
             order = update_order(model, cfg, wcfg)
             if order != model.cfg.energy_order:
                 model.cfg = dataclasses.replace(model.cfg, energy_order=order)
-                point["energy_order"] = order
+                point["update_order"] = order  # the model keeps it if the gate keeps the update
             steps = update(model, opt, new, labels, wcfg, rng)
             labels += new
             if saved is not None:
@@ -661,8 +661,8 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
                      f"{point['queried_entropy']:.3f} | labels {point['labels']} | "
                      f"loss {point['loss_before']:.4f} -> {point['loss_after']:.4f}")
             extra += f" | {point['recipe']} (labels {100 * point['label_excess']:.1f}% better)"
-            if point.get("energy_order", base.cfg.energy_order) != base.cfg.energy_order:
-                extra += f" | decodes energy in the {point['energy_order']} order"
+            if "update_order" in point:
+                extra += f" in the {point['update_order']} order"
             if "kept" in point:
                 extra += " | update kept" if point["kept"] else " | update rejected"
         log(f"[{strategy}] {window.label:12s} | held-out gap {point['gap']:6.2f}%{extra} | "
