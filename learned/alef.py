@@ -23,10 +23,10 @@ The loop, one window at a time, after a drift (learned/scenarios.py):
    from the expert (a large shift: the labels beat its own decisions on the queried
    instances by more than `strong_above`, 2%) gets the `strong` one instead: raw labels
    imitated on every UE for `strong_steps` (40) steps (window_config). `recipe="auto"`
-   (the default) picks per window; `gentle` and `strong` force one;
-   A strong update of an energy run (`reorder`, on by default) trains the decoder in the
-   efficiency decoding order (features.decoding_order), which the model then keeps if the
-   gate keeps the update (update_order); the fine-tuned checkpoint records it;
+   (the default) picks per window; `gentle` and `strong` force one. A strong update of an
+   energy run (`reorder`, on by default) trains the decoder in the efficiency decoding
+   order (features.decoding_order), which the model then keeps if the gate keeps the
+   update (update_order); the fine-tuned checkpoint records it;
 6. gate (`gate`, on by default): the update is kept only if the updated decoder decides
    the window's unlabelled pool instances better on average (cost ratio < 1, priced by the
    evaluator, no labels needed); otherwise the decoder and the optimizer are rolled back.
@@ -534,9 +534,10 @@ def update_order(model: Lambo, cfg: ALEFConfig, wcfg: ALEFConfig) -> str:
     Why: the strong recipe serves a model far from the expert, whose conventions are not
     worth keeping, and on capacity-bound energy the order decides how well labels can be
     imitated. The efficiency order (must-offload UEs first, then energy saved per unit of
-    capacity, construct.efficiency_order) is the knapsack rule of that problem: a decoder
-    trained in the regret order and fine-tuned in it came within 3.6% of the labels on
-    manyserver energy, against 6.5% fine-tuned in its own order (docs/alef.md)."""
+    capacity, construct.efficiency_order) is the knapsack rule of that problem. lambo-s,
+    trained in the regret order, came within 3.6% of the labels on manyserver energy when
+    fine-tuned in the efficiency order, against 6.5% in its own
+    (docs/notes/2026-12-03-alef-energy-order.md)."""
     strong = wcfg is not cfg
     energy = Objective.parse(cfg.objective) is Objective.ENERGY
     return "efficiency" if cfg.reorder and strong and energy else model.cfg.energy_order
