@@ -66,7 +66,7 @@ SHIFT_SEED_BASE = 7_000_000  # shift-study snapshots: seed s uses SHIFT_SEED_BAS
 HOME_OFFSET = 5_000  # ... and its home-family instances from + 5_000
 FIELDS = ("scenario", "seed", "budget", "strategy", "before", "after_drift", "none_final",
           "final", "recovered", "labels", "alef_s", "expert_s", "wall_s", "energy_order",
-          "order_final", "greedy_final", "none_dead", "final_dead")
+          "order_final", "greedy_final", "home_after", "none_dead", "final_dead")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -222,7 +222,7 @@ def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.E
             if strategy == "all" and b > 0:  # labels the whole pool whatever the budget
                 continue
             t0 = time.time()
-            _, rec = alef.run_strategy(model, windows, cfg, strategy, cache)
+            tuned, rec = alef.run_strategy(model, windows, cfg, strategy, cache)
             alef_s = time.time() - t0
             expert_s = sum(cache.rows[(cfg.expert, n)]["wall_s"] for n in rec["labelled"])
             final = rec["points"][-1]["gap"]
@@ -230,6 +230,9 @@ def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.E
             reordered = copy.copy(model)
             reordered.cfg = dataclasses.replace(model.cfg, energy_order=rec["energy_order"])
             order_final = alef.heldout_gap(reordered, windows[-1], cache)["gap"]
+            # What fine-tuning did where the model was trained: the first window (the home
+            # family, or the scenario before its drift) decided by the tuned model.
+            home_after = alef.heldout_gap(tuned, windows[0], cache)["gap"]
             increase = none[-1] - none[0]
             used = rec["labels"] if strategy == "all" else budget
             yield {"scenario": cfg.scenario, "seed": cfg.seed, "budget": used,
@@ -239,6 +242,7 @@ def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.E
                    "labels": rec["labels"], "alef_s": alef_s, "expert_s": expert_s,
                    "wall_s": alef_s + expert_s, "energy_order": rec["energy_order"],
                    "order_final": order_final, "greedy_final": greedy_final,
+                   "home_after": home_after,
                    "none_dead": refs["none"][-1]["infeasible"],
                    "final_dead": rec["points"][-1]["infeasible"]}
 
@@ -293,8 +297,8 @@ def shift_table(*csv_paths: str) -> str:
     rows = [r for p in csv_paths for r in csv.DictReader(open(p))]
     out = ["| family | seeds | home gap (before) | no FT, first window | no FT, end | "
            "order only, end | greedy, end | strategy | labels | ALEF, end | "
-           "shift's gap removed | ME - R, paired (± SE) |",
-           "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|"]
+           "shift's gap removed | ME - R, paired (± SE) | home gap (after) |",
+           "|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|"]
     for fam in sorted({r["scenario"] for r in rows}):
         mine = [r for r in rows if r["scenario"] == fam]
         for budget, strategy in sorted({(int(r["budget"]), r["strategy"]) for r in mine}):
@@ -306,8 +310,8 @@ def shift_table(*csv_paths: str) -> str:
                 return float(np.mean([float(r[k]) for r in rs]))
 
             # Rows written before these columns existed have no value: "-".
-            order, greedy = (f"{mean(k):.2f}%" if all(r.get(k) for r in rs) else "-"
-                             for k in ("order_final", "greedy_final"))
+            order, greedy, home = (f"{mean(k):.2f}%" if all(r.get(k) for r in rs) else "-"
+                                   for k in ("order_final", "greedy_final", "home_after"))
             paired = ""
             if strategy == "max-entropy":
                 rand = {r["seed"]: r for r in mine
@@ -321,7 +325,7 @@ def shift_table(*csv_paths: str) -> str:
                        f"{mean('after_drift'):.2f}% | {mean('none_final'):.2f}% | {order} | "
                        f"{greedy} | {strategy} | "
                        f"{budget} | {mean('final'):.2f}% | {100 * mean('recovered'):.0f}% | "
-                       f"{paired} |")
+                       f"{paired} | {home} |")
     return "\n".join(out)
 
 
