@@ -269,6 +269,8 @@ def finish(instance: Instance, objective: Objective, method: str, outcome: Outco
             sol.message = f"method {method!r} returned no assignment but claimed {status}"
         elif status in (Status.INFEASIBLE, Status.NO_SOLUTION):
             _no_decision(instance, sol, exact)
+        elif status is Status.TIMEOUT:
+            _timed_out(instance, sol)
         sol.message = sol.message or "no feasible assignment found"
         return sol
     ev = evaluate(instance, np.asarray(outcome.assignment), outcome.allocation_hz)
@@ -330,3 +332,17 @@ def _no_decision(instance: Instance, sol: Solution, exact: bool) -> None:
     sol.status = Status.NO_SOLUTION
     if sol.message:
         sol.message += "; no proof that the instance is infeasible"
+
+
+def _timed_out(instance: Instance, sol: Solution) -> None:
+    """A search that ran out of time with nothing may have searched an infeasible instance:
+    say INFEASIBLE when a certificate proves it, else keep TIMEOUT."""
+    from mecopt.certificate import certify_infeasible
+
+    # Without the packing MILP: the time limit has passed already; its LP and the cheaper
+    # checks take milliseconds.
+    proof = certify_infeasible(instance, packing=False)
+    if proof is not None:
+        sol.status = Status.INFEASIBLE
+        sol.message = f"{proof} (found after the time limit: {sol.message})" \
+            if sol.message else proof

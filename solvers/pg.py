@@ -67,11 +67,12 @@ class PGMethod(Method):
                 seed: int) -> Outcome:
         cfg = self.config
         deadline = time.perf_counter() + time_limit if time_limit is not None else None
+        from mecopt.certificate import certify_infeasible  # loads HiGHS: not at listing
+
+        proof = certify_infeasible(instance, lp=False, packing=False)
+        if proof is not None:  # no time limit's worth of searching an infeasible instance
+            return Outcome(None, status=Status.NO_SOLUTION, message=proof)
         ok = instance.option_ok
-        if not ok.any(axis=1).all():
-            i = int(np.flatnonzero(~ok.any(axis=1))[0])
-            return Outcome(None, status=Status.NO_SOLUTION,
-                           message=f"UE {i} has no option that meets its deadline")
         import torch  # here, so that listing and other methods never pay for it
 
         gen = torch.Generator().manual_seed(seed)

@@ -46,8 +46,11 @@ class ScipMethod(Method):
         from mecopt.formulation import build_model
         from mecopt.locks import SOLVER_LOCK
 
-        if not instance.option_ok.any(axis=1).all():
-            return Outcome(None, status=Status.INFEASIBLE, message=certify_infeasible(instance))
+        # The cheap numpy certificates first: SCIP can take its whole time limit to find
+        # what the aggregate capacity argument says at once.
+        proof = certify_infeasible(instance, lp=False, packing=False)
+        if proof is not None:
+            return Outcome(None, status=Status.INFEASIBLE, message=proof)
         model = build_model(instance, objective)
         solver = SolverFactory("scip_direct")
         with SOLVER_LOCK:  # Pyomo captures fd 1 while it solves (mecopt.locks)

@@ -38,13 +38,16 @@ def test_certificates_name_their_proof():
     assert "neither locally nor on any server" in certify_infeasible(inst.replace(rate_bps=rate))
 
 
-def test_lp_relaxation_is_a_certificate():
-    # All three UEs reach only server 2 (1 GHz); server 1 (5 GHz) is out of their reach. The
-    # aggregate argument counts all 6 GHz and proves nothing; the LP relaxation does.
+def out_of_reach() -> mecopt.Instance:
+    """All three UEs reach only server 2 (1 GHz); server 1 (5 GHz) is out of their reach. The
+    aggregate argument counts all 6 GHz and proves nothing; the LP relaxation does."""
     rate = np.zeros((3, 2))
     rate[:, 1] = 6e6
-    inst = three_into_two().replace(rate_bps=rate, capacity_hz=np.array([5e9, 1e9]))
-    assert "LP relaxation" in certify_infeasible(inst)
+    return three_into_two().replace(rate_bps=rate, capacity_hz=np.array([5e9, 1e9]))
+
+
+def test_lp_relaxation_is_a_certificate():
+    assert "LP relaxation" in certify_infeasible(out_of_reach())
 
 
 @pytest.mark.parametrize("method", ["greedy", "random", "local", "de", "pg", "lambo"])
@@ -61,6 +64,28 @@ def test_a_heuristic_that_gives_up_says_no_solution():
     sol = mecopt.solve(three_into_two(1.2), "energy", gives_up)  # feasible
     assert sol.status is Status.NO_SOLUTION
     assert sol.message.startswith("gave up after 3 tries") and "no proof" in sol.message
+
+
+def test_a_search_that_runs_out_of_time_says_infeasible_when_a_certificate_proves_it():
+    def runs_out(instance, objective, **_):
+        return Outcome(None, status=Status.TIMEOUT, message="time limit reached")
+
+    sol = mecopt.solve(out_of_reach(), "energy", runs_out)
+    assert sol.status is Status.INFEASIBLE
+    assert sol.message.startswith("proven infeasible") and "LP relaxation" in sol.message
+    assert "after the time limit: time limit reached" in sol.message
+    # Only the packing MILP proves three_into_two infeasible: it is not run after a timeout.
+    assert mecopt.solve(three_into_two(), "energy", runs_out).status is Status.TIMEOUT
+    assert mecopt.solve(three_into_two(1.2), "energy", runs_out).status is Status.TIMEOUT
+
+
+@pytest.mark.parametrize("method", ["de", "pg"])
+def test_a_search_does_not_spend_its_time_limit_on_a_certified_infeasible_instance(method):
+    # Generations and iterations beyond any time limit: only the time limit would stop them.
+    options = {"de": {"generations": 10**6}, "pg": {"iterations": 10**6}}[method]
+    sol = mecopt.solve(three_into_two(0.8), "latency", method, time_limit=20, **options)
+    assert sol.status is Status.INFEASIBLE and "must offload" in sol.message
+    assert "after the time limit" not in sol.message
 
 
 def test_an_exact_method_proves_it():
