@@ -149,7 +149,7 @@ class OffloadEnv:
                      srv_mask: torch.Tensor) -> None:
         """The per-step data (Step), the static option features and the MEC scales."""
         by_step, R, N = self.by_step, *self.order.shape
-        T_s, C_s = by_step(batch.deadline), by_step(batch.cycles)  # (R, N)
+        T_s, C_s = by_step(batch.time_scale), by_step(batch.cycles)  # (R, N)
         root_s = C_s.sqrt()
         ttx_s = by_step(batch.t_tx)  # (R, N, M)
         fmin_k = with_local(0.0, by_step(batch.f_min))  # (R, N, K)
@@ -173,7 +173,7 @@ class OffloadEnv:
         self.live = steps[None] < n_ues[:, None]  # (R, N)
         self.padded = not bool(self.live.all())  # without padding the per-step masking is skipped
         left_s = 1 - steps[None] / n_ues[:, None]  # (R, N)
-        mean_T = ((batch.deadline * batch.ue_mask).sum(1) / batch.n_ues)[self.rows][:, None]
+        mean_T = ((batch.time_scale * batch.ue_mask).sum(1) / batch.n_ues)[self.rows][:, None]
         self.static_features = static_option_features(energy_s, tx_s, cap, cap_mean, left_s)
         # The MEC features per option: remaining / F, compute time there / mean T, UEs there /
         # N, remaining / mean F, as [remaining / F, S^2, count, remaining] times these scales.

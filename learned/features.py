@@ -1,19 +1,21 @@
 """Normalized features of instances for the LAMBO network, batched and padded for mixed N, M.
 
 Every magnitude is made dimensionless before it reaches the network: times are divided by
-the UE's deadline, allocations by capacities, energies by the UE's local energy, and the
+the UE's time scale (its deadline, at most LOOSEST_DEADLINE times its local compute time),
+allocations by capacities, energies by the UE's local energy, and the
 remaining sizes are log-scaled, so paper (1 Mbit tasks, 1 MHz links) and hetero (200 Mbit,
 20 MHz) instances land in the same ranges.
 
 Static features (computed once per instance, numpy):
-- UE (N_UE): log C, log D, t_loc/T, local ok, log e_loc, log T, usable servers / M, the UE's
-  demand N*(C/T)/sum F, the system's demand sum(C/T)/sum F, log N, M / 8.
+- UE (N_UE), T the time scale: log C, log D, t_loc/T, local ok, log e_loc, log T, usable
+  servers / M, the UE's demand N*(C/T)/sum F, the system's demand sum(C/T)/sum F, log N,
+  M / 8.
 - pair (N_PAIR): usable, t_tx/T, f_min/F_j, log(e_tx/e_loc), (t_tx + C/F_j)/T and the same
-  over t_loc (the latency if the UE had server j alone, against the deadline and local).
+  over t_loc (the latency if the UE had server j alone, against the time scale and local).
 - server (N_SERVER): F_j / mean F, log F_j, 1/M.
 Dynamic features (recomputed by env.py after every decision, torch):
 - MEC (N_MEC) per server: remaining capacity / F_j, compute time of the UEs already there
-  ((sum sqrt C)^2 / F_j, over the mean deadline), UEs there / N, remaining / mean F.
+  ((sum sqrt C)^2 / F_j, over the mean time scale), UEs there / N, remaining / mean F.
 - option (N_OPTION) per option of the UE being decided: see env.STATIC_COLUMNS.
 
 The decoding order: UEs with the fewest options that can meet their deadline first, then
@@ -64,10 +66,23 @@ def decoding_order(instance: Instance, objective: Objective, *,
     return order
 
 
+# A deadline looser than this many times the UE's local compute time is read as this: the
+# networks were trained where deadlines bind (paper and hetero: 0.5-4.5 times t_loc), and a
+# deadline that never binds (a user's 1e6 s for "none") would put every time feature at 0.
+LOOSEST_DEADLINE = 3.0
+
+
+def time_scale(inst: Instance) -> np.ndarray:
+    """(N,) [s]: the time the features measure each UE's times against: its deadline, at
+    most LOOSEST_DEADLINE times its local compute time. Only the features use it; which
+    options meet a deadline is decided by the real deadlines."""
+    return np.minimum(inst.deadline_s, LOOSEST_DEADLINE * inst.t_loc)
+
+
 def static_features(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ue (N, N_UE), pair (N, M, N_PAIR), server (M, N_SERVER)) float32 arrays."""
     N, M = inst.n_ues, inst.n_servers
-    C, D, T = inst.cycles, inst.data_bits, inst.deadline_s
+    C, D, T = inst.cycles, inst.data_bits, time_scale(inst)
     F = inst.capacity_hz
     usable = inst.usable
     demand = C / T  # cycles/s needed if the task had the whole deadline to compute
@@ -120,7 +135,7 @@ class Batch:
     order: torch.Tensor  # (B, N) long: UE decided at each step
     n_ues: torch.Tensor  # (B,) long
     cycles: torch.Tensor  # (B, N) float64 [cycles]
-    deadline: torch.Tensor  # (B, N) float64 [s]
+    time_scale: torch.Tensor  # (B, N) float64 [s]: time_scale (the features' deadline)
     t_loc: torch.Tensor  # (B, N) float64 [s]
     t_tx: torch.Tensor  # (B, N, M) float64 [s], 0 where unusable
     e_ratio: torch.Tensor  # (B, N, M) float64: e_tx / e_loc, 1 where unusable
@@ -156,7 +171,7 @@ def make_batch(instances: list[Instance], objectives: list[Objective | str],
         f32((B, M, N_SERVER), np.float32)
     ue_mask, srv_mask = np.zeros((B, N), bool), np.zeros((B, M), bool)
     order = np.zeros((B, N), np.int64)
-    cycles, deadline, t_loc = np.ones((B, N)), np.ones((B, N)), np.ones((B, N))
+    cycles, scale, t_loc = np.ones((B, N)), np.ones((B, N)), np.ones((B, N))
     t_tx, e_ratio, f_min = np.zeros((B, N, M)), np.ones((B, N, M)), np.zeros((B, N, M))
     capacity = np.ones((B, M))
     option_ok = np.zeros((B, N, M + 1), bool)
@@ -171,7 +186,7 @@ def make_batch(instances: list[Instance], objectives: list[Objective | str],
         order[b, :n] = decoding_order(inst, obj, offload_first=offload_first,
                                       energy_order=energy_order)
         order[b, n:] = np.arange(n, N)
-        cycles[b, :n], deadline[b, :n], t_loc[b, :n] = inst.cycles, inst.deadline_s, inst.t_loc
+        cycles[b, :n], scale[b, :n], t_loc[b, :n] = inst.cycles, time_scale(inst), inst.t_loc
         us = inst.usable
         t_tx[b, :n, :m] = np.where(us, inst.t_tx, 0.0)
         e_ratio[b, :n, :m] = np.where(us, inst.e_tx / inst.e_loc[:, None], 1.0)
@@ -185,6 +200,6 @@ def make_batch(instances: list[Instance], objectives: list[Objective | str],
         prompt_ids=tokenize_batch(prompts),
         energy=torch.tensor([o is Objective.ENERGY for o in objectives]),
         order=t(order), n_ues=torch.tensor([i.n_ues for i in instances]),
-        cycles=t(cycles), deadline=t(deadline), t_loc=t(t_loc), t_tx=t(t_tx),
+        cycles=t(cycles), time_scale=t(scale), t_loc=t(t_loc), t_tx=t(t_tx),
         e_ratio=t(e_ratio), f_min=t(f_min), capacity=t(capacity), option_ok=t(option_ok),
     ).to(device)

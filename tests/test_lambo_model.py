@@ -15,7 +15,7 @@ from mecopt.cli.main import cli
 from mecopt.evaluation import evaluate_batch
 from mecopt.generators import generate
 from mecopt.learned.checkpoint import load_model
-from mecopt.learned.features import make_batch
+from mecopt.learned.features import LOOSEST_DEADLINE, make_batch
 from mecopt.learned.model import PAPER_PARAMS, PRESETS, VOCAB, Lambo, count_parameters, tokenize
 from mecopt.learned.rollout import costs, rollout
 from mecopt.learned.strategies import Greedy, Sampling
@@ -238,3 +238,21 @@ def test_inference_encoder_matches_the_transformer_encoder():
     with torch.enable_grad():  # training keeps nn.TransformerEncoder (and its gradients)
         trained, _ = model.encode(b.ue, b.pair, b.server, b.ue_mask, b.srv_mask, b.prompt_ids)
     assert trained.requires_grad and torch.allclose(trained[live], plain[live], atol=1e-5)
+
+
+def test_a_deadline_that_never_binds_reads_as_the_loosest_trained_one():
+    """Times are measured against min(T, LOOSEST_DEADLINE * t_loc): "no deadline" (1e6 s)
+    gives the network the inputs of a deadline of 3 t_loc, all but the real f_min."""
+    inst = generate("paper", seed=3)
+    loose = inst.replace(deadline_s=np.full(inst.n_ues, 1e6))
+    at_scale = inst.replace(deadline_s=LOOSEST_DEADLINE * inst.t_loc)
+    assert (loose.option_ok == at_scale.option_ok).all()  # the same options either way
+    a, b = make_batch([loose], ["latency"]), make_batch([at_scale], ["latency"])
+    assert torch.allclose(a.time_scale, b.time_scale)
+    assert torch.allclose(a.ue, b.ue)
+    keep = [c for c in range(a.pair.shape[-1]) if c != 2]  # column 2: f_min / F, real
+    assert torch.allclose(a.pair[..., keep], b.pair[..., keep])
+    assert (a.f_min < b.f_min).all()
+    # A deadline that binds is the time scale itself.
+    assert torch.allclose(make_batch([inst], ["latency"]).time_scale,
+                          torch.from_numpy(inst.deadline_s))
