@@ -28,6 +28,7 @@ others by energy saved per unit of server capacity.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,8 +80,24 @@ def time_scale(inst: Instance) -> np.ndarray:
     return np.minimum(inst.deadline_s, LOOSEST_DEADLINE * inst.t_loc)
 
 
+# Instances are immutable: their features are computed once while they live (checkpoint=
+# auto reads them before the batch does; a batch often holds one instance under both prompts).
+_STATIC: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def static_features(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ue (N, N_UE), pair (N, M, N_PAIR), server (M, N_SERVER)) float32 arrays."""
+    """(ue (N, N_UE), pair (N, M, N_PAIR), server (M, N_SERVER)) float32 arrays, read-only."""
+    if inst not in _STATIC:
+        _STATIC[inst] = tuple(_readonly(a) for a in _static_features(inst))
+    return _STATIC[inst]
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _static_features(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     N, M = inst.n_ues, inst.n_servers
     C, D, T = inst.cycles, inst.data_bits, time_scale(inst)
     F = inst.capacity_hz
@@ -175,12 +192,9 @@ def make_batch(instances: list[Instance], objectives: list[Objective | str],
     t_tx, e_ratio, f_min = np.zeros((B, N, M)), np.ones((B, N, M)), np.zeros((B, N, M))
     capacity = np.ones((B, M))
     option_ok = np.zeros((B, N, M + 1), bool)
-    cache: dict[int, tuple] = {}  # the same instance under both prompts: features once
     for b, (inst, obj) in enumerate(zip(instances, objectives, strict=True)):
         n, m = inst.n_ues, inst.n_servers
-        if id(inst) not in cache:
-            cache[id(inst)] = static_features(inst)
-        u, p, s = cache[id(inst)]
+        u, p, s = static_features(inst)
         ue[b, :n], pair[b, :n, :m], server[b, :m] = u, p, s
         ue_mask[b, :n], srv_mask[b, :m] = True, True
         order[b, :n] = decoding_order(inst, obj, offload_first=offload_first,

@@ -47,6 +47,11 @@ from mecopt.status import Status
 # a pass's tensors to tens of MB.
 BATCH_CELLS = 1 << 16
 
+# checkpoint=auto: lambo-s for an instance inside the feature ranges it trained on (paper
+# and hetero: learned/envelope.py), lambo-w, trained on the randomized world too, outside.
+AUTO = "auto"
+IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
+
 # threads=0 (auto): a pass of at least this many decodes uses every core when the machine
 # has idle ones; a smaller pass, one thread (its operations are too short to split).
 AUTO_THREADS_ROWS = 64
@@ -196,6 +201,15 @@ def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samp
     return out
 
 
+def auto_checkpoint(instance: Instance) -> tuple[str, str | None]:
+    """(checkpoint, why) for checkpoint=auto: lambo-s and None inside lambo-s's training
+    envelope, else lambo-w and the feature that leaves it."""
+    from mecopt.learned.envelope import outside, shipped_envelope
+
+    why = outside(instance, shipped_envelope(IN_ENVELOPE))
+    return (IN_ENVELOPE, None) if why is None else (OUT_OF_ENVELOPE, why)
+
+
 class LamboMethod(Method):
     name = "lambo"
     description = "LAMBO: the pre-trained encoder-decoder policy (greedy or best-of-k decoding)"
@@ -204,8 +218,9 @@ class LamboMethod(Method):
                                   "sampled", low=1),
         "temperature": Option(float, 1.0, "sampling temperature of the k-1 sampled decodes "
                                           "(logits divided by it)", low=0, low_inclusive=False),
-        "checkpoint": Option(str, "", "checkpoint file, or a shipped one's name "
-                                      "(empty = the shipped lambo-s)"),
+        "checkpoint": Option(str, AUTO, "checkpoint file, or a shipped one's name (empty = "
+                                        "lambo-s); auto: lambo-s for an instance like those "
+                                        "it trained on (paper, hetero), else lambo-w"),
         "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
         "threads": Option(int, 0, "torch CPU threads while decoding (restored afterwards); "
                                   f"0 = auto: 1 for a pass of under {AUTO_THREADS_ROWS} "
@@ -237,7 +252,10 @@ class LamboMethod(Method):
 
             if not torch.cuda.is_available():
                 raise InputError(f"option device: {dev!r} requested but CUDA is not available")
-        check_checkpoint("lambo", config["checkpoint"], dev)  # a bad one is a one-line error
+        names = [IN_ENVELOPE, OUT_OF_ENVELOPE] if config["checkpoint"] == AUTO \
+            else [config["checkpoint"]]
+        for name in names:
+            check_checkpoint("lambo", name, dev)  # a bad one is a one-line error
 
     def _solve(self, instance, objective, *, time_limit, seed):
         deadline = None if time_limit is None else time.perf_counter() + time_limit
@@ -286,13 +304,24 @@ class LamboMethod(Method):
 
     def _decode(self, instances: list[Instance], objective: Objective,
                 seed: int) -> list[dict[str, Any]]:
-        return decode_instances(instances, [objective] * len(instances),
-                                samples=self.config["samples"], seed=seed,
-                                checkpoint=self.config["checkpoint"],
-                                device=self.config["device"], threads=self.config["threads"],
-                                temperature=self.config["temperature"],
-                                keep=self.config["starts"],  # starts > 1 needs polish
-                                doubt=self.config["lns"] > 0)
+        """decode_instances per checkpoint (with auto, each instance's own); each row also
+        gets "checkpoint" and, when auto chose lambo-w, "outside" (why)."""
+        chosen = [auto_checkpoint(inst) for inst in instances] \
+            if self.config["checkpoint"] == AUTO \
+            else [(self.config["checkpoint"], None)] * len(instances)
+        rows: list[dict[str, Any]] = [{} for _ in instances]
+        for name in dict.fromkeys(c for c, _ in chosen):
+            idx = [i for i, (c, _) in enumerate(chosen) if c == name]
+            group = decode_instances([instances[i] for i in idx], [objective] * len(idx),
+                                     samples=self.config["samples"], seed=seed,
+                                     checkpoint=name, device=self.config["device"],
+                                     threads=self.config["threads"],
+                                     temperature=self.config["temperature"],
+                                     keep=self.config["starts"],  # starts > 1 needs polish
+                                     doubt=self.config["lns"] > 0)
+            for i, row in zip(idx, group, strict=True):
+                rows[i] = {**row, "checkpoint": name or IN_ENVELOPE, "outside": chosen[i][1]}
+        return rows
 
     def _finish_row(self, instance: Instance, objective: Objective, row: dict[str, Any], *,
                     deadline: float | None, seed: int) -> Outcome:
@@ -307,7 +336,10 @@ class LamboMethod(Method):
                                    "capacities, and the repair found no room for it either")
         a, alloc, doubt = row["assignment"], row["allocation_sigmoid"], row.get("doubt")
         extra: dict[str, Any] = {"decoding": decoding, "reordered": bool(row.get("reordered")),
-                                 "repaired": bool(row.get("repaired"))}
+                                 "repaired": bool(row.get("repaired")),
+                                 "checkpoint": row.get("checkpoint")}
+        if row.get("outside"):
+            extra["outside_training"] = row["outside"]
         if self.config["polish"]:
             start, value, polished_starts = time.perf_counter(), np.inf, 0
             for s in row["starts"]:  # best decode first, so a deadline keeps the best start

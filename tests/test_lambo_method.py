@@ -240,7 +240,7 @@ def test_a_dead_end_is_decoded_again_with_the_ues_that_must_offload_first():
                                   doubt=False)[0]
     assert starts == []  # the first decode met a dead end
     repaired = repair(inst, Objective.ENERGY, greedy)
-    sol = mecopt.solve(inst, "energy", "lambo")
+    sol = mecopt.solve(inst, "energy", "lambo", checkpoint="lambo-s")  # auto: lambo-w
     assert sol.feasible and sol.extra["reordered"] and not sol.extra["repaired"]
     assert mecopt.evaluate(inst, np.array(sol.assignment)).feasible
     assert sol.objective_value < repaired.value[0]
@@ -249,7 +249,7 @@ def test_a_dead_end_is_decoded_again_with_the_ues_that_must_offload_first():
     rows = decode_instances([inst, other], [Objective.ENERGY] * 2)
     assert rows[0]["reordered"] and not rows[1].get("reordered")
     assert np.array_equal(rows[0]["assignment"], np.array(sol.assignment))
-    alone = mecopt.solve(other, "energy", "lambo")
+    alone = mecopt.solve(other, "energy", "lambo", checkpoint="lambo-s")
     assert np.array_equal(rows[1]["assignment"], np.array(alone.assignment))
 
 
@@ -302,3 +302,21 @@ def test_a_shipped_checkpoint_by_name():
     assert "lambo-s" in shipped_names()
     assert resolve_checkpoint("lambo-s").endswith("lambo-s.pt")
     assert resolve_checkpoint("no-such-model") == "no-such-model"
+
+
+def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outside():
+    paper = library("paper")[0]
+    tight = library("tight")[0]
+    for inst, name in ((paper, "lambo-s"), (tight, "lambo-w")):
+        auto = mecopt.solve(inst, "energy", "lambo")
+        named = mecopt.solve(inst, "energy", "lambo", checkpoint=name)
+        assert auto.extra["checkpoint"] == name
+        assert np.array_equal(auto.assignment, named.assignment)
+    assert "outside_training" not in mecopt.solve(paper, "latency", "lambo").extra
+    why = mecopt.solve(tight, "latency", "lambo").extra["outside_training"]
+    assert "outside lambo-s's training range" in why
+    # Batched, each instance gets its own checkpoint's decision.
+    together = mecopt.solve_many([paper, tight], "energy", "lambo")
+    assert [s.extra["checkpoint"] for s in together] == ["lambo-s", "lambo-w"]
+    assert np.array_equal(together[1].assignment,
+                          mecopt.solve(tight, "energy", "lambo").assignment)

@@ -255,4 +255,4 @@ def test_a_deadline_that_never_binds_reads_as_the_loosest_trained_one():
     assert (a.f_min < b.f_min).all()
     # A deadline that binds is the time scale itself.
     assert torch.allclose(make_batch([inst], ["latency"]).time_scale,
-                          torch.from_numpy(inst.deadline_s))
+                          torch.tensor(inst.deadline_s))
