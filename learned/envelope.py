@@ -64,11 +64,13 @@ class Envelope:
 
 
 def feature_rows(instance: Instance) -> dict[str, np.ndarray]:
-    """The instance's static feature rows per group; pairs only where usable (elsewhere
-    the columns hold placeholders)."""
+    """The instance's static feature rows per group, with the real deadlines as the time
+    scale (the energy prompt's); pairs only where usable (elsewhere the columns hold
+    placeholders)."""
     from mecopt.learned.features import static_features
+    from mecopt.objective import Objective
 
-    ue, pair, server = static_features(instance)
+    ue, pair, server = static_features(instance, Objective.ENERGY)
     return {"ue": ue, "pair": pair[instance.usable], "server": server}
 
 

@@ -1,7 +1,8 @@
 """Normalized features of instances for the LAMBO network, batched and padded for mixed N, M.
 
 Every magnitude is made dimensionless before it reaches the network: times are divided by
-the UE's time scale (its deadline, at most LOOSEST_DEADLINE times its local compute time),
+the UE's time scale (its deadline; under the latency prompt at most LOOSEST_DEADLINE times
+its local compute time),
 allocations by capacities, energies by the UE's local energy, and the
 remaining sizes are log-scaled, so paper (1 Mbit tasks, 1 MHz links) and hetero (200 Mbit,
 20 MHz) instances land in the same ranges.
@@ -67,29 +68,39 @@ def decoding_order(instance: Instance, objective: Objective, *,
     return order
 
 
-# A deadline looser than this many times the UE's local compute time is read as this: the
-# networks were trained where deadlines bind (paper and hetero: 0.5-4.5 times t_loc), and a
-# deadline that never binds (a user's 1e6 s for "none") would put every time feature at 0.
+# Under the latency prompt a deadline looser than this many times the UE's local compute
+# time is read as this: the networks were trained where deadlines bind (paper and hetero:
+# 0.5-4.5 times t_loc), and a deadline that never binds (a user's 1e6 s for "none") would
+# put every time feature at 0 and hide the servers' congestion, which is what latency
+# costs. Under the energy prompt times only say how close an option is to its deadline, and
+# a deadline that never binds is rightly far: there the scale is the deadline.
 LOOSEST_DEADLINE = 3.0
 
 
-def time_scale(inst: Instance) -> np.ndarray:
-    """(N,) [s]: the time the features measure each UE's times against: its deadline, at
-    most LOOSEST_DEADLINE times its local compute time. Only the features use it; which
-    options meet a deadline is decided by the real deadlines."""
-    return np.minimum(inst.deadline_s, LOOSEST_DEADLINE * inst.t_loc)
+def time_scale(inst: Instance, objective: Objective) -> np.ndarray:
+    """(N,) [s]: the time the features measure each UE's times against: its deadline, under
+    the latency prompt at most LOOSEST_DEADLINE times its local compute time. Only the
+    features use it; which options meet a deadline is decided by the real deadlines."""
+    if objective is Objective.LATENCY:
+        return np.minimum(inst.deadline_s, LOOSEST_DEADLINE * inst.t_loc)
+    return inst.deadline_s
 
 
-# Instances are immutable: their features are computed once while they live (checkpoint=
-# auto reads them before the batch does; a batch often holds one instance under both prompts).
+# Instances are immutable: their features are computed once per prompt while they live
+# (checkpoint=auto reads them before the batch does).
 _STATIC: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def static_features(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ue (N, N_UE), pair (N, M, N_PAIR), server (M, N_SERVER)) float32 arrays, read-only."""
-    if inst not in _STATIC:
-        _STATIC[inst] = tuple(_readonly(a) for a in _static_features(inst))
-    return _STATIC[inst]
+def static_features(inst: Instance, objective: Objective | str = Objective.ENERGY
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ue (N, N_UE), pair (N, M, N_PAIR), server (M, N_SERVER)) float32 arrays, read-only,
+    with the prompt's time scale."""
+    objective = Objective.parse(objective)
+    cached = _STATIC.setdefault(inst, {})
+    if objective not in cached:
+        cached[objective] = tuple(_readonly(a) for a in _static_features(
+            inst, time_scale(inst, objective)))
+    return cached[objective]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -97,9 +108,10 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _static_features(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _static_features(inst: Instance, T: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     N, M = inst.n_ues, inst.n_servers
-    C, D, T = inst.cycles, inst.data_bits, time_scale(inst)
+    C, D = inst.cycles, inst.data_bits
     F = inst.capacity_hz
     usable = inst.usable
     demand = C / T  # cycles/s needed if the task had the whole deadline to compute
@@ -194,13 +206,13 @@ def make_batch(instances: list[Instance], objectives: list[Objective | str],
     option_ok = np.zeros((B, N, M + 1), bool)
     for b, (inst, obj) in enumerate(zip(instances, objectives, strict=True)):
         n, m = inst.n_ues, inst.n_servers
-        u, p, s = static_features(inst)
+        u, p, s = static_features(inst, obj)
         ue[b, :n], pair[b, :n, :m], server[b, :m] = u, p, s
         ue_mask[b, :n], srv_mask[b, :m] = True, True
         order[b, :n] = decoding_order(inst, obj, offload_first=offload_first,
                                       energy_order=energy_order)
         order[b, n:] = np.arange(n, N)
-        cycles[b, :n], scale[b, :n], t_loc[b, :n] = inst.cycles, time_scale(inst), inst.t_loc
+        cycles[b, :n], scale[b, :n], t_loc[b, :n] = inst.cycles, time_scale(inst, obj), inst.t_loc
         us = inst.usable
         t_tx[b, :n, :m] = np.where(us, inst.t_tx, 0.0)
         e_ratio[b, :n, :m] = np.where(us, inst.e_tx / inst.e_loc[:, None], 1.0)

@@ -241,8 +241,9 @@ def test_inference_encoder_matches_the_transformer_encoder():
 
 
 def test_a_deadline_that_never_binds_reads_as_the_loosest_trained_one():
-    """Times are measured against min(T, LOOSEST_DEADLINE * t_loc): "no deadline" (1e6 s)
-    gives the network the inputs of a deadline of 3 t_loc, all but the real f_min."""
+    """Under the latency prompt times are measured against min(T, LOOSEST_DEADLINE * t_loc):
+    "no deadline" (1e6 s) gives the network the inputs of a deadline of 3 t_loc, all but the
+    real f_min."""
     inst = generate("paper", seed=3)
     loose = inst.replace(deadline_s=np.full(inst.n_ues, 1e6))
     at_scale = inst.replace(deadline_s=LOOSEST_DEADLINE * inst.t_loc)
@@ -253,6 +254,8 @@ def test_a_deadline_that_never_binds_reads_as_the_loosest_trained_one():
     keep = [c for c in range(a.pair.shape[-1]) if c != 2]  # column 2: f_min / F, real
     assert torch.allclose(a.pair[..., keep], b.pair[..., keep])
     assert (a.f_min < b.f_min).all()
+    # Under the energy prompt times say only how close an option is to its deadline.
+    assert (make_batch([loose], ["energy"]).time_scale == 1e6).all()
     # A deadline that binds is the time scale itself.
     assert torch.allclose(make_batch([inst], ["latency"]).time_scale,
                           torch.tensor(inst.deadline_s))
