@@ -150,14 +150,44 @@ def audit(rows: list) -> tuple[list[dict], Counter, Counter]:
     for (kind, objective, method), group in sorted(groups.items()):
         gaps = [r.gap for r in group if r.gap is not None]
         out.append({"kind": kind, "objective": objective, "method": method, "runs": len(group),
+                    "solved": sum((r.instance, r.objective) in solved for r in group),
                     "mean_gap": sum(gaps) / len(gaps) if gaps else None,
                     "worst_gap": max(gaps) if gaps else None,
+                    "missed": sum((r.instance, r.objective) in solved and not r.feasible
+                                  for r in group),
                     "statuses": dict(Counter(r.status.value for r in group))})
     return out, false_infeasible, missed
 
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.3f}%"
+
+
+def table(data: dict) -> str:
+    """The summary of a `--json` file as a markdown table: per kind and prompt, the
+    instances some method solved and the mean gap of each method ("k none": k of them it
+    answered without a decision), then the audit."""
+    names = [m.split("=")[0] for m in data["methods"]]
+    cells: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+    for r in data["rows"]:
+        cells[r["kind"], r["objective"]][r["method"]] = r
+    lines = ["| kind | prompt | solved | " + " | ".join(names) + " |",
+             "|---|---|--:|" + "--:|" * len(names)]
+    for (kind, objective), row in cells.items():
+        solved = max(r["solved"] for r in row.values())
+        out = []
+        for m in names:
+            r = row.get(m)
+            cell = "-" if r is None else _pct(r["mean_gap"])
+            if r is not None and r["missed"]:
+                cell += f" ({r['missed']} none)"
+            out.append(cell)
+        lines.append(f"| {kind} | {objective} | {solved}/{len(data['seeds'])} | "
+                     + " | ".join(out) + " |")
+    lines.append("")
+    lines.append("`infeasible` on an instance another method solved: "
+                 + ", ".join(f"{m} {data['false_infeasible'][m]}" for m in names) + ".")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

@@ -33,6 +33,8 @@ from the runs (tests/test_docs.py runs the check):
   (`bench_serve.py`, `bench_batch.py`, `bench_startup.py`, each with `--json`);
 - `<!-- generalization: NAME -->` (lambo.md): LAMBO and the other methods on families it
   never trained on, from docs/figures/NAME.json (`bench_generalization.py --json`);
+- `<!-- stress: NAME -->` (results.md): every method on the stress kinds, from
+  docs/figures/NAME.json (`bench_stress.py --json`);
 - `<!-- exchange: NAME -->` (heuristics.md): `descend` without and with its exchanges, from
   docs/figures/NAME.json (`bench_exchange.py --json`).
 """
@@ -68,6 +70,7 @@ BATCH = re.compile(r"<!-- batch: ([\w-]+) -->\n(?:\|.*\n)*")
 STARTUP = re.compile(r"<!-- startup: ([\w-]+) -->\n(?:\|.*\n)*")
 GENERALIZATION = re.compile(r"<!-- generalization: ([\w-]+) -->\n(?:\|.*\n)*")
 EXCHANGE = re.compile(r"<!-- exchange: ([\w-]+) -->\n(?:\|.*\n)*")
+STRESS = re.compile(r"<!-- stress: ([\w-]+) -->\n(?:\|.*\n|\n`infeasible`.*\n)*")
 
 
 def summary_table(family: str, objective: str) -> str:
@@ -270,6 +273,7 @@ def render(text: str) -> tuple[str, int]:
                            (HIGHS, highs_table), (ENERGY_SCALE, _json_table("bench_energy_scale")),
                            (GENERALIZATION, _json_table("bench_generalization")),
                            (EXCHANGE, _json_table("bench_exchange")),
+                           (STRESS, _json_table("bench_stress")),
                            (SERVE, _json_table("bench_serve")), (BATCH, _json_table("bench_batch")),
                            (STARTUP, _json_table("bench_startup"))):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]

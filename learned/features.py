@@ -2,12 +2,11 @@
 
 Every magnitude is made dimensionless before it reaches the network: times are divided by
 the UE's time scale (its deadline; under the latency prompt at most LOOSEST_DEADLINE times
-its local compute time),
-allocations by capacities, energies by the UE's local energy, and the
-remaining sizes are log-scaled, so paper (1 Mbit tasks, 1 MHz links) and hetero (200 Mbit,
-20 MHz) instances land in the same ranges.
+its local compute time), allocations by capacities, energies by the UE's local energy, and
+the remaining sizes are log-scaled, so paper (1 Mbit tasks, 1 MHz links) and hetero
+(200 Mbit, 20 MHz) instances land in the same ranges.
 
-Static features (computed once per instance, numpy):
+Static features (computed once per instance and prompt, numpy):
 - UE (N_UE), T the time scale: log C, log D, t_loc/T, local ok, log e_loc, log T, usable
   servers / M, the UE's demand N*(C/T)/sum F, the system's demand sum(C/T)/sum F, log N,
   M / 8.

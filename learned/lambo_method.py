@@ -16,6 +16,11 @@ against DE"). `lns=S` then runs the shared large-neighbourhood search (mecopt.ln
 seconds, freeing first the UEs whose decision the policy was least sure of (per UE, 1 - the
 probability of the option it chose).
 
+Which network decodes: `checkpoint=auto` (the default) takes lambo-s for an instance inside
+the feature ranges of its training (learned/envelope.py) and lambo-w, also trained on the
+randomized world, for any other; `extra["checkpoint"]` says which, and
+`extra["outside_training"]` why.
+
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
 docs/batch.md) greedy decoding runs in batched passes, with the decisions each instance
