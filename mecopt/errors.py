@@ -19,7 +19,7 @@ def read_json(path: str | Path) -> Any:
     """Parse a JSON file; an unreadable or malformed file is an InputError naming it."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not an error
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:

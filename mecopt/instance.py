@@ -185,6 +185,9 @@ def _array(section: dict, key: str, label: str, ndim: int, optional: bool = Fals
             return None
         raise InputError(f"{label}: missing field")
     value = section[key]
+    flag = _first_bool(value)
+    if flag is not None:  # numpy would read true as 1.0
+        raise InputError(f"{_where(label, flag)}: expected a number, got a boolean")
     try:
         arr = np.array(value, dtype=float)
     except (TypeError, ValueError):
@@ -193,6 +196,18 @@ def _array(section: dict, key: str, label: str, ndim: int, optional: bool = Fals
     if arr.ndim != ndim:
         raise InputError(f"{label}: expected a {ndim}-d array, got shape {list(arr.shape)}")
     return arr
+
+
+def _first_bool(value: Any, idx: tuple[int, ...] = ()) -> tuple[int, ...] | None:
+    """The index of the first JSON boolean in a (nested) list, or None."""
+    if isinstance(value, bool):
+        return idx
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _first_bool(v, (*idx, i))
+            if found is not None:
+                return found
+    return None
 
 
 def _where(label: str, idx: tuple[int, ...]) -> str:

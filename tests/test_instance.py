@@ -97,6 +97,9 @@ CASES = [
     (("ues", "cycles"), "many", "ues.cycles: expected a list of numbers"),
     (("ues", "cycles"), ["a", "b", "c"], "ues.cycles: expected a list of numbers"),
     (("ues", "position_m"), [[0.0, 1.0]], "ues.position_m: expected shape [3, 2]"),
+    (("ues", "cycles", 2), True, "ues.cycles[2] (UE 2): expected a number, got a boolean"),
+    (("rate_bps", 1, 1), False,
+     "rate_bps[1][1] (UE 1, server 2): expected a number, got a boolean"),
 ]
 
 
@@ -117,6 +120,12 @@ def test_malformed_json_file(tmp_path):
     path.write_bytes(b'{"name": "\xff"}')  # not UTF-8: one line, not a UnicodeDecodeError
     with pytest.raises(InputError, match=r"bad.json: not UTF-8 text \(byte 10\)$"):
         mecopt.Instance.load(path)
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(base_dict()).encode())
+    assert mecopt.Instance.load(path).n_ues == 3
 
 
 def test_top_level_not_an_object():
