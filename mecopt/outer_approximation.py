@@ -41,11 +41,14 @@ The master's dual bound is the proven lower bound (HiGHS solves it to a quarter 
 
 from __future__ import annotations
 
+import bisect
+import logging
 import math
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
@@ -63,8 +66,12 @@ from mecopt.waterfill import waterfill
 GHZ = 1e9  # Hz (and cycles) per model unit
 
 # Tangent points of the aggregated term over each server's whole range, spaced this
-# fraction of the smallest sqrt(C_i) there (a coarse, everywhere-valid start).
+# fraction of the smallest sqrt(C_i) there (a coarse, everywhere-valid start), and at most
+# MAX_GRID_POINTS of them per server (wider apart where more would be needed): the library
+# needs at most 338, a 1,500-UE world instance with tasks over a decade 9,244 per server,
+# which made a master of 128,000 cuts that took minutes to build.
 AGGREGATE_SPACING = 0.25
+MAX_GRID_POINTS = 512
 # Dense tangents around the greedy assignment's s_j: FINE_POINTS on each side, FINE_SPACING
 # of the smallest sqrt(C_i) apart. With these the first master is within about 1e-6 of exact
 # near the optimum on the paper family (measured: one master solve instead of two or three).
@@ -81,6 +88,10 @@ FINE_POINTS = 50
 HIGHS_OPTIONS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
                  "mip_heuristic_run_rens": False, "mip_heuristic_run_root_reduced_cost": False,
                  "mip_heuristic_run_feasibility_jump": False}
+# Above this many columns a latency master under a time limit is solved without HiGHS's
+# presolve, which does not stop at the limit there (2,000 x 20: 121,000 columns, 12 s of
+# presolve for a limit of 2.7 s; the library's masters have a few thousand).
+PRESOLVE_MAX_COLUMNS = 50_000
 # Two cut points closer than this (relative) are the same cut.
 CUT_RTOL = 1e-9
 # Energy under a time limit with a polish heuristic (see `search`): the heuristic first
@@ -165,7 +176,8 @@ class Master:
             self._add_latency_terms(m)
         else:
             m.cost = pyo.Objective(expr=energy, sense=pyo.minimize, doc="total energy [J]")
-        self.solver = Highs()
+        self._columns = sum(len(v) for v in m.component_objects(pyo.Var))
+        self.solver = _DeadlineHighs()
         cfg = self.solver.config
         cfg.load_solutions = False
         cfg.raise_exception_on_nonoptimal_result = False
@@ -221,7 +233,8 @@ class Master:
             order = members[np.argsort(low[members, j - 1])]
             fits = np.cumsum(low[order, j - 1]) <= F[j - 1]
             s_max = float(root[order][fits].sum()) if fits.any() else float(root[members].max())
-            step = AGGREGATE_SPACING * float(root[members].min())
+            step = max(AGGREGATE_SPACING * float(root[members].min()),
+                       s_max / MAX_GRID_POINTS)
             for s in np.arange(step, s_max + step, step):
                 self.add_aggregate_cut(j, float(s))
 
@@ -234,9 +247,8 @@ class Master:
         the LP relaxation splits UEs fractionally between servers (fractional n_j), which is
         what makes near-identical UEs hard.
         """
-        if s <= 0 or any(abs(s - p) <= CUT_RTOL * s for p in self._agg_points[j]):
+        if s <= 0 or not _new_point(self._agg_points[j], s):
             return
-        self._agg_points[j].append(s)
         m, F = self.model, self.F[j - 1]
         tangent = (2 * s * m.s[j] - s * s) / F
         self._pending.append(m.aggregated.add(m.w[j] >= tangent))
@@ -259,9 +271,8 @@ class Master:
     def add_pair_cut(self, i: int, j: int, f: float) -> None:
         """Tangent of C_i x^2 / f at (1, f) (f in GHz)."""
         points = self._pair_points.setdefault((i, j), [])
-        if f <= 0 or any(abs(f - p) <= CUT_RTOL * f for p in points):
+        if f <= 0 or not _new_point(points, f):
             return
-        points.append(f)
         m, c = self.model, self.C[i]
         self._pending.append(m.perspective.add(
             m.t[i, j] >= c * (2 * m.x[i, j] / f - m.f[i, j] / (f * f))))
@@ -334,8 +345,11 @@ class Master:
         self._pending = []
         options = {"mip_rel_gap": rel_gap, "mip_abs_gap": 0.0, "output_flag": verbose,
                    **(HIGHS_OPTIONS if self.latency else {})}
-        if time_limit is not None:
-            options["time_limit"] = max(time_limit, 0.01)
+        # The limit counts from here: loading the model into HiGHS is part of it.
+        self.solver.deadline = None if time_limit is None \
+            else time.perf_counter() + max(time_limit, 0.01)
+        if self.latency and time_limit is not None and self._columns > PRESOLVE_MAX_COLUMNS:
+            options["presolve"] = "off"
         if start is not None and not self.latency:
             self._warm_start(np.asarray(start, dtype=int))
         with SOLVER_LOCK:  # Pyomo captures fd 1 while it solves (mecopt.locks)
@@ -349,6 +363,10 @@ class Master:
             res = self.solver.solve(m, tee=_tee(verbose), solver_options=options)
         self._started = True
         term = res.termination_condition
+        if term in (TerminationCondition.interrupted, TerminationCondition.unknown) \
+                and self.solver.deadline is not None \
+                and time.perf_counter() > self.solver.deadline:
+            term = TerminationCondition.maxTimeLimit  # our callback stopped it at the limit
         bound = res.objective_bound
         bound = None if bound is None or not math.isfinite(bound) else float(bound)
         x = None
@@ -359,6 +377,46 @@ class Master:
                 if values[var] > 0.5:
                     x[i] = k
         return term, x, bound
+
+
+class _NoInterruptWarning(logging.Filter):
+    """Pyomo warns of HiGHS's "interrupted" status, which here is _DeadlineHighs's doing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kInterrupt" not in record.getMessage()
+
+
+logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_NoInterruptWarning())
+
+
+class _DeadlineHighs(Highs):
+    """Pyomo's persistent HiGHS interface that keeps to a deadline.
+
+    HiGHS's time limit is taken from the deadline at the moment HiGHS starts: loading a
+    large master into HiGHS (Pyomo's set_instance, on the first solve) takes seconds that
+    HiGHS's own clock does not count. And HiGHS checks its limit too rarely while it solves
+    the root LP of a large master (a 2,000 x 20 latency master: 12.5 s for a limit of 2.7 s),
+    so its simplex, interior-point and MIP interrupt callbacks stop it at the deadline too.
+    """
+
+    deadline: float | None = None
+    _watched: Any = None  # the highspy model the callbacks are on
+
+    def _solve(self):
+        if self.deadline is not None:
+            self._active_config.solver_options["time_limit"] = max(
+                self.deadline - time.perf_counter(), 0.01)
+            model = self._solver_model
+            if self._watched is not model:
+                model.cbSimplexInterrupt += self._stop_at_deadline
+                model.cbIpmInterrupt += self._stop_at_deadline
+                model.cbMipInterrupt += self._stop_at_deadline
+                self._watched = model
+        return super()._solve()
+
+    def _stop_at_deadline(self, event) -> None:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            event.interrupt()
 
 
 def dominated_by_local(instance: Instance) -> np.ndarray:
@@ -381,6 +439,16 @@ def trivial_bound(instance: Instance, objective: Objective) -> float:
         cost = np.c_[instance.e_loc, instance.e_tx]
     best = np.where(ok, cost, np.inf).min(axis=1)
     return float(best.sum()) if np.all(np.isfinite(best)) else -math.inf
+
+
+def _new_point(points: list[float], x: float) -> bool:
+    """Insert x > 0 into the sorted `points` unless one within CUT_RTOL of it is there
+    already (then False): a cut is added once, and the check stays cheap for thousands."""
+    k = bisect.bisect_left(points, x)
+    if any(abs(x - p) <= CUT_RTOL * x for p in points[max(k - 1, 0):k + 1]):
+        return False
+    points.insert(k, x)
+    return True
 
 
 def search(instance: Instance, objective: Objective, *, start: np.ndarray | None,

@@ -290,3 +290,41 @@ def test_a_wrong_optimum_from_the_mip_start_is_not_believed():
     a, proven = found
     value = mecopt.evaluate(inst, a).value("energy")
     assert not proven or value == pytest.approx(sol.objective_value, rel=1e-9)
+
+
+def test_cut_points_are_added_once_and_kept_sorted():
+    from mecopt.outer_approximation import CUT_RTOL, _new_point
+
+    points: list[float] = []
+    for x in (3.0, 1.0, 2.0, 2.0 * (1 + CUT_RTOL / 2), 2.0 * (1 + 10 * CUT_RTOL), 1.0):
+        _new_point(points, x)
+    assert points == [1.0, 2.0, 2.0 * (1 + 10 * CUT_RTOL), 3.0]
+
+
+def test_the_first_latency_master_has_at_most_max_grid_points_per_server():
+    """Tasks over a wide range (heavytail) would need thousands of tangent points per server
+    at the fixed spacing; the grid is capped, and the search stays exact (its later cuts
+    come from the incumbents)."""
+    from mecopt.objective import Objective
+    from mecopt.outer_approximation import FINE_POINTS, MAX_GRID_POINTS, Master
+
+    inst = mecopt.generate("heavytail", seed=5_000_001)
+    master = Master(inst, Objective.LATENCY)
+    grid = max(len(p) for p in master._agg_points.values())
+    assert MAX_GRID_POINTS // 2 < grid <= MAX_GRID_POINTS + 1
+    master.refine_near(np.zeros(inst.n_ues, dtype=int))
+    assert max(len(p) for p in master._agg_points.values()) <= grid + 2 * FINE_POINTS + 1
+
+
+def test_a_master_solve_past_its_deadline_reports_the_time_limit():
+    """The limit counts from the call (loading the model into HiGHS included), and HiGHS,
+    stopped by the interrupt callbacks or its own clock, reports maxTimeLimit."""
+    from pyomo.contrib.solver.common.results import TerminationCondition
+
+    from mecopt.objective import Objective
+    from mecopt.outer_approximation import Master
+
+    inst = mecopt.generate("heavytail", seed=5_000_001)
+    master = Master(inst, Objective.LATENCY)
+    term, x, _ = master.solve(time_limit=1e-3, rel_gap=1e-6, threads=0, verbose=False)
+    assert term == TerminationCondition.maxTimeLimit and x is None

@@ -48,3 +48,12 @@ def test_without_pyscipopt_scip_is_unavailable_with_the_install_hint(monkeypatch
     listing = CliRunner().invoke(cli, ["methods"]).output
     line = next(row for row in listing.splitlines() if row.startswith("scip "))
     assert "unavailable" in line and 'pip install "mecopt[scip]"' in line
+
+
+def test_building_the_model_counts_against_the_time_limit():
+    pytest.importorskip("pyscipopt")
+    inst = mecopt.generate("hetero", n_ues=60, n_servers=4, seed=3)
+    sol = mecopt.solve(inst, "latency", "scip", time_limit=1e-6)
+    assert sol.status == "timeout"
+    assert "the time limit passed while Pyomo built the model (60 UEs x 4 servers)" \
+        in sol.message
