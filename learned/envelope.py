@@ -111,7 +111,7 @@ def outside(instance: Instance, envelope: Envelope) -> str | None:
         if len(bad):
             c = int(bad[0])
             value = rows[below[:, c], c].min() if below[:, c].any() else rows[above[:, c], c].max()
-            return (f"{LABELS[g]} feature {names[g][c]} = {value:.4g}, outside "
+            return (f"{LABELS[g]} feature {names[g][c]} = {value:.4g} is outside "
                     f"{envelope.name}'s training range {lo[c]:.4g}..{hi[c]:.4g}")
     return None
 

@@ -368,4 +368,8 @@ class LamboMethod(Method):
         use_sigmoid = sig.feasible and (not filled.feasible
                                         or sig.value(objective) < filled.value(objective))
         extra["allocation"] = "sigmoid" if use_sigmoid else "water-filling"
-        return Outcome(a, allocation_hz=alloc if use_sigmoid else None, extra=extra)
+        # The user should know when the instance is unlike what the default network saw.
+        message = f"decided by {row['checkpoint']}: {row['outside']}" \
+            if row.get("outside") else ""
+        return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,
+                       extra=extra)

@@ -313,8 +313,11 @@ def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outs
         assert auto.extra["checkpoint"] == name
         assert np.array_equal(auto.assignment, named.assignment)
     assert "outside_training" not in mecopt.solve(paper, "latency", "lambo").extra
-    why = mecopt.solve(tight, "latency", "lambo").extra["outside_training"]
-    assert "outside lambo-s's training range" in why
+    sol = mecopt.solve(tight, "latency", "lambo")
+    why = sol.extra["outside_training"]
+    assert "is outside lambo-s's training range" in why
+    assert sol.message == f"decided by lambo-w: {why}"  # the user is told
+    assert mecopt.solve(paper, "latency", "lambo").message == ""
     # Batched, each instance gets its own checkpoint's decision.
     together = mecopt.solve_many([paper, tight], "energy", "lambo")
     assert [s.extra["checkpoint"] for s in together] == ["lambo-s", "lambo-w"]
