@@ -345,9 +345,12 @@ class Master:
         self._pending = []
         options = {"mip_rel_gap": rel_gap, "mip_abs_gap": 0.0, "output_flag": verbose,
                    **(HIGHS_OPTIONS if self.latency else {})}
-        # The limit counts from here: loading the model into HiGHS is part of it.
-        self.solver.deadline = None if time_limit is None \
-            else time.perf_counter() + max(time_limit, 0.01)
+        # The limit counts from here: loading the model into HiGHS is part of it
+        # (_DeadlineHighs shortens the limit set here to what is left when HiGHS starts).
+        self.solver.deadline = None
+        if time_limit is not None:
+            options["time_limit"] = max(time_limit, 0.01)
+            self.solver.deadline = time.perf_counter() + options["time_limit"]
         if self.latency and time_limit is not None and self._columns > PRESOLVE_MAX_COLUMNS:
             options["presolve"] = "off"
         if start is not None and not self.latency:
@@ -394,9 +397,11 @@ class _DeadlineHighs(Highs):
 
     HiGHS's time limit is taken from the deadline at the moment HiGHS starts: loading a
     large master into HiGHS (Pyomo's set_instance, on the first solve) takes seconds that
-    HiGHS's own clock does not count. And HiGHS checks its limit too rarely while it solves
-    the root LP of a large master (a 2,000 x 20 latency master: 12.5 s for a limit of 2.7 s),
-    so its simplex, interior-point and MIP interrupt callbacks stop it at the deadline too.
+    HiGHS's own clock does not count. And HiGHS checks its limit too rarely in parts of a
+    large solve (its presolve of a 2,000 x 20 latency master: 12 s for a limit of 2.7 s;
+    such masters skip presolve, PRESOLVE_MAX_COLUMNS), so its simplex, interior-point and
+    MIP interrupt callbacks stop it at the deadline too. It overrides `_solve`, the step of
+    Pyomo's interface (pyomo.contrib.solver, Pyomo 6.10) between loading and running HiGHS.
     """
 
     deadline: float | None = None
