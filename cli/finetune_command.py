@@ -16,7 +16,9 @@ from mecopt.learned.configs import PRESETS, ALEFConfig
 
 @cli.command()
 @click.option("--checkpoint", type=FILE, default=None,
-              help="LAMBO checkpoint to start from  [default: the shipped lambo-s]")
+              help="LAMBO checkpoint to start from  [default: the shipped lambo-s; with "
+                   "--instances mostly outside its training envelope, lambo-w, as `lambo` "
+                   "would decide them]")
 @click.option("--preset", default="lambo-s", show_default=True,
               type=click.Choice(tuple(PRESETS)),
               help="the preset the checkpoint must be (a checkpoint of another size is an "
@@ -77,6 +79,8 @@ def finetune(checkpoint, preset, strategies, quiet, report, output, **params):
         snapshots = alef.read_snapshots(cfg.instances, alef.stderr_log)
         alef.snapshot_timeline(cfg, snapshots)
     path = Path(checkpoint) if checkpoint else shipped_path()
+    if checkpoint is None and snapshots:
+        path = _auto_start(snapshots, path, (lambda _: None) if quiet else alef.stderr_log)
     torch.set_num_threads(cfg.threads)
     model, info = load_model(path)
     alef.check_checkpoint(info, path, preset)
@@ -111,3 +115,17 @@ def finetune(checkpoint, preset, strategies, quiet, report, output, **params):
                 f"after ALEF: {after} ({expert})")
     click.echo(f"{text} in {rep['wall_s']:.0f} s; wrote {output}, {report_path}, {plot_path}")
 
+
+def _auto_start(snapshots: list, default: Path, log) -> Path:
+    """The checkpoint `lambo` (checkpoint=auto) would decide most of the user's snapshots
+    with: lambo-w when more than half lie outside lambo-s's training envelope."""
+    from mecopt.learned import shipped_checkpoint
+    from mecopt.learned.lambo_method import OUT_OF_ENVELOPE, auto_checkpoint
+
+    outside = [why for why in (auto_checkpoint(x)[1] for x in snapshots) if why]
+    if 2 * len(outside) <= len(snapshots):
+        return default
+    log(f"{len(outside)} of {len(snapshots)} snapshots lie outside lambo-s's training "
+        f"envelope (first: {outside[0]}): starting from {OUT_OF_ENVELOPE}, as the lambo "
+        "method decides them; --checkpoint fixes the model")
+    return shipped_checkpoint(f"{OUT_OF_ENVELOPE}.pt")

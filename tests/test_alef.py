@@ -15,10 +15,12 @@ from click.testing import CliRunner
 import mecopt
 from mecopt.cli.main import cli
 from mecopt.errors import InputError
-from mecopt.learned import alef
+from mecopt.learned import alef, shipped_checkpoint
 from mecopt.learned.checkpoint import load_model, save_checkpoint
 from mecopt.learned.model import Lambo, LamboConfig
 from mecopt.learned.scenarios import DRIFT_STEP, SCENARIOS, get_scenario, scenario_instances
+
+from conftest import library
 
 torch.set_num_threads(1)
 
@@ -459,7 +461,7 @@ def test_own_snapshots_from_jsonl_skip_bad_lines_and_get_unique_names(tmp_path):
     assert len(skipped) == 2
 
 
-def test_finetune_on_own_snapshots_tunes_only_the_decoder(runner, snapshot_dir, tmp_path, base):
+def test_finetune_on_own_snapshots_tunes_only_the_decoder(runner, snapshot_dir, tmp_path):
     out = tmp_path / "own.pt"
     result = runner.invoke(cli, ["finetune", "--instances", str(snapshot_dir), *OWN,
                                  "--strategies", "max-entropy", "--no-gate", "-o", str(out)])
@@ -467,10 +469,17 @@ def test_finetune_on_own_snapshots_tunes_only_the_decoder(runner, snapshot_dir, 
     err = result.stderr.splitlines()
     assert err[0].startswith(f"skipped {snapshot_dir / 't03-cut.json'}: malformed JSON")
     assert err[1].startswith(f"skipped {snapshot_dir / 't07-shape.json'}: rate_bps:")
+    # 8-12 UEs: fewer than lambo-s trained on, so it starts from lambo-w, as `lambo` would.
+    assert err[2].startswith("14 of 14 snapshots lie outside lambo-s's training envelope "
+                             "(first: UE feature log N = ")
+    assert err[2].endswith("starting from lambo-w, as the lambo method decides them; "
+                           "--checkpoint fixes the model")
+    base, _ = load_model(shipped_checkpoint("lambo-w.pt"))
     assert "held-out gap in window 1" in result.stdout and "before fine-tuning" in result.stdout
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["scenario"] is None and report["drift_step"] is None
     assert (report["instances"], report["snapshots"]) == (str(snapshot_dir), 14)
+    assert report["checkpoint"] == str(shipped_checkpoint("lambo-w.pt"))
     assert [w["label"] for w in report["windows"]] == ["window 1", "window 2", "after ALEF"]
     assert all(len(v) == 3 for v in report["gap"].values())
     summary = report["summary"]
@@ -483,6 +492,20 @@ def test_finetune_on_own_snapshots_tunes_only_the_decoder(runner, snapshot_dir, 
     tuned, info = load_model(out)
     assert info["metrics"]["alef_config"]["instances"] == str(snapshot_dir)
     assert_only_decoder_changed(base.state_dict(), tuned.state_dict())
+
+
+def test_finetune_starts_where_lambo_would_decide_the_snapshots():
+    from mecopt.cli.finetune_command import _auto_start
+
+    notes: list[str] = []
+    default = shipped_checkpoint("lambo-s.pt")
+    paper = library("paper")[:4]
+    assert _auto_start(paper, default, notes.append) == default and not notes
+    # Two of four outside is not more than half: lambo-s stays.
+    assert _auto_start(paper[:2] + library("tight")[:2], default, notes.append) == default
+    assert _auto_start(paper[:1] + library("tight")[:3], default, notes.append) == \
+        shipped_checkpoint("lambo-w.pt")
+    assert notes[0].startswith("3 of 4 snapshots lie outside lambo-s's training envelope")
 
 
 def test_finetune_on_a_jsonl_file(runner, tmp_path):
