@@ -92,8 +92,10 @@ class PGMethod(Method):
         S = cfg["samples"]
         steps = 0
         last_mean = np.nan  # mean feasible value of the latest batch (a diagnostic)
+        step_s = 0.0  # the last step's time: a step that cannot end by the deadline is not begun
         for _ in range(cfg["iterations"]):
-            if deadline is not None and time.perf_counter() >= deadline:
+            began = time.perf_counter()
+            if deadline is not None and began + step_s >= deadline:
                 break
             logp_all = torch.log_softmax(theta.masked_fill(~mask, -torch.inf), dim=1)  # (N, M+1)
             with torch.no_grad():
@@ -124,6 +126,7 @@ class PGMethod(Method):
             loss.backward()
             optimizer.step()
             steps += 1
+            step_s = time.perf_counter() - began
 
         if best_a is None:
             timed_out = deadline is not None and time.perf_counter() >= deadline
