@@ -1,8 +1,8 @@
 """The feature ranges a LAMBO network was trained on, and whether an instance lies inside.
 
 A network decides well on instances like those it trained on; outside them it can be far
-off (lambo-s, trained on paper and hetero, is 4-65% from the best known energy on the
-held-out families). The envelope of a checkpoint is, per column of the network's static
+off (lambo-s, trained on paper and hetero, decodes energy 8.6-116% above the best known
+on the held-out families). The envelope of a checkpoint is, per column of the network's static
 features (learned/features.py: UE, usable pair and server features), the least and largest
 value over instances drawn as its training drew them (the families and sizes in the
 checkpoint's train_config, the generator seeds of training). An instance is inside when
@@ -31,7 +31,7 @@ from mecopt.instance import Instance
 
 TOLERANCE = 0.05  # of each feature's range, on both sides
 DRAWS_PER_FAMILY = 1000
-SEED_BASE = 100_000  # the training seeds (learned/train.py, TRAIN_SEED_BASE)
+SEED_BASE = 100_000  # in training's seed range (learned/train.py, TRAIN_SEED_BASE)
 
 UE_NAMES = ("log C", "log D", "t_loc / T", "local ok", "log e_loc", "log T", "usable share",
             "UE demand", "system demand", "log N", "M / 8")
