@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from bench_generalization import _pct  # the same gap format as the generalization table
 
 import mecopt
 from mecopt.bench import run_bench
@@ -157,10 +158,6 @@ def audit(rows: list) -> tuple[list[dict], Counter, Counter]:
                                   for r in group),
                     "statuses": dict(Counter(r.status.value for r in group))})
     return out, false_infeasible, missed
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.3f}%"
 
 
 def table(data: dict) -> str:
