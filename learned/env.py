@@ -8,7 +8,7 @@ local and columns 1..M the servers, so that no step has to add or drop the local
 f_min of its UEs), S (the sum of their sqrt C) and UE count.
 
 At every step (see rollout.rollout):
-- `action_mask`: an option is masked when it cannot meet the UE's deadline on its own, or
+- `blocked`: an option is masked when it cannot meet the UE's deadline on its own, or
   when the server's remaining capacity (capacity minus the f_min of the UEs already there)
   cannot hold the UE's f_min, so every decoded assignment is feasible once water-filled. A
   UE with no option left makes its row infeasible (it is put on local and the row flagged).
@@ -70,20 +70,19 @@ def _dynamic_bounds(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
             torch.tensor([3, 3, 2, 1, inf, 5], **f64))
 
 
-def dynamic_option_features(lat: torch.Tensor, energy3: torch.Tensor, allowed: torch.Tensor,
+def dynamic_option_features(lat: torch.Tensor, energy3: torch.Tensor, blocked: torch.Tensor,
                             f_min: torch.Tensor, rem: torch.Tensor, rem_over_cap: torch.Tensor,
                             pressure: torch.Tensor,
                             bounds: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """The DYNAMIC_COLUMNS, in that order, (R, K, 6) float32 of one step's option features.
     Inputs per row and option (local = column 0): lat (R, K); energy3 (R, K) log(energy /
-    e_loc) / 3; allowed (R, K); f_min, rem (R, K) [Hz], local 0 and 1; rem_over_cap (R, K),
-    local 0; pressure (R,); bounds from _dynamic_bounds."""
+    e_loc) / 3; blocked (R, K) bool, the options not allowed; f_min, rem (R, K) [Hz], local 0
+    and 1; rem_over_cap (R, K), local 0; pressure (R, 1); bounds from _dynamic_bounds."""
     big = torch.finfo(lat.dtype).max
-    blocked = ~allowed
     lat_best = lat.masked_fill(blocked, big).amin(1, keepdim=True)
     en_best = energy3.masked_fill(blocked, big).amin(1, keepdim=True)
     raw = torch.stack([lat, lat - lat_best, energy3 - en_best, f_min / rem.clamp(min=1.0),
-                       rem_over_cap, pressure[:, None].expand_as(lat)], dim=2)
+                       rem_over_cap, pressure.expand_as(lat)], dim=2)
     return raw.clamp(*bounds).float()
 
 
@@ -98,12 +97,12 @@ class Step(NamedTuple):
     """What one decoding step reads of the UE it decides, per decode (R rows)."""
 
     f_min: torch.Tensor  # (R, K) [Hz], local 0
-    ok: torch.Tensor  # (R, K) bool: meets the deadline on its own, on a real server
+    barred: torch.Tensor  # (R, K) bool: misses the deadline on its own, or not a real server
     lat0: torch.Tensor  # (R, K) the option's lat is lat0 + S * lat1 (S: its sum of sqrt C)
     lat1: torch.Tensor  # (R, K)
     energy3: torch.Tensor  # (R, K) log(energy / e_loc) / 3, local 0
     add: torch.Tensor  # (R, K, 3) what the option gains when chosen: f_min, sqrt C, 1 UE
-    need: torch.Tensor  # (R,) the UE's cheapest f_min when it cannot go local, else 0
+    need: torch.Tensor  # (R, 1) the UE's cheapest f_min when it cannot go local, else 0
     live: torch.Tensor  # (R,) bool: a real UE, not padding
 
 
@@ -125,12 +124,13 @@ class OffloadEnv:
         R, M = len(self.rows), batch.capacity.shape[1]
         srv_mask = batch.srv_mask[self.rows]  # (R, M)
         self.servers = with_local(False, srv_mask)  # (R, K)
+        self._servers_f = self.servers.double()  # for sums over the real servers
         cap = batch.capacity[self.rows]  # (R, M) [Hz]
         self._cap = with_local(1.0, cap)  # local's 1 keeps its remaining capacity at 1 (unread)
         self._cap_fit = with_local(float("inf"), fit_limit(cap))  # local always fits
         self._inv_cap = with_local(0.0, 1 / cap)  # local's remaining / F is 0
         cap_mean = (cap * srv_mask).sum(1, keepdim=True) / srv_mask.sum(1, keepdim=True)
-        self._only_local = with_local(True, torch.zeros(R, M, dtype=torch.bool, device=dev))
+        self._all_but_local = with_local(False, torch.ones(R, M, dtype=torch.bool, device=dev))
         self._bounds = _dynamic_bounds(dev)
         self._lay_out_ues(batch, cap, cap_mean, srv_mask)
         # The state per option: load (f_min sum), S (sum of sqrt C), UE count.
@@ -153,8 +153,8 @@ class OffloadEnv:
         root_s = C_s.sqrt()
         ttx_s = by_step(batch.t_tx)  # (R, N, M)
         fmin_k = with_local(0.0, by_step(batch.f_min))  # (R, N, K)
-        # The options allowed before capacity: deadline-meeting, on a real server.
-        ok_k = by_step(batch.option_ok) & with_local(True, srv_mask)[:, None]  # (R, N, K)
+        # The options barred before capacity: missing the deadline, or not a real server.
+        barred_k = ~(by_step(batch.option_ok) & with_local(True, srv_mask)[:, None])  # (R, N, K)
         energy_s = with_local(0.0, by_step(batch.e_ratio).log())  # (R, N, K)
         tx_s = with_local(0.0, (ttx_s / T_s[..., None]).clamp(max=2))  # (R, N, K)
         # lat (see the features above) = lat0 + S * lat1, S the option's sum of sqrt C so far.
@@ -166,11 +166,11 @@ class OffloadEnv:
         must = ~batch.option_ok[:, :, 0]
         cheapest = batch.f_min.masked_fill(~batch.option_ok[:, :, 1:], float("inf")).amin(2)
         need = torch.where(must & torch.isfinite(cheapest), cheapest, torch.zeros_like(cheapest))
-        need_s = by_step(need)  # (R, N)
-        self._need_left = need_s.sum(1)  # (R,)
         n_ues = batch.n_ues[self.rows]
         steps = torch.arange(N, device=n_ues.device)
         self.live = steps[None] < n_ues[:, None]  # (R, N)
+        need_s = (by_step(need) * self.live)[..., None]  # (R, N, 1): padding UEs need nothing
+        self._need_left = need_s.sum(1)  # (R, 1)
         self.padded = not bool(self.live.all())  # without padding the per-step masking is skipped
         left_s = 1 - steps[None] / n_ues[:, None]  # (R, N)
         mean_T = ((batch.time_scale * batch.ue_mask).sum(1) / batch.n_ues)[self.rows][:, None]
@@ -184,36 +184,37 @@ class OffloadEnv:
         # What a chosen option adds to its (load, S, count); local adds nothing read.
         add_s = torch.stack([fmin_k, with_local(0.0, root_s[..., None].expand(R, N, K - 1)),
                              torch.ones_like(fmin_k)], dim=3)  # (R, N, K, 3)
-        self._steps = (fmin_k, ok_k, lat0_k, lat1_k, energy_s / 3, add_s, need_s, self.live)
+        self._steps = (fmin_k, barred_k, lat0_k, lat1_k, energy_s / 3, add_s, need_s, self.live)
 
     def steps(self) -> Iterator[Step]:
         """The N decoding steps' data, in order."""
         return map(Step._make, zip(*(x.unbind(1) for x in self._steps), strict=True))
 
-    def action_mask(self, step: Step) -> torch.Tensor:
-        """(R, K) bool: the options the step's UE may take (see the module docstring). A row
-        with none left (or on a padding step) gets local alone, a placeholder move; a row
-        that ran out of options is flagged (`feasible`)."""
-        allowed = step.ok & (self._load + step.f_min <= self._cap_fit)
-        stuck = ~allowed.any(1)
+    def blocked(self, step: Step) -> torch.Tensor:
+        """(R, K) bool: the options the step's UE may not take (see the module docstring). A
+        row with no option left (or on a padding step) gets local alone, a placeholder move;
+        a row that ran out of options is flagged (`feasible`)."""
+        blocked = step.barred | (self._load + step.f_min > self._cap_fit)
+        stuck = blocked.all(1)
         if self.padded:  # padding steps run but change nothing
             stuck &= step.live
             dead = stuck | ~step.live
         else:
             dead = stuck
         self._stuck.append(stuck)
-        return torch.where(dead[:, None], self._only_local, allowed)
+        return torch.where(dead[:, None], self._all_but_local, blocked)
 
-    def observe(self, step: Step, allowed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def observe(self, step: Step, blocked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the DYNAMIC_COLUMNS of the option features (R, K, 6), the MEC features
-        (R, K, N_MEC)) float32, of the current state."""
+        (R, K, N_MEC)) float32, of the current state; blocked from `blocked`."""
         rem = (self._cap - self._load).clamp(min=0)
         rem_over_cap = rem * self._inv_cap
-        pressure = self._need_left / (rem * self.servers).sum(1).clamp(min=1.0)
+        pressure = self._need_left / (rem * self._servers_f).sum(1, keepdim=True).clamp(min=1.0)
         lat = torch.addcmul(step.lat0, self._root_sum, step.lat1)
-        dynamic = dynamic_option_features(lat, step.energy3, allowed, step.f_min, rem,
+        dynamic = dynamic_option_features(lat, step.energy3, blocked, step.f_min, rem,
                                           rem_over_cap, pressure, self._bounds)
-        mec = torch.stack([rem_over_cap, self._root_sum ** 2, self._count, rem], dim=2)
+        mec = torch.stack([rem_over_cap, self._root_sum * self._root_sum, self._count, rem],
+                          dim=2)
         return dynamic, (mec * self._mec_scale).float()
 
     def step(self, action: torch.Tensor, step: Step) -> torch.Tensor:
@@ -221,9 +222,7 @@ class OffloadEnv:
         (padding UEs on local, 0)."""
         if self.padded:
             action = action * step.live
-            self._need_left = self._need_left - step.need * step.live
-        else:
-            self._need_left = self._need_left - step.need
+        self._need_left = self._need_left - step.need
         col = action.view(-1, 1, 1).expand(-1, 1, 3)
         self._state.scatter_add_(1, col, step.add.gather(1, col))
         return action

@@ -58,22 +58,27 @@ AUTO = "auto"
 IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 
 # threads=0 (auto): a pass of at least this many decodes uses every core when the machine
-# has idle ones; a smaller pass, one thread (its operations are too short to split).
+# has idle ones; a smaller pass, one thread (its operations are too short to split). The
+# encoder's pass splits well from this many tokens (rows x (1 + N)) on, even for one row:
+# 2 threads encode one 1,000 x 10 instance in 17 ms against 30 ms on one.
 AUTO_THREADS_ROWS = 64
+AUTO_THREADS_TOKENS = 200
 
 
-def decode_threads(threads: int, rows: int, load: float | None = None) -> int:
+def decode_threads(threads: int, rows: int, load: float | None = None, *,
+                   tokens: int = 0) -> int:
     """Torch CPU threads for a pass of `rows` decodes: `threads`, or when it is 0 (auto) one
-    thread below AUTO_THREADS_ROWS, and from there all the cores this process may use
-    unless the 1-minute load average (`load`, default os.getloadavg) says other work keeps
-    them busy. Threads that wait for busy cores cost far more than they gain: best of 64 on
+    thread below AUTO_THREADS_ROWS (and, for the encoder, whose pass has `tokens` tokens,
+    below AUTO_THREADS_TOKENS), and from there all the cores this process may use unless
+    the 1-minute load average (`load`, default os.getloadavg) says other work keeps them
+    busy. Threads that wait for busy cores cost far more than they gain: best of 64 on
     4x50 took 79 ms on 2 threads against 91 ms on 1 on the idle 2-core machine, and 387 ms
     against 142 ms with both cores busy."""
     if threads > 0:
         return threads
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
-    if rows < AUTO_THREADS_ROWS or cores == 1:
+    if (rows < AUTO_THREADS_ROWS and tokens < AUTO_THREADS_TOKENS) or cores == 1:
         return 1
     if load is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
@@ -133,7 +138,7 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
             torch.set_num_threads(decode_threads(threads, len(instances) * samples))
         decoded = _decode_pass(instances, objectives, samples=samples, seed=seed,
                                checkpoint=checkpoint, device=device, temperature=temperature,
-                               keep=keep, doubt=doubt)
+                               keep=keep, doubt=doubt, threads=threads)
         stuck = [b for b, (starts, _) in enumerate(decoded) if not starts]
         # Decoding again helps only a row whose must-offload UEs were not decided first already.
         order = load_cached("lambo", checkpoint, device)[0].cfg.energy_order
@@ -143,7 +148,7 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
         if redo:
             again = _decode_pass([instances[b] for b in redo], [objectives[b] for b in redo],
                                  checkpoint=checkpoint, device=device, doubt=doubt,
-                                 offload_first=True)
+                                 offload_first=True, threads=threads)
             for b, (starts, _) in zip(redo, again, strict=True):
                 decoded[b] = ([{**s, "reordered": True} for s in starts], decoded[b][1])
     finally:
@@ -163,11 +168,13 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
 
 def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samples: int = 1,
                  seed: int = 0, checkpoint: str, device: str, temperature: float = 1.0,
-                 keep: int = 1, doubt: bool, offload_first: bool = False
+                 keep: int = 1, doubt: bool, offload_first: bool = False,
+                 threads: int | None = None
                  ) -> list[tuple[list[dict[str, Any]], np.ndarray]]:
     """One batched rollout. Per row: its `keep` best distinct feasible decodes (a list,
     empty when every decode met a dead end; see decode_instances) and its greedy decode
-    (the assignment as decoded, for the repair)."""
+    (the assignment as decoded, for the repair). `threads` as decode_instances's: with 0
+    (auto) the encoder gets its own count (decode_threads with the pass's tokens)."""
     import torch
 
     from mecopt.learned.features import make_batch
@@ -181,7 +188,9 @@ def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samp
         # Row b's decodes are b * samples + (0 greedy, 1.. sampled), in one pass.
         gen = torch.Generator(device=device).manual_seed(int(seed))
         how = Sampling(temperature, gen, greedy_first=True) if samples > 1 else Greedy()
-        run = rollout(model, batch, how, samples=samples, stats=doubt)
+        encoder = None if threads != 0 else decode_threads(
+            0, len(instances) * samples, tokens=len(instances) * (1 + batch.order.shape[1]))
+        run = rollout(model, batch, how, samples=samples, stats=doubt, encoder_threads=encoder)
     assignment, value = run.assignment.cpu().numpy(), costs(batch, run)[0]
     unsure = (1.0 - run.step_log_prob.exp()).cpu().numpy() if doubt else None
     allocation = spare_share_allocation(batch, run)

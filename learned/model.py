@@ -131,18 +131,20 @@ class MECEmbedding(nn.Module):
 
     @staticmethod
     def pool_weights(srv_mask: torch.Tensor) -> torch.Tensor:
-        """(B, M) weights of the mean over real servers (computed once per decode)."""
+        """(B, M) weights of the mean over real servers (computed once per decode; `pooled`
+        reads them as (B, 1, M))."""
         valid = srv_mask.float()
         return valid / valid.sum(1, keepdim=True).clamp(min=1)
 
     def forward(self, mec: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """mec (B, M, N_MEC), weights (B, M) from pool_weights -> (B, d)."""
-        return self.pooled(mec, weights, _mlp_of(self.net))
+        return self.pooled(mec, weights[:, None], _mlp_of(self.net))
 
     @staticmethod
     def pooled(mec: torch.Tensor, weights: torch.Tensor, net: tuple) -> torch.Tensor:
-        """forward, with the MLP's parameters given (net: w1, b1, w2, b2)."""
-        return (weights[:, None] @ _apply_mlp(mec, *net)).squeeze(1)  # (B, d)
+        """forward, with the weights as (B, 1, M) and the MLP's parameters given (net: w1, b1,
+        w2, b2)."""
+        return (weights @ _apply_mlp(mec, *net)).squeeze(1)  # (B, d)
 
 
 def _split(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -191,19 +193,24 @@ class DecoderCache:
             like = dict(dtype=mem_kt[0].dtype, device=mem_kt[0].device)
             self.self_kt = [torch.empty(B, h, dh, n_steps, **like) for _ in mem_kt]
             self.self_v = [torch.empty(B, h, n_steps, dh, **like) for _ in mem_kt]
+            # Step t's slot in each buffer, (B, h, d/h), as views made all at once (cheaper
+            # than a slice per step).
+            self._kt_slot = [kt.unbind(3) for kt in self.self_kt]
+            self._v_slot = [v.unbind(2) for v in self.self_v]
         else:
             self.self_kt = [torch.empty(0)] * len(mem_kt)
             self.self_v = [torch.empty(0)] * len(mem_kt)
 
-    def extend(self, layer: int, kt: torch.Tensor, v: torch.Tensor
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add step t's self-attention key (B, h, d/h, 1) and value (B, h, 1, d/h) of a layer;
-        returns that layer's keys (B, h, d/h, t+1) and values (B, h, t+1, d/h) so far."""
+        """Add step t's self-attention key and value (B, h, d/h) of a layer; returns that
+        layer's keys (B, h, d/h, t+1) and values (B, h, t+1, d/h) so far."""
         t = self.t
         if self._preallocated:
-            self.self_kt[layer][..., t: t + 1] = kt
-            self.self_v[layer][:, :, t: t + 1] = v
+            self._kt_slot[layer][t].copy_(k)
+            self._v_slot[layer][t].copy_(v)
             return self.self_kt[layer][..., : t + 1], self.self_v[layer][:, :, : t + 1]
+        kt, v = k.unsqueeze(3), v.unsqueeze(2)
         if t > 0:
             kt = torch.cat([self.self_kt[layer], kt], dim=3)
             v = torch.cat([self.self_v[layer], v], dim=2)
@@ -319,9 +326,9 @@ class Lambo(nn.Module):
         for i, w in enumerate(cache.layers):
             # Self-attention over this and all earlier decisions (cached keys/values).
             z = F.layer_norm(y, *w.norm1)
-            q, k, v = F.linear(z, *w.qkv).view(B, 3, h, 1, d // h).unbind(1)
-            kt, v = cache.extend(i, k.transpose(2, 3), v)  # (B, h, d/h, T), (B, h, T, d/h)
-            out = torch.softmax(q @ kt, dim=-1) @ v  # (B, h, 1, d/h)
+            q, k, v = F.linear(z, *w.qkv).view(B, 3, h, d // h).unbind(1)  # (B, h, d/h)
+            kt, v = cache.extend(i, k, v)  # (B, h, d/h, T), (B, h, T, d/h)
+            out = torch.softmax(q.unsqueeze(2) @ kt, dim=-1) @ v  # (B, h, 1, d/h)
             y = y + F.linear(out.reshape(B, d), *w.out1)
             # Encoder-decoder attention (cached memory keys/values, padding masked).
             q = F.linear(F.layer_norm(y, *w.norm2), *w.q2).view(B, h, 1, d // h)
@@ -351,11 +358,12 @@ class Lambo(nn.Module):
         ReLU (see split_key_layer)."""
         return F.linear(F.relu(hidden), *cache.key_out)
 
-    def logits(self, state: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Softmax head: scores (B, K) of the options; masked options get -inf."""
+    def logits(self, state: torch.Tensor, keys: torch.Tensor,
+               blocked: torch.Tensor) -> torch.Tensor:
+        """Softmax head: scores (B, K) of the options; blocked options (B, K) get -inf."""
         s = (keys @ state[:, :, None]).squeeze(2) / math.sqrt(self.cfg.d_model)
         s = self.cfg.tanh_clip * torch.tanh(s)
-        return s.masked_fill(~mask, float("-inf"))
+        return s.masked_fill(blocked, float("-inf"))
 
     def share(self, state: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         """Sigmoid head: the UE's share (...) of its chosen server's spare capacity, from the

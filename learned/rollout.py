@@ -42,17 +42,19 @@ class Rollout:
 
 
 def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
-            samples: int = 1, stats: bool = True) -> Rollout:
+            samples: int = 1, stats: bool = True,
+            encoder_threads: int | None = None) -> Rollout:
     """Decode every batch row `samples` times with `strategy` (default: Greedy()).
 
     stats=False skips what only training and ALEF read (log_prob, step_log_prob and
     entropy are then zeros). The decoder's cache, the option keys' static part and every
     per-UE input are prepared before the loop, so a step runs only what depends on the
     servers' state (the fused step; tests/test_lambo_model.py pins its decisions).
+    `encoder_threads`: torch CPU threads for the encoder alone (None: as set); its one large
+    pass splits over cores where the steps' small operations do not.
     """
     strategy = Greedy() if strategy is None else strategy
-    enc, prompt = model.encode(batch.ue, batch.pair, batch.server, batch.ue_mask,
-                               batch.srv_mask, batch.prompt_ids)  # (B, 1+N, d), (B, d)
+    enc, prompt = _encode(model, batch, encoder_threads)  # (B, 1+N, d), (B, d)
     value = model.value(enc, batch.ue_mask)  # (B,)
     env = OffloadEnv(batch, samples)
     rows = env.rows
@@ -60,7 +62,7 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     ar = torch.arange(R, device=dev)
     cache = model.init_cache(enc[rows], batch.ue_mask[rows])
     ue_prompt_s = env.by_step(enc[:, 1:]) + prompt[rows][:, None]  # (R, N, d)
-    pool = MECEmbedding.pool_weights(env.servers)  # (R, K), 0 for local and padding
+    pool = MECEmbedding.pool_weights(env.servers)[:, None]  # (R, 1, K), 0 for local, padding
     w_static, b_key, w_dynamic = model.split_key_layer(STATIC_COLUMNS, DYNAMIC_COLUMNS)
     key_static_s = F.linear(env.static_features, w_static, b_key)  # (R, N, K, d_head)
     strategy.start(samples, env.order)
@@ -69,20 +71,20 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     prev_key = model.start.expand(R, -1)
     per_step = zip(env.steps(), key_static_s.unbind(1), ue_prompt_s.unbind(1), strict=True)
     for t, (step, key_static, ue_prompt) in enumerate(per_step):
-        allowed = env.action_mask(step)
-        dynamic, mec = env.observe(step, allowed)
+        blocked = env.blocked(step)
+        dynamic, mec = env.observe(step, blocked)
         x = model.decoder_input(ue_prompt, MECEmbedding.pooled(mec, pool, cache.mec_net),
                                 prev_key)
         h = model.step(x, cache)  # (R, d)
         keys = model.keys(key_static + F.linear(dynamic, w_dynamic), cache)  # (R, K, d)
-        logits = model.logits(h, keys, allowed)  # (R, K)
+        logits = model.logits(h, keys, blocked)  # (R, K)
         logp = torch.log_softmax(logits, dim=1) if stats else None
-        a = strategy.choose(t, logits, logp, allowed)
+        a = strategy.choose(t, logits, logp, blocked)
         key = keys[ar, a]  # (R, d)
         a = env.step(a, step)
         if stats:
             step_logp.append(env.live_only(logp[ar, a], step))
-            step_ent = (logp.exp() * logp.masked_fill(~allowed, 0)).sum(1)
+            step_ent = (logp.exp() * logp.masked_fill(blocked, 0)).sum(1)
             entropy = entropy - env.live_only(step_ent, step)
         decoder_states.append(h)
         chosen_keys.append(key)
@@ -96,6 +98,19 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     return Rollout(env.to_ue_order(torch.stack(actions, 1)), step_logp.sum(1),
                    env.to_ue_order(step_logp), entropy, env.to_ue_order(share),
                    env.feasible(), value, samples)
+
+
+def _encode(model: Lambo, batch: Batch, threads: int | None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """model.encode of the batch, on `threads` torch CPU threads (None: as set)."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return model.encode(batch.ue, batch.pair, batch.server, batch.ue_mask, batch.srv_mask,
+                            batch.prompt_ids)
+    finally:
+        torch.set_num_threads(before)
 
 
 def costs(batch: Batch, decoded: Rollout) -> tuple[np.ndarray, np.ndarray]:

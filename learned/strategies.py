@@ -35,10 +35,10 @@ class Strategy:
         row r // samples); order (R, N), the UE decided at each step."""
 
     def choose(self, step: int, logits: torch.Tensor, log_p: torch.Tensor | None,
-               allowed: torch.Tensor) -> torch.Tensor:
-        """The option (R,) long of each decode at step `step`. logits (R, K), -inf where not
-        allowed; log_p (R, K) their log-softmax, None when the rollout records no
-        statistics; allowed (R, K) bool."""
+               blocked: torch.Tensor) -> torch.Tensor:
+        """The option (R,) long of each decode at step `step`. logits (R, K), -inf where
+        blocked; log_p (R, K) their log-softmax, None when the rollout records no
+        statistics; blocked (R, K) bool, the options not allowed."""
         raise NotImplementedError
 
 
@@ -49,7 +49,7 @@ class Greedy(Strategy):
     name: ClassVar[str] = "greedy"
 
     def choose(self, step: int, logits: torch.Tensor, log_p: torch.Tensor | None,
-               allowed: torch.Tensor) -> torch.Tensor:
+               blocked: torch.Tensor) -> torch.Tensor:
         return logits.argmax(1)
 
 
@@ -74,7 +74,7 @@ class Sampling(Strategy):
             self._greedy_rows = None
 
     def choose(self, step: int, logits: torch.Tensor, log_p: torch.Tensor | None,
-               allowed: torch.Tensor) -> torch.Tensor:
+               blocked: torch.Tensor) -> torch.Tensor:
         # exp(log_p) when the rollout has it: one operation fewer than a softmax.
         p = torch.softmax(logits / self.temperature, 1) \
             if self.temperature != 1.0 or log_p is None else log_p.exp()
@@ -101,11 +101,11 @@ class Forced(Strategy):
         self._rows = torch.arange(len(order), device=order.device)
 
     def choose(self, step: int, logits: torch.Tensor, log_p: torch.Tensor | None,
-               allowed: torch.Tensor) -> torch.Tensor:
+               blocked: torch.Tensor) -> torch.Tensor:
         a = self._by_step[step]
         # A masked forced option (a row with no label) falls back to an allowed one; callers
         # give such rows no weight.
-        return torch.where(allowed[self._rows, a], a, allowed.float().argmax(1))
+        return torch.where(blocked[self._rows, a], (~blocked).float().argmax(1), a)
 
 
 STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Greedy, Sampling, Forced)}

@@ -127,7 +127,7 @@ def test_decoding_restores_the_callers_thread_count():
 
 
 def test_auto_threads_one_for_a_few_rows_the_idle_cores_for_many():
-    from mecopt.learned.lambo_method import AUTO_THREADS_ROWS, decode_threads
+    from mecopt.learned.lambo_method import AUTO_THREADS_ROWS, AUTO_THREADS_TOKENS, decode_threads
 
     assert decode_threads(3, 1) == 3  # an explicit count is kept
     assert decode_threads(0, 1, load=0.0) == decode_threads(0, AUTO_THREADS_ROWS - 1) == 1
@@ -136,6 +136,9 @@ def test_auto_threads_one_for_a_few_rows_the_idle_cores_for_many():
     assert decode_threads(0, AUTO_THREADS_ROWS, load=cores + 1.0) == 1  # every core taken
     if cores >= 2:
         assert decode_threads(0, AUTO_THREADS_ROWS, load=2.0) == cores - 1
+    # The encoder of one large instance splits over the idle cores too.
+    assert decode_threads(0, 1, load=1.0, tokens=AUTO_THREADS_TOKENS) == cores
+    assert decode_threads(0, 1, load=1.0, tokens=AUTO_THREADS_TOKENS - 1) == 1
 
 
 def test_offload_first_order_puts_the_ues_that_cannot_stay_local_first():

@@ -65,8 +65,8 @@ def test_the_environment_masks_what_no_longer_fits():
     env = OffloadEnv(batch, samples=1)
     masked_for_capacity = 0
     for step in env.steps():
-        allowed = env.action_mask(step)
-        masked_for_capacity += int((step.ok & ~allowed).sum())
+        allowed = ~env.blocked(step)
+        masked_for_capacity += int((~step.barred & ~allowed).sum())
         servers = allowed[:, 1:]
         a = torch.where(servers.any(1), servers.float().argmax(1) + 1, 0)
         env.step(a, step)
