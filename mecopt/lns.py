@@ -22,10 +22,10 @@ sub-problem on the freed UEs exactly (within a small time limit):
   DE's, and a step that costs milliseconds where an exact pair can take a second.
 
 Energy starts from the better of its start and the LP relaxation's rounding (repaired), each
-polished by `descend` first. On an instance of at most
-WHOLE_MAX_COLUMNS (UE, option) pairs, HiGHS searches the whole GAP from the LNS incumbent
-for the time left once a round of freed sets (one of each kind) improves nothing: at that
-size and that point its own tree and heuristics beat more freed sets.
+polished by `descend` first. On an instance of at most WHOLE_MAX_COLUMNS (UE, option)
+pairs, HiGHS then searches the whole GAP from that start for WHOLE_SHARE of the time left,
+and the freed sets get the rest: HiGHS's own tree and primal heuristics find the large
+moves early, the freed sets the remaining small ones.
 
 Freed sets, taken in turn (energy: all four kinds; latency: server pairs, each after a
 `chains` step, above):
@@ -73,17 +73,17 @@ GROW, SHRINK = 1.25, 0.7
 PROVEN_ATOL = 1e-9
 # Share of the time left that one call of `descend` may use.
 DESCEND_SHARE = 0.25
-# Energy: up to this many (UE, option) columns, HiGHS on the whole instance (from the LNS
-# incumbent) gets the time left after the first round of freed sets that improves nothing.
-# At that size HiGHS's own search can beat more freed sets (measured when it took the last
-# 60% of the time: hetero 500 x 10, 4,499 columns, 256.03 J against 256.10 in 4.5 s); on
-# hetero 1000 x 20 (17,189 columns) it was worse (551.1 against 549.3 J), so larger
-# instances skip it. Waiting for the stall rather than giving HiGHS a fixed last share
-# matters where LNS keeps improving: on 10 `sparse` and hetero instances of 181-1000 UEs
-# plus three of instances/tight, from lambo-w's decodes, 2.12% / 1.42% / 1.02% mean gap at
-# 1 / 2 / 4 s against 2.62% / 1.98% / 1.39% with the last 60% of the time
-# (docs/notes/2026-12-02-lns-and-polish.md).
+# Energy: up to this many (UE, option) columns, HiGHS on the whole instance, started from
+# the polished start, gets the first WHOLE_SHARE of the time left. On hetero 1000 x 20
+# (17,189 columns) HiGHS on the whole instance did worse than freed sets (551.1 against
+# 549.3 J), so larger instances skip it. First rather than after the freed sets stall: on
+# 20 `sparse`, hetero and `world` instances of 138-1,000 UEs, from lambo's decodes, mean gap
+# to the best known 0.83% at 1 s and 0.14% at 3-4 s, against 0.96% and 0.43% when HiGHS
+# waited for a round of freed sets that improved nothing (docs/notes/2026-12-03-lns-whole-
+# first.md; giving it the last 60% of the time was worse than waiting,
+# docs/notes/2026-12-02-lns-and-polish.md).
 WHOLE_MAX_COLUMNS = 8000
+WHOLE_SHARE = 0.5
 
 # Latency: chains of up to three moves sampled and evaluated exactly per `chains` step.
 CHAIN_SAMPLES = 2048
@@ -129,8 +129,7 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
     free: the initial freed-set size in UEs (default: 60 for energy, adapting afterwards).
     use_descend: polish with mecopt.descend.descend first and after each round of LNS.
     whole: energy only: on an instance of at most WHOLE_MAX_COLUMNS (UE, option) pairs,
-        give HiGHS the whole instance for the time left once a round of freed sets
-        improves nothing.
+        give HiGHS the whole instance first, for WHOLE_SHARE of the time left.
     latency_solver: the exact sub-solver for latency (see `LatencySolver`); default: the
         outer-approximation search of `highs`.
 
@@ -174,28 +173,25 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
             rounded = best.descend(rounded)[0]
         if rounded is not None:
             best.consider(rounded, "rounding")
-        whole = whole and search.columns <= WHOLE_MAX_COLUMNS
+        if whole and search.columns <= WHOLE_MAX_COLUMNS and best.left() > 0 and (
+                max_steps is None or max_steps > 0):
+            # HiGHS's own tree and primal heuristics on the whole GAP first, from the best
+            # start; the freed sets then take what it leaves.
+            _step(best, search, "whole", np.arange(N), WHOLE_SHARE * best.left())
     else:
-        whole = False
         search = _LatencyLNS(instance, rng, latency_solver)
         best.polish()
-    improved_since_descent = improved_in_round = False
+    improved_since_descent = False
     while best.left() > 0 and not stats.proven and (max_steps is None
                                                     or stats.steps < max_steps):
         kind, ues = search.choose(best.a)
         if kind == "round":  # one pass over every kind is done
-            if whole and not improved_in_round:
-                # The freed sets have stopped improving: HiGHS gets the whole instance
-                # for the time left.
-                _step(best, search, "whole", np.arange(N), best.left())
-                whole = False
             if improved_since_descent:
                 best.polish()
                 improved_since_descent = False
-            improved_in_round = False
             continue
         if _step(best, search, kind, ues, min(sub_time_limit, max(best.left(), 0.01))):
-            improved_since_descent = improved_in_round = True
+            improved_since_descent = True
     if improved_since_descent:
         best.polish()
     stats.value, stats.wall_s = best.value, time.perf_counter() - t0

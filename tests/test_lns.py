@@ -86,35 +86,32 @@ def test_energy_whole_instance_step_proves_and_stops():
     assert v == pytest.approx(optimum(ref, name, "energy"), rel=1e-9)
 
 
-def test_energy_whole_instance_step_waits_for_a_round_without_improvement(monkeypatch):
-    """HiGHS gets the whole instance only right after a round of freed sets (one of each
-    kind) in which none improved, and only once."""
+def test_energy_whole_instance_step_comes_first_with_its_share_of_the_time(monkeypatch):
+    """HiGHS gets the whole instance once, before any freed set, for WHOLE_SHARE of the time
+    left; the freed sets follow if it proves nothing. Above WHOLE_MAX_COLUMNS it is skipped."""
     import mecopt.lns as lns
 
     calls = []
     real_step = lns._step
 
     def step(best, search, kind, ues, time_limit):
-        improved = real_step(best, search, kind, ues, time_limit)
-        calls.append((kind, improved))
-        return improved
+        calls.append((kind, len(ues), time_limit))
+        return real_step(best, search, kind, ues, time_limit)
 
     monkeypatch.setattr(lns, "_step", step)
-    inst = mecopt.Instance.load(INSTANCES / "tight" / "tight-003.json")
-    start, _ = greedy_assignment(inst, Objective.ENERGY)
-    # Small freed sets stall here within a few rounds; the whole step then proves the
-    # optimum and ends the search well inside the limit.
-    improve_with_stats(inst, "energy", start, time_limit=20.0, seed=0, free=10)
-    kinds = [kind for kind, _ in calls]
-    rounds = len(lns._EnergyLNS.KINDS) - 1  # no `weights` kind without weights
-    assert kinds.count("whole") == 1
-    at = kinds.index("whole")
-    assert at >= rounds and at % rounds == 0  # at a round's end
-    assert not any(improved for _, improved in calls[at - rounds:at])
-    # A round that improved is never followed by the whole step.
-    for end in range(rounds, len(calls), rounds):
-        if any(improved for _, improved in calls[end - rounds:end]):
-            assert kinds[end] != "whole"
+    inst = mecopt.generate("sparse", 300, 12, seed=7)
+    start, _ = greedy_assignment(inst, Objective.ENERGY, order=regret_order(inst))
+    _, _, stats = improve_with_stats(inst, "energy", start, time_limit=2.0, seed=0)
+    kinds = [kind for kind, _, _ in calls]
+    assert kinds[0] == "whole" and kinds.count("whole") == 1
+    assert calls[0][1] == inst.n_ues
+    assert 0.0 < calls[0][2] <= lns.WHOLE_SHARE * 2.0
+    assert stats.proven or len(kinds) > 1  # unproven, the freed sets get the rest
+
+    calls.clear()
+    monkeypatch.setattr(lns, "WHOLE_MAX_COLUMNS", 10)
+    improve_with_stats(inst, "energy", start, time_limit=1.0, seed=0)
+    assert calls and "whole" not in [kind for kind, _, _ in calls]
 
 
 def test_energy_start_and_rounding_are_each_polished_before_they_are_compared():
