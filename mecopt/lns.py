@@ -198,6 +198,17 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
     return best.a, best.value, stats
 
 
+def lp_rounding(instance: Instance, assignment: np.ndarray, *,
+                time_limit: float) -> np.ndarray | None:
+    """Energy: the LP relaxation's largest shares made feasible by the shared repair, the
+    start energy LNS takes when it is better than its own (a feasible (N,) assignment, or
+    None when the repair finds none). The LP splits at most M UEs, so on a generalized
+    assignment problem this is a strong start for `descend`. `assignment` is a feasible
+    fallback for the LP (used if the LP fails within `time_limit` seconds)."""
+    search = _EnergyLNS(instance, np.random.default_rng(0), None, None)
+    return search.rounding(np.asarray(assignment, dtype=int), time_limit)
+
+
 def _step(best: _Incumbent, search: _EnergyLNS | _LatencyLNS, kind: str, ues: np.ndarray,
           time_limit: float) -> bool:
     """Re-solve the freed UEs `ues` and offer the answer to `best`: True if it improved.

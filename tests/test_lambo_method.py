@@ -70,6 +70,26 @@ def test_polish_starts_from_the_decode_and_never_makes_it_worse():
     assert mecopt.evaluate(inst, sol.assignment, sol.allocation_hz).feasible
 
 
+def test_energy_polish_keeps_the_better_of_the_decode_and_the_lp_rounding():
+    """Energy polish descends from the decode and from the LP relaxation's rounding and keeps
+    the better. On this sparse instance (capacities bind) the rounding's descent wins."""
+    from mecopt.descend import descend
+    from mecopt.lns import lp_rounding
+
+    inst = mecopt.generate("sparse", seed=7100000)
+    sol = mecopt.solve(inst, "energy", "lambo", polish=True)
+    decoded = mecopt.solve(inst, "energy", "lambo")
+    from_decode = descend(inst, "energy", np.array(decoded.assignment))[1]
+    from_rounding = descend(inst, "energy", lp_rounding(
+        inst, np.array(decoded.assignment), time_limit=10.0))[1]
+    assert from_rounding < from_decode
+    assert sol.extra["polish_start"] == "lp rounding"
+    assert sol.extra["value_polished"] == pytest.approx(from_rounding, rel=1e-9)
+    assert sol.objective_value <= sol.extra["value_polished"] * (1 + 1e-12)
+    latency = mecopt.solve(inst, "latency", "lambo", polish=True)
+    assert latency.extra["polish_start"] == "decode"  # latency has no LP rounding
+
+
 def test_decode_instances_keeps_the_best_distinct_decodes_in_order():
     inst = library("hetero")[2]
     row = decode_instances([inst], [Objective.LATENCY], samples=16, seed=3, keep=4)[0]
