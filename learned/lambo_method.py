@@ -379,6 +379,11 @@ class LamboMethod(Method):
             extra["outside_training"] = row["outside"]
         if self.config["polish"]:
             start, value, polished_starts = time.perf_counter(), np.inf, 0
+            # Energy: the LP rounding's descent first. It is short (the rounding starts near
+            # an optimum) where the decode's can take seconds (1000 x 20), so a time limit
+            # does not leave it out.
+            rounded = self._polished_lp_rounding(instance, a, deadline) \
+                if objective is Objective.ENERGY else None
             for s in row["starts"]:  # best decode first, so a deadline keeps the best start
                 polished, v = descend(instance, objective, s["assignment"], deadline=deadline)
                 polished_starts += 1
@@ -387,11 +392,9 @@ class LamboMethod(Method):
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
             extra["polish_start"] = "decode"
-            if objective is Objective.ENERGY:
-                rounded = self._polished_lp_rounding(instance, a, deadline)
-                if rounded is not None and rounded[1] < value:
-                    (a, value), alloc = rounded, None  # the sigmoid head's was for the decode
-                    extra["polish_start"] = "lp rounding"
+            if rounded is not None and rounded[1] < value:
+                (a, value), alloc = rounded, None  # the sigmoid head's was for the decode
+                extra["polish_start"] = "lp rounding"
             extra.update(value_decoded=row["value"], value_polished=value,
                          polish_starts=polished_starts, polish_s=time.perf_counter() - start)
         improved, lns = finish_with_lns(instance, objective, a, seconds=self.config["lns"],
