@@ -64,6 +64,7 @@ IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 # encoder's pass splits well from this many tokens (rows x (1 + N)) on, even for one row:
 # 2 threads encode one 1,000 x 10 instance in 17 ms against 30 ms on one.
 AUTO_THREADS_ROWS = 64
+AUTO_THREADS_TOKENS = 200
 
 # Energy polish also descends from the LP relaxation's rounding (the start energy LNS uses):
 # on a generalized assignment problem with binding capacities the decode's local optimum is
@@ -71,7 +72,6 @@ AUTO_THREADS_ROWS = 64
 # the best known from the decode, 3.5% keeping the better of the two, for 15-130 ms more;
 # docs/notes/2026-12-03-lns-whole-first.md). The LP gets at most this many seconds.
 LP_ROUNDING_S = 10.0
-AUTO_THREADS_TOKENS = 200
 
 
 def decode_threads(threads: int, rows: int, load: float | None = None, *,
