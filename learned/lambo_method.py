@@ -45,7 +45,7 @@ from mecopt.instance import Instance
 from mecopt.learned import check_checkpoint, load_cached
 from mecopt.method import Method, Option, Outcome, failure
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, finish_with_lns
+from mecopt.polish import LNS_OPTION, finish_with_lns, lp_rounding_start
 from mecopt.repair import repair
 from mecopt.status import Status
 
@@ -65,13 +65,6 @@ IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 # 2 threads encode one 1,000 x 10 instance in 17 ms against 30 ms on one.
 AUTO_THREADS_ROWS = 64
 AUTO_THREADS_TOKENS = 200
-
-# Energy polish also descends from the LP relaxation's rounding (the start energy LNS uses):
-# on a generalized assignment problem with binding capacities the decode's local optimum is
-# often the worse one (13 sparse, hetero and world instances of 109-450 UEs: 5.0% mean above
-# the best known from the decode, 3.5% keeping the better of the two, for 15-130 ms more;
-# docs/notes/2026-12-03-lns-whole-first.md). The LP gets at most this many seconds.
-LP_ROUNDING_S = 10.0
 
 
 def decode_threads(threads: int, rows: int, load: float | None = None, *,
@@ -346,20 +339,6 @@ class LamboMethod(Method):
                 rows[i] = {**row, "checkpoint": name or IN_ENVELOPE, "outside": chosen[i][1]}
         return rows
 
-    @staticmethod
-    def _polished_lp_rounding(instance: Instance, fallback: np.ndarray,
-                              deadline: float | None) -> tuple[np.ndarray, float] | None:
-        """Energy polish's other start: the LP relaxation's rounding (mecopt.lns.lp_rounding),
-        descended; (assignment, value), or None without time or a feasible rounding."""
-        left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
-        if left <= 0:
-            return None
-        from mecopt.lns import lp_rounding  # HiGHS only when energy is polished
-
-        rounded = lp_rounding(instance, fallback, time_limit=min(left, LP_ROUNDING_S))
-        return None if rounded is None else descend(instance, Objective.ENERGY, rounded,
-                                                    deadline=deadline)
-
     def _finish_row(self, instance: Instance, objective: Objective, row: dict[str, Any], *,
                     deadline: float | None, seed: int) -> Outcome:
         """A decoded row to an outcome: polish and LNS if asked, then the better of the
@@ -382,7 +361,7 @@ class LamboMethod(Method):
             # Energy: the LP rounding's descent first. It is short (the rounding starts near
             # an optimum) where the decode's can take seconds (1000 x 20), so a time limit
             # does not leave it out.
-            rounded = self._polished_lp_rounding(instance, a, deadline) \
+            rounded = lp_rounding_start(instance, a, deadline) \
                 if objective is Objective.ENERGY else None
             for s in row["starts"]:  # best decode first, so a deadline keeps the best start
                 polished, v = descend(instance, objective, s["assignment"], deadline=deadline)

@@ -13,7 +13,8 @@ two codings.
 
 Start and finish. The initial population holds the greedy solutions of this objective
 (in each of the distinct construction orders of `mecopt.construct.start_orders`:
-constructive starts that often lie in different basins) and of the other objective, each
+constructive starts that often lie in different basins) and of the other objective, for
+energy the LP relaxation's rounding (`lp_start`, mecopt.polish.lp_rounding_start), each
 polished by `descend` (best-improvement move and swap search), plus random proposals. At
 the end the best distinct solutions seen (mecopt.elite) are polished again by `descend`,
 and the best result is returned. Both polishing steps stay inside the time limit.
@@ -31,7 +32,7 @@ from mecopt.elite import Elite
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, finish_with_lns
+from mecopt.polish import LNS_OPTION, LP_START_OPTION, finish_with_lns, lp_rounding_start
 from mecopt.repair import repair
 from mecopt.status import Status
 
@@ -52,6 +53,7 @@ class DEMethod(Method):
         "cr": Option(float, 0.3, "crossover rate (pymoo's CR)", low=0, high=1),
         "polish": Option(bool, True, "local descent on the greedy seeds and on the eight best "
                                      "distinct solutions at the end"),
+        "lp_start": LP_START_OPTION,
         "lns": LNS_OPTION,
     }
     default_time_limit = 30.0
@@ -77,7 +79,7 @@ class DEMethod(Method):
         rng = np.random.default_rng(seed)
         best = Elite()
 
-        seeds = _seeds(instance, objective, cfg["polish"], deadline)
+        seeds = _seeds(instance, objective, cfg["polish"], deadline, cfg["lp_start"])
         for a in seeds:
             best.offer(*_value_of(instance, objective, a))
         pop_size = cfg["pop_size"]
@@ -136,9 +138,9 @@ def _value_of(instance: Instance, objective: Objective, a: np.ndarray) -> tuple[
 
 
 def _seeds(instance: Instance, objective: Objective, polish: bool,
-           deadline: float | None) -> list[np.ndarray]:
+           deadline: float | None, lp_start: bool = False) -> list[np.ndarray]:
     """Greedy solutions for this objective (in each of `start_orders`) and the other one,
-    polished if asked."""
+    and for energy with `lp_start` the LP relaxation's rounding first, polished if asked."""
     other = Objective.ENERGY if objective is Objective.LATENCY else Objective.LATENCY
     out = []
     for obj, order in [*((objective, o) for o in start_orders(instance, objective)),
@@ -150,6 +152,10 @@ def _seeds(instance: Instance, objective: Objective, polish: bool,
             # Polish for *this* objective: the other greedy is a different basin, not a target.
             a, _ = descend(instance, objective, a, deadline=deadline)
         out.append(a)
+    if lp_start and objective is Objective.ENERGY and out:
+        rounded = lp_rounding_start(instance, out[0], deadline, polish=polish)
+        if rounded is not None:
+            out.insert(0, rounded[0])
     return out
 
 

@@ -13,7 +13,8 @@ reward (minus the objective value over that of the start solution, so the step s
 not depend on units), and b_k the leave-one-out baseline (the mean reward of the other
 samples). A row the repair cannot fix is rewarded like the worst feasible row of its
 batch, less 10%. The start logits lean towards the best greedy solution
-(over the construction orders of `mecopt.construct.start_orders`), polished by `descend`
+(over the construction orders of `mecopt.construct.start_orders`; for energy also the LP
+relaxation's rounding, `lp_start`, mecopt.polish.lp_rounding_start), polished by `descend`
 (`start_bias` nats), which is also the first incumbent. At the end the best distinct
 solutions seen (mecopt.elite) are each polished again by `descend`, and the best result is
 returned. Both polishing steps stay inside the time limit.
@@ -33,7 +34,7 @@ from mecopt.elite import Elite
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, finish_with_lns
+from mecopt.polish import LNS_OPTION, LP_START_OPTION, finish_with_lns, lp_rounding_start
 from mecopt.repair import repair
 from mecopt.status import Status
 
@@ -55,6 +56,7 @@ class PGMethod(Method):
                              low=0),
         "polish": Option(bool, True, "local descent on the start solution and on the eight "
                                      "best distinct solutions at the end"),
+        "lp_start": LP_START_OPTION,
         "lns": LNS_OPTION,
     }
     default_time_limit = 30.0
@@ -77,7 +79,7 @@ class PGMethod(Method):
 
         gen = torch.Generator().manual_seed(seed)
 
-        best_a, best_v = _start(instance, objective, cfg["polish"], deadline)
+        best_a, best_v = _start(instance, objective, cfg["polish"], deadline, cfg["lp_start"])
         elite = Elite()
         if best_a is not None:
             elite.offer(best_a, best_v)
@@ -161,9 +163,9 @@ def _one_thread() -> Iterator[None]:
 
 
 def _start(instance: Instance, objective: Objective, polish: bool,
-           deadline: float | None) -> tuple[np.ndarray | None, float]:
-    """The best greedy solution over `start_orders`, each polished if asked: (assignment,
-    value), or (None, inf)."""
+           deadline: float | None, lp_start: bool = False) -> tuple[np.ndarray | None, float]:
+    """The best greedy solution over `start_orders` and, for energy with `lp_start`, the LP
+    relaxation's rounding, each polished if asked: (assignment, value), or (None, inf)."""
     best_a, best_v = None, np.inf
     for order in start_orders(instance, objective):
         a, _ = greedy_assignment(instance, objective, order=order)
@@ -177,6 +179,10 @@ def _start(instance: Instance, objective: Objective, polish: bool,
             a, value = descend(instance, objective, a, deadline=deadline)
         if value < best_v:
             best_a, best_v = a, value
+    if lp_start and objective is Objective.ENERGY and best_a is not None:
+        rounded = lp_rounding_start(instance, best_a, deadline, polish=polish)
+        if rounded is not None and rounded[1] < best_v:
+            best_a, best_v = rounded
     return best_a, best_v
 
 

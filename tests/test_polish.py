@@ -29,3 +29,27 @@ def test_lns_never_worsens_and_says_what_it_did(method, options):
 def test_lns_option_is_checked(method):
     with pytest.raises(mecopt.InputError, match="option lns"):
         mecopt.solve(library("tiny")[0], "energy", method, lns=-1)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("de", {"generations": 0, "pop_size": 8}),
+    ("pg", {"iterations": 0}),
+])
+def test_energy_starts_include_the_lp_rounding(method, options):
+    """With no search steps DE and PG return their best polished start. On this sparse
+    instance (capacities bind) the LP rounding's descent beats every greedy start, so
+    `lp_start` (on by default) must reach it and `lp_start=false` must not."""
+    import numpy as np
+
+    from mecopt.polish import lp_rounding_start
+
+    inst = mecopt.generate("sparse", seed=7100000)
+    greedy = mecopt.solve(inst, "energy", "greedy")
+    rounded = lp_rounding_start(inst, np.array(greedy.assignment), None)
+    assert rounded is not None and rounded[1] < greedy.objective_value
+    with_lp = mecopt.solve(inst, "energy", method, seed=0, **options)
+    without = mecopt.solve(inst, "energy", method, seed=0, lp_start=False, **options)
+    assert with_lp.objective_value <= rounded[1] * (1 + 1e-9)
+    assert without.objective_value > rounded[1] * (1 + 1e-9)
+    latency = mecopt.solve(inst, "latency", method, seed=0, **options)
+    assert latency.feasible  # latency has no LP rounding: the option changes nothing there
