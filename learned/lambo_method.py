@@ -356,6 +356,7 @@ class LamboMethod(Method):
                                  "checkpoint": row.get("checkpoint")}
         if row.get("outside"):
             extra["outside_training"] = row["outside"]
+        rounded = None  # energy polish's start from the LP rounding, descended
         if self.config["polish"]:
             start, value, polished_starts = time.perf_counter(), np.inf, 0
             # Energy: the LP rounding's descent first. It is short (the rounding starts near
@@ -377,7 +378,9 @@ class LamboMethod(Method):
             extra.update(value_decoded=row["value"], value_polished=value,
                          polish_starts=polished_starts, polish_s=time.perf_counter() - start)
         improved, lns = finish_with_lns(instance, objective, a, seconds=self.config["lns"],
-                                        deadline=deadline, seed=seed, weights=doubt)
+                                        deadline=deadline, seed=seed, weights=doubt,
+                                        polished_rounding=None if rounded is None
+                                        else rounded[0])
         if not np.array_equal(improved, a):
             a, alloc = improved, None  # the sigmoid head's allocation was for the old decision
         extra.update(lns)

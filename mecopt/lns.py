@@ -111,7 +111,8 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
             time_limit: float, seed: int = 0, weights: np.ndarray | None = None,
             sub_time_limit: float | None = None, max_steps: int | None = None,
             free: int | None = None, use_descend: bool = True, whole: bool = True,
-            latency_solver: LatencySolver | None = None) -> tuple[np.ndarray, float]:
+            latency_solver: LatencySolver | None = None,
+            polished_rounding: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Large-neighbourhood search from a feasible assignment: (assignment, value).
 
     instance, objective: the problem; assignment: (N,) a feasible start (0 = local, j =
@@ -132,6 +133,9 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
         give HiGHS the whole instance first, for WHOLE_SHARE of the time left.
     latency_solver: the exact sub-solver for latency (see `LatencySolver`); default: the
         outer-approximation search of `highs`.
+    polished_rounding: energy only: the LP relaxation's rounding already polished by the
+        caller (mecopt.polish.lp_rounding_start); LNS takes it instead of descending its own
+        rounding again (it still solves the LP, for its bound and its `lp` freed sets).
 
     Returns the best assignment found and its objective value (mean latency [s] or total
     energy [J], as `evaluate_batch` computes it); never worse than the start.
@@ -139,7 +143,8 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
     a, _value, _stats = improve_with_stats(
         instance, objective, assignment, time_limit=time_limit, seed=seed, weights=weights,
         sub_time_limit=sub_time_limit, max_steps=max_steps, free=free,
-        use_descend=use_descend, whole=whole, latency_solver=latency_solver)
+        use_descend=use_descend, whole=whole, latency_solver=latency_solver,
+        polished_rounding=polished_rounding)
     return a, _value
 
 
@@ -148,7 +153,8 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
                        weights: np.ndarray | None = None,
                        sub_time_limit: float | None = None, max_steps: int | None = None,
                        free: int | None = None, use_descend: bool = True,
-                       whole: bool = True, latency_solver: LatencySolver | None = None
+                       whole: bool = True, latency_solver: LatencySolver | None = None,
+                       polished_rounding: np.ndarray | None = None
                        ) -> tuple[np.ndarray, float, Stats]:
     """`improve`, also returning what it did (`Stats`)."""
     t0 = time.perf_counter()
@@ -166,7 +172,9 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
         search = _EnergyLNS(instance, rng, weights, free)
         rounded = search.rounding(best.a, best.left())  # the LP relaxation, repaired
         best.polish()
-        if rounded is not None and best.use_descend and best.left() > 0:
+        if polished_rounding is not None:  # the caller has descended the same rounding
+            rounded = np.asarray(polished_rounding, dtype=int)
+        elif rounded is not None and best.use_descend and best.left() > 0:
             # Polished on its own before the two are compared: the repaired rounding is
             # often worse than the polished start and better once polished itself (sparse
             # 700 x 25: 81.1 J, 73.0 J polished, against 74.9 J for lambo-w's polish).

@@ -34,9 +34,13 @@ LNS_OPTION = Option(float, 0.0, "seconds of large-neighbourhood search (mecopt.l
 
 def finish_with_lns(instance: Instance, objective: Objective, assignment: np.ndarray, *,
                     seconds: float, deadline: float | None, seed: int,
-                    weights: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                    weights: np.ndarray | None = None,
+                    polished_rounding: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, dict[str, Any]]:
     """Improve a feasible decision by LNS for `seconds` (capped by `deadline`, a
-    time.perf_counter() value); returns it with what LNS did, for the solution's extra."""
+    time.perf_counter() value); returns it with what LNS did, for the solution's extra.
+    `polished_rounding`: the energy start of `lp_rounding_start` when the caller has it
+    (LNS would otherwise descend the same rounding again)."""
     if seconds <= 0:
         return assignment, {}
     from mecopt.lns import improve_with_stats  # HiGHS sub-problems only when asked
@@ -47,7 +51,8 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
     if limit <= 0:
         return assignment, {"lns_s": 0.0}
     a, _, stats = improve_with_stats(instance, objective, assignment, time_limit=limit,
-                                     seed=seed, weights=weights)
+                                     seed=seed, weights=weights,
+                                     polished_rounding=polished_rounding)
     return a, {"lns_s": stats.wall_s, "lns_steps": stats.steps, "lns_accepted": stats.accepted,
                "value_before_lns": stats.start_value}
 

@@ -133,6 +133,22 @@ def test_energy_start_and_rounding_are_each_polished_before_they_are_compared():
     assert v == pytest.approx(from_rounding, rel=1e-12)
 
 
+def test_energy_takes_the_callers_polished_rounding_instead_of_descending_it_again():
+    """A caller that has descended the LP rounding (LAMBO's energy polish) hands it over:
+    LNS then runs one descent fewer and ends where it would have."""
+    from mecopt.polish import lp_rounding_start
+
+    inst = mecopt.generate("sparse", 300, 12, seed=7)
+    greedy, _ = greedy_assignment(inst, Objective.ENERGY, order=regret_order(inst))
+    start, _ = descend(inst, "energy", greedy)
+    polished, value = lp_rounding_start(inst, start, None)
+    _, v_own, own = improve_with_stats(inst, "energy", start, time_limit=60.0, max_steps=0)
+    _, v_given, given = improve_with_stats(inst, "energy", start, time_limit=60.0,
+                                           max_steps=0, polished_rounding=polished)
+    assert v_given == pytest.approx(v_own, rel=1e-12) == pytest.approx(value, rel=1e-12)
+    assert given.descents == own.descents - 1
+
+
 def test_energy_on_tiny_matches_brute_force(tiny_optima):
     for inst in library("tiny"):
         best, value = tiny_optima[(inst.name, "energy")]
