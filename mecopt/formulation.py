@@ -2,7 +2,10 @@
 
 Units inside the model are scaled so that coefficients stay near 1: allocations in GHz,
 workloads in Gcycles, times in s, energies in J. (Raw SI values put coefficients near 1e-9
-into the matrix, which MILP solvers drop as zero.)
+into the matrix, which MILP solvers drop as zero.) The energy objective can be measured in
+another unit (`energy_unit`): the `scip` backend uses the instance's
+`mecopt.units.energy_unit`, since on a network of microjoule tasks costs in J fall below
+the solvers' tolerances.
 
 Variables: x[i, k] binary for each option k (0 = local, j = server j) that can meet UE i's
 deadline on its own (other options are left out of the model), f[i, j] >= 0 the GHz server j
@@ -22,8 +25,10 @@ from mecopt.objective import Objective
 GHZ = 1e9  # cycles/s per model unit of allocation; also cycles per model unit of workload
 
 
-def build_model(instance: Instance, objective: Objective | str) -> pyo.ConcreteModel:
-    """The exact offloading MINLP for one objective (latency: nonlinear; energy: linear)."""
+def build_model(instance: Instance, objective: Objective | str, *,
+                energy_unit: float = 1.0) -> pyo.ConcreteModel:
+    """The exact offloading MINLP for one objective (latency: nonlinear; energy: linear).
+    Under energy the objective is the total UE energy in units of `energy_unit` J."""
     objective = Objective.parse(objective)
     N, M = instance.n_ues, instance.n_servers
     ok = instance.option_ok
@@ -79,8 +84,9 @@ def build_model(instance: Instance, objective: Objective | str) -> pyo.ConcreteM
         m.cost = pyo.Objective(expr=sum(m.latency[i] for i in m.ues) / N, sense=pyo.minimize,
                                doc="mean latency [s]")
     else:
-        m.cost = pyo.Objective(expr=sum(m.energy[i] for i in m.ues), sense=pyo.minimize,
-                               doc="total UE energy [J]")
+        m.cost = pyo.Objective(expr=sum(m.energy[i] for i in m.ues) / energy_unit,
+                               sense=pyo.minimize,
+                               doc=f"total UE energy [{energy_unit:.6g} J]")
     return m
 
 

@@ -7,8 +7,9 @@ sub-problem on the freed UEs exactly (within a small time limit):
 - energy: a generalized assignment MILP on the freed UEs, each server's capacity reduced by
   the minimum allocations (f_min) of the UEs that stay on it. It is built directly with
   highspy (no modelling layer: a sub-problem is built and solved in milliseconds), in GHz
-  and J so that every coefficient is near 1, and HiGHS starts from the current assignment
-  (setSolution), so a sub-problem can only return something at least as good.
+  and energy units (mecopt.units) so that every coefficient is near 1, and HiGHS starts
+  from the current assignment (setSolution), so a sub-problem can only return something at
+  least as good.
 - latency: a server's compute time depends on every UE on it, so the freed set is whole
   servers: all UEs on one or two servers plus local UEs that can reach them. With the other
   servers and their UEs fixed, that is an independent smaller instance, solved by the
@@ -60,6 +61,7 @@ from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.relaxation import assignment_model, run_highs
 from mecopt.repair import repair
+from mecopt.units import energy_unit
 from mecopt.waterfill import fits
 
 GHZ = 1e9  # Hz per model unit inside the sub-MILP
@@ -69,7 +71,8 @@ IMPROVE_RTOL = 1e-9
 # Smallest and largest freed set (UEs), and how the size adapts.
 MIN_FREE, MAX_FREE = 8, 400
 GROW, SHRINK = 1.25, 0.7
-# An energy incumbent within this many J of the LP bound is optimal (HiGHS's tolerances).
+# An energy incumbent within this many model units (mecopt.units: J / energy_unit) of the
+# LP bound is optimal (HiGHS's tolerances).
 PROVEN_ATOL = 1e-9
 # Share of the time left that one call of `descend` may use.
 DESCEND_SHARE = 0.25
@@ -231,7 +234,8 @@ def _step(best: _Incumbent, search: _EnergyLNS | _LatencyLNS, kind: str, ues: np
     if proven and len(ues) == best.instance.n_ues:
         stats.proven = True
     improved = not np.array_equal(cand, best.a) and best.consider(cand, kind)
-    if best.value <= getattr(search, "lower_bound", -math.inf) + PROVEN_ATOL:
+    if best.value <= getattr(search, "lower_bound", -math.inf) + PROVEN_ATOL * getattr(
+            search, "unit", 1.0):
         stats.proven = True  # the incumbent meets the LP bound: nothing left to find
     return improved
 
@@ -317,6 +321,7 @@ class _EnergyLNS:
         # Energy per option [J]; inf where the option cannot meet the deadline. (The
         # current option of a UE may be a dominated one; its cost stays finite.)
         self.cost = np.where(instance.option_ok, np.c_[instance.e_loc, instance.e_tx], np.inf)
+        self.unit = energy_unit(instance)  # J per unit inside HiGHS (its tolerances are absolute)
         self.weight = np.c_[np.zeros(N), np.where(instance.usable, instance.f_min, 0.0)] / GHZ
         self.capacity = instance.capacity_hz / GHZ
         # Rate profile for `region`: log rate to each server, 0 where unreachable.
@@ -430,7 +435,7 @@ class _EnergyLNS:
         else:
             share[row, col] = np.asarray(h.getSolution().col_value)
             # A lower bound on the optimum (dominated options hold no optimum's UE).
-            self.lower_bound = float(h.getInfo().objective_function_value)
+            self.lower_bound = self.unit * float(h.getInfo().objective_function_value)
         return share
 
     def rounding(self, a: np.ndarray, time_limit: float) -> np.ndarray | None:
@@ -446,9 +451,9 @@ class _EnergyLNS:
     # -- the sub-MILP
     def _model(self, a: np.ndarray, ues: np.ndarray, integer: bool = True
                ) -> tuple[highspy.Highs, np.ndarray, np.ndarray]:
-        """The GAP on the freed UEs `ues` (the others fixed at `a`), in GHz and J, loaded
-        into a fresh HiGHS: (highs, row, col), variable v being UE ues[row[v]] on option
-        col[v]."""
+        """The GAP on the freed UEs `ues` (the others fixed at `a`), in GHz and energy units
+        (mecopt.units), loaded into a fresh HiGHS: (highs, row, col), variable v being UE
+        ues[row[v]] on option col[v]."""
         M = self.M
         fixed = np.ones(self.N, dtype=bool)
         fixed[ues] = False
@@ -457,7 +462,7 @@ class _EnergyLNS:
         ok = self.ok[ues].copy()
         ok[:, 1:] &= fits(self.weight[ues, 1:], residual[None, :])
         ok[np.arange(len(ues)), a[ues]] = True  # the current option always stays
-        h, row, col = assignment_model(ok, self.cost[ues], self.weight[ues, 1:],
+        h, row, col = assignment_model(ok, self.cost[ues] / self.unit, self.weight[ues, 1:],
                                        np.maximum(residual, 0.0), integer=integer)
         return h, row, col
 
@@ -484,10 +489,10 @@ class _EnergyLNS:
             return None
         # Proven only if the solution is worth the optimum HiGHS reports: from a MIP start,
         # HiGHS 1.16 can call the start optimal while reporting a lower optimum.
-        reported = h.getInfo().objective_function_value
+        reported = self.unit * h.getInfo().objective_function_value
         worth = float(self.cost[ues, chosen].sum())
         proven = (h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-                  and worth - reported <= 1e-9 * max(1.0, abs(reported)))
+                  and worth - reported <= 1e-9 * max(self.unit, abs(reported)))
         out = a.copy()
         out[ues] = chosen
         self._adapt(len(ues), proven)

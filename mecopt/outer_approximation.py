@@ -1,7 +1,8 @@
 """The exact assignment search behind `highs`: a MILP master solved by HiGHS, refined by
 outer approximation until the proven gap is small enough.
 
-Units inside the master are scaled (GHz, Gcycles, s, J) so every coefficient stays near 1.
+Units inside the master are scaled (GHz, Gcycles, s, and for energy the instance's
+`mecopt.units.energy_unit`) so every coefficient stays near 1.
 
 The master has a binary x[i, k] per option that can meet UE i's deadline on its own
 (k = 0 local, k = j server j), each UE takes one option, and the minimum allocations
@@ -61,6 +62,7 @@ from mecopt.instance import Instance
 from mecopt.locks import SOLVER_LOCK
 from mecopt.objective import Objective
 from mecopt.status import Status
+from mecopt.units import energy_unit
 from mecopt.waterfill import waterfill
 
 GHZ = 1e9  # Hz (and cycles) per model unit
@@ -159,12 +161,14 @@ class Master:
             [j for j in on if on[j]], rule=lambda m, j: sum(
                 low[i, j - 1] * m.x[i, j] for i in on[j]) <= F[j - 1],
             doc="the minimum allocations that meet the deadlines fit the capacity [GHz]")
-        e_loc, e_tx = instance.e_loc, instance.e_tx
+        # Energies in the instance's energy unit: HiGHS's tolerances are absolute.
+        self.unit = energy_unit(instance)
+        e_loc, e_tx = instance.e_loc / self.unit, instance.e_tx / self.unit
         energy = sum(e_loc[i] * m.x[i, 0] if k == 0 else e_tx[i, k - 1] * m.x[i, k]
                      for (i, k) in m.options)
         if max_energy is not None:
-            m.energy_cap = pyo.Constraint(expr=energy <= max_energy,
-                                          doc="total UE energy within the cap [J]")
+            m.energy_cap = pyo.Constraint(expr=energy <= max_energy / self.unit,
+                                          doc="total UE energy within the cap [energy unit]")
         m.no_good = pyo.ConstraintList(doc="server groups that do not fit after rounding")
 
         self.model = m
@@ -175,7 +179,8 @@ class Master:
         if self.latency:
             self._add_latency_terms(m)
         else:
-            m.cost = pyo.Objective(expr=energy, sense=pyo.minimize, doc="total energy [J]")
+            m.cost = pyo.Objective(expr=energy, sense=pyo.minimize,
+                                   doc="total energy [energy unit]")
         self._columns = sum(len(v) for v in m.component_objects(pyo.Var))
         self.solver = _DeadlineHighs()
         cfg = self.solver.config
@@ -435,13 +440,14 @@ def dominated_by_local(instance: Instance) -> np.ndarray:
 
 def trivial_bound(instance: Instance, objective: Objective) -> float:
     """Each UE alone at its cheapest option (a whole server to itself): a valid lower bound
-    in master units, so that even a search stopped at once reports a bound."""
+    in master units (total latency [s]; energy in `energy_unit`s), so that even a search
+    stopped at once reports a bound."""
     ok = instance.option_ok
     if objective is Objective.LATENCY:
         cost = np.c_[instance.t_loc, instance.t_tx + instance.cycles[:, None]
                      / instance.capacity_hz[None, :]]
     else:
-        cost = np.c_[instance.e_loc, instance.e_tx]
+        cost = np.c_[instance.e_loc, instance.e_tx] / energy_unit(instance)
     best = np.where(ok, cost, np.inf).min(axis=1)
     return float(best.sum()) if np.all(np.isfinite(best)) else -math.inf
 
@@ -493,9 +499,11 @@ class _Search:
         self.instance, self.objective, self.t0 = instance, objective, t0
         self.time_limit, self.verbose = time_limit, verbose
         self.max_energy, self.polish = max_energy, polish
-        # The master minimizes total latency, not mean.
-        self.scale = instance.n_ues if objective is Objective.LATENCY else 1.0
         self.master = Master(instance, objective, max_energy=max_energy)
+        # Master units per objective unit: the master minimizes total latency, not mean, and
+        # energy in the instance's energy unit.
+        self.scale = (instance.n_ues if objective is Objective.LATENCY
+                      else 1.0 / self.master.unit)
         self.best: np.ndarray | None = None
         self.best_value = math.inf
         self.seen: set[bytes] = set()

@@ -8,7 +8,8 @@ assignment fits the capacities (mecopt.certificate).
 Variables x[i, k] in [0, 1] for each option that can meet UE i's deadline on its own (and,
 for a server, whose f_min alone fits the capacity); rows: each UE takes one option in total,
 and each server's minimum allocations fit its capacity. Units are GHz (SPEC: raw SI
-coefficients near 1e-9 would be dropped by HiGHS as zero).
+coefficients near 1e-9 would be dropped by HiGHS as zero), and the costs are divided by
+their `mecopt.units.cost_unit` inside the model (results come back in the caller's units).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pyomo.common.tee import capture_output
 
 from mecopt.instance import Instance
 from mecopt.locks import SOLVER_LOCK
+from mecopt.units import cost_unit
 
 GHZ = 1e9
 
@@ -68,8 +70,9 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
         return LPResult("infeasible", float("nan"), None)
     rows = np.arange(N) if ues is None else np.flatnonzero(keep)
     c = np.zeros((N, M + 1)) if cost is None else np.asarray(cost, dtype=float)
+    unit = cost_unit(c[rows], ok[rows])  # HiGHS's tolerances are absolute (mecopt.units)
     weight = np.where(ok[:, 1:], instance.f_min, 0.0) / GHZ
-    h, r, kk = assignment_model(ok[rows], c[rows], weight[rows],
+    h, r, kk = assignment_model(ok[rows], c[rows] / unit, weight[rows],
                                 instance.capacity_hz * capacity_scale / GHZ, integer=integer)
     ii = rows[r]
     if time_limit is not None:
@@ -82,16 +85,16 @@ def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,
         return LPResult("infeasible", float("nan"), None)
     optimal = status == highspy.HighsModelStatus.kOptimal
     found = integer and h.getInfo().primal_solution_status == 2  # a MILP's incumbent
-    dual_bound = float(h.getInfo().mip_dual_bound) if integer else float("nan")
+    dual_bound = unit * float(h.getInfo().mip_dual_bound) if integer else float("nan")
     if not (optimal or found):
         return LPResult("other", float("nan"), None, dual_bound=dual_bound)
     x = np.zeros((N, M + 1))
     solution = h.getSolution()
     x[ii, kk] = np.asarray(solution.col_value)
     # A <= row of a minimization has a dual <= 0; its negation is the capacity's price.
-    price = None if integer else np.maximum(
+    price = None if integer else unit * np.maximum(
         -np.asarray(solution.row_dual)[len(rows):], 0.0) / GHZ
-    return LPResult("optimal" if optimal else "feasible", float(
+    return LPResult("optimal" if optimal else "feasible", unit * float(
         h.getInfo().objective_function_value), x, price, dual_bound)
 
 

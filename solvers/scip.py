@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from mecopt.method import Method, Option, Outcome
+from mecopt.objective import Objective
 from mecopt.status import Status
 
 INSTALL_HINT = 'pyscipopt is not installed: pip install "mecopt[scip]"'
@@ -45,6 +46,7 @@ class ScipMethod(Method):
         from mecopt.certificate import certify_infeasible
         from mecopt.formulation import build_model
         from mecopt.locks import SOLVER_LOCK
+        from mecopt.units import energy_unit
 
         # The cheap numpy certificates first: SCIP can take its whole time limit to find
         # what the aggregate capacity argument says at once.
@@ -52,7 +54,9 @@ class ScipMethod(Method):
         if proof is not None:
             return Outcome(None, status=Status.INFEASIBLE, message=proof)
         deadline = None if time_limit is None else time.perf_counter() + time_limit
-        model = build_model(instance, objective)
+        # Energy in the instance's energy unit: SCIP's tolerances are absolute.
+        unit = energy_unit(instance) if objective is Objective.ENERGY else 1.0
+        model = build_model(instance, objective, energy_unit=unit)
         if deadline is not None and time.perf_counter() >= deadline:
             return Outcome(None, status=Status.TIMEOUT, message=(
                 f"the time limit passed while Pyomo built the model ({instance.n_ues} UEs x "
@@ -66,7 +70,7 @@ class ScipMethod(Method):
                                solver_options={"randomization/randomseedshift": seed})
         term = res.termination_condition
         bound = res.objective_bound
-        bound = float(bound) if bound is not None and math.isfinite(bound) else None
+        bound = unit * float(bound) if bound is not None and math.isfinite(bound) else None
         if term in (TC.provenInfeasible, TC.infeasibleOrUnbounded):
             return Outcome(None, status=Status.INFEASIBLE, message=certify_infeasible(
                 instance) or "proven infeasible by SCIP")
@@ -87,7 +91,8 @@ class ScipMethod(Method):
             status = Status.NO_SOLUTION
         message = "" if status is Status.OPTIMAL else f"SCIP stopped: {term.name}"
         return Outcome(assignment, status=status, bound=bound, message=message,
-                       extra={"scip_objective": res.incumbent_objective})
+                       extra={"scip_objective": None if res.incumbent_objective is None
+                              else unit * res.incumbent_objective})
 
 
 def _deadline_scip(deadline: float | None):
