@@ -2,10 +2,10 @@
 
 Units inside the model are scaled so that coefficients stay near 1: allocations in GHz,
 workloads in Gcycles, times in s, energies in J. (Raw SI values put coefficients near 1e-9
-into the matrix, which MILP solvers drop as zero.) The energy objective can be measured in
-another unit (`energy_unit`): the `scip` backend uses the instance's
-`mecopt.units.energy_unit`, since on a network of microjoule tasks costs in J fall below
-the solvers' tolerances.
+into the matrix, which MILP solvers drop as zero.) The objective can be measured in
+another unit (`unit`, with workloads in Gcycles per time unit under latency): the `scip`
+backend uses the instance's `mecopt.units.time_unit` or `energy_unit`, since on a network
+of microsecond or microjoule tasks costs in s or J fall below the solvers' tolerances.
 
 Variables: x[i, k] binary for each option k (0 = local, j = server j) that can meet UE i's
 deadline on its own (other options are left out of the model), f[i, j] >= 0 the GHz server j
@@ -26,13 +26,14 @@ GHZ = 1e9  # cycles/s per model unit of allocation; also cycles per model unit o
 
 
 def build_model(instance: Instance, objective: Objective | str, *,
-                energy_unit: float = 1.0) -> pyo.ConcreteModel:
-    """The exact offloading MINLP for one objective (latency: nonlinear; energy: linear).
-    Under energy the objective is the total UE energy in units of `energy_unit` J."""
+                unit: float = 1.0) -> pyo.ConcreteModel:
+    """The exact offloading MINLP for one objective (latency: nonlinear; energy: linear),
+    its objective in units of `unit` s (latency) or J (energy)."""
     objective = Objective.parse(objective)
     N, M = instance.n_ues, instance.n_servers
     ok = instance.option_ok
-    C = instance.cycles / GHZ  # Gcycles
+    tau = unit if objective is Objective.LATENCY else 1.0  # s per time unit
+    C = instance.cycles / GHZ / tau  # Gcycles per time unit: C / f is a time in that unit
     F = instance.capacity_hz / GHZ  # GHz
     f_min = np.where(instance.usable, instance.f_min, 0.0) / GHZ  # GHz
 
@@ -60,8 +61,8 @@ def build_model(instance: Instance, objective: Objective | str, *,
     m.only_if_assigned = pyo.Constraint(m.pairs, rule=lambda m, i, j: m.f[i, j] <= F[j - 1]
                                         * m.x[i, j], doc="no GHz to UEs not on the server")
 
-    t_loc, e_loc = instance.t_loc, instance.e_loc
-    t_tx, e_tx = instance.t_tx, instance.e_tx
+    t_loc, e_loc = instance.t_loc / tau, instance.e_loc
+    t_tx, e_tx = instance.t_tx / tau, instance.e_tx
 
     def latency(m, i):
         expr = t_loc[i] * m.x[i, 0] if ok[i, 0] else 0.0
@@ -78,15 +79,14 @@ def build_model(instance: Instance, objective: Objective | str, *,
                 expr += e_tx[i, j - 1] * m.x[i, j]
         return expr
 
-    m.latency = pyo.Expression(m.ues, rule=latency, doc="latency of UE i [s]")
+    m.latency = pyo.Expression(m.ues, rule=latency, doc=f"latency of UE i [{tau:.6g} s]")
     m.energy = pyo.Expression(m.ues, rule=energy, doc="UE-side energy of UE i [J]")
     if objective is Objective.LATENCY:
         m.cost = pyo.Objective(expr=sum(m.latency[i] for i in m.ues) / N, sense=pyo.minimize,
-                               doc="mean latency [s]")
+                               doc=f"mean latency [{tau:.6g} s]")
     else:
-        m.cost = pyo.Objective(expr=sum(m.energy[i] for i in m.ues) / energy_unit,
-                               sense=pyo.minimize,
-                               doc=f"total UE energy [{energy_unit:.6g} J]")
+        m.cost = pyo.Objective(expr=sum(m.energy[i] for i in m.ues) / unit,
+                               sense=pyo.minimize, doc=f"total UE energy [{unit:.6g} J]")
     return m
 
 

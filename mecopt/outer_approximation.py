@@ -1,8 +1,9 @@
 """The exact assignment search behind `highs`: a MILP master solved by HiGHS, refined by
 outer approximation until the proven gap is small enough.
 
-Units inside the master are scaled (GHz, Gcycles, s, and for energy the instance's
-`mecopt.units.energy_unit`) so every coefficient stays near 1.
+Units inside the master are scaled (GHz, and for time and energy the instance's own
+`mecopt.units.time_unit` and `energy_unit`) so every coefficient stays near 1: workloads
+are in Gcycles per time unit, so that Gcycles / GHz is a time in that unit.
 
 The master has a binary x[i, k] per option that can meet UE i's deadline on its own
 (k = 0 local, k = j server j), each UE takes one option, and the minimum allocations
@@ -62,7 +63,7 @@ from mecopt.instance import Instance
 from mecopt.locks import SOLVER_LOCK
 from mecopt.objective import Objective
 from mecopt.status import Status
-from mecopt.units import energy_unit
+from mecopt.units import energy_unit, time_unit
 from mecopt.waterfill import waterfill
 
 GHZ = 1e9  # Hz (and cycles) per model unit
@@ -136,7 +137,11 @@ class Master:
                  max_energy: float | None = None) -> None:
         self.instance, self.objective = instance, objective
         N, M = instance.n_ues, instance.n_servers
-        C = instance.cycles / GHZ
+        # Times in the instance's time unit, energies in its energy unit: the solver's
+        # tolerances are absolute (mecopt.units).
+        self.unit = (time_unit(instance) if objective is Objective.LATENCY
+                     else energy_unit(instance))
+        C = instance.cycles / GHZ / (self.unit if objective is Objective.LATENCY else 1.0)
         F = instance.capacity_hz / GHZ
         low = np.where(instance.usable, instance.f_min, np.inf) / GHZ
         # Options that can meet the deadline alone; a pair whose f_min alone exceeds the
@@ -161,13 +166,12 @@ class Master:
             [j for j in on if on[j]], rule=lambda m, j: sum(
                 low[i, j - 1] * m.x[i, j] for i in on[j]) <= F[j - 1],
             doc="the minimum allocations that meet the deadlines fit the capacity [GHz]")
-        # Energies in the instance's energy unit: HiGHS's tolerances are absolute.
-        self.unit = energy_unit(instance)
-        e_loc, e_tx = instance.e_loc / self.unit, instance.e_tx / self.unit
+        energy_u = self.unit if objective is Objective.ENERGY else energy_unit(instance)
+        e_loc, e_tx = instance.e_loc / energy_u, instance.e_tx / energy_u
         energy = sum(e_loc[i] * m.x[i, 0] if k == 0 else e_tx[i, k - 1] * m.x[i, k]
                      for (i, k) in m.options)
         if max_energy is not None:
-            m.energy_cap = pyo.Constraint(expr=energy <= max_energy / self.unit,
+            m.energy_cap = pyo.Constraint(expr=energy <= max_energy / energy_u,
                                           doc="total UE energy within the cap [energy unit]")
         m.no_good = pyo.ConstraintList(doc="server groups that do not fit after rounding")
 
@@ -198,11 +202,11 @@ class Master:
         inst, C, F, low, on = self.instance, self.C, self.F, self.low, self.on
         servers = [j for j in on if on[j]]
         m.w = pyo.Var(servers, domain=pyo.NonNegativeReals,
-                      doc="lower bound on server j's total compute time [s]")
+                      doc="lower bound on server j's total compute time [time unit]")
         m.f = pyo.Var(m.pairs, domain=pyo.NonNegativeReals,
                       bounds=lambda _, i, j: (0.0, F[j - 1]), doc="GHz for UE i on server j")
         m.t = pyo.Var(m.pairs, domain=pyo.NonNegativeReals,
-                      doc="lower bound on UE i's compute time on server j [s]")
+                      doc="lower bound on UE i's compute time on server j [time unit]")
         m.capacity = pyo.Constraint(servers, rule=lambda m, j: sum(
             m.f[i, j] for i in on[j]) <= F[j - 1], doc="allocations fit the capacity [GHz]")
         m.deadline = pyo.Constraint(m.pairs, rule=lambda m, i, j: m.f[i, j] >= low[i, j - 1]
@@ -213,15 +217,15 @@ class Master:
             m.t[i, j] for i in on[j]), doc="per-pair bounds add up on a server")
         m.aggregated = pyo.ConstraintList(doc="tangents of (sum sqrt(C) x)^2 / F")
         m.perspective = pyo.ConstraintList(doc="tangents of C x^2 / f at f_k")
-        t_loc, t_tx = inst.t_loc, inst.t_tx
+        t_loc, t_tx = inst.t_loc / self.unit, inst.t_tx / self.unit
         transfer = sum(t_loc[i] * m.x[i, 0] if k == 0 else t_tx[i, k - 1] * m.x[i, k]
                        for (i, k) in m.options)
         m.cost = pyo.Objective(expr=transfer + sum(m.w[j] for j in servers),
-                               sense=pyo.minimize, doc="total latency [s]")
+                               sense=pyo.minimize, doc="total latency [time unit]")
 
         # s_j as its own variable: each tangent is then a 2-term row, not a dense one.
         m.s = pyo.Var(servers, domain=pyo.NonNegativeReals,
-                      doc="sum of sqrt(C_i) over the UEs on server j [sqrt(Gcycles)]")
+                      doc="sum of sqrt(C_i) over the UEs on server j [sqrt(Gcycles per time unit)]")
         root = np.sqrt(C)
         m.n = pyo.Var(servers, domain=pyo.NonNegativeIntegers, doc="UEs on server j")
         m.count = pyo.Constraint(servers, rule=lambda m, j: m.n[j] == sum(
@@ -244,7 +248,7 @@ class Master:
                 self.add_aggregate_cut(j, float(s))
 
     def add_aggregate_cut(self, j: int, s: float) -> None:
-        """Tangent of s^2 / F_j at s (s in sqrt(Gcycles)), and its count-strengthened forms.
+        """Tangent of s^2 / F_j at s (s in the units of m.s), and its count-strengthened forms.
 
         s_j^2 / F = (2 s s_j - s^2) / F + (s_j - s)^2 / F, and with n_j UEs on the server s_j
         lies in band(n_j), so the last term is at least D(n_j) = dist(s, band(n_j))^2 / F.
@@ -440,12 +444,12 @@ def dominated_by_local(instance: Instance) -> np.ndarray:
 
 def trivial_bound(instance: Instance, objective: Objective) -> float:
     """Each UE alone at its cheapest option (a whole server to itself): a valid lower bound
-    in master units (total latency [s]; energy in `energy_unit`s), so that even a search
-    stopped at once reports a bound."""
+    in master units (total latency in `time_unit`s, energy in `energy_unit`s), so that
+    even a search stopped at once reports a bound."""
     ok = instance.option_ok
     if objective is Objective.LATENCY:
         cost = np.c_[instance.t_loc, instance.t_tx + instance.cycles[:, None]
-                     / instance.capacity_hz[None, :]]
+                     / instance.capacity_hz[None, :]] / time_unit(instance)
     else:
         cost = np.c_[instance.e_loc, instance.e_tx] / energy_unit(instance)
     best = np.where(ok, cost, np.inf).min(axis=1)
@@ -500,10 +504,10 @@ class _Search:
         self.time_limit, self.verbose = time_limit, verbose
         self.max_energy, self.polish = max_energy, polish
         self.master = Master(instance, objective, max_energy=max_energy)
-        # Master units per objective unit: the master minimizes total latency, not mean, and
-        # energy in the instance's energy unit.
-        self.scale = (instance.n_ues if objective is Objective.LATENCY
-                      else 1.0 / self.master.unit)
+        # Master units per objective unit: the master minimizes total latency, not mean, in
+        # the instance's time unit, and energy in its energy unit.
+        self.scale = (instance.n_ues if objective is Objective.LATENCY else 1.0) \
+            / self.master.unit
         self.best: np.ndarray | None = None
         self.best_value = math.inf
         self.seen: set[bytes] = set()

@@ -1,4 +1,4 @@
-"""The unit the exact models measure energy in.
+"""The units the exact models measure energy and time in.
 
 HiGHS's and SCIP's tolerances are absolute: HiGHS reads a cost below about 1e-7 as zero and
 SCIP's epsilon is 1e-9. A model in joules is therefore only right where energies are near
@@ -6,7 +6,9 @@ SCIP's epsilon is 1e-9. A model in joules is therefore only right where energies
 called an assignment 3.8% above the optimum optimal, SCIP one 1.4% above, and the MILP
 root's "lower bound" lay 12% above the optimum. Every model that hands energies to a solver
 divides them by `energy_unit(instance)` (or `cost_unit` of its own costs) and multiplies
-what comes back.
+what comes back. Time is the same for latency: with every time of hetero-003 scaled by 1e-5
+(cycles, data and deadlines) the latency master stopped on "numerical trouble" without a
+proof; the latency models measure time in `time_unit(instance)`.
 """
 
 from __future__ import annotations
@@ -32,3 +34,11 @@ def energy_unit(instance: Instance) -> float:
     """J per model unit of energy for `instance`: `cost_unit` of each UE's option energies
     over the options that meet its deadline."""
     return cost_unit(np.c_[instance.e_loc, instance.e_tx], instance.option_ok)
+
+
+def time_unit(instance: Instance) -> float:
+    """Seconds per model unit of time for `instance`: `cost_unit` of each UE's latency on
+    each option that meets its deadline, alone (a whole server to itself)."""
+    alone = np.c_[instance.t_loc, instance.t_tx + instance.cycles[:, None]
+                  / instance.capacity_hz[None, :]]
+    return cost_unit(alone, instance.option_ok)

@@ -46,7 +46,7 @@ class ScipMethod(Method):
         from mecopt.certificate import certify_infeasible
         from mecopt.formulation import build_model
         from mecopt.locks import SOLVER_LOCK
-        from mecopt.units import energy_unit
+        from mecopt.units import energy_unit, time_unit
 
         # The cheap numpy certificates first: SCIP can take its whole time limit to find
         # what the aggregate capacity argument says at once.
@@ -54,9 +54,9 @@ class ScipMethod(Method):
         if proof is not None:
             return Outcome(None, status=Status.INFEASIBLE, message=proof)
         deadline = None if time_limit is None else time.perf_counter() + time_limit
-        # Energy in the instance's energy unit: SCIP's tolerances are absolute.
-        unit = energy_unit(instance) if objective is Objective.ENERGY else 1.0
-        model = build_model(instance, objective, energy_unit=unit)
+        # The objective in the instance's own unit: SCIP's tolerances are absolute.
+        unit = energy_unit(instance) if objective is Objective.ENERGY else time_unit(instance)
+        model = build_model(instance, objective, unit=unit)
         if deadline is not None and time.perf_counter() >= deadline:
             return Outcome(None, status=Status.TIMEOUT, message=(
                 f"the time limit passed while Pyomo built the model ({instance.n_ues} UEs x "

@@ -51,3 +51,14 @@ def test_over_capacity_decision_violates_the_model():
     fix_decision(m, inst, a, ev.allocation_hz)
     cap = m.capacity[1]
     assert pyo.value(cap.body) > pyo.value(cap.upper)
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+def test_model_objective_in_another_unit_is_the_same_value(objective):
+    """`unit` (what the scip backend passes, mecopt.units) rescales the objective only."""
+    inst = library("hetero")[1]
+    sol = mecopt.solve(inst, objective, "greedy")
+    a, f = np.array(sol.assignment), np.array(sol.allocation_hz)
+    m = build_model(inst, objective, unit=2.0 ** -20)
+    fix_decision(m, inst, a, f)
+    assert pyo.value(m.cost) * 2.0 ** -20 == pytest.approx(sol.objective_value, rel=1e-12)

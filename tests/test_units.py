@@ -1,6 +1,6 @@
-"""Energy in the exact models is measured in the instance's energy unit (mecopt.units): the
-solvers' tolerances are absolute, so a network of microjoule tasks must get the same optimum
-(scaled) and a valid bound, not an assignment that merely looks optimal."""
+"""The exact models measure energy and time in the instance's own units (mecopt.units): the
+solvers' tolerances are absolute, so a network of microjoule or microsecond tasks must get
+the same optimum (scaled) and a valid bound, not an assignment that merely looks optimal."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import mecopt
 from mecopt.bounds import bound
 from mecopt.lns import improve_with_stats
 from mecopt.reference import load_reference, optimum
-from mecopt.units import cost_unit, energy_unit
+from mecopt.units import cost_unit, energy_unit, time_unit
 
 from conftest import INSTANCES
 
@@ -60,3 +60,21 @@ def test_scip_energy_optimum_does_not_depend_on_the_unit():
     assert sol.status == "optimal"
     assert sol.objective_value == pytest.approx(best * 1e-10, rel=1e-6)
     assert sol.bound <= sol.objective_value * (1 + 1e-6)
+
+
+def slowed(factor: float) -> mecopt.Instance:
+    """hetero-003 with cycles, data and deadlines times `factor`: every time scales by it."""
+    inst = mecopt.Instance.load(INSTANCES / "hetero" / f"{NAME}.json")
+    return inst.replace(cycles=inst.cycles * factor, data_bits=inst.data_bits * factor,
+                        deadline_s=inst.deadline_s * factor)
+
+
+@pytest.mark.parametrize("factor", [1e-5, 1e4])
+def test_exact_latency_optimum_does_not_depend_on_the_unit(factor):
+    best = optimum(load_reference(INSTANCES / "hetero" / "reference.json"), NAME, "latency")
+    inst = slowed(factor)
+    assert time_unit(inst) == pytest.approx(time_unit(slowed(1.0)) * factor, rel=0.5)
+    sol = mecopt.solve(inst, "latency", "highs", time_limit=60)
+    assert sol.status == "optimal"
+    assert sol.objective_value == pytest.approx(best * factor, rel=1e-6)
+    assert sol.bound <= sol.objective_value * (1 + 1e-9)
