@@ -37,6 +37,7 @@ import numpy as np
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.relaxation import GHZ, assignment_lp, usable_options
+from mecopt.units import time_unit
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,14 @@ def latency_dual(instance: Instance) -> float:
     ok = usable_options(instance)
     if not ok.any(axis=1).all():
         return math.inf
-    C = instance.cycles / GHZ  # Gcycles
+    # In the instance's time unit: L-BFGS-B's stopping test is absolute below 1, so in
+    # seconds a network of microsecond tasks stopped far from the best prices.
+    tau = time_unit(instance)
+    C = instance.cycles / GHZ / tau  # Gcycles per time unit
     F = instance.capacity_hz / GHZ  # GHz
     low = np.where(ok[:, 1:], instance.f_min / GHZ, np.inf)  # (N, M) GHz
-    t_tx = np.where(ok[:, 1:], instance.t_tx, np.inf)
-    t_loc = np.where(ok[:, 0], instance.t_loc, np.inf)
+    t_tx = np.where(ok[:, 1:], instance.t_tx / tau, np.inf)
+    t_loc = np.where(ok[:, 0], instance.t_loc / tau, np.inf)
     fixed = np.isfinite(low)
     low = np.where(fixed, low, 1.0)  # placeholders where the pair is out (cost inf anyway)
     base = np.where(fixed, t_tx, np.inf)
@@ -147,4 +151,4 @@ def latency_dual(instance: Instance) -> float:
     res = minimize(lambda x: tuple(-v for v in dual(x)), lam0, jac=True, method="L-BFGS-B",
                    bounds=[(0.0, None)] * len(F), options={"maxiter": 200})
     # Every lam >= 0 gives a valid bound: keep the best of the start and the end.
-    return max(dual(np.maximum(res.x, 0.0))[0], dual(lam0)[0], 0.0)
+    return tau * max(dual(np.maximum(res.x, 0.0))[0], dual(lam0)[0], 0.0)

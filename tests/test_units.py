@@ -78,3 +78,7 @@ def test_exact_latency_optimum_does_not_depend_on_the_unit(factor):
     assert sol.status == "optimal"
     assert sol.objective_value == pytest.approx(best * factor, rel=1e-6)
     assert sol.bound <= sol.objective_value * (1 + 1e-9)
+    # The Lagrangian bound's prices are found as well at any scale.
+    lower = bound(inst, "latency").value
+    assert lower <= best * factor
+    assert lower == pytest.approx(bound(slowed(1.0), "latency").value * factor, rel=1e-5)
