@@ -21,7 +21,9 @@ probability of the option it chose).
 Which network decodes: `checkpoint=auto` (the default) takes lambo-s for an instance inside
 the feature ranges of its training (learned/envelope.py) and lambo-w, also trained on the
 randomized world, for any other; `extra["checkpoint"]` says which, and
-`extra["outside_training"]` why.
+`extra["outside_training"]` why. `checkpoint=both` decodes with both and keeps the better
+decode (twice the decoding time): on instances unlike every family the better network
+differs from instance to instance (docs/lambo.md, "The world-trained model").
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
@@ -57,6 +59,7 @@ BATCH_CELLS = 1 << 16
 # checkpoint=auto: lambo-s for an instance inside the feature ranges it trained on (paper
 # and hetero: learned/envelope.py), lambo-w, trained on the randomized world too, outside.
 AUTO = "auto"
+BOTH = "both"  # decode with lambo-s and lambo-w, keep the better
 IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 
 # threads=0 (auto): a pass of at least this many decodes uses every core when the machine
@@ -236,7 +239,8 @@ class LamboMethod(Method):
                                           "(logits divided by it)", low=0, low_inclusive=False),
         "checkpoint": Option(str, AUTO, "checkpoint file, or a shipped one's name (empty = "
                                         "lambo-s); auto: lambo-s for an instance like those "
-                                        "it trained on (paper, hetero), else lambo-w"),
+                                        "it trained on (paper, hetero), else lambo-w; both: "
+                                        "decode with both, keep the better"),
         "device": Option(str, "cpu", "torch device: cpu, cuda or cuda:N"),
         "threads": Option(int, 0, "torch CPU threads while decoding (restored afterwards); "
                                   f"0 = auto: 1 for a pass of under {AUTO_THREADS_ROWS} "
@@ -268,7 +272,7 @@ class LamboMethod(Method):
 
             if not torch.cuda.is_available():
                 raise InputError(f"option device: {dev!r} requested but CUDA is not available")
-        names = [IN_ENVELOPE, OUT_OF_ENVELOPE] if config["checkpoint"] == AUTO \
+        names = [IN_ENVELOPE, OUT_OF_ENVELOPE] if config["checkpoint"] in (AUTO, BOTH) \
             else [config["checkpoint"]]
         for name in names:
             check_checkpoint("lambo", name, dev)  # a bad one is a one-line error
@@ -320,11 +324,25 @@ class LamboMethod(Method):
 
     def _decode(self, instances: list[Instance], objective: Objective,
                 seed: int) -> list[dict[str, Any]]:
-        """decode_instances per checkpoint (with auto, each instance's own); each row also
-        gets "checkpoint" and, when auto chose lambo-w, "outside" (why)."""
-        chosen = [auto_checkpoint(inst) for inst in instances] \
-            if self.config["checkpoint"] == AUTO \
-            else [(self.config["checkpoint"], None)] * len(instances)
+        """decode_instances per checkpoint (with auto, each instance's own; with both, the
+        better of the two shipped networks' decodes); each row also gets "checkpoint" and,
+        for an instance outside lambo-s's training envelope under auto or both, "outside"
+        (why)."""
+        which = self.config["checkpoint"]
+        if which == BOTH:
+            why = [auto_checkpoint(inst)[1] for inst in instances]
+            per = [self._decode_with(instances, objective, seed,
+                                     [(name, w) for w in why])
+                   for name in (IN_ENVELOPE, OUT_OF_ENVELOPE)]
+            # A dead end (no assignment) has value inf; a tie keeps lambo-s.
+            return [min(pair, key=lambda row: row["value"]) for pair in zip(*per)]
+        chosen = [auto_checkpoint(inst) for inst in instances] if which == AUTO \
+            else [(which, None)] * len(instances)
+        return self._decode_with(instances, objective, seed, chosen)
+
+    def _decode_with(self, instances: list[Instance], objective: Objective, seed: int,
+                     chosen: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+        """decode_instances with each instance's (checkpoint, why outside) of `chosen`."""
         rows: list[dict[str, Any]] = [{} for _ in instances]
         for name in dict.fromkeys(c for c, _ in chosen):
             idx = [i for i, (c, _) in enumerate(chosen) if c == name]

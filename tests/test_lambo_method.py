@@ -346,3 +346,17 @@ def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outs
     assert [s.extra["checkpoint"] for s in together] == ["lambo-s", "lambo-w"]
     assert np.array_equal(together[1].assignment,
                           mecopt.solve(tight, "energy", "lambo").assignment)
+
+
+def test_checkpoint_both_keeps_the_better_of_the_two_networks():
+    """On tight latency lambo-s decodes better on tight-000 and lambo-w on tight-005; both
+    returns that network's decision and says which."""
+    for inst, winner in ((library("tight")[0], "lambo-s"), (library("tight")[5], "lambo-w")):
+        one = {ck: mecopt.solve(inst, "latency", "lambo", checkpoint=ck)
+               for ck in ("lambo-s", "lambo-w")}
+        assert one[winner].objective_value < min(s.objective_value for s in one.values()) \
+            * (1 + 1e-12)
+        both = mecopt.solve(inst, "latency", "lambo", checkpoint="both")
+        assert both.extra["checkpoint"] == winner
+        assert both.assignment == one[winner].assignment
+        assert both.objective_value == pytest.approx(one[winner].objective_value, rel=1e-12)
