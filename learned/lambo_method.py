@@ -59,6 +59,9 @@ BATCH_CELLS = 1 << 16
 # checkpoint=auto: lambo-s for an instance inside the feature ranges it trained on (paper
 # and hetero: learned/envelope.py), lambo-w, trained on the randomized world too, outside.
 AUTO = "auto"
+# Appended to the warning for an instance outside lambo-s's training envelope: there a
+# greedy decode can be several times the optimum (docs/lambo.md, "The world-trained model").
+OUTSIDE_ADVICE = " (a decode can be far from optimal there: polish=true is advised)"
 BOTH = "both"  # decode with lambo-s and lambo-w, keep the better
 IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 
@@ -335,7 +338,7 @@ class LamboMethod(Method):
                                      [(name, w) for w in why])
                    for name in (IN_ENVELOPE, OUT_OF_ENVELOPE)]
             # A dead end (no assignment) has value inf; a tie keeps lambo-s.
-            return [min(pair, key=lambda row: row["value"]) for pair in zip(*per)]
+            return [min(pair, key=lambda row: row["value"]) for pair in zip(*per, strict=True)]
         chosen = [auto_checkpoint(inst) for inst in instances] if which == AUTO \
             else [(which, None)] * len(instances)
         return self._decode_with(instances, objective, seed, chosen)
@@ -410,7 +413,7 @@ class LamboMethod(Method):
                                         or sig.value(objective) < filled.value(objective))
         extra["allocation"] = "sigmoid" if use_sigmoid else "water-filling"
         # The user should know when the instance is unlike what the default network saw.
-        message = f"decided by {row['checkpoint']}: {row['outside']}" \
+        message = f"decided by {row['checkpoint']}: {row['outside']}{OUTSIDE_ADVICE}" \
             if row.get("outside") else ""
         return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,
                        extra=extra)

@@ -17,7 +17,7 @@ from mecopt.cli.main import cli
 from mecopt.errors import InputError
 from mecopt.learned import resolve_checkpoint, shipped_names
 from mecopt.learned.checkpoint import read_checkpoint, shipped_path
-from mecopt.learned.lambo_method import LamboMethod, decode_instances
+from mecopt.learned.lambo_method import OUTSIDE_ADVICE, LamboMethod, decode_instances
 from mecopt.objective import Objective
 from mecopt.registry import method_names
 
@@ -339,7 +339,7 @@ def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outs
     sol = mecopt.solve(tight, "latency", "lambo")
     why = sol.extra["outside_training"]
     assert "is outside lambo-s's training range" in why
-    assert sol.message == f"decided by lambo-w: {why}"  # the user is told
+    assert sol.message == f"decided by lambo-w: {why}{OUTSIDE_ADVICE}"  # the user is told
     assert mecopt.solve(paper, "latency", "lambo").message == ""
     # Batched, each instance gets its own checkpoint's decision.
     together = mecopt.solve_many([paper, tight], "energy", "lambo")
