@@ -68,6 +68,32 @@ def draw(count: int, seed_base: int, root: Path) -> Path:
     return root
 
 
+def table(data: dict) -> str:
+    """The summary of a `--json` file as a markdown table: per prompt, each method's mean
+    gap (worst in brackets for the learned decodes), then the audit."""
+    names = [m.split("=")[0] for m in data["methods"]]
+    cells = {(r["objective"], r["method"]): r for r in data["rows"]}
+    lines = ["| prompt | solved | " + " | ".join(names) + " |",
+             "|---|--:|" + "--:|" * len(names)]
+    for objective in ("latency", "energy"):
+        row = {m: cells.get((objective, m)) for m in names}
+        solved = max((r["solved"] for r in row.values() if r), default=0)
+        out = []
+        for r in row.values():
+            cell = "-" if r is None else _pct(r["mean_gap"])
+            if r is not None and r["worst_gap"] is not None and r["worst_gap"] > 0.5:
+                cell += f" (worst {_pct(r['worst_gap'])})"
+            if r is not None and r["missed"]:
+                cell += f" ({r['missed']} none)"
+            out.append(cell)
+        lines.append(f"| {objective} | {solved}/{data['instances']} | " + " | ".join(out) + " |")
+    lines.append("")
+    lines.append("`infeasible` on an instance another method solved: "
+                 + ", ".join(f"{m} {data['false_infeasible'][m]}" for m in names)
+                 + "; errors: " + ", ".join(f"{m} {data['errors'][m]}" for m in names) + ".")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=40, help="seeds drawn")

@@ -35,6 +35,8 @@ from the runs (tests/test_docs.py runs the check):
   never trained on, from docs/figures/NAME.json (`bench_generalization.py --json`);
 - `<!-- stress: NAME -->` (results.md): every method on the stress kinds, from
   docs/figures/NAME.json (`bench_stress.py --json`);
+- `<!-- fuzz: NAME -->` (lambo.md): every method on the scale fuzz, from
+  docs/figures/NAME.json (`bench_fuzz.py --json`);
 - `<!-- exchange: NAME -->` (heuristics.md): `descend` without and with its exchanges, from
   docs/figures/NAME.json (`bench_exchange.py --json`).
 """
@@ -71,6 +73,7 @@ STARTUP = re.compile(r"<!-- startup: ([\w-]+) -->\n(?:\|.*\n)*")
 GENERALIZATION = re.compile(r"<!-- generalization: ([\w-]+) -->\n(?:\|.*\n)*")
 EXCHANGE = re.compile(r"<!-- exchange: ([\w-]+) -->\n(?:\|.*\n)*")
 STRESS = re.compile(r"<!-- stress: ([\w-]+) -->\n(?:\|.*\n|\n`infeasible`.*\n)*")
+FUZZ = re.compile(r"<!-- fuzz: ([\w-]+) -->\n(?:\|.*\n|\n`infeasible`.*\n)*")
 
 
 def summary_table(family: str, objective: str) -> str:
@@ -274,6 +277,7 @@ def render(text: str) -> tuple[str, int]:
                            (GENERALIZATION, _json_table("bench_generalization")),
                            (EXCHANGE, _json_table("bench_exchange")),
                            (STRESS, _json_table("bench_stress")),
+                           (FUZZ, _json_table("bench_fuzz")),
                            (SERVE, _json_table("bench_serve")), (BATCH, _json_table("bench_batch")),
                            (STARTUP, _json_table("bench_startup"))):
         text, count = pattern.subn(lambda m, table=table: m[0][:m[0].index("\n") + 1]
