@@ -35,3 +35,13 @@ def test_fuzz_124_energy_optimum_is_found_and_proven():
     assert sol.status == "optimal"
     assert sol.objective_value <= de.objective_value * (1 + 1e-9)
     assert sol.bound == pytest.approx(sol.objective_value, rel=1e-6)
+
+
+def test_greedy_energy_tie_break_never_outweighs_the_energies():
+    """fuzz-305: energies of 1e-8-1e-6 J, latencies of minutes to hours and capacity to
+    spare, so each UE at its cheapest option is optimal. The latency tie-break, once scaled
+    by the UE's largest energy, made greedy pick by latency: 194% above."""
+    inst = bench_fuzz.fuzz_instance(305)
+    cheapest = np.where(inst.option_ok, np.c_[inst.e_loc, inst.e_tx], np.inf).min(axis=1)
+    sol = mecopt.solve(inst, "energy", "greedy")
+    assert sol.objective_value == pytest.approx(cheapest.sum(), rel=1e-12)
