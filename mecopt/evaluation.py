@@ -197,7 +197,7 @@ def evaluate_batch(instance: Instance, assignments: np.ndarray) -> BatchEvaluati
     rows = np.arange(N)
     ok_option = instance.option_ok[rows, a]  # (P, N): the chosen option can meet the deadline
     alloc, server_ok = waterfill(instance, np.where(ok_option, a, 0))  # only usable pairs
-    jj = np.clip(a - 1, 0, M - 1)
+    jj = np.maximum(a - 1, 0)  # the server index of offloaded UEs (a <= M, checked above)
     offl = a > 0
     with np.errstate(invalid="ignore"):
         t_tx = np.where(offl, instance.t_tx[rows, jj], 0.0)
