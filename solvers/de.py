@@ -79,7 +79,7 @@ class DEMethod(Method):
         rng = np.random.default_rng(seed)
         best = Elite()
 
-        seeds = _seeds(instance, objective, cfg["polish"], deadline, cfg["lp_start"])
+        seeds, rounded = _seeds(instance, objective, cfg["polish"], deadline, cfg["lp_start"])
         for a in seeds:
             best.offer(*_value_of(instance, objective, a))
         pop_size = cfg["pop_size"]
@@ -125,7 +125,7 @@ class DEMethod(Method):
         if cfg["polish"]:
             a, value = best.descend(instance, objective, deadline)
         a, lns = finish_with_lns(instance, objective, a, seconds=cfg["lns"], deadline=deadline,
-                                 seed=seed)
+                                 seed=seed, polished_rounding=rounded)
         return Outcome(a, extra={"generations": max(generations - 1, 0),
                                  "value_before_polish": found,
                                  "last_population_mean": last_mean, **lns})
@@ -137,10 +137,11 @@ def _value_of(instance: Instance, objective: Objective, a: np.ndarray) -> tuple[
     return dec.assignment[0], float(dec.value[0])
 
 
-def _seeds(instance: Instance, objective: Objective, polish: bool,
-           deadline: float | None, lp_start: bool = False) -> list[np.ndarray]:
+def _seeds(instance: Instance, objective: Objective, polish: bool, deadline: float | None,
+           lp_start: bool = False) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Greedy solutions for this objective (in each of `start_orders`) and the other one,
-    and for energy with `lp_start` the LP relaxation's rounding first, polished if asked."""
+    and for energy with `lp_start` the LP relaxation's rounding first, polished if asked;
+    and that rounding when it was polished (for LNS, which would descend it again)."""
     other = Objective.ENERGY if objective is Objective.LATENCY else Objective.LATENCY
     out = []
     for obj, order in [*((objective, o) for o in start_orders(instance, objective)),
@@ -152,11 +153,13 @@ def _seeds(instance: Instance, objective: Objective, polish: bool,
             # Polish for *this* objective: the other greedy is a different basin, not a target.
             a, _ = descend(instance, objective, a, deadline=deadline)
         out.append(a)
+    polished = None
     if lp_start and objective is Objective.ENERGY and out:
         rounded = lp_rounding_start(instance, out[0], deadline, polish=polish)
         if rounded is not None:
             out.insert(0, rounded[0])
-    return out
+            polished = rounded[0] if polish else None
+    return out, polished
 
 
 class _Coding:

@@ -79,7 +79,8 @@ class PGMethod(Method):
 
         gen = torch.Generator().manual_seed(seed)
 
-        best_a, best_v = _start(instance, objective, cfg["polish"], deadline, cfg["lp_start"])
+        best_a, best_v, rounded = _start(instance, objective, cfg["polish"], deadline,
+                                         cfg["lp_start"])
         elite = Elite()
         if best_a is not None:
             elite.offer(best_a, best_v)
@@ -139,7 +140,7 @@ class PGMethod(Method):
         if cfg["polish"]:
             best_a, best_v = elite.descend(instance, objective, deadline)
         best_a, lns = finish_with_lns(instance, objective, best_a, seconds=cfg["lns"],
-                                      deadline=deadline, seed=seed)
+                                      deadline=deadline, seed=seed, polished_rounding=rounded)
         return Outcome(best_a, extra={"iterations": steps, "value_before_polish": found,
                                       "last_batch_mean": last_mean, **lns})
 
@@ -162,10 +163,11 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _start(instance: Instance, objective: Objective, polish: bool,
-           deadline: float | None, lp_start: bool = False) -> tuple[np.ndarray | None, float]:
+def _start(instance: Instance, objective: Objective, polish: bool, deadline: float | None,
+           lp_start: bool = False) -> tuple[np.ndarray | None, float, np.ndarray | None]:
     """The best greedy solution over `start_orders` and, for energy with `lp_start`, the LP
-    relaxation's rounding, each polished if asked: (assignment, value), or (None, inf)."""
+    relaxation's rounding, each polished if asked: (assignment, value, the rounding when it
+    was polished, for LNS), or (None, inf, None)."""
     best_a, best_v = None, np.inf
     for order in start_orders(instance, objective):
         a, _ = greedy_assignment(instance, objective, order=order)
@@ -179,11 +181,14 @@ def _start(instance: Instance, objective: Objective, polish: bool,
             a, value = descend(instance, objective, a, deadline=deadline)
         if value < best_v:
             best_a, best_v = a, value
+    polished = None
     if lp_start and objective is Objective.ENERGY and best_a is not None:
         rounded = lp_rounding_start(instance, best_a, deadline, polish=polish)
-        if rounded is not None and rounded[1] < best_v:
-            best_a, best_v = rounded
-    return best_a, best_v
+        if rounded is not None:
+            polished = rounded[0] if polish else None
+            if rounded[1] < best_v:
+                best_a, best_v = rounded
+    return best_a, best_v, polished
 
 
 def _rewards(values: np.ndarray, scale: float | None) -> np.ndarray | None:

@@ -53,3 +53,26 @@ def test_energy_starts_include_the_lp_rounding(method, options):
     assert without.objective_value > rounded[1] * (1 + 1e-9)
     latency = mecopt.solve(inst, "latency", method, seed=0, **options)
     assert latency.feasible  # latency has no LP rounding: the option changes nothing there
+
+
+@pytest.mark.parametrize("method, options", [
+    ("de", {"generations": 2, "pop_size": 8}),
+    ("pg", {"iterations": 2}),
+])
+def test_energy_lns_gets_the_polished_lp_rounding(method, options, monkeypatch):
+    """DE and PG hand the LP rounding they polished to LNS, which would descend it again."""
+    import mecopt.lns as lns
+
+    seen = []
+    real = lns.improve_with_stats
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("polished_rounding"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lns, "improve_with_stats", spy)
+    inst = mecopt.generate("sparse", seed=7100000)
+    mecopt.solve(inst, "energy", method, seed=0, lns=0.2, **options)
+    mecopt.solve(inst, "energy", method, seed=0, lns=0.2, polish=False, **options)
+    assert seen[0] is not None and seen[0].shape == (inst.n_ues,)
+    assert seen[1] is None  # not polished: LNS descends it itself
