@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_generalization import _pct
-from bench_stress import audit
+from bench_stress import add_run_options, audit, print_audit
 
 import mecopt
 from mecopt.bench import run_bench
@@ -98,15 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=40, help="seeds drawn")
     parser.add_argument("--seed-base", type=int, default=100)
-    parser.add_argument("--time-limit", type=float, default=5.0, help="per run [s]")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None, help="bench folder (default: temp)")
-    parser.add_argument("--resume", action="store_true",
-                        help="with --out: keep the runs already done there (add methods)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
-                        help="also write the summary here")
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help="method specs, comma-separated (name=method:key=value...)")
+    add_run_options(parser, METHODS, time_limit=5.0)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="mecopt-fuzz-"))
     folder = draw(args.count, args.seed_base, out / "instances")
@@ -131,9 +123,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['objective']:8s} {r['method']:13s} {r['solved']:6d} "
               f"{_pct(r['mean_gap']):>9s} {_pct(r['worst_gap']):>9s}  {r['statuses']}")
-    print("false infeasible: " + ", ".join(f"{m} {false_infeasible[m]}" for m in names))
-    print("no feasible answer on a solved instance: "
-          + ", ".join(f"{m} {missed[m]}" for m in names))
+    print_audit(names, false_infeasible, missed)
     print("errors: " + ", ".join(f"{m} {errors[m]}" for m in names))
     print(f"{report.new_runs} runs in {report.elapsed_s:.0f} s; outputs in {out}")
 

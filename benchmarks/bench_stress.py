@@ -187,18 +187,32 @@ def table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--time-limit", type=float, default=10.0, help="per run [s]")
+def add_run_options(parser: argparse.ArgumentParser, methods: tuple[str, ...],
+                    time_limit: float) -> None:
+    """The options of an audited run through the bench harness (this script and
+    bench_fuzz.py): --time-limit, --workers, --out, --resume, --json and --methods."""
+    parser.add_argument("--time-limit", type=float, default=time_limit, help="per run [s]")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="bench folder (default: temp)")
     parser.add_argument("--resume", action="store_true",
                         help="with --out: keep the runs already done there (add methods)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
                         help="also write the summary here")
-    parser.add_argument("--methods", default=",".join(METHODS),
+    parser.add_argument("--methods", default=",".join(methods),
                         help="method specs, comma-separated (name=method:key=value...)")
+
+
+def print_audit(names: list[str], false_infeasible: Counter, missed: Counter) -> None:
+    """The audit's two lines: false `infeasible` and runs without a decision, per method."""
+    print("false infeasible: " + ", ".join(f"{m} {false_infeasible[m]}" for m in names))
+    print("no feasible answer on a solved instance: "
+          + ", ".join(f"{m} {missed[m]}" for m in names))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    add_run_options(parser, METHODS, time_limit=10.0)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s]
     out = args.out or Path(tempfile.mkdtemp(prefix="mecopt-stress-"))
@@ -219,9 +233,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['kind']:11s} {r['objective']:8s} {r['method']:13s} "
               f"{_pct(r['mean_gap']):>9s} {_pct(r['worst_gap']):>9s}  {r['statuses']}")
-    print("false infeasible: " + ", ".join(f"{m} {false_infeasible[m]}" for m in names))
-    print("no feasible answer on a solved instance: "
-          + ", ".join(f"{m} {missed[m]}" for m in names))
+    print_audit(names, false_infeasible, missed)
     print(f"{report.new_runs} runs in {report.elapsed_s:.0f} s; outputs in {out}")
 
 
