@@ -45,6 +45,7 @@ from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.learned import check_checkpoint, load_cached
+from mecopt.learned.threads import torch_threads
 from mecopt.method import Method, Option, Outcome, failure
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, finish_with_lns, lp_rounding_start
@@ -136,14 +137,10 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     `threads`: torch CPU threads while decoding, restored afterwards (None = leave as is;
     0 = auto, see decode_threads: one thread for a few rows, all cores for many).
     """
-    import torch
-
     from mecopt.learned.features import decoding_order
 
-    before = torch.get_num_threads()
-    try:
-        if threads is not None:
-            torch.set_num_threads(decode_threads(threads, len(instances) * samples))
+    with torch_threads(None if threads is None
+                       else decode_threads(threads, len(instances) * samples)):
         decoded = _decode_pass(instances, objectives, samples=samples, seed=seed,
                                checkpoint=checkpoint, device=device, temperature=temperature,
                                keep=keep, doubt=doubt, threads=threads)
@@ -159,8 +156,6 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                                  offload_first=True, threads=threads)
             for b, (starts, _) in zip(redo, again, strict=True):
                 decoded[b] = ([{**s, "reordered": True} for s in starts], decoded[b][1])
-    finally:
-        torch.set_num_threads(before)
     rows = []
     for b, (inst, (starts, greedy)) in enumerate(zip(instances, decoded, strict=True)):
         if b in stuck:

@@ -24,6 +24,7 @@ from mecopt.learned.env import DYNAMIC_COLUMNS, STATIC_COLUMNS, OffloadEnv
 from mecopt.learned.features import Batch
 from mecopt.learned.model import Lambo, MECEmbedding
 from mecopt.learned.strategies import Greedy, Strategy
+from mecopt.learned.threads import torch_threads
 
 
 @dataclass
@@ -103,14 +104,9 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
 def _encode(model: Lambo, batch: Batch, threads: int | None
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """model.encode of the batch, on `threads` torch CPU threads (None: as set)."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return model.encode(batch.ue, batch.pair, batch.server, batch.ue_mask, batch.srv_mask,
                             batch.prompt_ids)
-    finally:
-        torch.set_num_threads(before)
 
 
 def costs(batch: Batch, decoded: Rollout) -> tuple[np.ndarray, np.ndarray]:

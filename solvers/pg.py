@@ -23,8 +23,6 @@ returned. Both polishing steps stay inside the time limit.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -32,6 +30,7 @@ from mecopt.construct import greedy_assignment, start_orders
 from mecopt.descend import descend
 from mecopt.elite import Elite
 from mecopt.instance import Instance
+from mecopt.learned.threads import torch_threads
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, LP_START_OPTION, finish_with_lns, lp_rounding_start
@@ -62,7 +61,10 @@ class PGMethod(Method):
     default_time_limit = 30.0
 
     def _solve(self, instance, objective, *, time_limit, seed):
-        with _one_thread():
+        # One thread: the tensors here are tiny ((samples, N, M+1) at most); on the 2-core
+        # development machine under load, torch's default two threads made one solve about 4x
+        # slower (spin-waiting on busy cores), measured in docs/heuristics.md.
+        with torch_threads(1):
             return self._search(instance, objective, time_limit=time_limit, seed=seed)
 
     def _search(self, instance: Instance, objective: Objective, *, time_limit: float | None,
@@ -143,24 +145,6 @@ class PGMethod(Method):
                                       deadline=deadline, seed=seed, polished_rounding=rounded)
         return Outcome(best_a, extra={"iterations": steps, "value_before_polish": found,
                                       "last_batch_mean": last_mean, **lns})
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one thread, then restore the setting (it is process-wide).
-
-    The tensors here are tiny ((samples, N, M+1) at most); on the 2-core development machine
-    under load, torch's default two threads made one solve about 4x slower (spin-waiting on
-    busy cores), measured in docs/heuristics.md.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _start(instance: Instance, objective: Objective, polish: bool, deadline: float | None,
