@@ -234,9 +234,8 @@ def _step(best: _Incumbent, search: _EnergyLNS | _LatencyLNS, kind: str, ues: np
     if proven and len(ues) == best.instance.n_ues:
         stats.proven = True
     improved = not np.array_equal(cand, best.a) and best.consider(cand, kind)
-    if best.value <= getattr(search, "lower_bound", -math.inf) + PROVEN_ATOL * getattr(
-            search, "unit", 1.0):
-        stats.proven = True  # the incumbent meets the LP bound: nothing left to find
+    if search.meets_bound(best.value):
+        stats.proven = True  # nothing left to find
     return improved
 
 
@@ -438,6 +437,11 @@ class _EnergyLNS:
             self.lower_bound = self.unit * float(h.getInfo().objective_function_value)
         return share
 
+    def meets_bound(self, value: float) -> bool:
+        """Whether an energy `value` [J] is within PROVEN_ATOL model units of the LP bound,
+        and so optimal."""
+        return value <= self.lower_bound + PROVEN_ATOL * self.unit
+
     def rounding(self, a: np.ndarray, time_limit: float) -> np.ndarray | None:
         """The LP relaxation's largest shares, made feasible by the shared repair
         (mecopt.repair.repair): a strong start for a generalized assignment problem, since
@@ -521,6 +525,11 @@ class _LatencyLNS:
         self.M = instance.n_servers
         self.queue: list[tuple[int, ...] | str] = []
         self.kind = "pair"
+
+    @staticmethod
+    def meets_bound(value: float) -> bool:
+        """Latency LNS has no bound to meet."""
+        return False
 
     def choose(self, a: np.ndarray) -> tuple[str, np.ndarray]:
         if not self.queue:
