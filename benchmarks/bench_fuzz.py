@@ -29,7 +29,7 @@ from bench_stress import add_run_options, audit, print_audit
 import mecopt
 from mecopt.bench import run_bench
 
-METHODS = ("greedy", "lambo", "lambo_s=lambo:checkpoint=lambo-s",
+METHODS = ("greedy", "lambo", "lambo_net=lambo:guard=false", "lambo_s=lambo:checkpoint=lambo-s",
            "lambo_w=lambo:checkpoint=lambo-w", "lambo_both=lambo:checkpoint=both",
            "lambo_polish=lambo:polish=true", "de", "highs", "scip")
 

@@ -5,9 +5,10 @@
         [--methods SPEC,...]
 
 Per family and prompt (latency, energy) it draws K instances (seeds 5,000,000 up) and runs
-lambo (greedy decoding), lambo best-of-8 (samples=8), lambo polish (polish=true), lambo
-polish followed by one second of the shared LNS guided by the policy's doubt
-(polish=true:lns=1), greedy, de, highs and scip through the bench harness
+lambo (the default: greedy decoding, with the greedy heuristic's guard), lambo_net (the
+network's greedy decoding alone, guard=false), lambo best-of-8 (samples=8), lambo polish
+(polish=true), lambo polish followed by one second of the shared LNS guided by the policy's
+doubt (polish=true:lns=1), greedy, de, highs and scip through the bench harness
 (`mecopt.bench.run_bench`, with the certified gap of `mecopt.bound`); `--methods` replaces
 that list (name=method:options specs, e.g. `new=lambo:checkpoint=PATH` to compare a
 checkpoint side by side). Each gap is against the best of all methods in the run (time limit
@@ -33,8 +34,9 @@ from mecopt.bench import run_bench
 from mecopt.generators import HELD_OUT_FAMILIES
 
 SEED_BASE = 5_000_000
-METHODS = ("lambo", "lambo_bo8=lambo:samples=8", "lambo_polish=lambo:polish=true",
-           "lambo_lns=lambo:polish=true:lns=1", "greedy", "de", "highs", "scip")
+METHODS = ("lambo", "lambo_net=lambo:guard=false", "lambo_bo8=lambo:samples=8",
+           "lambo_polish=lambo:polish=true", "lambo_lns=lambo:polish=true:lns=1", "greedy",
+           "de", "highs", "scip")
 DEFAULT_FAMILIES = (*HELD_OUT_FAMILIES, "world")
 
 

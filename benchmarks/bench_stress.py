@@ -38,7 +38,7 @@ from bench_generalization import _pct  # the same gap format as the generalizati
 import mecopt
 from mecopt.bench import run_bench
 
-METHODS = ("greedy", "lambo", "lambo_s=lambo:checkpoint=lambo-s",
+METHODS = ("greedy", "lambo", "lambo_net=lambo:guard=false", "lambo_s=lambo:checkpoint=lambo-s",
            "lambo_polish=lambo:polish=true", "lambo_lns=lambo:polish=true:lns=1", "de",
            "highs", "scip")
 

@@ -19,7 +19,7 @@ N=${N:-5}                      # instances per family
 TIME_LIMIT=${TIME_LIMIT:-60}   # seconds per run (exact methods and DE use all of it)
 REF_LIMIT=${REF_LIMIT:-60}     # seconds per reference solve
 WORKERS=${WORKERS:-2}
-METHODS=${METHODS:-greedy,greedy_lns=greedy:lns=1,lambo,lambo_polish=lambo:polish=true,lambo_lns=lambo:polish=true:lns=1,de,highs,scip}
+METHODS=${METHODS:-greedy,greedy_lns=greedy:lns=1,lambo,lambo_net=lambo:guard=false,lambo_polish=lambo:polish=true,lambo_lns=lambo:polish=true:lns=1,de,highs,scip}
 
 declare -A FIRST_SEED=([tight]=500 [sparse]=0)
 for family in tight sparse; do

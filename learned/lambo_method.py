@@ -25,6 +25,13 @@ randomized world, for any other; `extra["checkpoint"]` says which, and
 decode (twice the decoding time): on instances unlike every family the better network
 differs from instance to instance (docs/lambo.md, "The world-trained model").
 
+`guard=true` (the default): for an instance outside lambo-s's training envelope (under
+auto or both), the greedy heuristic's decision (mecopt.construct.greedy_assignment, a few
+ms at 50 UEs) competes with the decode, and the better is kept (and polished, with
+polish). Off the training families a decode can be several times the optimum where greedy
+is within a percent (docs/lambo.md, "The guard"); `extra["guard"]` says which won and
+`extra["value_network"]` keeps the network's own value. `guard=false` returns the decode.
+
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
 docs/batch.md) greedy decoding runs in batched passes, with the decisions each instance
@@ -40,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from mecopt.construct import greedy_assignment
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
@@ -64,6 +72,7 @@ AUTO = "auto"
 # greedy decode can be several times the optimum (docs/lambo.md, "The world-trained model").
 OUTSIDE_ADVICE = " (a decode can be far from optimal there: polish=true is advised)"
 BOTH = "both"  # decode with lambo-s and lambo-w, keep the better
+GUARD_WON = "greedy heuristic"  # extra["guard"] when the greedy heuristic beat the decode
 IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 
 # threads=0 (auto): a pass of at least this many decodes uses every core when the machine
@@ -218,6 +227,30 @@ def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samp
     return out
 
 
+def guard_with_greedy(instance: Instance, objective: Objective,
+                      row: dict[str, Any]) -> dict[str, Any]:
+    """The decoded `row` (decode_instances's) with the greedy heuristic's decision in front
+    when it is cheaper (water-filled; a tie keeps the decode) or the decode found none, as
+    the best start and the first of "starts"; "guard" says which won ("decode" or
+    GUARD_WON) and "value_network" keeps the decode's value (inf when it found none)."""
+    a, _ = greedy_assignment(instance, objective)
+    value = np.inf
+    if a is not None:
+        done = evaluate(instance, a)
+        value = done.value(objective) if done.feasible else np.inf
+    out = {**row, "guard": "decode", "value_network": row["value"]}
+    if value < row["value"]:
+        start = {"assignment": a, "value": float(value), "allocation_sigmoid": None,
+                 "doubt": None}
+        out.update(start, starts=[start, *row["starts"]], guard=GUARD_WON)
+    return out
+
+
+def _finite(value: float) -> float | None:
+    """A value for `extra`: None for the inf of a decode that found no decision."""
+    return float(value) if np.isfinite(value) else None
+
+
 def auto_checkpoint(instance: Instance) -> tuple[str, str | None]:
     """(checkpoint, why) for checkpoint=auto: lambo-s and None inside lambo-s's training
     envelope, else lambo-w and the feature that leaves it."""
@@ -248,6 +281,9 @@ class LamboMethod(Method):
         "starts": Option(int, 1, "with polish: polish the best `starts` distinct decodes "
                                  "(of `samples`) and keep the best result", low=1),
         "lns": LNS_OPTION,
+        "guard": Option(bool, True, "outside lambo-s's training envelope (checkpoint auto "
+                                    "or both), keep the greedy heuristic's decision where it "
+                                    "beats the decode"),
     }
 
     @classmethod
@@ -361,17 +397,23 @@ class LamboMethod(Method):
         sigmoid head's allocation and water-filling."""
         k = self.config["samples"]
         decoding = "greedy" if k == 1 else f"best of {k}"
+        guarded = self.config["guard"] and bool(row.get("outside"))
+        if guarded:
+            row = guard_with_greedy(instance, objective, row)
         if row["assignment"] is None:
             return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"lambo: every decode ({decoding}) reached a UE with no "
                                    "option left that meets its deadline within the remaining "
-                                   "capacities, and the repair found no room for it either")
+                                   "capacities, and the repair found no room for it either"
+                                   + (" (nor did the greedy heuristic)" if guarded else ""))
         a, alloc, doubt = row["assignment"], row["allocation_sigmoid"], row.get("doubt")
         extra: dict[str, Any] = {"decoding": decoding, "reordered": bool(row.get("reordered")),
                                  "repaired": bool(row.get("repaired")),
                                  "checkpoint": row.get("checkpoint")}
         if row.get("outside"):
             extra["outside_training"] = row["outside"]
+        if guarded:
+            extra.update(guard=row["guard"], value_network=_finite(row["value_network"]))
         rounded = None  # energy polish's start from the LP rounding, descended
         if self.config["polish"]:
             start, value, polished_starts = time.perf_counter(), np.inf, 0
@@ -391,7 +433,8 @@ class LamboMethod(Method):
             if rounded is not None and rounded[1] < value:
                 (a, value), alloc = rounded, None  # the sigmoid head's was for the decode
                 extra["polish_start"] = "lp rounding"
-            extra.update(value_decoded=row["value"], value_polished=value,
+            extra.update(value_decoded=_finite(row.get("value_network", row["value"])),
+                         value_polished=value,
                          polish_starts=polished_starts, polish_s=time.perf_counter() - start)
         improved, lns = finish_with_lns(instance, objective, a, seconds=self.config["lns"],
                                         deadline=deadline, seed=seed, weights=doubt,
@@ -410,5 +453,8 @@ class LamboMethod(Method):
         # The user should know when the instance is unlike what the default network saw.
         message = f"decided by {row['checkpoint']}: {row['outside']}{OUTSIDE_ADVICE}" \
             if row.get("outside") else ""
+        if guarded and row["guard"] == GUARD_WON:
+            message = (f"kept the greedy heuristic's decision, better than the decode of "
+                       f"{row['checkpoint']}: {row['outside']}{OUTSIDE_ADVICE}")
         return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,
                        extra=extra)

@@ -17,7 +17,7 @@ from mecopt.cli.main import cli
 from mecopt.errors import InputError
 from mecopt.learned import resolve_checkpoint, shipped_names
 from mecopt.learned.checkpoint import read_checkpoint, shipped_path
-from mecopt.learned.lambo_method import OUTSIDE_ADVICE, LamboMethod, decode_instances
+from mecopt.learned.lambo_method import GUARD_WON, OUTSIDE_ADVICE, LamboMethod, decode_instances
 from mecopt.objective import Objective
 from mecopt.registry import method_names
 
@@ -346,6 +346,42 @@ def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outs
     assert [s.extra["checkpoint"] for s in together] == ["lambo-s", "lambo-w"]
     assert np.array_equal(together[1].assignment,
                           mecopt.solve(tight, "energy", "lambo").assignment)
+
+
+def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off():
+    """fuzz-217 (benchmarks/bench_fuzz.py: server capacities 300x apart) lies outside
+    lambo-s's envelope, and lambo-w's decode has several times the greedy heuristic's mean
+    latency: the default returns greedy's decision and says so; guard=false the decode."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_fuzz
+
+    inst = bench_fuzz.fuzz_instance(217)
+    greedy = mecopt.solve(inst, "latency", "greedy")
+    net = mecopt.solve(inst, "latency", "lambo", guard=False)
+    sol = mecopt.solve(inst, "latency", "lambo")
+    assert net.objective_value > 2 * greedy.objective_value and "guard" not in net.extra
+    assert sol.extra["guard"] == GUARD_WON
+    assert np.array_equal(sol.assignment, greedy.assignment)
+    assert sol.extra["value_network"] == pytest.approx(net.objective_value, rel=1e-9)
+    assert sol.message.startswith("kept the greedy heuristic's decision, better than the "
+                                  "decode of lambo-w: ")
+    polished = mecopt.solve(inst, "latency", "lambo", polish=True)
+    assert polished.extra["polish_start"] == "decode"  # the guard's start, the best one
+    assert polished.objective_value <= sol.objective_value * (1 + 1e-12)
+    assert polished.extra["value_decoded"] == pytest.approx(net.objective_value, rel=1e-9)
+    # Where the decode is better it stays; inside the envelope the guard does not run.
+    tight = library("tight")[0]
+    kept = mecopt.solve(tight, "latency", "lambo")
+    assert kept.extra["guard"] == "decode"
+    assert kept.objective_value < mecopt.solve(tight, "latency", "greedy").objective_value
+    assert np.array_equal(kept.assignment,
+                          mecopt.solve(tight, "latency", "lambo", guard=False).assignment)
+    paper = library("paper")[0]
+    assert "guard" not in mecopt.solve(paper, "latency", "lambo").extra
+    # Batched, each instance gets the decision it gets alone.
+    together = mecopt.solve_many([inst, tight, paper], "latency", "lambo")
+    assert [s.extra.get("guard") for s in together] == [GUARD_WON, "decode", None]
+    assert np.array_equal(together[0].assignment, sol.assignment)
 
 
 def test_checkpoint_both_keeps_the_better_of_the_two_networks():
