@@ -97,10 +97,11 @@ HIGHS_OPTIONS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
 PRESOLVE_MAX_COLUMNS = 50_000
 # Two cut points closer than this (relative) are the same cut.
 CUT_RTOL = 1e-9
-# Energy under a time limit with a polish heuristic (see `search`): the heuristic first
-# gets this share of the time limit, the master then runs in slices of SLICE_SHARE of the
-# time left (at least SLICE_MIN_S), and the heuristic gets POLISH_SHARE between slices;
-# a heuristic run never exceeds POLISH_MAX_S or half the time left.
+# Under a time limit with a polish heuristic (see `search`): the heuristic first gets this
+# share of the time limit; for energy the master then runs in slices of SLICE_SHARE of the
+# time left (at least SLICE_MIN_S), and the heuristic gets POLISH_SHARE between slices
+# (latency's master runs the rest of the time at once); a heuristic run never exceeds
+# POLISH_MAX_S or half the time left.
 POLISH_FIRST_SHARE = 0.1
 POLISH_SHARE = 0.08
 POLISH_MAX_S = 10.0
@@ -471,11 +472,13 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
            max_energy: float | None = None, polish: Polish | None = None) -> Result:
     """Proven-optimal assignment (or the best found and a bound at the time limit).
 
-    `polish(assignment, seconds)` is a fast improvement heuristic (mecopt.lns.improve),
-    used for energy under a time limit: it improves the start before the first master
-    solve (from POLISH_FIRST_MIN_UES UEs on), and the master then runs in time slices
-    with the heuristic between them, each slice warm-started from the best assignment so
-    far (HiGHS restarts its tree, and the best bound of all slices is kept).
+    `polish(assignment, seconds)` is a fast improvement heuristic (mecopt.lns.improve for
+    energy, mecopt.descend for latency), used under a time limit from POLISH_FIRST_MIN_UES
+    UEs on: it improves the start before the first master solve. For energy the master
+    then runs in time slices with the heuristic between them, each slice warm-started from
+    the best assignment so far (HiGHS restarts its tree, and the best bound of all slices
+    is kept); latency's master has no MIP start, so it runs the rest of the time at once,
+    with cuts at the polished incumbent.
     """
     t0 = time.perf_counter()
     fits = instance.option_ok.copy()
@@ -488,7 +491,7 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
         run.consider(np.asarray(start, dtype=int))
         if objective is Objective.LATENCY:
             run.master.refine_near(np.asarray(start, dtype=int))
-    if run.slicing:
+    if run.polish_first:
         run.run_polish(POLISH_FIRST_SHARE)
     return run.result(*run.loop(gap, threads))
 
@@ -514,9 +517,9 @@ class _Search:
         self.distrust_start = False  # after a wrong answer from a MIP start (see `loop`)
         # Below POLISH_FIRST_MIN_UES UEs the master alone is faster: slicing it restarts
         # HiGHS's tree (measured on instances/large, 10 s: 0.11% mean gap sliced, 0.04% not).
-        self.slicing = (polish is not None and time_limit is not None
-                        and objective is Objective.ENERGY
-                        and instance.n_ues >= POLISH_FIRST_MIN_UES)
+        self.polish_first = (polish is not None and time_limit is not None
+                             and instance.n_ues >= POLISH_FIRST_MIN_UES)
+        self.slicing = self.polish_first and objective is Objective.ENERGY
         self.polish_s = 0.0
 
     def consider(self, a: np.ndarray) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import pytest
@@ -247,6 +248,35 @@ def test_energy_time_limit_runs_the_polish_first(monkeypatch):
     assert res.status == "optimal"
     assert res.value == pytest.approx(ref, rel=1e-7)
     assert res.extra["polish_s"] > 0
+
+
+def test_latency_time_limit_descends_the_start_first(monkeypatch):
+    """Under a time limit (from POLISH_FIRST_MIN_UES UEs on, here lowered) the latency
+    search first gives the shared local search a tenth of the limit on greedy's start, and
+    still proves the optimum; without a time limit it goes straight to the master."""
+    import importlib
+
+    from mecopt import outer_approximation
+
+    descend_module = importlib.import_module("mecopt.descend")  # mecopt.descend: the function
+
+    monkeypatch.setattr(outer_approximation, "POLISH_FIRST_MIN_UES", 0)
+    inst = mecopt.Instance.load(INSTANCES / "hetero" / "hetero-012.json")
+    ref = optimum(load_reference(INSTANCES / "hetero" / "reference.json"), inst.name,
+                  "latency")
+    real, calls = descend_module.descend, []
+
+    def spy(instance, objective, a, *, deadline=None, **kwargs):
+        calls.append(deadline - time.perf_counter())
+        return real(instance, objective, a, deadline=deadline, **kwargs)
+
+    monkeypatch.setattr(descend_module, "descend", spy)
+    sol = mecopt.solve(inst, "latency", "highs", time_limit=20.0)
+    assert len(calls) == 1 and 0 < calls[0] <= 0.1 * 20.0
+    assert sol.status == "optimal" and sol.extra["polish_s"] > 0
+    assert sol.objective_value == pytest.approx(ref, rel=1e-6)
+    calls.clear()
+    assert mecopt.solve(inst, "latency", "highs").status == "optimal" and not calls
 
 
 def test_concurrent_solves_in_threads_all_succeed():
