@@ -397,7 +397,9 @@ class LamboMethod(Method):
         sigmoid head's allocation and water-filling."""
         k = self.config["samples"]
         decoding = "greedy" if k == 1 else f"best of {k}"
-        guarded = self.config["guard"] and bool(row.get("outside"))
+        # The guard is skipped when the time limit is already spent on the decode.
+        guarded = (self.config["guard"] and bool(row.get("outside"))
+                   and (deadline is None or time.perf_counter() < deadline))
         if guarded:
             row = guard_with_greedy(instance, objective, row)
         if row["assignment"] is None:
