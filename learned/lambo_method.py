@@ -25,12 +25,13 @@ randomized world, for any other; `extra["checkpoint"]` says which, and
 decode (twice the decoding time): on instances unlike every family the better network
 differs from instance to instance (docs/lambo.md, "The world-trained model").
 
-`guard=true` (the default): for an instance outside lambo-s's training envelope (under
-auto or both), the greedy heuristic's decision (mecopt.construct.greedy_assignment, a few
-ms at 50 UEs) competes with the decode, and the better is kept (and polished, with
-polish). Off the training families a decode can be several times the optimum where greedy
-is within a percent (docs/lambo.md, "The guard"); `extra["guard"]` says which won and
-`extra["value_network"]` keeps the network's own value. `guard=false` returns the decode.
+`guard=true` (the default): for an instance outside lambo-s's training envelope (under auto
+or both), the greedy heuristic's decision (`greedy`'s orders=all: the cheapest construction
+over mecopt.construct.start_orders, a few ms at 50 UEs) competes with the decode, and the
+better is kept (and polished, with polish). Off the training families a decode can be
+several times the optimum where greedy is within a percent (docs/lambo.md, "The guard");
+`extra["guard"]` says which won and `extra["value_network"]` keeps the network's own value.
+`guard=false` returns the decode.
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
@@ -47,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.construct import greedy_assignment
+from mecopt.construct import cheapest_construction, start_orders
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
@@ -227,17 +228,16 @@ def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samp
     return out
 
 
-def guard_with_greedy(instance: Instance, objective: Objective,
-                      row: dict[str, Any]) -> dict[str, Any]:
+def guard_with_greedy(instance: Instance, objective: Objective, row: dict[str, Any],
+                      deadline: float | None = None) -> dict[str, Any]:
     """The decoded `row` (decode_instances's) with the greedy heuristic's decision in front
     when it is cheaper (water-filled; a tie keeps the decode) or the decode found none, as
     the best start and the first of "starts"; "guard" says which won ("decode" or
-    GUARD_WON) and "value_network" keeps the decode's value (inf when it found none)."""
-    a, _ = greedy_assignment(instance, objective)
-    value = np.inf
-    if a is not None:
-        done = evaluate(instance, a)
-        value = done.value(objective) if done.feasible else np.inf
+    GUARD_WON) and "value_network" keeps the decode's value (inf when it found none). The
+    heuristic builds in every construction order (`greedy`'s orders=all; orders after the
+    first are skipped once `deadline` has passed)."""
+    a, value, _ = cheapest_construction(instance, objective,
+                                        start_orders(instance, objective), deadline)
     out = {**row, "guard": "decode", "value_network": row["value"]}
     if value < row["value"]:
         start = {"assignment": a, "value": float(value), "allocation_sigmoid": None,
@@ -401,7 +401,7 @@ class LamboMethod(Method):
         guarded = (self.config["guard"] and bool(row.get("outside"))
                    and (deadline is None or time.perf_counter() < deadline))
         if guarded:
-            row = guard_with_greedy(instance, objective, row)
+            row = guard_with_greedy(instance, objective, row, deadline)
         if row["assignment"] is None:
             return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"lambo: every decode ({decoding}) reached a UE with no "

@@ -32,11 +32,13 @@ DROO and ARE) both build decisions with `construct`:
 
 from __future__ import annotations
 
+import time
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
+from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.waterfill import fit_limit, fits
@@ -394,6 +396,28 @@ def greedy_assignment(instance: Instance, objective: Objective | str, *,
     if stuck[0]:
         return None, _dead_end(instance, order, a[0])
     return a[0], ""
+
+
+def cheapest_construction(instance: Instance, objective: Objective, orders: list[np.ndarray],
+                          deadline: float | None = None
+                          ) -> tuple[np.ndarray | None, float, str]:
+    """The cheapest decision the construction builds in any of `orders` (e.g. start_orders),
+    as (assignment, water-filled value, ""), or (None, inf, the first order's dead end) when
+    none is found. Orders after the first are skipped once `deadline` (a time.perf_counter()
+    value) has passed and a decision is in hand. The `greedy` method's `orders=all` and
+    LAMBO's guard."""
+    best, best_value, first_why = None, np.inf, ""
+    for k, order in enumerate(orders):
+        if k and best is not None and deadline is not None and time.perf_counter() >= deadline:
+            break
+        assignment, why = greedy_assignment(instance, objective, order=order)
+        if assignment is None:
+            first_why = first_why or why
+            continue
+        value = evaluate(instance, assignment).value(objective)
+        if value < best_value:
+            best, best_value = assignment, value
+    return best, float(best_value), "" if best is not None else first_why
 
 
 def _dead_end(instance: Instance, order: np.ndarray, a: np.ndarray) -> str:

@@ -38,10 +38,7 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
-from mecopt.construct import greedy_assignment, placement_order, start_orders
-from mecopt.evaluation import evaluate
+from mecopt.construct import cheapest_construction, placement_order, start_orders
 from mecopt.method import Method, Option, Outcome
 from mecopt.polish import LNS_OPTION, finish_with_lns
 from mecopt.status import Status
@@ -65,29 +62,10 @@ class GreedyMethod(Method):
         deadline = None if time_limit is None else time.perf_counter() + time_limit
         orders = start_orders(instance, objective) if self.config["orders"] == "all" \
             else [placement_order(instance, objective)]
-        assignment, why = self._cheapest(instance, objective, orders, deadline)
+        assignment, _, why = cheapest_construction(instance, objective, orders, deadline)
         if assignment is None:
             return Outcome(None, status=Status.NO_SOLUTION, message=why)
         assignment, extra = finish_with_lns(instance, objective, assignment,
                                             seconds=self.config["lns"], deadline=deadline,
                                             seed=seed)
         return Outcome(assignment, extra=extra)
-
-    @staticmethod
-    def _cheapest(instance, objective, orders, deadline):
-        """The cheapest decision the construction builds in any of `orders` (the first
-        order's dead end when none is found); orders after the first are skipped once the
-        deadline has passed and a decision is in hand."""
-        best, best_value, first_why = None, np.inf, ""
-        for k, order in enumerate(orders):
-            if k and best is not None and deadline is not None \
-                    and time.perf_counter() >= deadline:
-                break
-            assignment, why = greedy_assignment(instance, objective, order=order)
-            if assignment is None:
-                first_why = first_why or why
-                continue
-            value = evaluate(instance, assignment).value(objective)
-            if value < best_value:
-                best, best_value = assignment, value
-        return best, first_why

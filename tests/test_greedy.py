@@ -173,23 +173,21 @@ def test_all_orders_keeps_the_cheapest_decision_of_every_construction_order():
 
 
 def test_all_orders_answers_when_the_placement_order_meets_a_dead_end(monkeypatch):
-    import mecopt.solvers.greedy as greedy_method
-
     inst = library("hetero")[0]
     assert len(construct.start_orders(inst, mecopt.Objective.ENERGY)) > 1
     first = construct.placement_order(inst, mecopt.Objective.ENERGY)
-    real = greedy_method.greedy_assignment
+    real = construct.greedy_assignment
 
     def stuck_in_placement_order(instance, objective, *, order=None):
         if order is not None and np.array_equal(order, first):
             return None, "greedy: stuck (test)"
         return real(instance, objective, order=order)
 
-    monkeypatch.setattr(greedy_method, "greedy_assignment", stuck_in_placement_order)
+    monkeypatch.setattr(construct, "greedy_assignment", stuck_in_placement_order)
     assert mecopt.solve(inst, "energy", "greedy").status == mecopt.Status.NO_SOLUTION
     sol = mecopt.solve(inst, "energy", "greedy", orders="all")
     assert sol.feasible
-    monkeypatch.setattr(greedy_method, "greedy_assignment",
+    monkeypatch.setattr(construct, "greedy_assignment",
                         lambda *a, **k: (None, "greedy: stuck (test)"))
     sol = mecopt.solve(inst, "energy", "greedy", orders="all")
     assert sol.status == mecopt.Status.NO_SOLUTION and "stuck (test)" in sol.message

@@ -351,12 +351,13 @@ def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outs
 def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off():
     """fuzz-217 (benchmarks/bench_fuzz.py: server capacities 300x apart) lies outside
     lambo-s's envelope, and lambo-w's decode has several times the greedy heuristic's mean
-    latency: the default returns greedy's decision and says so; guard=false the decode."""
+    latency: the default returns greedy's decision (in its every construction order, as
+    `orders=all`) and says so; guard=false the decode."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import bench_fuzz
 
     inst = bench_fuzz.fuzz_instance(217)
-    greedy = mecopt.solve(inst, "latency", "greedy")
+    greedy = mecopt.solve(inst, "latency", "greedy", orders="all")
     net = mecopt.solve(inst, "latency", "lambo", guard=False)
     sol = mecopt.solve(inst, "latency", "lambo")
     assert net.objective_value > 2 * greedy.objective_value and "guard" not in net.extra
@@ -373,7 +374,8 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     tight = library("tight")[0]
     kept = mecopt.solve(tight, "latency", "lambo")
     assert kept.extra["guard"] == "decode"
-    assert kept.objective_value < mecopt.solve(tight, "latency", "greedy").objective_value
+    assert kept.objective_value < mecopt.solve(tight, "latency", "greedy",
+                                               orders="all").objective_value
     assert np.array_equal(kept.assignment,
                           mecopt.solve(tight, "latency", "lambo", guard=False).assignment)
     paper = library("paper")[0]
