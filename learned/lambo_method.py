@@ -27,7 +27,7 @@ differs from instance to instance (docs/lambo.md, "The world-trained model").
 
 `guard=true` (the default): for an instance outside lambo-s's training envelope (under auto
 or both), the greedy heuristic's decision (`greedy`'s orders=all: the cheapest construction
-over mecopt.construct.start_orders, a few ms at 50 UEs) competes with the decode, and the
+over mecopt.construct.start_orders, about 10 ms at 50 UEs) competes with the decode, and the
 better is kept (and polished, with polish). Off the training families a decode can be
 several times the optimum where greedy is within a percent (docs/lambo.md, "The guard");
 `extra["guard"]` says which won and `extra["value_network"]` keeps the network's own value.
