@@ -63,7 +63,7 @@ from mecopt.instance import Instance
 from mecopt.locks import SOLVER_LOCK
 from mecopt.objective import Objective
 from mecopt.status import Status
-from mecopt.units import energy_unit, time_unit
+from mecopt.units import alone_costs, energy_unit, objective_unit
 from mecopt.waterfill import waterfill
 
 GHZ = 1e9  # Hz (and cycles) per model unit
@@ -140,8 +140,7 @@ class Master:
         N, M = instance.n_ues, instance.n_servers
         # Times in the instance's time unit, energies in its energy unit: the solver's
         # tolerances are absolute (mecopt.units).
-        self.unit = (time_unit(instance) if objective is Objective.LATENCY
-                     else energy_unit(instance))
+        self.unit = objective_unit(instance, objective)
         C = instance.cycles / GHZ / (self.unit if objective is Objective.LATENCY else 1.0)
         F = instance.capacity_hz / GHZ
         low = np.where(instance.usable, instance.f_min, np.inf) / GHZ
@@ -447,13 +446,8 @@ def trivial_bound(instance: Instance, objective: Objective) -> float:
     """Each UE alone at its cheapest option (a whole server to itself): a valid lower bound
     in master units (total latency in `time_unit`s, energy in `energy_unit`s), so that
     even a search stopped at once reports a bound."""
-    ok = instance.option_ok
-    if objective is Objective.LATENCY:
-        cost = np.c_[instance.t_loc, instance.t_tx + instance.cycles[:, None]
-                     / instance.capacity_hz[None, :]] / time_unit(instance)
-    else:
-        cost = np.c_[instance.e_loc, instance.e_tx] / energy_unit(instance)
-    best = np.where(ok, cost, np.inf).min(axis=1)
+    cost = alone_costs(instance, objective) / objective_unit(instance, objective)
+    best = np.where(instance.option_ok, cost, np.inf).min(axis=1)
     return float(best.sum()) if np.all(np.isfinite(best)) else -math.inf
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from mecopt.instance import Instance
+from mecopt.objective import Objective
 
 
 def cost_unit(cost: np.ndarray, ok: np.ndarray) -> float:
@@ -30,15 +31,28 @@ def cost_unit(cost: np.ndarray, ok: np.ndarray) -> float:
     return float(2.0 ** np.round(np.log2(np.median(best))))
 
 
+def alone_costs(instance: Instance, objective: Objective) -> np.ndarray:
+    """(N, M+1) each UE's cost on each option with a whole server to itself: for latency
+    t_loc or t_tx + C / F [s], for energy e_loc or e_tx [J] (the allocation does not change
+    it). Also the terms of `mecopt.outer_approximation.trivial_bound`."""
+    if objective is Objective.LATENCY:
+        return np.c_[instance.t_loc, instance.t_tx + instance.cycles[:, None]
+                     / instance.capacity_hz[None, :]]
+    return np.c_[instance.e_loc, instance.e_tx]
+
+
+def objective_unit(instance: Instance, objective: Objective) -> float:
+    """The model unit of the objective: `time_unit` for latency, `energy_unit` for energy."""
+    return cost_unit(alone_costs(instance, objective), instance.option_ok)
+
+
 def energy_unit(instance: Instance) -> float:
     """J per model unit of energy for `instance`: `cost_unit` of each UE's option energies
     over the options that meet its deadline."""
-    return cost_unit(np.c_[instance.e_loc, instance.e_tx], instance.option_ok)
+    return objective_unit(instance, Objective.ENERGY)
 
 
 def time_unit(instance: Instance) -> float:
     """Seconds per model unit of time for `instance`: `cost_unit` of each UE's latency on
     each option that meets its deadline, alone (a whole server to itself)."""
-    alone = np.c_[instance.t_loc, instance.t_tx + instance.cycles[:, None]
-                  / instance.capacity_hz[None, :]]
-    return cost_unit(alone, instance.option_ok)
+    return objective_unit(instance, Objective.LATENCY)

@@ -16,7 +16,6 @@ import time
 import numpy as np
 
 from mecopt.method import Method, Option, Outcome
-from mecopt.objective import Objective
 from mecopt.status import Status
 
 INSTALL_HINT = 'pyscipopt is not installed: pip install "mecopt[scip]"'
@@ -46,7 +45,7 @@ class ScipMethod(Method):
         from mecopt.certificate import certify_infeasible
         from mecopt.formulation import build_model
         from mecopt.locks import SOLVER_LOCK
-        from mecopt.units import energy_unit, time_unit
+        from mecopt.units import objective_unit
 
         # The cheap numpy certificates first: SCIP can take its whole time limit to find
         # what the aggregate capacity argument says at once.
@@ -55,7 +54,7 @@ class ScipMethod(Method):
             return Outcome(None, status=Status.INFEASIBLE, message=proof)
         deadline = None if time_limit is None else time.perf_counter() + time_limit
         # The objective in the instance's own unit: SCIP's tolerances are absolute.
-        unit = energy_unit(instance) if objective is Objective.ENERGY else time_unit(instance)
+        unit = objective_unit(instance, objective)
         model = build_model(instance, objective, unit=unit)
         if deadline is not None and time.perf_counter() >= deadline:
             return Outcome(None, status=Status.TIMEOUT, message=(
