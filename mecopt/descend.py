@@ -83,6 +83,14 @@ class _Descent:
         self.options = np.arange(self.ok.shape[1])
         self.bound = _Bound(instance, objective)
         self.energy = objective is Objective.ENERGY
+        self._pairs: tuple[np.ndarray, np.ndarray] | None = None
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every pair of UEs (i < j), made once per descent (the swap rounds read it)."""
+        if self._pairs is None:
+            i, j = np.triu_indices(self.instance.n_ues, k=1)
+            self._pairs = i.astype(np.int32), j.astype(np.int32)
+        return self._pairs
 
     def late(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
@@ -100,7 +108,7 @@ class _Descent:
             # contains (two-cycles, and paths through a local UE).
             best = self._exchange()
         if best is None and swaps and not self.late():
-            i, j = np.triu_indices(self.instance.n_ues, k=1)
+            i, j = self.pairs()
             keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
             i, j = i[keep], j[keep]
             best = self.best_of(np.stack([i, j], 1), np.stack([a[j], a[i]], 1))
@@ -250,6 +258,7 @@ class _Bound:
         # f_min per option (local 0; inf where the pair cannot meet the deadline).
         self.f_min = np.concatenate([np.zeros((instance.n_ues, 1)), instance.f_min], axis=1)
         self.capacity = instance.capacity_hz
+        self.capacity_k = np.r_[1.0, self.capacity]  # per option column (local's 1 unread)
         self.latency = objective is Objective.LATENCY
         with np.errstate(divide="ignore"):  # C / f_min: 0 for local and unusable pairs
             self.c_over_f_min = np.where((self.f_min > 0) & np.isfinite(self.f_min),
@@ -293,32 +302,28 @@ class _Bound:
                          C / fm + price[None, :] * fm)
         self.share = np.c_[np.zeros(len(C)), np.where(usable, h, 0.0)]
         self.price = price
+        self.price_k = np.r_[0.0, price]
         self.anchored = a.copy()
-
-    @staticmethod
-    def _sums(a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
-              weights: np.ndarray) -> np.ndarray:
-        """(P, M) per-server sums of weights (N, M+1) (UE i on option o counts
-        weights[i, o]) after the changes: the base sums, less the UEs that leave an option,
-        plus those that join one (column 0 = local, dropped)."""
-        N, K = weights.shape
-        P = len(ues)
-        base = np.bincount(a, weights=weights[np.arange(N), a], minlength=K)
-        r = np.repeat(np.arange(P), ues.shape[1]) * K
-        shift = (np.bincount(r + opts.ravel(), weights=weights[ues, opts].ravel(),
-                             minlength=P * K)
-                 - np.bincount(r + a[ues].ravel(), weights=weights[ues, a[ues]].ravel(),
-                               minlength=P * K)).reshape(P, K)
-        return base[None, 1:] + shift[:, 1:]
 
     def fits(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
              slack: float = 0.0) -> np.ndarray:
         """(P,) whether every server still holds the minimum allocations of its UEs after
         the changes (`mecopt.waterfill.fits` on capacities scaled by 1 + slack): at slack 0
         necessary for feasibility, and for energy sufficient."""
-        load = self._sums(a, ues, opts, self.f_min)
+        changes = _Changes(a, ues, opts, self.f_min.shape[1])
+        base, after = changes.sums(self.f_min)
+        capacity = self.capacity_k * (1 + slack)
         with np.errstate(invalid="ignore"):  # inf - inf where a UE leaves an unusable pair
-            return np.all(fits(load, self.capacity * (1 + slack)), axis=1)
+            base_ok = fits(base, capacity)
+            out = np.ones(len(ues), dtype=bool)
+            for (col, counted, _), load in zip(changes.servers, after, strict=True):
+                out &= fits(load, capacity[col]) | ~counted
+        base_ok[0] = True
+        if not base_ok.all():  # a server over capacity already fits only if changed to
+            over = sum((counted & ~base_ok[col]).astype(int)
+                       for col, counted, _ in changes.servers)
+            out &= over == np.count_nonzero(~base_ok)
+        return out
 
     def of(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
            overloaded: bool = False, anchored: bool = False) -> np.ndarray:
@@ -334,21 +339,87 @@ class _Bound:
         server that fits it is the first).
         """
         N, K = self.fixed.shape
-        rows = np.arange(N)
-        total = (self.fixed[rows, a].sum()
-                 + (self.fixed[ues, opts] - self.fixed[ues, a[ues]]).sum(axis=1))
+        changes = _Changes(a, ues, opts, K)
+        total = changes.total(self.fixed)
         if not self.latency:
             return total
-        server = self._sums(a, ues, opts, self.root) ** 2 / self.capacity
+        # Each server's term before (K,) and, at the changed servers, after (P,): the
+        # neighbour's server terms are the current ones plus the changes.
+        capacity = self.capacity_k
+        base, roots = changes.sums(self.root)
+        before = base ** 2 / capacity
+        after = [r ** 2 / capacity[col] for (col, _, _), r in zip(changes.servers, roots,
+                                                                   strict=True)]
         if overloaded:
-            server = np.minimum(server, self._sums(a, ues, opts, self.c_over_f_min))
+            base, at_min = changes.sums(self.c_over_f_min)
+            before = np.minimum(before, base)
+            after = [np.minimum(x, y) for x, y in zip(after, at_min, strict=True)]
         elif anchored:
-            changed = np.zeros((len(ues), K), dtype=bool)  # a UE joins or leaves it
-            rows = np.repeat(np.arange(len(ues)), ues.shape[1])
-            changed[rows, opts.ravel()] = changed[rows, a[ues].ravel()] = True
-            dual = self._sums(a, ues, opts, self.share) - self.price * self.capacity
-            server = np.where(changed[:, 1:], np.maximum(server, dual), self.exact[None, :])
-        return (total + server.sum(axis=1)) / N
+            _, shares = changes.sums(self.share)
+            before = np.r_[0.0, self.exact]
+            dual = self.price_k * capacity
+            after = [np.maximum(x, y - dual[col])
+                     for (col, _, _), x, y in zip(changes.servers, after, shares, strict=True)]
+        total = total + before[1:].sum()
+        for (col, counted, _), x in zip(changes.servers, after, strict=True):
+            total = total + np.where(counted, x - before[col], 0.0)
+        return total / N
+
+
+class _Changes:
+    """What P neighbours of an assignment `a` change, each setting UEs ues[p] (P, c) to
+    options opts[p]: the servers, at most 2c of the M, that a UE joins or leaves. The bound
+    reads those alone (reading all M per neighbour was most of a latency descent's time at
+    1,000-2,000 UEs, where a swap round has a million neighbours). `servers` lists, per
+    changed place, (its option column (P,), counted (P,): False for local and for a repeat
+    of an earlier place, the terms (sign, flat index into an (N, K) array, where (P,) or
+    None) that the change adds there)."""
+
+    def __init__(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray, K: int) -> None:
+        self.a, self.K = a, K
+        c = ues.shape[1]
+        cur = a[ues]
+        self.joins, self.leaves = ues * K + opts, ues * K + cur  # flat indices (P, c)
+        # A move or a swap (most rounds): two distinct servers change, no repeats to find.
+        if c == 1 and np.all(opts != cur):
+            self.servers = [(opts[:, 0], opts[:, 0] > 0, [(1, self.joins[:, 0], None)]),
+                            (cur[:, 0], cur[:, 0] > 0, [(-1, self.leaves[:, 0], None)])]
+        elif c == 2 and np.array_equal(opts, cur[:, ::-1]) and np.all(cur[:, 0] != cur[:, 1]):
+            self.servers = [(opts[:, k], opts[:, k] > 0,
+                             [(1, self.joins[:, k], None), (-1, self.leaves[:, 1 - k], None)])
+                            for k in range(2)]
+        else:
+            places = [*opts.T, *cur.T]
+            self.servers = []
+            for s, col in enumerate(places):
+                counted = col > 0
+                for earlier in places[:s]:
+                    counted &= earlier != col
+                terms = ([(1, self.joins[:, k], opts[:, k] == col) for k in range(c)]
+                         + [(-1, self.leaves[:, k], cur[:, k] == col) for k in range(c)])
+                self.servers.append((col, counted, terms))
+
+    def total(self, w: np.ndarray) -> np.ndarray:
+        """(P,) the sum over all UEs of w (N, K) (UE i on option o counting w[i, o]) after
+        each neighbour's changes."""
+        out = w[np.arange(len(self.a)), self.a].sum()
+        for k in range(self.joins.shape[1]):
+            out = out + (np.take(w, self.joins[:, k]) - np.take(w, self.leaves[:, k]))
+        return out
+
+    def sums(self, w: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(the per-option-column sums (K,) of w (N, K) for `a`, the sums after each
+        neighbour's changes at each place of `servers` (P,))."""
+        base = np.bincount(self.a, weights=w[np.arange(len(self.a)), self.a], minlength=self.K)
+        after = []
+        for col, _, terms in self.servers:
+            total = base[col]
+            for sign, index, where in terms:
+                x = np.take(w, index)
+                x = x if where is None else np.where(where, x, 0.0)
+                total = total + x if sign > 0 else total - x
+            after.append(total)
+        return base, after
 
 
 def _best(instance: Instance, objective: Objective, cand: np.ndarray, value: float,

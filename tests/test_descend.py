@@ -76,6 +76,38 @@ def test_neighbour_bound_is_below_every_feasible_value_and_fits_is_exact(kind, o
         assert overloaded > 50
 
 
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_bound_of_moves_and_swaps_equals_the_general_count(objective):
+    # The bound reads moves and swaps (descend's own neighbourhoods) without searching
+    # for servers changed twice; with one neighbour that changes nothing added, the same
+    # neighbours go through the general count, which must give the same bounds and fits.
+    checked = 0
+    for inst in library("hetero")[:4] + library("tiny")[:4]:
+        a, _ = greedy_assignment(inst, objective)
+        if a is None:
+            continue
+        ok = inst.option_ok
+        ue, opt = np.nonzero(ok & (np.arange(ok.shape[1])[None] != a[:, None]))
+        i, j = np.triu_indices(inst.n_ues, k=1)
+        keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
+        i, j = i[keep], j[keep]
+        bound = _Bound(inst, objective)
+        bound.anchor(a, evaluate_batch(inst, a[None]).allocation_hz[0])
+        for ues, opts in ((ue[:, None], opt[:, None]),
+                          (np.stack([i, j], 1), np.stack([a[j], a[i]], 1))):
+            general_ues = np.concatenate([ues, ues[:1]])
+            general_opts = np.concatenate([opts, a[ues[:1]]])  # the last changes nothing
+            P = len(ues)
+            for kw in ({}, {"overloaded": True}, {"anchored": True}):
+                np.testing.assert_allclose(bound.of(a, ues, opts, **kw),
+                                           bound.of(a, general_ues, general_opts, **kw)[:P],
+                                           rtol=1e-14)
+            np.testing.assert_array_equal(bound.fits(a, ues, opts),
+                                          bound.fits(a, general_ues, general_opts)[:P])
+            checked += P
+    assert checked > 1000
+
+
 @pytest.mark.parametrize("kind", ["tiny", "hetero"])
 @pytest.mark.parametrize("changes", [1, 2, 3])
 def test_anchored_latency_bound_is_valid_and_tighter(kind, changes):
