@@ -27,11 +27,13 @@ differs from instance to instance (docs/lambo.md, "The world-trained model").
 
 `guard=true` (the default): for an instance outside lambo-s's training envelope (under auto
 or both), the greedy heuristic's decision (`greedy`'s orders=all: the cheapest construction
-over mecopt.construct.start_orders, about 10 ms at 50 UEs) competes with the decode, and the
-better is kept (and polished, with polish). Off the training families a decode can be
-several times the optimum where greedy is within a percent (docs/lambo.md, "The guard");
-`extra["guard"]` says which won and `extra["value_network"]` keeps the network's own value.
-`guard=false` returns the decode.
+over mecopt.construct.start_orders, about 10 ms at 50 UEs) and, for energy, the LP
+relaxation's rounding (mecopt.lns.lp_rounding, up to GUARD_LP_CELLS) compete with the
+decode, and the best is kept (and polished, with polish). Off the training families a
+decode can be several times the optimum where greedy is within a percent, and where
+capacity binds energy (a generalized assignment problem) the rounding is far ahead of both
+(docs/lambo.md, "The guard"); `extra["guard"]` says which won and `extra["value_network"]`
+keeps the network's own value. `guard=false` returns the decode.
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
@@ -57,7 +59,7 @@ from mecopt.learned import check_checkpoint, load_cached
 from mecopt.learned.threads import torch_threads
 from mecopt.method import Method, Option, Outcome, failure
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, finish_with_lns, lp_rounding_start
+from mecopt.polish import LNS_OPTION, LP_ROUNDING_S, finish_with_lns, lp_rounding_start
 from mecopt.repair import repair
 from mecopt.status import Status
 
@@ -74,6 +76,10 @@ AUTO = "auto"
 OUTSIDE_ADVICE = " (a decode can be far from optimal there: polish=true is advised)"
 BOTH = "both"  # decode with lambo-s and lambo-w, keep the better
 GUARD_WON = "greedy heuristic"  # extra["guard"] when the greedy heuristic beat the decode
+GUARD_ROUNDING = "lp rounding"  # extra["guard"] when the LP relaxation's rounding did
+# Energy: the guard also rounds the LP relaxation up to this many UE-option cells, N (M + 1)
+# (a 2,000 x 40 instance; its LP takes 0.1-0.5 s there, 3 s at 5,000 x 50).
+GUARD_LP_CELLS = 100_000
 IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 
 # threads=0 (auto): a pass of at least this many decodes uses every core when the machine
@@ -228,21 +234,37 @@ def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samp
     return out
 
 
-def guard_with_greedy(instance: Instance, objective: Objective, row: dict[str, Any],
-                      deadline: float | None = None) -> dict[str, Any]:
-    """The decoded `row` (decode_instances's) with the greedy heuristic's decision in front
-    when it is cheaper (water-filled; a tie keeps the decode) or the decode found none, as
-    the best start and the first of "starts"; "guard" says which won ("decode" or
-    GUARD_WON) and "value_network" keeps the decode's value (inf when it found none). The
-    heuristic builds in every construction order (`greedy`'s orders=all; orders after the
-    first are skipped once `deadline` has passed)."""
-    a, value, _ = cheapest_construction(instance, objective,
-                                        start_orders(instance, objective), deadline)
+def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[str, Any],
+                          deadline: float | None = None) -> dict[str, Any]:
+    """The decoded `row` (decode_instances's) with a heuristic's decision in front when it
+    is cheaper (water-filled; a tie keeps the decode) or the decode found none, as the best
+    start and the first of "starts"; "guard" says which won ("decode", GUARD_WON or
+    GUARD_ROUNDING) and "value_network" keeps the decode's value (inf when it found none).
+    The heuristics: the greedy construction in every order (`greedy`'s orders=all; orders
+    after the first are skipped once `deadline` has passed) and, for energy on at most
+    GUARD_LP_CELLS cells, the LP relaxation's rounding made feasible by the shared repair
+    (`mecopt.lns.lp_rounding`, kept in "rounding" for the polish's start)."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
-    if value < row["value"]:
-        start = {"assignment": a, "value": float(value), "allocation_sigmoid": None,
-                 "doubt": None}
-        out.update(start, starts=[start, *row["starts"]], guard=GUARD_WON)
+    candidates = [(GUARD_WON, *cheapest_construction(instance, objective,
+                                                     start_orders(instance, objective),
+                                                     deadline)[:2])]
+    left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
+    if (objective is Objective.ENERGY and left > 0
+            and instance.n_ues * (instance.n_servers + 1) <= GUARD_LP_CELLS):
+        from mecopt.lns import lp_rounding  # HiGHS only when asked
+
+        fallback = candidates[0][1] if candidates[0][1] is not None else row["assignment"]
+        rounded = None if fallback is None else lp_rounding(instance, fallback,
+                                                            time_limit=min(left, LP_ROUNDING_S))
+        if rounded is not None:
+            out["rounding"] = rounded
+            candidates.append((GUARD_ROUNDING, rounded,
+                               evaluate(instance, rounded).value(objective)))
+    for name, a, value in candidates:
+        if a is not None and value < out["value"]:
+            start = {"assignment": a, "value": float(value), "allocation_sigmoid": None,
+                     "doubt": None, "source": name}
+            out.update(start, starts=[start, *row["starts"]], guard=name)
     return out
 
 
@@ -282,8 +304,9 @@ class LamboMethod(Method):
                                  "(of `samples`) and keep the best result", low=1),
         "lns": LNS_OPTION,
         "guard": Option(bool, True, "outside lambo-s's training envelope (checkpoint auto "
-                                    "or both), keep the greedy heuristic's decision where it "
-                                    "beats the decode"),
+                                    "or both), keep the greedy heuristic's decision, or for "
+                                    "energy the LP relaxation's rounding, where it beats "
+                                    "the decode"),
     }
 
     @classmethod
@@ -401,7 +424,7 @@ class LamboMethod(Method):
         guarded = (self.config["guard"] and bool(row.get("outside"))
                    and (deadline is None or time.perf_counter() < deadline))
         if guarded:
-            row = guard_with_greedy(instance, objective, row, deadline)
+            row = guard_with_heuristics(instance, objective, row, deadline)
         if row["assignment"] is None:
             return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"lambo: every decode ({decoding}) reached a UE with no "
@@ -418,20 +441,21 @@ class LamboMethod(Method):
             extra.update(guard=row["guard"], value_network=_finite(row["value_network"]))
         rounded = None  # energy polish's start from the LP rounding, descended
         if self.config["polish"]:
-            start, value, polished_starts = time.perf_counter(), np.inf, 0
+            start, value, polished_starts, source = time.perf_counter(), np.inf, 0, None
             # Energy: the LP rounding's descent first. It is short (the rounding starts near
             # an optimum) where the decode's can take seconds (1000 x 20), so a time limit
             # does not leave it out.
-            rounded = lp_rounding_start(instance, a, deadline) \
+            rounded = lp_rounding_start(instance, a, deadline, rounded=row.get("rounding")) \
                 if objective is Objective.ENERGY else None
             for s in row["starts"]:  # best decode first, so a deadline keeps the best start
                 polished, v = descend(instance, objective, s["assignment"], deadline=deadline)
                 polished_starts += 1
                 if v < value:
                     a, alloc, doubt, value = polished, s["allocation_sigmoid"], s.get("doubt"), v
+                    source = s.get("source", "decode")
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
-            extra["polish_start"] = "decode"
+            extra["polish_start"] = source  # "decode", or the guard's heuristic
             if rounded is not None and rounded[1] < value:
                 (a, value), alloc = rounded, None  # the sigmoid head's was for the decode
                 extra["polish_start"] = "lp rounding"
@@ -455,8 +479,10 @@ class LamboMethod(Method):
         # The user should know when the instance is unlike what the default network saw.
         message = f"decided by {row['checkpoint']}: {row['outside']}{OUTSIDE_ADVICE}" \
             if row.get("outside") else ""
-        if guarded and row["guard"] == GUARD_WON:
-            message = (f"kept the greedy heuristic's decision, better than the decode of "
-                       f"{row['checkpoint']}: {row['outside']}{OUTSIDE_ADVICE}")
+        if guarded and row["guard"] != "decode":
+            kept = "the greedy heuristic's decision" if row["guard"] == GUARD_WON \
+                else "the LP relaxation's rounding"
+            message = (f"kept {kept}, better than the decode of {row['checkpoint']}: "
+                       f"{row['outside']}{OUTSIDE_ADVICE}")
         return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,
                        extra=extra)

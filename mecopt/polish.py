@@ -58,12 +58,14 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
 
 
 def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float | None, *,
-                      polish: bool = True) -> tuple[np.ndarray, float] | None:
+                      polish: bool = True, rounded: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, float] | None:
     """Energy: the LP relaxation's rounding (mecopt.lns.lp_rounding), descended by
     `mecopt.descend` if `polish`, as (assignment, energy); None when the time is up or the
     repair finds no feasible rounding. `fallback` is a feasible assignment the LP falls back
     to; `deadline` a time.perf_counter() value (None: no limit, the LP still gets at most
-    LP_ROUNDING_S)."""
+    LP_ROUNDING_S); `rounded`, the rounding when the caller has it already (LAMBO's
+    guard), saves the LP."""
     left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
     if left <= 0:
         return None
@@ -71,7 +73,8 @@ def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float 
     from mecopt.lns import lp_rounding  # HiGHS only when asked
     from mecopt.repair import repair
 
-    rounded = lp_rounding(instance, fallback, time_limit=min(left, LP_ROUNDING_S))
+    if rounded is None:
+        rounded = lp_rounding(instance, fallback, time_limit=min(left, LP_ROUNDING_S))
     if rounded is None:
         return None
     if polish:

@@ -17,7 +17,13 @@ from mecopt.cli.main import cli
 from mecopt.errors import InputError
 from mecopt.learned import resolve_checkpoint, shipped_names
 from mecopt.learned.checkpoint import read_checkpoint, shipped_path
-from mecopt.learned.lambo_method import GUARD_WON, OUTSIDE_ADVICE, LamboMethod, decode_instances
+from mecopt.learned.lambo_method import (
+    GUARD_ROUNDING,
+    GUARD_WON,
+    OUTSIDE_ADVICE,
+    LamboMethod,
+    decode_instances,
+)
 from mecopt.objective import Objective
 from mecopt.registry import method_names
 
@@ -72,13 +78,14 @@ def test_polish_starts_from_the_decode_and_never_makes_it_worse():
 
 def test_energy_polish_keeps_the_better_of_the_decode_and_the_lp_rounding():
     """Energy polish descends from the decode and from the LP relaxation's rounding and keeps
-    the better. On this sparse instance (capacities bind) the rounding's descent wins."""
+    the better. On this sparse instance (capacities bind) the rounding's descent wins. (The
+    guard, off here, would already return the rounding unpolished.)"""
     from mecopt.descend import descend
     from mecopt.lns import lp_rounding
 
     inst = mecopt.generate("sparse", seed=7100000)
-    sol = mecopt.solve(inst, "energy", "lambo", polish=True)
-    decoded = mecopt.solve(inst, "energy", "lambo")
+    sol = mecopt.solve(inst, "energy", "lambo", polish=True, guard=False)
+    decoded = mecopt.solve(inst, "energy", "lambo", guard=False)
     from_decode = descend(inst, "energy", np.array(decoded.assignment))[1]
     from_rounding = descend(inst, "energy", lp_rounding(
         inst, np.array(decoded.assignment), time_limit=10.0))[1]
@@ -86,7 +93,7 @@ def test_energy_polish_keeps_the_better_of_the_decode_and_the_lp_rounding():
     assert sol.extra["polish_start"] == "lp rounding"
     assert sol.extra["value_polished"] == pytest.approx(from_rounding, rel=1e-9)
     assert sol.objective_value <= sol.extra["value_polished"] * (1 + 1e-12)
-    latency = mecopt.solve(inst, "latency", "lambo", polish=True)
+    latency = mecopt.solve(inst, "latency", "lambo", polish=True, guard=False)
     assert latency.extra["polish_start"] == "decode"  # latency has no LP rounding
 
 
@@ -367,7 +374,7 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     assert sol.message.startswith("kept the greedy heuristic's decision, better than the "
                                   "decode of lambo-w: ")
     polished = mecopt.solve(inst, "latency", "lambo", polish=True)
-    assert polished.extra["polish_start"] == "decode"  # the guard's start, the best one
+    assert polished.extra["polish_start"] == GUARD_WON  # the guard's start, the best one
     assert polished.objective_value <= sol.objective_value * (1 + 1e-12)
     assert polished.extra["value_decoded"] == pytest.approx(net.objective_value, rel=1e-9)
     # Where the decode is better it stays; inside the envelope the guard does not run.
@@ -384,6 +391,32 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     together = mecopt.solve_many([inst, tight, paper], "latency", "lambo")
     assert [s.extra.get("guard") for s in together] == [GUARD_WON, "decode", None]
     assert np.array_equal(together[0].assignment, sol.assignment)
+
+
+def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
+    """A sparse energy instance (each UE reaches 2-4 servers, capacity binds: a generalized
+    assignment problem) outside lambo-s's envelope: the LP relaxation's rounding beats both
+    the decode and the greedy heuristic, so the default returns it and says so; the polish
+    starts from the same rounding without solving the LP again."""
+    import mecopt.lns
+
+    inst = mecopt.generate("sparse", 100, 10, seed=4)
+    greedy = mecopt.solve(inst, "energy", "greedy", orders="all")
+    net = mecopt.solve(inst, "energy", "lambo", guard=False)
+    sol = mecopt.solve(inst, "energy", "lambo")
+    assert sol.status == "feasible" and sol.extra["guard"] == GUARD_ROUNDING
+    assert sol.objective_value < min(net.objective_value, greedy.objective_value)
+    assert sol.extra["value_network"] == pytest.approx(net.objective_value, rel=1e-9)
+    assert sol.message.startswith("kept the LP relaxation's rounding, better than the decode "
+                                  "of lambo-w: ")
+    assert "guard" not in mecopt.solve(inst, "latency", "lambo", guard=False).extra
+    rounded = []
+    real = mecopt.lns.lp_rounding
+    monkeypatch.setattr(mecopt.lns, "lp_rounding",
+                        lambda *a, **k: rounded.append(1) or real(*a, **k))
+    polished = mecopt.solve(inst, "energy", "lambo", polish=True)
+    assert len(rounded) == 1 and polished.extra["polish_start"] == GUARD_ROUNDING
+    assert polished.objective_value <= sol.objective_value * (1 + 1e-12)
 
 
 def test_checkpoint_both_keeps_the_better_of_the_two_networks():
