@@ -78,7 +78,7 @@ BOTH = "both"  # decode with lambo-s and lambo-w, keep the better
 GUARD_WON = "greedy heuristic"  # extra["guard"] when the greedy heuristic beat the decode
 GUARD_ROUNDING = "lp rounding"  # extra["guard"] when the LP relaxation's rounding did
 # Energy: the guard also rounds the LP relaxation up to this many UE-option cells, N (M + 1)
-# (a 2,000 x 40 instance; its LP takes 0.1-0.5 s there, 3 s at 5,000 x 50).
+# (2,000 x 40 fits; the LP takes 0.1-0.5 s at 2,000 x 20-40, 3 s at 5,000 x 50).
 GUARD_LP_CELLS = 100_000
 IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 
@@ -448,6 +448,8 @@ class LamboMethod(Method):
             rounded = lp_rounding_start(instance, a, deadline, rounded=row.get("rounding")) \
                 if objective is Objective.ENERGY else None
             for s in row["starts"]:  # best decode first, so a deadline keeps the best start
+                if rounded is not None and s.get("source") == GUARD_ROUNDING:
+                    continue  # the guard's rounding: lp_rounding_start descended it
                 polished, v = descend(instance, objective, s["assignment"], deadline=deadline)
                 polished_starts += 1
                 if v < value:

@@ -415,7 +415,7 @@ def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
     monkeypatch.setattr(mecopt.lns, "lp_rounding",
                         lambda *a, **k: rounded.append(1) or real(*a, **k))
     polished = mecopt.solve(inst, "energy", "lambo", polish=True)
-    assert len(rounded) == 1 and polished.extra["polish_start"] == GUARD_ROUNDING
+    assert len(rounded) == 1 and polished.extra["polish_start"] == "lp rounding"
     assert polished.objective_value <= sol.objective_value * (1 + 1e-12)
 
 
