@@ -37,6 +37,7 @@ import torch
 from mecopt.construct import efficiency_order
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.units import alone_costs
 
 N_UE, N_PAIR, N_SERVER, N_MEC, N_OPTION = 11, 6, 3, 4, 11
 
@@ -51,13 +52,7 @@ def decoding_order(instance: Instance, objective: Objective, *,
     if energy_order == "efficiency" and objective is Objective.ENERGY:
         return efficiency_order(instance)
     ok = instance.option_ok  # (N, M+1)
-    if objective is Objective.LATENCY:
-        cost = np.concatenate([instance.t_loc[:, None],
-                               instance.t_tx + instance.cycles[:, None] / instance.capacity_hz],
-                              axis=1)
-    else:
-        cost = np.concatenate([instance.e_loc[:, None], instance.e_tx], axis=1)
-    cost = np.where(ok, cost, np.inf)
+    cost = np.where(ok, alone_costs(instance, objective), np.inf)
     best_two = np.sort(cost, axis=1)[:, :2] if cost.shape[1] > 1 else np.c_[cost, cost * np.inf]
     with np.errstate(invalid="ignore"):
         regret = np.where(np.isfinite(best_two[:, 1]), best_two[:, 1] - best_two[:, 0], np.inf)

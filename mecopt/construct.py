@@ -41,6 +41,7 @@ import numpy as np
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.units import alone_costs
 from mecopt.waterfill import fit_limit, fits
 
 # Seconds HiGHS may spend on one instance's anchor (once per instance, and only when a
@@ -79,7 +80,7 @@ class _Costs:
         self.F = instance.capacity_hz
         self.energy = None
         if objective is Objective.ENERGY:
-            e = np.concatenate([instance.e_loc[:, None], instance.e_tx], axis=1)  # (N, M+1)
+            e = alone_costs(instance, Objective.ENERGY)  # (N, M+1)
             # The latency tie-break, as a fraction of the UE's cheapest usable energy per
             # deadline of latency, only orders options whose energies differ by less than
             # about 1e-12 relative per UE sharing the server. (Scaled by the UE's largest

@@ -61,7 +61,7 @@ from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.relaxation import assignment_model, run_highs
 from mecopt.repair import repair
-from mecopt.units import energy_unit
+from mecopt.units import alone_costs, energy_unit
 from mecopt.waterfill import fits
 
 GHZ = 1e9  # Hz per model unit inside the sub-MILP
@@ -319,7 +319,7 @@ class _EnergyLNS:
         self.columns = int(ok.sum())  # the whole instance's (UE, option) variables
         # Energy per option [J]; inf where the option cannot meet the deadline. (The
         # current option of a UE may be a dominated one; its cost stays finite.)
-        self.cost = np.where(instance.option_ok, np.c_[instance.e_loc, instance.e_tx], np.inf)
+        self.cost = np.where(instance.option_ok, alone_costs(instance, Objective.ENERGY), np.inf)
         self.unit = energy_unit(instance)  # J per unit inside HiGHS (its tolerances are absolute)
         self.weight = np.c_[np.zeros(N), np.where(instance.usable, instance.f_min, 0.0)] / GHZ
         self.capacity = instance.capacity_hz / GHZ

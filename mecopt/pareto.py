@@ -29,6 +29,7 @@ from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.repair import repair
 from mecopt.status import Status
+from mecopt.units import alone_costs
 
 METHODS = ("nsga2", "highs")
 
@@ -92,7 +93,7 @@ def reference_point(instance: Instance) -> np.ndarray:
         batch = evaluate_batch(instance, np.array(found))
         if batch.feasible.all():
             return 1.1 * np.array([batch.mean_latency_s.max(), batch.total_energy_j.max()])
-    energy = np.concatenate([instance.e_loc[:, None], instance.e_tx], axis=1)
+    energy = alone_costs(instance, Objective.ENERGY)
     worst = np.where(instance.option_ok, energy, 0.0).max(axis=1)
     return np.array([float(instance.deadline_s.mean()), float(worst.sum())])
 
