@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from mecopt.errors import InputError
-from mecopt.evaluation import evaluate_batch
+from mecopt.evaluation import evaluate, evaluate_batch
 from mecopt.exchange import candidates
 from mecopt.instance import Instance
 from mecopt.objective import Objective
@@ -316,20 +316,28 @@ class _Bound:
         """(P,) whether every server still holds the minimum allocations of its UEs after
         the changes (`mecopt.waterfill.fits` on capacities scaled by 1 + slack): at slack 0
         necessary for feasibility, and for energy sufficient."""
+        return self.fits_at(a, ues, opts, (slack,))[0]
+
+    def fits_at(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
+                slacks: tuple[float, ...]) -> list[np.ndarray]:
+        """`fits` at each of `slacks`, the neighbours' loads summed once."""
         changes = _Changes(a, ues, opts, self.f_min.shape[1])
         base, after = changes.sums(self.f_min)
-        capacity = self.capacity_k * (1 + slack)
-        with np.errstate(invalid="ignore"):  # inf - inf where a UE leaves an unusable pair
-            base_ok = fits(base, capacity)
-            out = np.ones(len(ues), dtype=bool)
-            for (col, counted, _), load in zip(changes.servers, after, strict=True):
-                out &= fits(load, capacity[col]) | ~counted
-        base_ok[0] = True
-        if not base_ok.all():  # a server over capacity already fits only if changed to
-            over = sum((counted & ~base_ok[col]).astype(int)
-                       for col, counted, _ in changes.servers)
-            out &= over == np.count_nonzero(~base_ok)
-        return out
+        verdicts = []
+        for slack in slacks:
+            capacity = self.capacity_k * (1 + slack)
+            with np.errstate(invalid="ignore"):  # inf - inf where a UE leaves an unusable pair
+                base_ok = fits(base, capacity)
+                out = np.ones(len(ues), dtype=bool)
+                for (col, counted, _), load in zip(changes.servers, after, strict=True):
+                    out &= fits(load, capacity[col]) | ~counted
+            base_ok[0] = True
+            if not base_ok.all():  # a server over capacity already fits only if changed to
+                over = sum((counted & ~base_ok[col]).astype(int)
+                           for col, counted, _ in changes.servers)
+                out &= over == np.count_nonzero(~base_ok)
+            verdicts.append(out)
+        return verdicts
 
     def of(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
            overloaded: bool = False, anchored: bool = False) -> np.ndarray:
@@ -442,11 +450,8 @@ class _Screen:
     def __init__(self, instance: Instance, a: np.ndarray, allocation: np.ndarray,
                  bound: _Bound) -> None:
         self.instance, self.a, self.bound = instance, a, bound
-        rows = np.arange(instance.n_ues)
-        on = a > 0
         self.t_tx = np.c_[np.zeros(instance.n_ues), instance.t_tx]  # per option column
-        lat = np.where(on, self.t_tx[rows, a] + instance.cycles / np.where(on, allocation, 1.0),
-                       instance.t_loc)
+        lat = evaluate(instance, a, allocation).latency_s  # each UE's, as it is now
         self.total = lat.sum()
         self.per_option = np.bincount(a, weights=lat, minlength=instance.n_servers + 1)
 
@@ -477,8 +482,8 @@ class _Screen:
         value, or whose capacity test the screen cannot call."""
         screened, fit = self.values(cand, ues, opts)
         tol = _SCREEN_TOL * abs(value)
-        near = (self.bound.fits(self.a, ues, opts, slack=_SCREEN_TOL)
-                & ~self.bound.fits(self.a, ues, opts, slack=-_SCREEN_TOL))
+        loose, strict = self.bound.fits_at(self.a, ues, opts, (_SCREEN_TOL, -_SCREEN_TOL))
+        near = loose & ~strict
         sure = fit & ~near & (screened < value - 1e-12 * abs(value) + tol)
         out = near.copy()
         if sure.any():
