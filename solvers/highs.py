@@ -3,10 +3,11 @@
 Minimum energy is a generalized assignment MILP; minimum latency is a convex MINLP solved
 exactly by outer approximation over a MILP master (mecopt/outer_approximation.py explains
 the cuts and why the loop ends at the optimum). The greedy assignment is the first
-incumbent; under a time limit from 200 UEs on, a heuristic improves it first: for energy
+incumbent; under a time limit a heuristic improves it first: for energy (from 200 UEs on)
 large-neighbourhood search (mecopt.lns), again whenever a time slice of the master ends
 unproven, every master solve starting from the best assignment so far (HiGHS's MIP start);
-for latency the shared local search (mecopt.descend), whose incumbent the cuts start from.
+for latency (at every size) the shared local search (mecopt.descend), whose incumbent the
+cuts start from.
 Every decision is water-filled (mecopt.waterfill), so among energy-optimal assignments the
 allocation is the latency-optimal one. For energy, server options dominated by local
 execution are left out of the master (`dominated_by_local`).

@@ -251,8 +251,8 @@ def test_energy_time_limit_runs_the_polish_first(monkeypatch):
 
 
 def test_latency_time_limit_descends_the_start_first(monkeypatch):
-    """Under a time limit (from POLISH_FIRST_MIN_UES UEs on, here lowered) the latency
-    search first gives the shared local search a tenth of the limit on greedy's start, and
+    """Under a time limit the latency search first gives the shared local search a tenth
+    of the limit on greedy's start, at every size (POLISH_FIRST_MIN_UES is energy's), and
     still proves the optimum; without a time limit it goes straight to the master."""
     import importlib
 
@@ -260,7 +260,7 @@ def test_latency_time_limit_descends_the_start_first(monkeypatch):
 
     descend_module = importlib.import_module("mecopt.descend")  # mecopt.descend: the function
 
-    monkeypatch.setattr(outer_approximation, "POLISH_FIRST_MIN_UES", 0)
+    monkeypatch.setattr(outer_approximation, "POLISH_FIRST_MIN_UES", 10**9)
     inst = mecopt.Instance.load(INSTANCES / "hetero" / "hetero-012.json")
     ref = optimum(load_reference(INSTANCES / "hetero" / "reference.json"), inst.name,
                   "latency")
