@@ -43,3 +43,21 @@ def test_solve_with_bound_gives_a_certified_gap():
     assert "bound_s" in sol.extra
     plain = mecopt.solve(inst, "energy", "greedy")
     assert plain.bound is None and plain.gap is None
+
+
+def test_latency_bound_searches_where_the_dual_is_weak():
+    """Few UEs on many servers (12 x 8): the Lagrangian dual is 2.4% below the optimum, and
+    the outer approximation's bound replaces it; on hetero latency, where the dual is
+    within ROOT_TRIGGER of the best decision, the search is not run."""
+    from mecopt.bounds import latency_dual
+    from mecopt.generators import generate
+
+    inst = generate("paper", n_ues=12, n_servers=8, seed=0)
+    optimum = mecopt.solve(inst, "latency", "highs").objective_value
+    dual = latency_dual(inst) / inst.n_ues
+    assert (optimum - dual) / optimum > 0.02
+    found = mecopt.bound(inst, "latency")
+    assert found.how == "outer approximation (HiGHS)"
+    assert dual < found.value <= optimum * (1 + 1e-9)
+    assert (optimum - found.value) / optimum < 1e-5
+    assert mecopt.bound(library("hetero")[0], "latency").how == "Lagrangian dual of capacity"
