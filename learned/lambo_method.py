@@ -242,7 +242,7 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     GUARD_ROUNDING) and "value_network" keeps the decode's value (inf when it found none).
     The heuristics: the greedy construction in every order (`greedy`'s orders=all; orders
     after the first are skipped once `deadline` has passed) and, for energy on at most
-    GUARD_LP_CELLS cells, the LP relaxation's rounding made feasible by the shared repair
+    GUARD_LP_CELLS cells, the LP relaxation's rounding made feasible
     (`mecopt.lns.lp_rounding`, kept in "rounding" for the polish's start)."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
     candidates = [(GUARD_WON, *cheapest_construction(instance, objective,

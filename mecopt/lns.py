@@ -22,11 +22,11 @@ sub-problem on the freed UEs exactly (within a small time limit):
   cyclic exchanges through several servers that separate `descend`'s local optima from
   DE's, and a step that costs milliseconds where an exact pair can take a second.
 
-Energy starts from the better of its start and the LP relaxation's rounding (repaired), each
-polished by `descend` first. On an instance of at most WHOLE_MAX_COLUMNS (UE, option)
-pairs, HiGHS then searches the whole GAP from that start for WHOLE_SHARE of the time left,
-and the freed sets get the rest: HiGHS's own tree and primal heuristics find the large
-moves early, the freed sets the remaining small ones.
+Energy starts from the better of its start and the LP relaxation's rounding (made
+feasible), each polished by `descend` first. On an instance of at most WHOLE_MAX_COLUMNS
+(UE, option) pairs, HiGHS then searches the whole GAP from that start for WHOLE_SHARE of
+the time left, and the freed sets get the rest: HiGHS's own tree and primal heuristics
+find the large moves early, the freed sets the remaining small ones.
 
 Freed sets, taken in turn (energy: all four kinds; latency: server pairs, each after a
 `chains` step, above):
@@ -173,12 +173,12 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
 
     if objective is Objective.ENERGY:
         search = _EnergyLNS(instance, rng, weights, free)
-        rounded = search.rounding(best.a, best.left())  # the LP relaxation, repaired
+        rounded = search.rounding(best.a, best.left())  # the LP relaxation, made feasible
         best.polish()
         if polished_rounding is not None:  # the caller has descended the same rounding
             rounded = np.asarray(polished_rounding, dtype=int)
         elif rounded is not None and best.use_descend and best.left() > 0:
-            # Polished on its own before the two are compared: the repaired rounding is
+            # Polished on its own before the two are compared: the rounding is
             # often worse than the polished start and better once polished itself (sparse
             # 700 x 25: 81.1 J, 73.0 J polished, against 74.9 J for lambo-w's polish).
             rounded = best.descend(rounded)[0]
@@ -211,10 +211,11 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
 
 def lp_rounding(instance: Instance, assignment: np.ndarray, *,
                 time_limit: float) -> np.ndarray | None:
-    """Energy: the LP relaxation's largest shares made feasible by the shared repair, the
-    start energy LNS takes when it is better than its own (a feasible (N,) assignment, or
-    None when the repair finds none). The LP splits at most M UEs, so on a generalized
-    assignment problem this is a strong start for `descend`. `assignment` is a feasible
+    """Energy: the LP relaxation's largest shares made feasible (the cheaper of the shared
+    repair and `_EnergyLNS._evict`), the start energy LNS takes when it is better than its
+    own (a feasible (N,) assignment, or None when neither finds one). The LP splits at
+    most M UEs, so on a generalized assignment problem this is a strong start for
+    `descend`. `assignment` is a feasible
     fallback for the LP (used if the LP fails within `time_limit` seconds)."""
     search = _EnergyLNS(instance, np.random.default_rng(0), None, None)
     return search.rounding(np.asarray(assignment, dtype=int), time_limit)

@@ -61,8 +61,8 @@ def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float 
                       polish: bool = True, rounded: np.ndarray | None = None
                       ) -> tuple[np.ndarray, float] | None:
     """Energy: the LP relaxation's rounding (mecopt.lns.lp_rounding), descended by
-    `mecopt.descend` if `polish`, as (assignment, energy); None when the time is up or the
-    repair finds no feasible rounding. `fallback` is a feasible assignment the LP falls back
+    `mecopt.descend` if `polish`, as (assignment, energy); None when the time is up or no
+    feasible rounding is found. `fallback` is a feasible assignment the LP falls back
     to; `deadline` a time.perf_counter() value (None: no limit, the LP still gets at most
     LP_ROUNDING_S); `rounded`, the rounding when the caller has it already (LAMBO's
     guard), saves the LP."""
