@@ -143,22 +143,25 @@ def _seeds(instance: Instance, objective: Objective, polish: bool, deadline: flo
     and for energy with `lp_start` the LP relaxation's rounding first, polished if asked;
     and that rounding when it was polished (for LNS, which would descend it again)."""
     other = Objective.ENERGY if objective is Objective.LATENCY else Objective.LATENCY
-    out = []
+    built = []
     for obj, order in [*((objective, o) for o in start_orders(instance, objective)),
                        (other, None)]:
         a, _ = greedy_assignment(instance, obj, order=order)
-        if a is None:
-            continue
+        if a is not None:
+            built.append(a)
+    out, polished = [], None
+    # The rounding is made and polished first: where capacity binds it is the best start,
+    # and at 1,000+ UEs the descents of poor greedy starts can take the whole time limit.
+    if lp_start and objective is Objective.ENERGY and built:
+        rounded = lp_rounding_start(instance, built[0], deadline, polish=polish)
+        if rounded is not None:
+            out.append(rounded[0])
+            polished = rounded[0] if polish else None
+    for a in built:
         if polish:
             # Polish for *this* objective: the other greedy is a different basin, not a target.
             a, _ = descend(instance, objective, a, deadline=deadline)
         out.append(a)
-    polished = None
-    if lp_start and objective is Objective.ENERGY and out:
-        rounded = lp_rounding_start(instance, out[0], deadline, polish=polish)
-        if rounded is not None:
-            out.insert(0, rounded[0])
-            polished = rounded[0] if polish else None
     return out, polished
 
 

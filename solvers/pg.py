@@ -64,13 +64,15 @@ class PGMethod(Method):
         # One thread: the tensors here are tiny ((samples, N, M+1) at most); on the 2-core
         # development machine under load, torch's default two threads made one solve about 4x
         # slower (spin-waiting on busy cores), measured in docs/heuristics.md.
+        # The clock starts before torch loads (seconds on a first call): the limit is the
+        # caller's wall time.
+        deadline = time.perf_counter() + time_limit if time_limit is not None else None
         with torch_threads(1):
-            return self._search(instance, objective, time_limit=time_limit, seed=seed)
+            return self._search(instance, objective, deadline=deadline, seed=seed)
 
-    def _search(self, instance: Instance, objective: Objective, *, time_limit: float | None,
+    def _search(self, instance: Instance, objective: Objective, *, deadline: float | None,
                 seed: int) -> Outcome:
         cfg = self.config
-        deadline = time.perf_counter() + time_limit if time_limit is not None else None
         from mecopt.certificate import certify_infeasible  # loads HiGHS: not at listing
 
         proof = certify_infeasible(instance, lp=False, packing=False)
@@ -93,12 +95,15 @@ class PGMethod(Method):
         if best_a is not None:
             theta[np.arange(instance.n_ues), best_a] = cfg["start_bias"]
         theta.requires_grad_(True)
-        optimizer = torch.optim.Adam([theta], lr=cfg["lr"])
+        iterations = cfg["iterations"]
+        if deadline is not None and time.perf_counter() >= deadline:
+            iterations = 0  # the starts took the time (a first Adam loads for seconds)
+        optimizer = torch.optim.Adam([theta], lr=cfg["lr"]) if iterations else None
         S = cfg["samples"]
         steps = 0
         last_mean = np.nan  # mean feasible value of the latest batch (a diagnostic)
         step_s = 0.0  # the last step's time: a step that cannot end by the deadline is not begun
-        for _ in range(cfg["iterations"]):
+        for _ in range(iterations):
             began = time.perf_counter()
             if deadline is not None and began + step_s >= deadline:
                 break
@@ -152,26 +157,27 @@ def _start(instance: Instance, objective: Objective, polish: bool, deadline: flo
     """The best greedy solution over `start_orders` and, for energy with `lp_start`, the LP
     relaxation's rounding, each polished if asked: (assignment, value, the rounding when it
     was polished, for LNS), or (None, inf, None)."""
-    best_a, best_v = None, np.inf
+    built = []
     for order in start_orders(instance, objective):
         a, _ = greedy_assignment(instance, objective, order=order)
         if a is None:
             continue
         dec = repair(instance, objective, a[None])
-        if not dec.feasible[0]:
-            continue
-        a, value = dec.assignment[0], float(dec.value[0])
+        if dec.feasible[0]:
+            built.append((dec.assignment[0], float(dec.value[0])))
+    best_a, best_v, polished = None, np.inf, None
+    # The rounding is made and polished first: where capacity binds it is the best start,
+    # and at 1,000+ UEs the descents of poor greedy starts can take the whole time limit.
+    if lp_start and objective is Objective.ENERGY and built:
+        rounded = lp_rounding_start(instance, built[0][0], deadline, polish=polish)
+        if rounded is not None:
+            polished = rounded[0] if polish else None
+            best_a, best_v = rounded
+    for a, value in built:
         if polish:
             a, value = descend(instance, objective, a, deadline=deadline)
         if value < best_v:
             best_a, best_v = a, value
-    polished = None
-    if lp_start and objective is Objective.ENERGY and best_a is not None:
-        rounded = lp_rounding_start(instance, best_a, deadline, polish=polish)
-        if rounded is not None:
-            polished = rounded[0] if polish else None
-            if rounded[1] < best_v:
-                best_a, best_v = rounded
     return best_a, best_v, polished
 
 
