@@ -26,9 +26,9 @@ far the answer can be from optimal, whatever found it.
   The relaxation splits UEs across servers, which costs most where servers are many and
   UEs per server few (17 UEs on 13 servers: 27% below the optimum). So on instances of at
   most LATENCY_SEARCH_CELLS UE-option cells, when the dual is more than ROOT_TRIGGER below
-  a feasible value (the caller's `upper`, else the greedy decision's), the exact search of
-  `highs` (mecopt.outer_approximation, whose master is a relaxation) runs for at most
-  ROOT_TIME_LIMIT seconds, and its bound is kept if it is higher.
+  the better of the caller's `upper` and the greedy decision after the shared local
+  search, the exact search of `highs` (mecopt.outer_approximation, whose master is a
+  relaxation) runs for at most ROOT_TIME_LIMIT seconds, and its bound is kept if higher.
 Infeasible instances (proven by mecopt.certificate) have bound +inf.
 """
 

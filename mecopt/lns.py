@@ -215,8 +215,8 @@ def lp_rounding(instance: Instance, assignment: np.ndarray, *,
     repair and `_EnergyLNS._evict`), the start energy LNS takes when it is better than its
     own (a feasible (N,) assignment, or None when neither finds one). The LP splits at
     most M UEs, so on a generalized assignment problem this is a strong start for
-    `descend`. `assignment` is a feasible
-    fallback for the LP (used if the LP fails within `time_limit` seconds)."""
+    `descend`. `assignment` is a feasible fallback for the LP (used if the LP fails within
+    `time_limit` seconds)."""
     search = _EnergyLNS(instance, np.random.default_rng(0), None, None)
     return search.rounding(np.asarray(assignment, dtype=int), time_limit)
 

@@ -472,11 +472,10 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
     `polish(assignment, seconds)` is a fast improvement heuristic (mecopt.lns.improve for
     energy, mecopt.descend for latency), used under a time limit (for energy from
     POLISH_FIRST_MIN_UES UEs on): it improves the start before the first master solve. For
-    energy the master
-    then runs in time slices with the heuristic between them, each slice warm-started from
-    the best assignment so far (HiGHS restarts its tree, and the best bound of all slices
-    is kept); latency's master has no MIP start, so it runs the rest of the time at once,
-    with cuts at the polished incumbent.
+    energy the master then runs in time slices with the heuristic between them, each slice
+    warm-started from the best assignment so far (HiGHS restarts its tree, and the best
+    bound of all slices is kept); latency's master has no MIP start, so it runs the rest of
+    the time at once, with cuts at the polished incumbent.
     """
     t0 = time.perf_counter()
     fits = instance.option_ok.copy()
