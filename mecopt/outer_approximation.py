@@ -111,7 +111,9 @@ SLICE_MIN_S = 5.0
 # shipped library instance), and neither the heuristic nor slicing pays: the master runs
 # alone. Latency's descent runs first at every size: it takes 0.01-0.3 s below 200 UEs,
 # and where the master cannot close the gap in time its own incumbent can be far off
-# (held-out heavytail, 10 s: 0.4-7.8% above the descent's).
+# (held-out heavytail, 10 s: 0.4-7.8% above the descent's). Below this many UEs the
+# descended incumbent adds no cuts, so the master takes the path it takes alone: with
+# them it lost proofs it finds alone in 3-4 s of a 5 s limit (scale fuzz 222, 227).
 POLISH_FIRST_MIN_UES = 200
 
 # A fast improvement heuristic: (feasible assignment, seconds) -> an assignment no worse.
@@ -520,8 +522,9 @@ class _Search:
         self.slicing = self.polish_first and objective is Objective.ENERGY
         self.polish_s = 0.0
 
-    def consider(self, a: np.ndarray) -> bool:
-        """Evaluate an assignment; add its cuts; return False if it does not fit."""
+    def consider(self, a: np.ndarray, cuts: bool = True) -> bool:
+        """Evaluate an assignment; add its cuts (latency, if `cuts`); return False if it
+        does not fit."""
         instance, master = self.instance, self.master
         alloc, server_ok = waterfill(instance, a)
         if not server_ok.all():
@@ -529,7 +532,7 @@ class _Search:
                 master.add_no_good(int(j), np.flatnonzero(a == j))
             return False
         ev = evaluate(instance, a, alloc)
-        if self.objective is Objective.LATENCY:
+        if self.objective is Objective.LATENCY and cuts:
             master.add_cuts_at(a, alloc)
         energy_ok = (self.max_energy is None
                      or ev.total_energy_j <= self.max_energy * (1 + 1e-12))
@@ -545,7 +548,8 @@ class _Search:
         if self.best is None or seconds <= 0.05:
             return
         tick = time.perf_counter()
-        self.consider(np.asarray(self.polish(self.best, seconds), dtype=int))
+        self.consider(np.asarray(self.polish(self.best, seconds), dtype=int),
+                      cuts=self.instance.n_ues >= POLISH_FIRST_MIN_UES)
         self.polish_s += time.perf_counter() - tick
         if self.verbose:
             print(f"[highs] polish {seconds:.2f} s: incumbent {self.best_value / self.scale:.9g}",

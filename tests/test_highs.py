@@ -11,8 +11,10 @@ from click.testing import CliRunner
 
 import mecopt
 from mecopt.cli.main import cli
+from mecopt.construct import greedy_assignment
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
+from mecopt.objective import Objective
 from mecopt.reference import load_reference, optimum
 
 from conftest import INSTANCES, brute_force, library
@@ -277,6 +279,27 @@ def test_latency_time_limit_descends_the_start_first(monkeypatch):
     assert sol.objective_value == pytest.approx(ref, rel=1e-6)
     calls.clear()
     assert mecopt.solve(inst, "latency", "highs").status == "optimal" and not calls
+
+
+def test_latency_descent_below_200_ues_leaves_the_master_its_own_path():
+    """Below POLISH_FIRST_MIN_UES UEs the descended incumbent adds no cuts: the master
+    solves the same models, with the same cuts, as without the descent."""
+    from mecopt.descend import descend
+    from mecopt.outer_approximation import search
+
+    inst = mecopt.Instance.load(INSTANCES / "hetero" / "hetero-012.json")
+    start, _ = greedy_assignment(inst, Objective.LATENCY)
+
+    def polish(a, seconds):
+        return descend(inst, Objective.LATENCY, a, deadline=time.perf_counter() + seconds)[0]
+
+    runs = [search(inst, Objective.LATENCY, start=start, gap=1e-6, time_limit=20.0,
+                   threads=0, verbose=False, polish=p) for p in (None, polish)]
+    assert [r.status for r in runs] == ["optimal", "optimal"]
+    assert runs[1].extra["polish_s"] > 0
+    assert runs[0].extra["cuts"] == runs[1].extra["cuts"]
+    assert runs[0].extra["iterations"] == runs[1].extra["iterations"]
+    assert runs[0].value == pytest.approx(runs[1].value, rel=1e-12)
 
 
 def test_concurrent_solves_in_threads_all_succeed():
