@@ -27,12 +27,12 @@ differs from instance to instance (docs/lambo.md, "The world-trained model").
 
 `guard=true` (the default): for an instance outside lambo-s's training envelope (under auto
 or both), the greedy heuristic's decision (`greedy`'s orders=all: the cheapest construction
-over mecopt.construct.start_orders, about 10 ms at 50 UEs) and, for energy, the LP
-relaxation's rounding (mecopt.lns.lp_rounding, up to GUARD_LP_CELLS) compete with the
-decode, and the best is kept (and polished, with polish). Off the training families a
-decode can be several times the optimum where greedy is within a percent, and where
-capacity binds energy (a generalized assignment problem) the rounding is far ahead of both
-(docs/lambo.md, "The guard"); `extra["guard"]` says which won and `extra["value_network"]`
+over mecopt.construct.start_orders, about 10 ms at 50 UEs) and a relaxation's rounding (up
+to GUARD_LP_CELLS: for energy the LP relaxation's, mecopt.lns.lp_rounding; for latency the
+Lagrangian dual's, mecopt.polish.latency_rounding) compete with the decode, and the best
+is kept (and polished, with polish). Off the training families a decode can be several
+times the optimum where greedy is within a percent, and the roundings are often far ahead
+of both (docs/lambo.md, "The guard"); `extra["guard"]` says which won and `extra["value_network"]`
 keeps the network's own value. `guard=false` returns the decode.
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
@@ -59,7 +59,13 @@ from mecopt.learned import check_checkpoint, load_cached
 from mecopt.learned.threads import torch_threads
 from mecopt.method import Method, Option, Outcome, failure
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, LP_ROUNDING_S, finish_with_lns, lp_rounding_start
+from mecopt.polish import (
+    LNS_OPTION,
+    LP_ROUNDING_S,
+    finish_with_lns,
+    latency_rounding,
+    lp_rounding_start,
+)
 from mecopt.repair import repair
 from mecopt.status import Status
 
@@ -77,8 +83,10 @@ OUTSIDE_ADVICE = " (a decode can be far from optimal there: polish=true is advis
 BOTH = "both"  # decode with lambo-s and lambo-w, keep the better
 GUARD_WON = "greedy heuristic"  # extra["guard"] when the greedy heuristic beat the decode
 GUARD_ROUNDING = "lp rounding"  # extra["guard"] when the LP relaxation's rounding did
-# Energy: the guard also rounds the LP relaxation up to this many UE-option cells, N (M + 1)
-# (2,000 x 40 fits; the LP takes 0.1-0.5 s at 2,000 x 20-40, 3 s at 5,000 x 50).
+GUARD_DUAL = "dual rounding"  # extra["guard"] when the Lagrangian dual's rounding did
+# The guard also rounds a relaxation up to this many UE-option cells, N (M + 1): the LP for
+# energy, the Lagrangian dual for latency (2,000 x 40 fits; the LP takes 0.1-0.5 s at
+# 2,000 x 20-40, 3 s at 5,000 x 50).
 GUARD_LP_CELLS = 100_000
 IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 
@@ -239,18 +247,23 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     """The decoded `row` (decode_instances's) with a heuristic's decision in front when it
     is cheaper (water-filled; a tie keeps the decode) or the decode found none, as the best
     start and the first of "starts"; "guard" says which won ("decode", GUARD_WON or
-    GUARD_ROUNDING) and "value_network" keeps the decode's value (inf when it found none).
-    The heuristics: the greedy construction in every order (`greedy`'s orders=all; orders
-    after the first are skipped once `deadline` has passed) and, for energy on at most
-    GUARD_LP_CELLS cells, the LP relaxation's rounding made feasible
-    (`mecopt.lns.lp_rounding`, kept in "rounding" for the polish's start)."""
+    GUARD_ROUNDING or GUARD_DUAL) and "value_network" keeps the decode's value (inf when it
+    found none). The heuristics: the greedy construction in every order (`greedy`'s
+    orders=all; orders after the first are skipped once `deadline` has passed) and, on at
+    most GUARD_LP_CELLS cells, for energy the LP relaxation's rounding made feasible
+    (`mecopt.lns.lp_rounding`, kept in "rounding" for the polish's start), for latency the
+    Lagrangian dual's (`mecopt.polish.latency_rounding`)."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
     candidates = [(GUARD_WON, *cheapest_construction(instance, objective,
                                                      start_orders(instance, objective),
                                                      deadline)[:2])]
     left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
-    if (objective is Objective.ENERGY and left > 0
-            and instance.n_ues * (instance.n_servers + 1) <= GUARD_LP_CELLS):
+    small = instance.n_ues * (instance.n_servers + 1) <= GUARD_LP_CELLS
+    if objective is Objective.LATENCY and left > 0 and small:
+        rounded = latency_rounding(instance)
+        if rounded is not None:
+            candidates.append((GUARD_DUAL, rounded, evaluate(instance, rounded).value(objective)))
+    if objective is Objective.ENERGY and left > 0 and small:
         from mecopt.lns import lp_rounding  # HiGHS only when asked
 
         fallback = candidates[0][1] if candidates[0][1] is not None else row["assignment"]
@@ -482,8 +495,9 @@ class LamboMethod(Method):
         message = f"decided by {row['checkpoint']}: {row['outside']}{OUTSIDE_ADVICE}" \
             if row.get("outside") else ""
         if guarded and row["guard"] != "decode":
-            kept = "the greedy heuristic's decision" if row["guard"] == GUARD_WON \
-                else "the LP relaxation's rounding"
+            kept = {GUARD_WON: "the greedy heuristic's decision",
+                    GUARD_ROUNDING: "the LP relaxation's rounding",
+                    GUARD_DUAL: "the Lagrangian dual's rounding"}[row["guard"]]
             message = (f"kept {kept}, better than the decode of {row['checkpoint']}: "
                        f"{row['outside']}{OUTSIDE_ADVICE}")
         return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,

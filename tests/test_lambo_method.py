@@ -18,6 +18,7 @@ from mecopt.errors import InputError
 from mecopt.learned import resolve_checkpoint, shipped_names
 from mecopt.learned.checkpoint import read_checkpoint, shipped_path
 from mecopt.learned.lambo_method import (
+    GUARD_DUAL,
     GUARD_ROUNDING,
     GUARD_WON,
     OUTSIDE_ADVICE,
@@ -343,7 +344,7 @@ def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outs
         assert auto.extra["checkpoint"] == name
         assert np.array_equal(auto.assignment, named.assignment)
     assert "outside_training" not in mecopt.solve(paper, "latency", "lambo").extra
-    sol = mecopt.solve(tight, "latency", "lambo")
+    sol = mecopt.solve(tight, "latency", "lambo", guard=False)  # the decode's own message
     why = sol.extra["outside_training"]
     assert "is outside lambo-s's training range" in why
     assert sol.message == f"decided by lambo-w: {why}{OUTSIDE_ADVICE}"  # the user is told
@@ -378,7 +379,7 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     assert polished.objective_value <= sol.objective_value * (1 + 1e-12)
     assert polished.extra["value_decoded"] == pytest.approx(net.objective_value, rel=1e-9)
     # Where the decode is better it stays; inside the envelope the guard does not run.
-    tight = library("tight")[0]
+    tight = library("tight")[7]
     kept = mecopt.solve(tight, "latency", "lambo")
     assert kept.extra["guard"] == "decode"
     assert kept.objective_value < mecopt.solve(tight, "latency", "greedy",
@@ -391,6 +392,30 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     together = mecopt.solve_many([inst, tight, paper], "latency", "lambo")
     assert [s.extra.get("guard") for s in together] == [GUARD_WON, "decode", None]
     assert np.array_equal(together[0].assignment, sol.assignment)
+
+
+def test_guard_keeps_the_dual_rounding_for_latency():
+    """The same sparse instance under the latency prompt: the Lagrangian dual's rounding
+    (each UE's cheapest option at the dual's capacity prices, repaired) beats the decode
+    and the greedy heuristic; the default returns it and says so, and the polish starts
+    from it."""
+    from mecopt.polish import latency_rounding
+
+    inst = mecopt.generate("sparse", 100, 10, seed=4)
+    greedy = mecopt.solve(inst, "latency", "greedy", orders="all")
+    net = mecopt.solve(inst, "latency", "lambo", guard=False)
+    rounded = latency_rounding(inst)
+    assert rounded is not None and mecopt.evaluate(inst, rounded).feasible
+    sol = mecopt.solve(inst, "latency", "lambo")
+    assert sol.status == "feasible" and sol.extra["guard"] == GUARD_DUAL
+    assert sol.objective_value == pytest.approx(
+        mecopt.evaluate(inst, rounded).mean_latency_s, rel=1e-12)
+    assert sol.objective_value < min(net.objective_value, greedy.objective_value)
+    assert sol.message.startswith("kept the Lagrangian dual's rounding, better than the "
+                                  "decode of lambo-w: ")
+    polished = mecopt.solve(inst, "latency", "lambo", polish=True)
+    assert polished.extra["polish_start"] == GUARD_DUAL
+    assert polished.objective_value <= sol.objective_value
 
 
 def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
@@ -427,7 +452,7 @@ def test_checkpoint_both_keeps_the_better_of_the_two_networks():
                for ck in ("lambo-s", "lambo-w")}
         assert one[winner].objective_value < min(s.objective_value for s in one.values()) \
             * (1 + 1e-12)
-        both = mecopt.solve(inst, "latency", "lambo", checkpoint="both")
+        both = mecopt.solve(inst, "latency", "lambo", checkpoint="both", guard=False)
         assert both.extra["checkpoint"] == winner
         assert both.assignment == one[winner].assignment
         assert both.objective_value == pytest.approx(one[winner].objective_value, rel=1e-12)
