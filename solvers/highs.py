@@ -3,11 +3,12 @@
 Minimum energy is a generalized assignment MILP; minimum latency is a convex MINLP solved
 exactly by outer approximation over a MILP master (mecopt/outer_approximation.py explains
 the cuts and why the loop ends at the optimum). The greedy assignment is the first
-incumbent; under a time limit a heuristic improves it first: for energy (from 200 UEs on)
-large-neighbourhood search (mecopt.lns), again whenever a time slice of the master ends
-unproven, every master solve starting from the best assignment so far (HiGHS's MIP start);
-for latency (at every size) the shared local search (mecopt.descend), whose incumbent the
-cuts start from.
+incumbent (for latency the better of it and the Lagrangian dual's rounding,
+mecopt.polish.latency_rounding); under a time limit a heuristic improves it first: for
+energy (from 200 UEs on) large-neighbourhood search (mecopt.lns), again whenever a time
+slice of the master ends unproven, every master solve starting from the best assignment so
+far (HiGHS's MIP start); for latency (at every size) the shared local search
+(mecopt.descend), whose incumbent the cuts start from (from 200 UEs on).
 Every decision is water-filled (mecopt.waterfill), so among energy-optimal assignments the
 allocation is the latency-optimal one. For energy, server options dominated by local
 execution are left out of the master (`dominated_by_local`).
@@ -24,9 +25,11 @@ import time
 import numpy as np
 
 from mecopt.construct import greedy_assignment
+from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
+from mecopt.polish import latency_rounding
 from mecopt.status import Status
 
 
@@ -51,8 +54,15 @@ class HighsMethod(Method):
         from mecopt.lns import improve
         from mecopt.outer_approximation import search
 
+        began = time.perf_counter()
         cap = self.config["max_energy"]
         start, _ = greedy_assignment(instance, objective)
+        if objective is Objective.LATENCY and cap is None:
+            # The Lagrangian dual's rounding is often far better than greedy's decision
+            # (mecopt.polish.latency_rounding), and so is its descent.
+            start = _better(instance, objective, start, latency_rounding(instance))
+        if time_limit is not None:  # the starts' time counts
+            time_limit = max(time_limit - (time.perf_counter() - began), 0.01)
         polish = None
         if objective is Objective.ENERGY and cap is None:
             def polish(a: np.ndarray, seconds: float) -> np.ndarray:
@@ -74,6 +84,18 @@ class HighsMethod(Method):
             message = infeasibility_cause(instance, cap)
         return Outcome(result.assignment, status=result.status, bound=bound, message=message,
                        extra=result.extra)
+
+
+def _better(instance: Instance, objective: Objective, *options: np.ndarray | None
+            ) -> np.ndarray | None:
+    """The cheapest of the feasible assignments among `options` (None if none is)."""
+    best, value = None, np.inf
+    for a in options:
+        if a is not None:
+            ev = evaluate(instance, a)
+            if ev.feasible and ev.value(objective) < value:
+                best, value = a, ev.value(objective)
+    return best
 
 
 def infeasibility_cause(instance: Instance, max_energy: float | None = None) -> str:

@@ -381,3 +381,26 @@ def test_a_master_solve_past_its_deadline_reports_the_time_limit():
     master = Master(inst, Objective.LATENCY)
     term, x, _ = master.solve(time_limit=1e-3, rel_gap=1e-6, threads=0, verbose=False)
     assert term == TerminationCondition.maxTimeLimit and x is None
+
+
+def test_latency_starts_from_the_better_of_greedy_and_the_dual_rounding(monkeypatch):
+    """The latency search's first incumbent is the cheaper of greedy's decision and the
+    Lagrangian dual's rounding; either way the optimum is proven."""
+    import mecopt.solvers.highs as highs_module
+    from mecopt.polish import latency_rounding
+
+    inst = mecopt.Instance.load(INSTANCES / "hetero" / "hetero-012.json")
+    ref = optimum(load_reference(INSTANCES / "hetero" / "reference.json"), inst.name,
+                  "latency")
+    greedy, _ = greedy_assignment(inst, Objective.LATENCY)
+    rounded = latency_rounding(inst)
+    assert rounded is not None
+    assert highs_module._better(inst, Objective.LATENCY, greedy, rounded) is (
+        rounded if mecopt.evaluate(inst, rounded).mean_latency_s
+        < mecopt.evaluate(inst, greedy).mean_latency_s else greedy)
+    assert highs_module._better(inst, Objective.LATENCY, None, None) is None
+    for make in (latency_rounding, lambda instance: None):
+        monkeypatch.setattr(highs_module, "latency_rounding", make)
+        sol = mecopt.solve(inst, "latency", "highs")
+        assert sol.status == "optimal"
+        assert sol.objective_value == pytest.approx(ref, rel=1e-6)
