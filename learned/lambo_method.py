@@ -35,6 +35,13 @@ times the optimum where greedy is within a percent, and the roundings are often 
 of both (docs/lambo.md, "The guard"); `extra["guard"]` says which won and `extra["value_network"]`
 keeps the network's own value. `guard=false` returns the decode.
 
+`refine=true` (the default), also only outside the envelope: the guard's pick is then
+improved by the shared local search (mecopt.descend) for at most as long as the decode and
+the guard took, so the call takes at most about twice as long; from a rounding the descent
+usually ends at a local optimum well before that (10-130 ms at 100-400 UEs, against 0.2-0.6
+s for the decode), and a time limit still bounds it. `extra["value_guard"]` keeps the
+value before it. With polish=true the polish does this (and more) instead.
+
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
 docs/batch.md) greedy decoding runs in batched passes, with the decisions each instance
@@ -88,6 +95,12 @@ GUARD_DUAL = "dual rounding"  # extra["guard"] when the Lagrangian dual's roundi
 # energy, the Lagrangian dual for latency (2,000 x 40 fits; the LP takes 0.1-0.5 s at
 # 2,000 x 20-40, 3 s at 5,000 x 50).
 GUARD_LP_CELLS = 100_000
+# refine=true descends from the guard's pick for as long as the decode and the guard took,
+# and at least this long [s]: from a rounding the descent mostly ends at its local optimum
+# well inside that (2-19 rounds, 10 ms-1.8 s, at 300-2,000 UEs), and then the answer does not
+# depend on the machine's speed; the floor keeps it so where a decode is a few milliseconds
+# (a row of a batched pass gets its share of the pass).
+REFINE_MIN_S = 0.1
 IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 
 # threads=0 (auto): a pass of at least this many decodes uses every core when the machine
@@ -320,6 +333,8 @@ class LamboMethod(Method):
                                     "or both), keep the greedy heuristic's decision, or for "
                                     "energy the LP relaxation's rounding, where it beats "
                                     "the decode"),
+        "refine": Option(bool, True, "with the guard: descend from its pick (mecopt.descend) "
+                                     "for at most as long as the decode and the guard took"),
     }
 
     @classmethod
@@ -348,9 +363,11 @@ class LamboMethod(Method):
             check_checkpoint("lambo", name, dev)  # a bad one is a one-line error
 
     def _solve(self, instance, objective, *, time_limit, seed):
-        deadline = None if time_limit is None else time.perf_counter() + time_limit
+        start = time.perf_counter()
+        deadline = None if time_limit is None else start + time_limit
         row = self._decode([instance], objective, seed)[0]
-        return self._finish_row(instance, objective, row, deadline=deadline, seed=seed)
+        return self._finish_row(instance, objective, row, deadline=deadline, seed=seed,
+                                decode_s=time.perf_counter() - start)
 
     @property
     def batches(self) -> bool:
@@ -384,7 +401,7 @@ class LamboMethod(Method):
                 deadline = None if time_limit is None else begin + time_limit - share
                 try:
                     outcome = self._finish_row(inst, objective, row, deadline=deadline,
-                                               seed=seed)
+                                               seed=seed, decode_s=share)
                 except InputError:
                     raise  # as `_solve` would; solve_many then finds the instance at fault
                 except Exception as exc:
@@ -428,9 +445,12 @@ class LamboMethod(Method):
         return rows
 
     def _finish_row(self, instance: Instance, objective: Objective, row: dict[str, Any], *,
-                    deadline: float | None, seed: int) -> Outcome:
-        """A decoded row to an outcome: polish and LNS if asked, then the better of the
-        sigmoid head's allocation and water-filling."""
+                    deadline: float | None, seed: int, decode_s: float = 0.0) -> Outcome:
+        """A decoded row to an outcome: the guard and its refinement outside the envelope,
+        polish and LNS if asked, then the better of the sigmoid head's allocation and
+        water-filling. `decode_s`: the seconds this row's decode took (the refinement's
+        budget, with the guard's)."""
+        begin = time.perf_counter()
         k = self.config["samples"]
         decoding = "greedy" if k == 1 else f"best of {k}"
         # The guard is skipped when the time limit is already spent on the decode.
@@ -445,6 +465,7 @@ class LamboMethod(Method):
                                    "capacities, and the repair found no room for it either"
                                    + (" (nor did the greedy heuristic)" if guarded else ""))
         a, alloc, doubt = row["assignment"], row["allocation_sigmoid"], row.get("doubt")
+        then = ""  # said in the message when the refinement moved the guard's pick
         extra: dict[str, Any] = {"decoding": decoding, "reordered": bool(row.get("reordered")),
                                  "repaired": bool(row.get("repaired")),
                                  "checkpoint": row.get("checkpoint")}
@@ -452,6 +473,17 @@ class LamboMethod(Method):
             extra["outside_training"] = row["outside"]
         if guarded:
             extra.update(guard=row["guard"], value_network=_finite(row["value_network"]))
+            if self.config["refine"] and not self.config["polish"]:
+                now = time.perf_counter()
+                until = now + max(decode_s + (now - begin), REFINE_MIN_S)
+                if deadline is not None:
+                    until = min(until, deadline)
+                if until > now:
+                    refined, value = descend(instance, objective, a, deadline=until)
+                    extra.update(value_guard=_finite(row["value"]), value_refined=value,
+                                 refine_s=time.perf_counter() - now)
+                    if not np.array_equal(refined, a):
+                        a, alloc, then = refined, None, ", then refined by local search"
         rounded = None  # energy polish's start from the LP rounding, descended
         if self.config["polish"]:
             start, value, polished_starts, source = time.perf_counter(), np.inf, 0, None
@@ -492,13 +524,13 @@ class LamboMethod(Method):
                                         or sig.value(objective) < filled.value(objective))
         extra["allocation"] = "sigmoid" if use_sigmoid else "water-filling"
         # The user should know when the instance is unlike what the default network saw.
-        message = f"decided by {row['checkpoint']}: {row['outside']}{OUTSIDE_ADVICE}" \
+        message = f"decided by {row['checkpoint']}{then}: {row['outside']}{OUTSIDE_ADVICE}" \
             if row.get("outside") else ""
         if guarded and row["guard"] != "decode":
             kept = {GUARD_WON: "the greedy heuristic's decision",
                     GUARD_ROUNDING: "the LP relaxation's rounding",
                     GUARD_DUAL: "the Lagrangian dual's rounding"}[row["guard"]]
-            message = (f"kept {kept}, better than the decode of {row['checkpoint']}: "
+            message = (f"kept {kept}, better than the decode of {row['checkpoint']}{then}: "
                        f"{row['outside']}{OUTSIDE_ADVICE}")
         return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,
                        extra=extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -339,7 +340,7 @@ def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outs
     paper = library("paper")[0]
     tight = library("tight")[0]
     for inst, name in ((paper, "lambo-s"), (tight, "lambo-w")):
-        auto = mecopt.solve(inst, "energy", "lambo")
+        auto = mecopt.solve(inst, "energy", "lambo", guard=False)  # the decode alone
         named = mecopt.solve(inst, "energy", "lambo", checkpoint=name)
         assert auto.extra["checkpoint"] == name
         assert np.array_equal(auto.assignment, named.assignment)
@@ -367,7 +368,7 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     inst = bench_fuzz.fuzz_instance(217)
     greedy = mecopt.solve(inst, "latency", "greedy", orders="all")
     net = mecopt.solve(inst, "latency", "lambo", guard=False)
-    sol = mecopt.solve(inst, "latency", "lambo")
+    sol = mecopt.solve(inst, "latency", "lambo", refine=False)  # the guard's pick
     assert net.objective_value > 2 * greedy.objective_value and "guard" not in net.extra
     assert sol.extra["guard"] == GUARD_WON
     assert np.array_equal(sol.assignment, greedy.assignment)
@@ -380,7 +381,7 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     assert polished.extra["value_decoded"] == pytest.approx(net.objective_value, rel=1e-9)
     # Where the decode is better it stays; inside the envelope the guard does not run.
     tight = library("tight")[7]
-    kept = mecopt.solve(tight, "latency", "lambo")
+    kept = mecopt.solve(tight, "latency", "lambo", refine=False)
     assert kept.extra["guard"] == "decode"
     assert kept.objective_value < mecopt.solve(tight, "latency", "greedy",
                                                orders="all").objective_value
@@ -389,7 +390,7 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     paper = library("paper")[0]
     assert "guard" not in mecopt.solve(paper, "latency", "lambo").extra
     # Batched, each instance gets the decision it gets alone.
-    together = mecopt.solve_many([inst, tight, paper], "latency", "lambo")
+    together = mecopt.solve_many([inst, tight, paper], "latency", "lambo", refine=False)
     assert [s.extra.get("guard") for s in together] == [GUARD_WON, "decode", None]
     assert np.array_equal(together[0].assignment, sol.assignment)
 
@@ -406,7 +407,7 @@ def test_guard_keeps_the_dual_rounding_for_latency():
     net = mecopt.solve(inst, "latency", "lambo", guard=False)
     rounded = latency_rounding(inst)
     assert rounded is not None and mecopt.evaluate(inst, rounded).feasible
-    sol = mecopt.solve(inst, "latency", "lambo")
+    sol = mecopt.solve(inst, "latency", "lambo", refine=False)
     assert sol.status == "feasible" and sol.extra["guard"] == GUARD_DUAL
     assert sol.objective_value == pytest.approx(
         mecopt.evaluate(inst, rounded).mean_latency_s, rel=1e-12)
@@ -428,7 +429,7 @@ def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
     inst = mecopt.generate("sparse", 100, 10, seed=4)
     greedy = mecopt.solve(inst, "energy", "greedy", orders="all")
     net = mecopt.solve(inst, "energy", "lambo", guard=False)
-    sol = mecopt.solve(inst, "energy", "lambo")
+    sol = mecopt.solve(inst, "energy", "lambo", refine=False)
     assert sol.status == "feasible" and sol.extra["guard"] == GUARD_ROUNDING
     assert sol.objective_value < min(net.objective_value, greedy.objective_value)
     assert sol.extra["value_network"] == pytest.approx(net.objective_value, rel=1e-9)
@@ -442,6 +443,43 @@ def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
     polished = mecopt.solve(inst, "energy", "lambo", polish=True)
     assert len(rounded) == 1 and polished.extra["polish_start"] == "lp rounding"
     assert polished.objective_value <= sol.objective_value * (1 + 1e-12)
+
+
+def test_refine_descends_from_the_guards_pick(monkeypatch):
+    """Outside lambo-s's envelope the default descends from the guard's pick (refine=true):
+    on the sparse instance it improves on it under both prompts and says so, within a budget
+    of what the decode and the guard took (at least REFINE_MIN_S) that a time limit caps.
+    It does not run inside the envelope, with guard=false, or with polish (which descends
+    anyway)."""
+    import mecopt.learned.lambo_method as lm
+
+    budgets = []
+    real = lm.descend
+
+    def unbounded(*args, deadline=None, **kwargs):
+        budgets.append(deadline - time.perf_counter())
+        return real(*args, **kwargs)  # to its local optimum, whatever the machine's speed
+
+    monkeypatch.setattr(lm, "descend", unbounded)
+    inst = mecopt.generate("sparse", 100, 10, seed=4)
+    for objective in ("latency", "energy"):
+        pick = mecopt.solve(inst, objective, "lambo", refine=False)
+        sol = mecopt.solve(inst, objective, "lambo")
+        expected, value = real(inst, objective, pick.assignment)
+        assert sol.extra["value_guard"] == pytest.approx(pick.objective_value, rel=1e-12)
+        assert sol.objective_value == pytest.approx(value, rel=1e-12)
+        assert sol.objective_value < pick.objective_value * (1 - 1e-4)
+        assert np.array_equal(sol.assignment, expected)
+        assert ", then refined by local search: " in sol.message
+    assert len(budgets) == 2 and min(budgets) > 0.5 * lm.REFINE_MIN_S
+    monkeypatch.setattr(lm, "REFINE_MIN_S", 1000.0)
+    mecopt.solve(inst, "energy", "lambo", time_limit=30)
+    assert 0 < budgets[-1] <= 30  # the time limit's deadline caps the budget
+    for other in (mecopt.solve(library("paper")[0], "energy", "lambo"),
+                  mecopt.solve(inst, "energy", "lambo", guard=False),
+                  mecopt.solve(inst, "energy", "lambo", polish=True)):
+        assert "value_refined" not in other.extra
+    assert len(budgets) == 3
 
 
 def test_checkpoint_both_keeps_the_better_of_the_two_networks():
