@@ -35,12 +35,13 @@ times the optimum where greedy is within a percent, and the roundings are often 
 of both (docs/lambo.md, "The guard"); `extra["guard"]` says which won and `extra["value_network"]`
 keeps the network's own value. `guard=false` returns the decode.
 
-`refine=true` (the default), also only outside the envelope: the guard's pick is then
-improved by the shared local search (mecopt.descend) for at most as long as the decode and
-the guard took, so the call takes at most about twice as long; from a rounding the descent
-usually ends at a local optimum well before that (10-130 ms at 100-400 UEs, against 0.2-0.6
-s for the decode), and a time limit still bounds it. `extra["value_guard"]` keeps the
-value before it. With polish=true the polish does this (and more) instead.
+`refine=true` (the default), also only outside the envelope and on at most GUARD_LP_CELLS
+cells: the guard's pick is then improved by the shared local search (mecopt.descend) for at
+most as long as the decode and the guard took (at least REFINE_MIN_S), so the call takes at
+most about twice as long; from a rounding the descent mostly ends at its local optimum well
+before that, and a time limit still bounds it. `extra["value_guard"]` keeps the value
+before it, `extra["value_refined"]` the value after. With polish=true the polish does this
+(and more) instead.
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
@@ -93,7 +94,8 @@ GUARD_ROUNDING = "lp rounding"  # extra["guard"] when the LP relaxation's roundi
 GUARD_DUAL = "dual rounding"  # extra["guard"] when the Lagrangian dual's rounding did
 # The guard also rounds a relaxation up to this many UE-option cells, N (M + 1): the LP for
 # energy, the Lagrangian dual for latency (2,000 x 40 fits; the LP takes 0.1-0.5 s at
-# 2,000 x 20-40, 3 s at 5,000 x 50).
+# 2,000 x 20-40, 3 s at 5,000 x 50). refine=true descends up to it too: above it the
+# descent's swap neighbourhood alone holds N (N - 1) / 2 pairs (100 MB at 5,000 UEs).
 GUARD_LP_CELLS = 100_000
 # refine=true descends from the guard's pick for as long as the decode and the guard took,
 # and at least this long [s]: from a rounding the descent mostly ends at its local optimum
@@ -334,7 +336,8 @@ class LamboMethod(Method):
                                     "energy the LP relaxation's rounding, where it beats "
                                     "the decode"),
         "refine": Option(bool, True, "with the guard: descend from its pick (mecopt.descend) "
-                                     "for at most as long as the decode and the guard took"),
+                                     "for at most as long as the decode and the guard took "
+                                     f"(up to {GUARD_LP_CELLS:,} UE-option cells)"),
     }
 
     @classmethod
@@ -473,7 +476,8 @@ class LamboMethod(Method):
             extra["outside_training"] = row["outside"]
         if guarded:
             extra.update(guard=row["guard"], value_network=_finite(row["value_network"]))
-            if self.config["refine"] and not self.config["polish"]:
+            cells = instance.n_ues * (instance.n_servers + 1)
+            if self.config["refine"] and not self.config["polish"] and cells <= GUARD_LP_CELLS:
                 now = time.perf_counter()
                 until = now + max(decode_s + (now - begin), REFINE_MIN_S)
                 if deadline is not None:

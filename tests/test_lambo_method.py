@@ -449,8 +449,8 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
     """Outside lambo-s's envelope the default descends from the guard's pick (refine=true):
     on the sparse instance it improves on it under both prompts and says so, within a budget
     of what the decode and the guard took (at least REFINE_MIN_S) that a time limit caps.
-    It does not run inside the envelope, with guard=false, or with polish (which descends
-    anyway)."""
+    It does not run inside the envelope, with guard=false, with polish (which descends
+    anyway) or above GUARD_LP_CELLS."""
     import mecopt.learned.lambo_method as lm
 
     budgets = []
@@ -479,6 +479,8 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
                   mecopt.solve(inst, "energy", "lambo", guard=False),
                   mecopt.solve(inst, "energy", "lambo", polish=True)):
         assert "value_refined" not in other.extra
+    monkeypatch.setattr(lm, "GUARD_LP_CELLS", inst.n_ues * (inst.n_servers + 1) - 1)
+    assert "value_refined" not in mecopt.solve(inst, "energy", "lambo").extra  # too large
     assert len(budgets) == 3
 
 
