@@ -5,8 +5,9 @@
         [--methods SPEC,...]
 
 Per family and prompt (latency, energy) it draws K instances (seeds 5,000,000 up) and runs
-lambo (the default: greedy decoding, with the greedy heuristic's guard), lambo_net (the
-network's greedy decoding alone, guard=false), lambo best-of-8 (samples=8), lambo polish
+lambo (the default: greedy decoding, with the guard and its refinement), lambo_pick (the
+guard's pick without the refinement, refine=false), lambo_net (the network's greedy
+decoding alone, guard=false), lambo best-of-8 (samples=8), lambo polish
 (polish=true), lambo polish followed by one second of the shared LNS guided by the policy's
 doubt (polish=true:lns=1), greedy, de, highs and scip through the bench harness
 (`mecopt.bench.run_bench`, with the certified gap of `mecopt.bound`); `--methods` replaces
@@ -34,7 +35,8 @@ from mecopt.bench import run_bench
 from mecopt.generators import HELD_OUT_FAMILIES
 
 SEED_BASE = 5_000_000
-METHODS = ("lambo", "lambo_net=lambo:guard=false", "lambo_bo8=lambo:samples=8",
+METHODS = ("lambo", "lambo_pick=lambo:refine=false", "lambo_net=lambo:guard=false",
+           "lambo_bo8=lambo:samples=8",
            "lambo_polish=lambo:polish=true", "lambo_lns=lambo:polish=true:lns=1", "greedy",
            "de", "highs", "scip")
 DEFAULT_FAMILIES = (*HELD_OUT_FAMILIES, "world")
