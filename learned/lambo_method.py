@@ -40,8 +40,10 @@ cells: the guard's pick is then improved by the shared local search (mecopt.desc
 most as long as the decode and the guard took (at least REFINE_MIN_S), so the call takes at
 most about twice as long; from a rounding the descent mostly ends at its local optimum well
 before that, and a time limit still bounds it. `extra["value_guard"]` keeps the value
-before it, `extra["value_refined"]` the value after. With polish=true the polish does this
-(and more) instead.
+before it, `extra["value_refined"]` the value after. For energy, when the LP relaxation's
+rounding lost the pick, it is descended too and the better kept, as the polish does
+(`extra["refine_start"]` says which start won). With polish=true the polish does this (and
+more) instead.
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
@@ -484,10 +486,21 @@ class LamboMethod(Method):
                     until = min(until, deadline)
                 if until > now:
                     refined, value = descend(instance, objective, a, deadline=until)
+                    start = row["guard"]
+                    rounding = row.get("rounding")  # energy: the LP's, when it lost the pick
+                    if rounding is not None and start != GUARD_ROUNDING and \
+                            time.perf_counter() < until:
+                        # Polish's rule: a rounding's local optimum can beat the pick's.
+                        other, v = descend(instance, objective, rounding, deadline=until)
+                        if v < value:
+                            refined, value, start = other, v, GUARD_ROUNDING
                     extra.update(value_guard=_finite(row["value"]), value_refined=value,
-                                 refine_s=time.perf_counter() - now)
+                                 refine_start=start, refine_s=time.perf_counter() - now)
                     if not np.array_equal(refined, a):
-                        a, alloc, then = refined, None, ", then refined by local search"
+                        a, alloc = refined, None
+                        then = (", then refined by local search" if start == row["guard"]
+                                else ", then beaten by the LP relaxation's rounding, "
+                                     "refined by local search")
         rounded = None  # energy polish's start from the LP rounding, descended
         if self.config["polish"]:
             start, value, polished_starts, source = time.perf_counter(), np.inf, 0, None

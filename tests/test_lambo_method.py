@@ -484,6 +484,29 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
     assert len(budgets) == 3
 
 
+def test_refine_also_descends_the_lp_rounding_where_it_lost_the_pick(monkeypatch):
+    """Energy, heavytail seed 5,000,402: the guard keeps greedy's decision, but the LP
+    relaxation's rounding, descended, ends lower than greedy's decision descended; the
+    refinement keeps the better of the two descents, as the polish does, and says so."""
+    import mecopt.learned.lambo_method as lm
+    from mecopt.lns import lp_rounding
+
+    monkeypatch.setattr(lm, "REFINE_MIN_S", 60.0)  # both descents end at their local optima
+    inst = mecopt.generate("heavytail", seed=5_000_402)
+    pick = mecopt.solve(inst, "energy", "lambo", refine=False)
+    assert pick.extra["guard"] == GUARD_WON
+    sol = mecopt.solve(inst, "energy", "lambo")
+    greedy_descent = mecopt.descend(inst, "energy", pick.assignment)[1]
+    fallback = np.asarray(pick.assignment)
+    rounding_descent = mecopt.descend(inst, "energy",
+                                      lp_rounding(inst, fallback, time_limit=10))[1]
+    assert rounding_descent < greedy_descent
+    assert sol.extra["refine_start"] == GUARD_ROUNDING
+    assert sol.objective_value == pytest.approx(rounding_descent, rel=1e-12)
+    assert ", then beaten by the LP relaxation's rounding, refined by local search: " \
+        in sol.message
+
+
 def test_checkpoint_both_keeps_the_better_of_the_two_networks():
     """On tight latency lambo-s decodes better on tight-000 and lambo-w on tight-005; both
     returns that network's decision and says which."""
