@@ -275,7 +275,7 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
                                                      start_orders(instance, objective),
                                                      deadline)[:2])]
     left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
-    small = instance.n_ues * (instance.n_servers + 1) <= GUARD_LP_CELLS
+    small = within_guard_cells(instance)
     if objective is Objective.LATENCY and left > 0 and small:
         rounded = latency_rounding(instance)
         if rounded is not None:
@@ -296,6 +296,28 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
                      "doubt": None, "source": name}
             out.update(start, starts=[start, *row["starts"]], guard=name)
     return out
+
+
+def within_guard_cells(instance: Instance) -> bool:
+    """Whether the instance has at most GUARD_LP_CELLS UE-option cells, N (M + 1): where the
+    guard rounds a relaxation and refine=true descends."""
+    return instance.n_ues * (instance.n_servers + 1) <= GUARD_LP_CELLS
+
+
+def refine_pick(instance: Instance, objective: Objective, row: dict[str, Any], a: np.ndarray,
+                until: float) -> tuple[np.ndarray, float, str]:
+    """refine=true: the guard's pick `a` descended (mecopt.descend) until `until` (a
+    time.perf_counter() value); for energy, when the LP relaxation's rounding lost the pick,
+    the rounding descended too (lp_rounding_start, the polish's rule) and the better kept.
+    Returns (assignment, value, start), start being row["guard"] or GUARD_ROUNDING."""
+    refined, value = descend(instance, objective, a, deadline=until)
+    start = row["guard"]
+    rounding = row.get("rounding")  # energy: the LP's, when it lost the pick
+    if rounding is not None and start != GUARD_ROUNDING:
+        other = lp_rounding_start(instance, a, until, rounded=rounding)
+        if other is not None and other[1] < value:
+            (refined, value), start = other, GUARD_ROUNDING
+    return refined, value, start
 
 
 def _finite(value: float) -> float | None:
@@ -478,29 +500,20 @@ class LamboMethod(Method):
             extra["outside_training"] = row["outside"]
         if guarded:
             extra.update(guard=row["guard"], value_network=_finite(row["value_network"]))
-            cells = instance.n_ues * (instance.n_servers + 1)
-            if self.config["refine"] and not self.config["polish"] and cells <= GUARD_LP_CELLS:
-                now = time.perf_counter()
-                until = now + max(decode_s + (now - begin), REFINE_MIN_S)
-                if deadline is not None:
-                    until = min(until, deadline)
-                if until > now:
-                    refined, value = descend(instance, objective, a, deadline=until)
-                    start = row["guard"]
-                    rounding = row.get("rounding")  # energy: the LP's, when it lost the pick
-                    if rounding is not None and start != GUARD_ROUNDING and \
-                            time.perf_counter() < until:
-                        # Polish's rule: a rounding's local optimum can beat the pick's.
-                        other, v = descend(instance, objective, rounding, deadline=until)
-                        if v < value:
-                            refined, value, start = other, v, GUARD_ROUNDING
-                    extra.update(value_guard=_finite(row["value"]), value_refined=value,
-                                 refine_start=start, refine_s=time.perf_counter() - now)
-                    if not np.array_equal(refined, a):
-                        a, alloc = refined, None
-                        then = (", then refined by local search" if start == row["guard"]
-                                else ", then beaten by the LP relaxation's rounding, "
-                                     "refined by local search")
+            now = time.perf_counter()
+            until = now + max(decode_s + (now - begin), REFINE_MIN_S)
+            if deadline is not None:
+                until = min(until, deadline)
+            if self.config["refine"] and not self.config["polish"] \
+                    and within_guard_cells(instance) and until > now:
+                refined, value, start = refine_pick(instance, objective, row, a, until)
+                extra.update(value_guard=_finite(row["value"]), value_refined=value,
+                             refine_start=start, refine_s=time.perf_counter() - now)
+                if not np.array_equal(refined, a):
+                    a, alloc = refined, None
+                    then = (", then refined by local search" if start == row["guard"]
+                            else ", then beaten by the LP relaxation's rounding, "
+                                 "refined by local search")
         rounded = None  # energy polish's start from the LP rounding, descended
         if self.config["polish"]:
             start, value, polished_starts, source = time.perf_counter(), np.inf, 0, None
