@@ -14,12 +14,14 @@ their `mecopt.units.cost_unit` inside the model (results come back in the caller
 
 from __future__ import annotations
 
-import io
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import highspy
 import numpy as np
-from pyomo.common.tee import capture_output
 
 from mecopt.instance import Instance
 from mecopt.locks import SOLVER_LOCK
@@ -144,10 +146,27 @@ def run_highs(h: highspy.Highs) -> None:
         h.run()
 
 
+@contextmanager
+def _fd1_to_null() -> Iterator[None]:
+    """File descriptor 1 on the null device for the block. Not Pyomo's capture_output:
+    importing Pyomo here made every later `import scipy` run Pyomo's scipy hook, which
+    imports scipy.stats and more (0.4-0.6 s on a lambo latency call's first guard)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
 def quiet_highs() -> highspy.Highs:
     """A HiGHS instance that prints nothing: the first one in a process prints a banner
     straight to file descriptor 1, where the CLI may be writing a solution JSON."""
-    with SOLVER_LOCK, capture_output(io.StringIO(), capture_fd=True):
+    with SOLVER_LOCK, _fd1_to_null():
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     return h

@@ -90,3 +90,22 @@ def test_placement_words():
     assert placement([0, 2, 2, 1]) == ("local 1, offloaded 3 to 2 servers, busiest server 2 "
                                        "(2 UEs)")
     assert placement([3]) == "local 0, offloaded 1 to 1 server, busiest server 3 (1 UE)"
+
+
+# HiGHS prints a banner to file descriptor 1 when the first instance of a process is made.
+QUIET_HIGHS = """
+import sys
+from mecopt.relaxation import quiet_highs
+quiet_highs()
+quiet_highs()
+print("pyomo imported:", "pyomo" in sys.modules)
+"""
+
+
+def test_quiet_highs_prints_nothing_and_imports_no_pyomo():
+    # Nothing but the script's own line on stdout (where the CLI may write a solution JSON),
+    # and no Pyomo: its import hook would make every later scipy import load scipy.stats.
+    res = subprocess.run([sys.executable, "-c", QUIET_HIGHS], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout == "pyomo imported: False\n"
