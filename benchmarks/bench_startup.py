@@ -10,6 +10,9 @@ machine spreads over all of them), with the `mecopt` console script beside this 
 - `mecopt methods`
 - `mecopt solve instances/paper/paper-000.json --method M -o FILE --force` for M = greedy,
   highs and lambo (4 servers x 50 UEs, minimum latency)
+- `mecopt solve instances/tight/tight-000.json --method lambo -o FILE --force` (outside
+  lambo-s's training envelope, so lambo-w decides and the guard and the refinement run;
+  the latency guard's Lagrangian dual imports scipy.optimize)
 and, for reference, `python -c pass`, `python -c "import numpy"` and `python -c "import
 mecopt"` (the floor under any mecopt command). It prints the minimum and the median wall
 time of each: the whole process, interpreter start, imports, the solve and the solution
@@ -34,6 +37,7 @@ from processes import load_line, mecopt_command, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER0 = ROOT / "instances" / "paper" / "paper-000.json"
+TIGHT0 = ROOT / "instances" / "tight" / "tight-000.json"
 TARGET_S = 0.3  # greedy, whole process (issue #19)
 
 
@@ -50,7 +54,10 @@ def run(repeat: int, out: Path) -> dict[str, dict]:
                 "python -c 'import mecopt'": [sys.executable, "-c", "import mecopt"],
                 "mecopt --help": [*cmd, "--help"], "mecopt methods": [*cmd, "methods"],
                 **{f"mecopt solve paper-000 --method {m}": [*solve, m]
-                   for m in ("greedy", "highs", "lambo")}}
+                   for m in ("greedy", "highs", "lambo")},
+                "mecopt solve tight-000 --method lambo": [*cmd, "solve", str(TIGHT0), "-o",
+                                                          str(out), "--force", "--method",
+                                                          "lambo"]}
     for argv in commands.values():
         timed(argv, ENV)
     print(load_line(), "(before)")
