@@ -7,15 +7,15 @@
 # It expects a python3 that already has torch with CUDA, numpy, scipy, click, matplotlib and
 # pytest (the workplace's GPU image has them) and installs mecopt itself without
 # dependencies, offline. The greedy heuristic (training's reference cost, bench_lambo's
-# `greedy` row) and lambo's guard solve an LP with highspy and read Pyomo's output capture,
-# which that image lacks: where it has no package index, bring their wheels in a folder
-# WHEELS (default .whl) and the script installs them first, for example, on a machine that
-# has pip access, for a Python 3.12 target:
+# `greedy` row) and lambo's guard solve an LP with highspy, which that image lacks: where it
+# has no package index, bring its wheel in a folder WHEELS (default .whl) and the script
+# installs what is there first, for example, on a machine that has pip access, for a Python
+# 3.12 target:
 #
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#       --platform manylinux_2_28_x86_64 -d .whl highspy==1.16.0 pyomo==6.10.1 ply
+#       --platform manylinux_2_28_x86_64 -d .whl highspy==1.16.0
 #
-# pymoo is not needed.
+# Pyomo and pymoo are not needed.
 #  1. tests/test_cuda.py: greedy decoding on the GPU against the CPU, solve(device="cuda"),
 #     and a few ACL steps on the GPU whose checkpoint the CPU loads;
 #  2. bench_lambo.py --device cuda: gaps on instances/paper, hetero and large, batched
@@ -63,8 +63,8 @@ if compgen -G "$WHEELS/*.whl" >/dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/mecopt-site \
         "$WHEELS"/*.whl && export PYTHONPATH=/tmp/mecopt-site${PYTHONPATH:+:$PYTHONPATH}
 fi
-"$PY" -c "import highspy, pyomo" 2>/dev/null \
-    || echo "warning: no highspy or pyomo for $PY: the greedy and training steps will fail (see WHEELS above)"
+"$PY" -c "import highspy" 2>/dev/null \
+    || echo "warning: no highspy for $PY: the greedy and training steps will fail (see WHEELS above)"
 
 "$PY" -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -n 3
 {
