@@ -163,10 +163,21 @@ def _fd1_to_null() -> Iterator[None]:
         os.close(null)
 
 
+_banner_silenced = False  # HiGHS prints its banner once per process
+
+
 def quiet_highs() -> highspy.Highs:
     """A HiGHS instance that prints nothing: the first one in a process prints a banner
-    straight to file descriptor 1, where the CLI may be writing a solution JSON."""
-    with SOLVER_LOCK, _fd1_to_null():
-        h = highspy.Highs()
+    straight to file descriptor 1, where the CLI may be writing a solution JSON. Only that
+    first construction redirects the descriptor, which other threads (`mecopt serve`'s
+    server) may be writing to."""
+    global _banner_silenced
+    with SOLVER_LOCK:
+        if _banner_silenced:
+            h = highspy.Highs()
+        else:
+            with _fd1_to_null():
+                h = highspy.Highs()
+            _banner_silenced = True
     h.setOptionValue("output_flag", False)
     return h
