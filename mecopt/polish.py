@@ -47,8 +47,8 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
     from mecopt.lns import improve_with_stats  # HiGHS sub-problems only when asked
 
     if objective is Objective.LATENCY:
-        # The latency sub-solver's Pyomo interface takes about a second to import on first
-        # use: imported inside the budget, a fresh process's `lns=1` spent it importing.
+        # The latency sub-solver's Pyomo interface takes 0.3-0.7 s to import on first use:
+        # imported inside the budget, a fresh process's short `lns` spent it importing.
         # Here it counts against the method's deadline, not against LNS's seconds.
         import mecopt.outer_approximation  # noqa: F401
 
