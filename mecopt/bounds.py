@@ -40,9 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.instance import Instance
+from mecopt.instance import Instance, usable_options
 from mecopt.objective import Objective
-from mecopt.relaxation import GHZ, assignment_lp, usable_options
+from mecopt.relaxation import GHZ, assignment_lp
 from mecopt.units import time_unit
 
 

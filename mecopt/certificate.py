@@ -13,14 +13,16 @@ it. `certify_infeasible` tries, cheapest first:
    offload cannot be packed onto the servers. Every other UE can run locally, which needs no
    capacity, so this decides feasibility exactly; only its time limit can leave it open.
 It returns the first proof found as a message, or None when none of these proves anything.
+The first three take microseconds to milliseconds and need no solver: every method's `solve`
+runs them before the method (`mecopt.method`), so an instance they prove infeasible is
+answered at once, whatever the method.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mecopt.instance import Instance
-from mecopt.relaxation import assignment_lp, usable_options
+from mecopt.instance import Instance, usable_options
 
 
 def certify_infeasible(instance: Instance, *, lp: bool = True, packing: bool = True,
@@ -48,6 +50,10 @@ def certify_infeasible(instance: Instance, *, lp: bool = True, packing: bool = T
             return (f"proven infeasible: {len(must)} UEs must offload and need at least "
                     f"{need / 1e9:.6g} GHz together, more than the {have / 1e9:.6g} GHz of all "
                     "servers")
+    if not (lp or packing):
+        return None
+    from mecopt.relaxation import assignment_lp  # HiGHS only for the last two proofs
+
     if lp and assignment_lp(instance).status == "infeasible":
         return ("proven infeasible: not even a fractional assignment (the LP relaxation) fits "
                 "the minimum allocations that meet the deadlines into the server capacities")

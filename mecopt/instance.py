@@ -272,3 +272,12 @@ def _check_values(arr: np.ndarray, label: str, positive: bool) -> None:
 
 def _num(x: float) -> str:
     return str(int(x)) if math.isfinite(x) and float(x).is_integer() else repr(float(x))
+
+
+def usable_options(instance: Instance) -> np.ndarray:
+    """(N, M+1) options that can hold a UE in some decision: the deadline can be met on that
+    option alone and, on a server, the UE's f_min alone fits the capacity."""
+    ok = instance.option_ok.copy()
+    ok[:, 1:] &= np.where(instance.usable, instance.f_min, np.inf) \
+        <= instance.capacity_hz[None, :]
+    return ok

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from mecopt.instance import Instance
+from mecopt.instance import Instance, usable_options  # noqa: F401  (re-exported)
 from mecopt.locks import SOLVER_LOCK
 from mecopt.units import cost_unit
 
@@ -39,15 +39,6 @@ class LPResult:
     x: np.ndarray | None  # (N, M+1) fractional assignment; None unless optimal
     price: np.ndarray | None = None  # (M,) capacity prices >= 0 per Hz (the LP's duals)
     dual_bound: float = float("nan")  # a MILP's proven lower bound on its optimum
-
-
-def usable_options(instance: Instance) -> np.ndarray:
-    """(N, M+1) options that can hold a UE in some decision: the deadline can be met on that
-    option alone and, on a server, the UE's f_min alone fits the capacity."""
-    ok = instance.option_ok.copy()
-    ok[:, 1:] &= np.where(instance.usable, instance.f_min, np.inf) \
-        <= instance.capacity_hz[None, :]
-    return ok
 
 
 def assignment_lp(instance: Instance, cost: np.ndarray | None = None, *,

@@ -70,11 +70,7 @@ class DEMethod(Method):
         cfg = self.config
         start = time.perf_counter()
         deadline = start + time_limit if time_limit is not None else None
-        from mecopt.certificate import certify_infeasible  # loads HiGHS: not at listing
-
-        proof = certify_infeasible(instance, lp=False, packing=False)
-        if proof is not None:  # no time limit's worth of searching an infeasible instance
-            return Outcome(None, status=Status.NO_SOLUTION, message=proof)
+        # (An instance the certificate's cheap proofs settle never gets here: Method.solve.)
         coding = _Coding(instance, cfg["coding"])
         rng = np.random.default_rng(seed)
         best = Elite()

@@ -73,11 +73,6 @@ class PGMethod(Method):
     def _search(self, instance: Instance, objective: Objective, *, deadline: float | None,
                 seed: int) -> Outcome:
         cfg = self.config
-        from mecopt.certificate import certify_infeasible  # loads HiGHS: not at listing
-
-        proof = certify_infeasible(instance, lp=False, packing=False)
-        if proof is not None:  # no time limit's worth of searching an infeasible instance
-            return Outcome(None, status=Status.NO_SOLUTION, message=proof)
         ok = instance.option_ok
         import torch  # here, so that listing and other methods never pay for it
 

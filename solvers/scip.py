@@ -47,11 +47,6 @@ class ScipMethod(Method):
         from mecopt.locks import SOLVER_LOCK
         from mecopt.units import objective_unit
 
-        # The cheap numpy certificates first: SCIP can take its whole time limit to find
-        # what the aggregate capacity argument says at once.
-        proof = certify_infeasible(instance, lp=False, packing=False)
-        if proof is not None:
-            return Outcome(None, status=Status.INFEASIBLE, message=proof)
         deadline = None if time_limit is None else time.perf_counter() + time_limit
         # The objective in the instance's own unit: SCIP's tolerances are absolute.
         unit = objective_unit(instance, objective)

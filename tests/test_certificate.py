@@ -88,6 +88,25 @@ def test_a_search_does_not_spend_its_time_limit_on_a_certified_infeasible_instan
     assert "after the time limit" not in sol.message
 
 
+def test_solve_answers_what_the_cheap_proofs_settle_before_the_method_runs():
+    calls = []
+
+    def never_finds(instance, objective, **_):
+        calls.append(instance.name)
+        return Outcome(None, status=Status.NO_SOLUTION, message="found nothing")
+
+    # The aggregate capacity argument settles it: the method is not called.
+    sol = mecopt.solve(three_into_two(0.8), "energy", never_finds)
+    assert calls == [] and sol.status is Status.INFEASIBLE and "must offload" in sol.message
+    # Only the LP relaxation proves this one: the method runs first, then the proof comes.
+    sol = mecopt.solve(out_of_reach(), "energy", never_finds)
+    assert calls == ["three-into-two"] and "LP relaxation" in sol.message
+    # In a batch the others are solved, in order.
+    sols = mecopt.solve_many([three_into_two(1.2), three_into_two(0.8), three_into_two(1.2)],
+                             "energy", "greedy")
+    assert [s.status for s in sols] == [Status.FEASIBLE, Status.INFEASIBLE, Status.FEASIBLE]
+
+
 def test_an_exact_method_proves_it():
     sol = mecopt.solve(three_into_two(), "energy", "highs")
     assert sol.status is Status.INFEASIBLE
