@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mecopt.certificate import certify_infeasible  # its LP and MILP load HiGHS when used
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
@@ -214,22 +215,17 @@ class Method:
         above all capacity) leave open; the others are answered INFEASIBLE at once with the
         proof, whatever the method: a method would only search in vain, then prove the same
         (lambo decoded a 5,000-UE instance twice, 10 s, before saying so)."""
-        from mecopt.certificate import certify_infeasible
-
-        out: list[tuple[Outcome, float] | None] = []
-        for instance in instances:
+        screened: dict[int, tuple[Outcome, float]] = {}
+        for k, instance in enumerate(instances):
             start = time.perf_counter()
             proof = certify_infeasible(instance, lp=False, packing=False)
-            out.append(None if proof is None else (
-                Outcome(None, status=Status.INFEASIBLE, message=proof),
-                time.perf_counter() - start))
-        open_ = [i for i, o in enumerate(out) if o is None]
-        if open_:
-            solved = self._solve_batch([instances[i] for i in open_], objective,
-                                       time_limit=time_limit, seed=seed)
-            for i, result in zip(open_, solved, strict=True):
-                out[i] = result
-        return out  # type: ignore[return-value]
+            if proof is not None:
+                screened[k] = (Outcome(None, status=Status.INFEASIBLE, message=proof),
+                               time.perf_counter() - start)
+        rest = [instance for k, instance in enumerate(instances) if k not in screened]
+        solved = iter(self._solve_batch(rest, objective, time_limit=time_limit, seed=seed)
+                      if rest else [])
+        return [screened[k] if k in screened else next(solved) for k in range(len(instances))]
 
     def require_available(self) -> None:
         """InputError (one line, with the reason) when `availability` says the method cannot
@@ -344,9 +340,6 @@ def relative_gap(value: float, bound: float) -> float:
 def _no_decision(instance: Instance, sol: Solution, exact: bool) -> None:
     """Set INFEASIBLE when proven (an exact method's word, or a certificate), else
     NO_SOLUTION with the method's own message."""
-    # The certificate's LP loads HiGHS: only a method that finds nothing needs it.
-    from mecopt.certificate import certify_infeasible
-
     if exact and sol.status is Status.INFEASIBLE:
         return
     proof = certify_infeasible(instance)
@@ -362,8 +355,6 @@ def _no_decision(instance: Instance, sol: Solution, exact: bool) -> None:
 def _timed_out(instance: Instance, sol: Solution) -> None:
     """A search that ran out of time with nothing may have searched an infeasible instance:
     say INFEASIBLE when a certificate proves it, else keep TIMEOUT."""
-    from mecopt.certificate import certify_infeasible
-
     # Without the packing MILP: the time limit has passed already; its LP and the cheaper
     # checks take milliseconds.
     proof = certify_infeasible(instance, packing=False)
