@@ -142,8 +142,13 @@ def _fd1_to_null() -> Iterator[None]:
     """File descriptor 1 on the null device for the block. Not Pyomo's capture_output:
     importing Pyomo here made every later `import scipy` run Pyomo's scipy hook, which
     imports scipy.stats and more (0.4-0.6 s on a lambo latency call's first guard)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
+    if sys.stdout is not None:  # None when the process started without a descriptor 1
+        sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # descriptor 1 is closed: the banner has nowhere to go anyway
+        yield
+        return
     null = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(null, 1)

@@ -109,3 +109,16 @@ def test_quiet_highs_prints_nothing_and_imports_no_pyomo():
                          timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout == "pyomo imported: False\n"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="closes file descriptor 1 (POSIX)")
+def test_quiet_highs_runs_without_a_stdout():
+    # A process started with descriptor 1 closed (a daemon, `cmd >&-`) has sys.stdout None.
+    import os
+
+    script = "import sys; from mecopt.relaxation import quiet_highs; quiet_highs(); " \
+             "sys.stderr.write('made')"
+    res = subprocess.run([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True,
+                         timeout=120, preexec_fn=lambda: os.close(1))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stderr == "made"
