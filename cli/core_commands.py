@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 import mecopt
-from mecopt.cli.main import cli, load_instance, resolve_objective, write_output
+from mecopt.cli.main import InputFailure, cli, load_instance, resolve_objective, write_output
 from mecopt.errors import InputError
 from mecopt.objective import Objective
 
@@ -19,7 +19,7 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+            raise InputFailure(f"--option: expected KEY=VALUE, got {pair!r}")
         options[key.strip()] = value.strip()
     return options
 
@@ -71,7 +71,9 @@ def solve(ctx, instances, method, objective, prompt, time_limit, seed, options, 
     inst = load_instance(first)
     obj = resolve_objective(objective, prompt)
     if output and not force and Path(output).exists():
-        raise click.UsageError(f"{output} exists; pass --force to overwrite it")
+        raise InputFailure(f"{output} exists; pass --force to overwrite it")
+    if output and not Path(output).parent.is_dir():  # before the solve, not after it
+        raise InputFailure(f"{output}: cannot write (no folder {Path(output).parent})")
     sol = mecopt.solve(inst, obj, method, time_limit=time_limit, seed=seed, bound=bound,
                        **parse_options(options))
     click.echo(sol.summary(), err=True)
@@ -89,7 +91,7 @@ def evaluate(instance, solution):
     try:
         sol = mecopt.Solution.load(solution)
     except InputError as exc:
-        raise click.BadParameter(str(exc), param_hint="SOLUTION") from None
+        raise InputFailure(str(exc)) from None
     if not sol.assignment:
         click.echo(f"{solution}: status {sol.status}, no decision to check ({sol.message})",
                    err=True)

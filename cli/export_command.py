@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mecopt.cli.main import cli, load_instance, resolve_objective
+from mecopt.cli.main import InputFailure, cli, load_instance, resolve_objective
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.objective import Objective
@@ -58,9 +58,9 @@ def export_command(instance, objective, prompt, output, force):
     obj = resolve_objective(objective, prompt)
     out = Path(output)
     if out.exists() and not force:
-        raise click.UsageError(f"{out} exists; pass --force to overwrite it")
+        raise InputFailure(f"{out} exists; pass --force to overwrite it")
     try:
         export_model(inst, obj, out)
     except OSError as exc:
-        raise click.UsageError(f"{out}: cannot write ({exc.strerror})") from None
+        raise InputFailure(f"{out}: cannot write ({exc.strerror})") from None
     click.echo(f"wrote {out} ({inst.name}, {obj.value})", err=True)

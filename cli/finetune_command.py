@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from mecopt.cli.config_options import FILE, config_option, config_values
-from mecopt.cli.main import cli, command_line
+from mecopt.cli.main import InputFailure, cli, command_line
 from mecopt.learned.configs import PRESETS, ALEFConfig
 
 
@@ -71,9 +71,8 @@ def finetune(checkpoint, preset, strategies, quiet, report, output, **params):
     cfg = ALEFConfig(**config_values(ALEFConfig, params))
     cfg.check()  # bad input fails before the model loads
     if not names or any(s not in alef.STRATEGIES for s in names):
-        raise click.BadParameter(f"strategies: expected a list of "
-                                 f"{', '.join(alef.STRATEGIES)}, got {strategies!r}",
-                                 param_hint="--strategies")
+        raise InputFailure(f"--strategies: expected a list of {', '.join(alef.STRATEGIES)}, "
+                           f"got {strategies!r}")
     snapshots = None
     if cfg.instances is not None:  # read (and count) them before the model loads
         snapshots = alef.read_snapshots(cfg.instances, alef.stderr_log)

@@ -30,9 +30,17 @@ COMMANDS = {
 }
 
 
+class InputFailure(click.ClickException):
+    """Bad input (a file, a field, an option's value, an output path): one line on stderr,
+    `Error: ...`, exit code 2. Click's usage lines are for a command line that does not parse;
+    a bad file is not one."""
+
+    exit_code = 2
+
+
 class MecoptGroup(click.Group):
     """Loads commands from their modules on demand (`COMMANDS`), and turns InputError from
-    anywhere below into a one-line usage error (exit code 2)."""
+    anywhere below into a one-line error (exit code 2)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMANDS) | set(self.commands))
@@ -46,7 +54,7 @@ class MecoptGroup(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            raise click.UsageError(str(exc), ctx) from None
+            raise InputFailure(str(exc)) from None
 
 
 @click.group(cls=MecoptGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,8 +69,7 @@ def load_instance(path: str) -> mecopt.Instance:
         return mecopt.Instance.load(path)
     except InputError as exc:
         msg = str(exc)
-        raise click.BadParameter(msg if msg.startswith(str(path)) else f"{path}: {msg}",
-                                 param_hint="INSTANCE") from None
+        raise InputFailure(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
 
 
 def resolve_objective(objective: str | None, prompt: str | None) -> Objective:
@@ -71,8 +78,7 @@ def resolve_objective(objective: str | None, prompt: str | None) -> Objective:
     try:
         return Objective.parse(prompt or objective or "latency")
     except InputError as exc:
-        raise click.BadParameter(str(exc), param_hint="--prompt" if prompt else
-                                 "--objective") from None
+        raise InputFailure(f"{'--prompt' if prompt else '--objective'}: {exc}") from None
 
 
 def write_output(text: str, output: str | None, force: bool) -> None:
@@ -82,11 +88,11 @@ def write_output(text: str, output: str | None, force: bool) -> None:
         return
     path = Path(output)
     if path.exists() and not force:
-        raise click.UsageError(f"{path} exists; pass --force to overwrite it")
+        raise InputFailure(f"{path} exists; pass --force to overwrite it")
     try:
         path.write_text(text)
     except OSError as exc:
-        raise click.UsageError(f"{path}: cannot write ({exc.strerror})") from None
+        raise InputFailure(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def command_line(ctx: click.Context, keep: Callable[[str], bool] = lambda name: True) -> str:

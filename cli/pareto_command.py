@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mecopt.cli.main import cli, load_instance
+from mecopt.cli.main import InputFailure, cli, load_instance
 from mecopt.pareto import METHODS, check_writable, compute_front, write_front
 
 
@@ -34,8 +34,7 @@ def pareto(instance, method, output_dir, points, pop_size, generations, time_lim
     of points and the hypervolume against the stated reference point.
     """
     if time_limit is not None and not time_limit > 0:
-        raise click.BadParameter(f"must be positive, got {time_limit}",
-                                 param_hint="--time-limit")
+        raise InputFailure(f"--time-limit: must be positive, got {time_limit}")
     inst = load_instance(instance)
     check_writable(inst.name, method, output_dir, force)  # before the long computation
     front = compute_front(inst, method, seed=seed, time_limit=time_limit, points=points,

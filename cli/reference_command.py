@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 import mecopt
-from mecopt.cli.main import cli
+from mecopt.cli.main import InputFailure, cli
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 from mecopt.reference import load_reference, save_reference
@@ -68,7 +68,7 @@ def reference_command(instances, output, objectives, time_limit, force, update):
     if force and update:
         raise click.UsageError("give at most one of --force and --update")
     if out.exists() and not (force or update):
-        raise click.UsageError(f"{out} exists; pass --force to overwrite it or --update to "
+        raise InputFailure(f"{out} exists; pass --force to overwrite it or --update to "
                                f"add to it")
     before = load_reference(out) if update and out.exists() else None
     objs = [Objective.parse(o) for o in objectives.split(",") if o.strip()]

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from mecopt.batch import output_paths, read_inputs, solve_stream
-from mecopt.cli.main import write_output
+from mecopt.cli.main import InputFailure, write_output
 from mecopt.objective import Objective
 
 
@@ -30,7 +30,7 @@ def solve_several(sources: tuple[str, ...], objective: Objective, method: str, *
         try:
             Path(output).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise click.UsageError(f"{output}: cannot create ({exc.strerror})") from None
+            raise InputFailure(f"{output}: cannot create ({exc.strerror})") from None
     failed = 0
     for k, sol in enumerate(solutions):
         failed += sol.status == "error"
