@@ -55,6 +55,10 @@ class MecoptGroup(click.Group):
             return super().invoke(ctx)
         except InputError as exc:
             raise InputFailure(str(exc)) from None
+        except click.MissingParameter:
+            raise  # the command line is incomplete: the usage lines help
+        except click.BadParameter as exc:  # a value click checks itself (a choice, a path)
+            raise InputFailure(exc.format_message()) from None
 
 
 @click.group(cls=MecoptGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -76,6 +76,12 @@ def test_bad_method_and_option(runner):
     assert "expected KEY=VALUE" in one_line(res)
     res = runner.invoke(cli, ["solve", PAPER0, "--prompt", "maximum fun"])
     assert "accepted" in one_line(res)
+    res = runner.invoke(cli, ["solve", PAPER0, "--objective", "speed"])  # click's own choice
+    assert "'--objective'" in one_line(res) and "'latency', 'energy'" in res.stderr
+    res = runner.invoke(cli, ["solve", "missing.json"])  # click's own path check
+    assert "does not exist" in one_line(res)
+    res = runner.invoke(cli, ["solve"])  # a command line that does not parse: usage lines
+    assert res.exit_code == 2 and "Usage:" in res.stderr
 
 
 def test_output_is_never_overwritten(runner, tmp_path):
