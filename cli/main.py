@@ -40,7 +40,7 @@ class InputFailure(click.ClickException):
 
 class MecoptGroup(click.Group):
     """Loads commands from their modules on demand (`COMMANDS`), and turns InputError from
-    anywhere below into a one-line error (exit code 2)."""
+    anywhere below, and click's own rejection of a value, into a one-line error (exit 2)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMANDS) | set(self.commands))
