@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from mecopt.instance import Instance, usable_options  # noqa: F401  (re-exported)
+from mecopt.instance import Instance, usable_options
 from mecopt.locks import SOLVER_LOCK
 from mecopt.units import cost_unit
 
