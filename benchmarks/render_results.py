@@ -38,7 +38,9 @@ from the runs (tests/test_docs.py runs the check):
 - `<!-- fuzz: NAME -->` (lambo.md): every method on the scale fuzz, from
   docs/figures/NAME.json (`bench_fuzz.py --json`);
 - `<!-- exchange: NAME -->` (heuristics.md): `descend` without and with its exchanges, from
-  docs/figures/NAME.json (`bench_exchange.py --json`).
+  docs/figures/NAME.json (`bench_exchange.py --json`);
+- `<!-- packing: NAME -->` (heuristics.md): the packing search against HiGHS's MILP, from
+  docs/figures/NAME.json (`bench_packing.py --json`).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ BATCH = re.compile(r"<!-- batch: ([\w-]+) -->\n(?:\|.*\n)*")
 STARTUP = re.compile(r"<!-- startup: ([\w-]+) -->\n(?:\|.*\n)*")
 GENERALIZATION = re.compile(r"<!-- generalization: ([\w-]+) -->\n(?:\|.*\n)*")
 EXCHANGE = re.compile(r"<!-- exchange: ([\w-]+) -->\n(?:\|.*\n)*")
+PACKING = re.compile(r"<!-- packing: ([\w-]+) -->\n(?:\|.*\n)*")
 STRESS = re.compile(r"<!-- stress: ([\w-]+) -->\n(?:\|.*\n|\n`infeasible`.*\n)*")
 FUZZ = re.compile(r"<!-- fuzz: ([\w-]+) -->\n(?:\|.*\n|\n`infeasible`.*\n)*")
 
@@ -276,6 +279,7 @@ def render(text: str) -> tuple[str, int]:
                            (HIGHS, highs_table), (ENERGY_SCALE, _json_table("bench_energy_scale")),
                            (GENERALIZATION, _json_table("bench_generalization")),
                            (EXCHANGE, _json_table("bench_exchange")),
+                           (PACKING, _json_table("bench_packing")),
                            (STRESS, _json_table("bench_stress")),
                            (FUZZ, _json_table("bench_fuzz")),
                            (SERVE, _json_table("bench_serve")), (BATCH, _json_table("bench_batch")),

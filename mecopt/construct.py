@@ -23,11 +23,12 @@ DROO and ARE) both build decisions with `construct`:
    by moving one, else two, UEs already placed there to other options where they fit (local
    if that meets their deadline, or another server), the cheapest change in objective first.
 4. Rescue: a row still stuck is built again from an anchor, a feasible assignment (`anchor`:
-   the UEs that must offload packed onto the servers by a small HiGHS feasibility MILP, all
-   others local; computed once per instance). The sweep then
-   starts from the anchor and moves each UE to its wanted option where it fits, so it cannot
-   get stuck. Only an instance whose anchor HiGHS cannot find (proven infeasible, or not found
-   in `ANCHOR_TIME_LIMIT` seconds) leaves a row stuck.
+   the UEs that must offload packed onto the servers, all others local; computed once per
+   instance): by the tabu search of mecopt.packing, else by a small HiGHS feasibility MILP.
+   The sweep then starts from the anchor and moves each UE to its wanted option where it
+   fits, so it cannot get stuck. Only an instance whose anchor neither finds (proven
+   infeasible, or not found within their budgets: `mecopt.packing.PACK_TIME_LIMIT` and
+   `ANCHOR_TIME_LIMIT` seconds) leaves a row stuck.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ from mecopt.objective import Objective
 from mecopt.units import alone_costs
 from mecopt.waterfill import fit_limit, fits
 
-# Seconds HiGHS may spend on one instance's anchor (once per instance, and only when a
-# construction is stuck after ejection).
+# Seconds HiGHS may spend on one instance's anchor (once per instance, only when a
+# construction is stuck after ejection and the packing search found nothing).
 ANCHOR_TIME_LIMIT = 5.0
 # Weight of the capacity share f_min / F_j in the regret's desirability, in units of the
 # plain cost regret (0 gives the plain cost regret; 2 measured best on the library).
@@ -436,8 +437,8 @@ def _dead_end(instance: Instance, order: np.ndarray, a: np.ndarray) -> str:
                     i = int(u)
                     break
     where = f"UE {i}" if i is not None else "a UE"
-    return (f"greedy: {where} found no room after ejection, and HiGHS found no packing of "
-            "the UEs that must offload")
+    return (f"greedy: {where} found no room after ejection, and neither the packing search "
+            "nor HiGHS found a packing of the UEs that must offload")
 
 
 # One anchor per instance (or None when HiGHS found none), computed at most once.
@@ -447,8 +448,9 @@ _ANCHORS: weakref.WeakKeyDictionary[Instance, tuple[np.ndarray | None, str]] = \
 
 def anchor(instance: Instance) -> np.ndarray | None:
     """A feasible assignment, or None: the UEs that must offload are packed onto the servers
-    by a HiGHS feasibility MILP (each on one usable server, f_min sums within capacities),
-    every other UE runs locally, which needs no capacity. Cached per instance."""
+    (each on one usable server, f_min sums within capacities) by mecopt.packing's search,
+    else by a HiGHS feasibility MILP; every other UE runs locally, which needs no capacity.
+    Cached per instance."""
     if instance not in _ANCHORS:
         _ANCHORS[instance] = _solve_anchor(instance)
     return _ANCHORS[instance][0]
@@ -462,13 +464,18 @@ def anchor_verdict(instance: Instance) -> str:
 
 
 def _solve_anchor(instance: Instance) -> tuple[np.ndarray | None, str]:
-    # HiGHS (and pyomo's output capture) load only when a construction gets stuck.
+    # HiGHS loads only when a construction gets stuck and the search finds no packing.
+    from mecopt.packing import pack
     from mecopt.relaxation import assignment_lp
 
+    # The search first: it finds near-full packings of servers that many UEs can use alike
+    # in a fraction of a second, where HiGHS can take minutes (mecopt.packing); HiGHS finds
+    # those of few usable servers per UE, and can prove that there is none.
+    a = pack(instance)
+    if a is not None:
+        return a, ""
     a = np.zeros(instance.n_ues, dtype=int)
     must = np.flatnonzero(~instance.option_ok[:, 0])
-    if not len(must):
-        return a, ""
     # No objective: HiGHS stops at the first packing. (Minimizing the relative load took
     # HiGHS more than 5 s to find any packing on a 275 x 12 instance, against 0.5 s.) The
     # capacities keep a little room for rounding.

@@ -23,6 +23,12 @@ from mecopt.objective import Objective
 from mecopt.solution import Solution
 from mecopt.status import Status
 
+# A method that ends without a decision: the certificate's packing MILP (mecopt.certificate)
+# gets at most this many seconds, and no more than the time limit has left; with less than
+# MIN_PROOF_S left it is skipped (the LP and the cheap proofs still run).
+PROOF_TIME_LIMIT = 5.0
+MIN_PROOF_S = 0.05
+
 
 @dataclass(frozen=True)
 class Option:
@@ -197,7 +203,8 @@ class Method:
                                            seed=int(seed))
         sols = []
         for instance, (outcome, elapsed) in zip(instances, timed, strict=True):
-            sol = finish(instance, objective, self.name, outcome, elapsed, exact=self.exact)
+            sol = finish(instance, objective, self.name, outcome, elapsed, exact=self.exact,
+                         time_left=None if time_limit is None else time_limit - elapsed)
             if bound:
                 attach_bound(instance, objective, sol)
             sols.append(sol)
@@ -267,13 +274,17 @@ def failure(exc: Exception) -> Outcome:
 
 
 def finish(instance: Instance, objective: Objective, method: str, outcome: Outcome,
-           wall_time_s: float, *, exact: bool = False) -> Solution:
+           wall_time_s: float, *, exact: bool = False,
+           time_left: float | None = None) -> Solution:
     """Turn a backend's outcome into a checked Solution (the only way solutions are made).
 
     The status says only what is known (SPEC section 3): a decision the checker rejects is
     never OPTIMAL or FEASIBLE, and "no decision" is INFEASIBLE only when proven, by an exact
     method (`exact`) or by a certificate (mecopt.certificate) whose proof the message gives;
     otherwise it is NO_SOLUTION with the method's own account of where it got stuck.
+    `time_left`: seconds of the call's time limit the method left (None: no limit); the
+    certificate's packing MILP gets at most those, and the certificate's time counts in
+    the solution's wall time.
     """
     try:
         status = Status(outcome.status)
@@ -289,7 +300,7 @@ def finish(instance: Instance, objective: Objective, method: str, outcome: Outco
             sol.status = Status.ERROR
             sol.message = f"method {method!r} returned no assignment but claimed {status}"
         elif status in (Status.INFEASIBLE, Status.NO_SOLUTION):
-            _no_decision(instance, sol, exact)
+            _no_decision(instance, sol, exact, time_left)
         elif status is Status.TIMEOUT:
             _timed_out(instance, sol)
         sol.message = sol.message or "no feasible assignment found"
@@ -306,7 +317,7 @@ def finish(instance: Instance, objective: Objective, method: str, outcome: Outco
             sol.message = (f"method {method!r} returned a decision the checker rejects: "
                            f"{ev.violations[0].message}")
         elif status in (Status.INFEASIBLE, Status.NO_SOLUTION):
-            _no_decision(instance, sol, exact)
+            _no_decision(instance, sol, exact, time_left)
         sol.extra["violations"] = [v.message for v in ev.violations]
         sol.objective_value = None if not np.isfinite(ev.value(objective)) else sol.objective_value
         return sol
@@ -337,12 +348,16 @@ def relative_gap(value: float, bound: float) -> float:
     return max(0.0, (value - bound) / max(abs(value), 1e-12))
 
 
-def _no_decision(instance: Instance, sol: Solution, exact: bool) -> None:
+def _no_decision(instance: Instance, sol: Solution, exact: bool,
+                 time_left: float | None) -> None:
     """Set INFEASIBLE when proven (an exact method's word, or a certificate), else
-    NO_SOLUTION with the method's own message."""
+    NO_SOLUTION with the method's own message. The certificate's packing MILP gets at most
+    `time_left` seconds (PROOF_TIME_LIMIT without a limit)."""
     if exact and sol.status is Status.INFEASIBLE:
         return
-    proof = certify_infeasible(instance)
+    packing_s = PROOF_TIME_LIMIT if time_left is None else min(PROOF_TIME_LIMIT, time_left)
+    proof = _timed_proof(sol, instance, packing=packing_s >= MIN_PROOF_S,
+                         packing_time_limit=max(packing_s, MIN_PROOF_S))
     if proof is not None:
         sol.status = Status.INFEASIBLE
         sol.message = proof
@@ -357,8 +372,19 @@ def _timed_out(instance: Instance, sol: Solution) -> None:
     say INFEASIBLE when a certificate proves it, else keep TIMEOUT."""
     # Without the packing MILP: the time limit has passed already; its LP and the cheaper
     # checks take milliseconds.
-    proof = certify_infeasible(instance, packing=False)
+    proof = _timed_proof(sol, instance, packing=False)
     if proof is not None:
         sol.status = Status.INFEASIBLE
         sol.message = f"{proof} (found after the time limit: {sol.message})" \
             if sol.message else proof
+
+
+def _timed_proof(sol: Solution, instance: Instance, **options: Any) -> str | None:
+    """certify_infeasible(instance, **options), its time added to the solution's wall time
+    (the caller waited for it) and kept in extra["proof_s"]."""
+    start = time.perf_counter()
+    proof = certify_infeasible(instance, **options)
+    spent = time.perf_counter() - start
+    sol.wall_time_s += spent
+    sol.extra["proof_s"] = spent
+    return proof

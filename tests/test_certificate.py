@@ -79,6 +79,36 @@ def test_a_search_that_runs_out_of_time_says_infeasible_when_a_certificate_prove
     assert mecopt.solve(three_into_two(1.2), "energy", runs_out).status is Status.TIMEOUT
 
 
+def test_the_proof_after_a_method_gives_up_stays_within_the_time_limit(monkeypatch):
+    """The packing MILP gets what the method left of the time limit, and its time counts
+    in the solution's wall time (the caller waited for it)."""
+    import time
+
+    import mecopt.method as method
+
+    asked = []
+
+    def slow_proof(instance, **options):
+        asked.append(options)
+        time.sleep(0.2)
+        return None
+
+    def gives_up(instance, objective, **_):
+        time.sleep(0.3)
+        return Outcome(None, status=Status.NO_SOLUTION, message="found nothing")
+
+    monkeypatch.setattr(method, "certify_infeasible", slow_proof)
+    sol = mecopt.solve(three_into_two(1.2), "energy", gives_up, time_limit=1.0)
+    # The screen's call (no solvers), then the proof's, with at most the 0.7 s left.
+    assert asked[0] == {"lp": False, "packing": False}
+    assert asked[1]["packing"] and asked[1]["packing_time_limit"] <= 0.7
+    assert sol.status is Status.NO_SOLUTION
+    assert sol.wall_time_s >= 0.5 and sol.extra["proof_s"] >= 0.2
+    # Nothing left of the limit: no packing MILP.
+    sol = mecopt.solve(three_into_two(1.2), "energy", gives_up, time_limit=0.3)
+    assert asked[-1]["packing"] is False
+
+
 @pytest.mark.parametrize("method", ["de", "pg"])
 def test_a_search_does_not_spend_its_time_limit_on_a_certified_infeasible_instance(method):
     # Generations and iterations beyond any time limit: only the time limit would stop them.
