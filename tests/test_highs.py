@@ -383,6 +383,29 @@ def test_a_master_solve_past_its_deadline_reports_the_time_limit():
     assert term == TerminationCondition.maxTimeLimit and x is None
 
 
+def test_energy_time_limit_starts_the_master_from_greedys_descent(monkeypatch):
+    """Under a time limit the energy search starts from the descent of greedy's decision
+    (HiGHS's tree may never improve a poor start); without one, from greedy's own."""
+    from mecopt import outer_approximation
+    from mecopt.descend import descend
+
+    inst = mecopt.Instance.load(INSTANCES / "tight" / "tight-003.json")
+    greedy, _ = greedy_assignment(inst, Objective.ENERGY)
+    descended, value = descend(inst, Objective.ENERGY, greedy)
+    assert value < mecopt.evaluate(inst, greedy).total_energy_j
+    real, starts = outer_approximation.search, []
+
+    def spy(instance, objective, *, start, **kwargs):
+        starts.append(start)
+        return real(instance, objective, start=start, **kwargs)
+
+    monkeypatch.setattr(outer_approximation, "search", spy)
+    sol = mecopt.solve(inst, "energy", "highs", time_limit=30)
+    assert np.array_equal(starts[-1], descended) and sol.status == "optimal"
+    assert mecopt.solve(inst, "energy", "highs").status == "optimal"
+    assert np.array_equal(starts[-1], greedy)
+
+
 def test_latency_starts_from_the_better_of_greedy_and_the_dual_rounding(monkeypatch):
     """The latency search's first incumbent is the cheaper of greedy's decision and the
     Lagrangian dual's rounding; either way the optimum is proven."""
