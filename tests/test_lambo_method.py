@@ -450,7 +450,7 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
     on the sparse instance it improves on it under both prompts and says so, within a budget
     of what the decode and the guard took (at least REFINE_MIN_S) that a time limit caps.
     It does not run inside the envelope, with guard=false, with polish (which descends
-    anyway) or above GUARD_LP_CELLS."""
+    anyway) or above REFINE_MAX_UES UEs, whatever GUARD_LP_CELLS says."""
     import mecopt.learned.lambo_method as lm
 
     budgets = []
@@ -481,8 +481,10 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
                   mecopt.solve(inst, "energy", "lambo", polish=True)):
         assert other.status == "feasible" and "value_refined" not in other.extra
     monkeypatch.setattr(lm, "GUARD_LP_CELLS", inst.n_ues * (inst.n_servers + 1) - 1)
+    assert "value_refined" in mecopt.solve(inst, "energy", "lambo").extra  # no LP, a descent
+    monkeypatch.setattr(lm, "REFINE_MAX_UES", inst.n_ues - 1)
     assert "value_refined" not in mecopt.solve(inst, "energy", "lambo").extra  # too large
-    assert len(budgets) == 3
+    assert len(budgets) == 4
 
 
 def test_refine_also_descends_the_lp_rounding_where_it_lost_the_pick(monkeypatch):
