@@ -136,12 +136,19 @@ def _tee(verbose: bool) -> list:
     return [sys.stderr] if verbose else []  # stdout may carry the solution JSON
 
 
+class MasterOutOfTime(Exception):
+    """The deadline passed while Pyomo built the master."""
+
+
 class Master:
     """The MILP master for one instance and objective, kept alive across re-solves."""
 
     def __init__(self, instance: Instance, objective: Objective, *,
-                 max_energy: float | None = None) -> None:
+                 max_energy: float | None = None, deadline: float | None = None) -> None:
+        """`deadline` (a time.perf_counter() value): MasterOutOfTime if it passes while the
+        model is built (Pyomo takes seconds for a large one)."""
         self.instance, self.objective = instance, objective
+        self._deadline = deadline
         N, M = instance.n_ues, instance.n_servers
         # Times in the instance's time unit, energies in its energy unit: the solver's
         # tolerances are absolute (mecopt.units).
@@ -179,6 +186,7 @@ class Master:
             m.energy_cap = pyo.Constraint(expr=energy <= max_energy / energy_u,
                                           doc="total UE energy within the cap [energy unit]")
         m.no_good = pyo.ConstraintList(doc="server groups that do not fit after rounding")
+        self._check_time()
 
         self.model = m
         self._pending: list = []
@@ -190,6 +198,7 @@ class Master:
         else:
             m.cost = pyo.Objective(expr=energy, sense=pyo.minimize,
                                    doc="total energy [energy unit]")
+        self._deadline = None  # built: the deadline was for building only
         self._columns = sum(len(v) for v in m.component_objects(pyo.Var))
         self.solver = _DeadlineHighs()
         cfg = self.solver.config
@@ -201,6 +210,10 @@ class Master:
                     "update_objective", "update_parameters"):
             setattr(cfg.auto_updates, key, False)  # we tell the solver what changed
         self._started = False
+
+    def _check_time(self) -> None:
+        if self._deadline is not None and time.perf_counter() > self._deadline:
+            raise MasterOutOfTime
 
     # --------------------------------------------------------------- latency parts
     def _add_latency_terms(self, m: pyo.ConcreteModel) -> None:
@@ -216,6 +229,7 @@ class Master:
             m.f[i, j] for i in on[j]) <= F[j - 1], doc="allocations fit the capacity [GHz]")
         m.deadline = pyo.Constraint(m.pairs, rule=lambda m, i, j: m.f[i, j] >= low[i, j - 1]
                                     * m.x[i, j], doc="enough GHz to meet the deadline")
+        self._check_time()
         m.only_if_assigned = pyo.Constraint(m.pairs, rule=lambda m, i, j: m.f[i, j]
                                             <= F[j - 1] * m.x[i, j], doc="no GHz if not there")
         m.pair_sum = pyo.Constraint(servers, rule=lambda m, j: m.w[j] >= sum(
@@ -227,6 +241,7 @@ class Master:
                        for (i, k) in m.options)
         m.cost = pyo.Objective(expr=transfer + sum(m.w[j] for j in servers),
                                sense=pyo.minimize, doc="total latency [time unit]")
+        self._check_time()
 
         # s_j as its own variable: each tangent is then a 2-term row, not a dense one.
         m.s = pyo.Var(servers, domain=pyo.NonNegativeReals,
@@ -251,6 +266,7 @@ class Master:
                        s_max / MAX_GRID_POINTS)
             for s in np.arange(step, s_max + step, step):
                 self.add_aggregate_cut(j, float(s))
+            self._check_time()
 
     def add_aggregate_cut(self, j: int, s: float) -> None:
         """Tangent of s^2 / F_j at s (s in the units of m.s), and its count-strengthened forms.
@@ -484,15 +500,38 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
     fits[:, 1:] &= instance.f_min <= instance.capacity_hz[None, :]
     if not fits.any(axis=1).all():  # some UE has no option at all: nothing to search
         return Result(None, math.inf, -math.inf, Status.INFEASIBLE, extra={"iterations": 0})
+    start = None if start is None else np.asarray(start, dtype=int)
+    # The first polish runs before the master is built: Pyomo takes seconds to build a large
+    # master (9 s for 948 UEs on 147 servers, latency), and a time limit spent on that left
+    # the polish nothing, so the answer was the unpolished start.
+    first, polish_s = None, 0.0
+    if (start is not None and _polishes_first(instance, objective, time_limit, polish)
+            and evaluate(instance, start).feasible):
+        tick = time.perf_counter()
+        first = np.asarray(polish(start, min(POLISH_FIRST_SHARE * time_limit, POLISH_MAX_S)),
+                           dtype=int)
+        polish_s = time.perf_counter() - tick
     run = _Search(instance, objective, t0=t0, time_limit=time_limit, verbose=verbose,
                   max_energy=max_energy, polish=polish)
+    run.polish_s = polish_s
     if start is not None:
-        run.consider(np.asarray(start, dtype=int))
-        if objective is Objective.LATENCY:
-            run.master.refine_near(np.asarray(start, dtype=int))
-    if run.polish_first:
-        run.run_polish(POLISH_FIRST_SHARE)
+        run.consider(start)
+        if objective is Objective.LATENCY and run.master is not None:
+            run.master.refine_near(start)
+    if first is not None:
+        run.consider(first, cuts=instance.n_ues >= POLISH_FIRST_MIN_UES)
+        if verbose:
+            print(f"[highs] polish {polish_s:.2f} s: incumbent "
+                  f"{run.best_value / run.scale:.9g}", file=sys.stderr)
     return run.result(*run.loop(gap, threads))
+
+
+def _polishes_first(instance: Instance, objective: Objective, time_limit: float | None,
+                    polish: Polish | None) -> bool:
+    """Whether `search` polishes its start first: under a time limit with a polish, for
+    latency at every size and for energy from POLISH_FIRST_MIN_UES UEs on."""
+    return (polish is not None and time_limit is not None
+            and (objective is Objective.LATENCY or instance.n_ues >= POLISH_FIRST_MIN_UES))
 
 
 class _Search:
@@ -505,21 +544,26 @@ class _Search:
         self.instance, self.objective, self.t0 = instance, objective, t0
         self.time_limit, self.verbose = time_limit, verbose
         self.max_energy, self.polish = max_energy, polish
-        self.master = Master(instance, objective, max_energy=max_energy)
+        # None when the time limit passed while Pyomo built it: the answer is then the
+        # (polished) start, with the trivial bound.
+        self.master: Master | None = None
+        try:
+            self.master = Master(instance, objective, max_energy=max_energy,
+                                 deadline=None if time_limit is None else t0 + time_limit)
+        except MasterOutOfTime:
+            pass
         # Master units per objective unit: the master minimizes total latency, not mean, in
         # the instance's time unit, and energy in its energy unit.
         self.scale = (instance.n_ues if objective is Objective.LATENCY else 1.0) \
-            / self.master.unit
+            / objective_unit(instance, objective)
         self.best: np.ndarray | None = None
         self.best_value = math.inf
         self.seen: set[bytes] = set()
         self.distrust_start = False  # after a wrong answer from a MIP start (see `loop`)
         # Energy below POLISH_FIRST_MIN_UES UEs: the master alone is faster, as slicing it
         # restarts HiGHS's tree (instances/large, 10 s: 0.11% mean gap sliced, 0.04% not).
-        self.polish_first = (polish is not None and time_limit is not None
-                             and (objective is Objective.LATENCY
-                                  or instance.n_ues >= POLISH_FIRST_MIN_UES))
-        self.slicing = self.polish_first and objective is Objective.ENERGY
+        self.slicing = (_polishes_first(instance, objective, time_limit, polish)
+                        and objective is Objective.ENERGY)
         self.polish_s = 0.0
 
     def consider(self, a: np.ndarray, cuts: bool = True) -> bool:
@@ -529,10 +573,11 @@ class _Search:
         alloc, server_ok = waterfill(instance, a)
         if not server_ok.all():
             for j in np.flatnonzero(~server_ok) + 1:
-                master.add_no_good(int(j), np.flatnonzero(a == j))
+                if master is not None:
+                    master.add_no_good(int(j), np.flatnonzero(a == j))
             return False
         ev = evaluate(instance, a, alloc)
-        if self.objective is Objective.LATENCY and cuts:
+        if self.objective is Objective.LATENCY and cuts and master is not None:
             master.add_cuts_at(a, alloc)
         energy_ok = (self.max_energy is None
                      or ev.total_energy_j <= self.max_energy * (1 + 1e-12))
@@ -566,6 +611,9 @@ class _Search:
         latency = self.objective is Objective.LATENCY
         lower = trivial_bound(self.instance, self.objective)
         iterations, status, message = 0, Status.TIMEOUT, ""
+        if self.master is None:
+            return lower, 0, status, ("the time limit passed while Pyomo built the master "
+                                      "(the answer is the start, with the trivial bound)")
         master_gap = gap / 4  # leave room for the outer loop's own gap
         while True:
             if self.closed(lower, gap):
@@ -647,7 +695,7 @@ class _Search:
             message = "time limit reached before the gap closed"
         lower = min(lower, self.best_value)  # HiGHS's bound may overshoot by its tolerances
         cuts = 0
-        if self.objective is Objective.LATENCY:
+        if self.objective is Objective.LATENCY and self.master is not None:
             cuts = len(self.master.model.aggregated) + len(self.master.model.perspective)
         extra = {"iterations": iterations, "cuts": cuts, "polish_s": round(self.polish_s, 4),
                  "search_s": round(time.perf_counter() - self.t0, 4)}

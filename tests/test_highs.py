@@ -383,6 +383,31 @@ def test_a_master_solve_past_its_deadline_reports_the_time_limit():
     assert term == TerminationCondition.maxTimeLimit and x is None
 
 
+def test_a_time_limit_spent_building_the_master_answers_the_polished_start(monkeypatch):
+    """Pyomo takes seconds to build a large master: a deadline that passes meanwhile stops
+    the build, and `highs` answers the start polished first (before the build), with the
+    trivial bound and a message, instead of running past its limit."""
+    from mecopt import outer_approximation
+    from mecopt.objective import Objective
+    from mecopt.outer_approximation import Master, MasterOutOfTime
+
+    inst = mecopt.generate("heavytail", seed=5_000_001)
+    with pytest.raises(MasterOutOfTime):
+        Master(inst, Objective.LATENCY, deadline=time.perf_counter() - 1.0)
+    real = outer_approximation.Master
+
+    def slow(instance, objective, **kwargs):
+        return real(instance, objective, **{**kwargs, "deadline": time.perf_counter() - 1.0})
+
+    monkeypatch.setattr(outer_approximation, "Master", slow)
+    greedy, _ = greedy_assignment(inst, Objective.LATENCY)
+    sol = mecopt.solve(inst, "latency", "highs", time_limit=5)
+    assert sol.status == "feasible" and "while Pyomo built the master" in sol.message
+    assert sol.extra["polish_s"] > 0 and sol.extra["iterations"] == 0
+    assert sol.objective_value < mecopt.evaluate(inst, greedy).mean_latency_s
+    assert sol.bound is not None and sol.bound <= sol.objective_value
+
+
 def test_energy_time_limit_starts_the_master_from_greedys_descent(monkeypatch):
     """Under a time limit the energy search starts from the descent of greedy's decision
     (HiGHS's tree may never improve a poor start); without one, from greedy's own."""
