@@ -108,7 +108,9 @@ class _Search:
             move = self._best_move(step, current, best)
             swap = self._best_swap(step, current, best)
             if move is None and swap is None:
-                return None  # every step is tabu or impossible: no UE can go anywhere
+                if not self.tabu.any():
+                    return None  # no UE can go anywhere: nothing to search
+                continue  # every step is tabu for now
             if swap is not None and (move is None or swap[0] < move[0]):
                 _, p, q = swap
                 jp, jq = self.server[p], self.server[q]
