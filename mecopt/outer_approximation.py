@@ -105,6 +105,7 @@ CUT_RTOL = 1e-9
 POLISH_FIRST_SHARE = 0.1
 POLISH_SHARE = 0.08
 POLISH_MAX_S = 10.0
+MIN_POLISH_S = 0.05  # a shorter polish is left out
 SLICE_SHARE = 0.4
 SLICE_MIN_S = 5.0
 # Energy below this many UEs: the master usually proves the optimum in seconds (every
@@ -507,10 +508,11 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
     first, polish_s = None, 0.0
     if (start is not None and _polishes_first(instance, objective, time_limit, polish)
             and evaluate(instance, start).feasible):
-        tick = time.perf_counter()
-        first = np.asarray(polish(start, min(POLISH_FIRST_SHARE * time_limit, POLISH_MAX_S)),
-                           dtype=int)
-        polish_s = time.perf_counter() - tick
+        seconds = min(POLISH_FIRST_SHARE * time_limit, POLISH_MAX_S)
+        if seconds > MIN_POLISH_S:
+            tick = time.perf_counter()
+            first = np.asarray(polish(start, seconds), dtype=int)
+            polish_s = time.perf_counter() - tick
     run = _Search(instance, objective, t0=t0, time_limit=time_limit, verbose=verbose,
                   max_energy=max_energy, polish=polish)
     run.polish_s = polish_s
@@ -590,7 +592,7 @@ class _Search:
         """Give the polish heuristic `share` of the time limit (capped) on the incumbent."""
         left = self.time_limit - (time.perf_counter() - self.t0)
         seconds = min(share * self.time_limit, POLISH_MAX_S, 0.5 * left)
-        if self.best is None or seconds <= 0.05:
+        if self.best is None or seconds <= MIN_POLISH_S:
             return
         tick = time.perf_counter()
         self.consider(np.asarray(self.polish(self.best, seconds), dtype=int),
