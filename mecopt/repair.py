@@ -52,10 +52,10 @@ def repair(instance: Instance, objective: Objective | str, proposals: np.ndarray
     whose objective grows least given the UEs placed so far (`marginal_cost`). A UE with no
     fitting option makes room by moving one, else two, UEs already on a server it can use to
     other options where they fit, the cheapest change first. A row still stuck is rebuilt
-    from a feasible anchor (the UEs that must offload packed by a small HiGHS MILP, computed
-    once per instance), each UE moving to its proposal where it fits. Only when no anchor is
-    found does a row stay infeasible: `unplaced` counts the UEs that found no room (search
-    methods use it as the constraint violation).
+    from a feasible anchor (the UEs that must offload packed by mecopt.packing's search or
+    else a small HiGHS MILP, computed once per instance), each UE moving to its proposal
+    where it fits. Only when no anchor is found does a row stay infeasible: `unplaced`
+    counts the UEs that found no room (search methods use it as the constraint violation).
     Finally every row is water-filled and checked by `evaluate_batch`; `feasible` is that
     verdict, so a row marked feasible always is.
     """

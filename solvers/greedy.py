@@ -14,8 +14,8 @@ deadlines, f_min, still sum to at most its capacity). Feasibility comes first:
 - a UE that finds no fitting option makes room by moving one, else two, UEs already placed
   on a server it can use to other options where they fit, the cheapest change first;
 - if that fails, the decision is built again from a feasible anchor (the UEs that must
-  offload packed onto the servers by a small HiGHS MILP), each UE moved to its greedy
-  choice where it fits.
+  offload packed onto the servers by mecopt.packing's search, or else a small HiGHS MILP),
+  each UE moved to its greedy choice where it fits.
 
 Marginal costs (mecopt.construct.marginal_cost, shared with the repair, mecopt.repair):
 - latency: local t_loc, or t_tx + ((S_j + sqrt C_i)^2 - S_j^2) / F_j, where S_j is the sum of
