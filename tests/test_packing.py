@@ -75,11 +75,14 @@ def test_anchor_packs_by_search_before_highs(monkeypatch):
     assert a is not None and evaluate(inst, a).feasible
 
 
-def test_greedy_finds_a_decision_on_a_full_packing():
+def test_greedy_finds_a_decision_on_a_full_packing(monkeypatch):
+    """Its sweep and ejection get stuck there; the anchor's packing rescues it."""
     inst = full_alike(5, local_ues=20)
     for objective in ("latency", "energy"):
         sol = mecopt.solve(inst, objective, "greedy")
         assert sol.status == mecopt.Status.FEASIBLE, sol.message
+    monkeypatch.setattr(construct, "anchor", lambda instance: None)
+    assert construct.greedy_assignment(inst, "energy")[0] is None
 
 
 def test_anchor_falls_back_to_highs_when_the_search_finds_nothing(monkeypatch):
