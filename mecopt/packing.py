@@ -9,8 +9,10 @@ depend on the bin. Near full it is hard for a MILP solver: a 72-UE, 43-server pa
 
 `pack` searches for a packing directly, by tabu search on the total overload (the capacity
 exceeded, summed over servers):
-1. Start: best-fit decreasing. The UEs by their smallest f_min, largest first, each to the
-   server it fits most tightly, or, where it fits nowhere, to the one it overloads least.
+1. Start: with an objective, each UE on its cheapest usable server for it (its cost alone
+   there), so that the packing found stays near cheap decisions; without one, best-fit
+   decreasing: the UEs by their smallest f_min, largest first, each to the server it fits
+   most tightly, or, where it fits nowhere, to the one it overloads least.
 2. Steps: the best move of one UE to another server, or swap of a UE on an overloaded server
    with a UE on another server, by the change in total overload; a UE may not return to a
    server it just left for a few steps (tabu tenure, drawn), unless that reaches a new least
@@ -18,9 +20,10 @@ exceeded, summed over servers):
 3. Stop when nothing is overloaded (a packing), or after `max_steps` steps or `time_limit`
    seconds (None: no packing found; that is no proof, see mecopt.certificate).
 
-The construction's rescue anchor (mecopt.construct.anchor) tries this search before HiGHS's
-feasibility MILP: the search finds near-full packings in a fraction of a second; the MILP
-can also prove that none exists.
+The construction's rescue anchor (mecopt.construct.anchor) tries this search, started from
+the cheapest servers for the construction's objective, before HiGHS's feasibility MILP: the
+search finds near-full packings in a fraction of a second; the MILP can also prove that
+none exists.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import time
 import numpy as np
 
 from mecopt.instance import Instance, usable_options
+from mecopt.objective import Objective
+from mecopt.units import alone_costs
 from mecopt.waterfill import fits
 
 # Default search budget: steps, and seconds (whichever ends first).
@@ -45,10 +50,13 @@ WEIGHT_STEP = 0.3
 ROOM = 1e-9
 
 
-def pack(instance: Instance, *, seed: int = 0, max_steps: int = PACK_MAX_STEPS,
-         time_limit: float | None = PACK_TIME_LIMIT) -> np.ndarray | None:
+def pack(instance: Instance, objective: Objective | str | None = None, *, seed: int = 0,
+         max_steps: int = PACK_MAX_STEPS, time_limit: float | None = PACK_TIME_LIMIT
+         ) -> np.ndarray | None:
     """A feasible assignment (N,): the must-offload UEs packed onto servers, every other UE
-    local (0); or None when the search finds no packing within its budget (no proof)."""
+    local (0); or None when the search finds no packing within its budget (no proof).
+    `objective`: the search starts from each UE's cheapest server for it (else from
+    best-fit decreasing)."""
     a = np.zeros(instance.n_ues, dtype=int)
     must = np.flatnonzero(~instance.local_ok)
     if not len(must):
@@ -59,8 +67,13 @@ def pack(instance: Instance, *, seed: int = 0, max_steps: int = PACK_MAX_STEPS,
     scale = float(instance.capacity_hz.max())  # sizes near 1: the search's sums stay exact
     size = np.where(usable, instance.f_min[must], np.inf) / scale  # (K, M)
     capacity = instance.capacity_hz * (1 - ROOM) / scale  # (M,)
+    start = None
+    if objective is not None:
+        cost = alone_costs(instance, Objective.parse(objective))[must, 1:]
+        start = np.argmin(np.where(usable, cost, np.inf), axis=1)
     deadline = None if time_limit is None else time.perf_counter() + time_limit
-    found = _Search(size, capacity, np.random.default_rng(seed)).run(max_steps, deadline)
+    search = _Search(size, capacity, np.random.default_rng(seed), start)
+    found = search.run(max_steps, deadline)
     if found is None:
         return None
     a[must] = found + 1
@@ -72,15 +85,21 @@ class _Search:
     """The tabu search of `pack` on K UEs and M servers: sizes (K, M) (inf: not usable),
     capacities (M,), the current server of each UE (K,) and the servers' loads (M,)."""
 
-    def __init__(self, size: np.ndarray, capacity: np.ndarray, rng: np.random.Generator
-                 ) -> None:
+    def __init__(self, size: np.ndarray, capacity: np.ndarray, rng: np.random.Generator,
+                 start: np.ndarray | None = None) -> None:
+        """`start`: each UE's first server (K,); None: best-fit decreasing."""
         self.size, self.capacity, self.rng = size, capacity, rng
         K, M = size.shape
         self.ues = np.arange(K)
         self.tabu = np.zeros((K, M), dtype=np.int64)  # step until which UE k may not enter j
+        self.weight = np.ones(M)  # per server: grows while it stays overloaded
+        if start is not None:
+            self.server = np.asarray(start, dtype=int).copy()
+            self.load = np.bincount(self.server, weights=size[self.ues, self.server],
+                                    minlength=M)
+            return
         self.server = np.zeros(K, dtype=int)
         self.load = np.zeros(M)
-        self.weight = np.ones(M)  # per server: grows while it stays overloaded
         smallest = size.min(axis=1)
         for k in np.argsort(-smallest, kind="stable"):  # best-fit decreasing
             room = capacity - self.load - size[k]

@@ -63,7 +63,7 @@ def test_must_offload_ue_placed_before_the_small_ones_that_would_fill_its_server
 def test_ejection_moves_one_then_two_ues_to_make_room(small, monkeypatch):
     inst = needs_ejection(small)
     # No anchor: the ejection alone has to find the room.
-    monkeypatch.setattr(construct, "anchor", lambda instance: None)
+    monkeypatch.setattr(construct, "anchor", lambda instance, objective=None: None)
     a, why = greedy_assignment(inst, "energy")
     assert _feasible(inst, a), why
     assert a[-1] == 1  # the big UE on the only server that can hold it
@@ -82,7 +82,7 @@ def test_no_solution_names_its_dead_end_and_is_not_infeasible(monkeypatch):
     greedy says no_solution with its own dead end, never infeasible."""
     inst = needs_ejection(2)
     monkeypatch.setattr(construct, "_eject", lambda *args: None)
-    monkeypatch.setattr(construct, "anchor", lambda instance: None)
+    monkeypatch.setattr(construct, "anchor", lambda instance, objective=None: None)
     a, why = greedy_assignment(inst, "energy")
     assert a is None and why.startswith("greedy: UE 2 found no room")
     sol = mecopt.solve(inst, "energy", "greedy")

@@ -81,7 +81,7 @@ def test_greedy_finds_a_decision_on_a_full_packing(monkeypatch):
     for objective in ("latency", "energy"):
         sol = mecopt.solve(inst, objective, "greedy")
         assert sol.status == mecopt.Status.FEASIBLE, sol.message
-    monkeypatch.setattr(construct, "anchor", lambda instance: None)
+    monkeypatch.setattr(construct, "anchor", lambda instance, objective=None: None)
     assert construct.greedy_assignment(inst, "energy")[0] is None
 
 
@@ -89,7 +89,23 @@ def test_anchor_falls_back_to_highs_when_the_search_finds_nothing(monkeypatch):
     monkeypatch.setattr(construct, "_ANCHORS", type(construct._ANCHORS)())
     import mecopt.packing as packing
 
-    monkeypatch.setattr(packing, "pack", lambda instance: None)
+    monkeypatch.setattr(packing, "pack", lambda instance, objective=None: None)
     inst = planted(0, 10, 0.99)
     a = construct.anchor(inst)
     assert a is not None and evaluate(inst, a).feasible
+
+
+def test_pack_for_an_objective_starts_from_the_cheapest_servers():
+    """With room for everybody, the packing for an objective is each UE's cheapest server
+    for it, and costs no more than the best-fit-decreasing one."""
+    from mecopt.units import alone_costs
+
+    inst = full_alike(0)
+    inst = inst.replace(capacity_hz=inst.capacity_hz * 100)
+    for objective in (mecopt.Objective.ENERGY, mecopt.Objective.LATENCY):
+        cost = np.where(usable_options(inst), alone_costs(inst, objective), np.inf)
+        cheapest = np.argmin(cost[:, 1:], axis=1) + 1
+        a, fitted = pack(inst, objective), pack(inst)
+        assert np.array_equal(a, cheapest)
+        n = np.arange(inst.n_ues)
+        assert cost[n, a].sum() <= cost[n, fitted].sum()

@@ -102,7 +102,7 @@ def test_repair_ejects_to_make_room(small, monkeypatch):
     """Every UE proposed on server 1: the big one (placed last: least regret) finds no room
     and one or two small UEs move to server 2, with no anchor to fall back on."""
     inst = needs_ejection(small)
-    monkeypatch.setattr(construct, "anchor", lambda instance: None)
+    monkeypatch.setattr(construct, "anchor", lambda instance, objective=None: None)
     dec = repair(inst, "energy", np.ones((3, inst.n_ues), dtype=int))
     assert dec.feasible.all() and (dec.unplaced == 0).all()
     assert (dec.assignment == [2] * small + [1]).all()
