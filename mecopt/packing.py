@@ -4,8 +4,8 @@ A UE whose local execution misses its deadline must run on a server; every other
 locally, which needs no server capacity. So an instance has a feasible decision exactly when
 the must-offload UEs can be packed onto the servers: each on a server it can use, the f_min
 of each server's UEs summing to at most its capacity. That is bin packing with sizes that
-depend on the bin. Near full it is hard for a MILP solver: a 72-UE, 43-server packing at
-96% of the capacity took HiGHS 98 s, and no method found any decision in 10 s.
+depend on the bin. Near full it can be hard for a MILP solver: HiGHS took 98 s to find a
+packing of 72 UEs on 43 servers at 96% of the capacity.
 
 `pack` searches for a packing directly, by tabu search on the total overload (the capacity
 exceeded, summed over servers):
@@ -14,9 +14,11 @@ exceeded, summed over servers):
    decreasing: the UEs by their smallest f_min, largest first, each to the server it fits
    most tightly, or, where it fits nowhere, to the one it overloads least.
 2. Steps: the best move of one UE to another server, or swap of a UE on an overloaded server
-   with a UE on another server, by the change in total overload; a UE may not return to a
-   server it just left for a few steps (tabu tenure, drawn), unless that reaches a new least
-   overload. Ties are broken at random (seeded).
+   with a UE on another server, by the change in overload, each server's weighted; a UE may
+   not return to a server it just left for a few steps (tabu tenure, drawn), unless that
+   reaches a new least overload. Every step raises the weight of the servers still
+   overloaded (guided local search), which ends the cycles of a plain tabu search. Ties are
+   broken at random (seeded).
 3. Stop when nothing is overloaded (a packing), or after `max_steps` steps or `time_limit`
    seconds (None: no packing found; that is no proof, see mecopt.certificate).
 
