@@ -140,7 +140,7 @@ class _Search:
             else:
                 _, k, j = move
                 self._relocate(k, j, step)
-            # Sums drift by rounding over many steps; recompute the loads exactly.
+            # Recomputed, not updated: sums would drift by rounding over many steps.
             self.load = np.bincount(self.server, weights=self.size[self.ues, self.server],
                                     minlength=len(self.capacity))
             over = self.overload(self.load)
@@ -151,11 +151,9 @@ class _Search:
         return self.server.copy()
 
     def _relocate(self, k: int, j: int, step: int) -> None:
-        """UE k to server j; it may not return to its old server for a tenure."""
-        old = self.server[k]
-        self.tabu[k, old] = step + TENURE + int(self.rng.integers(TENURE_SPREAD))
-        self.load[old] -= self.size[k, old]
-        self.load[j] += self.size[k, j]
+        """UE k to server j; it may not return to its old server for a tenure. (`run`
+        recomputes the loads after each step.)"""
+        self.tabu[k, self.server[k]] = step + TENURE + int(self.rng.integers(TENURE_SPREAD))
         self.server[k] = j
 
     @staticmethod
