@@ -59,7 +59,7 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 
 from mecopt.evaluation import evaluate
-from mecopt.instance import Instance
+from mecopt.instance import Instance, usable_options
 from mecopt.locks import SOLVER_LOCK
 from mecopt.objective import Objective
 from mecopt.status import Status
@@ -497,9 +497,7 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
     the time at once, with cuts at the polished incumbent.
     """
     t0 = time.perf_counter()
-    fits = instance.option_ok.copy()
-    fits[:, 1:] &= instance.f_min <= instance.capacity_hz[None, :]
-    if not fits.any(axis=1).all():  # some UE has no option at all: nothing to search
+    if not usable_options(instance).any(axis=1).all():  # some UE has no option: no search
         return Result(None, math.inf, -math.inf, Status.INFEASIBLE, extra={"iterations": 0})
     start = None if start is None else np.asarray(start, dtype=int)
     # The first polish runs before the master is built: Pyomo takes seconds to build a large
