@@ -72,9 +72,11 @@ from mecopt.objective import Objective
 from mecopt.polish import (
     LNS_OPTION,
     LP_ROUNDING_S,
+    TABU_OPTION,
     finish_with_lns,
     latency_rounding,
     lp_rounding_start,
+    tabu_polish,
 )
 from mecopt.repair import repair
 from mecopt.status import Status
@@ -357,6 +359,7 @@ class LamboMethod(Method):
                                       "(mecopt.descend) within the time limit"),
         "starts": Option(int, 1, "with polish: polish the best `starts` distinct decodes "
                                  "(of `samples`) and keep the best result", low=1),
+        "tabu": TABU_OPTION,
         "lns": LNS_OPTION,
         "guard": Option(bool, True, "outside lambo-s's training envelope (checkpoint auto "
                                     "or both), keep the greedy heuristic's decision, or for "
@@ -539,11 +542,17 @@ class LamboMethod(Method):
             if rounded is not None and rounded[1] < value:
                 (a, value), alloc = rounded, None  # the sigmoid head's was for the decode
                 extra["polish_start"] = "lp rounding"
+            if objective is Objective.ENERGY and self.config["tabu"]:
+                crossed, v, extra["polish_tabu_s"] = tabu_polish(instance, a, value, deadline,
+                                                                  seed=seed)
+                if v < value:
+                    a, value, alloc = crossed, v, None
             extra.update(value_decoded=_finite(row.get("value_network", row["value"])),
                          value_polished=value,
                          polish_starts=polished_starts, polish_s=time.perf_counter() - start)
         improved, lns = finish_with_lns(instance, objective, a, seconds=self.config["lns"],
                                         deadline=deadline, seed=seed, weights=doubt,
+                                        tabu=self.config["tabu"],
                                         polished_rounding=None if rounded is None
                                         else rounded[0])
         if not np.array_equal(improved, a):

@@ -27,8 +27,16 @@ from mecopt.objective import Objective
 # seconds.
 LP_ROUNDING_S = 10.0
 
+# Energy polish: after `descend`, the tabu search across the capacity boundary
+# (mecopt.tabu) runs until POLISH_TABU_STALL steps bring no new best, for at most
+# POLISH_TABU_S seconds (docs/heuristics.md, "Tabu search for energy").
+POLISH_TABU_STALL = 500
+POLISH_TABU_S = 1.0
+
 LP_START_OPTION = Option(bool, True, "energy: also start from the LP relaxation's rounding "
                                      "(mecopt.polish.lp_rounding_start)")
+TABU_OPTION = Option(bool, True, "energy: the polish and LNS also run the tabu search across "
+                                 "the capacity boundary (mecopt.tabu)")
 LNS_OPTION = Option(float, 0.0, "seconds of large-neighbourhood search (mecopt.lns) on the "
                                 "final decision, within the time limit; 0 = off", low=0)
 
@@ -36,12 +44,13 @@ LNS_OPTION = Option(float, 0.0, "seconds of large-neighbourhood search (mecopt.l
 def finish_with_lns(instance: Instance, objective: Objective, assignment: np.ndarray, *,
                     seconds: float, deadline: float | None, seed: int,
                     weights: np.ndarray | None = None,
-                    polished_rounding: np.ndarray | None = None
+                    polished_rounding: np.ndarray | None = None, tabu: bool = True
                     ) -> tuple[np.ndarray, dict[str, Any]]:
     """Improve a feasible decision by LNS for `seconds` (capped by `deadline`, a
     time.perf_counter() value); returns it with what LNS did, for the solution's extra.
     `polished_rounding`: the energy start of `lp_rounding_start` when the caller has it
-    (LNS would otherwise descend the same rounding again)."""
+    (LNS would otherwise descend the same rounding again). `tabu`: energy LNS starts with
+    the tabu search (mecopt.tabu)."""
     if seconds <= 0:
         return assignment, {}
     from mecopt.lns import improve_with_stats  # HiGHS sub-problems only when asked
@@ -59,9 +68,28 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
         return assignment, {"lns_s": 0.0}
     a, _, stats = improve_with_stats(instance, objective, assignment, time_limit=limit,
                                      seed=seed, weights=weights,
-                                     polished_rounding=polished_rounding)
+                                     polished_rounding=polished_rounding, tabu=tabu)
     return a, {"lns_s": stats.wall_s, "lns_steps": stats.steps, "lns_accepted": stats.accepted,
                "value_before_lns": stats.start_value}
+
+
+def tabu_polish(instance: Instance, assignment: np.ndarray, value: float,
+                deadline: float | None, *, seed: int = 0) -> tuple[np.ndarray, float, float]:
+    """Energy: the tabu search (mecopt.tabu) from a descended feasible `assignment` of
+    energy `value`, within POLISH_TABU_STALL steps without a new best, POLISH_TABU_S seconds
+    and `deadline` (a time.perf_counter() value or None): (assignment, energy, seconds
+    spent); the input when nothing better is found."""
+    from mecopt.tabu import tabu_search
+
+    start = time.perf_counter()
+    until = start + POLISH_TABU_S if deadline is None else min(deadline, start + POLISH_TABU_S)
+    if until <= start:
+        return assignment, value, 0.0
+    a, found = tabu_search(instance, assignment, deadline=until, stall=POLISH_TABU_STALL,
+                           seed=seed)
+    if found < value:
+        return a, found, time.perf_counter() - start
+    return assignment, value, time.perf_counter() - start
 
 
 def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float | None, *,

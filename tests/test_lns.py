@@ -128,7 +128,7 @@ def test_energy_start_and_rounding_are_each_polished_before_they_are_compared():
     assert rounded is not None
     from_rounding = descend(inst, "energy", rounded)[1]
     assert value_of(inst, rounded, "energy")[1] > from_start > from_rounding
-    a, v = improve(inst, "energy", start, time_limit=60.0, max_steps=0)
+    a, v = improve(inst, "energy", start, time_limit=60.0, max_steps=0, tabu=False)
     assert value_of(inst, a, "energy") == (True, pytest.approx(v, rel=1e-12))
     assert v == pytest.approx(from_rounding, rel=1e-12)
 
@@ -142,9 +142,10 @@ def test_energy_takes_the_callers_polished_rounding_instead_of_descending_it_aga
     greedy, _ = greedy_assignment(inst, Objective.ENERGY, order=regret_order(inst))
     start, _ = descend(inst, "energy", greedy)
     polished, value = lp_rounding_start(inst, start, None)
-    _, v_own, own = improve_with_stats(inst, "energy", start, time_limit=60.0, max_steps=0)
+    _, v_own, own = improve_with_stats(inst, "energy", start, time_limit=60.0, max_steps=0,
+                                       tabu=False)
     _, v_given, given = improve_with_stats(inst, "energy", start, time_limit=60.0,
-                                           max_steps=0, polished_rounding=polished)
+                                           max_steps=0, polished_rounding=polished, tabu=False)
     assert v_given == pytest.approx(v_own, rel=1e-12) == pytest.approx(value, rel=1e-12)
     assert given.descents == own.descents - 1
 

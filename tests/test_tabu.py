@@ -1,0 +1,82 @@
+"""mecopt.tabu: the energy tabu search across the capacity boundary."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import mecopt
+from mecopt import descend, evaluate, evaluate_batch
+from mecopt.lns import improve_with_stats
+from mecopt.tabu import tabu_search
+
+
+def optimum(inst: mecopt.Instance) -> float:
+    """The least energy over every decision (brute force: a few UEs only)."""
+    every = np.array(list(itertools.product(range(inst.n_servers + 1), repeat=inst.n_ues)))
+    check = evaluate_batch(inst, every)
+    return float(np.where(check.feasible, check.value("energy"), np.inf).min())
+
+
+def stuck(seed: int) -> tuple[mecopt.Instance, np.ndarray, float]:
+    """A tight 9 x 2 draw, greedy's decision descended, and that descent's energy."""
+    inst = mecopt.generate("tight", n_ues=9, n_servers=2, seed=seed)
+    start = np.asarray(mecopt.solve(inst, "energy", method="greedy").assignment)
+    a, value = descend(inst, "energy", start)
+    return inst, a, value
+
+
+@pytest.mark.parametrize("seed", [3, 30, 34])
+def test_tabu_reaches_the_optimum_where_descend_is_stuck(seed):
+    inst, start, value = stuck(seed)
+    best = optimum(inst)
+    assert value > best * (1 + 1e-9)  # descend's local optimum is not the optimum
+    a, found = tabu_search(inst, start, max_steps=300, seed=0)
+    check = evaluate(inst, a)
+    assert check.feasible
+    assert found == pytest.approx(check.total_energy_j, rel=1e-12)
+    assert found == pytest.approx(best, rel=1e-9)
+
+
+@pytest.mark.parametrize("family,seed", [("tight", 0), ("tight", 1), ("hetero", 2),
+                                         ("sparse", 3), ("paper", 4)])
+def test_tabu_returns_a_feasible_decision_never_worse_than_its_start(family, seed):
+    inst = mecopt.generate(family, seed=seed)
+    start = mecopt.solve(inst, "energy", method="greedy")
+    a, found = tabu_search(inst, np.asarray(start.assignment), max_steps=150, seed=seed)
+    check = evaluate(inst, a)
+    assert check.feasible
+    assert found == pytest.approx(check.total_energy_j, rel=1e-12)
+    assert found <= start.objective_value * (1 + 1e-12)
+
+
+def test_tabu_keeps_its_start_when_it_is_optimal():
+    inst, start, _ = stuck(3)
+    best, _ = tabu_search(inst, start, max_steps=300, seed=0)
+    again, value = tabu_search(inst, best, max_steps=300, seed=1)
+    assert value == pytest.approx(optimum(inst), rel=1e-9)
+    assert evaluate(inst, again).feasible
+
+
+def test_tabu_is_reproducible_by_seed():
+    inst = mecopt.generate("tight", seed=5)
+    start = np.asarray(mecopt.solve(inst, "energy", method="greedy").assignment)
+    runs = [tabu_search(inst, start, max_steps=200, seed=s) for s in (7, 7)]
+    assert np.array_equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1]
+
+
+def test_tabu_needs_a_limit():
+    inst, start, _ = stuck(3)
+    with pytest.raises(ValueError, match="deadline, max_steps or stall"):
+        tabu_search(inst, start)
+
+
+def test_energy_lns_runs_the_tabu_search_before_its_freed_sets():
+    inst, start, _ = stuck(30)
+    a, value, stats = improve_with_stats(inst, "energy", start, time_limit=5.0, max_steps=0,
+                                         whole=False, use_descend=False)
+    assert "tabu" in stats.by_kind  # nothing else ran: no freed set, no descent
+    assert value == pytest.approx(optimum(inst), rel=1e-9)
+    assert evaluate(inst, a).feasible
