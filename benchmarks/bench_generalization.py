@@ -1,10 +1,11 @@
 """Generalization protocol (issue #18): the shipped LAMBO on families it never trained on.
 
     python benchmarks/bench_generalization.py [--families tight,manyserver,...] [--k 4]
-        [--time-limit 30] [--workers 1] [--out DIR [--resume]] [--json PATH]
-        [--methods SPEC,...]
+        [--seed-base 5000000] [--objectives latency,energy] [--time-limit 30]
+        [--workers 1] [--out DIR [--resume]] [--json PATH] [--methods SPEC,...]
 
-Per family and prompt (latency, energy) it draws K instances (seeds 5,000,000 up) and runs
+Per family and prompt (latency, energy) it draws K instances (seeds 5,000,000 up, or
+`--seed-base` up for fresh draws) and runs
 lambo (the default: greedy decoding, with the guard and its refinement), lambo_pick (the
 guard's pick without the refinement, refine=false), lambo_net (the network's greedy
 decoding alone, guard=false), lambo best-of-8 (samples=8), lambo polish
@@ -42,13 +43,13 @@ METHODS = ("lambo", "lambo_pick=lambo:refine=false", "lambo_net=lambo:guard=fals
 DEFAULT_FAMILIES = (*HELD_OUT_FAMILIES, "world")
 
 
-def draw(families: list[str], k: int, root: Path) -> list[Path]:
-    """K instances of each family written under root/<family>/ (seeds SEED_BASE up)."""
+def draw(families: list[str], k: int, root: Path, seed_base: int = SEED_BASE) -> list[Path]:
+    """K instances of each family written under root/<family>/ (seeds `seed_base` up)."""
     folders = []
     for family in families:
         folder = root / family
         folder.mkdir(parents=True, exist_ok=True)
-        for seed in range(SEED_BASE, SEED_BASE + k):
+        for seed in range(seed_base, seed_base + k):
             mecopt.generate(family, seed=seed).save(folder / f"{family}-{seed}.json")
         folders.append(folder)
     return folders
@@ -94,6 +95,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", default=",".join(DEFAULT_FAMILIES))
     parser.add_argument("--k", type=int, default=4, help="instances per family")
+    parser.add_argument("--seed-base", type=int, default=SEED_BASE,
+                        help="first seed of each family (fresh draws: another base)")
+    parser.add_argument("--objectives", default="latency,energy")
     parser.add_argument("--time-limit", type=float, default=30.0, help="per run [s]")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="bench folder (default: temp)")
@@ -108,9 +112,10 @@ def main() -> None:
     for family in families:
         mecopt.generators.family_params(family)  # an unknown name fails first
     out = args.out or Path(tempfile.mkdtemp(prefix="mecopt-generalization-"))
-    folders = draw(families, args.k, out / "instances")
+    folders = draw(families, args.k, out / "instances", args.seed_base)
     methods = tuple(m for m in args.methods.split(",") if m)
-    report = run_bench(folders, methods, ("latency", "energy"), out=out / "bench",
+    objectives = tuple(o for o in args.objectives.split(",") if o)
+    report = run_bench(folders, methods, objectives, out=out / "bench",
                        time_limit=args.time_limit, workers=args.workers, bound=True,
                        force=not args.resume, resume=args.resume,
                        command="benchmarks/bench_generalization.py")
@@ -118,7 +123,8 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(
             {"families": families, "k": args.k, "time_limit_s": args.time_limit,
-             "seed_base": SEED_BASE, "methods": list(methods), "rows": rows}, indent=1) + "\n")
+             "seed_base": args.seed_base, "methods": list(methods), "rows": rows},
+            indent=1) + "\n")
     print(f"{'family':13s} {'prompt':8s} {'method':13s} {'mean gap':>9s} {'worst':>9s} "
           f"{'cert.':>9s} {'no_sol':>6s} {'infeas':>6s}")
     for r in rows:

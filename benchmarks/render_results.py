@@ -41,6 +41,9 @@ from the runs (tests/test_docs.py runs the check):
   docs/figures/NAME.json (`bench_exchange.py --json`);
 - `<!-- packing: NAME -->` (heuristics.md): the packing search against HiGHS's MILP, from
   docs/figures/NAME.json (`bench_packing.py --json`).
+- `<!-- tabu: NAME -->` (heuristics.md): LAMBO's energy polish and LNS with and without the
+  tabu search, beside DE, HiGHS and SCIP, from docs/figures/NAME.json (`bench_tabu.py
+  --json`).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ STARTUP = re.compile(r"<!-- startup: ([\w-]+) -->\n(?:\|.*\n)*")
 GENERALIZATION = re.compile(r"<!-- generalization: ([\w-]+) -->\n(?:\|.*\n)*")
 EXCHANGE = re.compile(r"<!-- exchange: ([\w-]+) -->\n(?:\|.*\n)*")
 PACKING = re.compile(r"<!-- packing: ([\w-]+) -->\n(?:\|.*\n)*")
+TABU = re.compile(r"<!-- tabu: ([\w-]+) -->\n(?:\|.*\n)*")
 STRESS = re.compile(r"<!-- stress: ([\w-]+) -->\n(?:\|.*\n|\n`infeasible`.*\n)*")
 FUZZ = re.compile(r"<!-- fuzz: ([\w-]+) -->\n(?:\|.*\n|\n`infeasible`.*\n)*")
 
@@ -280,6 +284,7 @@ def render(text: str) -> tuple[str, int]:
                            (GENERALIZATION, _json_table("bench_generalization")),
                            (EXCHANGE, _json_table("bench_exchange")),
                            (PACKING, _json_table("bench_packing")),
+                           (TABU, _json_table("bench_tabu")),
                            (STRESS, _json_table("bench_stress")),
                            (FUZZ, _json_table("bench_fuzz")),
                            (SERVE, _json_table("bench_serve")), (BATCH, _json_table("bench_batch")),

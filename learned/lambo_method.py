@@ -552,7 +552,8 @@ class LamboMethod(Method):
                          polish_starts=polished_starts, polish_s=time.perf_counter() - start)
         improved, lns = finish_with_lns(instance, objective, a, seconds=self.config["lns"],
                                         deadline=deadline, seed=seed, weights=doubt,
-                                        tabu=self.config["tabu"],
+                                        # an energy polish ran it already
+                                        tabu=self.config["tabu"] and not self.config["polish"],
                                         polished_rounding=None if rounded is None
                                         else rounded[0])
         if not np.array_equal(improved, a):

@@ -91,9 +91,12 @@ WHOLE_SHARE = 0.5
 # Energy: the tabu search (mecopt.tabu) from the best start gets this share of the time
 # first (unless the start meets the LP bound), and stops earlier after TABU_STALL steps
 # without a new best (a step count, so that a run bounded by steps stays reproducible).
-# On 36 development instances at 2 s (six of an audit kind whose servers hold 1-3 UEs, the
-# tight and large libraries), two seeds, mean gap to the best known against no tabu search:
-# 1.31% -> -1.92% (the audit kind), 0.046% -> 0.025% (tight), 0.0008% -> 0.0016% (large)
+# From greedy's decision, on 22 development instances (six `sparse` draws of 256-385 UEs,
+# six of an audit kind whose servers hold 1-3 UEs, ten of the tight library) at 2 s, mean
+# gap to the best of three variants: 0.93% without it, 0.36% with it first, 0.55% with it
+# after the whole-instance step; it costs up to 4-6% on a few `sparse` draws, where HiGHS
+# uses the time better. After a polish that ended with it (LAMBO's), LNS did better
+# without it (0.10% against 0.47%), so LAMBO leaves it out there
 # (docs/notes/2026-12-04-energy-tabu.md).
 TABU_SHARE = 0.6
 TABU_STALL = 5000
@@ -200,12 +203,10 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
             best.consider(rounded, "rounding")
         if search.meets_bound(best.value):
             stats.proven = True  # the start meets the LP bound: nothing left to find
-        elif tabu and best.left() > 0:
-            # Across the capacity boundary first: the tabu search's moves through overload
-            # reach what neither `descend` nor small freed sets do where capacities bind.
-            found, _ = tabu_search(instance, best.a, seed=seed, stall=TABU_STALL,
-                                   deadline=time.perf_counter() + TABU_SHARE * best.left())
-            best.consider(found, "tabu")
+        if tabu and not stats.proven and best.left() > 0:
+            # Across the capacity boundary first: its moves through overload reach what
+            # neither `descend` nor small freed sets do where capacities bind.
+            _tabu(best, rng)
         if whole and not stats.proven and search.columns <= WHOLE_MAX_COLUMNS \
                 and best.left() > 0 and (
                 max_steps is None or max_steps > 0):
@@ -242,6 +243,16 @@ def lp_rounding(instance: Instance, assignment: np.ndarray, *,
     `time_limit` seconds)."""
     search = _EnergyLNS(instance, np.random.default_rng(0), None, None)
     return search.rounding(np.asarray(assignment, dtype=int), time_limit)
+
+
+def _tabu(best: _Incumbent, rng: np.random.Generator) -> None:
+    """Energy: the tabu search across the capacity boundary (mecopt.tabu) from the
+    incumbent, for TABU_SHARE of the time left or TABU_STALL steps without a new best."""
+    # Its own seed: a caller's polish may have run it from this very decision.
+    found, _ = tabu_search(best.instance, best.a, seed=int(rng.integers(2**31)),
+                           stall=TABU_STALL,
+                           deadline=time.perf_counter() + TABU_SHARE * best.left())
+    best.consider(found, "tabu")
 
 
 def _step(best: _Incumbent, search: _EnergyLNS | _LatencyLNS, kind: str, ues: np.ndarray,

@@ -80,3 +80,24 @@ def test_energy_lns_runs_the_tabu_search_before_its_freed_sets():
     assert "tabu" in stats.by_kind  # nothing else ran: no freed set, no descent
     assert value == pytest.approx(optimum(inst), rel=1e-9)
     assert evaluate(inst, a).feasible
+
+
+def test_tabu_polish_returns_its_input_when_nothing_is_better():
+    from mecopt.polish import tabu_polish
+
+    inst, start, _ = stuck(34)
+    best = optimum(inst)
+    a, value, seconds = tabu_polish(inst, start, evaluate(inst, start).total_energy_j, None)
+    assert value == pytest.approx(best, rel=1e-9) and seconds >= 0
+    again, same, _ = tabu_polish(inst, a, value, None)
+    assert np.array_equal(again, a) and same == value
+
+
+def test_lambo_energy_polish_ends_with_the_tabu_search_unless_turned_off():
+    inst = mecopt.generate("tight", n_ues=30, n_servers=3, seed=11)
+    on = mecopt.solve(inst, "energy", method="lambo", polish=True)
+    off = mecopt.solve(inst, "energy", method="lambo", polish=True, tabu=False)
+    assert on.extra["polish_tabu_s"] >= 0 and "polish_tabu_s" not in off.extra
+    assert on.objective_value <= off.objective_value * (1 + 1e-12)
+    latency = mecopt.solve(inst, "latency", method="lambo", polish=True)
+    assert "polish_tabu_s" not in latency.extra  # energy only
