@@ -32,6 +32,8 @@ import time
 
 import numpy as np
 
+from mecopt.errors import InputError
+from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance, usable_options
 from mecopt.objective import Objective
 from mecopt.units import alone_costs
@@ -57,12 +59,18 @@ def tabu_search(instance: Instance, assignment: np.ndarray, *, deadline: float |
                 max_steps: int | None = None, stall: int | None = None, seed: int = 0
                 ) -> tuple[np.ndarray, float]:
     """The best feasible decision found from the feasible `assignment` (N,) and its energy
-    (J): `assignment` itself when nothing better is found. `deadline`: a time.perf_counter()
-    value; `max_steps`, `stall` (steps without a new best): None for no limit; at least one
-    limit must be given."""
+    (J): `assignment` itself when nothing better is found (InputError if it is not a
+    feasible assignment). `deadline`: a time.perf_counter() value; `max_steps`, `stall`
+    (steps without a new best): None for no limit; at least one limit must be given. Bounded
+    by steps only, the result depends on the seed alone."""
     if deadline is None and max_steps is None and stall is None:
         raise ValueError("tabu_search needs a deadline, max_steps or stall")
     a = np.asarray(assignment, dtype=int).copy()
+    if a.shape != (instance.n_ues,):
+        raise InputError(f"assignment: expected {instance.n_ues} entries (one per UE), got "
+                         f"shape {list(a.shape)}")
+    if not evaluate_batch(instance, a[None]).feasible[0]:
+        raise InputError("assignment: the tabu search needs a feasible starting assignment")
     search = _Search(instance, a.copy(), np.random.default_rng(seed))
     best, value = search.run(deadline, max_steps, stall)
     on = np.flatnonzero(best > 0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mecopt
-from mecopt import descend, evaluate, evaluate_batch
+from mecopt import InputError, descend, evaluate, evaluate_batch
 from mecopt.lns import improve_with_stats
 from mecopt.tabu import tabu_search
 
@@ -73,6 +73,16 @@ def test_tabu_needs_a_limit():
         tabu_search(inst, start)
 
 
+def test_tabu_refuses_a_start_that_is_not_a_feasible_assignment():
+    inst, start, _ = stuck(3)
+    with pytest.raises(InputError, match="assignment: expected 9 entries"):
+        tabu_search(inst, start[:4], max_steps=10)
+    crowded = np.full(inst.n_ues, 1)  # every UE on server 1: over its capacity
+    assert not evaluate(inst, crowded).feasible
+    with pytest.raises(InputError, match="feasible starting assignment"):
+        tabu_search(inst, crowded, max_steps=10)
+
+
 def test_energy_lns_runs_the_tabu_search_before_its_freed_sets():
     inst, start, _ = stuck(30)
     a, value, stats = improve_with_stats(inst, "energy", start, time_limit=5.0, max_steps=0,
@@ -101,3 +111,9 @@ def test_lambo_energy_polish_ends_with_the_tabu_search_unless_turned_off():
     assert on.objective_value <= off.objective_value * (1 + 1e-12)
     latency = mecopt.solve(inst, "latency", method="lambo", polish=True)
     assert "polish_tabu_s" not in latency.extra  # energy only
+
+
+def test_the_polishs_tabu_search_is_bounded_by_steps_so_its_answer_repeats():
+    inst = mecopt.generate("tight", seed=8)
+    runs = [mecopt.solve(inst, "energy", method="lambo", polish=True) for _ in range(2)]
+    assert np.array_equal(runs[0].assignment, runs[1].assignment)
