@@ -23,10 +23,12 @@ sub-problem on the freed UEs exactly (within a small time limit):
   DE's, and a step that costs milliseconds where an exact pair can take a second.
 
 Energy starts from the better of its start and the LP relaxation's rounding (made
-feasible), each polished by `descend` first. On an instance of at most WHOLE_MAX_COLUMNS
-(UE, option) pairs, HiGHS then searches the whole GAP from that start for WHOLE_SHARE of
-the time left, and the freed sets get the rest: HiGHS's own tree and primal heuristics
-find the large moves early, the freed sets the remaining small ones.
+feasible), each polished by `descend` first. The tabu search across the capacity boundary
+(mecopt.tabu) then gets TABU_SHARE of the time (unless `tabu=False`). On an instance of at
+most WHOLE_MAX_COLUMNS (UE, option) pairs, HiGHS then searches the whole GAP from the
+best decision so far for WHOLE_SHARE of the time left, and the freed sets get the rest:
+HiGHS's own tree and primal heuristics find the large moves early, the freed sets the
+remaining small ones.
 
 Freed sets, taken in turn (energy: all four kinds; latency: server pairs, each after a
 `chains` step, above):

@@ -1,7 +1,8 @@
 """What greedy, DE, PG and LAMBO share to improve a decision: the `lns` option, which
 finishes a method's decision with large-neighbourhood search (mecopt.lns) for a given number
-of seconds, the energy start from the LP relaxation's rounding, and the latency start from
-the Lagrangian dual's (`latency_rounding`).
+of seconds, the energy start from the LP relaxation's rounding, the latency start from the
+Lagrangian dual's (`latency_rounding`), and the tabu search that ends LAMBO's energy polish
+(`tabu_polish`).
 
 One option, one meaning everywhere: `--option lns=S` runs `mecopt.lns.improve` on the
 method's final decision for at most S seconds (and never past the method's time limit);
@@ -37,8 +38,9 @@ POLISH_TABU_STEPS = 1000
 
 LP_START_OPTION = Option(bool, True, "energy: also start from the LP relaxation's rounding "
                                      "(mecopt.polish.lp_rounding_start)")
-TABU_OPTION = Option(bool, True, "energy: the polish and LNS also run the tabu search across "
-                                 "the capacity boundary (mecopt.tabu)")
+TABU_OPTION = Option(bool, True, "energy: the polish ends with, and LNS without a polish "
+                                 "starts with, the tabu search across the capacity boundary "
+                                 "(mecopt.tabu)")
 LNS_OPTION = Option(float, 0.0, "seconds of large-neighbourhood search (mecopt.lns) on the "
                                 "final decision, within the time limit; 0 = off", low=0)
 
