@@ -10,9 +10,9 @@ must-offload UEs cannot be packed is drawn again):
 - crumbs: 100-300 UEs on 30-60 servers that each hold 1-3 UEs; offloading saves energy (the
   audit kind the tabu search was developed on);
 - slots: 60-200 UEs on 5-15 servers with room for 50-90% of the UEs at a typical f_min, a
-  UE's f_min 1-3 times apart across servers (never used in development);
+  UE's f_min 1-3 times apart across servers (not used to develop it);
 - clusters: 200-600 UEs in 4-8 clusters, each reaching only its cluster's 2-4 servers, with
-  capacity for 60-90% of the cluster's wish (never used in development).
+  capacity for 60-90% of the cluster's wish (not used to develop it).
 It runs, through the bench harness (energy only, `--time-limit` per run), LAMBO's polish
 and its polish followed by two seconds of LNS, each with and without the tabu search
 (`tabu=false`), beside `de`, `highs` and SCIP, the external anchor. It prints, per kind and
