@@ -37,7 +37,6 @@ from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance, usable_options
 from mecopt.objective import Objective
 from mecopt.units import alone_costs
-from mecopt.waterfill import fits
 
 # Tabu tenure: a UE that leaves an option may not return for TENURE..TENURE + SPREAD - 1
 # steps.
@@ -69,16 +68,18 @@ def tabu_search(instance: Instance, assignment: np.ndarray, *, deadline: float |
     if a.shape != (instance.n_ues,):
         raise InputError(f"assignment: expected {instance.n_ues} entries (one per UE), got "
                          f"shape {list(a.shape)}")
-    if not evaluate_batch(instance, a[None]).feasible[0]:
+    first = evaluate_batch(instance, a[None])
+    if not first.feasible[0]:
         raise InputError("assignment: the tabu search needs a feasible starting assignment")
-    search = _Search(instance, a.copy(), np.random.default_rng(seed))
-    best, value = search.run(deadline, max_steps, stall)
-    on = np.flatnonzero(best > 0)
-    load = np.bincount(best[on] - 1, weights=instance.f_min[on, best[on] - 1],
-                       minlength=instance.n_servers)
-    if not fits(load, instance.capacity_hz).all():  # rounding: keep what was given
-        return a, float(search.cost[np.arange(len(a)), a].sum() * search.unit)
-    return best, value * search.unit
+    best = _Search(instance, a.copy(), np.random.default_rng(seed)).run(deadline, max_steps,
+                                                                         stall)
+    if not np.array_equal(best, a):
+        # The one feasibility checker has the last word: the search's sums could round
+        # across a capacity.
+        check = evaluate_batch(instance, best[None])
+        if check.feasible[0]:
+            return best, float(check.value(Objective.ENERGY)[0])
+    return a, float(first.value(Objective.ENERGY)[0])
 
 
 class _Search:
@@ -95,8 +96,8 @@ class _Search:
         size[:, 1:] = np.where(ok[:, 1:], instance.f_min, np.inf) / scale
         # Energies near 1 too: the weights' start is then one UE's energy per capacity.
         finite = cost[np.isfinite(cost)]
-        self.unit = float(np.median(finite[finite > 0])) if (finite > 0).any() else 1.0
-        self.cost, self.size, self.a, self.rng = cost / self.unit, size, a, rng
+        unit = float(np.median(finite[finite > 0])) if (finite > 0).any() else 1.0
+        self.cost, self.size, self.a, self.rng = cost / unit, size, a, rng
         self.capacity = np.r_[np.inf, instance.capacity_hz * (1 - ROOM) / scale]
         sizes = size[:, 1:][np.isfinite(size[:, 1:]) & (size[:, 1:] > 0)]
         w0 = 1.0 / float(np.median(sizes)) if len(sizes) else 1.0
@@ -115,8 +116,8 @@ class _Search:
         return np.maximum(load - capacity, 0.0)
 
     def run(self, deadline: float | None, max_steps: int | None, stall: int | None
-            ) -> tuple[np.ndarray, float]:
-        """Search within the limits: (best feasible decision, its energy in model units)."""
+            ) -> np.ndarray:
+        """Search within the limits: the best feasible decision seen."""
         ues, cost = self.ues, self.cost
         best_a, best = self.a.copy(), float(cost[ues, self.a].sum())
         last = 0  # step of the last new best
@@ -150,7 +151,7 @@ class _Search:
             value = float(cost[ues, self.a].sum())
             if value < best * (1 - IMPROVE_RTOL):
                 best_a, best, last = self.a.copy(), value, step
-        return best_a, best
+        return best_a
 
     def _relocate(self, k: int, j: int, step: int) -> None:
         """UE k to option j; it may not return to its old option for a tenure."""
