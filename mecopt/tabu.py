@@ -15,8 +15,10 @@ server on the way. This search walks through those. It minimizes
    gives a feasible decision better than the best found (aspiration). Ties are broken at
    random (seeded). Swaps pair some UEs (those on overloaded servers first, the rest drawn;
    SWAP_CELLS pairs in all) with every UE, so a step stays a few milliseconds at 2,000 UEs.
-2. Oscillation: after an infeasible step the weight of every overloaded server grows by
-   UP; after a feasible step every weight shrinks by DOWN. The search therefore drifts
+2. Oscillation: the weights start at the start's prices (per server, the most energy a UE
+   would save per unit of overload by moving there, so that no single move pays at first);
+   after an infeasible step the weight of every overloaded server grows by UP; after a
+   feasible step every weight shrinks by DOWN. The search therefore drifts
    into overload where that saves energy, is pushed back where it stays, and keeps crossing
    the boundary where the optima of a binding GAP lie.
 3. The best feasible decision seen is returned; the search stops after `max_steps` steps,
@@ -42,7 +44,8 @@ from mecopt.units import alone_costs
 # steps.
 TENURE, TENURE_SPREAD = 7, 5
 # The weight of an overloaded server grows by UP after an infeasible step; every weight
-# shrinks by DOWN after a feasible one, within [WEIGHT_LOW, WEIGHT_HIGH] times its start.
+# shrinks by DOWN after a feasible one, within [WEIGHT_LOW, WEIGHT_HIGH] times one UE's
+# energy per median size (the start's prices are kept within the same bounds).
 UP, DOWN = 1.1, 0.9
 WEIGHT_LOW, WEIGHT_HIGH = 1e-3, 1e6
 # A step evaluates the swaps of SWAP_CELLS // N UEs (at least MIN_SWAP_ROWS) with every UE:
@@ -94,18 +97,32 @@ class _Search:
         scale = float(instance.capacity_hz.max())  # sizes near 1
         size = np.zeros((N, M + 1))
         size[:, 1:] = np.where(ok[:, 1:], instance.f_min, np.inf) / scale
-        # Energies near 1 too: the weights' start is then one UE's energy per capacity.
+        # Energies near 1 too: one UE's energy per median size is then the weights' scale.
         finite = cost[np.isfinite(cost)]
         unit = float(np.median(finite[finite > 0])) if (finite > 0).any() else 1.0
         self.cost, self.size, self.a, self.rng = cost / unit, size, a, rng
         self.capacity = np.r_[np.inf, instance.capacity_hz * (1 - ROOM) / scale]
         sizes = size[:, 1:][np.isfinite(size[:, 1:]) & (size[:, 1:] > 0)]
         w0 = 1.0 / float(np.median(sizes)) if len(sizes) else 1.0
-        self.weight = np.r_[0.0, np.full(M, w0)]  # local: no capacity, no weight
         self.low, self.high = w0 * WEIGHT_LOW, w0 * WEIGHT_HIGH
         self.ues = np.arange(N)
         self.tabu = np.zeros((N, M + 1), dtype=np.int64)  # step until UE k may not enter j
         self.load = self._loads()
+        self.weight = np.r_[0.0, self._start_prices()]  # local: no capacity, no weight
+
+    def _start_prices(self) -> np.ndarray:
+        """(M,) the weights the search starts from: per server, the most energy one UE
+        would save per unit of overload by moving there (within [low, high]). At these
+        prices no single move pays, so the feasible start is a local optimum of the
+        penalized sum and the search leaves it step by step. With one weight for all (one
+        UE's energy per median size), where every server is nearly full the first steps
+        overloaded most servers at once for cheap UEs, and evicting them again left the
+        search a few percent above its start for the rest of its steps."""
+        enter = self._over(self.load[None, :] + self.size)  # the start overloads nothing
+        save = self.cost[self.ues, self.a][:, None] - self.cost
+        with np.errstate(divide="ignore", invalid="ignore"):  # an unusable option: inf
+            ratio = np.where((enter > 0) & (save > 0), save / enter, 0.0)
+        return np.clip(ratio[:, 1:].max(axis=0), self.low, self.high)
 
     def _loads(self) -> np.ndarray:
         return np.bincount(self.a, weights=self.size[self.ues, self.a],
