@@ -16,7 +16,8 @@ server on the way. This search walks through those. It minimizes
    random (seeded). Swaps pair some UEs (those on overloaded servers first, the rest drawn;
    SWAP_CELLS pairs in all) with every UE, so a step stays a few milliseconds at 2,000 UEs.
 2. Oscillation: the weights start at the start's prices (per server, the most energy a UE
-   would save per unit of overload by moving there, so that no single move pays at first);
+   would save per unit of overload by moving there, so that no single move pays at first,
+   and at least one UE's energy per median size);
    after an infeasible step the weight of every overloaded server grows by UP; after a
    feasible step every weight shrinks by DOWN. The search therefore drifts
    into overload where that saves energy, is pushed back where it stays, and keeps crossing
@@ -108,21 +109,22 @@ class _Search:
         self.ues = np.arange(N)
         self.tabu = np.zeros((N, M + 1), dtype=np.int64)  # step until UE k may not enter j
         self.load = self._loads()
-        self.weight = np.r_[0.0, self._start_prices()]  # local: no capacity, no weight
+        self.weight = np.r_[0.0, self._start_weights(w0)]  # local: no capacity, no weight
 
-    def _start_prices(self) -> np.ndarray:
+    def _start_weights(self, w0: float) -> np.ndarray:
         """(M,) the weights the search starts from: per server, the most energy one UE
-        would save per unit of overload by moving there (within [low, high]). At these
-        prices no single move pays, so the feasible start is a local optimum of the
-        penalized sum and the search leaves it step by step. With one weight for all (one
-        UE's energy per median size), where every server is nearly full the first steps
-        overloaded most servers at once for cheap UEs, and evicting them again left the
-        search a few percent above its start for the rest of its steps."""
+        would save per unit of overload by moving there, and at least `w0` (one UE's
+        energy per median size), within [low, high]. At these prices no single move pays,
+        so the feasible start is a local optimum of the penalized sum and the search leaves
+        it step by step. With `w0` for all, where every server is nearly full the first
+        steps overloaded most servers at once for cheap UEs, and evicting them again left
+        the search a few percent above its start for the rest of its steps. The floor keeps
+        a server that no UE wants from being a free place to overload."""
         enter = self._over(self.load[None, :] + self.size)  # the start overloads nothing
         save = self.cost[self.ues, self.a][:, None] - self.cost
         with np.errstate(divide="ignore", invalid="ignore"):  # an unusable option: inf
             ratio = np.where((enter > 0) & (save > 0), save / enter, 0.0)
-        return np.clip(ratio[:, 1:].max(axis=0), self.low, self.high)
+        return np.clip(np.maximum(ratio[:, 1:].max(axis=0), w0), self.low, self.high)
 
     def _loads(self) -> np.ndarray:
         return np.bincount(self.a, weights=self.size[self.ues, self.a],
