@@ -16,12 +16,11 @@ server on the way. This search walks through those. It minimizes
    random (seeded). Swaps pair some UEs (those on overloaded servers first, the rest drawn;
    SWAP_CELLS pairs in all) with every UE, so a step stays a few milliseconds at 2,000 UEs.
 2. Oscillation: the weights start at the start's prices (per server, the most energy a UE
-   would save per unit of overload by moving there, so that no single move pays at first,
-   and at least one UE's energy per median size);
-   after an infeasible step the weight of every overloaded server grows by UP; after a
-   feasible step every weight shrinks by DOWN. The search therefore drifts
-   into overload where that saves energy, is pushed back where it stays, and keeps crossing
-   the boundary where the optima of a binding GAP lie.
+   would save per unit of overload by moving there, and at least one UE's energy per median
+   size), so that no single move pays at first. After an infeasible step the weight of
+   every overloaded server grows by UP; after a feasible step every weight shrinks by DOWN.
+   The search therefore drifts into overload where that saves energy, is pushed back where
+   it stays, and keeps crossing the boundary where the optima of a binding GAP lie.
 3. The best feasible decision seen is returned; the search stops after `max_steps` steps,
    `stall` steps without a new best, or at `deadline`.
 
@@ -120,7 +119,7 @@ class _Search:
         steps overloaded most servers at once for cheap UEs, and evicting them again left
         the search a few percent above its start for the rest of its steps. The floor keeps
         a server that no UE wants from being a free place to overload."""
-        enter = self._over(self.load[None, :] + self.size)  # the start overloads nothing
+        enter = self._over(self.load[None, :] + self.size) - self._over(self.load)[None, :]
         save = self.cost[self.ues, self.a][:, None] - self.cost
         with np.errstate(divide="ignore", invalid="ignore"):  # an unusable option: inf
             ratio = np.where((enter > 0) & (save > 0), save / enter, 0.0)
