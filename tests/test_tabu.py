@@ -12,6 +12,8 @@ from mecopt import InputError, descend, evaluate, evaluate_batch
 from mecopt.lns import improve_with_stats
 from mecopt.tabu import tabu_search
 
+from conftest import INSTANCES
+
 
 def optimum(inst: mecopt.Instance) -> float:
     """The least energy over every decision (brute force: a few UEs only)."""
@@ -136,3 +138,17 @@ def test_the_search_starts_at_prices_where_no_single_move_pays(family, seed):
     search.weight[j] *= 0.99
     cheaper = search._best_move(1, value, value)
     assert cheaper is not None and cheaper[0] < 0 and cheaper[2] == j
+
+
+def test_the_polishs_tabu_search_runs_again_from_a_better_answer():
+    from mecopt.polish import POLISH_TABU_STALL, POLISH_TABU_STEPS, tabu_polish
+
+    inst = mecopt.Instance.load(INSTANCES / "tight" / "tight-009.json")
+    start = mecopt.solve(inst, "energy", method="lambo", polish=True, tabu=False)
+    a = np.asarray(start.assignment)
+    _, once = tabu_search(inst, a, stall=POLISH_TABU_STALL, max_steps=POLISH_TABU_STEPS, seed=0)
+    chained, value, _ = tabu_polish(inst, a, start.objective_value, None, seed=0)
+    assert once < start.objective_value  # the first run improves ...
+    assert value < once * (1 - 1e-9)  # ... and a second run from its answer goes further
+    assert evaluate(inst, chained).feasible
+    assert value == pytest.approx(evaluate(inst, chained).total_energy_j, rel=1e-12)
