@@ -80,7 +80,7 @@ def slots(rng: np.random.Generator) -> dict:
 
 
 def clusters(rng: np.random.Generator) -> dict:
-    n, m = int(rng.integers(200, 601)), 0
+    n = int(rng.integers(200, 601))
     k = int(rng.integers(4, 9))
     per = [int(rng.integers(2, 5)) for _ in range(k)]
     m = sum(per)

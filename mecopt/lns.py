@@ -95,11 +95,11 @@ WHOLE_SHARE = 0.5
 # without a new best (a step count, so that a run bounded by steps stays reproducible).
 # From greedy's decision, on 22 development instances (six `sparse` draws of 256-385 UEs,
 # six of an audit kind whose servers hold 1-3 UEs, ten of the tight library) at 2 s, mean
-# gap to the best of three variants: 0.93% without it, 0.36% with it first, 0.55% with it
-# after the whole-instance step; it costs up to 4-6% on a few `sparse` draws, where HiGHS
-# uses the time better. After a polish that ended with it (LAMBO's), LNS did better
-# without it (0.10% against 0.47%), so LAMBO leaves it out there
-# (docs/notes/2026-12-04-energy-tabu.md).
+# gap to the better of the two: 1.01% without it, 0.10% with it (placed first, it did
+# better than after the whole-instance step). After a polish that ended with it (LAMBO's),
+# on 18 draws of the held-out families' kinds LNS did better without a second one (0.005%
+# against 0.15%), so LAMBO leaves it out there (docs/notes/2026-12-04-energy-tabu.md,
+# docs/notes/2026-12-05-tabu-start-prices.md).
 TABU_SHARE = 0.6
 TABU_STALL = 5000
 
