@@ -69,13 +69,15 @@ def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
 # The decode loop calls the decoder-side layers once per UE on small tensors, where a
 # module call's Python overhead (and even a submodule attribute lookup) costs as much as the
 # arithmetic; so DecoderCache gathers their parameters once per decode, as plain tensors,
-# and these apply them (the same operations as calling the modules).
+# and these apply them. A linear layer is kept as (weight.t(), bias), the operands of the
+# torch.addmm that F.linear runs on a 2-D input: calling it directly gives the same numbers
+# without F.linear's dispatch and transpose at every step.
 def _linear_of(layer: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
-    return layer.weight, layer.bias
+    return layer.weight.t(), layer.bias
 
 
 def _norm_of(norm: nn.LayerNorm) -> tuple:
-    """The arguments of F.layer_norm after the input."""
+    """The arguments of torch.layer_norm after the input."""
     return norm.normalized_shape, norm.weight, norm.bias, norm.eps
 
 
@@ -83,9 +85,19 @@ def _mlp_of(mlp: nn.Sequential) -> tuple[torch.Tensor, ...]:
     return (*_linear_of(mlp[0]), *_linear_of(mlp[2]))
 
 
+def _affine(x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """F.linear(x, weight, bias), the same numbers, from _linear_of's operands."""
+    if x.dim() == 2:
+        return torch.addmm(bias, x, weight_t)
+    if x.dim() == 3 and x.is_contiguous():  # what F.linear does with such an input
+        return torch.addmm(bias, x.view(-1, x.shape[-1]), weight_t).view(*x.shape[:-1], -1)
+    return F.linear(x, weight_t.t(), bias)
+
+
 def _apply_mlp(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
                b2: torch.Tensor) -> torch.Tensor:
-    return F.linear(F.relu(F.linear(x, w1, b1)), w2, b2)
+    """A _mlp's forward from _mlp_of's operands."""
+    return _affine(torch.relu(_affine(x, w1, b1)), w2, b2)
 
 
 class UEEmbedding(nn.Module):
@@ -144,7 +156,7 @@ class MECEmbedding(nn.Module):
     def pooled(mec: torch.Tensor, weights: torch.Tensor, net: tuple) -> torch.Tensor:
         """forward, with the weights as (B, 1, M) and the MLP's parameters given (net: w1, b1,
         w2, b2)."""
-        return (weights @ _apply_mlp(mec, *net)).squeeze(1)  # (B, d)
+        return torch.bmm(weights, _apply_mlp(mec, *net)).squeeze(1)  # (B, d)
 
 
 def _split(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -153,7 +165,8 @@ def _split(x: torch.Tensor, n_heads: int) -> torch.Tensor:
 
 
 class _LayerWeights(NamedTuple):
-    """One decoder layer's parameters, as F.layer_norm / F.linear arguments."""
+    """One decoder layer's parameters, as torch.layer_norm arguments and _affine operands
+    (weight.t(), bias)."""
 
     norm1: tuple
     qkv: tuple  # self-attention in_proj, query part scaled by 1/sqrt(d/h)
@@ -171,7 +184,8 @@ class DecoderCache:
     """What stays fixed while decoding: the encoder keys/values per layer, and the parameters
     a step reads (gathered once, see _linear_of); and what grows: the self-attention
     keys/values of the decisions so far. Keys are kept transposed, (B, h, d/h, L), so that a
-    step's scores are one matmul (of contiguous operands: a transposed view is slower).
+    step's scores are one batched matmul (of contiguous operands: a transposed view is
+    slower).
 
     The encoder keys/values are contiguous (a strided operand makes matmul copy it, at every
     step). Without gradients the self-attention keys/values are written into buffers
@@ -182,7 +196,10 @@ class DecoderCache:
     def __init__(self, mem_kt: list, mem_v: list, mem_bias: torch.Tensor | None,
                  layers: list[_LayerWeights], final_norm: tuple, mec_net: tuple,
                  key_out: tuple, n_steps: int) -> None:
-        self.mem_kt, self.mem_v = mem_kt, mem_v  # per layer (B, h, d/h, 1+N), (B, h, 1+N, d/h)
+        # Per layer (B h, d/h, 1+N) and (B h, 1+N, d/h): the batch and head axes merged, as
+        # torch.bmm takes them (views of the contiguous (B, h, ...) tensors given).
+        self.mem_kt = [kt.flatten(0, 1) for kt in mem_kt]
+        self.mem_v = [v.flatten(0, 1) for v in mem_v]
         self.mem_bias = mem_bias  # (B, 1, 1, 1+N): 0 = attend, -inf = padding; None: no padding
         self.layers, self.final_norm = layers, final_norm
         self.mec_net, self.key_out = mec_net, key_out  # the MEC MLP; the key MLP's last layer
@@ -299,9 +316,9 @@ class Lambo(nn.Module):
             mem_v.append(_split(F.linear(enc, w[2 * d:], b[2 * d:]), h).contiguous())
             layers.append(_LayerWeights(
                 _norm_of(layer.norm1),
-                (sa.in_proj_weight * scale[:, None], sa.in_proj_bias * scale),
+                ((sa.in_proj_weight * scale[:, None]).t(), sa.in_proj_bias * scale),
                 _linear_of(sa.out_proj), _norm_of(layer.norm2),
-                (w[:d] * scale[:d, None], b[:d] * scale[:d]), _linear_of(ca.out_proj),
+                ((w[:d] * scale[:d, None]).t(), b[:d] * scale[:d]), _linear_of(ca.out_proj),
                 _norm_of(layer.norm3), _linear_of(layer.linear1), _linear_of(layer.linear2),
                 layer.activation))
         keep = torch.cat([torch.ones_like(ue_mask[:, :1]), ue_mask], dim=1)  # (B, 1+N)
@@ -321,25 +338,29 @@ class Lambo(nn.Module):
         weighted sum): for one query that is fewer operations than the fused kernel's.
         """
         d, h = self.cfg.d_model, self.cfg.n_heads
-        B = x.shape[0]
+        B, dh = x.shape[0], d // h
         y = x
         for i, w in enumerate(cache.layers):
-            # Self-attention over this and all earlier decisions (cached keys/values).
-            z = F.layer_norm(y, *w.norm1)
-            q, k, v = F.linear(z, *w.qkv).view(B, 3, h, d // h).unbind(1)  # (B, h, d/h)
+            # Self-attention over this and all earlier decisions (cached keys/values). The
+            # head products are the batched matmuls that `@` would run, called directly.
+            z = torch.layer_norm(y, *w.norm1)
+            q, k, v = _affine(z, *w.qkv).view(B, 3, h, dh).unbind(1)  # (B, h, d/h)
             kt, v = cache.extend(i, k, v)  # (B, h, d/h, T), (B, h, T, d/h)
-            out = torch.softmax(q.unsqueeze(2) @ kt, dim=-1) @ v  # (B, h, 1, d/h)
-            y = y + F.linear(out.reshape(B, d), *w.out1)
+            T = kt.shape[3]
+            p = torch.softmax(torch.bmm(q.reshape(B * h, 1, dh), kt.reshape(B * h, dh, T)), -1)
+            out = torch.bmm(p, v.reshape(B * h, T, dh))  # (B h, 1, d/h)
+            y = y + _affine(out.view(B, d), *w.out1)
             # Encoder-decoder attention (cached memory keys/values, padding masked).
-            q = F.linear(F.layer_norm(y, *w.norm2), *w.q2).view(B, h, 1, d // h)
-            scores = q @ cache.mem_kt[i]
+            q = _affine(torch.layer_norm(y, *w.norm2), *w.q2).view(B * h, 1, dh)
+            scores = torch.bmm(q, cache.mem_kt[i])  # (B h, 1, 1+N)
             if cache.mem_bias is not None:
-                scores = scores + cache.mem_bias
-            out = torch.softmax(scores, dim=-1) @ cache.mem_v[i]
-            y = y + F.linear(out.reshape(B, d), *w.out2)
-            y = y + F.linear(w.activation(F.linear(F.layer_norm(y, *w.norm3), *w.ff1)), *w.ff2)
+                scores = (scores.view(B, h, 1, -1) + cache.mem_bias).view(B * h, 1, -1)
+            out = torch.bmm(torch.softmax(scores, dim=-1), cache.mem_v[i])
+            y = y + _affine(out.view(B, d), *w.out2)
+            y = y + _affine(w.activation(_affine(torch.layer_norm(y, *w.norm3), *w.ff1)),
+                            *w.ff2)
         cache.t += 1
-        return F.layer_norm(y, *cache.final_norm)  # (B, d)
+        return torch.layer_norm(y, *cache.final_norm)  # (B, d)
 
     # ------------------------------------------------------------------ heads
     def split_key_layer(self, static_columns: tuple[int, ...], dynamic_columns: tuple[int, ...]
@@ -356,12 +377,12 @@ class Lambo(nn.Module):
     def keys(hidden: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
         """Per-option keys (B, K, d) from the first layer's output (B, K, d_head), before its
         ReLU (see split_key_layer)."""
-        return F.linear(F.relu(hidden), *cache.key_out)
+        return _affine(torch.relu(hidden), *cache.key_out)
 
     def logits(self, state: torch.Tensor, keys: torch.Tensor,
                blocked: torch.Tensor) -> torch.Tensor:
         """Softmax head: scores (B, K) of the options; blocked options (B, K) get -inf."""
-        s = (keys @ state[:, :, None]).squeeze(2) / math.sqrt(self.cfg.d_model)
+        s = torch.bmm(keys, state.unsqueeze(2)).squeeze(2) / math.sqrt(self.cfg.d_model)
         s = self.cfg.tanh_clip * torch.tanh(s)
         return s.masked_fill(blocked, float("-inf"))
 
