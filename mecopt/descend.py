@@ -18,7 +18,7 @@ from mecopt.evaluation import evaluate, evaluate_batch
 from mecopt.exchange import candidates
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.waterfill import fits, waterfill
+from mecopt.waterfill import ServerFill, fits
 
 __all__ = ["descend"]
 
@@ -172,7 +172,7 @@ class _Descent:
             idx = order[first:first + size]
             cand = _apply(a, ues[idx], opts[idx])
             if screen is not None:
-                cand = cand[screen.shortlist(cand, ues[idx], opts[idx], bar)]
+                cand = cand[screen.shortlist(ues[idx], opts[idx], bar)]
             found, _ = _best(self.instance, self.objective, cand, bar, self.deadline)
             if found is not None:
                 best, bar = found, found[1]
@@ -461,37 +461,51 @@ class _Screen:
         self.t_tx = np.c_[np.zeros(instance.n_ues), instance.t_tx]  # per option column
         lat = evaluate(instance, a, allocation).latency_s  # each UE's, as it is now
         self.total = lat.sum()
-        self.per_option = np.bincount(a, weights=lat, minlength=instance.n_servers + 1)
+        K = instance.n_servers + 1
+        self.per_option = np.bincount(a, weights=lat, minlength=K)
+        self.tx_per_option = np.bincount(a, weights=self.t_tx[np.arange(len(a)), a],
+                                         minlength=K)
+        self.fill = ServerFill(instance, a)
 
-    def values(self, cand: np.ndarray, ues: np.ndarray, opts: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """(mean latency of each neighbour (P,), whether its changed servers fit (P,))."""
+    def values(self, ues: np.ndarray, opts: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean latency of each neighbour (P,), whether its changed servers fit (P,),
+        unsure (P,): its value could not be screened exactly, see ServerFill.times)."""
         inst, a = self.instance, self.a
-        P, K = len(cand), inst.n_servers + 1
+        P, K = len(ues), inst.n_servers + 1
+        cur = a[ues]
         changed = np.zeros((P, K), dtype=bool)
         rows = np.repeat(np.arange(P), ues.shape[1])
-        changed[rows, opts.ravel()] = changed[rows, a[ues].ravel()] = True
+        changed[rows, opts.ravel()] = changed[rows, cur.ravel()] = True
         changed[:, 0] = False
-        member = changed[np.arange(P)[:, None], cand]  # (P, N): on a changed server
-        alloc, server_ok = waterfill(inst, np.where(member, cand, 0))
-        p, i = np.nonzero(member)
-        lat = self.t_tx[i, cand[p, i]] + inst.cycles[i] / alloc[p, i]
-        after = np.bincount(p, weights=lat, minlength=P)
+        # One group per changed server of each neighbour, with the UEs that leave and join it.
+        gp, gk = np.nonzero(changed)
+        col = gk[:, None]
+        leave = np.where(cur[gp] == col, ues[gp], -1)
+        join = np.where(opts[gp] == col, ues[gp], -1)
+        compute, fit, unsure = self.fill.times(gk - 1, leave, join)
+        tx = (self.tx_per_option[gk]
+              - np.where(leave >= 0, self.t_tx[np.maximum(leave, 0), col], 0.0).sum(axis=1)
+              + np.where(join >= 0, self.t_tx[np.maximum(join, 0), col], 0.0).sum(axis=1))
+        after = np.bincount(gp, weights=tx + compute, minlength=P)
+        all_fit = np.bincount(gp, weights=~fit, minlength=P) == 0
+        unsure = np.bincount(gp, weights=unsure, minlength=P) > 0
+        if ues.shape[1] > 1:  # a UE named twice in one neighbour: not a set of changes
+            unsure |= (np.sort(ues, axis=1)[:, 1:] == np.sort(ues, axis=1)[:, :-1]).any(axis=1)
         before = (changed * self.per_option).sum(axis=1)
         t_loc = inst.t_loc[ues]
-        local = ((opts == 0) * t_loc).sum(axis=1) - ((a[ues] == 0) * t_loc).sum(axis=1)
+        local = ((opts == 0) * t_loc).sum(axis=1) - ((cur == 0) * t_loc).sum(axis=1)
         value = (self.total - before + after + local) / inst.n_ues
-        return value, server_ok.all(axis=1) & inst.option_ok[ues, opts].all(axis=1)
+        return value, all_fit & inst.option_ok[ues, opts].all(axis=1), unsure
 
-    def shortlist(self, cand: np.ndarray, ues: np.ndarray, opts: np.ndarray,
-                  value: float) -> np.ndarray:
+    def shortlist(self, ues: np.ndarray, opts: np.ndarray, value: float) -> np.ndarray:
         """(P,) bool: the neighbours to evaluate exactly, those that may beat `value` as
         `_best` counts it (relative 1e-12) and are within _SCREEN_TOL of the best screened
         value, or whose capacity test the screen cannot call."""
-        screened, fit = self.values(cand, ues, opts)
+        screened, fit, unsure = self.values(ues, opts)
         tol = _SCREEN_TOL * abs(value)
         loose, strict = self.bound.fits_at(self.a, ues, opts, (_SCREEN_TOL, -_SCREEN_TOL))
-        near = loose & ~strict
+        near = (loose & ~strict) | unsure
         sure = fit & ~near & (screened < value - 1e-12 * abs(value) + tol)
         out = near.copy()
         if sure.any():

@@ -111,22 +111,25 @@ def test_bound_of_moves_and_swaps_equals_the_general_count(objective):
 
 
 @pytest.mark.parametrize("kind", ["tiny", "hetero"])
-@pytest.mark.parametrize("changes", [1, 2])
+@pytest.mark.parametrize("changes", [1, 2, 3])
 def test_latency_screen_agrees_with_the_full_evaluation(kind, changes):
-    # The screen water-fills only the servers a neighbour changes; its values must match
-    # evaluate_batch's to rounding and its capacity verdict must match wherever the bound
-    # does not call the neighbour too close, or descend could take another step.
+    # The screen water-fills only the servers a neighbour changes (from each server's
+    # sorted UEs, waterfill.ServerFill); its values must match evaluate_batch's to rounding
+    # and its capacity verdict must match, or descend could take another step. A neighbour
+    # it calls unsure is evaluated in full by descend; such calls must stay rare.
     objective = mecopt.Objective.LATENCY
     rng = np.random.default_rng(30 + changes)
     checked = infeasible = 0
     for inst, a, ues, opts, batch in _greedy_neighbourhoods(kind, objective, rng, changes):
         bound = _Bound(inst, objective)
         screen = _Screen(inst, a, evaluate_batch(inst, a[None]).allocation_hz[0], bound)
-        value, fit = screen.values(_apply(a, ues, opts), ues, opts)
+        value, fit, unsure = screen.values(ues, opts)
         np.testing.assert_array_equal(fit, batch.feasible)
-        np.testing.assert_allclose(value[fit], batch.value(objective)[fit], rtol=1e-12)
-        checked += int(fit.sum())
+        sure = fit & ~unsure
+        np.testing.assert_allclose(value[sure], batch.value(objective)[sure], rtol=1e-12)
+        checked += int(sure.sum())
         infeasible += int((~fit).sum())
+        assert unsure.sum() <= 0.01 * len(unsure)
     assert checked > 100
     if kind == "tiny":
         assert infeasible > 50
@@ -141,7 +144,7 @@ def test_descend_takes_the_same_steps_with_and_without_the_screen(monkeypatch):
              mecopt.generate("tight", 210, 6, seed=2)]
     assert all(i.n_ues >= _SCREEN_FROM for i in insts)  # the screen runs on these
     screened = [descend(i, "latency", greedy_assignment(i, "latency")[0]) for i in insts]
-    monkeypatch.setattr(_Screen, "shortlist", lambda self, cand, *rest: np.ones(len(cand), bool))
+    monkeypatch.setattr(_Screen, "shortlist", lambda self, ues, *rest: np.ones(len(ues), bool))
     full = [descend(i, "latency", greedy_assignment(i, "latency")[0]) for i in insts]
     for (a, v), (b, w) in zip(screened, full, strict=True):
         np.testing.assert_array_equal(a, b)

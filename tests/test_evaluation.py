@@ -181,3 +181,55 @@ def test_waterfill_batched_equals_one_by_one():
         one, ok1 = waterfill(inst, a[p])
         np.testing.assert_allclose(one, alloc[p], rtol=1e-12)  # cumsum order differs
         np.testing.assert_array_equal(ok1, ok[p])
+
+
+@pytest.mark.parametrize("family", ["tight", "hetero", "sparse"])
+def test_server_fill_equals_waterfilling_the_changed_set(family):
+    # ServerFill.times gives a server's compute time after some UEs leave and others join
+    # from its sorted UEs' prefix sums; it must be waterfill's on the changed set (to
+    # rounding), with the same capacity verdict, including sets that no longer fit, servers
+    # left empty and servers that start empty.
+    from mecopt.waterfill import ServerFill
+
+    rng = np.random.default_rng(7)
+    checked = unsure_count = overloaded = emptied = 0
+    for seed in range(4):
+        inst = mecopt.generate(family, seed=seed)
+        N, M = inst.n_ues, inst.n_servers
+        ok = inst.option_ok
+        a = np.array([rng.choice(np.flatnonzero(ok[i])) for i in range(N)])
+        a[rng.random(N) < 0.3] = 0  # some servers empty or nearly so
+        a = np.where(ok[np.arange(N), a], a, np.array([np.flatnonzero(ok[i])[0] for i in range(N)]))
+        fill = ServerFill(inst, a)
+        for _ in range(300):
+            j = int(rng.integers(1, M + 1))
+            on = np.flatnonzero(a == j)
+            can = np.flatnonzero(ok[:, j] & (a != j))
+            c = int(rng.integers(1, 4))
+            leave = rng.choice(on, size=min(len(on), int(rng.integers(0, c + 1))), replace=False)
+            if rng.random() < 0.05:
+                leave = on  # every UE leaves
+            join = rng.choice(can, size=min(len(can), int(rng.integers(0, c + 1))),
+                              replace=False)
+            width = max(len(leave), len(join), 1)
+            row_l = np.full((1, width), -1)
+            row_l[0, :len(leave)] = leave
+            row_j = np.full((1, width), -1)
+            row_j[0, :len(join)] = join
+            time_s, fits_, unsure = fill.times(np.array([j - 1]), row_l, row_j)
+            b = a.copy()
+            b[leave] = 0
+            b[join] = j
+            members = np.flatnonzero(b == j)
+            alloc, server_ok = waterfill(inst, np.where(b == j, j, 0))
+            expect = float((inst.cycles[members] / alloc[members]).sum())
+            assert fits_[0] == server_ok[j - 1]
+            overloaded += int(not server_ok[j - 1])
+            emptied += int(len(members) == 0)
+            if unsure[0]:
+                unsure_count += 1
+                continue
+            assert time_s[0] == pytest.approx(expect, rel=1e-11, abs=1e-300)
+            checked += 1
+    assert checked > 1000 and unsure_count <= 0.01 * checked
+    assert overloaded > 20 and emptied > 5
