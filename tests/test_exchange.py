@@ -151,3 +151,34 @@ def test_more_servers_than_the_mask_holds(objective):
     ev = evaluate_batch(inst, a[None])
     assert ev.feasible[0] and v <= before
     assert (a > 63).any()
+
+
+def test_the_sorted_energy_graph_finds_the_same_chains_as_the_arc_list(monkeypatch):
+    # From SORTED_FROM_ARCS arcs the energy graph is searched from each server's arriving
+    # UEs sorted by f_min, without listing the arcs; the labels, and so the chains, must be
+    # those of the arc list (ties included), from local optima and from random decisions.
+    import mecopt.exchange as exchange_module
+    from mecopt.repair import repair
+
+    rng = np.random.default_rng(11)
+    starts = []
+    for family, seed in [("tight", 0), ("tight", 3), ("sparse", 1), ("manyserver", 2),
+                         ("hetero", 4), ("world", 5)]:
+        inst = generate(family, seed=seed)
+        a, _ = greedy_assignment(inst, "energy")
+        starts.append((inst, a))
+        for _ in range(2):
+            pick = np.array([rng.choice(np.flatnonzero(inst.option_ok[i]))
+                             for i in range(inst.n_ues)])
+            fixed = repair(inst, "energy", pick[None])
+            if fixed.feasible[0]:
+                starts.append((inst, fixed.assignment[0]))
+    rows = 0
+    for inst, a in starts:
+        monkeypatch.setattr(exchange_module, "SORTED_FROM_ARCS", 10**12)
+        listed = candidates(inst, "energy", a, combine=True)
+        monkeypatch.setattr(exchange_module, "SORTED_FROM_ARCS", 0)
+        sorted_ = candidates(inst, "energy", a, combine=True)
+        np.testing.assert_array_equal(listed, sorted_)
+        rows += len(listed)
+    assert len(starts) >= 12 and rows > 200
