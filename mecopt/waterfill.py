@@ -124,10 +124,10 @@ class ServerFill:
         # imaginary part): a breakpoint's place in its server's order is one searchsorted.
         self._key = j + 1j * -ratio
         # Prefix sums with a leading 0: the sum over a server's first k UEs is
-        # P[start + k] - P[start].
-        self._low = np.concatenate(([0.0], np.cumsum(low)))
-        self._root = np.concatenate(([0.0], np.cumsum(root)))
-        self._time = np.concatenate(([0.0], np.cumsum(root * root / low)))
+        # P[start + k] - P[start]. The total once more at the end: the bisection probes
+        # every group at once, an empty last server's too (its sums are not read).
+        self._low, self._root, self._time = (_padded_prefix(x)
+                                             for x in (low, root, root * root / low))
         self.position = np.full(len(a), -1)  # each UE's index in its server's order
         self.position[on] = np.arange(len(on)) - self.start[j]
 
@@ -221,3 +221,10 @@ class ServerFill:
 def _masked(mask: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Row sums of x (G, c) over the entries where mask holds."""
     return np.where(mask, x, 0.0).sum(axis=1)
+
+
+def _padded_prefix(x: np.ndarray) -> np.ndarray:
+    """[0, x0, x0 + x1, ..., total, total]: prefix sums with a leading 0 and the total once
+    more."""
+    prefix = np.concatenate(([0.0], np.cumsum(x)))
+    return np.append(prefix, prefix[-1])

@@ -233,3 +233,25 @@ def test_server_fill_equals_waterfilling_the_changed_set(family):
             checked += 1
     assert checked > 1000 and unsure_count <= 0.01 * checked
     assert overloaded > 20 and emptied > 5
+
+
+def test_server_fill_with_the_last_server_empty():
+    # A screen round can change a server nobody is on; when it is the last one, the
+    # bisection's probes of that group must stay inside the prefix sums (they read one past
+    # the last UE). UEs joining the empty last server, alone or beside a change elsewhere.
+    from mecopt.waterfill import ServerFill
+
+    inst = mecopt.generate("tight", seed=1)
+    N, M = inst.n_ues, inst.n_servers
+    ok = inst.option_ok
+    a = np.array([next((o for o in np.flatnonzero(ok[i]) if o != M), 0) for i in range(N)])
+    assert not (a == M).any()
+    fill = ServerFill(inst, a)
+    joiners = np.flatnonzero(ok[:, M])[:5]
+    assert len(joiners)
+    for x in joiners:
+        time_s, fits_, unsure = fill.times(np.array([M - 1, 0]), np.array([[-1], [-1]]),
+                                           np.array([[x], [-1]]))
+        alloc, server_ok = waterfill(inst, np.where(np.arange(N) == x, M, 0))
+        assert fits_[0] == server_ok[M - 1] and not unsure[0]
+        assert time_s[0] == pytest.approx(inst.cycles[x] / alloc[x], rel=1e-12)
