@@ -203,8 +203,10 @@ class ServerFill:
         return np.where(empty, 0.0, np.where(ok, compute, held)), ok, unsure
 
     def _first(self, j: np.ndarray, n: np.ndarray, pred) -> np.ndarray:
-        """Per group, the smallest k in 0..n[g] with pred(k) true (pred monotone in k, only
-        called with k < n; n when it holds for none): a bisection, all groups at once."""
+        """Per group, the smallest k in 0..n[g] with pred(k) true (pred monotone in k; n
+        when it holds for none): a bisection, all groups at once. pred is evaluated for every
+        group, at k < n where n > 0 and at 0 otherwise, and read only where the group's
+        bisection is still open (a group of an empty server never is)."""
         lo, hi = np.zeros_like(n), n.copy()
         while True:
             active = lo < hi
@@ -212,7 +214,6 @@ class ServerFill:
                 return lo
             mid = (lo + hi) // 2
             probe = np.where(active, mid, 0)
-            # Groups of empty servers never probe (lo = hi = 0).
             ok = np.where(active, pred(np.minimum(probe, np.maximum(n - 1, 0))), False)
             hi = np.where(active & ok, mid, hi)
             lo = np.where(active & ~ok, mid + 1, lo)
