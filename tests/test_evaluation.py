@@ -238,7 +238,7 @@ def test_server_fill_equals_waterfilling_the_changed_set(family):
 def test_server_fill_with_the_last_server_empty():
     # A screen round can change a server nobody is on; when it is the last one, the
     # bisection's probes of that group must stay inside the prefix sums (they read one past
-    # the last UE). UEs joining the empty last server, alone or beside a change elsewhere.
+    # the last UE). UEs joining the empty last server, beside an unchanged group of another.
     from mecopt.waterfill import ServerFill
 
     inst = mecopt.generate("tight", seed=1)
