@@ -17,6 +17,9 @@ from mecopt.repair import repair
 
 from conftest import library
 
+# The module itself (`mecopt.descend` names the function, which mecopt re-exports).
+descend_module = sys.modules["mecopt.descend"]
+
 OBJECTIVES = (mecopt.Objective.LATENCY, mecopt.Objective.ENERGY)
 
 
@@ -112,11 +115,14 @@ def test_bound_of_moves_and_swaps_equals_the_general_count(objective):
 
 @pytest.mark.parametrize("kind", ["tiny", "hetero"])
 @pytest.mark.parametrize("changes", [1, 2, 3])
-def test_latency_screen_agrees_with_the_full_evaluation(kind, changes):
-    # The screen water-fills only the servers a neighbour changes (from each server's
-    # sorted UEs, waterfill.ServerFill); its values must match evaluate_batch's to rounding
-    # and its capacity verdict must match, or descend could take another step. A neighbour
-    # it calls unsure is evaluated in full by descend; such calls must stay rare.
+@pytest.mark.parametrize("from_sorted", [False, True])
+def test_latency_screen_agrees_with_the_full_evaluation(kind, changes, from_sorted, monkeypatch):
+    # The screen water-fills only the servers a neighbour changes (a small chunk outright,
+    # a large one from each server's sorted UEs, waterfill.ServerFill: both are checked);
+    # its values must match evaluate_batch's to rounding and its capacity verdict must
+    # match, or descend could take another step. A neighbour it calls unsure is evaluated
+    # in full by descend; such calls must stay rare.
+    monkeypatch.setattr(descend_module, "_SORTED_SCREEN_FROM", 0 if from_sorted else 10**12)
     objective = mecopt.Objective.LATENCY
     rng = np.random.default_rng(30 + changes)
     checked = infeasible = 0
