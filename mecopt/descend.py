@@ -172,7 +172,7 @@ class _Descent:
             idx = order[first:first + size]
             cand = _apply(a, ues[idx], opts[idx])
             if screen is not None:
-                cand = cand[screen.shortlist(ues[idx], opts[idx], bar)]
+                cand = cand[screen.shortlist(cand, ues[idx], opts[idx], bar)]
             found, _ = _best(self.instance, self.objective, cand, bar, self.deadline)
             if found is not None:
                 best, bar = found, found[1]
@@ -467,10 +467,11 @@ class _Screen:
                                          minlength=K)
         self._fill: ServerFill | None = None  # made for the first large chunk
 
-    def values(self, ues: np.ndarray, opts: np.ndarray
+    def values(self, cand: np.ndarray, ues: np.ndarray, opts: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean latency of each neighbour (P,), whether its changed servers fit (P,),
-        unsure (P,): its value could not be screened exactly, see ServerFill.times)."""
+        unsure (P,): its value could not be screened exactly, see ServerFill.times). The
+        neighbours are `cand` (P, N), `a` with UEs ues[p] set to opts[p]."""
         inst, a = self.instance, self.a
         P, K = len(ues), inst.n_servers + 1
         cur = a[ues]
@@ -481,7 +482,6 @@ class _Screen:
         if P * inst.n_ues < _SORTED_SCREEN_FROM:
             # A small chunk: water-filling its neighbours' changed servers outright costs
             # less than the sorted servers' fixed number of operations.
-            cand = _apply(a, ues, opts)
             member = changed[np.arange(P)[:, None], cand]  # (P, N): on a changed server
             alloc, server_ok = waterfill(inst, np.where(member, cand, 0))
             p, i = np.nonzero(member)
@@ -519,11 +519,12 @@ class _Screen:
             unsure |= (np.sort(ues, axis=1)[:, 1:] == np.sort(ues, axis=1)[:, :-1]).any(axis=1)
         return after, all_fit, unsure
 
-    def shortlist(self, ues: np.ndarray, opts: np.ndarray, value: float) -> np.ndarray:
+    def shortlist(self, cand: np.ndarray, ues: np.ndarray, opts: np.ndarray,
+                  value: float) -> np.ndarray:
         """(P,) bool: the neighbours to evaluate exactly, those that may beat `value` as
         `_best` counts it (relative 1e-12) and are within _SCREEN_TOL of the best screened
         value, or whose capacity test the screen cannot call."""
-        screened, fit, unsure = self.values(ues, opts)
+        screened, fit, unsure = self.values(cand, ues, opts)
         tol = _SCREEN_TOL * abs(value)
         loose, strict = self.bound.fits_at(self.a, ues, opts, (_SCREEN_TOL, -_SCREEN_TOL))
         near = (loose & ~strict) | unsure

@@ -38,7 +38,7 @@ from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.waterfill import FIT_TOL, fits
+from mecopt.waterfill import fit_limit, fits
 
 __all__ = ["candidates", "exchange"]
 
@@ -179,8 +179,7 @@ class _Graph:
             if len(there) and len(comers):
                 per_server.append((j, there, comers))
         self.own, self.cost, self.load, self.f_min = own, cost, load, f_min
-        self.instance_ok = ok
-        self.limit = cap * (1 + FIT_TOL)  # what `fits` compares a load with
+        self.instance_ok, self.capacity = ok, cap
         self.sorted = (objective is Objective.ENERGY and sum(
             len(t) * len(c) for _, t, c in per_server) >= SORTED_FROM_ARCS)
         if self.sorted:
@@ -321,11 +320,11 @@ class _Graph:
             fv = self.f_min[v, j]
             # The prefix of arriving UEs that fit with w out: the sum is computed as the
             # arc list computes it, (load - f_min[w]) + f_min[v], monotone in f_min[v].
-            base = self.load[j] - self.f_min[there, j]
-            k = np.searchsorted(fv, self.limit[j] - base, side="right")
+            base, cap = self.load[j] - self.f_min[there, j], self.capacity[j]
+            k = np.searchsorted(fv, fit_limit(cap) - base, side="right")
             while True:  # settle the rounding at the boundary: the exact test decides
-                up = (k < len(v)) & (base + fv[np.minimum(k, len(v) - 1)] <= self.limit[j])
-                down = (k > 0) & (base + fv[np.maximum(k - 1, 0)] > self.limit[j])
+                up = (k < len(v)) & fits(base + fv[np.minimum(k, len(v) - 1)], cap)
+                down = (k > 0) & ~fits(base + fv[np.maximum(k - 1, 0)], cap)
                 if not (up.any() or down.any()):
                     break
                 k = k + up - down
@@ -361,7 +360,8 @@ class _Graph:
             j = self.a[w] - 1  # w is on a server (a cycle's first UE)
             exists = ((self.a[v] != self.a[w]) & self.instance_ok[v, j + 1]
                       & (j < MAX_MASK_SERVERS)
-                      & (self.load[j] - self.f_min[w, j] + self.f_min[v, j] <= self.limit[j]))
+                      & fits(self.load[j] - self.f_min[w, j] + self.f_min[v, j],
+                             self.capacity[j]))
             return np.where(exists, self.cost[v, j + 1] - self.own[v], np.inf)
         out = np.full(len(v), np.inf)
         if not len(self.src):

@@ -129,7 +129,7 @@ def test_latency_screen_agrees_with_the_full_evaluation(kind, changes, from_sort
     for inst, a, ues, opts, batch in _greedy_neighbourhoods(kind, objective, rng, changes):
         bound = _Bound(inst, objective)
         screen = _Screen(inst, a, evaluate_batch(inst, a[None]).allocation_hz[0], bound)
-        value, fit, unsure = screen.values(ues, opts)
+        value, fit, unsure = screen.values(_apply(a, ues, opts), ues, opts)
         np.testing.assert_array_equal(fit, batch.feasible)
         sure = fit & ~unsure
         np.testing.assert_allclose(value[sure], batch.value(objective)[sure], rtol=1e-12)
@@ -150,7 +150,7 @@ def test_descend_takes_the_same_steps_with_and_without_the_screen(monkeypatch):
              mecopt.generate("tight", 210, 6, seed=2)]
     assert all(i.n_ues >= _SCREEN_FROM for i in insts)  # the screen runs on these
     screened = [descend(i, "latency", greedy_assignment(i, "latency")[0]) for i in insts]
-    monkeypatch.setattr(_Screen, "shortlist", lambda self, ues, *rest: np.ones(len(ues), bool))
+    monkeypatch.setattr(_Screen, "shortlist", lambda self, cand, *rest: np.ones(len(cand), bool))
     full = [descend(i, "latency", greedy_assignment(i, "latency")[0]) for i in insts]
     for (a, v), (b, w) in zip(screened, full, strict=True):
         np.testing.assert_array_equal(a, b)
