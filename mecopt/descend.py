@@ -85,14 +85,6 @@ class _Descent:
         self.options = np.arange(self.ok.shape[1])
         self.bound = _Bound(instance, objective)
         self.energy = objective is Objective.ENERGY
-        self._pairs: tuple[np.ndarray, np.ndarray] | None = None
-
-    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every pair of UEs (i < j), made once per descent (the swap rounds read it)."""
-        if self._pairs is None:
-            i, j = np.triu_indices(self.instance.n_ues, k=1)
-            self._pairs = i.astype(np.int32), j.astype(np.int32)
-        return self._pairs
 
     def late(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
@@ -110,9 +102,7 @@ class _Descent:
             # contains (two-cycles, and paths through a local UE).
             best = self._exchange()
         if best is None and swaps and not self.late():
-            i, j = self.pairs()
-            keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
-            i, j = i[keep], j[keep]
+            i, j = self.bound.swaps(a, ok, self.value)
             best = self.best_of(np.stack([i, j], 1), np.stack([a[j], a[i]], 1))
         if best is None and chains and not self.late():
             # The chain starts need every move's value, so only now are all moves evaluated.
@@ -318,6 +308,65 @@ class _Bound:
         self.price = price
         self.price_k = np.r_[0.0, price]
         self.anchored = a.copy()
+
+    def swaps(self, a: np.ndarray, ok: np.ndarray, value: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """The swaps `of` may let through against `value`, as UE pairs (i, j), i < j, in
+        that order (the order of all pairs, which breaks ties in the descent): UEs on two
+        different options, each allowed on the other's.
+
+        A swap's bound is the current one plus its change, and that change is at least
+        L[i, a[j]] + L[j, a[i]], where L[u, o] is the change of UE u's own term and the
+        first-order change of the server terms when u alone moves to o (latency: a server's
+        (sum sqrt C)^2 / F is convex in the sum, so the swap's change is at least its
+        gradient times the change of the sum; energy: exact). So only pairs with L[i, a[j]]
+        + L[j, a[i]] below the margin to `value` can pass `of`'s test: from each (i, o),
+        the UEs on o that could complete such a pair are found through the least L of o's
+        UEs per option. A swap round at 2,000 UEs reads a few thousand pairs instead of
+        the hundreds of thousands that trade options (the same pairs reach `of`, in the
+        same order, so the descent takes the same steps).
+        """
+        N, K = self.fixed.shape
+        rows = np.arange(N)
+        own = self.fixed[rows, a]
+        if self.latency:
+            roots = np.bincount(a, weights=self.root[rows, a], minlength=K)[1:]
+            slope = np.r_[0.0, 2 * roots / self.capacity]  # d(sum^2 / F) / d(sum); local 0
+            base = own.sum() + (roots ** 2 / self.capacity).sum()
+            change = self.fixed - own[:, None] + self.root * (slope[None] - slope[a][:, None])
+            scale = N  # `of` divides the latency sum by N
+        else:
+            base, change, scale = own.sum(), self.fixed - own[:, None], 1
+        with np.errstate(invalid="ignore"):  # inf - inf for unusable pairs, masked next
+            change = np.where(ok, change, np.inf)
+        change[rows, a] = np.inf  # staying is not a move
+        # `of` keeps a swap when base + its change < scale * (value less the margin); this
+        # limit is looser by far more than the two sums' rounding.
+        target = scale * (value - _BOUND_MARGIN * abs(value))
+        limit = target - base + 1e-9 * (abs(target) + abs(base))
+        on = [np.flatnonzero(a == o) for o in range(K)]
+        least = np.full((K, K), np.inf)  # least[o, p]: the least change of o's UEs to p
+        for o in range(K):
+            if len(on[o]):
+                least[o] = change[on[o]].min(axis=0)
+        # (i, o): i's move to o can be half of a pair below the limit.
+        ue, opt = np.nonzero(change + least.T[a] < limit)
+        blocks = opt * K + a[ue]  # (o, p): the partner j on o goes to p = a[i]
+        firsts, seconds = [], []
+        for block in np.unique(blocks):
+            o, p = divmod(int(block), K)
+            mine = blocks == block
+            i, j = ue[mine], on[o]
+            r, c = np.nonzero(change[i, o][:, None] + change[j, p][None, :] < limit)
+            firsts.append(i[r])
+            seconds.append(j[c])
+        if not firsts:
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+        i, j = np.concatenate(firsts), np.concatenate(seconds)
+        keep = i < j  # each pair is found from both of its UEs
+        i, j = i[keep], j[keep]
+        order = np.argsort(i * N + j, kind="stable")
+        return i[order], j[order]
 
     def fits(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
              slack: float = 0.0) -> np.ndarray:

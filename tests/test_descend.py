@@ -113,6 +113,56 @@ def test_bound_of_moves_and_swaps_equals_the_general_count(objective):
     assert checked > 1000
 
 
+def _trading_pairs(inst, a):
+    """Every swap descend could make: pairs i < j on different options, each allowed on the
+    other's, in (i, j) order."""
+    ok = inst.option_ok
+    i, j = np.triu_indices(inst.n_ues, k=1)
+    keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
+    return i[keep], j[keep]
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_swaps_keep_every_pair_the_bound_lets_through(objective):
+    # A swap round reads only the pairs `_Bound.swaps` returns, so it must return every
+    # trading pair whose bound `of` would let through, in the order of all pairs (which
+    # breaks ties), and nothing that cannot trade. Checked at a local optimum of single
+    # moves (where descend asks for swaps), against its value and against looser values
+    # that let many pairs through, and from a random assignment.
+    rng = np.random.default_rng(7)
+    insts = library("hetero")[:3] + library("tiny")[:3] + [
+        mecopt.generate("world", 300, 8, seed=11), mecopt.generate("sparse", seed=4)]
+    checked = pruned = total = 0
+    for inst in insts:
+        a, _ = greedy_assignment(inst, objective)
+        if a is None:
+            continue
+        starts = [descend(inst, objective, a, swaps=False, chains=False, exchanges=False)[0]]
+        starts.append(np.where(rng.random(inst.n_ues) < 0.5, a, 0))  # local is always open
+        for start in starts:
+            bound = _Bound(inst, objective)
+            value = float(evaluate_batch(inst, start[None]).value(objective)[0])
+            i_all, j_all = _trading_pairs(inst, start)
+            low = bound.of(start, np.stack([i_all, j_all], 1),
+                           np.stack([start[j_all], start[i_all]], 1))
+            for target in (value, value * 1.001, value * 1.05):
+                i, j = bound.swaps(start, inst.option_ok, target)
+                assert np.all(i < j) and np.all(np.diff(i * inst.n_ues + j) > 0)
+                assert np.all(start[i] != start[j])
+                assert inst.option_ok[i, start[j]].all() and inst.option_ok[j, start[i]].all()
+                passed = low < target - _BOUND_MARGIN * abs(target)
+                kept = set(zip(i.tolist(), j.tolist(), strict=True))
+                assert set(zip(i_all[passed].tolist(), j_all[passed].tolist(),
+                               strict=True)) <= kept
+                checked += int(passed.sum())
+                if target == value and start is starts[0]:
+                    pruned += len(i_all) - len(i)
+                    total += len(i_all)
+    assert checked > 100
+    # At a local optimum of moves most trading pairs cannot pass (else nothing is saved).
+    assert pruned > 0.8 * total
+
+
 @pytest.mark.parametrize("kind", ["tiny", "hetero"])
 @pytest.mark.parametrize("changes", [1, 2, 3])
 @pytest.mark.parametrize("from_sorted", [False, True])
