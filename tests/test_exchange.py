@@ -182,3 +182,37 @@ def test_the_sorted_energy_graph_finds_the_same_chains_as_the_arc_list(monkeypat
         np.testing.assert_array_equal(listed, sorted_)
         rows += len(listed)
     assert len(starts) >= 12 and rows > 200
+
+
+def test_the_latency_graph_as_matrices_finds_the_same_chains_as_the_arc_list(monkeypatch):
+    # From BLOCKS_FROM_ARCS arcs the latency graph is kept as one matrix per server; the
+    # chains must be those of the arc list (ties included), in both graphs descend builds:
+    # the closed-form one and the one with the Lagrangian terms where a deadline binds.
+    import mecopt.exchange as exchange_module
+    from mecopt.repair import repair
+
+    rng = np.random.default_rng(12)
+    starts = []
+    for family, seed in [("tight", 1), ("sparse", 2), ("manyserver", 3), ("hetero", 5),
+                         ("world", 6), ("world", 8)]:
+        inst = generate(family, seed=seed)
+        a, _ = greedy_assignment(inst, "latency")
+        starts.append((inst, a))
+        pick = np.array([rng.choice(np.flatnonzero(inst.option_ok[i]))
+                         for i in range(inst.n_ues)])
+        fixed = repair(inst, "latency", pick[None])
+        if fixed.feasible[0]:
+            starts.append((inst, fixed.assignment[0]))
+    rows = binding = 0
+    for inst, a in starts:
+        bound = _Bound(inst, mecopt.Objective.LATENCY)
+        bound.anchor(a, evaluate_batch(inst, a[None]).allocation_hz[0])
+        binding += bool(bound.binding.any())
+        for lagrangian in (None, (bound.share[:, 1:], bound.binding)):
+            monkeypatch.setattr(exchange_module, "BLOCKS_FROM_ARCS", 10**12)
+            listed = candidates(inst, "latency", a, combine=True, lagrangian=lagrangian)
+            monkeypatch.setattr(exchange_module, "BLOCKS_FROM_ARCS", 0)
+            blocks = candidates(inst, "latency", a, combine=True, lagrangian=lagrangian)
+            np.testing.assert_array_equal(listed, blocks)
+            rows += len(listed)
+    assert len(starts) >= 10 and rows > 100 and binding >= 2
