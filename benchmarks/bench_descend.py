@@ -9,6 +9,12 @@ start by start (the same seed gives the same starts):
 
     python benchmarks/bench_descend.py [--starts 6] [--seed 0] [--json out.json] \
         [--no-exchanges]
+
+`--draws` times descents at scale instead: from the greedy heuristic's assignment on the
+given draws (family:N:M:seed, generated), both objectives, one line each with the seconds
+and the final value:
+
+    python benchmarks/bench_descend.py --draws world:2000:20:9950010,hetero:1000:20:9950012
 """
 
 from __future__ import annotations
@@ -37,7 +43,12 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write every final value here")
     parser.add_argument("--no-exchanges", action="store_true",
                         help="descend without its cyclic and path exchanges (mecopt.exchange)")
+    parser.add_argument("--draws", default=None,
+                        help="family:N:M:seed,... : time descents from greedy on these draws")
     args = parser.parse_args()
+    if args.draws:
+        at_scale(args.draws.split(","), exchanges=not args.no_exchanges)
+        return
     rng = np.random.default_rng(args.seed)
     finals: dict[str, list[float]] = {}
     total = 0.0
@@ -71,6 +82,26 @@ def main() -> None:
     print(f"all descents: {total:.2f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(finals) + "\n")
+
+
+def at_scale(draws: list[str], exchanges: bool) -> None:
+    """One descent from greedy per draw and objective: seconds and final value."""
+    total = 0.0
+    for draw in draws:
+        family, n, m, seed = draw.split(":")
+        inst = mecopt.generate(family, int(n), int(m), seed=int(seed))
+        for obj in (Objective.LATENCY, Objective.ENERGY):
+            a, _ = greedy_assignment(inst, obj)
+            if a is None:
+                print(f"{family} {n}x{m} seed {seed} {obj.value}: greedy found no decision")
+                continue
+            t = time.perf_counter()
+            _, v = descend(inst, obj, a, exchanges=exchanges)
+            dt = time.perf_counter() - t
+            total += dt
+            print(f"{family} {n}x{m} seed {seed} {obj.value}: {dt:.2f} s, value {v:.9g}",
+                  flush=True)
+    print(f"all descents: {total:.2f} s")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ before `evaluate_batch` has confirmed it.
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -116,17 +117,18 @@ def candidates(instance: Instance, objective: Objective | str, a: np.ndarray, *,
     a = np.asarray(a, dtype=int)
     graph = _Graph(instance, Objective.parse(objective), a, lagrangian)
     found = graph.search(max_length)
-    if not found:
+    if not len(found.cost):
         return np.zeros((0, instance.n_ues), dtype=int)
-    found.sort(key=lambda c: c[0])
+    order = np.argsort(found.cost, kind="stable")  # the most negative first
     out, seen = [], set()
     if combine:
-        b, servers, ues = a.copy(), set(), set()
-        for _, moves in found:
-            touched = {int(a[u]) for u, _ in moves} | {o for _, o in moves}
-            touched.discard(0)
+        b, servers, ues = a.copy(), 0, set()
+        for c, touched in zip(order, found.servers[order].tolist(), strict=True):
+            if touched & servers:
+                continue
+            moves = found.moves(c, a)
             moved = {u for u, _ in moves}
-            if touched & servers or moved & ues:
+            if moved & ues:  # a local UE that starts two paths
                 continue
             servers |= touched
             ues |= moved
@@ -134,17 +136,35 @@ def candidates(instance: Instance, objective: Objective | str, a: np.ndarray, *,
                 b[ue] = option
         out.append(b)
         seen.add(b.tobytes())
-    for _, moves in found:
+    for c in order:
         if len(out) >= keep + combine:
             break
         b = a.copy()
-        for ue, option in moves:
+        for ue, option in found.moves(c, a):
             b[ue] = option
         key = b.tobytes()
         if key not in seen:
             seen.add(key)
             out.append(b)
     return np.array(out, dtype=int)
+
+
+class _Chains(NamedTuple):
+    """The negative chains a search found, in the order found: each one's predicted change
+    (C,), its UEs v0, v1, ..., vk (C, L; -1 after vk), the option vk goes to (C,) and the
+    servers it touches as a bit mask (C,). Its moves are built only for the chains used."""
+
+    cost: np.ndarray
+    ues: np.ndarray
+    last: np.ndarray
+    servers: np.ndarray
+
+    def moves(self, c: int, a: np.ndarray) -> list[tuple[int, int]]:
+        """Chain c's moves (UE, new option): each UE to the next one's option in `a`, vk
+        to `last`."""
+        chain = self.ues[c][self.ues[c] >= 0]
+        options = [*a[chain[1:]].tolist(), int(self.last[c])]
+        return list(zip(chain.tolist(), options, strict=True))
 
 
 class _Graph:
@@ -241,13 +261,25 @@ class _Graph:
         self._keys: np.ndarray | None = None
         self._key_order: np.ndarray | None = None
 
-    def search(self, max_length: int) -> list[tuple[float, list[tuple[int, int]]]]:
-        """Negative chains: (predicted change, [(UE, new option), ...])."""
+    def search(self, max_length: int) -> _Chains:
+        """The negative chains, cycles first, each kind by length and then by last UE."""
         tol = -PREDICT_RTOL * self.value_scale
-        return self._search(True, max_length, tol) + self._search(False, max_length, tol)
+        found = self._search(True, max_length, tol) + self._search(False, max_length, tol)
+        if not found:
+            empty = np.zeros(0, dtype=np.int64)
+            return _Chains(np.zeros(0), np.zeros((0, 1), dtype=np.int64), empty, empty)
+        width = max(ues.shape[1] for _, ues, _ in found)
+        ues = np.concatenate([np.pad(u, ((0, 0), (0, width - u.shape[1])), constant_values=-1)
+                              for _, u, _ in found])
+        last = np.concatenate([x for _, _, x in found])
+        servers = np.bitwise_or.reduce(np.where(ues >= 0, self.bit[ues], 0), axis=1)
+        servers |= np.where(last > 0, self.server_bit[np.maximum(last, 1) - 1], 0)
+        return _Chains(np.concatenate([x for x, _, _ in found]), ues, last, servers)
 
     def _search(self, cyclic: bool, max_length: int, tol: float
-                ) -> list[tuple[float, list[tuple[int, int]]]]:
+                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per chain length with negative chains: (predicted changes, the chains' UEs
+        v0..vk, where vk goes)."""
         N, a = self.N, self.a
         src = self.src
         # Labels at length 0: the chain is its first UE alone. A cycle starts on a server
@@ -259,7 +291,7 @@ class _Graph:
             dist = np.where(self.maskable, self.leave, np.inf)
         mask = self.bit.copy()
         preds: list[np.ndarray] = []
-        found: list[tuple[float, list[tuple[int, int]]]] = []
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         cols = np.arange(N)
         for length in range(max_length + 1):
             if length:
@@ -284,8 +316,8 @@ class _Graph:
                 back = self._arc_cost(live, start[live])
                 close[live] = dist[live] + back
                 ends = np.flatnonzero(close < tol)
-                found += [(float(close[w]), self._moves(preds, w, int(a[start[w]])))
-                          for w in ends]
+                if len(ends):
+                    found.append((close[ends], self._chains(preds, ends), a[start[ends]]))
             else:
                 free = (mask[:, None] & self.server_bit[None, :]) == 0  # (N, M)
                 arrive = np.where(free, self.arrive, np.inf)
@@ -296,8 +328,8 @@ class _Graph:
                 option = np.where(to_local, 0, opt + 1)
                 close = dist + end_cost
                 ends = np.flatnonzero(close < tol)
-                found += [(float(close[w]), self._moves(preds, w, int(option[w])))
-                          for w in ends]
+                if len(ends):
+                    found.append((close[ends], self._chains(preds, ends), option[ends]))
         return found
 
     def _extend(self, dist: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -423,12 +455,11 @@ class _Graph:
         out[hit] = self.arc[order[at[hit]]]
         return out
 
-    def _moves(self, preds: list[np.ndarray], w: int, last: int) -> list[tuple[int, int]]:
-        """The moves of the chain ending at UE w (labels `preds`), w itself going to `last`."""
-        chain = [w]
+    @staticmethod
+    def _chains(preds: list[np.ndarray], ends: np.ndarray) -> np.ndarray:
+        """The UEs v0, ..., vk (len(ends), len(preds) + 1) of the chains ending at UEs
+        `ends`, read back through the labels `preds`."""
+        chain = [ends]
         for v in reversed(preds):
-            chain.append(int(v[chain[-1]]))
-        chain.reverse()  # v0, v1, ..., w
-        moves = [(chain[k], int(self.a[chain[k + 1]])) for k in range(len(chain) - 1)]
-        moves.append((w, last))
-        return moves
+            chain.append(v[chain[-1]])
+        return np.stack(chain[::-1], axis=1)
