@@ -102,7 +102,11 @@ class _Descent:
             # contains (two-cycles, and paths through a local UE).
             best = self._exchange()
         if best is None and swaps and not self.late():
-            i, j = self.bound.swaps(a, ok, self.value)
+            bound = self.bound
+            if bound.latency and (bound.anchored is None
+                                  or not np.array_equal(a, bound.anchored)):
+                bound.anchor(a, self.allocation)
+            i, j = bound.swaps(a, ok, self.value, anchored=bound.latency)
             best = self.best_of(np.stack([i, j], 1), np.stack([a[j], a[i]], 1))
         if best is None and chains and not self.late():
             # The chain starts need every move's value, so only now are all moves evaluated.
@@ -160,9 +164,11 @@ class _Descent:
             if first and (self.late() or low[order[first]] >= bar - _BOUND_MARGIN * abs(bar)):
                 break
             idx = order[first:first + size]
-            cand = _apply(a, ues[idx], opts[idx])
-            if screen is not None:
-                cand = cand[screen.shortlist(cand, ues[idx], opts[idx], bar)]
+            u, o = ues[idx], opts[idx]
+            if screen is not None:  # only the shortlisted neighbours are built
+                keep = screen.shortlist(u, o, bar)
+                u, o = u[keep], o[keep]
+            cand = _apply(a, u, o)
             found, _ = _best(self.instance, self.objective, cand, bar, self.deadline)
             if found is not None:
                 best, bar = found, found[1]
@@ -309,9 +315,9 @@ class _Bound:
         self.price_k = np.r_[0.0, price]
         self.anchored = a.copy()
 
-    def swaps(self, a: np.ndarray, ok: np.ndarray, value: float
+    def swaps(self, a: np.ndarray, ok: np.ndarray, value: float, anchored: bool = False
               ) -> tuple[np.ndarray, np.ndarray]:
-        """The swaps `of` may let through against `value`, as UE pairs (i, j), i < j, in
+        """The swaps that may beat `value` by `of`'s test, as UE pairs (i, j), i < j, in
         that order (the order of all pairs, which breaks ties in the descent): UEs on two
         different options, each allowed on the other's.
 
@@ -322,49 +328,69 @@ class _Bound:
         gradient times the change of the sum; energy: exact). So only pairs with L[i, a[j]]
         + L[j, a[i]] below the margin to `value` can pass `of`'s test: from each (i, o),
         the UEs on o that could complete such a pair are found through the least L of o's
-        UEs per option. A swap round at 2,000 UEs reads a few thousand pairs instead of
-        the hundreds of thousands that trade options (the same pairs reach `of`, in the
-        same order, so the descent takes the same steps).
+        UEs per option. At a local optimum of the moves this leaves a few thousand of the
+        hundreds of thousands of pairs that trade options at 2,000 UEs.
+
+        Where deadlines bind, that bound is loose and most pairs stay. anchored=True
+        (latency, `a` the assignment last given to `anchor`) also requires the anchored
+        bound's change to be below the margin, through its Lagrangian part, which is a sum
+        of one-UE terms too: a pair it rules out cannot improve, so the best improving swap
+        is kept (among equal values another may be evaluated first).
         """
         N, K = self.fixed.shape
         rows = np.arange(N)
         own = self.fixed[rows, a]
+        target = value - _BOUND_MARGIN * abs(value)
         if self.latency:
             roots = np.bincount(a, weights=self.root[rows, a], minlength=K)[1:]
             slope = np.r_[0.0, 2 * roots / self.capacity]  # d(sum^2 / F) / d(sum); local 0
-            base = own.sum() + (roots ** 2 / self.capacity).sum()
-            change = self.fixed - own[:, None] + self.root * (slope[None] - slope[a][:, None])
-            scale = N  # `of` divides the latency sum by N
+            tests = [(own.sum() + (roots ** 2 / self.capacity).sum(),
+                      self.fixed - own[:, None] + self.root * (slope[None] - slope[a][:, None]))]
+            if anchored:
+                # A changed server's anchored term is at least its Lagrangian less the
+                # dual, which moves by the shares of the UEs that join and leave; `slack`
+                # is that Lagrangian less the exact time now (0 where the capacity is used).
+                exact = np.r_[0.0, self.exact]
+                share_now = self.share[rows, a]
+                slack = (np.bincount(a, weights=share_now, minlength=K)
+                         - self.price_k * self.capacity_k - exact)
+                tests.append((own.sum() + exact.sum(), self.fixed - own[:, None]
+                              + self.share - share_now[:, None] + slack[None, :]))
+            target *= N  # `of` divides the latency sum by N
         else:
-            base, change, scale = own.sum(), self.fixed - own[:, None], 1
-        with np.errstate(invalid="ignore"):  # inf - inf for unusable pairs, masked next
-            change = np.where(ok, change, np.inf)
-        change[rows, a] = np.inf  # staying is not a move
-        # `of` keeps a swap when base + its change < scale * (value less the margin); this
-        # limit is looser by far more than the two sums' rounding.
-        target = scale * (value - _BOUND_MARGIN * abs(value))
-        limit = target - base + 1e-9 * (abs(target) + abs(base))
-        on = [np.flatnonzero(a == o) for o in range(K)]
-        least = np.full((K, K), np.inf)  # least[o, p]: the least change of o's UEs to p
-        for o in range(K):
-            if len(on[o]):
-                least[o] = change[on[o]].min(axis=0)
-        # (i, o): i's move to o can be half of a pair below the limit.
-        ue, opt = np.nonzero(change + least.T[a] < limit)
-        blocks = opt * K + a[ue]  # (o, p): the partner j on o goes to p = a[i]
-        firsts, seconds = [], []
-        for block in np.unique(blocks):
-            o, p = divmod(int(block), K)
-            mine = blocks == block
-            i, j = ue[mine], on[o]
-            r, c = np.nonzero(change[i, o][:, None] + change[j, p][None, :] < limit)
-            firsts.append(i[r])
-            seconds.append(j[c])
-        if not firsts:
-            return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-        i, j = np.concatenate(firsts), np.concatenate(seconds)
+            tests = [(own.sum(), self.fixed - own[:, None])]
+        # `of` keeps a swap when base + its change < target; each limit is looser than
+        # that by far more than the sums' rounding.
+        limits, changes = [], []
+        for base, change in tests:
+            with np.errstate(invalid="ignore"):  # inf - inf for unusable pairs, masked next
+                change = np.where(ok, change, np.inf)
+            change[rows, a] = np.inf  # staying is not a move
+            changes.append(change)
+            limits.append(target - base + 1e-9 * (abs(target) + abs(base)))
+        # The UEs grouped by option (each group in index order) and each group's least
+        # change to every option: least[o, p] over the UEs on o of their change to p.
+        by_option = np.argsort(a, kind="stable")
+        count = np.bincount(a, minlength=K)
+        first = np.cumsum(count) - count
+        present = np.flatnonzero(count)
+        # (i, o): i's move to o can be half of a pair below every limit; its partners are
+        # the UEs on o, each tested with its own change to a[i].
+        half = np.ones((N, K), dtype=bool)
+        for change, limit in zip(changes, limits, strict=True):
+            least = np.full((K, K), np.inf)
+            least[present] = np.minimum.reduceat(change[by_option], first[present], axis=0)
+            half &= change + least.T[a] < limit
+        ue, opt = np.nonzero(half)
+        n = count[opt]
+        row = np.repeat(np.arange(len(ue)), n)
+        j = by_option[np.repeat(first[opt] - np.cumsum(n) + n, n) + np.arange(n.sum())]
+        i, o = ue[row], opt[row]
         keep = i < j  # each pair is found from both of its UEs
-        i, j = i[keep], j[keep]
+        i, j, o = i[keep], j[keep], o[keep]
+        for change, limit in zip(changes, limits, strict=True):
+            keep = change[i, o] + change[j, a[i]] < limit
+            i, j, o = i[keep], j[keep], o[keep]
         order = np.argsort(i * N + j, kind="stable")
         return i[order], j[order]
 
@@ -516,11 +542,11 @@ class _Screen:
                                          minlength=K)
         self._fill: ServerFill | None = None  # made for the first large chunk
 
-    def values(self, cand: np.ndarray, ues: np.ndarray, opts: np.ndarray
+    def values(self, ues: np.ndarray, opts: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean latency of each neighbour (P,), whether its changed servers fit (P,),
         unsure (P,): its value could not be screened exactly, see ServerFill.times). The
-        neighbours are `cand` (P, N), `a` with UEs ues[p] set to opts[p]."""
+        neighbours are `a` with UEs ues[p] set to opts[p]."""
         inst, a = self.instance, self.a
         P, K = len(ues), inst.n_servers + 1
         cur = a[ues]
@@ -531,6 +557,7 @@ class _Screen:
         if P * inst.n_ues < _SORTED_SCREEN_FROM:
             # A small chunk: water-filling its neighbours' changed servers outright costs
             # less than the sorted servers' fixed number of operations.
+            cand = _apply(a, ues, opts)
             member = changed[np.arange(P)[:, None], cand]  # (P, N): on a changed server
             alloc, server_ok = waterfill(inst, np.where(member, cand, 0))
             p, i = np.nonzero(member)
@@ -568,12 +595,11 @@ class _Screen:
             unsure |= (np.sort(ues, axis=1)[:, 1:] == np.sort(ues, axis=1)[:, :-1]).any(axis=1)
         return after, all_fit, unsure
 
-    def shortlist(self, cand: np.ndarray, ues: np.ndarray, opts: np.ndarray,
-                  value: float) -> np.ndarray:
+    def shortlist(self, ues: np.ndarray, opts: np.ndarray, value: float) -> np.ndarray:
         """(P,) bool: the neighbours to evaluate exactly, those that may beat `value` as
         `_best` counts it (relative 1e-12) and are within _SCREEN_TOL of the best screened
         value, or whose capacity test the screen cannot call."""
-        screened, fit, unsure = self.values(cand, ues, opts)
+        screened, fit, unsure = self.values(ues, opts)
         tol = _SCREEN_TOL * abs(value)
         loose, strict = self.bound.fits_at(self.a, ues, opts, (_SCREEN_TOL, -_SCREEN_TOL))
         near = (loose & ~strict) | unsure

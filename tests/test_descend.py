@@ -125,13 +125,15 @@ def _trading_pairs(inst, a):
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_swaps_keep_every_pair_the_bound_lets_through(objective):
     # A swap round reads only the pairs `_Bound.swaps` returns, so it must return every
-    # trading pair whose bound `of` would let through, in the order of all pairs (which
-    # breaks ties), and nothing that cannot trade. Checked at a local optimum of single
-    # moves (where descend asks for swaps), against its value and against looser values
-    # that let many pairs through, and from a random assignment.
+    # trading pair whose bound `of` would let through (and, anchored, whose anchored bound
+    # would too), in the order of all pairs (which breaks ties), and nothing that cannot
+    # trade. Checked at a local optimum of single moves (where descend asks for swaps),
+    # against its value and against looser values that let many pairs through, and from a
+    # random assignment.
     rng = np.random.default_rng(7)
     insts = library("hetero")[:3] + library("tiny")[:3] + [
-        mecopt.generate("world", 300, 8, seed=11), mecopt.generate("sparse", seed=4)]
+        mecopt.generate("world", 300, 8, seed=11), mecopt.generate("sparse", seed=4),
+        mecopt.generate("tight", seed=1)]  # deadlines bind on the last two
     checked = pruned = total = 0
     for inst in insts:
         a, _ = greedy_assignment(inst, objective)
@@ -140,24 +142,32 @@ def test_swaps_keep_every_pair_the_bound_lets_through(objective):
         starts = [descend(inst, objective, a, swaps=False, chains=False, exchanges=False)[0]]
         starts.append(np.where(rng.random(inst.n_ues) < 0.5, a, 0))  # local is always open
         for start in starts:
+            batch = evaluate_batch(inst, start[None])
+            value = float(batch.value(objective)[0])
             bound = _Bound(inst, objective)
-            value = float(evaluate_batch(inst, start[None]).value(objective)[0])
+            bound.anchor(start, batch.allocation_hz[0])
             i_all, j_all = _trading_pairs(inst, start)
-            low = bound.of(start, np.stack([i_all, j_all], 1),
-                           np.stack([start[j_all], start[i_all]], 1))
+            ues, opts = np.stack([i_all, j_all], 1), np.stack([start[j_all], start[i_all]], 1)
+            low = bound.of(start, ues, opts)
+            anchored = bound.of(start, ues, opts, anchored=True)
             for target in (value, value * 1.001, value * 1.05):
-                i, j = bound.swaps(start, inst.option_ok, target)
-                assert np.all(i < j) and np.all(np.diff(i * inst.n_ues + j) > 0)
-                assert np.all(start[i] != start[j])
-                assert inst.option_ok[i, start[j]].all() and inst.option_ok[j, start[i]].all()
-                passed = low < target - _BOUND_MARGIN * abs(target)
-                kept = set(zip(i.tolist(), j.tolist(), strict=True))
-                assert set(zip(i_all[passed].tolist(), j_all[passed].tolist(),
-                               strict=True)) <= kept
-                checked += int(passed.sum())
-                if target == value and start is starts[0]:
-                    pruned += len(i_all) - len(i)
-                    total += len(i_all)
+                margin = target - _BOUND_MARGIN * abs(target)
+                for use_anchor in {False, bound.latency}:
+                    i, j = bound.swaps(start, inst.option_ok, target, anchored=use_anchor)
+                    assert np.all(i < j) and np.all(np.diff(i * inst.n_ues + j) > 0)
+                    assert np.all(start[i] != start[j])
+                    assert inst.option_ok[i, start[j]].all()
+                    assert inst.option_ok[j, start[i]].all()
+                    passed = low < margin
+                    if use_anchor:
+                        passed &= anchored < margin
+                    kept = set(zip(i.tolist(), j.tolist(), strict=True))
+                    assert set(zip(i_all[passed].tolist(), j_all[passed].tolist(),
+                                   strict=True)) <= kept
+                    checked += int(passed.sum())
+                    if target == value and start is starts[0]:
+                        pruned += len(i_all) - len(i)
+                        total += len(i_all)
     assert checked > 100
     # At a local optimum of moves most trading pairs cannot pass (else nothing is saved).
     assert pruned > 0.8 * total
@@ -179,7 +189,7 @@ def test_latency_screen_agrees_with_the_full_evaluation(kind, changes, from_sort
     for inst, a, ues, opts, batch in _greedy_neighbourhoods(kind, objective, rng, changes):
         bound = _Bound(inst, objective)
         screen = _Screen(inst, a, evaluate_batch(inst, a[None]).allocation_hz[0], bound)
-        value, fit, unsure = screen.values(_apply(a, ues, opts), ues, opts)
+        value, fit, unsure = screen.values(ues, opts)
         np.testing.assert_array_equal(fit, batch.feasible)
         sure = fit & ~unsure
         np.testing.assert_allclose(value[sure], batch.value(objective)[sure], rtol=1e-12)
@@ -200,7 +210,7 @@ def test_descend_takes_the_same_steps_with_and_without_the_screen(monkeypatch):
              mecopt.generate("tight", 210, 6, seed=2)]
     assert all(i.n_ues >= _SCREEN_FROM for i in insts)  # the screen runs on these
     screened = [descend(i, "latency", greedy_assignment(i, "latency")[0]) for i in insts]
-    monkeypatch.setattr(_Screen, "shortlist", lambda self, cand, *rest: np.ones(len(cand), bool))
+    monkeypatch.setattr(_Screen, "shortlist", lambda self, ues, *rest: np.ones(len(ues), bool))
     full = [descend(i, "latency", greedy_assignment(i, "latency")[0]) for i in insts]
     for (a, v), (b, w) in zip(screened, full, strict=True):
         np.testing.assert_array_equal(a, b)
