@@ -44,11 +44,13 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
        servers' Lagrangian terms proposes chains too), and here each one found is a gain
        from a local optimum of steps 1-4, so the result is never worse than without them.
     Neighbours whose lower bound (`_Bound`) cannot beat the current value are skipped
-    unevaluated; the others are evaluated best bound first, a chunk at a time, until the
-    next bound cannot beat the best value found (for energy the bound is the exact value,
-    so the first chunk almost always decides); from _SCREEN_FROM UEs a latency chunk is
-    screened on the servers each neighbour changes first, and only the neighbours that can
-    be the chunk's best are water-filled in full (`_Screen`). The chain starts come from the
+    unevaluated (swap pairs are not even built unless a sum of one-UE terms below their
+    bound's change can beat it, `_Bound.swaps`); the others are evaluated best bound
+    first, a chunk at a time, until the next bound cannot beat the best value found (for
+    energy the bound is the exact value, so the first chunk almost always decides); from
+    _SCREEN_FROM UEs a latency chunk is screened on the servers each neighbour changes
+    first, and only the neighbours that can be the chunk's best are water-filled in full
+    (`_Screen`). The chain starts come from the
     moves that may overload a server and whose bound may beat the current value. None of
     this changes the result, only the speed (docs/heuristics.md, "The shared repair", has the
     measurements).

@@ -23,7 +23,9 @@ that no server is visited twice), all UEs at once with numpy; a UE that is local
 a path. An energy arc's cost does not depend on the UE it displaces, and whether it fits
 depends on that UE's f_min only: on a large energy graph the search takes, per server, the
 running minimum over the arriving UEs sorted by f_min instead of listing every arc, and
-finds the same chains. That label-correcting search is a heuristic: it can miss a
+finds the same chains. A latency arc's cost depends on both UEs, so a large latency graph is
+kept instead as one matrix per server (its UEs by the UEs that may arrive), searched row
+by row: the same chains again. That label-correcting search is a heuristic: it can miss a
 negative chain, and for latency a predicted gain can be wrong, so nothing is applied
 before `evaluate_batch` has confirmed it.
 """
@@ -58,7 +60,7 @@ MAX_MASK_SERVERS = 63
 # which 21 s were exchange searches; sorted, the descent takes 8.7 s.
 SORTED_FROM_ARCS = 100_000
 # Latency: from this many arcs the graph is kept as one matrix per server (arriving UEs x
-# UEs there) instead of one list of arcs (`_Graph._blocks`): the same labels, with each
+# UEs there) instead of one list of arcs (`_Graph._extend_blocks`): the same labels, with each
 # step reading contiguous rows instead of gathering a million arcs. On a 2,000 x 20 world
 # instance (about a million arcs) a step took about 20 ms from the list.
 BLOCKS_FROM_ARCS = 100_000
@@ -168,8 +170,9 @@ class _Chains(NamedTuple):
 
 
 class _Graph:
-    """The improvement graph of one assignment, as a list of arcs, and its shortest-chain
-    search."""
+    """The improvement graph of one assignment and its shortest-chain search: a list of arcs,
+    or on a large graph, per server, the arriving UEs sorted by f_min (energy) or a matrix
+    of arc costs (latency)."""
 
     def __init__(self, instance: Instance, objective: Objective, a: np.ndarray,
                  lagrangian: tuple[np.ndarray, np.ndarray] | None = None) -> None:
