@@ -52,8 +52,8 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     first, and only the neighbours that can be the chunk's best are water-filled in full
     (`_Screen`). The chain starts come from the
     moves that may overload a server and whose bound may beat the current value. None of
-    this changes the result, only the speed (docs/heuristics.md, "The shared repair", has the
-    measurements).
+    this changes the result (save which of two equal-valued neighbours comes first), only
+    the speed (docs/heuristics.md, "The shared repair", has the measurements).
     It stops at a local optimum, after `max_rounds`, or at `deadline` (a time.perf_counter()
     value, checked between neighbourhoods and between chunks of one, so a large swap
     neighbourhood cannot overrun it by more than one chunk), and never returns something
