@@ -92,12 +92,20 @@ class ScipMethod(Method):
 def _deadline_scip(deadline: float | None):
     """Pyomo's `scip_direct` with SCIP's time limit set from `deadline` once the model is in
     SCIP: building a 2,000 x 20 model and handing it to SCIP take about 5 s each, which
-    SCIP's own clock does not count."""
+    SCIP's own clock does not count.
+
+    SCIP's messages go through Python (pyscipopt's `redirectOutput`). Pyomo captures file
+    descriptor 1 into a pipe that a Python thread drains, and pyscipopt's `optimize` holds
+    the GIL: SCIP writing more than the pipe holds straight to the descriptor waited for
+    that thread forever (a check of its final solution printed a violated row of a few
+    thousand terms, and a 742-UE energy run hung). Python's own writes release the GIL
+    while they wait."""
     from pyomo.contrib.solver.solvers.scip.scip_direct import ScipDirect
 
     class DeadlineScip(ScipDirect):
         def _create_solver_model(self, model, config):
             made = super()._create_solver_model(model, config)
+            made[0].redirectOutput()
             if deadline is not None:
                 config.time_limit = max(deadline - time.perf_counter(), 0.01)
             return made

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from click.testing import CliRunner
@@ -57,3 +60,32 @@ def test_building_the_model_counts_against_the_time_limit():
     assert sol.status == "timeout"
     assert "the time limit passed while Pyomo built the model (60 UEs x 4 servers)" \
         in sol.message
+
+
+def test_scip_printing_more_than_a_pipe_holds_does_not_hang():
+    # Pyomo captures file descriptor 1 into a pipe that a Python thread drains, while
+    # pyscipopt's optimize holds the GIL: SCIP writing more than the pipe holds straight to
+    # the descriptor waited for that thread forever (a 742-UE energy run in a benchmark hung
+    # on a printed row of a few thousand terms). Here SCIP prints its log on every node,
+    # about 140 KB, with no time limit (the same log on every machine). Run in a fresh
+    # process so that a regression fails at the timeout instead of hanging the suite.
+    pytest.importorskip("pyscipopt")
+    script = textwrap.dedent("""
+        import mecopt
+        from mecopt.formulation import build_model
+        from mecopt.solvers.scip import _deadline_scip
+        from mecopt.units import objective_unit
+        inst = mecopt.generate("tight", seed=0)
+        energy = mecopt.Objective.ENERGY
+        model = build_model(inst, energy, unit=objective_unit(inst, energy))
+        res = _deadline_scip(None).solve(
+            model, load_solutions=False, raise_exception_on_nonoptimal_result=False,
+            solver_options={"display/verblevel": 5, "display/freq": 1,
+                            "display/headerfreq": 1, "randomization/randomseedshift": 0})
+        print(len(res.solver_log), res.termination_condition.name)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    size, termination = done.stdout.split()
+    assert int(size) > 2 ** 16 and termination == "convergenceCriteriaSatisfied"
