@@ -188,11 +188,31 @@ class _Descent:
             return near[np.argsort(low[near], kind="stable")][:_CHAIN_STARTS]
         # Only moves that may overload a server can be chain starts, and only those whose
         # value (as evaluate_batch reports it, f = f_min where overloaded) may beat ours.
+        # They are water-filled best bound first, a chunk at a time, until the next bound
+        # lies above the _CHAIN_STARTS-th best value found (by more than rounding): the
+        # others cannot be among the most promising.
         low = bound.of(a, ue[:, None], opt[:, None], overloaded=True)
         maybe_over = ~bound.fits(a, ue[:, None], opt[:, None], slack=-_PRUNE_SLACK)
         near = np.flatnonzero(maybe_over & (low < value + 1e-9 * abs(value)))
-        return near[_best(self.instance, self.objective,
-                          _apply(a, ue[near, None], opt[near, None]), value, self.deadline)[1]]
+        near = near[np.argsort(low[near], kind="stable")]
+        target = value - 1e-12 * abs(value)  # what `_best` counts as beating `value`
+        moves, values = np.zeros(0, dtype=int), np.zeros(0)
+        first, size = 0, _SHORTLIST
+        while first < len(near):
+            if first and self.late():
+                break
+            if len(values) >= _CHAIN_STARTS:
+                kth = np.partition(values, _CHAIN_STARTS - 1)[_CHAIN_STARTS - 1]
+                if low[near[first]] > kth + 1e-9 * abs(value):
+                    break
+            idx = near[first:first + size]
+            batch = evaluate_batch(self.instance, _apply(a, ue[idx, None], opt[idx, None]))
+            raw = batch.value(self.objective)
+            hit = ~batch.feasible & (raw < target)
+            moves, values = np.r_[moves, idx[hit]], np.r_[values, raw[hit]]
+            first, size = first + size, 2 * size
+        # Best value first, ties by move index: the order of evaluating all of them.
+        return moves[np.lexsort((moves, values))][:_CHAIN_STARTS]
 
 
 # How many overloading moves an ejection-chain round starts from (the most promising ones).

@@ -299,3 +299,37 @@ def test_descend_past_its_deadline_returns_the_start():
         np.testing.assert_array_equal(b, start)
         assert v == value
         assert descend(inst, objective, start)[1] < value  # there was something to find
+
+
+def test_latency_chain_starts_are_the_best_overloading_moves_of_a_full_evaluation():
+    # chain_starts water-fills the overloading moves best bound first and stops once the
+    # next bound lies above the _CHAIN_STARTS-th best value found; it must return what
+    # evaluating every candidate returns, in the same order (value, then move index).
+    # From greedy's decisions more than _CHAIN_STARTS moves qualify on some instances, so
+    # the search stops early there; from their local optima of the moves, fewer.
+    from mecopt.descend import _CHAIN_STARTS, _PRUNE_SLACK, _best, _Descent
+
+    latency = mecopt.Objective.LATENCY
+    checked = more = 0
+    for inst in [mecopt.generate("tight", seed=s) for s in range(4)] + [
+            mecopt.generate("sparse", seed=4), mecopt.generate("world", 300, 4, seed=2)]:
+        a, _ = greedy_assignment(inst, latency)
+        for start in (a, descend(inst, latency, a, swaps=False, chains=False,
+                                 exchanges=False)[0]):
+            batch = evaluate_batch(inst, start[None])
+            search = _Descent(inst, latency, start, float(batch.value(latency)[0]),
+                              batch.allocation_hz[0], None)
+            ue, opt = np.nonzero(inst.option_ok
+                                 & (np.arange(inst.n_servers + 1)[None] != start[:, None]))
+            low = search.bound.of(start, ue[:, None], opt[:, None], overloaded=True)
+            over = ~search.bound.fits(start, ue[:, None], opt[:, None], slack=-_PRUNE_SLACK)
+            near = np.flatnonzero(over & (low < search.value + 1e-9 * abs(search.value)))
+            moves = evaluate_batch(inst, _apply(start, ue[near, None], opt[near, None]))
+            raw = moves.value(latency)
+            more += int((~moves.feasible & (raw < search.value * (1 - 1e-12))).sum()
+                        > _CHAIN_STARTS)
+            full = near[_best(inst, latency, _apply(start, ue[near, None], opt[near, None]),
+                              search.value)[1]]
+            np.testing.assert_array_equal(search.chain_starts(ue, opt), full)
+            checked += len(full)
+    assert checked > 100 and more >= 2
