@@ -191,9 +191,9 @@ class _Descent:
         # They are water-filled best bound first, a chunk at a time, until the next bound
         # lies above the _CHAIN_STARTS-th best value found (by more than rounding): the
         # others cannot be among the most promising.
-        low = bound.of(a, ue[:, None], opt[:, None], overloaded=True)
-        maybe_over = ~bound.fits(a, ue[:, None], opt[:, None], slack=-_PRUNE_SLACK)
-        near = np.flatnonzero(maybe_over & (low < value + 1e-9 * abs(value)))
+        loose, strict = bound.fits_at(a, ue[:, None], opt[:, None], (_PRUNE_SLACK, -_PRUNE_SLACK))
+        low = bound.of(a, ue[:, None], opt[:, None], overloaded=True, overloads=~loose)
+        near = np.flatnonzero(~strict & (low < value + 1e-9 * abs(value)))
         near = near[np.argsort(low[near], kind="stable")]
         target = value - 1e-12 * abs(value)  # what `_best` counts as beating `value`
         moves, values = np.zeros(0, dtype=int), np.zeros(0)
@@ -445,7 +445,8 @@ class _Bound:
         return verdicts
 
     def of(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
-           overloaded: bool = False, anchored: bool = False) -> np.ndarray:
+           overloaded: bool = False, anchored: bool = False,
+           overloads: np.ndarray | None = None) -> np.ndarray:
         """(P,) bounds of the neighbours that set UEs ues[p] (P, c) to options opts[p].
 
         anchored=True (latency, `a` the assignment last given to `anchor`) keeps the exact
@@ -455,7 +456,9 @@ class _Bound:
         overloaded=True bounds the value `evaluate_batch` reports even for a neighbour that
         overloads a server: there it computes with f = f_min, whose sum C_i / f_min can be
         below (sum sqrt C_i)^2 / F_j, so each server counts the smaller of the two (for a
-        server that fits it is the first).
+        server that fits it is the first). `overloads` (P,) bool, for single-UE moves from a
+        feasible `a`, marks the moves whose new server surely overloads: that server counts
+        its sum C_i / f_min alone, the value `evaluate_batch` reports there.
         """
         N, K = self.fixed.shape
         changes = _Changes(a, ues, opts, K)
@@ -473,6 +476,8 @@ class _Bound:
             base, at_min = changes.sums(self.c_over_f_min)
             before = np.minimum(before, base)
             after = [np.minimum(x, y) for x, y in zip(after, at_min, strict=True)]
+            if overloads is not None:  # changes.servers[0]: the server a move joins
+                after[0] = np.where(overloads, at_min[0], after[0])
         elif anchored:
             _, shares = changes.sums(self.share)
             before = np.r_[0.0, self.exact]

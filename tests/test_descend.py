@@ -11,7 +11,15 @@ import pytest
 
 import mecopt
 from mecopt.construct import greedy_assignment
-from mecopt.descend import _BOUND_MARGIN, _SCREEN_FROM, _apply, _Bound, _Screen, descend
+from mecopt.descend import (
+    _BOUND_MARGIN,
+    _PRUNE_SLACK,
+    _SCREEN_FROM,
+    _apply,
+    _Bound,
+    _Screen,
+    descend,
+)
 from mecopt.evaluation import evaluate, evaluate_batch
 from mecopt.repair import repair
 
@@ -256,11 +264,27 @@ def test_overloaded_bound_is_below_the_reported_value_of_every_neighbour(kind, c
     objective = mecopt.Objective.LATENCY
     rng = np.random.default_rng(10 + changes)
     infeasible = 0
+    exact = 0
     for inst, a, ues, opts, batch in _greedy_neighbourhoods(kind, objective, rng, changes):
+        reported = batch.value(objective)
         bound = _Bound(inst, objective).of(a, ues, opts, overloaded=True)
-        assert np.all(bound <= batch.value(objective) * (1 + 1e-12))
+        assert np.all(bound <= reported * (1 + 1e-12))
         infeasible += int((~batch.feasible).sum())
+        if changes == 1:
+            # Single moves whose new server surely overloads count that server's sum
+            # C / f_min alone: still a bound, and exact where the move's old server was
+            # local (nothing else changes).
+            moves = opts[:, 0] != a[ues[:, 0]]
+            u, o, reported = ues[moves], opts[moves], reported[moves]
+            sure = ~_Bound(inst, objective).fits(a, u, o, slack=_PRUNE_SLACK)
+            tight = _Bound(inst, objective).of(a, u, o, overloaded=True, overloads=sure)
+            assert np.all(tight <= reported * (1 + 1e-12))
+            from_local = sure & (a[u[:, 0]] == 0)
+            np.testing.assert_allclose(tight[from_local], reported[from_local], rtol=1e-12)
+            exact += int(from_local.sum())
     assert infeasible > (50 if kind == "tiny" else 0)
+    if changes == 1 and kind == "tiny":
+        assert exact > 10
 
 
 def test_descend_skips_tied_neighbours(monkeypatch):
