@@ -192,7 +192,9 @@ class _Descent:
         # lies above the _CHAIN_STARTS-th best value found (by more than rounding): the
         # others cannot be among the most promising.
         loose, strict = bound.fits_at(a, ue[:, None], opt[:, None], (_PRUNE_SLACK, -_PRUNE_SLACK))
-        low = bound.of(a, ue[:, None], opt[:, None], overloaded=True, overloads=~loose)
+        if bound.anchored is None or not np.array_equal(a, bound.anchored):
+            bound.anchor(a, self.allocation)
+        low = bound.of_moves_reported(a, ue, opt, sure=~loose)
         near = np.flatnonzero(~strict & (low < value + 1e-9 * abs(value)))
         near = near[np.argsort(low[near], kind="stable")]
         target = value - 1e-12 * abs(value)  # what `_best` counts as beating `value`
@@ -445,8 +447,7 @@ class _Bound:
         return verdicts
 
     def of(self, a: np.ndarray, ues: np.ndarray, opts: np.ndarray,
-           overloaded: bool = False, anchored: bool = False,
-           overloads: np.ndarray | None = None) -> np.ndarray:
+           overloaded: bool = False, anchored: bool = False) -> np.ndarray:
         """(P,) bounds of the neighbours that set UEs ues[p] (P, c) to options opts[p].
 
         anchored=True (latency, `a` the assignment last given to `anchor`) keeps the exact
@@ -456,9 +457,7 @@ class _Bound:
         overloaded=True bounds the value `evaluate_batch` reports even for a neighbour that
         overloads a server: there it computes with f = f_min, whose sum C_i / f_min can be
         below (sum sqrt C_i)^2 / F_j, so each server counts the smaller of the two (for a
-        server that fits it is the first). `overloads` (P,) bool, for single-UE moves from a
-        feasible `a`, marks the moves whose new server surely overloads: that server counts
-        its sum C_i / f_min alone, the value `evaluate_batch` reports there.
+        server that fits it is the first).
         """
         N, K = self.fixed.shape
         changes = _Changes(a, ues, opts, K)
@@ -476,8 +475,6 @@ class _Bound:
             base, at_min = changes.sums(self.c_over_f_min)
             before = np.minimum(before, base)
             after = [np.minimum(x, y) for x, y in zip(after, at_min, strict=True)]
-            if overloads is not None:  # changes.servers[0]: the server a move joins
-                after[0] = np.where(overloads, at_min[0], after[0])
         elif anchored:
             _, shares = changes.sums(self.share)
             before = np.r_[0.0, self.exact]
@@ -487,6 +484,31 @@ class _Bound:
         total = total + before[1:].sum()
         for (col, counted, _), x in zip(changes.servers, after, strict=True):
             total = total + np.where(counted, x - before[col], 0.0)
+        return total / N
+
+
+    def of_moves_reported(self, a: np.ndarray, ue: np.ndarray, opt: np.ndarray,
+                          sure: np.ndarray) -> np.ndarray:
+        """(P,) bounds of the value `evaluate_batch` reports for the moves of UE ue[p] to
+        option opt[p] (not its own) from `a`, the feasible assignment last given to
+        `anchor`, overloading or not. The server a move leaves still fits: its anchored
+        bound. The server it joins: where `sure` (it overloads even at 1 + _PRUNE_SLACK
+        times its capacity) its sum of C / f_min, the value reported there (f = f_min);
+        elsewhere the smaller of that and the plain bound, as of(overloaded=True). The
+        other servers keep their exact compute times."""
+        N, K = self.fixed.shape
+        changes = _Changes(a, ue[:, None], opt[:, None], K)
+        (join, join_counted, _), (leave, leave_counted, _) = changes.servers
+        _, (root_join, root_leave) = changes.sums(self.root)
+        _, (min_join, _) = changes.sums(self.c_over_f_min)
+        _, (_, share_leave) = changes.sums(self.share)
+        capacity, before = self.capacity_k, np.r_[0.0, self.exact]
+        joined = np.where(sure, min_join, np.minimum(root_join ** 2 / capacity[join], min_join))
+        left = np.maximum(root_leave ** 2 / capacity[leave],
+                          share_leave - self.price_k[leave] * capacity[leave])
+        total = (changes.total(self.fixed) + before[1:].sum()
+                 + np.where(join_counted, joined - before[join], 0.0)
+                 + np.where(leave_counted, left - before[leave], 0.0))
         return total / N
 
 
