@@ -486,7 +486,6 @@ class _Bound:
             total = total + np.where(counted, x - before[col], 0.0)
         return total / N
 
-
     def of_moves_reported(self, a: np.ndarray, ue: np.ndarray, opt: np.ndarray,
                           sure: np.ndarray) -> np.ndarray:
         """(P,) bounds of the value `evaluate_batch` reports for the moves of UE ue[p] to
