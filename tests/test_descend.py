@@ -335,7 +335,7 @@ def test_latency_chain_starts_are_the_best_overloading_moves_of_a_full_evaluatio
     # to values equal within rounding.
     # From greedy's decisions more than _CHAIN_STARTS moves qualify on some instances, so
     # the search stops early there; from their local optima of the moves, fewer.
-    from mecopt.descend import _CHAIN_STARTS, _PRUNE_SLACK, _best, _Descent
+    from mecopt.descend import _CHAIN_STARTS, _best, _Descent
 
     latency = mecopt.Objective.LATENCY
     checked = more = 0
