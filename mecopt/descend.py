@@ -91,6 +91,14 @@ class _Descent:
     def late(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
 
+    def anchored_bound(self) -> _Bound:
+        """The bound, anchored at the current assignment (`_Bound.anchor`, made once per
+        assignment)."""
+        bound = self.bound
+        if bound.anchored is None or not np.array_equal(self.a, bound.anchored):
+            bound.anchor(self.a, self.allocation)
+        return bound
+
     def improve(self, *, swaps: bool, chains: bool, exchanges: bool
                 ) -> tuple[np.ndarray, float, np.ndarray] | None:
         """One round: the best improving move, else (energy) exchange, else swap, else
@@ -104,10 +112,7 @@ class _Descent:
             # contains (two-cycles, and paths through a local UE).
             best = self._exchange()
         if best is None and swaps and not self.late():
-            bound = self.bound
-            if bound.latency and (bound.anchored is None
-                                  or not np.array_equal(a, bound.anchored)):
-                bound.anchor(a, self.allocation)
+            bound = self.anchored_bound() if self.bound.latency else self.bound
             i, j = bound.swaps(a, ok, self.value, anchored=bound.latency)
             best = self.best_of(np.stack([i, j], 1), np.stack([a[j], a[i]], 1))
         if best is None and chains and not self.late():
@@ -124,15 +129,14 @@ class _Descent:
     def _exchange(self) -> tuple[np.ndarray, float, np.ndarray] | None:
         """The best improving exchange (mecopt.exchange) among the most negative chains
         and all server-disjoint ones at once; or None."""
-        a, bound = self.a, self.bound
+        a = self.a
         cand = candidates(self.instance, self.objective, a, combine=True)
         if not self.energy:
             # Where a deadline binds the water-filling the closed-form costs are off; a
             # second graph with the Lagrangian terms there proposes other chains, and the
             # exact evaluation picks among both (on 12 development instances the second
             # graph closed one more gap to DE, the first was better on two others).
-            if bound.anchored is None or not np.array_equal(a, bound.anchored):
-                bound.anchor(a, self.allocation)
+            bound = self.anchored_bound()
             if bound.binding.any():
                 more = candidates(self.instance, self.objective, a, combine=True,
                                   lagrangian=(bound.share[:, 1:], bound.binding))
@@ -149,9 +153,7 @@ class _Descent:
         keep = low < value - _BOUND_MARGIN * abs(value)  # only what may improve
         ues, opts, low = ues[keep], opts[keep], low[keep]
         if bound.latency and len(low) > _ANCHOR_FROM:  # worth the anchored bound's cost
-            if bound.anchored is None or not np.array_equal(a, bound.anchored):
-                bound.anchor(a, self.allocation)
-            low = bound.of(a, ues, opts, anchored=True)
+            low = self.anchored_bound().of(a, ues, opts, anchored=True)
             keep = low < value - _BOUND_MARGIN * abs(value)
             ues, opts, low = ues[keep], opts[keep], low[keep]
         if self.energy:  # capacity is energy's only constraint: skip what cannot fit
@@ -192,9 +194,7 @@ class _Descent:
         # lies above the _CHAIN_STARTS-th best value found (by more than rounding): the
         # others cannot be among the most promising.
         loose, strict = bound.fits_at(a, ue[:, None], opt[:, None], (_PRUNE_SLACK, -_PRUNE_SLACK))
-        if bound.anchored is None or not np.array_equal(a, bound.anchored):
-            bound.anchor(a, self.allocation)
-        low = bound.of_moves_reported(a, ue, opt, sure=~loose)
+        low = self.anchored_bound().of_moves_reported(a, ue, opt, sure=~loose)
         near = np.flatnonzero(~strict & (low < value + 1e-9 * abs(value)))
         near = near[np.argsort(low[near], kind="stable")]
         target = value - 1e-12 * abs(value)  # what `_best` counts as beating `value`
