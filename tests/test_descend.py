@@ -46,6 +46,15 @@ def _greedy_neighbourhoods(kind, objective, rng, changes, n=512):
         yield inst, a, ues, opts, evaluate_batch(inst, _apply(a, ues, opts))
 
 
+def _trading_pairs(inst, a):
+    """Every swap descend could make: pairs i < j on different options, each allowed on the
+    other's, in (i, j) order."""
+    ok = inst.option_ok
+    i, j = np.triu_indices(inst.n_ues, k=1)
+    keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
+    return i[keep], j[keep]
+
+
 def test_descend_never_worsens_and_reaches_tiny_optima(tiny_instances, tiny_optima):
     hits = total = 0
     for inst in tiny_instances:
@@ -101,9 +110,7 @@ def test_bound_of_moves_and_swaps_equals_the_general_count(objective):
             continue
         ok = inst.option_ok
         ue, opt = np.nonzero(ok & (np.arange(ok.shape[1])[None] != a[:, None]))
-        i, j = np.triu_indices(inst.n_ues, k=1)
-        keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
-        i, j = i[keep], j[keep]
+        i, j = _trading_pairs(inst, a)
         bound = _Bound(inst, objective)
         bound.anchor(a, evaluate_batch(inst, a[None]).allocation_hz[0])
         for ues, opts in ((ue[:, None], opt[:, None]),
@@ -119,15 +126,6 @@ def test_bound_of_moves_and_swaps_equals_the_general_count(objective):
                                           bound.fits(a, general_ues, general_opts)[:P])
             checked += P
     assert checked > 1000
-
-
-def _trading_pairs(inst, a):
-    """Every swap descend could make: pairs i < j on different options, each allowed on the
-    other's, in (i, j) order."""
-    ok = inst.option_ok
-    i, j = np.triu_indices(inst.n_ues, k=1)
-    keep = (a[i] != a[j]) & ok[i, a[j]] & ok[j, a[i]]
-    return i[keep], j[keep]
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES)

@@ -153,26 +153,35 @@ def test_more_servers_than_the_mask_holds(objective):
     assert (a > 63).any()
 
 
+def _greedy_and_random_starts(draws, objective, rng, random_per_draw):
+    """(instance, feasible assignment) pairs: per (family, seed) draw, greedy's decision
+    and `random_per_draw` random decisions made feasible by the shared repair (where it
+    can)."""
+    from mecopt.repair import repair
+
+    starts = []
+    for family, seed in draws:
+        inst = generate(family, seed=seed)
+        a, _ = greedy_assignment(inst, objective)
+        starts.append((inst, a))
+        for _ in range(random_per_draw):
+            pick = np.array([rng.choice(np.flatnonzero(inst.option_ok[i]))
+                             for i in range(inst.n_ues)])
+            fixed = repair(inst, objective, pick[None])
+            if fixed.feasible[0]:
+                starts.append((inst, fixed.assignment[0]))
+    return starts
+
+
 def test_the_sorted_energy_graph_finds_the_same_chains_as_the_arc_list(monkeypatch):
     # From SORTED_FROM_ARCS arcs the energy graph is searched from each server's arriving
     # UEs sorted by f_min, without listing the arcs; the labels, and so the chains, must be
     # those of the arc list (ties included), from local optima and from random decisions.
     import mecopt.exchange as exchange_module
-    from mecopt.repair import repair
 
-    rng = np.random.default_rng(11)
-    starts = []
-    for family, seed in [("tight", 0), ("tight", 3), ("sparse", 1), ("manyserver", 2),
-                         ("hetero", 4), ("world", 5)]:
-        inst = generate(family, seed=seed)
-        a, _ = greedy_assignment(inst, "energy")
-        starts.append((inst, a))
-        for _ in range(2):
-            pick = np.array([rng.choice(np.flatnonzero(inst.option_ok[i]))
-                             for i in range(inst.n_ues)])
-            fixed = repair(inst, "energy", pick[None])
-            if fixed.feasible[0]:
-                starts.append((inst, fixed.assignment[0]))
+    starts = _greedy_and_random_starts(
+        [("tight", 0), ("tight", 3), ("sparse", 1), ("manyserver", 2), ("hetero", 4),
+         ("world", 5)], "energy", np.random.default_rng(11), random_per_draw=2)
     rows = 0
     for inst, a in starts:
         monkeypatch.setattr(exchange_module, "SORTED_FROM_ARCS", 10**12)
@@ -189,20 +198,10 @@ def test_the_latency_graph_as_matrices_finds_the_same_chains_as_the_arc_list(mon
     # chains must be those of the arc list (ties included), in both graphs descend builds:
     # the closed-form one and the one with the Lagrangian terms where a deadline binds.
     import mecopt.exchange as exchange_module
-    from mecopt.repair import repair
 
-    rng = np.random.default_rng(12)
-    starts = []
-    for family, seed in [("tight", 1), ("sparse", 2), ("manyserver", 3), ("hetero", 5),
-                         ("world", 6), ("world", 8)]:
-        inst = generate(family, seed=seed)
-        a, _ = greedy_assignment(inst, "latency")
-        starts.append((inst, a))
-        pick = np.array([rng.choice(np.flatnonzero(inst.option_ok[i]))
-                         for i in range(inst.n_ues)])
-        fixed = repair(inst, "latency", pick[None])
-        if fixed.feasible[0]:
-            starts.append((inst, fixed.assignment[0]))
+    starts = _greedy_and_random_starts(
+        [("tight", 1), ("sparse", 2), ("manyserver", 3), ("hetero", 5), ("world", 6),
+         ("world", 8)], "latency", np.random.default_rng(12), random_per_draw=1)
     rows = binding = 0
     for inst, a in starts:
         bound = _Bound(inst, mecopt.Objective.LATENCY)
