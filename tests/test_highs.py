@@ -383,6 +383,41 @@ def test_a_master_solve_past_its_deadline_reports_the_time_limit():
     assert term == TerminationCondition.maxTimeLimit and x is None
 
 
+@pytest.mark.parametrize("time_limit", [None, 5.0])
+def test_a_latency_master_under_a_time_limit_runs_presolve_without_its_slow_rules(
+        monkeypatch, time_limit):
+    """HiGHS's probing and enumeration do not stop at the time limit (12.6 s of presolve for
+    a 10 s limit on a 1,139 x 13 latency master): under a limit a latency master turns them
+    off, and a master above PRESOLVE_MAX_COLUMNS all of presolve; without a limit, and for
+    energy, HiGHS keeps its defaults."""
+    from mecopt import outer_approximation
+    from mecopt.objective import Objective
+    from mecopt.outer_approximation import SLOW_PRESOLVE_RULES, Master
+
+    inst = mecopt.generate("hetero", seed=3)
+    for objective in (Objective.LATENCY, Objective.ENERGY):
+        master = Master(inst, objective)
+        seen = []
+        real = master.solver.solve
+
+        def spy(model, **kwargs):
+            seen.append(dict(kwargs["solver_options"]))
+            return real(model, **kwargs)
+
+        monkeypatch.setattr(master.solver, "solve", spy)
+        term, x, _ = master.solve(time_limit=time_limit, rel_gap=1e-6, threads=0,
+                                  verbose=False)
+        assert x is not None
+        limited = objective is Objective.LATENCY and time_limit is not None
+        assert seen[-1].get("presolve_rule_off") == (SLOW_PRESOLVE_RULES if limited else None)
+        assert "presolve" not in seen[-1]
+        if limited:
+            assert SLOW_PRESOLVE_RULES == 2**15 + 2**16  # HiGHS's probing and enumeration
+            monkeypatch.setattr(outer_approximation, "PRESOLVE_MAX_COLUMNS", 0)
+            master.solve(time_limit=time_limit, rel_gap=1e-6, threads=0, verbose=False)
+            assert seen[-1]["presolve"] == "off" and "presolve_rule_off" not in seen[-1]
+
+
 def test_a_time_limit_spent_building_the_master_answers_the_polished_start(monkeypatch):
     """Pyomo takes seconds to build a large master: a deadline that passes meanwhile stops
     the build, and `highs` answers the start polished first (before the build), with the
