@@ -383,6 +383,18 @@ def test_a_master_solve_past_its_deadline_reports_the_time_limit():
     assert term == TerminationCondition.maxTimeLimit and x is None
 
 
+def _record_options(monkeypatch, master) -> list[dict]:
+    """The solver options of each of `master`'s HiGHS solves from now on."""
+    seen, real = [], master.solver.solve
+
+    def spy(model, **kwargs):
+        seen.append(dict(kwargs["solver_options"]))
+        return real(model, **kwargs)
+
+    monkeypatch.setattr(master.solver, "solve", spy)
+    return seen
+
+
 @pytest.mark.parametrize("time_limit", [None, 5.0])
 def test_a_latency_master_under_a_time_limit_runs_presolve_without_its_slow_rules(
         monkeypatch, time_limit):
@@ -397,14 +409,7 @@ def test_a_latency_master_under_a_time_limit_runs_presolve_without_its_slow_rule
     inst = mecopt.generate("hetero", seed=3)
     for objective in (Objective.LATENCY, Objective.ENERGY):
         master = Master(inst, objective)
-        seen = []
-        real = master.solver.solve
-
-        def spy(model, **kwargs):
-            seen.append(dict(kwargs["solver_options"]))
-            return real(model, **kwargs)
-
-        monkeypatch.setattr(master.solver, "solve", spy)
+        seen = _record_options(monkeypatch, master)
         term, x, _ = master.solve(time_limit=time_limit, rel_gap=1e-6, threads=0,
                                   verbose=False)
         assert x is not None
@@ -441,6 +446,37 @@ def test_a_time_limit_spent_building_the_master_answers_the_polished_start(monke
     assert sol.extra["polish_s"] > 0 and sol.extra["iterations"] == 0
     assert sol.objective_value < mecopt.evaluate(inst, greedy).mean_latency_s
     assert sol.bound is not None and sol.bound <= sol.objective_value
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+def test_a_master_whose_hand_over_would_not_fit_is_not_handed_over(monkeypatch, objective):
+    """Handing a master to HiGHS cannot be stopped: where it would not fit in the time left
+    (LOAD_PER_BUILD times the build), HiGHS never starts, and the polish gets the rest of
+    the limit instead."""
+    from mecopt import outer_approximation
+
+    inst = mecopt.generate("heavytail", seed=5_000_001)
+    monkeypatch.setattr(outer_approximation, "POLISH_FIRST_MIN_UES", 0)
+    monkeypatch.setattr(outer_approximation, "LOAD_PER_BUILD", 1e9)
+    calls, rest = [], []
+    monkeypatch.setattr(outer_approximation.Master, "solve",
+                        lambda self, **kwargs: calls.append(kwargs))
+    real = outer_approximation._Search.polish_until_deadline
+
+    def spy(self):
+        rest.append(self.time_limit - (time.perf_counter() - self.t0))
+        return real(self)
+
+    monkeypatch.setattr(outer_approximation._Search, "polish_until_deadline", spy)
+    greedy, _ = greedy_assignment(inst, objective)
+    # 5 s: a fresh test process's first solve spends about 2 s on lazy imports.
+    sol = mecopt.solve(inst, objective, "highs", time_limit=5)
+    assert not calls and sol.extra["iterations"] == 0
+    assert len(rest) == 1 and rest[0] > 0
+    assert sol.status == "feasible" and "hand the master to HiGHS" in sol.message
+    assert sol.extra["polish_s"] > 0
+    assert sol.bound is not None and sol.bound <= sol.objective_value
+    assert sol.objective_value <= mecopt.evaluate(inst, greedy).value(objective)
 
 
 def test_energy_time_limit_starts_the_master_from_greedys_descent(monkeypatch):
