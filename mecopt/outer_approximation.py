@@ -101,11 +101,12 @@ PRESOLVE_MAX_COLUMNS = 50_000
 # limit, so the run ended at 17 s with the trivial bound; without them it ended at 10.3 s
 # with the root LP's bound, the same incumbent, and the library's proofs were as fast.
 SLOW_PRESOLVE_RULES = (1 << 15) | (1 << 16)
-# Handing a built master to HiGHS (Pyomo's set_instance) takes longer than building it,
-# 1.26-1.34 times on 883-2,000-UE latency masters, and cannot be stopped: under a time limit
-# a master whose hand-over would not fit in LOAD_PER_BUILD times its build time is not
-# handed over, and the time left goes to the polish (a 1,695 x 26 master built in 4.7 s
-# took 6.2 s to load, and the run ended at 13.4 s of a 10 s limit, with the trivial bound).
+# Handing a built master to HiGHS (Pyomo's set_instance) takes 1.26-1.34 times its build on
+# 883-2,000-UE latency masters (0.5-0.75 times on energy's, which build in under a second
+# there) and cannot be stopped: under a time limit a master is not handed over when less
+# than LOAD_PER_BUILD times its build time is left, and the time left goes to the polish
+# (a 1,695 x 26 latency master built in 4.7 s took 6.2 s to load, and the run ended at
+# 13.4 s of a 10 s limit, with the trivial bound).
 LOAD_PER_BUILD = 1.5
 # Two cut points closer than this (relative) are the same cut.
 CUT_RTOL = 1e-9
