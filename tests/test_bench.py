@@ -47,6 +47,12 @@ def sleeper(instance, objective, *, time_limit, seed):
     return np.zeros(instance.n_ues, dtype=int)
 
 
+def dawdler(instance, objective, *, time_limit, seed):
+    """Answers all-local a second after any limit below it."""
+    time.sleep(1.0)
+    return np.zeros(instance.n_ues, dtype=int)
+
+
 def tiny_copy(tmp_path, names=None):
     folder = tmp_path / "lib"
     folder.mkdir()
@@ -104,6 +110,21 @@ def test_values_below_a_wrong_reference_are_flagged_not_hidden(tmp_path):
     report = bench.run_bench([lib], ["greedy"], ["energy"], out=tmp_path / "out")
     assert report.rows[0].gap < 0  # not clipped to zero
     assert "below the reference optimum" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_runs_past_their_time_limit_are_listed(tmp_path):
+    lib = tiny_copy(tmp_path, names={"tiny-000"})
+    specs = [bench.MethodSpec("dawdler", dawdler), bench.MethodSpec.parse("greedy")]
+    report = bench.run_bench([lib], specs, ["energy"], out=tmp_path / "out", time_limit=0.2)
+    late = [r for r in report.rows if bench.report.past_limit(r)]
+    assert [r.method for r in late] == ["dawdler"] and late[0].wall_time_s >= 1.0
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    section = summary.split("## Runs past the time limit")[1].split("##")[0]
+    assert "dawdler on tiny-000" in section and "for 0.2 s" in section
+    assert "greedy" not in section
+    calm = bench.run_bench([lib], ["greedy"], ["energy"], out=tmp_path / "calm", time_limit=5)
+    assert not any(bench.report.past_limit(r) for r in calm.rows)
+    assert "past the time limit" not in (tmp_path / "calm" / "summary.md").read_text()
 
 
 def test_best_found_basis_without_reference(tmp_path):

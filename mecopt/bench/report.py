@@ -24,6 +24,10 @@ from mecopt.status import Status
 # is wrong; summary.md says so instead of hiding it.
 BELOW_REFERENCE_RTOL = 1e-6
 FAILED = (Status.ERROR, Status.TIMEOUT, Status.NO_SOLUTION)
+# A run is listed as past its time limit when its wall time exceeds the limit by more than
+# this share plus OVER_LIMIT_S (a run's own start-up and the checker's time are in its wall
+# time).
+OVER_LIMIT_SHARE, OVER_LIMIT_S = 0.1, 0.5
 
 
 def load_results(out: str | Path) -> tuple[list[Row], dict[str, Any]]:
@@ -163,7 +167,8 @@ def _tables(rows: Sequence[Row]) -> list[str]:
 
 
 def _caveats(rows: Sequence[Row]) -> list[str]:
-    """Instances with no feasible run, values below a reference optimum, failed runs."""
+    """Instances with no feasible run, values below a reference optimum, runs past their
+    time limit, failed runs."""
     lines = []
     none = sorted({(r.instance, r.objective) for r in rows if r.best_known is None})
     if none:
@@ -175,6 +180,17 @@ def _caveats(rows: Sequence[Row]) -> list[str]:
         lines += ["## Warning: checked values below the reference optimum", "",
                   "These contradict reference.json: the reference or the checker is wrong.", ""]
         lines += [f"- {_run(r)}: gap {r.gap:.3e}" for r in below] + [""]
+    late = [r for r in rows if past_limit(r)]
+    if late:
+        lines += ["## Runs past the time limit", "",
+                  f"Wall time above the limit by more than {OVER_LIMIT_SHARE:.0%} + "
+                  f"{OVER_LIMIT_S:g} s (docs/exact.md says where HiGHS and SCIP overrun).",
+                  ""]
+        lines += [f"- {_run(r)}: {r.wall_time_s:.1f} s for {r.time_limit_s:g} s"
+                  for r in late[:50]]
+        if len(late) > 50:
+            lines.append(f"- ... and {len(late) - 50} more (see results.csv)")
+        lines.append("")
     failed = [r for r in rows if r.status in FAILED]
     if failed:
         lines += ["## Errors, timeouts and runs with no solution", ""]
@@ -183,6 +199,13 @@ def _caveats(rows: Sequence[Row]) -> list[str]:
             lines.append(f"- ... and {len(failed) - 50} more (see results.csv)")
         lines.append("")
     return lines
+
+
+def past_limit(r: Row) -> bool:
+    """Whether the run took longer than its time limit allows (OVER_LIMIT_SHARE,
+    OVER_LIMIT_S); never for a run without a limit."""
+    return (r.time_limit_s is not None
+            and r.wall_time_s > r.time_limit_s * (1 + OVER_LIMIT_SHARE) + OVER_LIMIT_S)
 
 
 def _run(r: Row) -> str:
