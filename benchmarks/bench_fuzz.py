@@ -12,7 +12,8 @@ random width; on 30% of the instances 60% of the links are cut. Instances that f
 instance checks (an impossible draw) are skipped. Each method runs on each instance under
 both prompts through the bench harness; the audit is bench_stress.py's: the mean and worst
 gap to the best of all runs per prompt and method, `infeasible` where another method found
-a decision (must be 0), runs without a decision on solvable instances, and errors.
+a decision (must be 0), runs without a decision on solvable instances, runs past the time
+limit, and errors.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['objective']:8s} {r['method']:13s} {r['solved']:6d} "
               f"{_pct(r['mean_gap']):>9s} {_pct(r['worst_gap']):>9s}  {r['statuses']}")
-    print_audit(names, false_infeasible, missed)
+    print_audit(names, false_infeasible, missed, rows)
     print("errors: " + ", ".join(f"{m} {errors[m]}" for m in names))
     print(f"{report.new_runs} runs in {report.elapsed_s:.0f} s; outputs in {out}")
 

@@ -19,8 +19,8 @@ is one such regime (sizes drawn by the seed, 20-200 UEs and 1-8 servers):
 Per kind and prompt it runs the methods through the bench harness (`mecopt.bench.run_bench`,
 with the certified gap of `mecopt.bound`) and prints the gap to the best of all runs, and
 the status audit: a method that says `infeasible` on an instance another method solved
-("false infeasible", which must be 0), and the runs without a feasible answer on instances
-that have one.
+("false infeasible", which must be 0), the runs without a feasible answer on instances
+that have one, and the runs past the time limit (as summary.md lists them, docs/bench.md).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from bench_generalization import _pct  # the same gap format as the generalizati
 
 import mecopt
 from mecopt.bench import run_bench
+from mecopt.bench.report import past_limit
 
 METHODS = ("greedy", "lambo", "lambo_net=lambo:guard=false", "lambo_s=lambo:checkpoint=lambo-s",
            "lambo_polish=lambo:polish=true", "lambo_lns=lambo:polish=true:lns=1", "de",
@@ -156,6 +157,7 @@ def audit(rows: list) -> tuple[list[dict], Counter, Counter]:
                     "worst_gap": max(gaps) if gaps else None,
                     "missed": sum((r.instance, r.objective) in solved and not r.feasible
                                   for r in group),
+                    "late": sum(past_limit(r) for r in group),
                     "statuses": dict(Counter(r.status.value for r in group))})
     return out, false_infeasible, missed
 
@@ -202,11 +204,15 @@ def add_run_options(parser: argparse.ArgumentParser, methods: tuple[str, ...],
                         help="method specs, comma-separated (name=method:key=value...)")
 
 
-def print_audit(names: list[str], false_infeasible: Counter, missed: Counter) -> None:
-    """The audit's two lines: false `infeasible` and runs without a decision, per method."""
+def print_audit(names: list[str], false_infeasible: Counter, missed: Counter,
+                rows: list[dict]) -> None:
+    """The audit's lines: false `infeasible`, runs without a decision and runs past the
+    time limit (mecopt.bench.report.past_limit), per method; rows from `audit`."""
     print("false infeasible: " + ", ".join(f"{m} {false_infeasible[m]}" for m in names))
     print("no feasible answer on a solved instance: "
           + ", ".join(f"{m} {missed[m]}" for m in names))
+    print("past the time limit: " + ", ".join(
+        f"{m} {sum(r['late'] for r in rows if r['method'] == m)}" for m in names))
 
 
 def main() -> None:
@@ -233,7 +239,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['kind']:11s} {r['objective']:8s} {r['method']:13s} "
               f"{_pct(r['mean_gap']):>9s} {_pct(r['worst_gap']):>9s}  {r['statuses']}")
-    print_audit(names, false_infeasible, missed)
+    print_audit(names, false_infeasible, missed, rows)
     print(f"{report.new_runs} runs in {report.elapsed_s:.0f} s; outputs in {out}")
 
 
