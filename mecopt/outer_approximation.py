@@ -646,6 +646,8 @@ class _Search:
         lower = trivial_bound(self.instance, self.objective)
         iterations, status, message = 0, Status.TIMEOUT, ""
         if self.master is None:
+            if self.closed(lower, gap):  # the trivial bound proves the start optimal
+                return lower, 0, Status.OPTIMAL, ""
             return lower, 0, status, ("the time limit passed while Pyomo built the master "
                                       "(the answer is the start, with the trivial bound)")
         master_gap = gap / 4  # leave room for the outer loop's own gap
@@ -660,8 +662,11 @@ class _Search:
             if (remaining is not None and not self.master.loaded
                     and remaining < LOAD_PER_BUILD * self.master.build_s):
                 self.polish_until_deadline()
-                message = ("too little time was left to hand the master to HiGHS (the answer "
-                           "is the polished start, with the trivial bound)")
+                if self.closed(lower, gap):
+                    status = Status.OPTIMAL
+                else:
+                    message = ("too little time was left to hand the master to HiGHS (the "
+                               "answer is the polished start, with the trivial bound)")
                 break
             piece = remaining
             if self.slicing and remaining > 2 * SLICE_MIN_S:

@@ -448,6 +448,24 @@ def test_a_time_limit_spent_building_the_master_answers_the_polished_start(monke
     assert sol.bound is not None and sol.bound <= sol.objective_value
 
 
+def test_a_start_the_trivial_bound_proves_is_optimal_without_a_master(monkeypatch):
+    """10 UEs on 200 servers: each UE's cheapest option alone (the trivial bound) is the
+    optimum. A time limit that passes while Pyomo builds the master (1-2 s for this grid
+    of 200 servers) still answers `optimal`, not `feasible`."""
+    from mecopt import outer_approximation
+
+    inst = mecopt.generate("hetero", 10, 200, seed=9_770_210)
+    real = outer_approximation.Master
+
+    def slow(instance, objective, **kwargs):
+        return real(instance, objective, **{**kwargs, "deadline": time.perf_counter() - 1.0})
+
+    monkeypatch.setattr(outer_approximation, "Master", slow)
+    sol = mecopt.solve(inst, "latency", "highs", time_limit=5)
+    assert sol.status == "optimal" and sol.extra["iterations"] == 0
+    assert sol.bound == pytest.approx(sol.objective_value, rel=1e-6)
+
+
 @pytest.mark.parametrize("objective", ["latency", "energy"])
 def test_a_master_whose_hand_over_would_not_fit_is_not_handed_over(monkeypatch, objective):
     """Handing a master to HiGHS cannot be stopped: where it would not fit in the time left
