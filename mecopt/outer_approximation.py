@@ -666,7 +666,7 @@ class _Search:
                     status = Status.OPTIMAL
                 else:
                     message = ("too little time was left to hand the master to HiGHS (the "
-                               "answer is the polished start, with the trivial bound)")
+                               "answer is the polished start)")
                 break
             piece = remaining
             if self.slicing and remaining > 2 * SLICE_MIN_S:
