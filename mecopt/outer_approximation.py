@@ -613,26 +613,25 @@ class _Search:
     def run_polish(self, share: float) -> None:
         """Give the polish heuristic `share` of the time limit (capped) on the incumbent."""
         left = self.time_limit - (time.perf_counter() - self.t0)
-        seconds = min(share * self.time_limit, POLISH_MAX_S, 0.5 * left)
-        if self.best is None or seconds <= MIN_POLISH_S:
+        self._polish(min(share * self.time_limit, POLISH_MAX_S, 0.5 * left),
+                     cuts=self.instance.n_ues >= POLISH_FIRST_MIN_UES)
+
+    def polish_until_deadline(self) -> None:
+        """Give the polish heuristic the rest of the time limit on the incumbent (when the
+        master will not run, so its result adds no cuts)."""
+        self._polish(self.time_limit - (time.perf_counter() - self.t0), cuts=False)
+
+    def _polish(self, seconds: float, cuts: bool) -> None:
+        """Run the polish heuristic for `seconds` on the incumbent and consider its result
+        (left out when shorter than MIN_POLISH_S)."""
+        if self.polish is None or self.best is None or seconds <= MIN_POLISH_S:
             return
         tick = time.perf_counter()
-        self.consider(np.asarray(self.polish(self.best, seconds), dtype=int),
-                      cuts=self.instance.n_ues >= POLISH_FIRST_MIN_UES)
+        self.consider(np.asarray(self.polish(self.best, seconds), dtype=int), cuts=cuts)
         self.polish_s += time.perf_counter() - tick
         if self.verbose:
             print(f"[highs] polish {seconds:.2f} s: incumbent {self.best_value / self.scale:.9g}",
                   file=sys.stderr)
-
-    def polish_until_deadline(self) -> None:
-        """Give the polish heuristic the rest of the time limit on the incumbent (when the
-        master will not run)."""
-        left = self.time_limit - (time.perf_counter() - self.t0)
-        if self.polish is None or self.best is None or left <= MIN_POLISH_S:
-            return
-        tick = time.perf_counter()
-        self.consider(np.asarray(self.polish(self.best, left), dtype=int), cuts=False)
-        self.polish_s += time.perf_counter() - tick
 
     def closed(self, lower: float, gap: float) -> bool:
         """Whether the incumbent is within the relative gap of the bound `lower`."""
