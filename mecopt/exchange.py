@@ -216,9 +216,7 @@ class _Graph:
             self._sort_arrivals(per_server)
         self.blocks = []
         srcs, dsts, costs = [], [], []
-        for j, there, comers in per_server:
-            if self.sorted:
-                continue
+        for j, there, comers in () if self.sorted else per_server:  # sorted: no arcs
             if self.blocked:  # (UEs there, arriving UEs): inf where the arc does not fit
                 self.blocks.append((j, comers, there,
                                     self._cost_where_fits(comers[None, :], there[:, None], j)))
