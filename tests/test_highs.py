@@ -423,23 +423,29 @@ def test_a_latency_master_under_a_time_limit_runs_presolve_without_its_slow_rule
             assert seen[-1]["presolve"] == "off" and "presolve_rule_off" not in seen[-1]
 
 
-def test_a_time_limit_spent_building_the_master_answers_the_polished_start(monkeypatch):
-    """Pyomo takes seconds to build a large master: a deadline that passes meanwhile stops
-    the build, and `highs` answers the start polished first (before the build), with the
-    trivial bound and a message, instead of running past its limit."""
+def _master_out_of_time(monkeypatch) -> None:
+    """Every master `search` builds from now on finds its deadline passed."""
     from mecopt import outer_approximation
-    from mecopt.objective import Objective
-    from mecopt.outer_approximation import Master, MasterOutOfTime
 
-    inst = mecopt.generate("heavytail", seed=5_000_001)
-    with pytest.raises(MasterOutOfTime):
-        Master(inst, Objective.LATENCY, deadline=time.perf_counter() - 1.0)
     real = outer_approximation.Master
 
     def slow(instance, objective, **kwargs):
         return real(instance, objective, **{**kwargs, "deadline": time.perf_counter() - 1.0})
 
     monkeypatch.setattr(outer_approximation, "Master", slow)
+
+
+def test_a_time_limit_spent_building_the_master_answers_the_polished_start(monkeypatch):
+    """Pyomo takes seconds to build a large master: a deadline that passes meanwhile stops
+    the build, and `highs` answers the start polished first (before the build), with the
+    trivial bound and a message, instead of running past its limit."""
+    from mecopt.objective import Objective
+    from mecopt.outer_approximation import Master, MasterOutOfTime
+
+    inst = mecopt.generate("heavytail", seed=5_000_001)
+    with pytest.raises(MasterOutOfTime):
+        Master(inst, Objective.LATENCY, deadline=time.perf_counter() - 1.0)
+    _master_out_of_time(monkeypatch)
     greedy, _ = greedy_assignment(inst, Objective.LATENCY)
     sol = mecopt.solve(inst, "latency", "highs", time_limit=5)
     assert sol.status == "feasible" and "while Pyomo built the master" in sol.message
@@ -452,15 +458,9 @@ def test_a_start_the_trivial_bound_proves_is_optimal_without_a_master(monkeypatc
     """10 UEs on 200 servers: each UE's cheapest option alone (the trivial bound) is the
     optimum. A time limit that passes while Pyomo builds the master (1-2 s for this grid
     of 200 servers) still answers `optimal`, not `feasible`."""
-    from mecopt import outer_approximation
 
     inst = mecopt.generate("hetero", 10, 200, seed=9_770_210)
-    real = outer_approximation.Master
-
-    def slow(instance, objective, **kwargs):
-        return real(instance, objective, **{**kwargs, "deadline": time.perf_counter() - 1.0})
-
-    monkeypatch.setattr(outer_approximation, "Master", slow)
+    _master_out_of_time(monkeypatch)
     sol = mecopt.solve(inst, "latency", "highs", time_limit=5)
     assert sol.status == "optimal" and sol.extra["iterations"] == 0
     assert sol.bound == pytest.approx(sol.objective_value, rel=1e-6)
