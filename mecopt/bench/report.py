@@ -186,19 +186,21 @@ def _caveats(rows: Sequence[Row]) -> list[str]:
                   f"Wall time above the limit by more than {OVER_LIMIT_SHARE:.0%} + "
                   f"{OVER_LIMIT_S:g} s (docs/exact.md says where HiGHS and SCIP overrun).",
                   ""]
-        lines += [f"- {_run(r)}: {r.wall_time_s:.1f} s for {r.time_limit_s:g} s"
-                  for r in late[:50]]
-        if len(late) > 50:
-            lines.append(f"- ... and {len(late) - 50} more (see results.csv)")
-        lines.append("")
+        lines += _listed([f"- {_run(r)}: {r.wall_time_s:.1f} s for {r.time_limit_s:g} s"
+                          for r in late]) + [""]
     failed = [r for r in rows if r.status in FAILED]
     if failed:
         lines += ["## Errors, timeouts and runs with no solution", ""]
-        lines += [f"- {_run(r)}: {r.status.value}: {r.message}" for r in failed[:50]]
-        if len(failed) > 50:
-            lines.append(f"- ... and {len(failed) - 50} more (see results.csv)")
-        lines.append("")
+        lines += _listed([f"- {_run(r)}: {r.status.value}: {r.message}"
+                          for r in failed]) + [""]
     return lines
+
+
+def _listed(items: list[str], limit: int = 50) -> list[str]:
+    """The first `limit` lines of a list, and how many more results.csv has."""
+    more = [f"- ... and {len(items) - limit} more (see results.csv)"] if len(items) > limit \
+        else []
+    return items[:limit] + more
 
 
 def past_limit(r: Row) -> bool:
