@@ -71,10 +71,12 @@ from mecopt.method import Method, Option, Outcome, failure
 from mecopt.objective import Objective
 from mecopt.polish import (
     LNS_OPTION,
+    LNS_POLISH_OPTION,
     LP_ROUNDING_S,
     TABU_OPTION,
     finish_with_lns,
     latency_rounding,
+    lns_polish,
     lp_rounding_start,
     tabu_polish,
 )
@@ -360,6 +362,7 @@ class LamboMethod(Method):
         "starts": Option(int, 1, "with polish: polish the best `starts` distinct decodes "
                                  "(of `samples`) and keep the best result", low=1),
         "tabu": TABU_OPTION,
+        "lns_polish": LNS_POLISH_OPTION,
         "lns": LNS_OPTION,
         "guard": Option(bool, True, "outside lambo-s's training envelope (checkpoint auto "
                                     "or both), keep the greedy heuristic's decision, or for "
@@ -472,7 +475,8 @@ class LamboMethod(Method):
                                      threads=self.config["threads"],
                                      temperature=self.config["temperature"],
                                      keep=self.config["starts"],  # starts > 1 needs polish
-                                     doubt=self.config["lns"] > 0)
+                                     doubt=self.config["lns"] > 0 or (
+                                         self.config["polish"] and self.config["lns_polish"]))
             for i, row in zip(idx, group, strict=True):
                 rows[i] = {**row, "checkpoint": name or IN_ENVELOPE, "outside": chosen[i][1]}
         return rows
@@ -547,6 +551,14 @@ class LamboMethod(Method):
                                                                   seed=seed)
                 if v < value:
                     a, value, alloc = crossed, v, None
+            if objective is Objective.ENERGY and self.config["lns_polish"]:
+                found, rounds = lns_polish(instance, a, deadline, seed=seed, weights=doubt,
+                                           polished_rounding=None if rounded is None
+                                           else rounded[0])
+                if not np.array_equal(found, a):
+                    a, alloc = found, None
+                    value = float(evaluate(instance, a).value(objective))
+                extra.update(rounds)
             extra.update(value_decoded=_finite(row.get("value_network", row["value"])),
                          value_polished=value,
                          polish_starts=polished_starts, polish_s=time.perf_counter() - start)

@@ -120,6 +120,7 @@ class Stats:
     accepted: int = 0  # sub-problems that improved the incumbent
     rejected: int = 0  # sub-problem answers that evaluate_batch refused (tolerances)
     descents: int = 0
+    rounds: int = 0  # passes over every kind of freed set
     by_kind: dict[str, int] = field(default_factory=dict)  # improvements per freed-set kind
     wall_s: float = 0.0
     proven: bool = False  # a sub-problem that freed every UE was solved to optimality
@@ -130,8 +131,8 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
             sub_time_limit: float | None = None, max_steps: int | None = None,
             free: int | None = None, use_descend: bool = True, whole: bool = True,
             latency_solver: LatencySolver | None = None,
-            polished_rounding: np.ndarray | None = None, tabu: bool = True
-            ) -> tuple[np.ndarray, float]:
+            polished_rounding: np.ndarray | None = None, tabu: bool = True,
+            stall_rounds: int | None = None) -> tuple[np.ndarray, float]:
     """Large-neighbourhood search from a feasible assignment: (assignment, value).
 
     instance, objective: the problem; assignment: (N,) a feasible start (0 = local, j =
@@ -158,6 +159,8 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
     tabu: energy only: the tabu search across the capacity boundary (mecopt.tabu) gets
         TABU_SHARE of the time first (or TABU_STALL steps without a new best), unless the
         start meets the LP relaxation's bound.
+    stall_rounds: stop after this many rounds in a row (a round frees one set of each
+        kind) improve nothing (default: no such stop, only the time limit).
 
     Returns the best assignment found and its objective value (mean latency [s] or total
     energy [J], as `evaluate_batch` computes it); never worse than the start.
@@ -166,7 +169,7 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
         instance, objective, assignment, time_limit=time_limit, seed=seed, weights=weights,
         sub_time_limit=sub_time_limit, max_steps=max_steps, free=free,
         use_descend=use_descend, whole=whole, latency_solver=latency_solver,
-        polished_rounding=polished_rounding, tabu=tabu)
+        polished_rounding=polished_rounding, tabu=tabu, stall_rounds=stall_rounds)
     return a, _value
 
 
@@ -176,7 +179,8 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
                        sub_time_limit: float | None = None, max_steps: int | None = None,
                        free: int | None = None, use_descend: bool = True,
                        whole: bool = True, latency_solver: LatencySolver | None = None,
-                       polished_rounding: np.ndarray | None = None, tabu: bool = True
+                       polished_rounding: np.ndarray | None = None, tabu: bool = True,
+                       stall_rounds: int | None = None
                        ) -> tuple[np.ndarray, float, Stats]:
     """`improve`, also returning what it did (`Stats`)."""
     t0 = time.perf_counter()
@@ -219,6 +223,7 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
         search = _LatencyLNS(instance, rng, latency_solver)
         best.polish()
     improved_since_descent = False
+    idle_rounds, round_start = 0, best.value
     while best.left() > 0 and not stats.proven and (max_steps is None
                                                     or stats.steps < max_steps):
         kind, ues = search.choose(best.a)
@@ -226,6 +231,11 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
             if improved_since_descent:
                 best.polish()
                 improved_since_descent = False
+            stats.rounds += 1
+            idle_rounds = idle_rounds + 1 if best.value >= round_start else 0
+            round_start = best.value
+            if stall_rounds is not None and idle_rounds >= stall_rounds:
+                break
             continue
         if _step(best, search, kind, ues, min(sub_time_limit, max(best.left(), 0.01))):
             improved_since_descent = True

@@ -1,8 +1,8 @@
 """What greedy, DE, PG and LAMBO share to improve a decision: the `lns` option, which
 finishes a method's decision with large-neighbourhood search (mecopt.lns) for a given number
 of seconds, the energy start from the LP relaxation's rounding, the latency start from the
-Lagrangian dual's (`latency_rounding`), and the tabu search that ends LAMBO's energy polish
-(`tabu_polish`).
+Lagrangian dual's (`latency_rounding`), and the tabu search and LNS rounds that end LAMBO's
+energy polish (`tabu_polish`, `lns_polish`).
 
 One option, one meaning everywhere: `--option lns=S` runs `mecopt.lns.improve` on the
 method's final decision for at most S seconds (and never past the method's time limit);
@@ -11,6 +11,7 @@ method's final decision for at most S seconds (and never past the method's time 
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -42,12 +43,24 @@ POLISH_TABU_STEPS = 1000
 # about twice the time where it helps, the same time where the first run finds nothing;
 # docs/notes/2026-12-05-tabu-start-prices.md).
 POLISH_TABU_RUNS = 4
+# Energy polish, last: LNS rounds (mecopt.lns: freed sets re-solved exactly by HiGHS, each
+# within POLISH_LNS_SUB_S) until POLISH_LNS_STALL rounds in a row improve nothing, within the
+# method's time limit. Where several servers are nearly full the tabu search's local optimum
+# can be far from the best decision: from LAMBO's polish, on fresh draws of heavytail,
+# tight, manyserver and sparse-large, rounds found 0.1-8.3% (docs/notes/2026-12-05-polish-
+# lns-rounds.md). A stall in rounds, not seconds, so that where no sub-problem hits its
+# limit the answer does not depend on the machine's speed.
+POLISH_LNS_STALL = 2
+POLISH_LNS_SUB_S = 0.2
 
 LP_START_OPTION = Option(bool, True, "energy: also start from the LP relaxation's rounding "
                                      "(mecopt.polish.lp_rounding_start)")
 TABU_OPTION = Option(bool, True, "energy: the polish ends with, and LNS without a polish "
                                  "starts with, the tabu search across the capacity boundary "
                                  "(mecopt.tabu)")
+LNS_POLISH_OPTION = Option(bool, True, "energy: the polish ends with large-neighbourhood "
+                                       "search rounds (mecopt.lns) until "
+                                       f"{POLISH_LNS_STALL} rounds in a row improve nothing")
 LNS_OPTION = Option(float, 0.0, "seconds of large-neighbourhood search (mecopt.lns) on the "
                                 "final decision, within the time limit; 0 = off", low=0)
 
@@ -105,6 +118,28 @@ def tabu_polish(instance: Instance, assignment: np.ndarray, value: float,
             break
         best_a, best = a, found
     return best_a, best, time.perf_counter() - start
+
+
+def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | None, *,
+               seed: int = 0, weights: np.ndarray | None = None,
+               polished_rounding: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Energy: LNS rounds (mecopt.lns.improve, without its tabu phase and its whole-instance
+    step, which are bounded by time) from a feasible polished `assignment` until
+    POLISH_LNS_STALL rounds in a row improve nothing, within `deadline` (a
+    time.perf_counter() value or None); `weights` (per UE, e.g. the policy's doubt) add the
+    freed sets drawn by them. Returns the decision (never worse) and what the rounds did,
+    for the solution's extra."""
+    limit = math.inf if deadline is None else deadline - time.perf_counter()
+    if limit <= 0:
+        return assignment, {}
+    from mecopt.lns import improve_with_stats  # HiGHS sub-problems only when asked
+
+    a, _, stats = improve_with_stats(instance, Objective.ENERGY, assignment, time_limit=limit,
+                                     seed=seed, weights=weights, sub_time_limit=POLISH_LNS_SUB_S,
+                                     whole=False, tabu=False, stall_rounds=POLISH_LNS_STALL,
+                                     polished_rounding=polished_rounding)
+    return a, {"polish_lns_s": stats.wall_s, "polish_lns_rounds": stats.rounds,
+               "polish_lns_accepted": stats.accepted}
 
 
 def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float | None, *,

@@ -86,7 +86,8 @@ def test_energy_polish_keeps_the_better_of_the_decode_and_the_lp_rounding():
     from mecopt.lns import lp_rounding
 
     inst = mecopt.generate("sparse", seed=7100000)
-    sol = mecopt.solve(inst, "energy", "lambo", polish=True, guard=False)
+    sol = mecopt.solve(inst, "energy", "lambo", polish=True, guard=False, tabu=False,
+                       lns_polish=False)  # the descents alone
     decoded = mecopt.solve(inst, "energy", "lambo", guard=False)
     from_decode = descend(inst, "energy", np.array(decoded.assignment))[1]
     from_rounding = descend(inst, "energy", lp_rounding(

@@ -179,6 +179,20 @@ def test_time_limit_is_respected():
     assert time.perf_counter() - t < 3.0
 
 
+def test_stall_rounds_end_the_search_before_its_time_limit():
+    inst = mecopt.generate("sparse", seed=3)  # 336 UEs: no sub-problem frees them all
+    start, _ = greedy_assignment(inst, Objective.ENERGY)
+    kw = dict(time_limit=120.0, seed=0, free=12, sub_time_limit=1.0, whole=False, tabu=False)
+    a, value, stats = improve_with_stats(inst, "energy", start, stall_rounds=1, **kw)
+    assert stats.rounds >= 1 and not stats.proven
+    assert stats.wall_s < 60.0  # ended by the stall, not by the clock
+    assert value_of(inst, a, "energy") == (True, pytest.approx(value, rel=1e-12))
+    assert value <= stats.start_value
+    # Without the stall the same search goes on past those steps.
+    _, _, capped = improve_with_stats(inst, "energy", start, max_steps=stats.steps + 3, **kw)
+    assert capped.steps == stats.steps + 3
+
+
 def test_weights_steer_the_freed_sets_and_are_checked():
     inst = hetero("hetero-000")
     start = random_start(inst, 1)

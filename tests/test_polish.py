@@ -76,3 +76,33 @@ def test_energy_lns_gets_the_polished_lp_rounding(method, options, monkeypatch):
     mecopt.solve(inst, "energy", method, seed=0, lns=0.2, polish=False, **options)
     assert seen[0] is not None and seen[0].shape == (inst.n_ues,)
     assert seen[1] is None  # not polished: LNS descends it itself
+
+
+def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch):
+    """Heavy-tailed tasks, 30 UEs on 4 servers: the tabu search's answer is 4.6% above the
+    optimum, which the LNS rounds reach (here the first freed set is the whole instance)."""
+    import mecopt.lns as lns
+    from mecopt.polish import POLISH_LNS_STALL
+
+    seen = []
+    real = lns.improve_with_stats
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lns, "improve_with_stats", spy)
+    inst = mecopt.generate("heavytail", n_ues=30, n_servers=4, seed=31)
+    off = mecopt.solve(inst, "energy", method="lambo", polish=True, lns_polish=False)
+    assert not seen and "polish_lns_s" not in off.extra
+    on = mecopt.solve(inst, "energy", method="lambo", polish=True)
+    assert seen[0]["stall_rounds"] == POLISH_LNS_STALL and seen[0]["tabu"] is False
+    assert seen[0]["weights"] is not None  # the policy's doubt steers the freed sets
+    assert on.extra["polish_lns_s"] >= 0
+    assert on.extra["value_polished"] == pytest.approx(on.objective_value)
+    exact = mecopt.solve(inst, "energy", method="highs")
+    assert exact.status == "optimal"
+    assert on.objective_value == pytest.approx(exact.objective_value, rel=1e-6)
+    assert off.objective_value > exact.objective_value * 1.01
+    latency = mecopt.solve(inst, "latency", method="lambo", polish=True)
+    assert "polish_lns_s" not in latency.extra and len(seen) == 1  # energy only

@@ -107,8 +107,9 @@ def test_tabu_polish_returns_its_input_when_nothing_is_better():
 
 def test_lambo_energy_polish_ends_with_the_tabu_search_unless_turned_off():
     inst = mecopt.generate("tight", n_ues=30, n_servers=3, seed=11)
-    on = mecopt.solve(inst, "energy", method="lambo", polish=True)
-    off = mecopt.solve(inst, "energy", method="lambo", polish=True, tabu=False)
+    on = mecopt.solve(inst, "energy", method="lambo", polish=True, lns_polish=False)
+    off = mecopt.solve(inst, "energy", method="lambo", polish=True, tabu=False,
+                       lns_polish=False)
     assert on.extra["polish_tabu_s"] >= 0 and "polish_tabu_s" not in off.extra
     assert on.objective_value <= off.objective_value * (1 + 1e-12)
     latency = mecopt.solve(inst, "latency", method="lambo", polish=True)
@@ -117,7 +118,9 @@ def test_lambo_energy_polish_ends_with_the_tabu_search_unless_turned_off():
 
 def test_the_polishs_tabu_search_is_bounded_by_steps_so_its_answer_repeats():
     inst = mecopt.generate("tight", seed=8)
-    runs = [mecopt.solve(inst, "energy", method="lambo", polish=True) for _ in range(2)]
+    # Without the LNS rounds after it, whose sub-problems are bounded by seconds.
+    runs = [mecopt.solve(inst, "energy", method="lambo", polish=True, lns_polish=False)
+            for _ in range(2)]
     assert np.array_equal(runs[0].assignment, runs[1].assignment)
 
 
@@ -144,7 +147,8 @@ def test_the_polishs_tabu_search_runs_again_from_a_better_answer():
     from mecopt.polish import POLISH_TABU_STALL, POLISH_TABU_STEPS, tabu_polish
 
     inst = mecopt.Instance.load(INSTANCES / "tight" / "tight-009.json")
-    start = mecopt.solve(inst, "energy", method="lambo", polish=True, tabu=False)
+    start = mecopt.solve(inst, "energy", method="lambo", polish=True, tabu=False,
+                         lns_polish=False)
     a = np.asarray(start.assignment)
     _, once = tabu_search(inst, a, stall=POLISH_TABU_STALL, max_steps=POLISH_TABU_STEPS, seed=0)
     chained, value, _ = tabu_polish(inst, a, start.objective_value, None, seed=0)
