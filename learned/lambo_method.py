@@ -552,12 +552,11 @@ class LamboMethod(Method):
                 if v < value:
                     a, value, alloc = crossed, v, None
             if objective is Objective.ENERGY and self.config["lns_polish"]:
-                found, rounds = lns_polish(instance, a, deadline, seed=seed, weights=doubt,
-                                           polished_rounding=None if rounded is None
-                                           else rounded[0])
+                found, v, rounds = lns_polish(instance, a, deadline, seed=seed, weights=doubt,
+                                              polished_rounding=None if rounded is None
+                                              else rounded[0])
                 if not np.array_equal(found, a):
-                    a, alloc = found, None
-                    value = float(evaluate(instance, a).value(objective))
+                    a, value, alloc = found, v, None
                 extra.update(rounds)
             extra.update(value_decoded=_finite(row.get("value_network", row["value"])),
                          value_polished=value,

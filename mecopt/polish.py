@@ -46,10 +46,11 @@ POLISH_TABU_RUNS = 4
 # Energy polish, last: LNS rounds (mecopt.lns: freed sets re-solved exactly by HiGHS, each
 # within POLISH_LNS_SUB_S) until POLISH_LNS_STALL rounds in a row improve nothing, within the
 # method's time limit. Where several servers are nearly full the tabu search's local optimum
-# can be far from the best decision: from LAMBO's polish, on fresh draws of heavytail,
-# tight, manyserver and sparse-large, rounds found 0.1-8.3% (docs/notes/2026-12-05-polish-
-# lns-rounds.md). A stall in rounds, not seconds, so that where no sub-problem hits its
-# limit the answer does not depend on the machine's speed.
+# can be far from the best decision: from LAMBO's polish, on development draws of
+# heavytail, tight, manyserver and sparse-large, rounds found 0.07-8.3% lower on 12 of 16, and
+# on fresh draws took the polish from 0.085-1.65% to 0.000-0.32% per family
+# (docs/notes/2026-12-05-polish-lns-rounds.md). A stall in rounds, not seconds, so that where
+# no sub-problem hits its limit the answer does not depend on the machine's speed.
 POLISH_LNS_STALL = 2
 POLISH_LNS_SUB_S = 0.2
 
@@ -122,24 +123,25 @@ def tabu_polish(instance: Instance, assignment: np.ndarray, value: float,
 
 def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | None, *,
                seed: int = 0, weights: np.ndarray | None = None,
-               polished_rounding: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+               polished_rounding: np.ndarray | None = None
+               ) -> tuple[np.ndarray, float | None, dict[str, Any]]:
     """Energy: LNS rounds (mecopt.lns.improve, without its tabu phase and its whole-instance
     step, which are bounded by time) from a feasible polished `assignment` until
     POLISH_LNS_STALL rounds in a row improve nothing, within `deadline` (a
     time.perf_counter() value or None); `weights` (per UE, e.g. the policy's doubt) add the
-    freed sets drawn by them. Returns the decision (never worse) and what the rounds did,
-    for the solution's extra."""
+    freed sets drawn by them. Returns the decision (never worse), its energy (None when no
+    time was left to run) and what the rounds did, for the solution's extra."""
     limit = math.inf if deadline is None else deadline - time.perf_counter()
     if limit <= 0:
-        return assignment, {}
+        return assignment, None, {}
     from mecopt.lns import improve_with_stats  # HiGHS sub-problems only when asked
 
-    a, _, stats = improve_with_stats(instance, Objective.ENERGY, assignment, time_limit=limit,
+    a, value, stats = improve_with_stats(instance, Objective.ENERGY, assignment, time_limit=limit,
                                      seed=seed, weights=weights, sub_time_limit=POLISH_LNS_SUB_S,
                                      whole=False, tabu=False, stall_rounds=POLISH_LNS_STALL,
                                      polished_rounding=polished_rounding)
-    return a, {"polish_lns_s": stats.wall_s, "polish_lns_rounds": stats.rounds,
-               "polish_lns_accepted": stats.accepted}
+    return a, value, {"polish_lns_s": stats.wall_s, "polish_lns_rounds": stats.rounds,
+                      "polish_lns_accepted": stats.accepted}
 
 
 def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float | None, *,
