@@ -79,7 +79,7 @@ def test_energy_lns_gets_the_polished_lp_rounding(method, options, monkeypatch):
 
 
 def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch):
-    """Heavy-tailed tasks, 30 UEs on 4 servers: the tabu search's answer is 4.6% above the
+    """Heavy-tailed tasks, 30 UEs on 4 servers: the tabu search's answer is 4.8% above the
     optimum, which the LNS rounds reach (here the first freed set is the whole instance)."""
     import mecopt.lns as lns
     from mecopt.polish import POLISH_LNS_STALL
