@@ -577,14 +577,16 @@ class LamboMethod(Method):
         use_sigmoid = sig.feasible and (not filled.feasible
                                         or sig.value(objective) < filled.value(objective))
         extra["allocation"] = "sigmoid" if use_sigmoid else "water-filling"
-        # The user should know when the instance is unlike what the default network saw.
-        message = f"decided by {row['checkpoint']}{then}: {row['outside']}{OUTSIDE_ADVICE}" \
+        # The user should know when the instance is unlike what the default network saw
+        # (and, unless the polish ran, what to do about it).
+        advice = "" if self.config["polish"] else OUTSIDE_ADVICE
+        message = f"decided by {row['checkpoint']}{then}: {row['outside']}{advice}" \
             if row.get("outside") else ""
         if guarded and row["guard"] != "decode":
             kept = {GUARD_WON: "the greedy heuristic's decision",
                     GUARD_ROUNDING: "the LP relaxation's rounding",
                     GUARD_DUAL: "the Lagrangian dual's rounding"}[row["guard"]]
             message = (f"kept {kept}, better than the decode of {row['checkpoint']}{then}: "
-                       f"{row['outside']}{OUTSIDE_ADVICE}")
+                       f"{row['outside']}{advice}")
         return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,
                        extra=extra)

@@ -350,6 +350,8 @@ def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outs
     why = sol.extra["outside_training"]
     assert "is outside lambo-s's training range" in why
     assert sol.message == f"decided by lambo-w: {why}{OUTSIDE_ADVICE}"  # the user is told
+    polished = mecopt.solve(tight, "latency", "lambo", guard=False, polish=True)
+    assert polished.message == f"decided by lambo-w: {why}"  # ... and not told to polish
     assert mecopt.solve(paper, "latency", "lambo").message == ""
     # Batched, each instance gets its own checkpoint's decision.
     together = mecopt.solve_many([paper, tight], "energy", "lambo")
