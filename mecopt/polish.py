@@ -86,9 +86,7 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
         # Here it counts against the method's deadline, not against LNS's seconds.
         import mecopt.outer_approximation  # noqa: F401
 
-    limit = seconds
-    if deadline is not None:
-        limit = min(limit, deadline - time.perf_counter())
+    limit = _seconds_left(seconds, deadline)
     if limit <= 0:
         return assignment, {"lns_s": 0.0}
     a, _, stats = improve_with_stats(instance, objective, assignment, time_limit=limit,
@@ -96,6 +94,12 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
                                      polished_rounding=polished_rounding, tabu=tabu)
     return a, {"lns_s": stats.wall_s, "lns_steps": stats.steps, "lns_accepted": stats.accepted,
                "value_before_lns": stats.start_value}
+
+
+def _seconds_left(seconds: float, deadline: float | None) -> float:
+    """`seconds`, capped by what is left before `deadline` (a time.perf_counter() value or
+    None)."""
+    return seconds if deadline is None else min(seconds, deadline - time.perf_counter())
 
 
 def tabu_polish(instance: Instance, assignment: np.ndarray, value: float,
@@ -131,7 +135,7 @@ def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | Non
     time.perf_counter() value or None); `weights` (per UE, e.g. the policy's doubt) add the
     freed sets drawn by them. Returns the decision (never worse), its energy (None when no
     time was left to run) and what the rounds did, for the solution's extra."""
-    limit = math.inf if deadline is None else deadline - time.perf_counter()
+    limit = _seconds_left(math.inf, deadline)
     if limit <= 0:
         return assignment, None, {}
     from mecopt.lns import improve_with_stats  # HiGHS sub-problems only when asked
