@@ -476,7 +476,9 @@ class LamboMethod(Method):
                                      temperature=self.config["temperature"],
                                      keep=self.config["starts"],  # starts > 1 needs polish
                                      doubt=self.config["lns"] > 0 or (
-                                         self.config["polish"] and self.config["lns_polish"]))
+                                         objective is Objective.ENERGY  # the rounds' weights
+                                         and self.config["polish"]
+                                         and self.config["lns_polish"]))
             for i, row in zip(idx, group, strict=True):
                 rows[i] = {**row, "checkpoint": name or IN_ENVELOPE, "outside": chosen[i][1]}
         return rows
