@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from mecopt.learned.features import N_OPTION, Batch
@@ -106,6 +107,23 @@ class Step(NamedTuple):
     live: torch.Tensor  # (R,) bool: a real UE, not padding
 
 
+class EnvArrays(NamedTuple):
+    """An OffloadEnv's layout and starting state as numpy arrays, for the numpy decode
+    (numpy_decode.py), which runs the same mask, features and update on them."""
+
+    steps: tuple  # Step's fields, each (R, N, ...) by decoding step
+    cap: np.ndarray  # (R, K) [Hz], local 1
+    cap_fit: np.ndarray  # (R, K) the load an option may reach (waterfill.fit_limit), local inf
+    inv_cap: np.ndarray  # (R, K) 1 / F, local 0
+    servers: np.ndarray  # (R, K) float64, 1 on the real servers
+    mec_scale: np.ndarray  # (R, K, N_MEC)
+    low: np.ndarray  # (6,) the dynamic features' clamps (_dynamic_bounds)
+    high: np.ndarray
+    all_but_local: np.ndarray  # (R, K) bool
+    need_left: np.ndarray  # (R, 1) the pressure feature's demand, before the first step
+    padded: bool
+
+
 class OffloadEnv:
     """The servers' state of R = B * samples decodes, its masks and its per-step update; one
     environment serves one rollout.
@@ -185,6 +203,15 @@ class OffloadEnv:
         add_s = torch.stack([fmin_k, with_local(0.0, root_s[..., None].expand(R, N, K - 1)),
                              torch.ones_like(fmin_k)], dim=3)  # (R, N, K, 3)
         self._steps = (fmin_k, barred_k, lat0_k, lat1_k, energy_s / 3, add_s, need_s, self.live)
+
+    def arrays(self) -> EnvArrays:
+        """The layout and the starting state (before any step) as numpy arrays."""
+        def cpu(x: torch.Tensor) -> np.ndarray:
+            return x.cpu().numpy()
+        return EnvArrays(tuple(cpu(x) for x in self._steps), cpu(self._cap), cpu(self._cap_fit),
+                         cpu(self._inv_cap), cpu(self._servers_f), cpu(self._mec_scale),
+                         *(cpu(b) for b in self._bounds), cpu(self._all_but_local),
+                         cpu(self._need_left), self.padded)
 
     def steps(self) -> Iterator[Step]:
         """The N decoding steps' data, in order."""

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from mecopt.evaluation import evaluate_batch
 from mecopt.learned.env import DYNAMIC_COLUMNS, STATIC_COLUMNS, OffloadEnv
 from mecopt.learned.features import Batch
-from mecopt.learned.model import Lambo, MECEmbedding
+from mecopt.learned.model import DecoderCache, Lambo, MECEmbedding
+from mecopt.learned.numpy_decode import greedy_decode, runs_in_numpy
 from mecopt.learned.strategies import Greedy, Strategy
 from mecopt.learned.threads import torch_threads
 
@@ -44,7 +45,7 @@ class Rollout:
 
 def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
             samples: int = 1, stats: bool = True,
-            encoder_threads: int | None = None) -> Rollout:
+            encoder_threads: int | None = None, loop: str = "auto") -> Rollout:
     """Decode every batch row `samples` times with `strategy` (default: Greedy()).
 
     stats=False skips what only training and ALEF read (log_prob, step_log_prob and
@@ -53,6 +54,8 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     servers' state (the fused step; tests/test_lambo_model.py pins its decisions).
     `encoder_threads`: torch CPU threads for the encoder alone (None: as set); its one large
     pass splits over cores where the steps' small operations do not.
+    `loop`: "torch", "numpy" (numpy_decode.py: greedy without stats only), or "auto", numpy
+    where it is faster (numpy_decode.runs_in_numpy); both make the same decisions.
     """
     strategy = Greedy() if strategy is None else strategy
     enc, prompt = _encode(model, batch, encoder_threads)  # (B, 1+N, d), (B, d)
@@ -60,15 +63,42 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     env = OffloadEnv(batch, samples)
     rows = env.rows
     R, dev = len(rows), rows.device
-    ar = torch.arange(R, device=dev)
     cache = model.init_cache(enc[rows], batch.ue_mask[rows])
     ue_prompt_s = env.by_step(enc[:, 1:]) + prompt[rows][:, None]  # (R, N, d)
     pool = MECEmbedding.pool_weights(env.servers)[:, None]  # (R, 1, K), 0 for local, padding
     w_static, b_key, w_dynamic = model.split_key_layer(STATIC_COLUMNS, DYNAMIC_COLUMNS)
     key_static_s = F.linear(env.static_features, w_static, b_key)  # (R, N, K, d_head)
+    greedy = isinstance(strategy, Greedy)
+    if loop == "numpy" and not (greedy and not stats):
+        raise ValueError("the numpy loop decodes greedily without statistics only")
+    if loop == "numpy" or loop == "auto" and runs_in_numpy(model, greedy, stats, R, dev):
+        decoded = greedy_decode(model, env, cache, ue_prompt_s, pool, key_static_s, w_dynamic)
+        actions, states, keys, feasible = decoded
+        step_logp, entropy = torch.zeros(R, actions.shape[1]), torch.zeros(R)
+    else:
+        actions, states, keys, step_logp, entropy = _decode_loop(
+            model, env, cache, strategy, samples, stats, ue_prompt_s, pool, key_static_s,
+            w_dynamic)
+        feasible = env.feasible()
+    # The sigmoid head does not feed back into the rollout, so it runs once on every step.
+    share = model.share(states, keys)  # (R, N)
+    if env.padded:
+        share = share * env.live
+    return Rollout(env.to_ue_order(actions), step_logp.sum(1), env.to_ue_order(step_logp),
+                   entropy, env.to_ue_order(share), feasible, value, samples)
+
+
+def _decode_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache, strategy: Strategy,
+                 samples: int, stats: bool, ue_prompt_s: torch.Tensor, pool: torch.Tensor,
+                 key_static_s: torch.Tensor, w_dynamic: torch.Tensor
+                 ) -> tuple[torch.Tensor, ...]:
+    """rollout's steps in torch: (actions (R, N) by step, decoder states (R, N, d), chosen
+    keys (R, N, d), step log-probabilities (R, N) (zeros without stats), entropy (R,))."""
+    R = len(env.rows)
+    ar = torch.arange(R, device=env.rows.device)
     strategy.start(samples, env.order)
     actions, decoder_states, chosen_keys, step_logp = [], [], [], []
-    entropy = torch.zeros(R, device=dev)
+    entropy = torch.zeros(R, device=ar.device)
     prev_key = model.start.expand(R, -1)
     per_step = zip(env.steps(), key_static_s.unbind(1), ue_prompt_s.unbind(1), strict=True)
     for t, (step, key_static, ue_prompt) in enumerate(per_step):
@@ -91,14 +121,10 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
         chosen_keys.append(key)
         actions.append(a)
         prev_key = key
-    # The sigmoid head does not feed back into the rollout, so it runs once on every step.
-    share = model.share(torch.stack(decoder_states, 1), torch.stack(chosen_keys, 1))  # (R, N)
-    if env.padded:
-        share = share * env.live
-    step_logp = torch.stack(step_logp, 1) if stats else torch.zeros(R, len(actions), device=dev)
-    return Rollout(env.to_ue_order(torch.stack(actions, 1)), step_logp.sum(1),
-                   env.to_ue_order(step_logp), entropy, env.to_ue_order(share),
-                   env.feasible(), value, samples)
+    step_logp = torch.stack(step_logp, 1) if stats else torch.zeros(R, len(actions),
+                                                                    device=ar.device)
+    return (torch.stack(actions, 1), torch.stack(decoder_states, 1),
+            torch.stack(chosen_keys, 1), step_logp, entropy)
 
 
 def _encode(model: Lambo, batch: Batch, threads: int | None

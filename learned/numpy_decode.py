@@ -1,0 +1,176 @@
+"""The greedy decode loop in numpy: the same steps as rollout.rollout's, for inference on
+the CPU with few rows.
+
+A decode step runs about 95 small operations. With one to a few rows each costs the fixed
+price of a torch call (3-7 us on this project's CPU) more than its arithmetic, and a numpy
+call costs about 1 us, so the same loop in numpy takes about a third off a single decode
+(docs/lambo.md, "Speed"). With hundreds of rows the arithmetic dominates and torch's
+batched kernels are as fast, so `rollout` hands this loop only greedy decodes without
+statistics of at most NUMPY_MAX_ROWS rows on the CPU (`runs_in_numpy`).
+
+Everything before and after the loop stays torch and shared: the encoder, the environment's
+layout (env.OffloadEnv, read through `arrays()`), the decoder cache (model.DecoderCache:
+encoder keys/values and the step's parameters), the static part of the option keys, and the
+sigmoid head applied to every step after the loop. The loop repeats, array for array and in
+the same dtypes (float64 state and features, float32 network), OffloadEnv's `blocked`,
+`observe` and `step`, Lambo's `decoder_input`, `step`, `keys` and `logits`, and Greedy's
+argmax; tests/test_numpy_decode.py checks that both loops make the same decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mecopt.learned.env import OffloadEnv
+from mecopt.learned.model import DecoderCache, Lambo
+
+# The most decodes (batch rows x samples) the numpy loop takes: at 200 rows of 4 x 50 it
+# was no faster than torch's (docs/notes/2026-12-05-numpy-decode.md).
+NUMPY_MAX_ROWS = 16
+
+
+def runs_in_numpy(model: Lambo, greedy: bool, stats: bool, rows: int,
+                  device: torch.device) -> bool:
+    """Whether rollout decodes in numpy: greedy, no statistics, at most NUMPY_MAX_ROWS
+    decodes, on the CPU, without gradients, with the decoder's ReLU feed-forward (the
+    presets')."""
+    return (greedy and not stats and rows <= NUMPY_MAX_ROWS and device.type == "cpu"
+            and not torch.is_grad_enabled()
+            and all(layer.activation is F.relu for layer in model.decoder))
+
+
+class Decoded(NamedTuple):
+    """What the loop returns, per decoding step (R decodes, N steps)."""
+
+    actions: torch.Tensor  # (R, N) long, padding steps 0
+    states: torch.Tensor  # (R, N, d) the decoder states
+    keys: torch.Tensor  # (R, N, d) the chosen options' keys
+    feasible: torch.Tensor  # (R,) bool: no UE ran out of options
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().numpy()
+
+
+def _params(t: tuple) -> tuple:
+    """A parameter tuple of DecoderCache (tensors and plain values) with numpy arrays."""
+    return tuple(_np(x) if isinstance(x, torch.Tensor) else x for x in t)
+
+
+def _layer_norm(x: np.ndarray, norm: tuple) -> np.ndarray:
+    """torch.layer_norm over the last axis; norm = (shape, weight, bias, eps)."""
+    _, weight, bias, eps = norm
+    centred = x - x.mean(-1, keepdims=True)
+    var = (centred * centred).mean(-1, keepdims=True)
+    return centred / np.sqrt(var + eps) * weight + bias
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    e = np.exp(s - s.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _affine(x: np.ndarray, params: tuple) -> np.ndarray:
+    """model._affine: x @ weight.t() + bias, from (weight.t(), bias)."""
+    return x @ params[0] + params[1]
+
+
+def greedy_decode(model: Lambo, env: OffloadEnv, cache: DecoderCache,
+                  ue_prompt_s: torch.Tensor, pool: torch.Tensor, key_static_s: torch.Tensor,
+                  w_dynamic: torch.Tensor) -> Decoded:
+    """rollout's loop with the Greedy strategy and stats=False, in numpy. The inputs are
+    rollout's, prepared before its loop: ue_prompt_s (R, N, d) each step's encoder output
+    plus the prompt; pool (R, 1, K) the MEC pooling weights; key_static_s (R, N, K, d_head)
+    the option keys' static part; w_dynamic (d_head, 6) the key layer's dynamic columns."""
+    cfg = model.cfg
+    d, h = cfg.d_model, cfg.n_heads
+    dh = d // h
+    e = env.arrays()
+    f_min_s, barred_s, lat0_s, lat1_s, energy3_s, add_s, need_s, live_s = e.steps
+    R, N, K = f_min_s.shape
+    layers = [{name: _params(getattr(w, name)) for name in
+               ("norm1", "qkv", "out1", "norm2", "q2", "out2", "norm3", "ff1", "ff2")}
+              for w in cache.layers]
+    mem_kt = [_np(kt).reshape(R, h, dh, -1) for kt in cache.mem_kt]  # (R, h, d/h, 1+N)
+    mem_v = [_np(v).reshape(R, h, -1, dh) for v in cache.mem_v]  # (R, h, 1+N, d/h)
+    mem_bias = None if cache.mem_bias is None else _np(cache.mem_bias)  # (R, 1, 1, 1+N)
+    self_kt = [np.empty((R, h, dh, N), np.float32) for _ in layers]
+    self_v = [np.empty((R, h, N, dh), np.float32) for _ in layers]
+    final_norm, mec_net = _params(cache.final_norm), _params(cache.mec_net)
+    key_out = _params(cache.key_out)
+    ue_prompt_s, pool = _np(ue_prompt_s), _np(pool)
+    key_static_s, w_dyn = _np(key_static_s), _np(w_dynamic).T
+    root_d, clip = np.float32(math.sqrt(d)), np.float32(cfg.tanh_clip)
+    big = np.finfo(np.float64).max
+
+    state = np.zeros((R, K, 3))  # per option: load (f_min sum), S (sum of sqrt C), UE count
+    load, root_sum, count = state[..., 0], state[..., 1], state[..., 2]
+    need_left = e.need_left.copy()
+    prev_key = np.broadcast_to(_np(model.start), (R, d))
+    rows = np.arange(R)
+    actions = np.zeros((R, N), np.int64)
+    states = np.empty((R, N, d), np.float32)
+    keys_chosen = np.empty((R, N, d), np.float32)
+    stuck_any = np.zeros(R, bool)
+    for t in range(N):
+        f_min, live = f_min_s[:, t], live_s[:, t]
+        # OffloadEnv.blocked
+        blocked = barred_s[:, t] | (load + f_min > e.cap_fit)
+        stuck = blocked.all(1)
+        if e.padded:
+            stuck &= live
+            dead = stuck | ~live
+        else:
+            dead = stuck
+        stuck_any |= stuck
+        if dead.any():
+            blocked = np.where(dead[:, None], e.all_but_local, blocked)
+        # OffloadEnv.observe
+        rem = np.maximum(e.cap - load, 0.0)
+        rem_over_cap = rem * e.inv_cap
+        pressure = need_left / np.maximum((rem * e.servers).sum(1, keepdims=True), 1.0)
+        lat = lat0_s[:, t] + root_sum * lat1_s[:, t]
+        energy3 = energy3_s[:, t]
+        lat_best = np.where(blocked, big, lat).min(1, keepdims=True)
+        en_best = np.where(blocked, big, energy3).min(1, keepdims=True)
+        raw = np.stack([lat, lat - lat_best, energy3 - en_best, f_min / np.maximum(rem, 1.0),
+                        rem_over_cap, np.broadcast_to(pressure, lat.shape)], axis=2)
+        dynamic = np.clip(raw, e.low, e.high).astype(np.float32)
+        mec = (np.stack([rem_over_cap, root_sum * root_sum, count, rem], axis=2)
+               * e.mec_scale).astype(np.float32)
+        # Lambo.decoder_input, with MECEmbedding.pooled
+        pooled = (pool @ _affine(np.maximum(_affine(mec, mec_net[:2]), 0), mec_net[2:]))[:, 0]
+        y = ue_prompt_s[:, t] + pooled + prev_key
+        # Lambo.step
+        for i, w in enumerate(layers):
+            qkv = _affine(_layer_norm(y, w["norm1"]), w["qkv"]).reshape(R, 3, h, dh)
+            self_kt[i][..., t] = qkv[:, 1]
+            self_v[i][:, :, t] = qkv[:, 2]
+            p = _softmax(qkv[:, 0, :, None] @ self_kt[i][..., : t + 1])  # (R, h, 1, t+1)
+            y = y + _affine((p @ self_v[i][:, :, : t + 1]).reshape(R, d), w["out1"])
+            q = _affine(_layer_norm(y, w["norm2"]), w["q2"]).reshape(R, h, 1, dh)
+            scores = q @ mem_kt[i]  # (R, h, 1, 1+N)
+            if mem_bias is not None:
+                scores = scores + mem_bias
+            y = y + _affine((_softmax(scores) @ mem_v[i]).reshape(R, d), w["out2"])
+            ff = np.maximum(_affine(_layer_norm(y, w["norm3"]), w["ff1"]), 0)
+            y = y + _affine(ff, w["ff2"])
+        state_t = _layer_norm(y, final_norm)  # (R, d)
+        # Lambo.keys and Lambo.logits, then Greedy
+        keys = _affine(np.maximum(key_static_s[:, t] + dynamic @ w_dyn, 0), key_out)
+        logits = clip * np.tanh((keys @ state_t[:, :, None])[..., 0] / root_d)
+        a = np.where(blocked, -np.inf, logits).argmax(1)
+        prev_key = keys[rows, a]
+        # OffloadEnv.step
+        if e.padded:
+            a = a * live
+        need_left = need_left - need_s[:, t]
+        state[rows, a] += add_s[:, t][rows, a]
+        actions[:, t], states[:, t], keys_chosen[:, t] = a, state_t, prev_key
+    return Decoded(torch.from_numpy(actions), torch.from_numpy(states),
+                   torch.from_numpy(keys_chosen), torch.from_numpy(~stuck_any))
