@@ -63,16 +63,27 @@ def _params(t: tuple) -> tuple:
 
 
 def _layer_norm(x: np.ndarray, norm: tuple) -> np.ndarray:
-    """torch.layer_norm over the last axis; norm = (shape, weight, bias, eps)."""
+    """torch.layer_norm over the last axis; norm = (shape, weight, bias, eps). The means
+    are sums times 1/d: ndarray.mean and ndarray.sum add a Python call each to the ufunc's
+    reduce, which costs as much as the arithmetic here."""
     _, weight, bias, eps = norm
-    centred = x - x.mean(-1, keepdims=True)
-    var = (centred * centred).mean(-1, keepdims=True)
+    inv_d = np.float32(1 / x.shape[-1])
+    centred = x - _sum(x) * inv_d
+    var = _sum(centred * centred) * inv_d
     return centred / np.sqrt(var + eps) * weight + bias
 
 
+def _sum(x: np.ndarray) -> np.ndarray:
+    return np.add.reduce(x, axis=-1, keepdims=True)
+
+
+def _min(x: np.ndarray) -> np.ndarray:
+    return np.minimum.reduce(x, axis=-1, keepdims=True)
+
+
 def _softmax(s: np.ndarray) -> np.ndarray:
-    e = np.exp(s - s.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+    e = np.exp(s - np.maximum.reduce(s, axis=-1, keepdims=True))
+    return e / _sum(e)
 
 
 def _affine(x: np.ndarray, params: tuple) -> np.ndarray:
@@ -117,11 +128,12 @@ def greedy_decode(model: Lambo, env: OffloadEnv, cache: DecoderCache,
     states = np.empty((R, N, d), np.float32)
     keys_chosen = np.empty((R, N, d), np.float32)
     stuck_any = np.zeros(R, bool)
+    raw, mec_raw = np.empty((R, K, 6)), np.empty((R, K, 4))  # the features before scaling
     for t in range(N):
         f_min, live = f_min_s[:, t], live_s[:, t]
         # OffloadEnv.blocked
         blocked = barred_s[:, t] | (load + f_min > e.cap_fit)
-        stuck = blocked.all(1)
+        stuck = np.logical_and.reduce(blocked, axis=1)
         if e.padded:
             stuck &= live
             dead = stuck | ~live
@@ -133,16 +145,22 @@ def greedy_decode(model: Lambo, env: OffloadEnv, cache: DecoderCache,
         # OffloadEnv.observe
         rem = np.maximum(e.cap - load, 0.0)
         rem_over_cap = rem * e.inv_cap
-        pressure = need_left / np.maximum((rem * e.servers).sum(1, keepdims=True), 1.0)
+        pressure = need_left / np.maximum(_sum(rem * e.servers), 1.0)
         lat = lat0_s[:, t] + root_sum * lat1_s[:, t]
         energy3 = energy3_s[:, t]
-        lat_best = np.where(blocked, big, lat).min(1, keepdims=True)
-        en_best = np.where(blocked, big, energy3).min(1, keepdims=True)
-        raw = np.stack([lat, lat - lat_best, energy3 - en_best, f_min / np.maximum(rem, 1.0),
-                        rem_over_cap, np.broadcast_to(pressure, lat.shape)], axis=2)
-        dynamic = np.clip(raw, e.low, e.high).astype(np.float32)
-        mec = (np.stack([rem_over_cap, root_sum * root_sum, count, rem], axis=2)
-               * e.mec_scale).astype(np.float32)
+        # The feature columns are written into buffers: np.stack costs several us.
+        raw[..., 0] = lat
+        np.subtract(lat, _min(np.where(blocked, big, lat)), out=raw[..., 1])
+        np.subtract(energy3, _min(np.where(blocked, big, energy3)), out=raw[..., 2])
+        np.divide(f_min, np.maximum(rem, 1.0), out=raw[..., 3])
+        raw[..., 4] = rem_over_cap
+        raw[..., 5] = pressure
+        dynamic = np.minimum(np.maximum(raw, e.low), e.high).astype(np.float32)
+        mec_raw[..., 0] = rem_over_cap
+        np.multiply(root_sum, root_sum, out=mec_raw[..., 1])
+        mec_raw[..., 2] = count
+        mec_raw[..., 3] = rem
+        mec = (mec_raw * e.mec_scale).astype(np.float32)
         # Lambo.decoder_input, with MECEmbedding.pooled
         pooled = (pool @ _affine(np.maximum(_affine(mec, mec_net[:2]), 0), mec_net[2:]))[:, 0]
         y = ue_prompt_s[:, t] + pooled + prev_key
