@@ -68,6 +68,20 @@ def measure(loop: str) -> dict:
             "decode_2000_s": decodes, "batched_per_s": statistics.median(rates[1:])}
 
 
+def table(results: list[dict]) -> str:
+    """The range of each figure over the rounds, per loop setting (markdown)."""
+    lines = ["| loop | processes | one solve call (ms) | 2,000 x 20 decode (s) "
+             "| 200 rows batched (/s) |", "|---|---:|---|---|---|"]
+    for loop in dict.fromkeys(r["loop"] for r in results):
+        mine = [r for r in results if r["loop"] == loop]
+        calls = [r["call_ms"] for r in mine]
+        dec = [s for r in mine for s in r["decode_2000_s"]]
+        rate = [r["batched_per_s"] for r in mine]
+        lines.append(f"| {loop} | {len(mine)} | {min(calls):.1f}-{max(calls):.1f} "
+                     f"| {min(dec):.2f}-{max(dec):.2f} | {min(rate):,.0f}-{max(rate):,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", default="torch,auto")
@@ -92,15 +106,7 @@ def main() -> None:
                   + " ".join(f"{s:.3f}" for s in res["decode_2000_s"])
                   + f" s | batched {res['batched_per_s']:6.0f} /s", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    print("| loop | one solve call (ms) | 2,000 x 20 decode (s) | 200 rows batched (/s) |")
-    print("|---|---|---|---|")
-    for loop in loops:
-        mine = [r for r in results if r["loop"] == loop]
-        calls = [r["call_ms"] for r in mine]
-        dec = [s for r in mine for s in r["decode_2000_s"]]
-        rate = [r["batched_per_s"] for r in mine]
-        print(f"| {loop} | {min(calls):.1f}-{max(calls):.1f} | {min(dec):.2f}-{max(dec):.2f} | "
-              f"{min(rate):,.0f}-{max(rate):,.0f} |")
+    print(table(results), end="")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 

@@ -41,6 +41,8 @@ from the runs (tests/test_docs.py runs the check):
   docs/figures/NAME.json (`bench_exchange.py --json`);
 - `<!-- packing: NAME -->` (heuristics.md): the packing search against HiGHS's MILP, from
   docs/figures/NAME.json (`bench_packing.py --json`).
+- `<!-- decode-speed: NAME -->` (lambo.md): the decode's speed per loop setting, from
+  docs/figures/NAME.json (`bench_decode_speed.py --json`);
 - `<!-- tabu: NAME -->` (heuristics.md): LAMBO's energy polish and LNS with and without the
   tabu search, beside DE, HiGHS and SCIP, from docs/figures/NAME.json (`bench_tabu.py
   --json`).
@@ -79,6 +81,7 @@ GENERALIZATION = re.compile(r"<!-- generalization: ([\w-]+) -->\n(?:\|.*\n)*")
 EXCHANGE = re.compile(r"<!-- exchange: ([\w-]+) -->\n(?:\|.*\n)*")
 PACKING = re.compile(r"<!-- packing: ([\w-]+) -->\n(?:\|.*\n)*")
 TABU = re.compile(r"<!-- tabu: ([\w-]+) -->\n(?:\|.*\n)*")
+DECODE_SPEED = re.compile(r"<!-- decode-speed: ([\w-]+) -->\n(?:\|.*\n)*")
 STRESS = re.compile(r"<!-- stress: ([\w-]+) -->\n(?:\|.*\n|\n`infeasible`.*\n)*")
 FUZZ = re.compile(r"<!-- fuzz: ([\w-]+) -->\n(?:\|.*\n|\n`infeasible`.*\n)*")
 
@@ -285,6 +288,7 @@ def render(text: str) -> tuple[str, int]:
                            (EXCHANGE, _json_table("bench_exchange")),
                            (PACKING, _json_table("bench_packing")),
                            (TABU, _json_table("bench_tabu")),
+                           (DECODE_SPEED, _json_table("bench_decode_speed")),
                            (STRESS, _json_table("bench_stress")),
                            (FUZZ, _json_table("bench_fuzz")),
                            (SERVE, _json_table("bench_serve")), (BATCH, _json_table("bench_batch")),
