@@ -3,9 +3,9 @@ the CPU with few rows.
 
 A decode step runs about 95 small operations. With one to a few rows each costs the fixed
 price of a torch call (3-7 us on this project's CPU) more than its arithmetic, and a numpy
-call costs about 1 us, so the same loop in numpy takes about a third off a single decode
-(docs/lambo.md, "Speed"). With hundreds of rows the arithmetic dominates and torch's
-batched kernels are as fast, so `rollout` hands this loop only greedy decodes without
+call costs about 1 us, so the same loop in numpy takes a single decode to about 0.6 times
+the torch loop's time (docs/lambo.md, "Speed"). With hundreds of rows the arithmetic
+dominates and the lead shrinks, so `rollout` hands this loop only greedy decodes without
 statistics of at most NUMPY_MAX_ROWS rows on the CPU (`runs_in_numpy`).
 
 Everything before and after the loop stays torch and shared: the encoder, the environment's
@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from mecopt.learned.env import OffloadEnv
 from mecopt.learned.model import DecoderCache, Lambo
 
-# The most decodes (batch rows x samples) the numpy loop takes: at 200 rows of 4 x 50 it
-# was no faster than torch's (docs/notes/2026-12-05-numpy-decode.md).
+# The most decodes (batch rows x samples) the numpy loop takes. On one thread it decoded 16
+# rows of 4 x 50 about 1.2 times as fast as torch, 200 within a few percent, 1,000 more
+# slowly; from 64 rows torch's loop gets two threads (docs/notes/2026-12-05-numpy-decode.md).
 NUMPY_MAX_ROWS = 16
 
 
