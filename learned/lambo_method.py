@@ -78,6 +78,7 @@ from mecopt.polish import (
     latency_rounding,
     lns_polish,
     lp_rounding_start,
+    proven_status,
     tabu_polish,
 )
 from mecopt.repair import repair
@@ -591,4 +592,4 @@ class LamboMethod(Method):
             message = (f"kept {kept}, better than the decode of {row['checkpoint']}{then}: "
                        f"{row['outside']}{advice}")
         return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,
-                       extra=extra)
+                       status=proven_status(extra), extra=extra)

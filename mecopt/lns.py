@@ -123,7 +123,9 @@ class Stats:
     rounds: int = 0  # passes over every kind of freed set
     by_kind: dict[str, int] = field(default_factory=dict)  # improvements per freed-set kind
     wall_s: float = 0.0
-    proven: bool = False  # a sub-problem that freed every UE was solved to optimality
+    # The answer is optimal: it meets the LP relaxation's bound (energy), or a sub-problem
+    # that freed every UE was solved to optimality.
+    proven: bool = False
 
 
 def improve(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,

@@ -2,7 +2,8 @@
 finishes a method's decision with large-neighbourhood search (mecopt.lns) for a given number
 of seconds, the energy start from the LP relaxation's rounding, the latency start from the
 Lagrangian dual's (`latency_rounding`), and the tabu search and LNS rounds that end LAMBO's
-energy polish (`tabu_polish`, `lns_polish`).
+energy polish (`tabu_polish`, `lns_polish`); `proven_status` turns LNS's proof of optimality
+into the method's status.
 
 One option, one meaning everywhere: `--option lns=S` runs `mecopt.lns.improve` on the
 method's final decision for at most S seconds (and never past the method's time limit);
@@ -20,6 +21,7 @@ import numpy as np
 from mecopt.instance import Instance
 from mecopt.method import Option
 from mecopt.objective import Objective
+from mecopt.status import Status
 
 # The energy start from the LP relaxation's rounding (the start energy LNS uses too): on a
 # generalized assignment problem with binding capacities a constructive start's local
@@ -93,7 +95,20 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
                                      seed=seed, weights=weights,
                                      polished_rounding=polished_rounding, tabu=tabu)
     return a, {"lns_s": stats.wall_s, "lns_steps": stats.steps, "lns_accepted": stats.accepted,
-               "value_before_lns": stats.start_value}
+               "value_before_lns": stats.start_value, **_proof(stats, "lns_proven")}
+
+
+def _proof(stats: Any, key: str) -> dict[str, bool]:
+    """{key: True} when LNS proved its answer optimal (mecopt.lns.Stats.proven), else {}."""
+    return {key: True} if stats.proven else {}
+
+
+def proven_status(extra: dict[str, Any]) -> Status:
+    """A method's status for the decision that `finish_with_lns` or `lns_polish` returned
+    (their extras merged into `extra`): OPTIMAL when LNS proved it (its answer meets the LP
+    relaxation's bound, or it solved the whole instance exactly), else FEASIBLE."""
+    proven = extra.get("lns_proven") or extra.get("polish_lns_proven")
+    return Status.OPTIMAL if proven else Status.FEASIBLE
 
 
 def _seconds_left(seconds: float, deadline: float | None) -> float:
@@ -145,7 +160,7 @@ def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | Non
                                      whole=False, tabu=False, stall_rounds=POLISH_LNS_STALL,
                                      polished_rounding=polished_rounding)
     return a, value, {"polish_lns_s": stats.wall_s, "polish_lns_rounds": stats.rounds,
-                      "polish_lns_accepted": stats.accepted}
+                      "polish_lns_accepted": stats.accepted, **_proof(stats, "polish_lns_proven")}
 
 
 def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float | None, *,

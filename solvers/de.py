@@ -32,7 +32,13 @@ from mecopt.elite import Elite
 from mecopt.instance import Instance
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, LP_START_OPTION, finish_with_lns, lp_rounding_start
+from mecopt.polish import (
+    LNS_OPTION,
+    LP_START_OPTION,
+    finish_with_lns,
+    lp_rounding_start,
+    proven_status,
+)
 from mecopt.repair import repair
 from mecopt.status import Status
 
@@ -122,9 +128,9 @@ class DEMethod(Method):
             a, value = best.descend(instance, objective, deadline)
         a, lns = finish_with_lns(instance, objective, a, seconds=cfg["lns"], deadline=deadline,
                                  seed=seed, polished_rounding=rounded)
-        return Outcome(a, extra={"generations": max(generations - 1, 0),
-                                 "value_before_polish": found,
-                                 "last_population_mean": last_mean, **lns})
+        return Outcome(a, status=proven_status(lns),
+                       extra={"generations": max(generations - 1, 0), "value_before_polish": found,
+                              "last_population_mean": last_mean, **lns})
 
 
 def _value_of(instance: Instance, objective: Objective, a: np.ndarray) -> tuple[np.ndarray,

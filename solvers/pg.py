@@ -33,7 +33,13 @@ from mecopt.instance import Instance
 from mecopt.learned.threads import torch_threads
 from mecopt.method import Method, Option, Outcome
 from mecopt.objective import Objective
-from mecopt.polish import LNS_OPTION, LP_START_OPTION, finish_with_lns, lp_rounding_start
+from mecopt.polish import (
+    LNS_OPTION,
+    LP_START_OPTION,
+    finish_with_lns,
+    lp_rounding_start,
+    proven_status,
+)
 from mecopt.repair import repair
 from mecopt.status import Status
 
@@ -143,8 +149,9 @@ class PGMethod(Method):
             best_a, best_v = elite.descend(instance, objective, deadline)
         best_a, lns = finish_with_lns(instance, objective, best_a, seconds=cfg["lns"],
                                       deadline=deadline, seed=seed, polished_rounding=rounded)
-        return Outcome(best_a, extra={"iterations": steps, "value_before_polish": found,
-                                      "last_batch_mean": last_mean, **lns})
+        return Outcome(best_a, status=proven_status(lns),
+                       extra={"iterations": steps, "value_before_polish": found,
+                              "last_batch_mean": last_mean, **lns})
 
 
 def _start(instance: Instance, objective: Objective, polish: bool, deadline: float | None,

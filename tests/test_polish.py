@@ -106,3 +106,22 @@ def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch)
     assert off.objective_value > exact.objective_value * 1.01
     latency = mecopt.solve(inst, "latency", method="lambo", polish=True)
     assert "polish_lns_s" not in latency.extra and len(seen) == 1  # energy only
+
+
+def test_methods_answer_optimal_where_their_lns_proves_it():
+    """The same heavy-tailed instance: LNS reaches the optimum and meets the LP
+    relaxation's bound there, so lambo's polish, greedy and DE with LNS say `optimal`; what
+    no proof covers (the polish's tabu answer alone, latency) stays `feasible`."""
+    inst = mecopt.generate("heavytail", n_ues=30, n_servers=4, seed=31)
+    exact = mecopt.solve(inst, "energy", method="highs")
+    assert exact.status == "optimal"
+    for method, options in [("lambo", {"polish": True}), ("greedy", {"lns": 3.0}),
+                            ("de", {"lns": 3.0, "generations": 5})]:
+        sol = mecopt.solve(inst, "energy", method=method, time_limit=30, **options)
+        assert sol.status == "optimal", (method, sol.extra)
+        assert sol.objective_value == pytest.approx(exact.objective_value, rel=1e-6)
+        assert sol.extra.get("lns_proven") or sol.extra.get("polish_lns_proven")
+    tabu_only = mecopt.solve(inst, "energy", method="lambo", polish=True, lns_polish=False)
+    assert tabu_only.status == "feasible"
+    latency = mecopt.solve(inst, "latency", method="lambo", polish=True)
+    assert latency.status == "feasible" and "polish_lns_proven" not in latency.extra
