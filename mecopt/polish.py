@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from mecopt.instance import Instance
 from mecopt.method import Option
 from mecopt.objective import Objective
 from mecopt.status import Status
+
+if TYPE_CHECKING:  # mecopt.lns imports HiGHS: only when a method asks for LNS
+    from mecopt.lns import Stats
 
 # The energy start from the LP relaxation's rounding (the start energy LNS uses too): on a
 # generalized assignment problem with binding capacities a constructive start's local
@@ -98,7 +101,7 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
                "value_before_lns": stats.start_value, **_proof(stats, "lns_proven")}
 
 
-def _proof(stats: Any, key: str) -> dict[str, bool]:
+def _proof(stats: Stats, key: str) -> dict[str, bool]:
     """{key: True} when LNS proved its answer optimal (mecopt.lns.Stats.proven), else {}."""
     return {key: True} if stats.proven else {}
 
