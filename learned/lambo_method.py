@@ -77,8 +77,8 @@ from mecopt.polish import (
     finish_with_lns,
     latency_rounding,
     lns_polish,
+    lns_verdict,
     lp_rounding_start,
-    proven_status,
     tabu_polish,
 )
 from mecopt.repair import repair
@@ -592,4 +592,4 @@ class LamboMethod(Method):
             message = (f"kept {kept}, better than the decode of {row['checkpoint']}{then}: "
                        f"{row['outside']}{advice}")
         return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,
-                       status=proven_status(extra), extra=extra)
+                       **lns_verdict(extra), extra=extra)

@@ -124,8 +124,10 @@ class Stats:
     by_kind: dict[str, int] = field(default_factory=dict)  # improvements per freed-set kind
     wall_s: float = 0.0
     # The answer is optimal: it meets the LP relaxation's bound (energy), or a sub-problem
-    # that freed every UE was solved to optimality.
+    # that freed every UE was solved to optimality; `bound` is then the lower bound that
+    # proves it (the LP's, or HiGHS's dual bound of the whole instance), at most the value.
     proven: bool = False
+    bound: float | None = None
 
 
 def improve(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,
@@ -210,7 +212,8 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
         if rounded is not None:
             best.consider(rounded, "rounding")
         if search.meets_bound(best.value):
-            stats.proven = True  # the start meets the LP bound: nothing left to find
+            # the start meets the LP bound: nothing left to find
+            stats.proven, stats.bound = True, search.lower_bound
         if tabu and not stats.proven and best.left() > 0:
             # Across the capacity boundary first: its moves through overload reach what
             # neither `descend` nor small freed sets do where capacities bind.
@@ -244,6 +247,8 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
     if improved_since_descent:
         best.polish()
     stats.value, stats.wall_s = best.value, time.perf_counter() - t0
+    if stats.bound is not None:
+        stats.bound = min(stats.bound, best.value)  # above the value only by tolerances
     return best.a, best.value, stats
 
 
@@ -281,10 +286,10 @@ def _step(best: _Incumbent, search: _EnergyLNS | _LatencyLNS, kind: str, ues: np
         return False
     cand, proven = found
     if proven and len(ues) == best.instance.n_ues:
-        stats.proven = True
+        stats.proven, stats.bound = True, search.proof_bound
     improved = not np.array_equal(cand, best.a) and best.consider(cand, kind)
     if search.meets_bound(best.value):
-        stats.proven = True  # nothing left to find
+        stats.proven, stats.bound = True, search.lower_bound  # nothing left to find
     return improved
 
 
@@ -380,6 +385,7 @@ class _EnergyLNS:
         self.queue: list[str] = []
         self.lp_choice: np.ndarray | None = None
         self.lower_bound = -math.inf  # the LP relaxation's value, once solved [J]
+        self.proof_bound: float | None = None  # the last proven sub-problem's dual bound [J]
 
     # -- freed sets
     def choose(self, a: np.ndarray) -> tuple[str, np.ndarray]:
@@ -587,6 +593,8 @@ class _EnergyLNS:
         worth = float(self.cost[ues, chosen].sum())
         proven = (h.getModelStatus() == highspy.HighsModelStatus.kOptimal
                   and worth - reported <= 1e-9 * max(self.unit, abs(reported)))
+        if proven:
+            self.proof_bound = self.unit * h.getInfo().mip_dual_bound
         out = a.copy()
         out[ues] = chosen
         self._adapt(len(ues), proven)

@@ -2,7 +2,7 @@
 finishes a method's decision with large-neighbourhood search (mecopt.lns) for a given number
 of seconds, the energy start from the LP relaxation's rounding, the latency start from the
 Lagrangian dual's (`latency_rounding`), and the tabu search and LNS rounds that end LAMBO's
-energy polish (`tabu_polish`, `lns_polish`); `proven_status` turns LNS's proof of optimality
+energy polish (`tabu_polish`, `lns_polish`); `lns_verdict` turns LNS's proof of optimality
 into the method's status.
 
 One option, one meaning everywhere: `--option lns=S` runs `mecopt.lns.improve` on the
@@ -101,17 +101,20 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
                "value_before_lns": stats.start_value, **_proof(stats, "lns_proven")}
 
 
-def _proof(stats: Stats, key: str) -> dict[str, bool]:
-    """{key: True} when LNS proved its answer optimal (mecopt.lns.Stats.proven), else {}."""
-    return {key: True} if stats.proven else {}
+def _proof(stats: Stats, key: str) -> dict[str, Any]:
+    """{key: True, "lns_bound": the bound that proves it} when LNS proved its answer optimal
+    (mecopt.lns.Stats.proven), else {}."""
+    return {key: True, "lns_bound": stats.bound} if stats.proven else {}
 
 
-def proven_status(extra: dict[str, Any]) -> Status:
-    """A method's status for the decision that `finish_with_lns` or `lns_polish` returned
-    (their extras merged into `extra`): OPTIMAL when LNS proved it (its answer meets the LP
-    relaxation's bound, or it solved the whole instance exactly), else FEASIBLE."""
-    proven = extra.get("lns_proven") or extra.get("polish_lns_proven")
-    return Status.OPTIMAL if proven else Status.FEASIBLE
+def lns_verdict(extra: dict[str, Any]) -> dict[str, Any]:
+    """The status and bound of a method's Outcome for the decision that `finish_with_lns` or
+    `lns_polish` returned (their extras merged into `extra`): OPTIMAL with the lower bound
+    that proves it when LNS proved it (its answer meets the LP relaxation's bound, or it
+    solved the whole instance exactly), else FEASIBLE."""
+    if extra.get("lns_proven") or extra.get("polish_lns_proven"):
+        return {"status": Status.OPTIMAL, "bound": extra.get("lns_bound")}
+    return {"status": Status.FEASIBLE}
 
 
 def _seconds_left(seconds: float, deadline: float | None) -> float:

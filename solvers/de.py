@@ -36,8 +36,8 @@ from mecopt.polish import (
     LNS_OPTION,
     LP_START_OPTION,
     finish_with_lns,
+    lns_verdict,
     lp_rounding_start,
-    proven_status,
 )
 from mecopt.repair import repair
 from mecopt.status import Status
@@ -128,7 +128,7 @@ class DEMethod(Method):
             a, value = best.descend(instance, objective, deadline)
         a, lns = finish_with_lns(instance, objective, a, seconds=cfg["lns"], deadline=deadline,
                                  seed=seed, polished_rounding=rounded)
-        return Outcome(a, status=proven_status(lns),
+        return Outcome(a, **lns_verdict(lns),
                        extra={"generations": max(generations - 1, 0), "value_before_polish": found,
                               "last_population_mean": last_mean, **lns})
 

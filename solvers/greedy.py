@@ -40,7 +40,7 @@ import time
 
 from mecopt.construct import cheapest_construction, placement_order, start_orders
 from mecopt.method import Method, Option, Outcome
-from mecopt.polish import LNS_OPTION, finish_with_lns, proven_status
+from mecopt.polish import LNS_OPTION, finish_with_lns, lns_verdict
 from mecopt.status import Status
 
 
@@ -68,4 +68,4 @@ class GreedyMethod(Method):
         assignment, extra = finish_with_lns(instance, objective, assignment,
                                             seconds=self.config["lns"], deadline=deadline,
                                             seed=seed)
-        return Outcome(assignment, status=proven_status(extra), extra=extra)
+        return Outcome(assignment, **lns_verdict(extra), extra=extra)

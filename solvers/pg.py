@@ -37,8 +37,8 @@ from mecopt.polish import (
     LNS_OPTION,
     LP_START_OPTION,
     finish_with_lns,
+    lns_verdict,
     lp_rounding_start,
-    proven_status,
 )
 from mecopt.repair import repair
 from mecopt.status import Status
@@ -149,7 +149,7 @@ class PGMethod(Method):
             best_a, best_v = elite.descend(instance, objective, deadline)
         best_a, lns = finish_with_lns(instance, objective, best_a, seconds=cfg["lns"],
                                       deadline=deadline, seed=seed, polished_rounding=rounded)
-        return Outcome(best_a, status=proven_status(lns),
+        return Outcome(best_a, **lns_verdict(lns),
                        extra={"iterations": steps, "value_before_polish": found,
                               "last_batch_mean": last_mean, **lns})
 

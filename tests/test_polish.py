@@ -121,6 +121,8 @@ def test_methods_answer_optimal_where_their_lns_proves_it():
         assert sol.status == "optimal", (method, sol.extra)
         assert sol.objective_value == pytest.approx(exact.objective_value, rel=1e-6)
         assert sol.extra.get("lns_proven") or sol.extra.get("polish_lns_proven")
+        assert sol.bound is not None and sol.bound <= sol.objective_value  # what proves it
+        assert sol.bound == pytest.approx(sol.objective_value, rel=1e-6) and sol.gap <= 1e-6
     tabu_only = mecopt.solve(inst, "energy", method="lambo", polish=True, lns_polish=False)
     assert tabu_only.status == "feasible"
     latency = mecopt.solve(inst, "latency", method="lambo", polish=True)
