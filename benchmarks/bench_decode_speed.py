@@ -1,6 +1,7 @@
 """LAMBO's decode speed against issue #18's targets, side by side for the two decode loops.
 
-    python benchmarks/bench_decode_speed.py [--loops torch,auto] [--rounds 3] [--json out.json]
+    python benchmarks/bench_decode_speed.py [--loops torch,auto,numpy] [--rounds 3]
+                                            [--json out.json]
 
 Every round runs each loop setting in a fresh process, in turn, so the settings see the same
 machine (its speed varies 2-4x from day to day here). In each process, on one torch thread
@@ -15,7 +16,8 @@ for the steps (lambo's default, `threads=auto`):
   throughput; target: at least 1,000).
 `torch` decodes everything in rollout's torch loop (numpy_decode.NUMPY_MAX_ROWS set to 0
 in its process); `auto` is the shipped choice (numpy for at most NUMPY_MAX_ROWS greedy
-decodes without statistics). The figures are printed per round and as ranges.
+decodes without statistics); `numpy` takes every greedy decode without statistics to the
+numpy loop, whatever its rows (the batch too). The figures are printed per round and as ranges.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ OBJECTIVES = ("latency", "energy")
 
 
 def measure(loop: str) -> dict:
-    """The three figures in this process, with `loop` ("torch" or "auto")."""
+    """The three figures in this process, with `loop` ("torch", "auto" or "numpy")."""
     import mecopt
     from mecopt.generators import generate
     from mecopt.learned import numpy_decode
@@ -42,6 +44,8 @@ def measure(loop: str) -> dict:
 
     if loop == "torch":
         numpy_decode.NUMPY_MAX_ROWS = 0
+    elif loop == "numpy":
+        numpy_decode.NUMPY_MAX_ROWS = 1 << 30
     inst = mecopt.Instance.load(ROOT / "instances" / "paper" / "paper-000.json")
     mecopt.solve(inst, "latency", "lambo")
     walls = []
@@ -84,7 +88,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loops", default="torch,auto")
+    parser.add_argument("--loops", default="torch,auto,numpy")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", help="also write the per-process figures here")
     parser.add_argument("--child", help=argparse.SUPPRESS)

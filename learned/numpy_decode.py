@@ -5,8 +5,8 @@ A decode step runs about 95 small operations. With one to a few rows each costs 
 price of a torch call (3-7 us on this project's CPU) more than its arithmetic, and a numpy
 call costs about 1 us, so the same loop in numpy takes a single decode to about 0.6 times
 the torch loop's time (docs/lambo.md, "Speed"). With hundreds of rows the arithmetic
-dominates and the lead shrinks, so `rollout` hands this loop only greedy decodes without
-statistics of at most NUMPY_MAX_ROWS rows on the CPU (`runs_in_numpy`).
+counts and torch's batched kernels win, so `rollout` hands this loop only greedy decodes
+without statistics of at most NUMPY_MAX_ROWS rows on the CPU (`runs_in_numpy`).
 
 Everything before and after the loop stays torch and shared: the encoder, the environment's
 layout (env.OffloadEnv, read through `arrays()`), the decoder cache (model.DecoderCache:
@@ -30,8 +30,8 @@ from mecopt.learned.env import OffloadEnv
 from mecopt.learned.model import DecoderCache, Lambo
 
 # The most decodes (batch rows x samples) the numpy loop takes. On one thread it decoded 16
-# rows of 4 x 50 about 1.2 times as fast as torch, 200 within a few percent, 1,000 more
-# slowly; from 64 rows torch's loop gets two threads (docs/notes/2026-12-05-numpy-decode.md).
+# rows of 4 x 50 about 1.2 times as fast as torch; 200 rows, which torch's loop gets two
+# threads for, torch decoded 1.6-1.8 times as fast (docs/notes/2026-12-05-numpy-decode.md).
 NUMPY_MAX_ROWS = 16
 
 
