@@ -5,16 +5,17 @@ A decode step runs about 95 small operations. With one to a few rows each costs 
 price of a torch call (3-7 us on this project's CPU) more than its arithmetic, and a numpy
 call costs about 1 us, so the same loop in numpy takes a single decode to about 0.6 times
 the torch loop's time (docs/lambo.md, "Speed"). With hundreds of rows the arithmetic
-counts and torch's batched kernels win, so `rollout` hands this loop only greedy decodes
-without statistics of at most NUMPY_MAX_ROWS rows on the CPU (`runs_in_numpy`).
+counts and torch's batched kernels win, so `rollout` hands this loop only greedy decodes of
+at most NUMPY_MAX_ROWS rows on the CPU without gradients (`runs_in_numpy`).
 
 Everything before and after the loop stays torch and shared: the encoder, the environment's
 layout (env.OffloadEnv, read through `arrays()`), the decoder cache (model.DecoderCache:
 encoder keys/values and the step's parameters), the static part of the option keys, and the
 sigmoid head applied to every step after the loop. The loop repeats, array for array and in
 the same dtypes (float64 state and features, float32 network), OffloadEnv's `blocked`,
-`observe` and `step`, Lambo's `decoder_input`, `step`, `keys` and `logits`, and Greedy's
-argmax; tests/test_numpy_decode.py checks that both loops make the same decisions.
+`observe` and `step`, Lambo's `decoder_input`, `step`, `keys` and `logits`, Greedy's argmax
+and, when asked, the statistics; tests/test_numpy_decode.py checks that both loops make
+the same decisions (and the same statistics, to float rounding).
 """
 
 from __future__ import annotations
@@ -35,12 +36,10 @@ from mecopt.learned.model import DecoderCache, Lambo
 NUMPY_MAX_ROWS = 16
 
 
-def runs_in_numpy(model: Lambo, greedy: bool, stats: bool, rows: int,
-                  device: torch.device) -> bool:
-    """Whether rollout decodes in numpy: greedy, no statistics, at most NUMPY_MAX_ROWS
-    decodes, on the CPU, without gradients, with the decoder's ReLU feed-forward (the
-    presets')."""
-    return (greedy and not stats and rows <= NUMPY_MAX_ROWS and device.type == "cpu"
+def runs_in_numpy(model: Lambo, greedy: bool, rows: int, device: torch.device) -> bool:
+    """Whether rollout decodes in numpy: greedy, at most NUMPY_MAX_ROWS decodes, on the
+    CPU, without gradients, with the decoder's ReLU feed-forward (the presets')."""
+    return (greedy and rows <= NUMPY_MAX_ROWS and device.type == "cpu"
             and not torch.is_grad_enabled()
             and all(layer.activation is F.relu for layer in model.decoder))
 
@@ -52,6 +51,9 @@ class Decoded(NamedTuple):
     states: torch.Tensor  # (R, N, d) the decoder states
     keys: torch.Tensor  # (R, N, d) the chosen options' keys
     feasible: torch.Tensor  # (R,) bool: no UE ran out of options
+    step_log_prob: torch.Tensor  # (R, N) the chosen options' log-probabilities (zeros
+    # without stats; padding steps 0)
+    entropy: torch.Tensor  # (R,) the sum of the steps' entropies (zeros without stats)
 
 
 def _np(x: torch.Tensor) -> np.ndarray:
@@ -94,9 +96,10 @@ def _affine(x: np.ndarray, params: tuple) -> np.ndarray:
 
 def greedy_decode(model: Lambo, env: OffloadEnv, cache: DecoderCache,
                   ue_prompt_s: torch.Tensor, pool: torch.Tensor, key_static_s: torch.Tensor,
-                  w_dynamic: torch.Tensor) -> Decoded:
-    """rollout's loop with the Greedy strategy and stats=False, in numpy. The inputs are
-    rollout's, prepared before its loop: ue_prompt_s (R, N, d) each step's encoder output
+                  w_dynamic: torch.Tensor, stats: bool = False) -> Decoded:
+    """rollout's loop with the Greedy strategy, in numpy; `stats` as rollout's (the
+    log-probabilities and entropies, which decide nothing). The inputs are rollout's,
+    prepared before its loop: ue_prompt_s (R, N, d) each step's encoder output
     plus the prompt; pool (R, 1, K) the MEC pooling weights; key_static_s (R, N, K, d_head)
     the option keys' static part; w_dynamic (d_head, 6) the key layer's dynamic columns."""
     cfg = model.cfg
@@ -129,6 +132,7 @@ def greedy_decode(model: Lambo, env: OffloadEnv, cache: DecoderCache,
     states = np.empty((R, N, d), np.float32)
     keys_chosen = np.empty((R, N, d), np.float32)
     stuck_any = np.zeros(R, bool)
+    step_logp, entropy = np.zeros((R, N), np.float32), np.zeros(R, np.float32)
     raw, mec_raw = np.empty((R, K, 6)), np.empty((R, K, 4))  # the features before scaling
     for t in range(N):
         f_min, live = f_min_s[:, t], live_s[:, t]
@@ -183,13 +187,24 @@ def greedy_decode(model: Lambo, env: OffloadEnv, cache: DecoderCache,
         # Lambo.keys and Lambo.logits, then Greedy
         keys = _affine(np.maximum(key_static_s[:, t] + dynamic @ w_dyn, 0), key_out)
         logits = clip * np.tanh((keys @ state_t[:, :, None])[..., 0] / root_d)
-        a = np.where(blocked, -np.inf, logits).argmax(1)
+        logits = np.where(blocked, -np.inf, logits)
+        a = logits.argmax(1)
         prev_key = keys[rows, a]
         # OffloadEnv.step
         if e.padded:
             a = a * live
+        if stats:  # rollout's log-softmax, the chosen option's and the entropy, live steps
+            shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+            logp = shifted - np.log(_sum(np.exp(shifted)))
+            step_ent = _sum(np.exp(logp) * np.where(blocked, 0.0, logp))[:, 0]
+            step_logp[:, t] = logp[rows, a]
+            if e.padded:
+                step_logp[:, t] *= live
+                step_ent *= live
+            entropy -= step_ent
         need_left = need_left - need_s[:, t]
         state[rows, a] += add_s[:, t][rows, a]
         actions[:, t], states[:, t], keys_chosen[:, t] = a, state_t, prev_key
     return Decoded(torch.from_numpy(actions), torch.from_numpy(states),
-                   torch.from_numpy(keys_chosen), torch.from_numpy(~stuck_any))
+                   torch.from_numpy(keys_chosen), torch.from_numpy(~stuck_any),
+                   torch.from_numpy(step_logp), torch.from_numpy(entropy))

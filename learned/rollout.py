@@ -54,8 +54,8 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     servers' state (the fused step; tests/test_lambo_model.py pins its decisions).
     `encoder_threads`: torch CPU threads for the encoder alone (None: as set); its one large
     pass splits over cores where the steps' small operations do not.
-    `loop`: "torch", "numpy" (numpy_decode.py: greedy without stats only), or "auto", numpy
-    where it is faster (numpy_decode.runs_in_numpy); both make the same decisions.
+    `loop`: "torch", "numpy" (numpy_decode.py: greedy only, without gradients), or "auto",
+    numpy where it is faster (numpy_decode.runs_in_numpy); both make the same decisions.
     """
     strategy = Greedy() if strategy is None else strategy
     enc, prompt = _encode(model, batch, encoder_threads)  # (B, 1+N, d), (B, d)
@@ -69,12 +69,11 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     w_static, b_key, w_dynamic = model.split_key_layer(STATIC_COLUMNS, DYNAMIC_COLUMNS)
     key_static_s = F.linear(env.static_features, w_static, b_key)  # (R, N, K, d_head)
     greedy = isinstance(strategy, Greedy)
-    if loop == "numpy" and not (greedy and not stats):
-        raise ValueError("the numpy loop decodes greedily without statistics only")
-    if loop == "numpy" or loop == "auto" and runs_in_numpy(model, greedy, stats, R, dev):
-        decoded = greedy_decode(model, env, cache, ue_prompt_s, pool, key_static_s, w_dynamic)
-        actions, states, keys, feasible = decoded
-        step_logp, entropy = torch.zeros(R, actions.shape[1]), torch.zeros(R)
+    if loop == "numpy" and not (greedy and not torch.is_grad_enabled()):
+        raise ValueError("the numpy loop decodes greedily, without gradients, only")
+    if loop == "numpy" or loop == "auto" and runs_in_numpy(model, greedy, R, dev):
+        actions, states, keys, feasible, step_logp, entropy = greedy_decode(
+            model, env, cache, ue_prompt_s, pool, key_static_s, w_dynamic, stats)
     else:
         actions, states, keys, step_logp, entropy = _decode_loop(
             model, env, cache, strategy, samples, stats, ue_prompt_s, pool, key_static_s,

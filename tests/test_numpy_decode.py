@@ -21,18 +21,18 @@ torch.set_num_threads(1)
 FAMILIES = ("paper", "hetero", "world", "tight", "sparse", "manyserver", "heavytail")
 
 
-def both_loops(model: Lambo, insts: list, objective: Objective):
+def both_loops(model: Lambo, insts: list, objective: Objective, stats: bool = False):
     batch = make_batch(insts, [objective] * len(insts), energy_order=model.cfg.energy_order)
     with torch.inference_mode():
-        return (rollout(model, batch, stats=False, loop="torch"),
-                rollout(model, batch, stats=False, loop="numpy"))
+        return (rollout(model, batch, stats=stats, loop="torch"),
+                rollout(model, batch, stats=stats, loop="numpy"))
 
 
 @pytest.mark.parametrize("checkpoint", ["lambo-s", "lambo-w"])
 @pytest.mark.parametrize("objective", list(Objective))
 def test_the_numpy_loop_decides_as_the_torch_loop(checkpoint, objective):
     """The shipped models, alone and in a padded batch (mixed N and M), seven families; the
-    same assignments, dead ends and shares."""
+    same assignments, dead ends and shares, and (the batch) the same statistics."""
     model, _ = load_cached("lambo", checkpoint, "cpu")
     insts = [generate(f, n_ues=20 + 11 * k, n_servers=2 + k % 5, seed=9_780_000 + k)
              for k, f in enumerate(FAMILIES)]
@@ -43,6 +43,11 @@ def test_the_numpy_loop_decides_as_the_torch_loop(checkpoint, objective):
         assert torch.equal(ref.feasible, fast.feasible)
         assert torch.allclose(ref.share, fast.share, atol=1e-5)
         dead_ends += int((~ref.feasible).sum())
+    ref, fast = both_loops(model, insts, objective, stats=True)
+    assert torch.equal(ref.assignment, fast.assignment)
+    assert torch.allclose(ref.step_log_prob, fast.step_log_prob, atol=1e-4)
+    assert torch.allclose(ref.entropy, fast.entropy, atol=1e-4)
+    assert (ref.entropy > 0).any() and (ref.step_log_prob[:, 1:] == 0).any(), "padding steps"
     if objective is Objective.ENERGY and checkpoint == "lambo-s":
         assert dead_ends > 0, "the cases should include a decode that meets a dead end"
 
@@ -61,15 +66,14 @@ def test_rollout_takes_the_numpy_loop_for_few_greedy_rows_only():
     model, _ = load_cached("lambo", "lambo-s", "cpu")
     cpu = torch.device("cpu")
     with torch.inference_mode():
-        assert runs_in_numpy(model, True, False, 1, cpu)
-        assert runs_in_numpy(model, True, False, NUMPY_MAX_ROWS, cpu)
-        assert not runs_in_numpy(model, True, False, NUMPY_MAX_ROWS + 1, cpu)
-        assert not runs_in_numpy(model, False, False, 1, cpu), "sampling stays in torch"
-        assert not runs_in_numpy(model, True, True, 1, cpu), "statistics stay in torch"
-        assert not runs_in_numpy(model, True, False, 1, torch.device("meta"))
-    assert not runs_in_numpy(model, True, False, 1, cpu), "training (gradients) stays in torch"
+        assert runs_in_numpy(model, True, 1, cpu)
+        assert runs_in_numpy(model, True, NUMPY_MAX_ROWS, cpu)
+        assert not runs_in_numpy(model, True, NUMPY_MAX_ROWS + 1, cpu)
+        assert not runs_in_numpy(model, False, 1, cpu), "sampling stays in torch"
+        assert not runs_in_numpy(model, True, 1, torch.device("meta"))
+    assert not runs_in_numpy(model, True, 1, cpu), "training (gradients) stays in torch"
     batch = make_batch([generate("paper")], [Objective.LATENCY])
     with torch.inference_mode(), pytest.raises(ValueError, match="greedily"):
         rollout(model, batch, Sampling(), stats=False, loop="numpy")
-    with torch.inference_mode(), pytest.raises(ValueError, match="greedily"):
-        rollout(model, batch, Greedy(), stats=True, loop="numpy")
+    with pytest.raises(ValueError, match="gradients"):
+        rollout(model, batch, Greedy(), loop="numpy")

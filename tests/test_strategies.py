@@ -42,10 +42,11 @@ def test_strategies_are_chosen_by_name():
 
 def test_forcing_the_greedy_decisions_replays_the_greedy_rollout():
     """Teacher forcing on the policy's own greedy decisions takes the same path, so it has
-    the same log-probabilities, entropies and shares."""
+    the same log-probabilities, entropies and shares (bit for bit in the torch loop, where
+    forcing runs; the numpy loop's statistics agree to float rounding, test_numpy_decode.py)."""
     model, batch = _model(), _batch()
     with torch.no_grad():
-        greedy = rollout(model, batch, strategy("greedy"))
+        greedy = rollout(model, batch, strategy("greedy"), loop="torch")
         forced = rollout(model, batch, strategy("forced", assignment=greedy.assignment))
     for field in ("assignment", "log_prob", "step_log_prob", "entropy", "share", "feasible"):
         assert torch.equal(getattr(greedy, field), getattr(forced, field)), field
