@@ -15,9 +15,9 @@ for the steps (lambo's default, `threads=auto`):
   one call, the prompts alternating, median of 3 after a warm-up (bench_lambo.py's
   throughput; target: at least 1,000).
 `torch` decodes everything in rollout's torch loop (numpy_decode.NUMPY_MAX_ROWS set to 0
-in its process); `auto` is the shipped choice (numpy for greedy decodes of at most
-NUMPY_MAX_ROWS rows); `numpy` takes every greedy decode to the numpy loop, whatever its
-rows (the batch too). The figures are printed per round and as ranges.
+in its process); `auto` is the shipped choice (numpy for decodes of at most
+NUMPY_MAX_ROWS rows); `numpy` takes every decode to the numpy loop, whatever its rows (the
+batch too). The figures are printed per round and as ranges.
 """
 
 from __future__ import annotations

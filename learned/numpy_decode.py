@@ -1,21 +1,24 @@
-"""The greedy decode loop in numpy: the same steps as rollout.rollout's, for inference on
-the CPU with few rows.
+"""The decode loop in numpy: the same steps as rollout.rollout's, for inference on the CPU
+with few rows.
 
 A decode step runs about 95 small operations. With one to a few rows each costs the fixed
 price of a torch call (3-7 us on this project's CPU) more than its arithmetic, and a numpy
 call costs about 1 us, so the same loop in numpy takes a single decode to about 0.6 times
 the torch loop's time (docs/lambo.md, "Speed"). With hundreds of rows the arithmetic
-counts and torch's batched kernels win, so `rollout` hands this loop only greedy decodes of
-at most NUMPY_MAX_ROWS rows on the CPU without gradients (`runs_in_numpy`).
+counts and torch's batched kernels win, so `rollout` hands this loop only decodes of at
+most NUMPY_MAX_ROWS rows (batch rows x samples) on the CPU without gradients
+(`runs_in_numpy`): a `solve` call, best of a few, the polish's decode with its doubt.
 
 Everything before and after the loop stays torch and shared: the encoder, the environment's
 layout (env.OffloadEnv, read through `arrays()`), the decoder cache (model.DecoderCache:
 encoder keys/values and the step's parameters), the static part of the option keys, and the
 sigmoid head applied to every step after the loop. The loop repeats, array for array and in
 the same dtypes (float64 state and features, float32 network), OffloadEnv's `blocked`,
-`observe` and `step`, Lambo's `decoder_input`, `step`, `keys` and `logits`, Greedy's argmax
-and, when asked, the statistics; tests/test_numpy_decode.py checks that both loops make
-the same decisions (and the same statistics, to float rounding).
+`observe` and `step`, Lambo's `decoder_input`, `step`, `keys` and `logits`, the strategy's
+choice (Greedy's argmax in numpy, any other strategy's `choose` on torch views of the step's
+arrays, so sampling draws from its own generator as in the torch loop) and, when asked, the
+statistics; tests/test_numpy_decode.py checks that both loops make the same decisions (and
+the same statistics, to float rounding).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch.nn.functional as F
 
 from mecopt.learned.env import OffloadEnv
 from mecopt.learned.model import DecoderCache, Lambo
+from mecopt.learned.strategies import Strategy
 
 # The most decodes (batch rows x samples) the numpy loop takes. On one thread it decoded 16
 # rows of 4 x 50 about 1.2 times as fast as torch; 200 rows, which torch's loop gets two
@@ -36,11 +40,10 @@ from mecopt.learned.model import DecoderCache, Lambo
 NUMPY_MAX_ROWS = 16
 
 
-def runs_in_numpy(model: Lambo, greedy: bool, rows: int, device: torch.device) -> bool:
-    """Whether rollout decodes in numpy: greedy, at most NUMPY_MAX_ROWS decodes, on the
-    CPU, without gradients, with the decoder's ReLU feed-forward (the presets')."""
-    return (greedy and rows <= NUMPY_MAX_ROWS and device.type == "cpu"
-            and not torch.is_grad_enabled()
+def runs_in_numpy(model: Lambo, rows: int, device: torch.device) -> bool:
+    """Whether rollout decodes in numpy: at most NUMPY_MAX_ROWS decodes, on the CPU,
+    without gradients, with the decoder's ReLU feed-forward (the presets')."""
+    return (rows <= NUMPY_MAX_ROWS and device.type == "cpu" and not torch.is_grad_enabled()
             and all(layer.activation is F.relu for layer in model.decoder))
 
 
@@ -94,12 +97,14 @@ def _affine(x: np.ndarray, params: tuple) -> np.ndarray:
     return x @ params[0] + params[1]
 
 
-def greedy_decode(model: Lambo, env: OffloadEnv, cache: DecoderCache,
+def numpy_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache,
                   ue_prompt_s: torch.Tensor, pool: torch.Tensor, key_static_s: torch.Tensor,
-                  w_dynamic: torch.Tensor, stats: bool = False) -> Decoded:
-    """rollout's loop with the Greedy strategy, in numpy; `stats` as rollout's (the
-    log-probabilities and entropies, which decide nothing). The inputs are rollout's,
-    prepared before its loop: ue_prompt_s (R, N, d) each step's encoder output
+                  w_dynamic: torch.Tensor, stats: bool = False,
+                  strategy: Strategy | None = None, samples: int = 1) -> Decoded:
+    """rollout's loop in numpy, with `strategy` (None: Greedy, whose argmax runs in numpy;
+    another strategy's `choose` gets torch views of the step's arrays) and `stats` as
+    rollout's (the log-probabilities and entropies). The inputs are rollout's, prepared
+    before its loop: ue_prompt_s (R, N, d) each step's encoder output
     plus the prompt; pool (R, 1, K) the MEC pooling weights; key_static_s (R, N, K, d_head)
     the option keys' static part; w_dynamic (d_head, 6) the key layer's dynamic columns."""
     cfg = model.cfg
@@ -122,6 +127,8 @@ def greedy_decode(model: Lambo, env: OffloadEnv, cache: DecoderCache,
     key_static_s, w_dyn = _np(key_static_s), _np(w_dynamic).T
     root_d, clip = np.float32(math.sqrt(d)), np.float32(cfg.tanh_clip)
     big = np.finfo(np.float64).max
+    if strategy is not None:
+        strategy.start(samples, env.order)
 
     state = np.zeros((R, K, 3))  # per option: load (f_min sum), S (sum of sqrt C), UE count
     load, root_sum, count = state[..., 0], state[..., 1], state[..., 2]
@@ -188,14 +195,20 @@ def greedy_decode(model: Lambo, env: OffloadEnv, cache: DecoderCache,
         keys = _affine(np.maximum(key_static_s[:, t] + dynamic @ w_dyn, 0), key_out)
         logits = clip * np.tanh((keys @ state_t[:, :, None])[..., 0] / root_d)
         logits = np.where(blocked, -np.inf, logits)
-        a = logits.argmax(1)
+        if stats:  # rollout's log-softmax
+            shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+            logp = shifted - np.log(_sum(np.exp(shifted)))
+        if strategy is None:  # Greedy's argmax
+            a = logits.argmax(1)
+        else:  # the strategy itself, on views of the arrays
+            a = strategy.choose(t, torch.from_numpy(logits),
+                                torch.from_numpy(logp) if stats else None,
+                                torch.from_numpy(blocked)).numpy()
         prev_key = keys[rows, a]
         # OffloadEnv.step
         if e.padded:
             a = a * live
-        if stats:  # rollout's log-softmax, the chosen option's and the entropy, live steps
-            shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
-            logp = shifted - np.log(_sum(np.exp(shifted)))
+        if stats:  # the chosen option's log-probability and the entropy, live steps
             step_ent = _sum(np.exp(logp) * np.where(blocked, 0.0, logp))[:, 0]
             step_logp[:, t] = logp[rows, a]
             if e.padded:

@@ -23,7 +23,7 @@ from mecopt.evaluation import evaluate_batch
 from mecopt.learned.env import DYNAMIC_COLUMNS, STATIC_COLUMNS, OffloadEnv
 from mecopt.learned.features import Batch
 from mecopt.learned.model import DecoderCache, Lambo, MECEmbedding
-from mecopt.learned.numpy_decode import greedy_decode, runs_in_numpy
+from mecopt.learned.numpy_decode import numpy_loop, runs_in_numpy
 from mecopt.learned.strategies import Greedy, Strategy
 from mecopt.learned.threads import torch_threads
 
@@ -54,8 +54,8 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     servers' state (the fused step; tests/test_lambo_model.py pins its decisions).
     `encoder_threads`: torch CPU threads for the encoder alone (None: as set); its one large
     pass splits over cores where the steps' small operations do not.
-    `loop`: "torch", "numpy" (numpy_decode.py: greedy only, without gradients), or "auto",
-    numpy where it is faster (numpy_decode.runs_in_numpy); both make the same decisions.
+    `loop`: "torch", "numpy" (numpy_decode.py: without gradients only), or "auto", numpy
+    where it is faster (numpy_decode.runs_in_numpy); both make the same decisions.
     """
     strategy = Greedy() if strategy is None else strategy
     enc, prompt = _encode(model, batch, encoder_threads)  # (B, 1+N, d), (B, d)
@@ -68,12 +68,12 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     pool = MECEmbedding.pool_weights(env.servers)[:, None]  # (R, 1, K), 0 for local, padding
     w_static, b_key, w_dynamic = model.split_key_layer(STATIC_COLUMNS, DYNAMIC_COLUMNS)
     key_static_s = F.linear(env.static_features, w_static, b_key)  # (R, N, K, d_head)
-    greedy = isinstance(strategy, Greedy)
-    if loop == "numpy" and not (greedy and not torch.is_grad_enabled()):
-        raise ValueError("the numpy loop decodes greedily, without gradients, only")
-    if loop == "numpy" or loop == "auto" and runs_in_numpy(model, greedy, R, dev):
-        actions, states, keys, feasible, step_logp, entropy = greedy_decode(
-            model, env, cache, ue_prompt_s, pool, key_static_s, w_dynamic, stats)
+    if loop == "numpy" and torch.is_grad_enabled():
+        raise ValueError("the numpy loop decodes without gradients only")
+    if loop == "numpy" or loop == "auto" and runs_in_numpy(model, R, dev):
+        actions, states, keys, feasible, step_logp, entropy = numpy_loop(
+            model, env, cache, ue_prompt_s, pool, key_static_s, w_dynamic, stats,
+            None if isinstance(strategy, Greedy) else strategy, samples)
     else:
         actions, states, keys, step_logp, entropy = _decode_loop(
             model, env, cache, strategy, samples, stats, ue_prompt_s, pool, key_static_s,

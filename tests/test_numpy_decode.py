@@ -1,4 +1,4 @@
-"""The greedy decode loop in numpy (learned/numpy_decode.py) against rollout's torch loop."""
+"""The decode loop in numpy (learned/numpy_decode.py) against rollout's torch loop."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mecopt.learned.features import make_batch
 from mecopt.learned.model import PRESETS, Lambo
 from mecopt.learned.numpy_decode import NUMPY_MAX_ROWS, runs_in_numpy
 from mecopt.learned.rollout import rollout
-from mecopt.learned.strategies import Greedy, Sampling
+from mecopt.learned.strategies import Forced, Greedy, Sampling
 from mecopt.objective import Objective
 
 torch.set_num_threads(1)
@@ -62,18 +62,39 @@ def test_the_numpy_loop_decides_as_the_torch_loop_for_an_untrained_network():
         assert torch.equal(ref.assignment, fast.assignment)
 
 
-def test_rollout_takes_the_numpy_loop_for_few_greedy_rows_only():
+@pytest.mark.parametrize("temperature", [1.0, 2.5])
+def test_the_numpy_loop_samples_and_forces_as_the_torch_loop(temperature):
+    """Sampling (best of k, its first decode greedy) draws through the strategy's own
+    generator in both loops: the same draws from the same seed; forcing replays them."""
+    model, _ = load_cached("lambo", "lambo-w", "cpu")
+    insts = [generate(f, n_ues=25 + 7 * k, n_servers=2 + k, seed=9_780_200 + k)
+             for k, f in enumerate(("hetero", "tight", "world"))]
+    for objective in Objective:
+        batch = make_batch(insts, [objective] * 3, energy_order=model.cfg.energy_order)
+        runs = []
+        with torch.inference_mode():
+            for loop in ("torch", "numpy"):
+                gen = torch.Generator().manual_seed(12)
+                runs.append(rollout(model, batch, Sampling(temperature, gen, greedy_first=True),
+                                    samples=4, loop=loop))
+            ref, fast = runs
+            assert torch.equal(ref.assignment, fast.assignment)
+            assert torch.allclose(ref.log_prob, fast.log_prob, atol=1e-4)
+            assert (ref.assignment[1::4] != ref.assignment[0::4]).any(), "the draws differ"
+            forced = rollout(model, batch, Forced(ref.assignment), samples=4, loop="numpy")
+        assert torch.equal(forced.assignment, ref.assignment)
+        assert torch.allclose(forced.log_prob, ref.log_prob, atol=1e-4)
+
+
+def test_rollout_takes_the_numpy_loop_for_few_rows_without_gradients_only():
     model, _ = load_cached("lambo", "lambo-s", "cpu")
     cpu = torch.device("cpu")
     with torch.inference_mode():
-        assert runs_in_numpy(model, True, 1, cpu)
-        assert runs_in_numpy(model, True, NUMPY_MAX_ROWS, cpu)
-        assert not runs_in_numpy(model, True, NUMPY_MAX_ROWS + 1, cpu)
-        assert not runs_in_numpy(model, False, 1, cpu), "sampling stays in torch"
-        assert not runs_in_numpy(model, True, 1, torch.device("meta"))
-    assert not runs_in_numpy(model, True, 1, cpu), "training (gradients) stays in torch"
+        assert runs_in_numpy(model, 1, cpu)
+        assert runs_in_numpy(model, NUMPY_MAX_ROWS, cpu)
+        assert not runs_in_numpy(model, NUMPY_MAX_ROWS + 1, cpu), "large batches: torch"
+        assert not runs_in_numpy(model, 1, torch.device("meta"))
+    assert not runs_in_numpy(model, 1, cpu), "training (gradients) stays in torch"
     batch = make_batch([generate("paper")], [Objective.LATENCY])
-    with torch.inference_mode(), pytest.raises(ValueError, match="greedily"):
-        rollout(model, batch, Sampling(), stats=False, loop="numpy")
     with pytest.raises(ValueError, match="gradients"):
         rollout(model, batch, Greedy(), loop="numpy")
