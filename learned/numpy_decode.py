@@ -97,16 +97,17 @@ def _affine(x: np.ndarray, params: tuple) -> np.ndarray:
     return x @ params[0] + params[1]
 
 
-def numpy_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache,
-                  ue_prompt_s: torch.Tensor, pool: torch.Tensor, key_static_s: torch.Tensor,
-                  w_dynamic: torch.Tensor, stats: bool = False,
-                  strategy: Strategy | None = None, samples: int = 1) -> Decoded:
+def numpy_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache, ue_prompt_s: torch.Tensor,
+               pool: torch.Tensor, key_static_s: torch.Tensor, w_dynamic: torch.Tensor,
+               stats: bool = False, strategy: Strategy | None = None,
+               samples: int = 1) -> Decoded:
     """rollout's loop in numpy, with `strategy` (None: Greedy, whose argmax runs in numpy;
-    another strategy's `choose` gets torch views of the step's arrays) and `stats` as
-    rollout's (the log-probabilities and entropies). The inputs are rollout's, prepared
-    before its loop: ue_prompt_s (R, N, d) each step's encoder output
-    plus the prompt; pool (R, 1, K) the MEC pooling weights; key_static_s (R, N, K, d_head)
-    the option keys' static part; w_dynamic (d_head, 6) the key layer's dynamic columns."""
+    another strategy's `choose` gets torch views of the step's arrays), `samples` decodes
+    per batch row and `stats` as rollout's (the log-probabilities and entropies). The other
+    inputs are rollout's, prepared before its loop: ue_prompt_s (R, N, d) each step's
+    encoder output plus the prompt; pool (R, 1, K) the MEC pooling weights; key_static_s
+    (R, N, K, d_head) the option keys' static part; w_dynamic (d_head, 6) the key layer's
+    dynamic columns."""
     cfg = model.cfg
     d, h = cfg.d_model, cfg.n_heads
     dh = d // h
@@ -191,7 +192,7 @@ def numpy_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache,
             ff = np.maximum(_affine(_layer_norm(y, w["norm3"]), w["ff1"]), 0)
             y = y + _affine(ff, w["ff2"])
         state_t = _layer_norm(y, final_norm)  # (R, d)
-        # Lambo.keys and Lambo.logits, then Greedy
+        # Lambo.keys and Lambo.logits, then the strategy's choice
         keys = _affine(np.maximum(key_static_s[:, t] + dynamic @ w_dyn, 0), key_out)
         logits = clip * np.tanh((keys @ state_t[:, :, None])[..., 0] / root_d)
         logits = np.where(blocked, -np.inf, logits)
