@@ -77,6 +77,9 @@ GROW, SHRINK = 1.25, 0.7
 # An energy incumbent within this many model units (mecopt.units: J / energy_unit) of the
 # LP bound is optimal (HiGHS's tolerances).
 PROVEN_ATOL = 1e-9
+# An incumbent within this relative gap of a whole-instance sub-problem's dual bound is
+# optimal (`highs`'s default gap).
+PROVEN_RTOL = 1e-6
 # Share of the time left that one call of `descend` may use.
 DESCEND_SHARE = 0.25
 # Energy: up to this many (UE, option) columns, HiGHS on the whole instance, started from
@@ -285,9 +288,12 @@ def _step(best: _Incumbent, search: _EnergyLNS | _LatencyLNS, kind: str, ues: np
     if found is None:
         return False
     cand, proven = found
-    if proven and len(ues) == best.instance.n_ues:
-        stats.proven, stats.bound = True, search.proof_bound
     improved = not np.array_equal(cand, best.a) and best.consider(cand, kind)
+    # A whole instance solved to optimality proves the incumbent only if the incumbent is
+    # worth that optimum (the checker can refuse a candidate HiGHS accepts).
+    if proven and len(ues) == best.instance.n_ues \
+            and best.value - search.proof_bound <= PROVEN_RTOL * abs(best.value):
+        stats.proven, stats.bound = True, search.proof_bound
     if search.meets_bound(best.value):
         stats.proven, stats.bound = True, search.lower_bound  # nothing left to find
     return improved
