@@ -127,9 +127,11 @@ class Stats:
     by_kind: dict[str, int] = field(default_factory=dict)  # improvements per freed-set kind
     wall_s: float = 0.0
     # The answer is optimal: it meets the LP relaxation's bound (energy), or a sub-problem
-    # that freed every UE was solved to optimality; `bound` is then the lower bound that
-    # proves it (the LP's, or HiGHS's dual bound of the whole instance), at most the value.
+    # that freed every UE was solved to optimality.
     proven: bool = False
+    # A lower bound on the optimum, at most the value: the one that proves the answer when
+    # proven (the LP's, or HiGHS's dual bound of the whole instance), else the LP
+    # relaxation's value (energy); None when none is known.
     bound: float | None = None
 
 
@@ -250,6 +252,8 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
     if improved_since_descent:
         best.polish()
     stats.value, stats.wall_s = best.value, time.perf_counter() - t0
+    if stats.bound is None and math.isfinite(getattr(search, "lower_bound", -math.inf)):
+        stats.bound = search.lower_bound  # energy: the LP relaxation, solved for the start
     if stats.bound is not None:
         stats.bound = min(stats.bound, best.value)  # above the value only by tolerances
     return best.a, best.value, stats

@@ -102,19 +102,25 @@ def finish_with_lns(instance: Instance, objective: Objective, assignment: np.nda
 
 
 def _proof(stats: Stats, key: str) -> dict[str, Any]:
-    """{key: True, "lns_bound": the bound that proves it} when LNS proved its answer optimal
-    (mecopt.lns.Stats.proven), else {}."""
-    return {key: True, "lns_bound": stats.bound} if stats.proven else {}
+    """What LNS knows of the optimum, for the solution's extra: {key: True} when it proved
+    its answer optimal (mecopt.lns.Stats.proven), and "lns_bound", its lower bound
+    (Stats.bound), when it has one."""
+    out: dict[str, Any] = {key: True} if stats.proven else {}
+    if stats.bound is not None:
+        out["lns_bound"] = stats.bound
+    return out
 
 
 def lns_verdict(extra: dict[str, Any]) -> dict[str, Any]:
     """The status and bound of a method's Outcome for the decision that `finish_with_lns` or
-    `lns_polish` returned (their extras merged into `extra`): OPTIMAL with the lower bound
-    that proves it when LNS proved it (its answer meets the LP relaxation's bound, or it
-    solved the whole instance exactly), else FEASIBLE."""
-    if extra.get("lns_proven") or extra.get("polish_lns_proven"):
-        return {"status": Status.OPTIMAL, "bound": extra.get("lns_bound")}
-    return {"status": Status.FEASIBLE}
+    `lns_polish` returned (their extras merged into `extra`): OPTIMAL when LNS proved it
+    (its answer meets the LP relaxation's bound, or it solved the whole instance exactly),
+    else FEASIBLE; with LNS's lower bound (the one that proves it, or the LP relaxation's)
+    when it has one, so that the solution's `gap` says how far from optimal it can be."""
+    status = Status.OPTIMAL if extra.get("lns_proven") or extra.get("polish_lns_proven") \
+        else Status.FEASIBLE
+    bound = extra.get("lns_bound")
+    return {"status": status} if bound is None else {"status": status, "bound": bound}
 
 
 def _seconds_left(seconds: float, deadline: float | None) -> float:

@@ -127,3 +127,19 @@ def test_methods_answer_optimal_where_their_lns_proves_it():
     assert tabu_only.status == "feasible"
     latency = mecopt.solve(inst, "latency", method="lambo", polish=True)
     assert latency.status == "feasible" and "polish_lns_proven" not in latency.extra
+
+
+def test_an_unproven_lns_answer_carries_the_lp_bound_below_the_optimum():
+    """tight 40 x 5: the polish reaches the optimum, but the LP relaxation (which its LNS
+    solved) has a gap of 1.5% and the rounds have no whole-instance step, so nothing proves
+    it: the answer stays `feasible` and carries the LP bound, below the exact optimum."""
+    inst = mecopt.generate("tight", n_ues=40, n_servers=5, seed=1)
+    sol = mecopt.solve(inst, "energy", method="lambo", polish=True)
+    exact = mecopt.solve(inst, "energy", method="highs")
+    assert exact.status == "optimal"
+    assert sol.status == "feasible" and "polish_lns_proven" not in sol.extra
+    assert sol.bound == pytest.approx(sol.extra["lns_bound"])
+    assert sol.bound <= exact.objective_value * (1 + 1e-9)
+    assert exact.objective_value <= sol.objective_value * (1 + 1e-9)
+    assert sol.gap == pytest.approx((sol.objective_value - sol.bound) / sol.objective_value)
+    assert sol.gap > 0.001
