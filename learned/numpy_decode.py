@@ -114,9 +114,8 @@ def numpy_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache, ue_prompt_s: 
     e = env.arrays()
     f_min_s, barred_s, lat0_s, lat1_s, energy3_s, add_s, need_s, live_s = e.steps
     R, N, K = f_min_s.shape
-    layers = [{name: _params(getattr(w, name)) for name in
-               ("norm1", "qkv", "out1", "norm2", "q2", "out2", "norm3", "ff1", "ff2")}
-              for w in cache.layers]
+    layers = [type(w)._make(_params(x) if isinstance(x, tuple) else x for x in w)
+              for w in cache.layers]  # each layer's _LayerWeights with numpy operands
     mem_kt = [_np(kt).reshape(R, h, dh, -1) for kt in cache.mem_kt]  # (R, h, d/h, 1+N)
     mem_v = [_np(v).reshape(R, h, -1, dh) for v in cache.mem_v]  # (R, h, 1+N, d/h)
     mem_bias = None if cache.mem_bias is None else _np(cache.mem_bias)  # (R, 1, 1, 1+N)
@@ -179,18 +178,18 @@ def numpy_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache, ue_prompt_s: 
         y = ue_prompt_s[:, t] + pooled + prev_key
         # Lambo.step
         for i, w in enumerate(layers):
-            qkv = _affine(_layer_norm(y, w["norm1"]), w["qkv"]).reshape(R, 3, h, dh)
+            qkv = _affine(_layer_norm(y, w.norm1), w.qkv).reshape(R, 3, h, dh)
             self_kt[i][..., t] = qkv[:, 1]
             self_v[i][:, :, t] = qkv[:, 2]
             p = _softmax(qkv[:, 0, :, None] @ self_kt[i][..., : t + 1])  # (R, h, 1, t+1)
-            y = y + _affine((p @ self_v[i][:, :, : t + 1]).reshape(R, d), w["out1"])
-            q = _affine(_layer_norm(y, w["norm2"]), w["q2"]).reshape(R, h, 1, dh)
+            y = y + _affine((p @ self_v[i][:, :, : t + 1]).reshape(R, d), w.out1)
+            q = _affine(_layer_norm(y, w.norm2), w.q2).reshape(R, h, 1, dh)
             scores = q @ mem_kt[i]  # (R, h, 1, 1+N)
             if mem_bias is not None:
                 scores = scores + mem_bias
-            y = y + _affine((_softmax(scores) @ mem_v[i]).reshape(R, d), w["out2"])
-            ff = np.maximum(_affine(_layer_norm(y, w["norm3"]), w["ff1"]), 0)
-            y = y + _affine(ff, w["ff2"])
+            y = y + _affine((_softmax(scores) @ mem_v[i]).reshape(R, d), w.out2)
+            ff = np.maximum(_affine(_layer_norm(y, w.norm3), w.ff1), 0)
+            y = y + _affine(ff, w.ff2)
         state_t = _layer_norm(y, final_norm)  # (R, d)
         # Lambo.keys and Lambo.logits, then the strategy's choice
         keys = _affine(np.maximum(key_static_s[:, t] + dynamic @ w_dyn, 0), key_out)

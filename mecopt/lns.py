@@ -217,8 +217,7 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
         if rounded is not None:
             best.consider(rounded, "rounding")
         if search.meets_bound(best.value):
-            # the start meets the LP bound: nothing left to find
-            stats.proven, stats.bound = True, search.lower_bound
+            stats.proven = True  # the start meets the LP bound: nothing left to find
         if tabu and not stats.proven and best.left() > 0:
             # Across the capacity boundary first: its moves through overload reach what
             # neither `descend` nor small freed sets do where capacities bind.
@@ -252,8 +251,10 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
     if improved_since_descent:
         best.polish()
     stats.value, stats.wall_s = best.value, time.perf_counter() - t0
-    if stats.bound is None and math.isfinite(getattr(search, "lower_bound", -math.inf)):
-        stats.bound = search.lower_bound  # energy: the LP relaxation, solved for the start
+    if stats.bound is None and math.isfinite(search.lower_bound):
+        # the LP relaxation (energy), solved for the start: what proves a start or an
+        # incumbent that meets it, else the best bound known
+        stats.bound = search.lower_bound
     if stats.bound is not None:
         stats.bound = min(stats.bound, best.value)  # above the value only by tolerances
     return best.a, best.value, stats
@@ -299,7 +300,7 @@ def _step(best: _Incumbent, search: _EnergyLNS | _LatencyLNS, kind: str, ues: np
             and best.value - search.proof_bound <= PROVEN_RTOL * abs(best.value):
         stats.proven, stats.bound = True, search.proof_bound
     if search.meets_bound(best.value):
-        stats.proven, stats.bound = True, search.lower_bound  # nothing left to find
+        stats.proven = True  # nothing left to find
     return improved
 
 
@@ -633,6 +634,11 @@ class _LatencyLNS:
         self.M = instance.n_servers
         self.queue: list[tuple[int, ...] | str] = []
         self.kind = "pair"
+
+    # Latency LNS has no relaxation bound and proves nothing (its sub-solver's answers are
+    # never marked proven).
+    lower_bound = -math.inf
+    proof_bound = None
 
     @staticmethod
     def meets_bound(value: float) -> bool:
