@@ -75,7 +75,14 @@ class ScipMethod(Method):
             for (i, k), var in model.x.items():
                 if values[var] > 0.5:
                     assignment[i] = k
-        if term == TC.convergenceCriteriaSatisfied:
+        extra = {"scip_objective": None if res.incumbent_objective is None
+                 else unit * res.incumbent_objective}
+        note = ""
+        if assignment is not None:
+            assignment, note = _within_checker(instance, objective, assignment)
+            if note:
+                extra["scip_rejected"] = note
+        if term == TC.convergenceCriteriaSatisfied and not note:
             status = Status.OPTIMAL
         elif assignment is not None:
             status = Status.FEASIBLE
@@ -84,9 +91,30 @@ class ScipMethod(Method):
         else:
             status = Status.NO_SOLUTION
         message = "" if status is Status.OPTIMAL else f"SCIP stopped: {term.name}"
-        return Outcome(assignment, status=status, bound=bound, message=message,
-                       extra={"scip_objective": None if res.incumbent_objective is None
-                              else unit * res.incumbent_objective})
+        if note:
+            message = (f"{note}; SCIP stopped: {term.name}" if assignment is None else
+                       f"{note}; its repair is kept (SCIP stopped: {term.name})")
+        return Outcome(assignment, status=status, bound=bound, message=message, extra=extra)
+
+
+def _within_checker(instance, objective, assignment: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """SCIP's assignment if the checker accepts it, else the shared repair of it, else None,
+    with a note of what the checker refused ("" when it accepted). SCIP keeps constraints to
+    its feasibility tolerance (1e-6), the checker to mecopt.waterfill.FIT_TOL (1e-12): where
+    the minimum allocations fill a server exactly, SCIP's decision can overload it by a few
+    Hz. The instance can still be feasible, or be infeasible by the checker's measure."""
+    from mecopt.evaluation import evaluate
+    from mecopt.repair import repair
+
+    checked = evaluate(instance, assignment)
+    if checked.feasible:
+        return assignment, ""
+    note = (f"the checker refused SCIP's decision ({checked.violations[0].message}), "
+            "which holds to SCIP's looser feasibility tolerance")
+    fixed = repair(instance, objective, assignment[None])
+    if fixed.feasible[0]:
+        return fixed.assignment[0], note
+    return None, note + ", and the shared repair found no decision from it"
 
 
 def _deadline_scip(deadline: float | None):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -89,3 +90,48 @@ def test_scip_printing_more_than_a_pipe_holds_does_not_hang():
     assert done.returncode == 0, done.stderr[-2000:]
     size, termination = done.stdout.split()
     assert int(size) > 2 ** 16 and termination == "convergenceCriteriaSatisfied"
+
+
+def _must_offload(capacity_share: float, servers: int = 1) -> mecopt.Instance:
+    """Ten UEs that must offload (local takes twice their deadline); server 1's capacity is
+    `capacity_share` times what they need there together, the others have room for all."""
+    rng = np.random.default_rng(4)
+    n = 10
+    cycles = rng.uniform(1e8, 1e9, n)
+    inst = mecopt.Instance(name="must-offload", data_bits=rng.uniform(1e5, 1e6, n),
+                           cycles=cycles, local_hz=np.full(n, 1e8), tx_power_w=np.full(n, 0.5),
+                           local_power_w=np.full(n, 1.0), deadline_s=cycles / 1e8 * 0.5,
+                           capacity_hz=np.full(servers, 1e12),
+                           rate_bps=np.full((n, servers), 2e7))
+    capacity = inst.capacity_hz.copy()
+    capacity[0] = inst.f_min[:, 0].sum() * capacity_share
+    return inst.replace(capacity_hz=capacity)
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy"])
+def test_scip_within_its_own_tolerance_only_is_not_an_error(objective):
+    # All ten must go to the one server, which lacks 1e-9 of what they need: SCIP's
+    # tolerance (1e-6) lets them fit, the checker's (1e-12) does not.
+    pytest.importorskip("pyscipopt")
+    inst = _must_offload(1 - 1e-9)
+    sol = mecopt.solve(inst, objective, "scip", time_limit=30)
+    assert sol.status in ("no_solution", "infeasible"), sol.message
+    if sol.status == "no_solution":
+        assert "the checker refused SCIP's decision" in sol.message
+    assert "\n" not in sol.message
+
+
+def test_a_decision_the_checker_refuses_is_repaired_or_dropped():
+    from mecopt.solvers.scip import _within_checker
+
+    tight = _must_offload(1 - 1e-9, servers=2)  # server 2 has room
+    everyone_on_1 = np.ones(10, dtype=int)
+    kept, note = _within_checker(tight, mecopt.Objective.ENERGY, everyone_on_1)
+    assert note.startswith("the checker refused SCIP's decision (capacity: server 1")
+    assert kept is not None and mecopt.evaluate(tight, kept).feasible
+    alone = _must_offload(1 - 1e-9)
+    kept, note = _within_checker(alone, mecopt.Objective.ENERGY, everyone_on_1)
+    assert kept is None and note.endswith("the shared repair found no decision from it")
+    roomy = _must_offload(1.0 + 1e-6)
+    kept, note = _within_checker(roomy, mecopt.Objective.ENERGY, everyone_on_1)
+    assert note == "" and np.array_equal(kept, everyone_on_1)
