@@ -22,7 +22,10 @@ Marginal costs (mecopt.construct.marginal_cost, shared with the repair, mecopt.r
   sqrt(C) already on server j, since (sum sqrt C)^2 / F_j is a server's total compute time
   under water-filling when no deadline binds;
 - energy: e_loc or e_tx, ties broken by the latency marginal.
-Finally the servers are water-filled (mecopt.waterfill), which also handles binding deadlines.
+Finally the servers are water-filled (mecopt.waterfill), which also handles binding deadlines,
+and for latency a UE whose own device is faster than its water-filled latency goes local
+(`mecopt.construct.local_when_faster`, until none is): where UEs with tight deadlines hold
+a server at their f_min, a UE with a loose one can be left with the remainder.
 
 Option `orders=all` builds one decision per construction order (mecopt.construct.
 start_orders: the placement order above, the capacity-aware and the plain regret order) and
