@@ -755,6 +755,12 @@ class _Search:
         master's LP relaxation for its bound, then the polish until the deadline."""
         term, _, bound = self.master.solve(time_limit=remaining, rel_gap=gap / 4,
                                            threads=threads, verbose=self.verbose, relax=True)
+        if term in (TerminationCondition.provenInfeasible,
+                    TerminationCondition.infeasibleOrUnbounded):
+            # As in `loop`: a relaxation of the problem, so a proof unless an incumbent exists.
+            if self.best is None:
+                return lower, 1, Status.INFEASIBLE, ""
+            return lower, 1, Status.FEASIBLE, "HiGHS called the master infeasible; stopped"
         if bound is not None:
             lower = max(lower, bound)
         self.polish_until_deadline()

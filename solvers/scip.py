@@ -12,11 +12,16 @@ import importlib.util
 import math
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mecopt.method import Method, Option, Outcome
 from mecopt.status import Status
+
+if TYPE_CHECKING:
+    from mecopt.instance import Instance
+    from mecopt.objective import Objective
 
 INSTALL_HINT = 'pyscipopt is not installed: pip install "mecopt[scip]"'
 
@@ -97,7 +102,8 @@ class ScipMethod(Method):
         return Outcome(assignment, status=status, bound=bound, message=message, extra=extra)
 
 
-def _within_checker(instance, objective, assignment: np.ndarray) -> tuple[np.ndarray | None, str]:
+def _within_checker(instance: Instance, objective: Objective, assignment: np.ndarray
+                    ) -> tuple[np.ndarray | None, str]:
     """SCIP's assignment if the checker accepts it, else the shared repair of it, else None,
     with a note of what the checker refused ("" when it accepted). SCIP keeps constraints to
     its feasibility tolerance (1e-6), the checker to mecopt.waterfill.FIT_TOL (1e-12): where
