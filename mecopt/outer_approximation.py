@@ -109,7 +109,8 @@ SLOW_PRESOLVE_RULES = (1 << 15) | (1 << 16)
 # 13.4 s of a 10 s limit, with the trivial bound).
 LOAD_PER_BUILD = 1.5
 # Above this many columns a latency master under a time limit is solved as an LP only (its
-# bound), and the polish gets the rest of the time. There HiGHS's MIP root spends its time in
+# bound), and the polish gets the rest of the time (with no polish, as under an energy cap,
+# the MIP is the only search and stays). There HiGHS's MIP root spends its time in
 # cut separation, which its interrupt callbacks do not reach: one round ran from 2 s to 31 s
 # of a 20 s limit on a 1,358 x 17 master (bound 0.0008% above the root LP's, the polished
 # start kept), and from 7.6 s to 59.7 s of a 30 s limit at 2,000 x 20.
@@ -685,7 +686,8 @@ class _Search:
                     message = ("too little time was left to hand the master to HiGHS (the "
                                "answer is the polished start)")
                 break
-            if latency and remaining is not None and self.master.columns > LP_ONLY_COLUMNS:
+            if (latency and remaining is not None and self.polish is not None
+                    and self.master.columns > LP_ONLY_COLUMNS):
                 return self._lp_only(remaining, lower, gap, threads)
             piece = remaining
             if self.slicing and remaining > 2 * SLICE_MIN_S:

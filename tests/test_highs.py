@@ -576,3 +576,7 @@ def test_a_large_latency_master_under_a_time_limit_is_solved_as_an_lp(monkeypatc
     assert trivial < sol.bound
     if sol.status == "feasible":
         assert "was solved as an LP only" in sol.message
+    # Under an energy cap there is no polish: the MIP stays the search.
+    capped = mecopt.solve(inst, "latency", "highs", time_limit=5,
+                          max_energy=2 * sum(exact.energy_j))
+    assert relaxed[-1] is False and capped.feasible
