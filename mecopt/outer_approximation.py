@@ -686,15 +686,15 @@ class _Search:
                     message = ("too little time was left to hand the master to HiGHS (the "
                                "answer is the polished start)")
                 break
-            if (latency and remaining is not None and self.polish is not None
-                    and self.master.columns > LP_ONLY_COLUMNS):
-                return self._lp_only(remaining, lower, gap, threads)
+            # A large latency master under a limit: its LP's bound, then the polish.
+            relax = (latency and remaining is not None and self.polish is not None
+                     and self.master.columns > LP_ONLY_COLUMNS)
             piece = remaining
             if self.slicing and remaining > 2 * SLICE_MIN_S:
                 piece = max(SLICE_MIN_S, SLICE_SHARE * remaining)
             term, x, bound = self.master.solve(
                 time_limit=piece, rel_gap=master_gap, threads=threads, verbose=self.verbose,
-                start=None if latency or self.distrust_start else self.best)
+                start=None if latency or self.distrust_start else self.best, relax=relax)
             iterations += 1
             considered = False
             if (not latency and x is not None
@@ -728,6 +728,17 @@ class _Search:
                 print(f"[highs] master {iterations}: {term.name}, bound {lower / self.scale:.9g}, "
                       f"incumbent {self.best_value / self.scale:.9g}, "
                       f"{time.perf_counter() - self.t0:.2f} s", file=sys.stderr)
+            if relax:
+                self.polish_until_deadline()
+                if self.closed(lower, gap):
+                    status = Status.OPTIMAL
+                else:
+                    found = ("time limit reached before the gap closed" if self.best is not None
+                             else "time limit reached before a feasible assignment was found")
+                    message = (f"{found}; the master ({self.master.columns} columns) was solved "
+                               f"as an LP only ({term.name}), the rest of the time went to the "
+                               "polish")
+                break
             if x is not None:
                 key = x.tobytes()
                 repeated = key in self.seen
@@ -750,29 +761,6 @@ class _Search:
                 message = f"HiGHS stopped the master: {term.name}"
                 break
         return lower, iterations, status, message
-
-    def _lp_only(self, remaining: float, lower: float, gap: float, threads: int
-                 ) -> tuple[float, int, str, str]:
-        """`loop` for a latency master above LP_ONLY_COLUMNS under a time limit: the
-        master's LP relaxation for its bound, then the polish until the deadline."""
-        term, _, bound = self.master.solve(time_limit=remaining, rel_gap=gap / 4,
-                                           threads=threads, verbose=self.verbose, relax=True)
-        if term in (TerminationCondition.provenInfeasible,
-                    TerminationCondition.infeasibleOrUnbounded):
-            # As in `loop`: a relaxation of the problem, so a proof unless an incumbent exists.
-            if self.best is None:
-                return lower, 1, Status.INFEASIBLE, ""
-            return lower, 1, Status.FEASIBLE, "HiGHS called the master infeasible; stopped"
-        if bound is not None:
-            lower = max(lower, bound)
-        self.polish_until_deadline()
-        if self.closed(lower, gap):
-            return lower, 1, Status.OPTIMAL, ""
-        found = ("time limit reached before the gap closed" if self.best is not None
-                 else "time limit reached before a feasible assignment was found")
-        return lower, 1, Status.TIMEOUT, (
-            f"{found}; the master ({self.master.columns} columns) was solved as an LP only "
-            f"({term.name}), the rest of the time went to the polish")
 
     def result(self, lower: float, iterations: int, status: str, message: str) -> Result:
         """The search's Result, in the objective's own units (mean latency or energy)."""
