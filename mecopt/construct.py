@@ -187,19 +187,22 @@ class _Rows:
 
 
 def construct(instance: Instance, objective: Objective, want: np.ndarray,
-              scores: np.ndarray | None = None, order: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
+              scores: np.ndarray | None = None, order: np.ndarray | None = None, *,
+              gain_ejection: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Build Q assignments: (assignments (Q, N), stuck (Q,) UEs that found no room).
 
     want[q, i] is the option row q would like for UE i (-1: none, take the cheapest that
     fits); scores (Q, N, M+1), if given, choose among fitting options instead of costs.
-    A row with stuck == 0 fits every deadline and capacity. See the module doc.
+    A row with stuck == 0 fits every deadline and capacity. `gain_ejection` (energy, no
+    scores): also eject where that is cheaper than the UE's cheapest fitting option (step 3
+    of the module doc). See the module doc.
     """
     order = placement_order(instance, objective) if order is None else order
     Q, N = want.shape
     M = instance.n_servers
     rows = _Rows(np.full((Q, N), -1), np.zeros((Q, M)), np.zeros((Q, M)))  # -1: not placed
-    stuck = _sweep(instance, objective, order, want, scores, rows, started=False)
+    gain = gain_ejection and objective is Objective.ENERGY and scores is None
+    stuck = _sweep(instance, objective, order, want, scores, rows, started=False, gain=gain)
     bad = np.flatnonzero(stuck)
     if len(bad):
         start = anchor(instance, objective)
@@ -210,7 +213,7 @@ def construct(instance: Instance, objective: Objective, want: np.ndarray,
             redo = _Rows(np.repeat(start[None], len(bad), axis=0), *_sums(instance, start,
                                                                            len(bad)))
             left = _sweep(instance, objective, order, again, None if scores is None
-                          else scores[bad], redo, started=True)
+                          else scores[bad], redo, started=True, gain=gain)
             fixed = left == 0
             rows.a[bad[fixed]] = redo.a[fixed]
             stuck[bad[fixed]] = 0
@@ -227,10 +230,13 @@ def _sums(instance: Instance, a: np.ndarray, Q: int) -> tuple[np.ndarray, np.nda
 
 
 def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np.ndarray,
-           scores: np.ndarray | None, rows: _Rows, started: bool) -> np.ndarray:
-    """Place every UE of every row in `order`, ejecting where stuck; rows.* is updated in
-    place. started=True: rows.a is already a feasible assignment (loads included), each UE
-    leaves its option before it chooses again. Returns (Q,) UEs left without room."""
+           scores: np.ndarray | None, rows: _Rows, started: bool, gain: bool = False
+           ) -> np.ndarray:
+    """Place every UE of every row in `order`, ejecting where stuck (and, with `gain`,
+    where one UE's move makes room more cheaply than the cheapest fitting option); rows.* is
+    updated in place. started=True: rows.a is already a feasible assignment (loads
+    included), each UE leaves its option before it chooses again. Returns (Q,) UEs left
+    without room."""
     Q = want.shape[0]
     ok = instance.option_ok
     f_min = np.where(instance.usable, instance.f_min, 0.0)  # (N, M)
@@ -256,8 +262,19 @@ def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np
             if scores is not None:
                 alt = np.where(fit, scores[move, i], -np.inf).argmax(axis=1)
             else:
-                alt = np.where(fit, costs.of(i, rows.root_sum[move]), np.inf).argmin(axis=1)
+                cost = costs.of(i, rows.root_sum[move])
+                alt = np.where(fit, cost, np.inf).argmin(axis=1)
             k[move] = alt
+            if gain:  # a cheaper option that does not fit: worth one UE's move to make room?
+                alt_cost = cost[np.arange(len(move)), alt]
+                cheaper = fit.any(axis=1) & (np.where(ok[i], cost, np.inf).min(axis=1)
+                                             < alt_cost)
+                for r in np.flatnonzero(cheaper & (stuck[move] == 0)):
+                    placed = _eject(instance, objective, costs, rows, move[r], i,
+                                    below=float(alt_cost[r]))
+                    if placed is not None:
+                        k[move[r]] = placed
+                        counted[move[r]] = True
             for q in move[~fit.any(axis=1)]:  # no option fits: make room, else give up
                 # A row that already gave up will be rebuilt: no more ejections for it.
                 placed = None if stuck[q] else _eject(instance, objective, costs, rows, q, i)
@@ -279,10 +296,12 @@ def _sweep(instance: Instance, objective: Objective, order: np.ndarray, want: np
 
 
 def _eject(instance: Instance, objective: Objective, costs: _Costs, rows: _Rows, q: int,
-           i: int) -> int | None:
+           i: int, below: float | None = None) -> int | None:
     """Make room for UE i in row q by moving one, else two, UEs off a server that i can use
     to options where they fit; the cheapest change of objective wins. Places i (loads
-    included) and returns its server, or None when no such move exists (row unchanged)."""
+    included) and returns its server, or None when no such move exists (row unchanged).
+    `below`: a gain ejection, taken only if it costs less than `below` (i's cost on its
+    cheapest fitting option), one UE moved only (pairs cost too much to try for every UE)."""
     a = rows.a[q]
     on_server = np.flatnonzero(a > 0)
     on_server = on_server[on_server != i]
@@ -290,12 +309,12 @@ def _eject(instance: Instance, objective: Objective, costs: _Costs, rows: _Rows,
         return None
     ctx = _Room(instance, objective, costs, rows, q, i, on_server)
     best = ctx.single()
-    if best is None:
+    if best is None and below is None:
         for j in np.flatnonzero(instance.option_ok[i, 1:]) + 1:
             found = ctx.pair(j)
             if found is not None and (best is None or found[0] < best[0]):
                 best = (found[0], j, found[1])
-    if best is None:
+    if best is None or (below is not None and best[0] >= below):
         return None
     _, j, moves = best
     f_min = np.where(instance.usable, instance.f_min, 0.0)
@@ -396,7 +415,8 @@ def greedy_assignment(instance: Instance, objective: Objective | str, *,
     the placement order (mecopt.construct.placement_order) when given."""
     objective = Objective.parse(objective)
     order = placement_order(instance, objective) if order is None else order
-    a, stuck = construct(instance, objective, np.full((1, instance.n_ues), -1), order=order)
+    a, stuck = construct(instance, objective, np.full((1, instance.n_ues), -1), order=order,
+                         gain_ejection=True)
     if stuck[0]:
         return None, _dead_end(instance, order, a[0])
     if objective is Objective.LATENCY:

@@ -1,4 +1,5 @@
-"""Shared test helpers: the instance library and a brute-force optimum."""
+"""Shared test helpers: the instance library, a brute-force optimum and a plain
+construction."""
 
 from __future__ import annotations
 
@@ -30,6 +31,19 @@ def brute_force(instance: mecopt.Instance, objective: str) -> tuple[np.ndarray |
     values = np.where(batch.feasible, batch.value(objective), np.inf)
     k = int(np.argmin(values))
     return (every[k], float(values[k])) if np.isfinite(values[k]) else (None, float("inf"))
+
+
+def plain_construction(instance: mecopt.Instance, objective: str = "energy") -> np.ndarray:
+    """The shared construction in the placement order without greedy's gain ejections: a
+    weaker start (greedy's energy decision before those ejections) for tests that need a
+    local search or a solver to improve on it. Asserts that it found a decision."""
+    from mecopt.construct import construct
+    from mecopt.objective import Objective
+
+    obj = Objective.parse(objective)
+    a, stuck = construct(instance, obj, np.full((1, instance.n_ues), -1))
+    assert not stuck[0]
+    return a[0]
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,7 @@ def test_ejection_moves_one_then_two_ues_to_make_room(small, monkeypatch):
 
 def test_rescue_from_the_anchor_when_ejection_fails(monkeypatch):
     inst = needs_ejection(2)
-    monkeypatch.setattr(construct, "_eject", lambda *args: None)
+    monkeypatch.setattr(construct, "_eject", lambda *args, **kwargs: None)
     a, why = greedy_assignment(inst, "energy")
     assert _feasible(inst, a), why
 
@@ -81,7 +81,7 @@ def test_no_solution_names_its_dead_end_and_is_not_infeasible(monkeypatch):
     """When every step fails (ejection and anchor switched off) on a feasible instance,
     greedy says no_solution with its own dead end, never infeasible."""
     inst = needs_ejection(2)
-    monkeypatch.setattr(construct, "_eject", lambda *args: None)
+    monkeypatch.setattr(construct, "_eject", lambda *args, **kwargs: None)
     monkeypatch.setattr(construct, "anchor", lambda instance, objective=None: None)
     a, why = greedy_assignment(inst, "energy")
     assert a is None and why.startswith("greedy: UE 2 found no room")

@@ -429,7 +429,7 @@ def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
     starts from the same rounding without solving the LP again."""
     import mecopt.lns
 
-    inst = mecopt.generate("sparse", 100, 10, seed=4)
+    inst = mecopt.generate("sparse", 100, 10, seed=3)
     greedy = mecopt.solve(inst, "energy", "greedy", orders="all")
     net = mecopt.solve(inst, "energy", "lambo", guard=False)
     sol = mecopt.solve(inst, "energy", "lambo", refine=False)
@@ -465,7 +465,7 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
         return real(*args, **kwargs)  # to its local optimum, whatever the machine's speed
 
     monkeypatch.setattr(lm, "descend", unbounded)
-    inst = mecopt.generate("sparse", 100, 10, seed=4)
+    inst = mecopt.generate("sparse", 100, 10, seed=3)
     for objective in ("latency", "energy"):
         pick = mecopt.solve(inst, objective, "lambo", refine=False)
         sol = mecopt.solve(inst, objective, "lambo")
