@@ -33,7 +33,10 @@ Lagrangian dual's, mecopt.polish.latency_rounding) compete with the decode, and 
 is kept (and polished, with polish). Off the training families a decode can be several
 times the optimum where greedy is within a percent, and the roundings are often far ahead
 of both (docs/lambo.md, "The guard"); `extra["guard"]` says which won and `extra["value_network"]`
-keeps the network's own value. `guard=false` returns the decode.
+keeps the network's own value. Inside the envelope the guard runs for energy only, with
+greedy's decision in the placement order (a few ms; `guard_with_construction`): its gain
+ejections make it better than the decode on the library's hetero and large energy, while
+the decode is better than greedy on latency there. `guard=false` returns the decode.
 
 `refine=true` (the default), also only outside the envelope and on at most REFINE_MAX_UES
 UEs: the guard's pick is then improved by the shared local search (mecopt.descend) for at
@@ -60,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.construct import cheapest_construction, start_orders
+from mecopt.construct import cheapest_construction, placement_order, start_orders
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
@@ -298,6 +301,25 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
             out["rounding"] = rounded
             candidates.append((GUARD_ROUNDING, rounded,
                                evaluate(instance, rounded).value(objective)))
+    return _keep_cheaper(out, row, candidates)
+
+
+def guard_with_construction(instance: Instance, objective: Objective, row: dict[str, Any]
+                            ) -> dict[str, Any]:
+    """Energy inside lambo-s's envelope: the decoded `row` with greedy's decision (the
+    construction in the placement order, a few ms at these sizes) in front when it is
+    cheaper, as guard_with_heuristics does with its heuristics. Greedy's gain ejections make
+    its energy decision better than the decode's on the library's hetero and large
+    (docs/lambo.md, "The guard")."""
+    out = {**row, "guard": "decode", "value_network": row["value"]}
+    found = cheapest_construction(instance, objective, [placement_order(instance, objective)])
+    return _keep_cheaper(out, row, [(GUARD_WON, *found[:2])])
+
+
+def _keep_cheaper(out: dict[str, Any], row: dict[str, Any],
+                  candidates: list[tuple[str, np.ndarray | None, float]]) -> dict[str, Any]:
+    """`out` with each candidate (name, assignment, value) cheaper than the best so far put
+    in front as the best start and the first of "starts" (a tie keeps the decode)."""
     for name, a, value in candidates:
         if a is not None and value < out["value"]:
             start = {"assignment": a, "value": float(value), "allocation_sigmoid": None,
@@ -365,10 +387,11 @@ class LamboMethod(Method):
         "tabu": TABU_OPTION,
         "lns_polish": LNS_POLISH_OPTION,
         "lns": LNS_OPTION,
-        "guard": Option(bool, True, "outside lambo-s's training envelope (checkpoint auto "
-                                    "or both), keep the greedy heuristic's decision, or for "
-                                    "energy the LP relaxation's rounding, where it beats "
-                                    "the decode"),
+        "guard": Option(bool, True, "with checkpoint auto or both: outside lambo-s's "
+                                    "training envelope, keep the greedy heuristic's "
+                                    "decision, or for energy the LP relaxation's rounding, "
+                                    "where it beats the decode; inside it, for energy, "
+                                    "greedy's decision where it beats the decode"),
         "refine": Option(bool, True, "with the guard: descend from its pick (mecopt.descend) "
                                      "for at most as long as the decode and the guard took "
                                      f"(up to {REFINE_MAX_UES:,} UEs)"),
@@ -498,21 +521,34 @@ class LamboMethod(Method):
                    and (deadline is None or time.perf_counter() < deadline))
         if guarded:
             row = guard_with_heuristics(instance, objective, row, deadline)
+        # Inside the envelope (auto or both), energy only: the decode beats greedy on
+        # latency there.
+        inside = (self.config["guard"] and not row.get("outside")
+                  and self.config["checkpoint"] in (AUTO, BOTH)
+                  and objective is Objective.ENERGY
+                  and (deadline is None or time.perf_counter() < deadline))
+        if inside:
+            row = guard_with_construction(instance, objective, row)
         if row["assignment"] is None:
             return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"lambo: every decode ({decoding}) reached a UE with no "
                                    "option left that meets its deadline within the remaining "
                                    "capacities, and the repair found no room for it either"
-                                   + (" (nor did the greedy heuristic)" if guarded else ""))
-        a, alloc, doubt = row["assignment"], row["allocation_sigmoid"], row.get("doubt")
+                                   + (" (nor did the greedy heuristic)"
+                                      if guarded or inside else ""))
+        a, alloc = row["assignment"], row["allocation_sigmoid"]
+        # LNS's weights: the policy's doubt of its best decode, whichever start wins the
+        # guard or the polish; it marks the UEs the policy found hard on this instance.
+        doubt = next((s["doubt"] for s in row["starts"] if s.get("doubt") is not None), None)
         then = ""  # said in the message when the refinement moved the guard's pick
         extra: dict[str, Any] = {"decoding": decoding, "reordered": bool(row.get("reordered")),
                                  "repaired": bool(row.get("repaired")),
                                  "checkpoint": row.get("checkpoint")}
         if row.get("outside"):
             extra["outside_training"] = row["outside"]
-        if guarded:
+        if guarded or inside:
             extra.update(guard=row["guard"], value_network=_finite(row["value_network"]))
+        if guarded:  # the refinement: outside the envelope only
             now = time.perf_counter()
             until = now + max(decode_s + (now - begin), REFINE_MIN_S)
             if deadline is not None:
@@ -541,7 +577,7 @@ class LamboMethod(Method):
                 polished, v = descend(instance, objective, s["assignment"], deadline=deadline)
                 polished_starts += 1
                 if v < value:
-                    a, alloc, doubt, value = polished, s["allocation_sigmoid"], s.get("doubt"), v
+                    a, alloc, value = polished, s["allocation_sigmoid"], v
                     source = s.get("source", "decode")
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
@@ -585,11 +621,12 @@ class LamboMethod(Method):
         advice = "" if self.config["polish"] else OUTSIDE_ADVICE
         message = f"decided by {row['checkpoint']}{then}: {row['outside']}{advice}" \
             if row.get("outside") else ""
-        if guarded and row["guard"] != "decode":
+        if (guarded or inside) and row["guard"] != "decode":
             kept = {GUARD_WON: "the greedy heuristic's decision",
                     GUARD_ROUNDING: "the LP relaxation's rounding",
                     GUARD_DUAL: "the Lagrangian dual's rounding"}[row["guard"]]
-            message = (f"kept {kept}, better than the decode of {row['checkpoint']}{then}: "
-                       f"{row['outside']}{advice}")
+            message = f"kept {kept}, better than the decode of {row['checkpoint']}{then}"
+            if guarded:
+                message += f": {row['outside']}{advice}"
         return Outcome(a, allocation_hz=alloc if use_sigmoid else None, message=message,
                        **lns_verdict(extra), extra=extra)

@@ -22,6 +22,12 @@ DROO and ARE) both build decisions with `construct`:
 3. Ejection (`_eject`): a UE that finds no fitting option makes room on a server it can use
    by moving one, else two, UEs already placed there to other options where they fit (local
    if that meets their deadline, or another server), the cheapest change in objective first.
+   Greedy, energy (`gain_ejection`): a UE whose cheapest option does not fit also makes room
+   by moving one UE, when that costs less in all than its cheapest fitting option. Where
+   capacity binds, a UE placed late otherwise runs locally at many times a server's energy
+   while UEs that save little on that server keep it (a generalized assignment problem:
+   greedy's mean gap to the library optima 0.76% -> 0.05% on hetero, 1.66% -> 0.16% on
+   large, 2.34% -> 1.07% on tight).
 4. Rescue: a row still stuck is built again from an anchor, a feasible assignment (`anchor`:
    the UEs that must offload packed onto the servers, all others local; computed once per
    instance): by the tabu search of mecopt.packing, else by a small HiGHS feasibility MILP.

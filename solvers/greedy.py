@@ -12,7 +12,10 @@ deadlines, f_min, still sum to at most its capacity). Feasibility comes first:
   f_min / F_j of its server counted, as in Martello and Toth's MTHG for the generalized
   assignment problem);
 - a UE that finds no fitting option makes room by moving one, else two, UEs already placed
-  on a server it can use to other options where they fit, the cheapest change first;
+  on a server it can use to other options where they fit, the cheapest change first; for
+  energy, a UE whose cheapest option does not fit also moves one UE off a server it can use
+  when that costs less in all than its cheapest fitting option (a gain ejection: where capacity
+  binds, a UE placed late would otherwise run locally at many times a server's energy);
 - if that fails, the decision is built again from a feasible anchor (the UEs that must
   offload packed onto the servers by mecopt.packing's search, or else a small HiGHS MILP),
   each UE moved to its greedy choice where it fits.

@@ -43,6 +43,16 @@ def needs_ejection(small: int) -> mecopt.Instance:
         rate_bps=[[1e8, 1e6]] * small + [[1e8, 1e8]])
 
 
+def gain_ejection() -> mecopt.Instance:
+    """One 1 GHz server; both UEs can run locally (deadline 1 s). UE 0 saves 1 J on the server
+    for 0.1 GHz, UE 1 saves 8.55 J for 0.95 GHz: UE 0 saves more per Hz, so it is placed first
+    and takes the server, and UE 1's cheapest option no longer fits."""
+    return mecopt.Instance(
+        name="gain-ejection", data_bits=[1e3, 1e3], cycles=[0.1e9, 0.95e9],
+        local_hz=[1e9, 1e9], tx_power_w=[1.0, 1.0], local_power_w=[10.0, 9.0],
+        deadline_s=[1.0, 1.0], capacity_hz=[1e9], rate_bps=[[1e8], [1e8]])
+
+
 def _feasible(inst, a):
     return a is not None and evaluate(inst, a).feasible
 
@@ -57,6 +67,24 @@ def test_must_offload_ue_placed_before_the_small_ones_that_would_fill_its_server
     assert a[0] == 1
     sol = mecopt.solve(inst, objective, "greedy")
     assert sol.status == mecopt.Status.FEASIBLE
+
+
+def test_gain_ejection_moves_a_small_saver_off_for_a_big_one():
+    """Greedy's energy sweep ejects UE 0 to run locally (+1 J) so that UE 1 saves 8.55 J: the
+    optimum. The plain construction (no gain ejections, as the repair builds) leaves UE 1
+    local, at 8.5 times the energy."""
+    from conftest import plain_construction
+
+    inst = gain_ejection()
+    assert list(construct.placement_order(inst, "energy")) == [0, 1]
+    a, why = greedy_assignment(inst, "energy")
+    assert _feasible(inst, a), why
+    assert list(a) == [0, 1]
+    _, best = brute_force(inst, "energy")
+    assert evaluate(inst, a).total_energy_j == pytest.approx(best, rel=1e-12)
+    plain = plain_construction(inst)
+    assert list(plain) == [1, 0]
+    assert evaluate(inst, plain).total_energy_j > 8 * best
 
 
 @pytest.mark.parametrize("small", [1, 2])

@@ -448,6 +448,29 @@ def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
     assert polished.objective_value <= sol.objective_value * (1 + 1e-12)
 
 
+def test_inside_the_envelope_the_energy_guard_keeps_greedys_decision_where_cheaper():
+    """hetero-000 lies inside lambo-s's envelope; for energy, greedy's decision (with its
+    gain ejections) is cheaper than the decode, so the default keeps it and says so, with no
+    advice about the envelope and no refinement. Not for latency, where the decode is
+    better there, nor with guard=false or an explicit checkpoint."""
+    inst = library("hetero")[0]
+    greedy = mecopt.solve(inst, "energy", "greedy")
+    net = mecopt.solve(inst, "energy", "lambo", guard=False)
+    sol = mecopt.solve(inst, "energy", "lambo")
+    assert "guard" not in net.extra and "outside_training" not in sol.extra
+    assert greedy.objective_value < net.objective_value
+    assert sol.extra["guard"] == GUARD_WON and np.array_equal(sol.assignment, greedy.assignment)
+    assert sol.extra["value_network"] == pytest.approx(net.objective_value, rel=1e-9)
+    assert sol.message == "kept the greedy heuristic's decision, better than the decode of " \
+                          "lambo-s"
+    assert "value_refined" not in sol.extra
+    assert "guard" not in mecopt.solve(inst, "latency", "lambo").extra
+    assert "guard" not in mecopt.solve(inst, "energy", "lambo", checkpoint="lambo-s").extra
+    # Where the decode is cheaper it stays (hetero-002).
+    kept = mecopt.solve(library("hetero")[2], "energy", "lambo")
+    assert kept.extra["guard"] == "decode" and kept.message == ""
+
+
 def test_refine_descends_from_the_guards_pick(monkeypatch):
     """Outside lambo-s's envelope the default descends from the guard's pick (refine=true):
     on the sparse instance it improves on it under both prompts and says so, within a budget

@@ -81,8 +81,7 @@ def test_energy_lns_gets_the_polished_lp_rounding(method, options, monkeypatch):
 def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch):
     """Heavy-tailed tasks, 30 UEs on 4 servers: the tabu search's answer is 4.8% above the
     optimum, which the LNS rounds reach (here the first freed set is the whole instance).
-    guard=false, so that the polish starts from the decode, whose doubt steers the freed
-    sets (here greedy's decision wins the guard, and a heuristic's pick has no doubt)."""
+    The policy's doubt steers the freed sets although greedy's decision wins the guard."""
     import mecopt.lns as lns
     from mecopt.polish import POLISH_LNS_STALL
 
@@ -95,12 +94,12 @@ def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch)
 
     monkeypatch.setattr(lns, "improve_with_stats", spy)
     inst = mecopt.generate("heavytail", n_ues=30, n_servers=4, seed=31)
-    off = mecopt.solve(inst, "energy", method="lambo", polish=True, lns_polish=False,
-                       guard=False)
+    off = mecopt.solve(inst, "energy", method="lambo", polish=True, lns_polish=False)
     assert not seen and "polish_lns_s" not in off.extra
-    on = mecopt.solve(inst, "energy", method="lambo", polish=True, guard=False)
+    on = mecopt.solve(inst, "energy", method="lambo", polish=True)
     assert seen[0]["stall_rounds"] == POLISH_LNS_STALL and seen[0]["tabu"] is False
-    assert seen[0]["weights"] is not None  # the policy's doubt steers the freed sets
+    assert seen[0]["weights"] is not None  # the policy's doubt steers the freed sets,
+    assert on.extra["guard"] != "decode"  # whichever start won the guard
     assert on.extra["polish_lns_s"] >= 0
     assert on.extra["value_polished"] == pytest.approx(on.objective_value)
     exact = mecopt.solve(inst, "energy", method="highs")
