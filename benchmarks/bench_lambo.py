@@ -1,8 +1,8 @@
 """LAMBO against greedy (and DE) on the held-out libraries: gap, time, throughput, latency.
 
     python benchmarks/bench_lambo.py [--checkpoint PATH] [--samples 64] [--temperature 1]
-                                     [--methods greedy,lambo,lambo-best,lambo-polish,
-                                                lambo-starts,de] [--de 3]
+                                     [--methods greedy,lambo,lambo-auto,lambo-best,
+                                                lambo-polish,lambo-starts,de] [--de 3]
                                      [--families paper,hetero,large] [--no-speed] [--threads 1]
                                      [--device cpu] [--json out.json]
 
@@ -11,11 +11,13 @@ Measures, per family (instances/paper, instances/hetero, and instances/large: he
 optimum (instances/<family>/reference.json; when that file or an entry is missing the gap is
 measured against greedy instead and the table says "vs greedy"), the number of instances
 better than greedy, and the median time per solve call, for greedy, lambo greedy decoding
-(lambo), lambo best-of-k (lambo-best), lambo greedy decoding polished by mecopt.descend
-(lambo-polish), lambo polishing the 4 best distinct of 8 decodes (lambo-starts: samples=8,
-polish=true, starts=4) and DE (de: on the first `--de K` instances per family only, default time
-limit; slow). With DE on every instance, how many times faster than DE each method is and
-whether its gap is no worse than DE's. Then:
+(lambo: the `--checkpoint`'s decode, lambo-s by default, no guard), the default `lambo`
+(lambo-auto: checkpoint auto, with the guard), lambo best-of-k (lambo-best), lambo greedy
+decoding polished by mecopt.descend (lambo-polish), lambo polishing the 4 best distinct of
+8 decodes (lambo-starts: samples=8, polish=true, starts=4) and DE (de: on the first
+`--de K` instances per family only, default time limit; slow). With DE on every instance,
+how many times faster than DE each method is and whether its gap is no worse than DE's.
+Then:
 - throughput: greedy decoding of 4x50 paper instances in one batch of 200 (the median of 3
   batches after a warm-up batch), instances per second
   (features + decode + exact costs);
@@ -150,8 +152,8 @@ def main() -> None:
                         help="sampling temperature of best-of-k")
     parser.add_argument("--families", default="paper,hetero,large")
     parser.add_argument("--methods", default="greedy,lambo,lambo-best",
-                        help="any of greedy, lambo, lambo-best, lambo-polish, lambo-starts, "
-                             "de")
+                        help="any of greedy, lambo, lambo-auto, lambo-best, lambo-polish, "
+                             "lambo-starts, de")
     parser.add_argument("--de", type=int, default=3, help="DE on the first K instances")
     parser.add_argument("--no-speed", action="store_true", help="skip throughput and latency")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -167,6 +169,8 @@ def main() -> None:
     model = {"checkpoint": args.checkpoint, "device": args.device}
     if "lambo" in chosen:
         methods["lambo"] = dict(model)
+    if "lambo-auto" in chosen:  # the default `lambo`: checkpoint auto, with the guard
+        methods["lambo auto"] = {"device": args.device}
     if "lambo-polish" in chosen:
         methods["lambo polish"] = dict(model, polish=True)
     if "lambo-starts" in chosen:

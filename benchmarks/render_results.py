@@ -165,6 +165,7 @@ def seeds_table(family: str) -> str:
 # bench_lambo.py's method labels, in the page's order, and the page's names for them (a
 # label ending in "-" is a prefix: "lambo best-64" is "lambo best-of-64").
 LAMBO_METHODS = {"greedy": "greedy", "lambo": "**lambo** (greedy decoding)",
+                 "lambo auto": "lambo, the default (auto, guard)",
                  "lambo best-": "lambo best-of-", "lambo polish": "lambo polish",
                  "lambo 4 starts": "lambo polish, 4 of 8 starts", "de": "DE"}
 LAMBO_FAMILIES = {"paper": "paper 4x50"}
