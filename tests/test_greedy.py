@@ -87,6 +87,38 @@ def test_gain_ejection_moves_a_small_saver_off_for_a_big_one():
     assert evaluate(inst, plain).total_energy_j > 8 * best
 
 
+def test_a_row_stuck_after_gain_ejections_keeps_the_cheaper_of_plain_and_rescued():
+    """Stress kind `boundary`, seed 1 (28 UEs that must offload, capacity just above their
+    need): a gain ejection takes the room a later UE needs, so the sweep gets stuck. The
+    sweep without gain ejections does not, and its decision (0.418 J) is cheaper than the
+    rescue from the anchor (0.724 J), so greedy returns it."""
+    import sys
+    from pathlib import Path
+
+    from conftest import plain_construction
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_stress
+
+    k = list(bench_stress.KINDS).index("boundary")
+    rng = np.random.default_rng([1, k])
+    n, m = int(rng.integers(20, 201)), int(rng.integers(1, 9))
+    inst = bench_stress.KINDS["boundary"](rng, n, m, "boundary-1")
+    energy = mecopt.Objective.ENERGY
+    rows = construct._Rows(np.full((1, n), -1), np.zeros((1, m)), np.zeros((1, m)))
+    stuck = construct._sweep(inst, energy, construct.placement_order(inst, energy),
+                             np.full((1, n), -1), None, rows, started=False, gain=True)
+    assert stuck[0] > 0  # the gain sweep alone gets stuck here
+    rescued, left = construct._rescue(inst, energy, construct.placement_order(inst, energy),
+                                      np.full((1, n), -1), None, rows.a, gain=True)
+    assert left[0] == 0
+    a, why = greedy_assignment(inst, "energy")
+    assert _feasible(inst, a), why
+    plain = plain_construction(inst)
+    assert np.array_equal(a, plain)
+    assert evaluate(inst, a).total_energy_j < evaluate(inst, rescued[0]).total_energy_j
+
+
 @pytest.mark.parametrize("small", [1, 2])
 def test_ejection_moves_one_then_two_ues_to_make_room(small, monkeypatch):
     inst = needs_ejection(small)
