@@ -28,7 +28,8 @@ DROO and ARE) both build decisions with `construct`:
    while UEs that save little on that server keep it (a generalized assignment problem:
    greedy's mean gap to the library optima 0.76% -> 0.05% on hetero, 1.66% -> 0.16% on
    large, 2.34% -> 1.07% on tight). A row that gets stuck with them (a gain ejection can
-   take the room a later UE that must offload needs) is built again without them first.
+   take the room a later UE that must offload needs) is rescued (step 4) and also built
+   again without them, and the cheaper decision kept.
 4. Rescue: a row still stuck is built again from an anchor, a feasible assignment (`anchor`:
    the UEs that must offload packed onto the servers, all others local; computed once per
    instance): by the tabu search of mecopt.packing, else by a small HiGHS feasibility MILP.
