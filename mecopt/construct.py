@@ -67,6 +67,10 @@ TIE_BREAK = 1e-12
 # UEs on a server considered for a two-UE ejection (the largest f_min and the cheapest to
 # move, half each), so a pair search costs at most about 300 pairs per server.
 _PAIR_CANDIDATES = 24
+# UEs considered for a gain ejection: the most promising by a lower bound on its cost
+# (with all of them: greedy 1.9 s against 1.1 s at 5,000 x 50, 2.14% against 2.23% mean
+# gap on development draws).
+_GAIN_CANDIDATES = 32
 
 
 def marginal_cost(instance: Instance, objective: Objective, i: int,
@@ -89,9 +93,19 @@ class _Costs:
         self.lat_base = np.concatenate([instance.t_loc[:, None], instance.t_tx], axis=1)
         self.root = np.sqrt(instance.cycles)
         self.F = instance.capacity_hz
+        self.f_min = _f_min(instance)  # (N, M+1), for the ejections
         self.energy = None
+        self.leave = None
         if objective is Objective.ENERGY:
             e = alone_costs(instance, Objective.ENERGY)  # (N, M+1)
+            # Per UE and option k: the least energy change of moving the UE from k to
+            # another deadline-meeting option, a lower bound on the cost of ejecting it.
+            usable = np.where(instance.option_ok, e, np.inf)
+            two = np.argsort(usable, axis=1)[:, :2]
+            best = np.take_along_axis(usable, two, axis=1)
+            other = np.where(np.arange(e.shape[1])[None] == two[:, :1], best[:, 1:], best[:, :1])
+            with np.errstate(invalid="ignore"):
+                self.leave = other - usable  # (N, M+1)
             # The latency tie-break, as a fraction of the UE's cheapest usable energy per
             # deadline of latency, only orders options whose energies differ by less than
             # about 1e-12 relative per UE sharing the server. (Scaled by the UE's largest
@@ -347,6 +361,21 @@ def _eject(instance: Instance, objective: Objective, costs: _Costs, rows: _Rows,
     a = rows.a[q]
     on_server = np.flatnonzero(a > 0)
     on_server = on_server[on_server != i]
+    if below is not None:
+        # Only UEs that free enough room alone, whose cheapest move off their server plus
+        # i's cost there can be below `below`: no other can make a gain ejection (trying
+        # every UE, greedy took 5 s on a 5,000 x 50 instance, against 0.2 s with none).
+        join = costs.of(i, rows.root_sum[q][None])[0]
+        short = rows.load[q] + costs.f_min[i, 1:] - fit_limit(instance.capacity_hz)
+        k = a[on_server]
+        big = costs.f_min[on_server, k] >= short[k - 1] * (1 - 1e-12)
+        with np.errstate(invalid="ignore"):
+            bound = join[k] + costs.leave[on_server, k]
+        keep = np.flatnonzero(instance.option_ok[i, k] & big
+                              & (bound < below + 1e-9 * abs(below)))
+        if len(keep) > _GAIN_CANDIDATES:
+            keep = keep[np.argsort(bound[keep], kind="stable")[:_GAIN_CANDIDATES]]
+        on_server = on_server[keep]
     if not len(on_server):
         return None
     ctx = _Room(instance, objective, costs, rows, q, i, on_server)
@@ -379,7 +408,7 @@ class _Room:
 
     def __init__(self, instance: Instance, objective: Objective, costs: _Costs, rows: _Rows,
                  q: int, i: int, on_server: np.ndarray) -> None:
-        F = _f_min(instance)  # (N, M+1)
+        F = costs.f_min  # (N, M+1)
         cap = fit_limit(instance.capacity_hz)  # room and deficits are against the limit
         a, load, root_sum = rows.a[q], rows.load[q], rows.root_sum[q]
         self.M, self.a, self.F = instance.n_servers, a, F
