@@ -471,6 +471,30 @@ def test_inside_the_envelope_the_energy_guard_keeps_greedys_decision_where_cheap
     assert kept.extra["guard"] == "decode" and kept.message == ""
 
 
+def test_the_energy_guard_builds_one_order_above_its_size_limit(monkeypatch):
+    """Outside the envelope the guard builds greedy in every construction order, except for
+    energy above GUARD_ORDERS_MAX_UES UEs, where it builds the placement order only."""
+    import mecopt.learned.lambo_method as lm
+
+    seen = []
+    real = lm.cheapest_construction
+
+    def spy(instance, objective, orders, *args, **kwargs):
+        seen.append((Objective.parse(objective), len(orders)))
+        return real(instance, objective, orders, *args, **kwargs)
+
+    monkeypatch.setattr(lm, "cheapest_construction", spy)
+    inst = mecopt.generate("sparse", 100, 10, seed=3)  # outside the envelope
+    all_orders = len(lm.start_orders(inst, "energy"))
+    assert all_orders > 1
+    mecopt.solve(inst, "energy", "lambo", refine=False)
+    monkeypatch.setattr(lm, "GUARD_ORDERS_MAX_UES", inst.n_ues - 1)
+    mecopt.solve(inst, "energy", "lambo", refine=False)
+    mecopt.solve(inst, "latency", "lambo", refine=False)
+    assert seen == [(Objective.ENERGY, all_orders), (Objective.ENERGY, 1),
+                    (Objective.LATENCY, len(lm.start_orders(inst, "latency")))]
+
+
 def test_refine_descends_from_the_guards_pick(monkeypatch):
     """Outside lambo-s's envelope the default descends from the guard's pick (refine=true):
     on the sparse instance it improves on it under both prompts and says so, within a budget
