@@ -46,6 +46,7 @@ from __future__ import annotations
 import time
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -90,22 +91,13 @@ class _Costs:
     on the placements computed once (the construction's inner loop asks for it per UE)."""
 
     def __init__(self, instance: Instance, objective: Objective) -> None:
+        self.instance = instance
         self.lat_base = np.concatenate([instance.t_loc[:, None], instance.t_tx], axis=1)
         self.root = np.sqrt(instance.cycles)
         self.F = instance.capacity_hz
-        self.f_min = _f_min(instance)  # (N, M+1), for the ejections
         self.energy = None
-        self.leave = None
         if objective is Objective.ENERGY:
             e = alone_costs(instance, Objective.ENERGY)  # (N, M+1)
-            # Per UE and option k: the least energy change of moving the UE from k to
-            # another deadline-meeting option, a lower bound on the cost of ejecting it.
-            usable = np.where(instance.option_ok, e, np.inf)
-            two = np.argsort(usable, axis=1)[:, :2]
-            best = np.take_along_axis(usable, two, axis=1)
-            other = np.where(np.arange(e.shape[1])[None] == two[:, :1], best[:, 1:], best[:, :1])
-            with np.errstate(invalid="ignore"):
-                self.leave = other - usable  # (N, M+1)
             # The latency tie-break, as a fraction of the UE's cheapest usable energy per
             # deadline of latency, only orders options whose energies differ by less than
             # about 1e-12 relative per UE sharing the server. (Scaled by the UE's largest
@@ -127,6 +119,24 @@ class _Costs:
             return lat
         e, tie = self.energy
         return e[ues] + lat * tie[ues][..., None]
+
+    @cached_property
+    def f_min(self) -> np.ndarray:
+        """(N, M+1) `_f_min`, for the ejections (built once per sweep that ejects)."""
+        return _f_min(self.instance)
+
+    @cached_property
+    def leave(self) -> np.ndarray:
+        """Energy, (N, M+1): per UE and option k, the least energy change of moving the UE
+        from k to another deadline-meeting option, a lower bound on the cost of ejecting it
+        (for the gain ejections)."""
+        usable = np.where(self.instance.option_ok, self.energy[0], np.inf)
+        two = np.argsort(usable, axis=1)[:, :2]
+        best = np.take_along_axis(usable, two, axis=1)
+        other = np.where(np.arange(usable.shape[1])[None] == two[:, :1], best[:, 1:],
+                         best[:, :1])
+        with np.errstate(invalid="ignore"):
+            return other - usable
 
 
 def _f_min(instance: Instance) -> np.ndarray:
