@@ -590,6 +590,17 @@ def anchor_verdict(instance: Instance, objective: Objective | None = None) -> st
     return _ANCHORS[instance][objective][1]
 
 
+def unpackable(instance: Instance, objective: Objective | None = None) -> str | None:
+    """A one-line reason when HiGHS has proved that the UEs that must offload cannot share
+    the servers (the anchor's verdict, computed if it is not known yet): then no
+    construction, repair or search can find a decision, and a search whose starts all
+    failed should stop rather than spend its time limit (the certificate then says why).
+    None otherwise, also when the anchor was merely not found."""
+    if anchor_verdict(instance, objective) != "infeasible":
+        return None
+    return "HiGHS proved that the UEs that must offload cannot share the servers"
+
+
 def _solve_anchor(instance: Instance, objective: Objective | None
                   ) -> tuple[np.ndarray | None, str]:
     # HiGHS loads only when a construction gets stuck and the search finds no packing.

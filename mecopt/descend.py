@@ -18,6 +18,7 @@ from mecopt.evaluation import evaluate, evaluate_batch
 from mecopt.exchange import candidates
 from mecopt.instance import Instance
 from mecopt.objective import Objective
+from mecopt.room import room_moves
 from mecopt.waterfill import ServerFill, fits, waterfill
 
 __all__ = ["descend"]
@@ -25,7 +26,7 @@ __all__ = ["descend"]
 
 def descend(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,
             swaps: bool = True, chains: bool = True, exchanges: bool = True,
-            deadline: float | None = None,
+            rooms: bool = True, deadline: float | None = None,
             max_rounds: int = 10_000) -> tuple[np.ndarray, float]:
     """Best-improvement local search from a feasible assignment: (assignment, value).
 
@@ -39,10 +40,13 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     4. if `chains`, ejection chains of depth two: a move from step 1 that would improve the
        objective but overloads its server (at most `_CHAIN_STARTS` of them, most promising
        first), combined with moving one UE already on that server to any other option;
-    5. for latency, if `exchanges`, the exchanges of step 2, last: the graph's latency costs
+    5. for energy, if `rooms`, room moves (mecopt.room): one UE onto a full server where it
+       saves energy, and the UEs there that add the least energy per GHz freed to their
+       cheapest other fitting options, as many as it takes;
+    6. for latency, if `exchanges`, the exchanges of step 2, last: the graph's latency costs
        are exact only while no deadline binds (where one binds, a second graph with the
        servers' Lagrangian terms proposes chains too), and here each one found is a gain
-       from a local optimum of steps 1-4, so the result is never worse than without them.
+       from a local optimum of steps 1-5, so the result is never worse than without them.
     Neighbours whose lower bound (`_Bound`) cannot beat the current value are skipped
     unevaluated (swap pairs are not even built unless a sum of one-UE terms below their
     bound's change can beat it, `_Bound.swaps`); the others are evaluated best bound
@@ -69,7 +73,7 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     for _ in range(max_rounds):
         if search.late():
             break
-        best = search.improve(swaps=swaps, chains=chains, exchanges=exchanges)
+        best = search.improve(swaps=swaps, chains=chains, exchanges=exchanges, rooms=rooms)
         if best is None:
             break
         search.a, search.value, search.allocation = best
@@ -99,11 +103,11 @@ class _Descent:
             bound.anchor(self.a, self.allocation)
         return bound
 
-    def improve(self, *, swaps: bool, chains: bool, exchanges: bool
+    def improve(self, *, swaps: bool, chains: bool, exchanges: bool, rooms: bool = True
                 ) -> tuple[np.ndarray, float, np.ndarray] | None:
         """One round: the best improving move, else (energy) exchange, else swap, else
-        ejection chain, else (latency) exchange, as (assignment, value, allocation); or
-        None."""
+        ejection chain, else (energy) room move, else (latency) exchange, as (assignment,
+        value, allocation); or None."""
         a, ok = self.a, self.ok
         ue, opt = np.nonzero(ok & (self.options[None] != a[:, None]))
         best = self.best_of(ue[:, None], opt[:, None])
@@ -120,6 +124,9 @@ class _Descent:
             promising = self.chain_starts(ue, opt)
             if len(promising):
                 best = self.best_of(*_ejections(ok, a, ue[promising], opt[promising]))
+        if best is None and rooms and self.energy and not self.late():
+            best = _best(self.instance, self.objective, room_moves(self.instance, a),
+                         self.value, self.deadline)[0]
         if best is None and exchanges and not self.energy and not self.late():
             # Latency's graph costs are exact only while no deadline binds, so its
             # exchanges come last: from a local optimum of the rest, a strict gain.

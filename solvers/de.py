@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from mecopt.construct import greedy_assignment, start_orders
+from mecopt.construct import greedy_assignment, start_orders, unpackable
 from mecopt.descend import descend
 from mecopt.elite import Elite
 from mecopt.instance import Instance
@@ -82,6 +82,10 @@ class DEMethod(Method):
         best = Elite()
 
         seeds, rounded = _seeds(instance, objective, cfg["polish"], deadline, cfg["lp_start"])
+        if not seeds and (why := unpackable(instance, objective)) is not None:
+            # Every repair would get stuck as the starts did: generations would search in
+            # vain until the time limit.
+            return Outcome(None, status=Status.NO_SOLUTION, message=f"no feasible start: {why}")
         for a in seeds:
             best.offer(*_value_of(instance, objective, a))
         pop_size = cfg["pop_size"]

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from mecopt.construct import greedy_assignment, start_orders
+from mecopt.construct import greedy_assignment, start_orders, unpackable
 from mecopt.descend import descend
 from mecopt.elite import Elite
 from mecopt.instance import Instance
@@ -86,6 +86,10 @@ class PGMethod(Method):
 
         best_a, best_v, rounded = _start(instance, objective, cfg["polish"], deadline,
                                          cfg["lp_start"])
+        if best_a is None and (why := unpackable(instance, objective)) is not None:
+            # Every sample's repair would get stuck as the starts did: the steps would search
+            # in vain until the time limit.
+            return Outcome(None, status=Status.NO_SOLUTION, message=f"no feasible start: {why}")
         elite = Elite()
         if best_a is not None:
             elite.offer(best_a, best_v)

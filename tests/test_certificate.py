@@ -118,6 +118,18 @@ def test_a_search_does_not_spend_its_time_limit_on_a_certified_infeasible_instan
     assert "after the time limit" not in sol.message
 
 
+@pytest.mark.parametrize("method", ["de", "pg"])
+@pytest.mark.parametrize("make", [three_into_two, out_of_reach])
+def test_a_search_whose_starts_are_proven_unpackable_stops_at_once(method, make):
+    """Past the cheap screen (the packing MILP or the LP relaxation proves these), DE and
+    PG stop when their greedy starts fail and HiGHS has proved that the UEs that must
+    offload cannot share the servers, instead of searching until the time limit."""
+    options = {"de": {"generations": 10**6}, "pg": {"iterations": 10**6}}[method]
+    sol = mecopt.solve(make(), "latency", method, time_limit=20, **options)
+    assert sol.status is Status.INFEASIBLE and sol.message.startswith("proven infeasible")
+    assert "after the time limit" not in sol.message
+
+
 def test_solve_answers_what_the_cheap_proofs_settle_before_the_method_runs():
     calls = []
 

@@ -32,7 +32,7 @@ def stuck(seed: int) -> tuple[mecopt.Instance, np.ndarray, float]:
     return inst, a, value
 
 
-@pytest.mark.parametrize("seed", [3, 30, 34])
+@pytest.mark.parametrize("seed", [3, 30])  # 34: descend's room moves reach it (test_room)
 def test_tabu_reaches_the_optimum_where_descend_is_stuck(seed):
     inst, start, value = stuck(seed)
     best = optimum(inst)

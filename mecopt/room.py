@@ -1,0 +1,116 @@
+"""Energy: room moves, one UE onto a full server and the cheapest of its UEs off it.
+
+Energy is a generalized assignment problem (GAP): a UE's energy depends on its option only,
+and a server holds a set of UEs when their f_min sum to at most its capacity. Where every
+server is full and a UE's local energy is many times its energy on a server, the best
+decisions are knapsack packings: a UE that needs a large share of a server can be worth
+more there than several small ones together. `descend`'s moves, swaps, depth-two ejection
+chains and exchanges (mecopt.exchange) move at most one UE off each server they touch, so
+they cannot bring such a UE in; the LP relaxation's rounding (mecopt.lns) sends one out
+when it is the cheapest per GHz to evict.
+
+A room move takes a UE i to a server j where it saves energy but does not fit, and moves
+UEs on j to their cheapest other option that fits (local where it meets their deadline,
+another server with room, or the room that i leaves), the least energy added per GHz
+freed first, until i fits; then the evictees that turned out not to be needed return, the
+dearest first. It is a candidate when the energy i saves is more than the evictees add.
+Candidates are built for the ROOM_STARTS most promising (i, j) (the largest saving) and
+returned as whole assignments for the caller to evaluate exactly (`evaluate_batch`), so
+nothing is applied that the feasibility checker has not accepted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mecopt.instance import Instance
+from mecopt.objective import Objective
+from mecopt.units import alone_costs
+from mecopt.waterfill import fit_limit
+
+__all__ = ["room_moves"]
+
+# (UE, server) pairs tried per call, the largest saving first.
+ROOM_STARTS = 64
+
+
+def room_moves(instance: Instance, assignment: np.ndarray, *,
+               starts: int = ROOM_STARTS) -> np.ndarray:
+    """(K, N) candidate assignments, each a room move from the feasible `assignment`
+    whose predicted energy change is negative (K may be 0). The prediction is exact for
+    energy; capacities are checked against the checker's tolerance, and the caller
+    evaluates the candidates before taking one."""
+    a = np.asarray(assignment, dtype=int)
+    N, M = instance.n_ues, instance.n_servers
+    ues = np.arange(N)
+    ok = instance.option_ok  # (N, M+1): usable and meets the deadline alone
+    cost = np.where(ok, alone_costs(instance, Objective.ENERGY), np.inf)
+    size = np.zeros((N, M + 1))
+    size[:, 1:] = np.where(instance.usable, instance.f_min, np.inf)
+    limit = np.r_[np.inf, fit_limit(instance.capacity_hz)]  # local: no capacity
+    load = np.bincount(a, weights=size[ues, a], minlength=M + 1)
+    save = cost[ues, a][:, None] - cost  # energy saved by each move; -inf/nan where barred
+    with np.errstate(invalid="ignore"):
+        start = ok & (save > 0) & (size <= limit[None, :]) \
+            & (load[None, :] + size > limit[None, :])  # saves, fits alone, not as things are
+    start[:, 0] = False
+    i_all, j_all = np.nonzero(start)
+    if not len(i_all):
+        return np.zeros((0, N), dtype=int)
+    pick = np.argsort(-save[i_all, j_all], kind="stable")[:starts]
+    rows = []
+    for i, j in zip(i_all[pick].tolist(), j_all[pick].tolist(), strict=True):
+        row = _room(a, cost, size, limit, load, i, j, float(save[i, j]))
+        if row is not None:
+            rows.append(row)
+    return np.array(rows, dtype=int).reshape(-1, N)
+
+
+def _room(a: np.ndarray, cost: np.ndarray, size: np.ndarray, limit: np.ndarray,
+          load: np.ndarray, i: int, j: int, gain: float) -> np.ndarray | None:
+    """UE i onto server j, with UEs on j evicted until it fits; None when that costs at
+    least `gain` (the energy i saves) or no eviction makes room."""
+    room = limit - load
+    room[a[i]] += size[i, a[i]]  # i leaves its option
+    room[j] -= size[i, j]
+    on = np.flatnonzero(a == j)
+    on = on[on != i]
+    if not len(on):
+        return None
+    # Each UE's cheapest other option that fits now, and what it adds per GHz it frees.
+    alt = np.where(size[on] <= room[None, :], cost[on], np.inf)
+    alt[:, j] = np.inf
+    added = alt.min(axis=1) - cost[on, j]
+    movable = np.isfinite(added)
+    if size[on[movable], j].sum() < -room[j]:
+        return None  # not even every movable UE makes room
+    b = a.copy()
+    b[i] = j
+    out, lost = [], 0.0
+    for k in np.argsort(np.where(movable, added / size[on, j], np.inf), kind="stable"):
+        if room[j] >= 0 or not movable[k]:
+            break
+        u = int(on[k])
+        # Its destination again, with the rooms as the earlier evictions left them.
+        here = np.where(size[u] <= room, cost[u], np.inf)
+        here[j] = np.inf
+        d = int(here.argmin())
+        if not np.isfinite(here[d]):
+            continue
+        b[u] = d
+        room[d] -= size[u, d]
+        room[j] += size[u, j]
+        lost += here[d] - cost[u, j]
+        out.append(u)
+        if lost >= gain:
+            return None
+    if room[j] < 0:
+        return None
+    # The greedy order can evict more than needed: bring back the dearest first where j
+    # still holds them.
+    for u in sorted(out, key=lambda u: cost[u, b[u]] - cost[u, j], reverse=True):
+        if size[u, j] <= room[j]:
+            room[b[u]] += size[u, b[u]]
+            room[j] -= size[u, j]
+            b[u] = j
+    return b
