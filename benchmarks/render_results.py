@@ -37,8 +37,8 @@ from the runs (tests/test_docs.py runs the check):
   docs/figures/NAME.json (`bench_stress.py --json`);
 - `<!-- fuzz: NAME -->` (lambo.md): every method on the scale fuzz, from
   docs/figures/NAME.json (`bench_fuzz.py --json`);
-- `<!-- exchange: NAME -->` (heuristics.md): `descend` without and with its exchanges, from
-  docs/figures/NAME.json (`bench_exchange.py --json`);
+- `<!-- exchange: NAME -->` (heuristics.md): `descend` without and with its exchanges or
+  its room moves, from docs/figures/NAME.json (`bench_exchange.py --json`);
 - `<!-- packing: NAME -->` (heuristics.md): the packing search against HiGHS's MILP, from
   docs/figures/NAME.json (`bench_packing.py --json`).
 - `<!-- decode-speed: NAME -->` (lambo.md): the decode's speed per loop setting, from

@@ -1,7 +1,8 @@
 """The shared local search: a best-improvement descent that polishes a feasible assignment.
 
-`descend` moves one UE, swaps two UEs, follows an ejection chain, or applies cyclic and path
-exchanges through several servers (mecopt.exchange), over whole
+`descend` moves one UE, swaps two UEs, follows an ejection chain, applies cyclic and path
+exchanges through several servers (mecopt.exchange), or for energy brings a UE onto a full
+server by moving several off it (room moves, mecopt.room), over whole
 neighbourhoods evaluated at once with `evaluate_batch`, after a cheap lower bound (`_Bound`)
 has set aside the neighbours that cannot improve. DE, PG, LNS, the Pareto front's starts and
 LAMBO's polish apply it to their best assignments.
