@@ -43,7 +43,8 @@ def room_moves(instance: Instance, assignment: np.ndarray, *,
     a = np.asarray(assignment, dtype=int)
     N, M = instance.n_ues, instance.n_servers
     ues = np.arange(N)
-    ok = instance.option_ok  # (N, M+1): usable and meets the deadline alone
+    ok = instance.option_ok.copy()  # (N, M+1): usable and meets the deadline alone
+    ok[ues, a] = True  # the start is feasible, so its options are (to the checker's tolerance)
     cost = np.where(ok, alone_costs(instance, Objective.ENERGY), np.inf)
     size = np.zeros((N, M + 1))
     size[:, 1:] = np.where(instance.usable, instance.f_min, np.inf)
