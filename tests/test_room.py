@@ -52,15 +52,30 @@ def test_a_room_move_brings_the_big_ue_in():
 
 
 def test_room_moves_evict_only_what_is_needed():
-    """With a fourth small UE already local, three must still leave: the move evicts the
-    cheapest three and no more (here all three; with room for two, one stays)."""
+    """On a 1.4-GHz server the big UE and two small ones fit together (0.8 + 0.6 GHz): the
+    move evicts one small UE, not all three."""
     inst = big_and_small().replace(capacity_hz=np.array([1.4e9]))
-    # 1.4 GHz: UE 0 (0.8) and two small ones (0.6) fit together; one small UE must leave.
     cand = room_moves(inst, np.array([0, 1, 1, 1]))
     assert len(cand) == 1
     row = cand[0]
     assert row[0] == 1 and (row[1:] == 0).sum() == 1 and (row[1:] == 1).sum() == 2
     assert evaluate(inst, row).feasible
+
+
+def test_room_moves_bring_back_evictees_that_were_not_needed():
+    """UE 0 needs 0.7 GHz of a 1-GHz server holding A (0.1 GHz, 0.09 J locally) and B
+    (0.4 GHz, 0.4 J). By energy per GHz freed A leaves first, then B; with B gone there is
+    room for A again, so A comes back: the candidate is UE 0 and A on the server."""
+    n = 3
+    cycles = np.array([0.7e9, 0.1e9, 0.4e9])
+    inst = mecopt.Instance(
+        name="bring-back", data_bits=np.full(n, 1e5), cycles=cycles, local_hz=np.full(n, 1e9),
+        tx_power_w=np.full(n, 0.1), local_power_w=np.array([10 / 0.7, 0.9, 1.0]),
+        deadline_s=np.full(n, 1.01), capacity_hz=np.array([1e9]),
+        rate_bps=np.full((n, 1), 1e7))
+    cand = room_moves(inst, np.array([0, 1, 1]))
+    assert [list(row) for row in cand] == [[1, 1, 0]]
+    assert evaluate(inst, cand[0]).total_energy_j == pytest.approx(brute_force(inst), rel=1e-9)
 
 
 def _random_binding(seed: int) -> mecopt.Instance:
