@@ -32,7 +32,8 @@ DROO and ARE) both build decisions with `construct`:
    again without them, and the cheaper decision kept.
 4. Rescue: a row still stuck is built again from an anchor, a feasible assignment (`anchor`:
    the UEs that must offload packed onto the servers, all others local; computed once per
-   instance): by the tabu search of mecopt.packing, else by a small HiGHS feasibility MILP.
+   instance): by the tabu search of mecopt.packing, else by a small HiGHS feasibility MILP
+   (none at all where the LP relaxation of that packing is infeasible, checked first).
    The sweep then starts from the anchor and moves each UE to its wanted option where it
    fits, so it cannot get stuck. Only an instance whose anchor neither finds (proven
    infeasible, or not found within their budgets: `mecopt.packing.PACK_TIME_LIMIT` and
@@ -607,6 +608,12 @@ def _solve_anchor(instance: Instance, objective: Objective | None
     from mecopt.packing import pack
     from mecopt.relaxation import assignment_lp
 
+    must = np.flatnonzero(~instance.option_ok[:, 0])
+    # Where not even a fractional packing fits (the LP relaxation, at the exact
+    # capacities: a proof), nothing else is tried: the packing search would spend its
+    # second in vain (DE and PG then stop at once, greedy says so in 0.05 s, not 1 s).
+    if len(must) and assignment_lp(instance, ues=must).status == "infeasible":
+        return None, "infeasible"
     # The search first: it finds near-full packings of servers that many UEs can use alike
     # in a fraction of a second, where HiGHS can take minutes (mecopt.packing); HiGHS finds
     # those of few usable servers per UE, and can prove that there is none. Started from
@@ -616,7 +623,6 @@ def _solve_anchor(instance: Instance, objective: Objective | None
     if a is not None:
         return a, ""
     a = np.zeros(instance.n_ues, dtype=int)
-    must = np.flatnonzero(~instance.option_ok[:, 0])
     # No objective: HiGHS stops at the first packing. (Minimizing the relative load took
     # HiGHS more than 5 s to find any packing on a 275 x 12 instance, against 0.5 s.) The
     # capacities keep a little room for rounding.

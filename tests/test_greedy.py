@@ -157,10 +157,18 @@ def test_anchor_is_a_feasible_packing():
     assert list(a) == [2, 2, 1]  # the only packing: the big UE alone on server 1
 
 
-def test_anchor_proves_an_unpackable_instance():
+def test_anchor_proves_an_unpackable_instance(monkeypatch):
+    import mecopt.packing as packing
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the packing search ran")
+
+    # The LP relaxation proves it first: the search is not asked.
+    monkeypatch.setattr(packing, "pack", no_search)
     inst = needs_ejection(2).replace(capacity_hz=[1.2e9, 1.01e9])  # the big UE fits nowhere
     assert construct.anchor(inst) is None
     assert construct.anchor_verdict(inst) == "infeasible"
+    assert construct.unpackable(inst) is not None
 
 
 def random_instance(seed: int) -> mecopt.Instance:

@@ -65,11 +65,16 @@ def test_pack_gives_up_on_an_unpackable_instance():
 
 
 def test_anchor_packs_by_search_before_highs(monkeypatch):
-    """The anchor of a full packing comes from the search: HiGHS is not asked."""
-    def no_highs(*args, **kwargs):
-        raise AssertionError("HiGHS was asked")
+    """The anchor of a full packing comes from the search: HiGHS's MILP is not asked (only
+    the LP relaxation, the anchor's cheap proof that no packing exists, runs first)."""
+    lp = relaxation.assignment_lp
 
-    monkeypatch.setattr(relaxation, "assignment_lp", no_highs)
+    def no_milp(*args, **kwargs):
+        if kwargs.get("integer"):
+            raise AssertionError("HiGHS's MILP was asked")
+        return lp(*args, **kwargs)
+
+    monkeypatch.setattr(relaxation, "assignment_lp", no_milp)
     inst = full_alike(0, local_ues=20)
     a = construct.anchor(inst)
     assert a is not None and evaluate(inst, a).feasible
