@@ -52,7 +52,7 @@ from functools import cached_property
 import numpy as np
 
 from mecopt.evaluation import evaluate
-from mecopt.instance import Instance
+from mecopt.instance import Instance, option_f_min
 from mecopt.objective import Objective
 from mecopt.units import alone_costs
 from mecopt.waterfill import fit_limit, fits
@@ -123,8 +123,8 @@ class _Costs:
 
     @cached_property
     def f_min(self) -> np.ndarray:
-        """(N, M+1) `_f_min`, for the ejections (built once per sweep that ejects)."""
-        return _f_min(self.instance)
+        """(N, M+1) `option_f_min`, for the ejections (built once per sweep that ejects)."""
+        return option_f_min(self.instance)
 
     @cached_property
     def leave(self) -> np.ndarray:
@@ -138,12 +138,6 @@ class _Costs:
                          best[:, :1])
         with np.errstate(invalid="ignore"):
             return other - usable
-
-
-def _f_min(instance: Instance) -> np.ndarray:
-    """(N, M+1) minimum allocation per option: 0 for local, inf where the pair is unusable."""
-    return np.concatenate([np.zeros((instance.n_ues, 1)),
-                           np.where(instance.usable, instance.f_min, np.inf)], axis=1)
 
 
 def placement_order(instance: Instance, objective: Objective = Objective.ENERGY
@@ -195,7 +189,7 @@ def regret_order(instance: Instance, objective: Objective = Objective.ENERGY, *,
     ok = instance.option_ok
     cost = np.where(ok, _Costs(instance, objective).of(
         np.arange(instance.n_ues), np.zeros((1, instance.n_servers)))[0], np.inf)
-    share = np.where(ok, _f_min(instance) / np.concatenate([[1.0], instance.capacity_hz]),
+    share = np.where(ok, option_f_min(instance) / np.concatenate([[1.0], instance.capacity_hz]),
                      0.0)
     regret = _regret(cost)
     scale = np.where(np.isfinite(regret), regret, 0.0)

@@ -104,7 +104,7 @@ class _Descent:
             bound.anchor(self.a, self.allocation)
         return bound
 
-    def improve(self, *, swaps: bool, chains: bool, exchanges: bool, rooms: bool = True
+    def improve(self, *, swaps: bool, chains: bool, exchanges: bool, rooms: bool
                 ) -> tuple[np.ndarray, float, np.ndarray] | None:
         """One round: the best improving move, else (energy) exchange, else swap, else
         ejection chain, else (energy) room move, else (latency) exchange, as (assignment,

@@ -274,6 +274,12 @@ def _num(x: float) -> str:
     return str(int(x)) if math.isfinite(x) and float(x).is_integer() else repr(float(x))
 
 
+def option_f_min(instance: Instance) -> np.ndarray:
+    """(N, M+1) minimum allocation per option: 0 for local, inf where the pair is unusable."""
+    return np.concatenate([np.zeros((instance.n_ues, 1)),
+                           np.where(instance.usable, instance.f_min, np.inf)], axis=1)
+
+
 def usable_options(instance: Instance) -> np.ndarray:
     """(N, M+1) options that can hold a UE in some decision: the deadline can be met on that
     option alone and, on a server, the UE's f_min alone fits the capacity."""

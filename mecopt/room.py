@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mecopt.instance import Instance
+from mecopt.instance import Instance, option_f_min
 from mecopt.objective import Objective
 from mecopt.units import alone_costs
 from mecopt.waterfill import fit_limit
@@ -46,8 +46,7 @@ def room_moves(instance: Instance, assignment: np.ndarray, *,
     ok = instance.option_ok.copy()  # (N, M+1): usable and meets the deadline alone
     ok[ues, a] = True  # the start is feasible, so its options are (to the checker's tolerance)
     cost = np.where(ok, alone_costs(instance, Objective.ENERGY), np.inf)
-    size = np.zeros((N, M + 1))
-    size[:, 1:] = np.where(instance.usable, instance.f_min, np.inf)
+    size = option_f_min(instance)
     limit = np.r_[np.inf, fit_limit(instance.capacity_hz)]  # local: no capacity
     load = np.bincount(a, weights=size[ues, a], minlength=M + 1)
     save = cost[ues, a][:, None] - cost  # energy saved by each move; -inf/nan where barred
