@@ -43,7 +43,8 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
        first), combined with moving one UE already on that server to any other option;
     5. for energy, if `rooms`, room moves (mecopt.room): one UE onto a full server where it
        saves energy, and the UEs there that add the least energy per GHz freed to their
-       cheapest other fitting options, as many as it takes;
+       cheapest other fitting options, as many as it takes (or to another full server
+       that makes room for them the same way);
     6. for latency, if `exchanges`, the exchanges of step 2, last: the graph's latency costs
        are exact only while no deadline binds (where one binds, a second graph with the
        servers' Lagrangian terms proposes chains too), and here each one found is a gain

@@ -13,7 +13,12 @@ A room move takes a UE i to a server j where it saves energy but does not fit, a
 UEs on j to their cheapest other option that fits (local where it meets their deadline,
 another server with room, or the room that i leaves), the least energy added per GHz
 freed first, until i fits; then the evictees that turned out not to be needed return, the
-dearest first. It is a candidate when the energy i saves is more than the evictees add.
+dearest first. Where every server is full an evictee may have nowhere to go that fits:
+with `chains` it may go to another full server d, whose own UEs then leave the same way
+(to options that fit, the least energy per GHz first) until it fits there, when that
+costs less than its cheapest fitting option: a chain of two room moves, priced from the
+start's rooms (`_Relief`). A move is a candidate when the energy i saves is more than the
+evictees (and theirs) add.
 Candidates are built for the ROOM_STARTS most promising (i, j) (the largest saving) and
 returned as whole assignments for the caller to evaluate exactly (`evaluate_batch`), so
 nothing is applied that the feasibility checker has not accepted.
@@ -35,11 +40,12 @@ ROOM_STARTS = 64
 
 
 def room_moves(instance: Instance, assignment: np.ndarray, *,
-               starts: int = ROOM_STARTS) -> np.ndarray:
+               starts: int = ROOM_STARTS, chains: bool = True) -> np.ndarray:
     """(K, N) candidate assignments, each a room move from the feasible `assignment`
     whose predicted energy change is negative (K may be 0). The prediction is exact for
     energy; capacities are checked against the checker's tolerance, and the caller
-    evaluates the candidates before taking one."""
+    evaluates the candidates before taking one. `chains`: an evictee may also go to
+    another full server that makes room for it the same way."""
     a = np.asarray(assignment, dtype=int)
     N, M = instance.n_ues, instance.n_servers
     ues = np.arange(N)
@@ -58,18 +64,61 @@ def room_moves(instance: Instance, assignment: np.ndarray, *,
     if not len(i_all):
         return np.zeros((0, N), dtype=int)
     pick = np.argsort(-save[i_all, j_all], kind="stable")[:starts]
+    relief = _Relief(a, cost, size, limit, load) if chains else None
     rows = []
     for i, j in zip(i_all[pick].tolist(), j_all[pick].tolist(), strict=True):
-        row = _room(a, cost, size, limit, load, i, j, float(save[i, j]))
+        row = _room(a, cost, size, limit, load, i, j, float(save[i, j]), relief)
         if row is not None:
             rows.append(row)
     return np.array(rows, dtype=int).reshape(-1, N)
 
 
+class _Relief:
+    """What it costs to make room on a full server, priced from the start: each server's
+    UEs ordered by the energy added per GHz freed when they go to their cheapest other
+    option that fits, with the running sums of GHz freed and energy added. The price of
+    room for a UE on a server is what evicting the shortest such prefix adds."""
+
+    def __init__(self, a: np.ndarray, cost: np.ndarray, size: np.ndarray,
+                 limit: np.ndarray, load: np.ndarray) -> None:
+        self.room = limit - load
+        self.order: list[np.ndarray] = [np.zeros(0, dtype=int)]
+        self.freed: list[np.ndarray] = [np.zeros(0)]
+        self.added: list[np.ndarray] = [np.zeros(0)]
+        for d in range(1, len(limit)):
+            on = np.flatnonzero(a == d)
+            alt = np.where(size[on] <= self.room[None, :], cost[on], np.inf)
+            alt[:, d] = np.inf
+            added = alt.min(axis=1) - cost[on, d]
+            keep = np.isfinite(added)
+            on, added = on[keep], added[keep]
+            first = np.argsort(added / size[on, d], kind="stable")
+            self.order.append(on[first])
+            self.freed.append(np.cumsum(size[on[first], d]))
+            self.added.append(np.cumsum(added[first]))
+
+    def prices(self, us: np.ndarray, size: np.ndarray, room: np.ndarray) -> np.ndarray:
+        """(len(us), M+1): the energy that evictions from each server add to make room
+        there for each UE of `us` with the rooms `room` (0 where it fits; inf locally and
+        where even every movable UE does not make room)."""
+        out = np.full((len(us), len(room)), np.inf)
+        for d in range(1, len(room)):
+            need = size[us, d] - room[d]
+            k = np.searchsorted(self.freed[d], need)
+            reach = k < len(self.freed[d])
+            out[reach, d] = self.added[d][k[reach]]
+            out[need <= 0, d] = 0.0
+        return out
+
+
 def _room(a: np.ndarray, cost: np.ndarray, size: np.ndarray, limit: np.ndarray,
-          load: np.ndarray, i: int, j: int, gain: float) -> np.ndarray | None:
+          load: np.ndarray, i: int, j: int, gain: float,
+          relief: _Relief | None = None) -> np.ndarray | None:
     """UE i onto server j, with UEs on j evicted until it fits; None when that costs at
-    least `gain` (the energy i saves) or no eviction makes room."""
+    least `gain` (the energy i saves) or no eviction makes room. With `relief`, an evictee
+    may also go to another full server, whose own cheapest UEs then leave for options that
+    fit (a chain of two room moves): where every server is full, the room i needs can only
+    come from there."""
     room = limit - load
     room[a[i]] += size[i, a[i]]  # i leaves its option
     room[j] -= size[i, j]
@@ -77,9 +126,14 @@ def _room(a: np.ndarray, cost: np.ndarray, size: np.ndarray, limit: np.ndarray,
     on = on[on != i]
     if not len(on):
         return None
-    # Each UE's cheapest other option that fits now, and what it adds per GHz it frees.
+    # Each UE's cheapest other option that fits now (or, with relief, that a second
+    # eviction makes fit), and what it adds per GHz it frees.
     alt = np.where(size[on] <= room[None, :], cost[on], np.inf)
     alt[:, j] = np.inf
+    if relief is not None:
+        chained = cost[on] + relief.prices(on, size, room)
+        chained[:, j] = np.inf
+        alt = np.minimum(alt, chained)
     added = alt.min(axis=1) - cost[on, j]
     movable = np.isfinite(added)
     if size[on[movable], j].sum() < -room[j]:
@@ -95,22 +149,66 @@ def _room(a: np.ndarray, cost: np.ndarray, size: np.ndarray, limit: np.ndarray,
         here = np.where(size[u] <= room, cost[u], np.inf)
         here[j] = np.inf
         d = int(here.argmin())
-        if not np.isfinite(here[d]):
+        moved = None
+        if relief is not None:
+            moved = _chain(b, cost, size, room, relief, u, j, float(here[d]))
+        if moved is not None:
+            lost += moved - cost[u, j]
+        elif np.isfinite(here[d]):
+            b[u] = d
+            room[d] -= size[u, d]
+            room[j] += size[u, j]
+            lost += here[d] - cost[u, j]
+            out.append(u)
+        else:
             continue
-        b[u] = d
-        room[d] -= size[u, d]
-        room[j] += size[u, j]
-        lost += here[d] - cost[u, j]
-        out.append(u)
         if lost >= gain:
             return None
     if room[j] < 0:
         return None
     # The greedy order can evict more than needed: bring back the dearest first where j
-    # still holds them.
+    # still holds them (not those that went down a chain: their second eviction stays).
     for u in sorted(out, key=lambda u: cost[u, b[u]] - cost[u, j], reverse=True):
         if size[u, j] <= room[j]:
             room[b[u]] += size[u, b[u]]
             room[j] -= size[u, j]
             b[u] = j
     return b
+
+
+def _chain(b: np.ndarray, cost: np.ndarray, size: np.ndarray, room: np.ndarray,
+           relief: _Relief, u: int, j: int, direct: float) -> float | None:
+    """Evictee u (on j) to the full server d that is cheapest once d's own UEs make room
+    for it, when that beats `direct` (its cheapest option that fits as things are): applies
+    the moves to `b` and `room` and returns u's energy there plus what d's evictees add;
+    None (nothing changed) when no chain is cheaper or the rooms have changed too much."""
+    price = cost[u] + relief.prices(np.array([u]), size, room)[0]
+    price[j] = np.inf
+    price[size[u] <= room] = np.inf  # fits already: not a chain
+    d = int(price.argmin())
+    if not price[d] < direct:
+        return None
+    moves, lost, left = [], 0.0, room.copy()
+    left[d] -= size[u, d]
+    for v in relief.order[d].tolist():
+        if left[d] >= 0:
+            break
+        if b[v] != d:
+            continue  # already moved by this room move
+        here = np.where(size[v] <= left, cost[v], np.inf)
+        here[[j, d]] = np.inf
+        e = int(here.argmin())
+        if not np.isfinite(here[e]):
+            continue
+        moves.append((v, e))
+        left[e] -= size[v, e]
+        left[d] += size[v, d]
+        lost += here[e] - cost[v, d]
+    if left[d] < 0 or cost[u, d] + lost >= direct:
+        return None
+    for v, e in moves:
+        b[v] = e
+    b[u] = d
+    left[j] += size[u, j]
+    room[:] = left
+    return float(cost[u, d] + lost)

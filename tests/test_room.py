@@ -118,3 +118,34 @@ def test_descend_reaches_a_tight_optimum_that_only_room_moves_reach():
     assert v_plain > best * (1 + 1e-9)
     _, v = descend(inst, E, start)
     assert v == pytest.approx(best, rel=1e-9)
+
+
+def full_servers_chain() -> mecopt.Instance:
+    """Two 1-GHz servers, both full. UE 0 (0.8 GHz, 10 J locally) reaches server 1 only,
+    which holds UE 1 (0.8 GHz, cannot finish locally); server 2 holds three small UEs (0.3
+    GHz and 0.1 J locally each) and has no room for UE 1. UE 0 gets in only if UE 1 goes to
+    server 2 and all three small UEs go local: a chain of two room moves."""
+    n = 5
+    cycles = np.array([0.8e9, 0.8e9, 0.3e9, 0.3e9, 0.3e9])
+    rate = np.full((n, 2), 1e7)  # t_tx 10 ms: f_min = C
+    rate[0, 1] = 0.0
+    return mecopt.Instance(
+        name="full-servers-chain", data_bits=np.full(n, 1e5), cycles=cycles,
+        local_hz=np.array([1e9, 0.5e9, 1e9, 1e9, 1e9]), tx_power_w=np.full(n, 0.1),
+        local_power_w=np.array([12.5, 1.0, 1 / 3, 1 / 3, 1 / 3]),
+        deadline_s=np.full(n, 1.01), capacity_hz=np.array([1e9, 1e9]), rate_bps=rate)
+
+
+def test_a_chain_of_room_moves_goes_through_a_second_full_server():
+    inst = full_servers_chain()
+    start = np.array([0, 1, 2, 2, 2])
+    assert evaluate(inst, start).feasible
+    # UE 1 has nowhere to go that fits: a single room move cannot take UE 0 in.
+    assert len(room_moves(inst, start, chains=False)) == 0
+    _, v_stuck = descend(inst, E, start, rooms=False)
+    assert v_stuck == pytest.approx(evaluate(inst, start).total_energy_j, rel=1e-9)
+    cand = room_moves(inst, start)
+    assert [list(row) for row in cand] == [[1, 2, 0, 0, 0]]
+    best, v = descend(inst, E, start)
+    assert list(best) == [1, 2, 0, 0, 0]
+    assert v == pytest.approx(brute_force(inst), rel=1e-9)
