@@ -43,8 +43,9 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
        first), combined with moving one UE already on that server to any other option;
     5. for energy, if `rooms`, room moves (mecopt.room): one UE onto a full server where it
        saves energy, and the UEs there that add the least energy per GHz freed to their
-       cheapest other fitting options, as many as it takes (or to another full server
-       that makes room for them the same way);
+       cheapest other fitting options, as many as it takes; where none improves, the
+       same with chains (an evictee may go to another full server that makes room for
+       it the same way);
     6. for latency, if `exchanges`, the exchanges of step 2, last: the graph's latency costs
        are exact only while no deadline binds (where one binds, a second graph with the
        servers' Lagrangian terms proposes chains too), and here each one found is a gain
@@ -127,6 +128,12 @@ class _Descent:
             if len(promising):
                 best = self.best_of(*_ejections(ok, a, ue[promising], opt[promising]))
         if best is None and rooms and self.energy and not self.late():
+            best = _best(self.instance, self.objective,
+                         room_moves(self.instance, a, chains=False), self.value,
+                         self.deadline)[0]
+        if best is None and rooms and self.energy and not self.late():
+            # Chains through a second full server only where single room moves find
+            # nothing: the descent then follows the same path and can only end lower.
             best = _best(self.instance, self.objective, room_moves(self.instance, a),
                          self.value, self.deadline)[0]
         if best is None and exchanges and not self.energy and not self.late():

@@ -64,7 +64,8 @@ def room_moves(instance: Instance, assignment: np.ndarray, *,
     if not len(i_all):
         return np.zeros((0, N), dtype=int)
     pick = np.argsort(-save[i_all, j_all], kind="stable")[:starts]
-    relief = _Relief(a, cost, size, limit, load) if chains else None
+    # With one server there is no second one to chain through.
+    relief = _Relief(a, cost, size, limit, load) if chains and M > 1 else None
     rows = []
     for i, j in zip(i_all[pick].tolist(), j_all[pick].tolist(), strict=True):
         row = _room(a, cost, size, limit, load, i, j, float(save[i, j]), relief)
@@ -130,6 +131,7 @@ def _room(a: np.ndarray, cost: np.ndarray, size: np.ndarray, limit: np.ndarray,
     # eviction makes fit), and what it adds per GHz it frees.
     alt = np.where(size[on] <= room[None, :], cost[on], np.inf)
     alt[:, j] = np.inf
+    chained = None
     if relief is not None:
         chained = cost[on] + relief.prices(on, size, room)
         chained[:, j] = np.inf
@@ -150,8 +152,8 @@ def _room(a: np.ndarray, cost: np.ndarray, size: np.ndarray, limit: np.ndarray,
         here[j] = np.inf
         d = int(here.argmin())
         moved = None
-        if relief is not None:
-            moved = _chain(b, cost, size, room, relief, u, j, float(here[d]))
+        if chained is not None:
+            moved = _chain(b, cost, size, room, relief, u, j, float(here[d]), chained[k])
         if moved is not None:
             lost += moved - cost[u, j]
         elif np.isfinite(here[d]):
@@ -177,14 +179,13 @@ def _room(a: np.ndarray, cost: np.ndarray, size: np.ndarray, limit: np.ndarray,
 
 
 def _chain(b: np.ndarray, cost: np.ndarray, size: np.ndarray, room: np.ndarray,
-           relief: _Relief, u: int, j: int, direct: float) -> float | None:
+           relief: _Relief, u: int, j: int, direct: float, price: np.ndarray) -> float | None:
     """Evictee u (on j) to the full server d that is cheapest once d's own UEs make room
-    for it, when that beats `direct` (its cheapest option that fits as things are): applies
+    for it (`price`: (M+1,) u's energy per option plus that room's, as the eviction
+    began), when that beats `direct` (its cheapest option that fits as things are): applies
     the moves to `b` and `room` and returns u's energy there plus what d's evictees add;
     None (nothing changed) when no chain is cheaper or the rooms have changed too much."""
-    price = cost[u] + relief.prices(np.array([u]), size, room)[0]
-    price[j] = np.inf
-    price[size[u] <= room] = np.inf  # fits already: not a chain
+    price = np.where(size[u] <= room, np.inf, price)  # fits already: not a chain
     d = int(price.argmin())
     if not price[d] < direct:
         return None

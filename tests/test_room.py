@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -149,3 +151,16 @@ def test_a_chain_of_room_moves_goes_through_a_second_full_server():
     best, v = descend(inst, E, start)
     assert list(best) == [1, 2, 0, 0, 0]
     assert v == pytest.approx(brute_force(inst), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_chains_come_after_single_room_moves_and_never_lose(seed, monkeypatch):
+    inst = _random_binding(seed)
+    start, _ = mecopt.construct.greedy_assignment(inst, E)
+    _, v = descend(inst, E, start)
+    single = functools.partial(room_moves, chains=False)
+    monkeypatch.setattr(sys.modules["mecopt.descend"], "room_moves", single)
+    _, v_single = descend(inst, E, start)
+    assert v <= v_single * (1 + 1e-12)
+    if seed == 0:  # here a chain goes further (50.82 J against 50.92 J)
+        assert v < v_single * (1 - 1e-9)
