@@ -82,13 +82,13 @@ class _Relief:
 
     def __init__(self, a: np.ndarray, cost: np.ndarray, size: np.ndarray,
                  limit: np.ndarray, load: np.ndarray) -> None:
-        self.room = limit - load
+        room = limit - load
         self.order: list[np.ndarray] = [np.zeros(0, dtype=int)]
         self.freed: list[np.ndarray] = [np.zeros(0)]
         self.added: list[np.ndarray] = [np.zeros(0)]
         for d in range(1, len(limit)):
             on = np.flatnonzero(a == d)
-            alt = np.where(size[on] <= self.room[None, :], cost[on], np.inf)
+            alt = np.where(size[on] <= room[None, :], cost[on], np.inf)
             alt[:, d] = np.inf
             added = alt.min(axis=1) - cost[on, d]
             keep = np.isfinite(added)
