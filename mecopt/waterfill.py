@@ -78,7 +78,14 @@ def waterfill(instance: Instance, assignment: np.ndarray) -> tuple[np.ndarray, n
         first = np.minimum.reduceat(pos, starts)  # first breakpoint where g(r_k) <= F
         ok = first < len(group)
         k = np.where(ok, first, starts)
-        mu = np.where(ok, (cap[starts] - low_before[k]) / root_from[k], 0.0)
+        # mu from sums over each group's own members: the running sums above span every
+        # group, and taking differences of them loses digits where a small server follows
+        # large ones (a 0.1 GHz server after 1,300 GHz ones was allocated 1.1e-12 over its
+        # capacity, past FIT_TOL). They still place each group's piece.
+        before = np.arange(len(group)) < k[gid]
+        low_before_k = np.add.reduceat(np.where(before, low, 0.0), starts)
+        root_from_k = np.add.reduceat(np.where(before, 0.0, root), starts)
+        mu = np.where(ok, (cap[starts] - low_before_k) / root_from_k, 0.0)
         f = np.maximum(low, mu[gid] * root)
         alloc[p_idx[order], i_idx[order]] = f
         gs = group[starts]
