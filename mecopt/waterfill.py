@@ -76,7 +76,12 @@ def waterfill(instance: Instance, assignment: np.ndarray) -> tuple[np.ndarray, n
         g_at_break = low_before + ratio * root_from  # g(r_k), non-increasing in k
         pos = np.where(fits(g_at_break, cap), np.arange(len(group)), len(group))
         first = np.minimum.reduceat(pos, starts)  # first breakpoint where g(r_k) <= F
-        ok = first < len(group)
+        # Feasible iff the group's own sum of lower bounds fits (g at its last breakpoint),
+        # summed over its members alone as the evaluation sums a server's load: the running
+        # sums differ from it in the last digits where a small server follows large ones.
+        ok = fits(np.add.reduceat(low, starts), cap[starts])
+        last = starts + members - 1
+        first = np.where(ok & (first >= len(group)), last, first)
         k = np.where(ok, first, starts)
         # mu from sums over each group's own members: the running sums above span every
         # group, and taking differences of them loses digits where a small server follows

@@ -188,6 +188,32 @@ def test_waterfill_keeps_a_small_server_after_large_ones_within_its_capacity():
     assert evaluate(inst, a).feasible
 
 
+def test_batch_and_single_agree_on_a_small_full_server_after_large_ones():
+    """The same network (seed 58) with three UEs on the small server, whose minimum
+    allocations exceed its capacity by 5e-13 of it: within FIT_TOL, so it fits. The batch
+    verdict once came from the running sums over every server and said it did not, while
+    `evaluate` sums the server's own load and said it did."""
+    rng = np.random.default_rng(58)
+    n_big, m_big = 400, 6
+    n = n_big + 3
+    cycles = 10 ** rng.uniform(8, 10.5, n)
+    rate = np.zeros((n, m_big + 1))
+    home = rng.integers(0, m_big, n_big)
+    rate[np.arange(n_big), home] = 1e9
+    rate[n_big:, m_big] = 1e9
+    inst = Instance(name="full-small-after-large", data_bits=np.full(n, 1e3), cycles=cycles,
+                    local_hz=np.full(n, 1e8), tx_power_w=np.full(n, 0.1),
+                    local_power_w=np.ones(n), deadline_s=10 ** rng.uniform(-1, 1, n),
+                    capacity_hz=np.ones(m_big + 1), rate_bps=rate)
+    a = np.r_[home + 1, [m_big + 1] * 3]
+    need = inst.f_min[np.arange(n), a - 1]
+    cap = np.bincount(a - 1, weights=need, minlength=m_big + 1) * 1.2
+    cap[m_big] = need[n_big:].sum() * (1 - 5e-13)
+    inst = inst.replace(capacity_hz=cap)
+    assert evaluate(inst, a).feasible
+    assert evaluate_batch(inst, a[None]).feasible[0]
+
+
 def test_batch_agrees_with_single():
     for inst in library("hetero")[:5] + library("tiny"):
         rng = np.random.default_rng(inst.n_ues)
