@@ -156,59 +156,51 @@ def test_waterfill_infeasible_server_gets_f_min():
     np.testing.assert_allclose(alloc, inst.f_min[:, 0])
 
 
-def test_waterfill_keeps_a_small_server_after_large_ones_within_its_capacity():
-    """Six servers of tens to hundreds of GHz hold 400 UEs, a seventh of a few GHz holds two
-    with 13% to spare. The allocation of that last server is computed from the same running
-    sums as the large ones; taking differences of those sums once put it 1.03e-12 over its
-    capacity (past the checker's FIT_TOL: a decision the checker then refused), for seed 77
-    of this draw."""
-    rng = np.random.default_rng(77)
+def small_after_large(seed: int, n_small: int) -> tuple[Instance, np.ndarray, np.ndarray]:
+    """Six servers of tens to hundreds of GHz holding 400 UEs and a seventh holding
+    `n_small`: (instance with unit capacities, the assignment, each UE's f_min there). The
+    caller sets the capacities from the f_min."""
+    rng = np.random.default_rng(seed)
     n_big, m_big = 400, 6
-    n = n_big + 2
+    n = n_big + n_small
     cycles = 10 ** rng.uniform(8, 10.5, n)
     rate = np.zeros((n, m_big + 1))
     home = rng.integers(0, m_big, n_big)
     rate[np.arange(n_big), home] = 1e9
     rate[n_big:, m_big] = 1e9
-    inst = Instance(name="small-after-large", data_bits=np.full(n, 1e3),
-                    cycles=cycles, local_hz=np.full(n, 1e8),
-                    tx_power_w=np.full(n, 0.1), local_power_w=np.ones(n),
-                    deadline_s=10 ** rng.uniform(-1, 1, n), capacity_hz=np.ones(m_big + 1),
-                    rate_bps=rate)
-    a = np.r_[home + 1, [m_big + 1] * 2]
-    need = inst.f_min[np.arange(n), a - 1]
-    cap = np.bincount(a - 1, weights=need, minlength=m_big + 1) * 1.2
-    cap[m_big] = need[n_big:].sum() / 0.87
+    inst = Instance(name="small-after-large", data_bits=np.full(n, 1e3), cycles=cycles,
+                    local_hz=np.full(n, 1e8), tx_power_w=np.full(n, 0.1),
+                    local_power_w=np.ones(n), deadline_s=10 ** rng.uniform(-1, 1, n),
+                    capacity_hz=np.ones(m_big + 1), rate_bps=rate)
+    a = np.r_[home + 1, [m_big + 1] * n_small]
+    return inst, a, inst.f_min[np.arange(n), a - 1]
+
+
+def test_waterfill_keeps_a_small_server_after_large_ones_within_its_capacity():
+    """The small server holds two UEs with 13% to spare. Its allocation is computed from the
+    same running sums as the large ones; taking differences of those sums once put it
+    1.03e-12 over its capacity (past the checker's FIT_TOL: a decision the checker then
+    refused), for seed 77 of this draw."""
+    inst, a, need = small_after_large(77, 2)
+    cap = np.bincount(a - 1, weights=need, minlength=7) * 1.2
+    cap[6] = need[-2:].sum() / 0.87
     inst = inst.replace(capacity_hz=cap)
     alloc, ok = waterfill(inst, a)
     assert ok.all()
-    load = np.bincount(a - 1, weights=alloc, minlength=m_big + 1)
+    load = np.bincount(a - 1, weights=alloc, minlength=7)
     assert (load <= cap * (1 + 1e-14)).all()
-    assert load[m_big] == pytest.approx(cap[m_big], rel=1e-14)  # the spare capacity is used
+    assert load[6] == pytest.approx(cap[6], rel=1e-14)  # the spare capacity is used
     assert evaluate(inst, a).feasible
 
 
 def test_batch_and_single_agree_on_a_small_full_server_after_large_ones():
-    """The same network (seed 58) with three UEs on the small server, whose minimum
-    allocations exceed its capacity by 5e-13 of it: within FIT_TOL, so it fits. The batch
-    verdict once came from the running sums over every server and said it did not, while
-    `evaluate` sums the server's own load and said it did."""
-    rng = np.random.default_rng(58)
-    n_big, m_big = 400, 6
-    n = n_big + 3
-    cycles = 10 ** rng.uniform(8, 10.5, n)
-    rate = np.zeros((n, m_big + 1))
-    home = rng.integers(0, m_big, n_big)
-    rate[np.arange(n_big), home] = 1e9
-    rate[n_big:, m_big] = 1e9
-    inst = Instance(name="full-small-after-large", data_bits=np.full(n, 1e3), cycles=cycles,
-                    local_hz=np.full(n, 1e8), tx_power_w=np.full(n, 0.1),
-                    local_power_w=np.ones(n), deadline_s=10 ** rng.uniform(-1, 1, n),
-                    capacity_hz=np.ones(m_big + 1), rate_bps=rate)
-    a = np.r_[home + 1, [m_big + 1] * 3]
-    need = inst.f_min[np.arange(n), a - 1]
-    cap = np.bincount(a - 1, weights=need, minlength=m_big + 1) * 1.2
-    cap[m_big] = need[n_big:].sum() * (1 - 5e-13)
+    """Seed 58 with three UEs on the small server, whose minimum allocations exceed its
+    capacity by 5e-13 of it: within FIT_TOL, so it fits. The batch verdict once came from
+    the running sums over every server and said it did not, while `evaluate` sums the
+    server's own load and said it did."""
+    inst, a, need = small_after_large(58, 3)
+    cap = np.bincount(a - 1, weights=need, minlength=7) * 1.2
+    cap[6] = need[-3:].sum() * (1 - 5e-13)
     inst = inst.replace(capacity_hz=cap)
     assert evaluate(inst, a).feasible
     assert evaluate_batch(inst, a[None]).feasible[0]
