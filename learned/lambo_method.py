@@ -40,9 +40,10 @@ the decode is better than greedy on latency there. `guard=false` returns the dec
 
 `refine=true` (the default), also only outside the envelope and on at most REFINE_MAX_UES
 UEs: the guard's pick is then improved by the shared local search (mecopt.descend) for at
-most as long as the decode and the guard took (at least REFINE_MIN_S), so the call takes at
-most about twice as long; from a rounding the descent mostly ends at its local optimum well
-before that, and a time limit still bounds it. `extra["value_guard"]` keeps the value
+most max(REFINE_MIN_WORK, REFINE_WORK_PER_UE N) UE evaluations (about what the decode and
+the guard cost; a budget in work, so the answer does not depend on the machine's speed);
+from a rounding the descent mostly ends at its local optimum well before that, and a time
+limit still bounds it. `extra["value_guard"]` keeps the value
 before it, `extra["value_refined"]` the value after. For energy, when the LP relaxation's
 rounding lost the pick, it is descended too and the better kept, as the polish does
 (`extra["refine_start"]` says which start won). With polish=true the polish does this (and
@@ -114,12 +115,15 @@ REFINE_MAX_UES = 4_000
 # gain ejections each order takes about 1 s at 5,000 x 50, where the regret orders' decisions
 # were 5% above the placement order's (hetero, seed 0).
 GUARD_ORDERS_MAX_UES = 4_000
-# refine=true descends from the guard's pick for as long as the decode and the guard took,
-# and at least this long [s]: from a rounding the descent mostly ends at its local optimum
-# well inside that (2-19 rounds, 10 ms-1.8 s, at 300-2,000 UEs), and then the answer does not
-# depend on the machine's speed; the floor keeps it so where a decode is a few milliseconds
-# (a row of a batched pass gets its share of the pass).
-REFINE_MIN_S = 0.1
+# refine=true descends from the guard's pick (and, for energy, from the LP rounding when it
+# lost the pick) for at most max(REFINE_MIN_WORK, REFINE_WORK_PER_UE N) UE evaluations each
+# (mecopt.descend's max_work): a budget in work, not seconds, so the answer is the same on
+# any machine. 2,500 a UE is about what the decode and the guard cost (0.55 s at 1,608 x 58 on
+# a 2-core CPU, where a UE evaluation takes about 150 ns); the floor, about 0.3 s there, lets
+# a descent of a few hundred UEs reach its local optimum (135-218 UEs on 18-53 servers took
+# 0.1-0.5 s for latency).
+REFINE_MIN_WORK = 2_000_000
+REFINE_WORK_PER_UE = 2_500
 IN_ENVELOPE, OUT_OF_ENVELOPE = "lambo-s", "lambo-w"
 
 # threads=0 (auto): a pass of at least this many decodes uses every core when the machine
@@ -341,17 +345,24 @@ def within_guard_cells(instance: Instance) -> bool:
     return instance.n_ues * (instance.n_servers + 1) <= GUARD_LP_CELLS
 
 
+def refine_work(instance: Instance) -> int:
+    """The refinement's budget for each of its descents, in UE evaluations."""
+    return max(REFINE_MIN_WORK, REFINE_WORK_PER_UE * instance.n_ues)
+
+
 def refine_pick(instance: Instance, objective: Objective, row: dict[str, Any], a: np.ndarray,
-                until: float) -> tuple[np.ndarray, float, str]:
-    """refine=true: the guard's pick `a` descended (mecopt.descend) until `until` (a
-    time.perf_counter() value); for energy, when the LP relaxation's rounding lost the pick,
-    the rounding descended too (lp_rounding_start, the polish's rule) and the better kept.
+                deadline: float | None = None) -> tuple[np.ndarray, float, str]:
+    """refine=true: the guard's pick `a` descended (mecopt.descend) for at most
+    refine_work(instance) UE evaluations, or until `deadline` (a time.perf_counter() value);
+    for energy, when the LP relaxation's rounding lost the pick, the rounding descended too
+    with the same budget (lp_rounding_start, the polish's rule) and the better kept.
     Returns (assignment, value, start), start being row["guard"] or GUARD_ROUNDING."""
-    refined, value = descend(instance, objective, a, deadline=until)
+    work = refine_work(instance)
+    refined, value = descend(instance, objective, a, deadline=deadline, max_work=work)
     start = row["guard"]
     rounding = row.get("rounding")  # energy: the LP's, when it lost the pick
     if rounding is not None and start != GUARD_ROUNDING:
-        other = lp_rounding_start(instance, a, until, rounded=rounding)
+        other = lp_rounding_start(instance, a, deadline, rounded=rounding, max_work=work)
         if other is not None and other[1] < value:
             (refined, value), start = other, GUARD_ROUNDING
     return refined, value, start
@@ -400,7 +411,8 @@ class LamboMethod(Method):
                                     "where it beats the decode; inside it, for energy, "
                                     "greedy's decision where it beats the decode"),
         "refine": Option(bool, True, "with the guard: descend from its pick (mecopt.descend) "
-                                     "for at most as long as the decode and the guard took "
+                                     "within a budget of UE evaluations, about what the "
+                                     "decode and the guard cost, the same on any machine "
                                      f"(up to {REFINE_MAX_UES:,} UEs)"),
     }
 
@@ -433,8 +445,7 @@ class LamboMethod(Method):
         start = time.perf_counter()
         deadline = None if time_limit is None else start + time_limit
         row = self._decode([instance], objective, seed)[0]
-        return self._finish_row(instance, objective, row, deadline=deadline, seed=seed,
-                                decode_s=time.perf_counter() - start)
+        return self._finish_row(instance, objective, row, deadline=deadline, seed=seed)
 
     @property
     def batches(self) -> bool:
@@ -468,7 +479,7 @@ class LamboMethod(Method):
                 deadline = None if time_limit is None else begin + time_limit - share
                 try:
                     outcome = self._finish_row(inst, objective, row, deadline=deadline,
-                                               seed=seed, decode_s=share)
+                                               seed=seed)
                 except InputError:
                     raise  # as `_solve` would; solve_many then finds the instance at fault
                 except Exception as exc:
@@ -515,12 +526,10 @@ class LamboMethod(Method):
         return rows
 
     def _finish_row(self, instance: Instance, objective: Objective, row: dict[str, Any], *,
-                    deadline: float | None, seed: int, decode_s: float = 0.0) -> Outcome:
+                    deadline: float | None, seed: int) -> Outcome:
         """A decoded row to an outcome: the guard and its refinement outside the envelope,
         polish and LNS if asked, then the better of the sigmoid head's allocation and
-        water-filling. `decode_s`: the seconds this row's decode took (the refinement's
-        budget, with the guard's)."""
-        begin = time.perf_counter()
+        water-filling."""
         k = self.config["samples"]
         decoding = "greedy" if k == 1 else f"best of {k}"
         # The guard is skipped when the time limit is already spent on the decode.
@@ -557,12 +566,9 @@ class LamboMethod(Method):
             extra.update(guard=row["guard"], value_network=_finite(row["value_network"]))
         if guarded:  # the refinement: outside the envelope only
             now = time.perf_counter()
-            until = now + max(decode_s + (now - begin), REFINE_MIN_S)
-            if deadline is not None:
-                until = min(until, deadline)
             if self.config["refine"] and not self.config["polish"] \
-                    and instance.n_ues <= REFINE_MAX_UES and until > now:
-                refined, value, start = refine_pick(instance, objective, row, a, until)
+                    and instance.n_ues <= REFINE_MAX_UES and (deadline is None or now < deadline):
+                refined, value, start = refine_pick(instance, objective, row, a, deadline)
                 extra.update(value_guard=_finite(row["value"]), value_refined=value,
                              refine_start=start, refine_s=time.perf_counter() - now)
                 if not np.array_equal(refined, a):

@@ -28,7 +28,8 @@ __all__ = ["descend"]
 def descend(instance: Instance, objective: Objective | str, assignment: np.ndarray, *,
             swaps: bool = True, chains: bool = True, exchanges: bool = True,
             rooms: bool = True, deadline: float | None = None,
-            max_rounds: int = 10_000) -> tuple[np.ndarray, float]:
+            max_work: float | None = None, max_rounds: int = 10_000
+            ) -> tuple[np.ndarray, float]:
     """Best-improvement local search from a feasible assignment: (assignment, value).
 
     Each round evaluates a neighbourhood at once with `evaluate_batch` and takes its best
@@ -61,10 +62,13 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     moves that may overload a server and whose bound may beat the current value. None of
     this changes the result (save which of two equal-valued neighbours comes first), only
     the speed (docs/heuristics.md, "The shared repair", has the measurements).
-    It stops at a local optimum, after `max_rounds`, or at `deadline` (a time.perf_counter()
-    value, checked between neighbourhoods and between chunks of one, so a large swap
-    neighbourhood cannot overrun it by more than one chunk), and never returns something
-    worse or infeasible.
+    It stops at a local optimum, after `max_rounds`, at `deadline` (a time.perf_counter()
+    value) or once `max_work` UE evaluations are spent (a neighbour evaluated counts N, one
+    screened _SCREEN_WORK: a budget that, unlike a deadline, gives the same answer on any
+    machine). Both are
+    checked between neighbourhoods and between chunks of one, so a large swap neighbourhood
+    cannot overrun them by more than one chunk. It never returns something worse or
+    infeasible.
     """
     objective = Objective.parse(objective)
     a = np.asarray(assignment, dtype=int).copy()
@@ -72,7 +76,7 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     if not first.feasible[0]:
         raise InputError("assignment: descend needs a feasible starting assignment")
     search = _Descent(instance, objective, a, float(first.value(objective)[0]),
-                      first.allocation_hz[0], deadline)
+                      first.allocation_hz[0], _Budget(deadline, max_work))
     for _ in range(max_rounds):
         if search.late():
             break
@@ -83,12 +87,27 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     return search.a, search.value
 
 
+class _Budget:
+    """When a descent stops: a time.perf_counter() `deadline` and/or `work`, a number of UE
+    evaluations (N per neighbour evaluated)."""
+
+    def __init__(self, deadline: float | None, work: float | None) -> None:
+        self.deadline, self.work, self.spent = deadline, work, 0
+
+    def spend(self, evaluations: int) -> None:
+        self.spent += evaluations
+
+    def over(self) -> bool:
+        return ((self.work is not None and self.spent >= self.work)
+                or (self.deadline is not None and time.perf_counter() >= self.deadline))
+
+
 class _Descent:
     """The state of one `descend`: the current assignment and value, and its neighbourhoods."""
 
     def __init__(self, instance: Instance, objective: Objective, a: np.ndarray, value: float,
-                 allocation: np.ndarray, deadline: float | None) -> None:
-        self.instance, self.objective, self.deadline = instance, objective, deadline
+                 allocation: np.ndarray, budget: _Budget) -> None:
+        self.instance, self.objective, self.budget = instance, objective, budget
         self.a, self.value, self.allocation = a, value, allocation  # allocation: water-filled
         self.ok = instance.option_ok
         self.options = np.arange(self.ok.shape[1])
@@ -96,7 +115,7 @@ class _Descent:
         self.energy = objective is Objective.ENERGY
 
     def late(self) -> bool:
-        return self.deadline is not None and time.perf_counter() >= self.deadline
+        return self.budget.over()
 
     def anchored_bound(self) -> _Bound:
         """The bound, anchored at the current assignment (`_Bound.anchor`, made once per
@@ -130,12 +149,12 @@ class _Descent:
         if best is None and rooms and self.energy and not self.late():
             best = _best(self.instance, self.objective,
                          room_moves(self.instance, a, chains=False), self.value,
-                         self.deadline)[0]
+                         self.budget)[0]
         if best is None and rooms and self.energy and not self.late():
             # Chains through a second full server only where single room moves find
             # nothing: the descent then follows the same path and can only end lower.
             best = _best(self.instance, self.objective, room_moves(self.instance, a),
-                         self.value, self.deadline)[0]
+                         self.value, self.budget)[0]
         if best is None and exchanges and not self.energy and not self.late():
             # Latency's graph costs are exact only while no deadline binds, so its
             # exchanges come last: from a local optimum of the rest, a strict gain.
@@ -157,7 +176,7 @@ class _Descent:
                 more = candidates(self.instance, self.objective, a, combine=True,
                                   lagrangian=(bound.share[:, 1:], bound.binding))
                 cand = np.concatenate([cand, more])
-        return _best(self.instance, self.objective, cand, self.value, self.deadline)[0]
+        return _best(self.instance, self.objective, cand, self.value, self.budget)[0]
 
     def best_of(self, ues: np.ndarray, opts: np.ndarray
                 ) -> tuple[np.ndarray, float, np.ndarray] | None:
@@ -187,9 +206,10 @@ class _Descent:
             u, o = ues[idx], opts[idx]
             if screen is not None:  # only the shortlisted neighbours are built
                 keep = screen.shortlist(u, o, bar)
+                self.budget.spend(len(u) * _SCREEN_WORK)
                 u, o = u[keep], o[keep]
             cand = _apply(a, u, o)
-            found, _ = _best(self.instance, self.objective, cand, bar, self.deadline)
+            found, _ = _best(self.instance, self.objective, cand, bar, self.budget)
             if found is not None:
                 best, bar = found, found[1]
             first, size = first + size, 2 * size
@@ -684,26 +704,32 @@ _SORTED_SCREEN_FROM = 20_000
 # evaluation is cheap and the screen's own work made library descents slower (0.45 s ->
 # 0.7-1.0 s for 24 latency descents), from 300 UEs it makes them 1.2-1.4 times faster.
 _SCREEN_FROM = 200
+# What screening one neighbour costs, in exact UE evaluations (`descend`'s max_work): 3.4-8.7
+# microseconds a neighbour against 150 ns a UE evaluated on latency descents of 573-1,738 UEs.
+_SCREEN_WORK = 30
 
 
 def _best(instance: Instance, objective: Objective, cand: np.ndarray, value: float,
-          deadline: float | None = None
+          budget: _Budget | None = None
           ) -> tuple[tuple[np.ndarray, float, np.ndarray] | None, np.ndarray]:
     """(best, promising): the best feasible candidate if it improves on `value` (relative
     1e-12), as (assignment, value, water-filled allocation), else None; and the indices of
     infeasible candidates whose objective value (with f = f_min on overloaded servers)
     beats `value`, best first, at most _CHAIN_STARTS.
-    Past `deadline` the remaining chunks are skipped (the first is always evaluated)."""
+    Once `budget` is spent the remaining chunks are skipped (the first is always
+    evaluated, and counted)."""
     if not len(cand):
         return None, np.zeros(0, dtype=int)
     target = value - 1e-12 * abs(value)
     best_k, best_v, best_f = -1, target, None
     promising_k, promising_v = [], []
     for start in range(0, len(cand), 2048):  # bounded memory for large swap neighbourhoods
-        if start and deadline is not None and time.perf_counter() >= deadline:
+        if start and budget is not None and budget.over():
             break
         chunk = cand[start:start + 2048]
         batch = evaluate_batch(instance, chunk)
+        if budget is not None:
+            budget.spend(chunk.size)
         raw = batch.value(objective)
         v = np.where(batch.feasible, raw, np.inf)
         k = int(np.argmin(v))

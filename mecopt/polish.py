@@ -176,14 +176,14 @@ def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | Non
 
 
 def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float | None, *,
-                      polish: bool = True, rounded: np.ndarray | None = None
-                      ) -> tuple[np.ndarray, float] | None:
+                      polish: bool = True, rounded: np.ndarray | None = None,
+                      max_work: float | None = None) -> tuple[np.ndarray, float] | None:
     """Energy: the LP relaxation's rounding (mecopt.lns.lp_rounding), descended by
     `mecopt.descend` if `polish`, as (assignment, energy); None when the time is up or no
     feasible rounding is found. `fallback` is a feasible assignment the LP falls back
     to; `deadline` a time.perf_counter() value (None: no limit, the LP still gets at most
     LP_ROUNDING_S); `rounded`, the rounding when the caller has it already (LAMBO's
-    guard), saves the LP."""
+    guard), saves the LP; `max_work` bounds the descent's UE evaluations (`descend`)."""
     left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
     if left <= 0:
         return None
@@ -196,7 +196,7 @@ def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float 
     if rounded is None:
         return None
     if polish:
-        return descend(instance, Objective.ENERGY, rounded, deadline=deadline)
+        return descend(instance, Objective.ENERGY, rounded, deadline=deadline, max_work=max_work)
     return rounded, float(repair(instance, Objective.ENERGY, rounded[None]).value[0])
 
 

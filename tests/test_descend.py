@@ -326,6 +326,24 @@ def test_descend_past_its_deadline_returns_the_start():
         assert descend(inst, objective, start)[1] < value  # there was something to find
 
 
+def test_max_work_stops_the_descent_after_that_many_ue_evaluations():
+    """A budget of UE evaluations: none returns the start, a larger one follows the same path
+    further (never higher), and a large one reaches the local optimum; the same budget gives
+    the same answer every time."""
+    inst = library("hetero")[0]
+    for objective in OBJECTIVES:
+        start = repair(inst, objective, np.zeros(inst.n_ues, dtype=int)).assignment[0]
+        value = evaluate_batch(inst, start[None]).value(objective)[0]
+        optimum = descend(inst, objective, start)[1]
+        budgets = (0, 20 * inst.n_ues, 200 * inst.n_ues, 2_000 * inst.n_ues, 10**12)
+        values = [descend(inst, objective, start, max_work=w)[1] for w in budgets]
+        assert values[0] == value and values[-1] == optimum
+        assert all(b <= a for a, b in zip(values, values[1:], strict=False))
+        assert any(optimum < v < value for v in values[1:-1]), (objective, values)
+        again = descend(inst, objective, start, max_work=budgets[2])
+        assert again[1] == values[2]
+
+
 def test_latency_chain_starts_are_the_best_overloading_moves_of_a_full_evaluation():
     # chain_starts water-fills the overloading moves best bound first and stops once the
     # next bound lies above the _CHAIN_STARTS-th best value found; it must return what
@@ -333,7 +351,7 @@ def test_latency_chain_starts_are_the_best_overloading_moves_of_a_full_evaluatio
     # to values equal within rounding.
     # From greedy's decisions more than _CHAIN_STARTS moves qualify on some instances, so
     # the search stops early there; from their local optima of the moves, fewer.
-    from mecopt.descend import _CHAIN_STARTS, _best, _Descent
+    from mecopt.descend import _CHAIN_STARTS, _best, _Budget, _Descent
 
     latency = mecopt.Objective.LATENCY
     checked = more = 0
@@ -344,7 +362,7 @@ def test_latency_chain_starts_are_the_best_overloading_moves_of_a_full_evaluatio
                                  exchanges=False)[0]):
             batch = evaluate_batch(inst, start[None])
             search = _Descent(inst, latency, start, float(batch.value(latency)[0]),
-                              batch.allocation_hz[0], None)
+                              batch.allocation_hz[0], _Budget(None, None))
             ue, opt = np.nonzero(inst.option_ok
                                  & (np.arange(inst.n_servers + 1)[None] != start[:, None]))
             low = search.bound.of(start, ue[:, None], opt[:, None], overloaded=True)

@@ -498,7 +498,7 @@ def test_the_energy_guard_builds_one_order_above_its_size_limit(monkeypatch):
 def test_refine_descends_from_the_guards_pick(monkeypatch):
     """Outside lambo-s's envelope the default descends from the guard's pick (refine=true):
     on the sparse instance it improves on it under both prompts and says so, within a budget
-    of what the decode and the guard took (at least REFINE_MIN_S) that a time limit caps.
+    of refine_work(instance) UE evaluations, which a time limit's deadline caps too.
     It does not run inside the envelope, with guard=false, with polish (which descends
     anyway) or above REFINE_MAX_UES UEs, whatever GUARD_LP_CELLS says."""
     import mecopt.learned.lambo_method as lm
@@ -506,26 +506,27 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
     budgets = []
     real = lm.descend
 
-    def unbounded(*args, deadline=None, **kwargs):
-        if deadline is not None:  # the polish's descents (no time limit here) have none
-            budgets.append(deadline - time.perf_counter())
-        return real(*args, **kwargs)  # to its local optimum, whatever the machine's speed
+    def recorded(*args, deadline=None, max_work=None, **kwargs):
+        budgets.append((deadline, max_work))
+        return real(*args, deadline=deadline, max_work=max_work, **kwargs)
 
-    monkeypatch.setattr(lm, "descend", unbounded)
+    monkeypatch.setattr(lm, "descend", recorded)
     inst = mecopt.generate("sparse", 100, 10, seed=3)
+    work = lm.refine_work(inst)
+    assert work == max(lm.REFINE_MIN_WORK, lm.REFINE_WORK_PER_UE * inst.n_ues)
     for objective in ("latency", "energy"):
         pick = mecopt.solve(inst, objective, "lambo", refine=False)
         sol = mecopt.solve(inst, objective, "lambo")
-        expected, value = real(inst, objective, pick.assignment)
+        expected, value = real(inst, objective, pick.assignment, max_work=work)
         assert sol.extra["value_guard"] == pytest.approx(pick.objective_value, rel=1e-12)
         assert sol.objective_value == pytest.approx(value, rel=1e-12)
         assert sol.objective_value < pick.objective_value * (1 - 1e-4)
         assert np.array_equal(sol.assignment, expected)
         assert ", then refined by local search: " in sol.message
-    assert len(budgets) == 2 and min(budgets) > 0.5 * lm.REFINE_MIN_S
-    monkeypatch.setattr(lm, "REFINE_MIN_S", 1000.0)
+    assert budgets == [(None, work)] * 2
     mecopt.solve(inst, "energy", "lambo", time_limit=30)
-    assert 0 < budgets[-1] <= 30  # the time limit's deadline caps the budget
+    deadline, max_work = budgets[-1]
+    assert max_work == work and 0 < deadline - time.perf_counter() <= 30  # the limit caps it
     for other in (mecopt.solve(library("paper")[0], "energy", "lambo"),
                   mecopt.solve(inst, "energy", "lambo", guard=False),
                   mecopt.solve(inst, "energy", "lambo", polish=True)):
@@ -534,7 +535,27 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
     assert "value_refined" in mecopt.solve(inst, "energy", "lambo").extra  # no LP, a descent
     monkeypatch.setattr(lm, "REFINE_MAX_UES", inst.n_ues - 1)
     assert "value_refined" not in mecopt.solve(inst, "energy", "lambo").extra  # too large
-    assert len(budgets) == 4
+
+
+def test_refine_gives_the_same_answer_on_a_slower_machine(monkeypatch):
+    """The refinement's budget is work, not seconds: with every evaluation of the shared
+    local search made 20 ms slower (a slow or busy machine), `lambo` without a time limit
+    returns the same decision, where a budget in seconds stopped the descent early."""
+    inst = mecopt.generate("sparse", 100, 10, seed=3)
+    fast = [mecopt.solve(inst, objective, "lambo") for objective in ("latency", "energy")]
+    descend_module = sys.modules["mecopt.descend"]
+    real = descend_module.evaluate_batch
+
+    def slow(*args, **kwargs):
+        time.sleep(0.02)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(descend_module, "evaluate_batch", slow)
+    for objective, before in zip(("latency", "energy"), fast, strict=True):
+        after = mecopt.solve(inst, objective, "lambo")
+        assert np.array_equal(after.assignment, before.assignment)
+        assert after.objective_value == before.objective_value
+        assert after.extra["value_refined"] < after.extra["value_guard"]  # it did descend
 
 
 def test_refine_also_descends_the_lp_rounding_where_it_lost_the_pick(monkeypatch):
@@ -544,7 +565,7 @@ def test_refine_also_descends_the_lp_rounding_where_it_lost_the_pick(monkeypatch
     import mecopt.learned.lambo_method as lm
     from mecopt.lns import lp_rounding
 
-    monkeypatch.setattr(lm, "REFINE_MIN_S", 60.0)  # both descents end at their local optima
+    monkeypatch.setattr(lm, "REFINE_MIN_WORK", 10**12)  # both descents end at their local optima
     inst = mecopt.generate("heavytail", seed=5_000_402)
     pick = mecopt.solve(inst, "energy", "lambo", refine=False)
     assert pick.extra["guard"] == GUARD_WON
