@@ -65,10 +65,9 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     It stops at a local optimum, after `max_rounds`, at `deadline` (a time.perf_counter()
     value) or once `max_work` UE evaluations are spent (a neighbour evaluated counts N, one
     screened _SCREEN_WORK: a budget that, unlike a deadline, gives the same answer on any
-    machine). Both are
-    checked between neighbourhoods and between chunks of one, so a large swap neighbourhood
-    cannot overrun them by more than one chunk. It never returns something worse or
-    infeasible.
+    machine). Both are checked between neighbourhoods and between chunks of one, so a large
+    swap neighbourhood cannot overrun them by more than one chunk. It never returns
+    something worse or infeasible.
     """
     objective = Objective.parse(objective)
     a = np.asarray(assignment, dtype=int).copy()
@@ -89,7 +88,7 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
 
 class _Budget:
     """When a descent stops: a time.perf_counter() `deadline` and/or `work`, a number of UE
-    evaluations (N per neighbour evaluated)."""
+    evaluations (N per neighbour evaluated, _SCREEN_WORK per neighbour screened)."""
 
     def __init__(self, deadline: float | None, work: float | None) -> None:
         self.deadline, self.work, self.spent = deadline, work, 0
