@@ -27,16 +27,17 @@ differs from instance to instance (docs/lambo.md, "The world-trained model").
 
 `guard=true` (the default): for an instance outside lambo-s's training envelope (under auto
 or both), the greedy heuristic's decision (`greedy`'s orders=all: the cheapest construction
-over mecopt.construct.start_orders, about 10 ms at 50 UEs) and a relaxation's rounding (up
-to GUARD_LP_CELLS: for energy the LP relaxation's, mecopt.lns.lp_rounding; for latency the
-Lagrangian dual's, mecopt.polish.latency_rounding) compete with the decode, and the best
-is kept (and polished, with polish). Off the training families a decode can be several
-times the optimum where greedy is within a percent, and the roundings are often far ahead
-of both (docs/lambo.md, "The guard"); `extra["guard"]` says which won and `extra["value_network"]`
-keeps the network's own value. Inside the envelope the guard runs for energy only, with
-greedy's decision in the placement order (a few ms; `guard_with_construction`): its gain
-ejections make it better than the decode on the library's hetero and large energy, while
-the decode is better than greedy on latency there. `guard=false` returns the decode.
+over mecopt.construct.start_orders, about 10 ms at 50 UEs) and a relaxation's rounding (for
+energy the LP relaxation's, mecopt.lns.lp_rounding, up to GUARD_LP_CELLS; for latency the
+Lagrangian dual's, mecopt.polish.latency_rounding, up to GUARD_DUAL_CELLS) compete with the
+decode, and the best is kept (and polished, with polish). Off the training families a
+decode can be several times the optimum where greedy is within a percent, and the roundings
+are often far ahead of both (docs/lambo.md, "The guard"); `extra["guard"]` says which won
+and `extra["value_network"]` keeps the network's own value. Inside the envelope the guard
+runs for energy only, with greedy's decision in the placement order (a few ms;
+`guard_with_construction`): its gain ejections make it better than the decode on the
+library's hetero and large energy, while the decode is better than greedy on latency there.
+`guard=false` returns the decode.
 
 `refine=true` (the default), also only outside the envelope and on at most REFINE_MAX_UES
 UEs: the guard's pick is then improved by the shared local search (mecopt.descend) for at
@@ -104,9 +105,11 @@ GUARD_WON = "greedy heuristic"  # extra["guard"] when the greedy heuristic beat 
 GUARD_ROUNDING = "lp rounding"  # extra["guard"] when the LP relaxation's rounding did
 GUARD_DUAL = "dual rounding"  # extra["guard"] when the Lagrangian dual's rounding did
 # The guard also rounds a relaxation up to this many UE-option cells, N (M + 1): the LP for
-# energy, the Lagrangian dual for latency (2,000 x 40 fits; the LP takes 0.1-0.5 s at
-# 2,000 x 20-40, 3 s at 5,000 x 50).
+# energy (2,000 x 40 fits; the LP takes 0.1-0.5 s at 2,000 x 20-40, 3 s at 5,000 x 50) and
+# the Lagrangian dual for latency, which is cheaper (0.3-1.1 s at 120,000-255,000 cells, from
+# 3,000 x 40 to 5,000 x 50) and there took the default 0.0002-1.2% lower, so it goes further.
 GUARD_LP_CELLS = 100_000
+GUARD_DUAL_CELLS = 500_000
 # refine=true descends up to this many UEs: above it the descent's swap neighbourhood alone
 # holds N (N - 1) / 2 pairs (100 MB at 5,000 UEs). Its moves, N M, are no limit: 948 UEs on
 # 147 servers (140,000 cells) descend in seconds.
@@ -286,10 +289,9 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     GUARD_ROUNDING or GUARD_DUAL) and "value_network" keeps the decode's value (inf when it
     found none). The heuristics: the greedy construction in every order (`greedy`'s
     orders=all; orders after the first are skipped once `deadline` has passed, and for
-    energy above GUARD_ORDERS_MAX_UES UEs) and, on at
-    most GUARD_LP_CELLS cells, for energy the LP relaxation's rounding made feasible
-    (`mecopt.lns.lp_rounding`, kept in "rounding" for the polish's start), for latency the
-    Lagrangian dual's (`mecopt.polish.latency_rounding`)."""
+    energy above GUARD_ORDERS_MAX_UES UEs) and, within_guard_cells, for energy the LP
+    relaxation's rounding made feasible (`mecopt.lns.lp_rounding`, kept in "rounding" for the
+    polish's start), for latency the Lagrangian dual's (`mecopt.polish.latency_rounding`)."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
     orders = start_orders(instance, objective)
     if objective is Objective.ENERGY and instance.n_ues > GUARD_ORDERS_MAX_UES:
@@ -297,7 +299,7 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     candidates = [(GUARD_WON, *cheapest_construction(instance, objective, orders,
                                                      deadline)[:2])]
     left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
-    small = within_guard_cells(instance)
+    small = within_guard_cells(instance, objective)
     if objective is Objective.LATENCY and left > 0 and small:
         rounded = latency_rounding(instance)
         if rounded is not None:
@@ -339,10 +341,11 @@ def _keep_cheaper(out: dict[str, Any], row: dict[str, Any],
     return out
 
 
-def within_guard_cells(instance: Instance) -> bool:
-    """Whether the instance has at most GUARD_LP_CELLS UE-option cells, N (M + 1): where the
-    guard rounds a relaxation."""
-    return instance.n_ues * (instance.n_servers + 1) <= GUARD_LP_CELLS
+def within_guard_cells(instance: Instance, objective: Objective = Objective.ENERGY) -> bool:
+    """Whether the guard rounds a relaxation: the instance has at most GUARD_LP_CELLS
+    (energy) or GUARD_DUAL_CELLS (latency) UE-option cells, N (M + 1)."""
+    limit = GUARD_LP_CELLS if objective is Objective.ENERGY else GUARD_DUAL_CELLS
+    return instance.n_ues * (instance.n_servers + 1) <= limit
 
 
 def refine_work(instance: Instance) -> int:

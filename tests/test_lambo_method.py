@@ -398,11 +398,12 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     assert np.array_equal(together[0].assignment, sol.assignment)
 
 
-def test_guard_keeps_the_dual_rounding_for_latency():
+def test_guard_keeps_the_dual_rounding_for_latency(monkeypatch):
     """The same sparse instance under the latency prompt: the Lagrangian dual's rounding
     (each UE's cheapest option at the dual's capacity prices, repaired) beats the decode
     and the greedy heuristic; the default returns it and says so, and the polish starts
-    from it."""
+    from it. The dual's limit is GUARD_DUAL_CELLS, not the energy LP's GUARD_LP_CELLS."""
+    import mecopt.learned.lambo_method as lm
     from mecopt.polish import latency_rounding
 
     inst = mecopt.generate("sparse", 100, 10, seed=4)
@@ -420,6 +421,12 @@ def test_guard_keeps_the_dual_rounding_for_latency():
     polished = mecopt.solve(inst, "latency", "lambo", polish=True)
     assert polished.extra["polish_start"] == GUARD_DUAL
     assert polished.objective_value <= sol.objective_value
+    cells = inst.n_ues * (inst.n_servers + 1)
+    monkeypatch.setattr(lm, "GUARD_LP_CELLS", cells - 1)
+    assert mecopt.solve(inst, "latency", "lambo", refine=False).extra["guard"] == GUARD_DUAL
+    assert not lm.within_guard_cells(inst, Objective.ENERGY)
+    monkeypatch.setattr(lm, "GUARD_DUAL_CELLS", cells - 1)
+    assert mecopt.solve(inst, "latency", "lambo", refine=False).extra["guard"] != GUARD_DUAL
 
 
 def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
