@@ -44,9 +44,9 @@ UEs: the guard's pick is then improved by the shared local search (mecopt.descen
 most max(REFINE_MIN_WORK, REFINE_WORK_PER_UE N) UE evaluations (about what the decode and
 the guard cost; a budget in work, so the answer does not depend on the machine's speed);
 from a rounding the descent mostly ends at its local optimum well before that, and a time
-limit still bounds it. `extra["value_guard"]` keeps the value
-before it, `extra["value_refined"]` the value after. For energy, when the LP relaxation's
-rounding lost the pick, it is descended too and the better kept, as the polish does
+limit still bounds it. `extra["value_guard"]` keeps the value before it,
+`extra["value_refined"]` the value after. For energy, when the LP relaxation's rounding
+lost the pick, it is descended too and the better kept, as the polish does
 (`extra["refine_start"]` says which start won). With polish=true the polish does this (and
 more) instead.
 
@@ -289,7 +289,7 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     GUARD_ROUNDING or GUARD_DUAL) and "value_network" keeps the decode's value (inf when it
     found none). The heuristics: the greedy construction in every order (`greedy`'s
     orders=all; orders after the first are skipped once `deadline` has passed, and for
-    energy above GUARD_ORDERS_MAX_UES UEs) and, within_guard_cells, for energy the LP
+    energy above GUARD_ORDERS_MAX_UES UEs) and, where within_guard_cells, for energy the LP
     relaxation's rounding made feasible (`mecopt.lns.lp_rounding`, kept in "rounding" for the
     polish's start), for latency the Lagrangian dual's (`mecopt.polish.latency_rounding`)."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
