@@ -544,12 +544,9 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
     assert "value_refined" not in mecopt.solve(inst, "energy", "lambo").extra  # too large
 
 
-def test_refine_gives_the_same_answer_on_a_slower_machine(monkeypatch):
-    """The refinement's budget is work, not seconds: with every evaluation of the shared
-    local search made 20 ms slower (a slow or busy machine), `lambo` without a time limit
-    returns the same decision, where a budget in seconds stopped the descent early."""
-    inst = mecopt.generate("sparse", 100, 10, seed=3)
-    fast = [mecopt.solve(inst, objective, "lambo") for objective in ("latency", "energy")]
+def slow_local_search(monkeypatch) -> None:
+    """Every evaluation of the shared local search (mecopt.descend) 20 ms slower: a slow or
+    busy machine."""
     descend_module = sys.modules["mecopt.descend"]
     real = descend_module.evaluate_batch
 
@@ -558,6 +555,15 @@ def test_refine_gives_the_same_answer_on_a_slower_machine(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(descend_module, "evaluate_batch", slow)
+
+
+def test_refine_gives_the_same_answer_on_a_slower_machine(monkeypatch):
+    """The refinement's budget is work, not seconds: with every evaluation of the shared
+    local search made 20 ms slower (a slow or busy machine), `lambo` without a time limit
+    returns the same decision, where a budget in seconds stopped the descent early."""
+    inst = mecopt.generate("sparse", 100, 10, seed=3)
+    fast = [mecopt.solve(inst, objective, "lambo") for objective in ("latency", "energy")]
+    slow_local_search(monkeypatch)
     for objective, before in zip(("latency", "energy"), fast, strict=True):
         after = mecopt.solve(inst, objective, "lambo")
         assert np.array_equal(after.assignment, before.assignment)
@@ -574,14 +580,7 @@ def test_batched_rows_are_refined_as_they_are_alone(monkeypatch):
              library("paper")[0]]
     objectives = ("latency", "energy")
     alone = {o: [mecopt.solve(inst, o, "lambo") for inst in insts] for o in objectives}
-    descend_module = sys.modules["mecopt.descend"]
-    real = descend_module.evaluate_batch
-
-    def slow(*args, **kwargs):
-        time.sleep(0.02)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(descend_module, "evaluate_batch", slow)
+    slow_local_search(monkeypatch)
     for objective in objectives:
         together = mecopt.solve_many(insts, objective, "lambo")
         assert "value_refined" in together[0].extra
