@@ -733,8 +733,14 @@ class _Search:
                 if self.closed(lower, gap):
                     status = Status.OPTIMAL
                 else:
-                    found = ("time limit reached before the gap closed" if self.best is not None
-                             else "time limit reached before a feasible assignment was found")
+                    # The polish (a local search) may end at its local optimum with time
+                    # left: then the limit is not what stopped the search.
+                    left = self.time_limit - (time.perf_counter() - self.t0)
+                    found = ("time limit reached before a feasible assignment was found"
+                             if self.best is None else
+                             "time limit reached before the gap closed" if left <= MIN_POLISH_S
+                             else f"the gap did not close (the polish ended at its local optimum "
+                                  f"with {left:.1f} s of the time limit left)")
                     message = (f"{found}; the master ({self.master.columns} columns) was solved "
                                f"as an LP only ({term.name}), the rest of the time went to the "
                                "polish")

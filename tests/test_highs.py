@@ -578,6 +578,13 @@ def test_a_large_latency_master_under_a_time_limit_is_solved_as_an_lp(monkeypatc
     assert trivial < sol.bound
     if sol.status == "feasible":
         assert "was solved as an LP only" in sol.message
+    # On hetero-001 the polish ends at its local optimum at once: the message says the gap
+    # did not close, not that the time limit was reached.
+    early = mecopt.solve(mecopt.generate("hetero", seed=1), "latency", "highs", time_limit=30)
+    assert early.status == "feasible" and early.wall_time_s < 20
+    assert early.message.startswith("the gap did not close (the polish ended at its local "
+                                    "optimum with ")
+    assert "time limit reached" not in early.message
     # Under an energy cap there is no polish: the MIP stays the search.
     capped = mecopt.solve(inst, "latency", "highs", time_limit=5,
                           max_energy=2 * sum(exact.energy_j))
