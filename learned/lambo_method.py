@@ -341,7 +341,7 @@ def _keep_cheaper(out: dict[str, Any], row: dict[str, Any],
     return out
 
 
-def within_guard_cells(instance: Instance, objective: Objective = Objective.ENERGY) -> bool:
+def within_guard_cells(instance: Instance, objective: Objective) -> bool:
     """Whether the guard rounds a relaxation: the instance has at most GUARD_LP_CELLS
     (energy) or GUARD_DUAL_CELLS (latency) UE-option cells, N (M + 1)."""
     limit = GUARD_LP_CELLS if objective is Objective.ENERGY else GUARD_DUAL_CELLS
