@@ -533,29 +533,41 @@ class _EnergyLNS:
         instead displaces the UEs that come last in the placement order, whatever their
         move costs: on a cloud-and-edge network (small edge servers, a large cloud behind
         slow links) that sent UEs with costly cloud links to the cloud (61% above the LP
-        bound against 9.7%)."""
+        bound against 9.7%).
+
+        Where no UE on the server has an option that fits, the cheapest per GHz spills onto
+        another of its servers, full or not, whose overload is emptied in turn: where every
+        server binds and the large tasks must offload, the LP's largest shares leave
+        servers that no single move empties. A UE spills at most once and is not moved
+        again after, so this ends."""
         a = want.copy()
         on = a > 0
         load = np.bincount(a[on] - 1, weights=self.weight[on, a[on]], minlength=self.M)
+        spilled = np.zeros(self.N, dtype=bool)
         while True:
             over = np.flatnonzero(~fits(load, self.capacity))
             if not len(over):
                 return a
             j = int(over[np.argmax((load - self.capacity)[over] / self.capacity[over])]) + 1
-            ues = np.flatnonzero(a == j)
+            ues = np.flatnonzero((a == j) & ~spilled)
             ok = self.ok[ues].copy()
             ok[:, j] = False
-            ok[:, 1:] &= fits(self.weight[ues, 1:], (self.capacity - load)[None, :])
-            cost = np.where(ok, self.cost[ues], np.inf)
-            to = cost.argmin(axis=1)
-            extra = (cost[np.arange(len(ues)), to] - self.cost[ues, j]) \
-                / np.maximum(self.weight[ues, j], 1e-12)
-            if not np.isfinite(extra).any():
-                return None
-            k = int(np.argmin(extra))
-            i, dest = int(ues[k]), int(to[k])
+            fit = ok.copy()
+            fit[:, 1:] &= fits(self.weight[ues, 1:], (self.capacity - load)[None, :])
+            per_ghz = np.maximum(self.weight[ues, j], 1e-12)[:, None]
+            extra = (np.where(fit, self.cost[ues], np.inf) - self.cost[ues, j][:, None]) / per_ghz
+            spill = not np.isfinite(extra).any()
+            if spill:  # nothing fits: onto another server (local would have fitted)
+                ok[:, 0] = False
+                extra = (np.where(ok, self.cost[ues], np.inf)
+                         - self.cost[ues, j][:, None]) / per_ghz
+                if not np.isfinite(extra).any():
+                    return None
+            k, dest = np.unravel_index(int(np.argmin(extra)), extra.shape)
+            i, dest = int(ues[k]), int(dest)
             load[j - 1] -= self.weight[i, j]
             a[i] = dest
+            spilled[i] |= spill
             if dest > 0:
                 load[dest - 1] += self.weight[i, dest]
 

@@ -294,3 +294,21 @@ def test_rounding_evicts_the_cheapest_move_per_ghz_from_an_overloaded_server():
     assert value_of(inst, a, "energy") == (True, pytest.approx(0.045))
     rounded = lns.lp_rounding(inst, np.array([1, 2, 2]), time_limit=10.0)
     assert value_of(inst, rounded, "energy") == (True, pytest.approx(0.045))
+
+
+def test_rounding_spills_onto_a_full_server_when_nothing_fits():
+    """Three UEs that must offload; UEs 0 and 1 want server 1, which holds one of them. UE 1
+    reaches only server 1, UE 0 also server 2, where UE 2 leaves no room for it; UE 2 also
+    reaches the empty server 3. No single move empties server 1, so the eviction spills UE 0
+    onto server 2 and then moves UE 2 to server 3."""
+    import mecopt.lns as lns
+
+    rate = np.array([[1e9, 1e9, 0.0], [1e9, 0.0, 0.0], [0.0, 1e9, 1e9]])
+    inst = mecopt.Instance(
+        name="spill", data_bits=np.full(3, 1e6), cycles=np.array([1.2e9, 1.2e9, 1e9]),
+        local_hz=np.full(3, 1e9), tx_power_w=np.ones(3), local_power_w=np.ones(3),
+        deadline_s=np.full(3, 0.5), capacity_hz=np.full(3, 4e9), rate_bps=rate)
+    search = lns._EnergyLNS(inst, np.random.default_rng(0), None, None)
+    a = search._evict(np.array([1, 1, 2]))
+    assert a.tolist() == [2, 1, 3]
+    assert value_of(inst, a, "energy")[0]
