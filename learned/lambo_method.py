@@ -45,10 +45,10 @@ most max(REFINE_MIN_WORK, REFINE_WORK_PER_UE N) UE evaluations (about what the d
 the guard cost; a budget in work, so the answer does not depend on the machine's speed);
 from a rounding the descent mostly ends at its local optimum well before that, and a time
 limit still bounds it. `extra["value_guard"]` keeps the value before it,
-`extra["value_refined"]` the value after. For energy, when the LP relaxation's rounding
-lost the pick, it is descended too and the better kept, as the polish does
-(`extra["refine_start"]` says which start won). With polish=true the polish does this (and
-more) instead.
+`extra["value_refined"]` the value after. When a relaxation's rounding lost the pick (the
+LP's for energy, the dual's for latency), it is descended too and the better kept, as the
+energy polish does (`extra["refine_start"]` says which start won). With polish=true the
+polish does this (and more) instead.
 
 The model is loaded once per (checkpoint, device) and cached, so only the first call in a
 process pays for it. Over many instances (`solve_many`, `mecopt solve` over several:
@@ -104,6 +104,10 @@ BOTH = "both"  # decode with lambo-s and lambo-w, keep the better
 GUARD_WON = "greedy heuristic"  # extra["guard"] when the greedy heuristic beat the decode
 GUARD_ROUNDING = "lp rounding"  # extra["guard"] when the LP relaxation's rounding did
 GUARD_DUAL = "dual rounding"  # extra["guard"] when the Lagrangian dual's rounding did
+# What the messages call each.
+GUARD_KEPT = {GUARD_WON: "the greedy heuristic's decision",
+              GUARD_ROUNDING: "the LP relaxation's rounding",
+              GUARD_DUAL: "the Lagrangian dual's rounding"}
 # The guard also rounds a relaxation up to this many UE-option cells, N (M + 1): the LP for
 # energy (2,000 x 40 fits; the LP takes 0.1-0.5 s at 2,000 x 20-40, 3 s at 5,000 x 50) and
 # the Lagrangian dual for latency, which is cheaper (0.3-1.1 s at 120,000-255,000 cells, from
@@ -118,8 +122,8 @@ REFINE_MAX_UES = 4_000
 # gain ejections each order takes about 1 s at 5,000 x 50, where the regret orders' decisions
 # were 5% above the placement order's (hetero, seed 0).
 GUARD_ORDERS_MAX_UES = 4_000
-# refine=true descends from the guard's pick (and, for energy, from the LP rounding when it
-# lost the pick) for at most max(REFINE_MIN_WORK, REFINE_WORK_PER_UE N) UE evaluations each
+# refine=true descends from the guard's pick (and from a relaxation's rounding when it lost
+# the pick) for at most max(REFINE_MIN_WORK, REFINE_WORK_PER_UE N) UE evaluations each
 # (mecopt.descend's max_work): a budget in work, not seconds, so the answer is the same on
 # any machine. 2,500 a UE is about what the decode and the guard cost (0.55 s at 1,608 x 58 on
 # a 2-core CPU, where a UE evaluation takes about 150 ns); the floor, about 0.3 s there, lets
@@ -290,8 +294,9 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     found none). The heuristics: the greedy construction in every order (`greedy`'s
     orders=all; orders after the first are skipped once `deadline` has passed, and for
     energy above GUARD_ORDERS_MAX_UES UEs) and, where within_guard_cells, for energy the LP
-    relaxation's rounding made feasible (`mecopt.lns.lp_rounding`, kept in "rounding" for the
-    polish's start), for latency the Lagrangian dual's (`mecopt.polish.latency_rounding`)."""
+    relaxation's rounding made feasible (`mecopt.lns.lp_rounding`), for latency the
+    Lagrangian dual's (`mecopt.polish.latency_rounding`), kept in "rounding" for the
+    refinement (and, energy, the polish's start)."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
     orders = start_orders(instance, objective)
     if objective is Objective.ENERGY and instance.n_ues > GUARD_ORDERS_MAX_UES:
@@ -303,6 +308,7 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     if objective is Objective.LATENCY and left > 0 and small:
         rounded = latency_rounding(instance)
         if rounded is not None:
+            out["rounding"] = rounded
             candidates.append((GUARD_DUAL, rounded, evaluate(instance, rounded).value(objective)))
     if objective is Objective.ENERGY and left > 0 and small:
         from mecopt.lns import lp_rounding  # HiGHS only when asked
@@ -357,17 +363,23 @@ def refine_pick(instance: Instance, objective: Objective, row: dict[str, Any], a
                 deadline: float | None = None) -> tuple[np.ndarray, float, str]:
     """refine=true: the guard's pick `a` descended (mecopt.descend) for at most
     refine_work(instance) UE evaluations, or until `deadline` (a time.perf_counter() value);
-    for energy, when the LP relaxation's rounding lost the pick, the rounding descended too
-    with the same budget (lp_rounding_start, the polish's rule) and the better kept.
-    Returns (assignment, value, start), start being row["guard"] or GUARD_ROUNDING."""
+    when a relaxation's rounding lost the pick (row["rounding"]: the LP's for energy,
+    descended by lp_rounding_start as the polish does; the dual's for latency), the
+    rounding descended too with the same budget and the better kept. Returns (assignment,
+    value, start), start being row["guard"], GUARD_ROUNDING or GUARD_DUAL."""
     work = refine_work(instance)
     refined, value = descend(instance, objective, a, deadline=deadline, max_work=work)
     start = row["guard"]
-    rounding = row.get("rounding")  # energy: the LP's, when it lost the pick
-    if rounding is not None and start != GUARD_ROUNDING:
-        other = lp_rounding_start(instance, a, deadline, rounded=rounding, max_work=work)
+    rounding = row.get("rounding")  # the LP's (energy) or the dual's (latency)
+    if rounding is not None and start not in (GUARD_ROUNDING, GUARD_DUAL):
+        if objective is Objective.ENERGY:
+            other, source = lp_rounding_start(instance, a, deadline, rounded=rounding,
+                                              max_work=work), GUARD_ROUNDING
+        else:
+            other, source = descend(instance, objective, rounding, deadline=deadline,
+                                    max_work=work), GUARD_DUAL
         if other is not None and other[1] < value:
-            (refined, value), start = other, GUARD_ROUNDING
+            (refined, value), start = other, source
     return refined, value, start
 
 
@@ -577,8 +589,8 @@ class LamboMethod(Method):
                 if not np.array_equal(refined, a):
                     a, alloc = refined, None
                     then = (", then refined by local search" if start == row["guard"]
-                            else ", then beaten by the LP relaxation's rounding, "
-                                 "refined by local search")
+                            else f", then beaten by {GUARD_KEPT[start]}, refined by local "
+                                 "search")
         rounded = None  # energy polish's start from the LP rounding, descended
         if self.config["polish"]:
             start, value, polished_starts, source = time.perf_counter(), np.inf, 0, None
@@ -587,7 +599,12 @@ class LamboMethod(Method):
             # does not leave it out.
             rounded = lp_rounding_start(instance, a, deadline, rounded=row.get("rounding")) \
                 if objective is Objective.ENERGY else None
-            for s in row["starts"]:  # best decode first, so a deadline keeps the best start
+            starts = row["starts"]
+            if objective is Objective.LATENCY and row.get("rounding") is not None \
+                    and row.get("guard") != GUARD_DUAL:  # the dual's rounding lost the pick
+                starts = [*starts, {"assignment": row["rounding"], "allocation_sigmoid": None,
+                                    "source": GUARD_DUAL}]
+            for s in starts:  # best decode first, so a deadline keeps the best start
                 if rounded is not None and s.get("source") == GUARD_ROUNDING:
                     continue  # the guard's rounding: lp_rounding_start descended it
                 polished, v = descend(instance, objective, s["assignment"], deadline=deadline)
@@ -638,9 +655,7 @@ class LamboMethod(Method):
         message = f"decided by {row['checkpoint']}{then}: {row['outside']}{advice}" \
             if row.get("outside") else ""
         if (guarded or inside) and row["guard"] != "decode":
-            kept = {GUARD_WON: "the greedy heuristic's decision",
-                    GUARD_ROUNDING: "the LP relaxation's rounding",
-                    GUARD_DUAL: "the Lagrangian dual's rounding"}[row["guard"]]
+            kept = GUARD_KEPT[row["guard"]]
             message = f"kept {kept}, better than the decode of {row['checkpoint']}{then}"
             if guarded:
                 message += f": {row['outside']}{advice}"

@@ -378,9 +378,12 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     assert sol.extra["value_network"] == pytest.approx(net.objective_value, rel=1e-9)
     assert sol.message.startswith("kept the greedy heuristic's decision, better than the "
                                   "decode of lambo-w: ")
+    # The polish descends the guard's start and the dual's rounding, which lost the pick
+    # but descends lower here.
     polished = mecopt.solve(inst, "latency", "lambo", polish=True)
-    assert polished.extra["polish_start"] == GUARD_WON  # the guard's start, the best one
-    assert polished.objective_value <= sol.objective_value * (1 + 1e-12)
+    assert polished.extra["polish_start"] == GUARD_DUAL
+    from_pick = mecopt.descend(inst, "latency", sol.assignment)[1]
+    assert polished.objective_value < from_pick <= sol.objective_value * (1 + 1e-12)
     assert polished.extra["value_decoded"] == pytest.approx(net.objective_value, rel=1e-9)
     # Where the decode is better it stays; inside the envelope the guard does not run.
     tight = library("tight")[7]
@@ -610,6 +613,29 @@ def test_refine_also_descends_the_lp_rounding_where_it_lost_the_pick(monkeypatch
     assert sol.objective_value == pytest.approx(rounding_descent, rel=1e-12)
     assert ", then beaten by the LP relaxation's rounding, refined by local search: " \
         in sol.message
+
+
+def test_refine_also_descends_the_dual_rounding_where_it_lost_the_pick(monkeypatch):
+    """Latency, world 100 x 8 seed 0: the guard keeps greedy's decision, but the Lagrangian
+    dual's rounding, descended, ends lower than greedy's decision descended; the refinement
+    keeps the better of the two descents, as it does with the LP's rounding for energy."""
+    import mecopt.learned.lambo_method as lm
+    from mecopt.polish import latency_rounding
+
+    monkeypatch.setattr(lm, "REFINE_MIN_WORK", 10**12)  # both descents end at their local optima
+    inst = mecopt.generate("world", 100, 8, seed=0)
+    pick = mecopt.solve(inst, "latency", "lambo", refine=False)
+    assert pick.extra["guard"] == GUARD_WON
+    sol = mecopt.solve(inst, "latency", "lambo")
+    greedy_descent = mecopt.descend(inst, "latency", pick.assignment)[1]
+    rounding_descent = mecopt.descend(inst, "latency", latency_rounding(inst))[1]
+    assert rounding_descent < greedy_descent
+    assert sol.extra["refine_start"] == GUARD_DUAL
+    assert sol.objective_value == pytest.approx(rounding_descent, rel=1e-12)
+    assert ", then beaten by the Lagrangian dual's rounding, refined by local search: " \
+        in sol.message
+    polished = mecopt.solve(inst, "latency", "lambo", polish=True)  # descends it too
+    assert polished.objective_value <= sol.objective_value * (1 + 1e-12)
 
 
 def test_checkpoint_both_keeps_the_better_of_the_two_networks():
