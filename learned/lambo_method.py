@@ -9,9 +9,10 @@ with exact water-filling; the better feasible one is returned, and both values a
 
 `polish=True` then runs the shared local search (mecopt.descend: moves, swaps, ejection
 chains) from the decoded assignment, inside the time limit, the same polish DE and PG
-apply; for energy also from the LP relaxation's rounding (mecopt.polish.lp_rounding_start), keeping
-the better (`extra["polish_start"]`); the decoded value stays in `extra` so the network's
-own quality is always visible.
+apply; for energy also from the LP relaxation's rounding (mecopt.polish.lp_rounding_start)
+and for latency from the Lagrangian dual's where the guard made it, keeping the better
+(`extra["polish_start"]`); the decoded value stays in `extra` so the network's own quality
+is always visible.
 With `starts=s` (and samples >= s) it polishes the s best distinct decodes and keeps the
 best result: different decodes end in different local optima (docs/lambo.md, "Polish
 against DE"). `lns=S` then runs the shared large-neighbourhood search (mecopt.lns) for S

@@ -557,7 +557,7 @@ class _EnergyLNS:
             per_ghz = np.maximum(self.weight[ues, j], 1e-12)[:, None]
             extra = (np.where(fit, self.cost[ues], np.inf) - self.cost[ues, j][:, None]) / per_ghz
             spill = not np.isfinite(extra).any()
-            if spill:  # nothing fits: onto another server (local would have fitted)
+            if spill:  # nothing fits, so none of them can run locally: onto another server
                 ok[:, 0] = False
                 extra = (np.where(ok, self.cost[ues], np.inf)
                          - self.cost[ues, j][:, None]) / per_ghz
