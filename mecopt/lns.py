@@ -554,13 +554,14 @@ class _EnergyLNS:
             ok[:, j] = False
             fit = ok.copy()
             fit[:, 1:] &= fits(self.weight[ues, 1:], (self.capacity - load)[None, :])
-            per_ghz = np.maximum(self.weight[ues, j], 1e-12)[:, None]
-            extra = (np.where(fit, self.cost[ues], np.inf) - self.cost[ues, j][:, None]) / per_ghz
+            # Energy each move adds per GHz it frees on server j.
+            per_ghz = (self.cost[ues] - self.cost[ues, j][:, None]) \
+                / np.maximum(self.weight[ues, j], 1e-12)[:, None]
+            extra = np.where(fit, per_ghz, np.inf)
             spill = not np.isfinite(extra).any()
             if spill:  # nothing fits, so none of them can run locally: onto another server
                 ok[:, 0] = False
-                extra = (np.where(ok, self.cost[ues], np.inf)
-                         - self.cost[ues, j][:, None]) / per_ghz
+                extra = np.where(ok, per_ghz, np.inf)
                 if not np.isfinite(extra).any():
                     return None
             k, dest = np.unravel_index(int(np.argmin(extra)), extra.shape)
