@@ -13,7 +13,9 @@ A room move takes a UE i to a server j where it saves energy but does not fit, a
 UEs on j to their cheapest other option that fits (local where it meets their deadline,
 another server with room, or the room that i leaves), the least energy added per GHz
 freed first, until i fits; then the evictees that turned out not to be needed return, the
-dearest first. Where every server is full an evictee may have nowhere to go that fits:
+dearest first. When that order leaves i without room (an evictee with one destination
+finds it taken by one that had a choice), the evictees with the fewest options that fit go
+first. Where every server is full an evictee may have nowhere to go that fits:
 with `chains` it may go to another full server d, whose own UEs then leave the same way
 (to options that fit, the least energy per GHz first) until it fits there, when that
 costs less than its cheapest fitting option: a chain of two room moves, priced from the
@@ -140,10 +142,31 @@ def _room(a: np.ndarray, cost: np.ndarray, size: np.ndarray, limit: np.ndarray,
     movable = np.isfinite(added)
     if size[on[movable], j].sum() < -room[j]:
         return None  # not even every movable UE makes room
+    per_ghz = np.where(movable, added / size[on, j], np.inf)
+    cheapest = np.argsort(per_ghz, kind="stable")
+    b = _evict(a, cost, size, room.copy(), on, cheapest, movable, chained, relief, i, j, gain)
+    if b is None:
+        # The cheapest-per-GHz order can fill the room an evictee with a single
+        # destination needs (the others had a choice): the evictees with the fewest options
+        # that fit go first then.
+        choices = np.where(movable, np.isfinite(alt).sum(axis=1), alt.shape[1])  # last: none
+        scarce = np.lexsort((per_ghz, choices))
+        if not np.array_equal(scarce, cheapest):
+            b = _evict(a, cost, size, room, on, scarce, movable, chained, relief, i, j, gain)
+    return b
+
+
+def _evict(a: np.ndarray, cost: np.ndarray, size: np.ndarray, room: np.ndarray,
+           on: np.ndarray, order: np.ndarray, movable: np.ndarray, chained: np.ndarray | None,
+           relief: _Relief | None, i: int, j: int, gain: float) -> np.ndarray | None:
+    """`_room`'s evictions from j in `order` (indices into `on`, j's other UEs), each to its
+    cheapest option that fits as the earlier ones left the rooms `room` (changed in place),
+    or down a chain, until i fits: the assignment, or None when that costs at least `gain`
+    or the room is not made."""
     b = a.copy()
     b[i] = j
     out, lost = [], 0.0
-    for k in np.argsort(np.where(movable, added / size[on, j], np.inf), kind="stable"):
+    for k in order:
         if room[j] >= 0 or not movable[k]:
             break
         u = int(on[k])

@@ -164,3 +164,26 @@ def test_chains_come_after_single_room_moves_and_never_lose(seed, monkeypatch):
     assert v <= v_single * (1 + 1e-12)
     if seed == 0:  # here a chain goes further (50.82 J against 50.92 J)
         assert v < v_single * (1 - 1e-9)
+
+
+def test_room_moves_evict_the_ue_with_one_destination_first_when_the_cheap_order_fails():
+    """UE 0 (10 J locally) needs the whole 1-GHz server 1, which holds A and B (0.4 GHz
+    each). Server 2 has room for one of them. A costs less per GHz freed to move there
+    (2 mJ against B's 3 mJ), but B must offload and reaches only servers 1 and 2, while A
+    can also run locally (1 J). Cheapest first, A takes server 2's room and B is stuck; the
+    fallback order (fewest destinations first) sends B to server 2 and A local."""
+    n = 3
+    rate = np.array([[1e7, 0.0], [1e7, 5e6], [1e7, 1e5 / 0.03]])  # t_tx 10, 20, 30 ms
+    inst = mecopt.Instance(
+        name="scarce-first", data_bits=np.full(n, 1e5), cycles=np.array([0.8e9, 0.4e9, 0.4e9]),
+        local_hz=np.array([1e9, 1e9, 0.3e9]), tx_power_w=np.full(n, 0.1),
+        local_power_w=np.array([12.5, 2.5, 1.0]), deadline_s=np.full(n, 1.01),
+        capacity_hz=np.array([1e9, 0.5e9]), rate_bps=rate)
+    start = np.array([0, 1, 1])
+    assert evaluate(inst, start).feasible
+    assert not inst.local_ok[2] and inst.local_ok[1]
+    cand = room_moves(inst, start)
+    assert [list(row) for row in cand] == [[1, 0, 2]]
+    best, v = descend(inst, E, start)
+    assert list(best) == [1, 0, 2]
+    assert v == pytest.approx(brute_force(inst), rel=1e-9)
