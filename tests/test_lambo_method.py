@@ -505,6 +505,35 @@ def test_the_energy_guard_builds_one_order_above_its_size_limit(monkeypatch):
                     (Objective.LATENCY, len(lm.start_orders(inst, "latency")))]
 
 
+def test_the_guard_builds_greedys_first_order_when_the_decode_spent_the_time_limit(
+        monkeypatch):
+    """A decode that spends the whole time limit (a slow or busy machine) still meets the
+    guard: greedy in its first order only, no relaxation's rounding, no refinement, and
+    greedy's decision kept where it beats the decode (sparse 100 x 10, energy)."""
+    import mecopt.construct as construct
+    import mecopt.learned.lambo_method as lm
+    import mecopt.lns as lns
+
+    built, rounded = [], []
+    real = construct.greedy_assignment
+
+    def spy(*args, **kwargs):
+        built.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(construct, "greedy_assignment", spy)
+    monkeypatch.setattr(lns, "lp_rounding", lambda *a, **k: rounded.append(1))
+    inst = mecopt.generate("sparse", 100, 10, seed=3)  # outside the envelope
+    assert len(lm.start_orders(inst, "energy")) > 1
+    sol = mecopt.solve(inst, "energy", "lambo", time_limit=1e-6)
+    assert len(built) == 1 and not rounded
+    assert sol.feasible and sol.extra["guard"] == lm.GUARD_WON
+    assert "value_refined" not in sol.extra
+    first = lm.cheapest_construction(inst, "energy", lm.start_orders(inst, "energy")[:1])[1]
+    assert sol.objective_value == pytest.approx(first, rel=1e-12)
+    assert sol.objective_value < sol.extra["value_network"]
+
+
 def test_refine_descends_from_the_guards_pick(monkeypatch):
     """Outside lambo-s's envelope the default descends from the guard's pick (refine=true):
     on the sparse instance it improves on it under both prompts and says so, within a budget
