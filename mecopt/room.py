@@ -13,14 +13,14 @@ A room move takes a UE i to a server j where it saves energy but does not fit, a
 UEs on j to their cheapest other option that fits (local where it meets their deadline,
 another server with room, or the room that i leaves), the least energy added per GHz
 freed first, until i fits; then the evictees that turned out not to be needed return, the
-dearest first. When that order leaves i without room (an evictee with one destination
-finds it taken by one that had a choice), the evictees with the fewest options that fit go
-first. Where every server is full an evictee may have nowhere to go that fits:
-with `chains` it may go to another full server d, whose own UEs then leave the same way
-(to options that fit, the least energy per GHz first) until it fits there, when that
-costs less than its cheapest fitting option: a chain of two room moves, priced from the
-start's rooms (`_Relief`). A move is a candidate when the energy i saves is more than the
-evictees (and theirs) add.
+dearest first. When that order does not make the room for less than i saves (an evictee
+with one destination finds it taken by one that had a choice), the evictees with the
+fewest options that fit go first. Where every server is full an evictee may have nowhere
+to go that fits: with `chains` it may go to another full server d, whose own UEs then
+leave the same way (to options that fit, the least energy per GHz first) until it fits
+there, when that costs less than its cheapest fitting option: a chain of two room moves,
+priced from the start's rooms (`_Relief`). A move is a candidate when the energy i saves
+is more than the evictees (and theirs) add.
 Candidates are built for the ROOM_STARTS most promising (i, j) (the largest saving) and
 returned as whole assignments for the caller to evaluate exactly (`evaluate_batch`), so
 nothing is applied that the feasibility checker has not accepted.
