@@ -560,7 +560,6 @@ class _EnergyLNS:
             extra = np.where(fit, per_ghz, np.inf)
             spill = not np.isfinite(extra).any()
             if spill:  # nothing fits, so none of them can run locally: onto another server
-                ok[:, 0] = False
                 extra = np.where(ok, per_ghz, np.inf)
                 if not np.isfinite(extra).any():
                     return None
