@@ -72,6 +72,7 @@ from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.learned import check_checkpoint, load_cached
+from mecopt.learned.deadline import DecodeTimeout
 from mecopt.learned.threads import torch_threads
 from mecopt.method import Method, Option, Outcome, failure
 from mecopt.objective import Objective
@@ -186,7 +187,8 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
                      samples: int = 1, seed: int = 0, checkpoint: str = "",
                      device: str = "cpu", threads: int | None = 0,
                      temperature: float = 1.0, keep: int = 1,
-                     doubt: bool = False) -> list[dict[str, Any]]:
+                     doubt: bool = False,
+                     deadline: float | None = None) -> list[dict[str, Any]]:
     """Decode a batch of (instance, objective) rows in one pass.
 
     Returns per row: "assignment" (the best decode by water-filled value), "value"
@@ -204,24 +206,39 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
     the option it chose (LNS frees the UEs the model was least sure of first).
     `threads`: torch CPU threads while decoding, restored afterwards (None = leave as is;
     0 = auto, see decode_threads: one thread for a few rows, all cores for many).
+    `deadline` (a time.perf_counter() value): a pass that reaches it stops (DecodeTimeout,
+    checked at every step). When the first pass stops, every row comes back with no
+    assignment and "timed_out" True. The reordered pass is left out when less time is left
+    than the first pass took, and a reordered pass that stops leaves the repair's completion.
     """
     from mecopt.learned.features import decoding_order
 
+    began = time.perf_counter()
     with torch_threads(None if threads is None
                        else decode_threads(threads, len(instances) * samples)):
-        decoded = _decode_pass(instances, objectives, samples=samples, seed=seed,
-                               checkpoint=checkpoint, device=device, temperature=temperature,
-                               keep=keep, doubt=doubt, threads=threads)
+        try:
+            decoded = _decode_pass(instances, objectives, samples=samples, seed=seed,
+                                   checkpoint=checkpoint, device=device,
+                                   temperature=temperature, keep=keep, doubt=doubt,
+                                   threads=threads, deadline=deadline)
+        except DecodeTimeout:
+            return [{"assignment": None, "value": float("inf"), "allocation_sigmoid": None,
+                     "starts": [], "timed_out": True} for _ in instances]
         stuck = [b for b, (starts, _) in enumerate(decoded) if not starts]
         # Decoding again helps only a row whose must-offload UEs were not decided first already.
         order = load_cached("lambo", checkpoint, device)[0].cfg.energy_order
         redo = [b for b in stuck if not np.array_equal(
             decoding_order(instances[b], objectives[b], energy_order=order),
             decoding_order(instances[b], objectives[b], offload_first=True, energy_order=order))]
-        if redo:
-            again = _decode_pass([instances[b] for b in redo], [objectives[b] for b in redo],
-                                 checkpoint=checkpoint, device=device, doubt=doubt,
-                                 offload_first=True, threads=threads)
+        now = time.perf_counter()
+        if redo and (deadline is None or deadline - now > now - began):
+            try:
+                again = _decode_pass([instances[b] for b in redo],
+                                     [objectives[b] for b in redo], checkpoint=checkpoint,
+                                     device=device, doubt=doubt, offload_first=True,
+                                     threads=threads, deadline=deadline)
+            except DecodeTimeout:
+                again = [([], None)] * len(redo)
             for b, (starts, _) in zip(redo, again, strict=True):
                 decoded[b] = ([{**s, "reordered": True} for s in starts], decoded[b][1])
     rows = []
@@ -240,12 +257,13 @@ def decode_instances(instances: list[Instance], objectives: list[Objective], *,
 def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samples: int = 1,
                  seed: int = 0, checkpoint: str, device: str, temperature: float = 1.0,
                  keep: int = 1, doubt: bool, offload_first: bool = False,
-                 threads: int | None = None
+                 threads: int | None = None, deadline: float | None = None
                  ) -> list[tuple[list[dict[str, Any]], np.ndarray]]:
     """One batched rollout. Per row: its `keep` best distinct feasible decodes (a list,
     empty when every decode met a dead end; see decode_instances) and its greedy decode
     (the assignment as decoded, for the repair). `threads` as decode_instances's: with 0
-    (auto) the encoder gets its own count (decode_threads with the pass's tokens)."""
+    (auto) the encoder gets its own count (decode_threads with the pass's tokens).
+    Raises DecodeTimeout when the rollout reaches `deadline`."""
     import torch
 
     from mecopt.learned.features import make_batch
@@ -261,7 +279,8 @@ def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samp
         how = Sampling(temperature, gen, greedy_first=True) if samples > 1 else Greedy()
         encoder = None if threads != 0 else decode_threads(
             0, len(instances) * samples, tokens=len(instances) * (1 + batch.order.shape[1]))
-        run = rollout(model, batch, how, samples=samples, stats=doubt, encoder_threads=encoder)
+        run = rollout(model, batch, how, samples=samples, stats=doubt, encoder_threads=encoder,
+                      deadline=deadline)
     assignment, value = run.assignment.cpu().numpy(), costs(batch, run)[0]
     unsure = (1.0 - run.step_log_prob.exp()).cpu().numpy() if doubt else None
     allocation = spare_share_allocation(batch, run)
@@ -460,7 +479,7 @@ class LamboMethod(Method):
     def _solve(self, instance, objective, *, time_limit, seed):
         start = time.perf_counter()
         deadline = None if time_limit is None else start + time_limit
-        row = self._decode([instance], objective, seed)[0]
+        row = self._decode([instance], objective, seed, deadline)[0]
         return self._finish_row(instance, objective, row, deadline=deadline, seed=seed)
 
     @property
@@ -481,7 +500,9 @@ class LamboMethod(Method):
             group = [instances[i] for i in chunk]
             start = time.perf_counter()
             try:
-                rows = self._decode(group, objective, seed)
+                # Each row's share of the pass counts against its limit (as below).
+                rows = self._decode(group, objective, seed, None if time_limit is None
+                                    else start + time_limit * len(group))
             except InputError:
                 raise
             except Exception:
@@ -503,26 +524,31 @@ class LamboMethod(Method):
                 timed[i] = (outcome, share + time.perf_counter() - begin)
         return [timed[i] for i in range(len(instances))]
 
-    def _decode(self, instances: list[Instance], objective: Objective,
-                seed: int) -> list[dict[str, Any]]:
+    def _decode(self, instances: list[Instance], objective: Objective, seed: int,
+                deadline: float | None = None) -> list[dict[str, Any]]:
         """decode_instances per checkpoint (with auto, each instance's own; with both, the
-        better of the two shipped networks' decodes); each row also gets "checkpoint" and,
-        for an instance outside lambo-s's training envelope under auto or both, "outside"
-        (why)."""
+        better of the two shipped networks' decodes), stopping at `deadline`; each row also
+        gets "checkpoint" and, for an instance outside lambo-s's training envelope under
+        auto or both, "outside" (why)."""
         which = self.config["checkpoint"]
         if which == BOTH:
             why = [auto_checkpoint(inst)[1] for inst in instances]
             per = [self._decode_with(instances, objective, seed,
-                                     [(name, w) for w in why])
+                                     [(name, w) for w in why], deadline)
                    for name in (IN_ENVELOPE, OUT_OF_ENVELOPE)]
-            # A dead end (no assignment) has value inf; a tie keeps lambo-s.
-            return [min(pair, key=lambda row: row["value"]) for pair in zip(*per, strict=True)]
+            # A dead end (no assignment) has value inf; a tie keeps lambo-s. With neither
+            # decision, the row timed out if either decode did.
+            rows = [min(pair, key=lambda row: row["value"]) for pair in zip(*per, strict=True)]
+            return [{**row, "timed_out": row["assignment"] is None
+                     and any(other.get("timed_out") for other in pair)}
+                    for row, pair in zip(rows, zip(*per, strict=True), strict=True)]
         chosen = [auto_checkpoint(inst) for inst in instances] if which == AUTO \
             else [(which, None)] * len(instances)
-        return self._decode_with(instances, objective, seed, chosen)
+        return self._decode_with(instances, objective, seed, chosen, deadline)
 
     def _decode_with(self, instances: list[Instance], objective: Objective, seed: int,
-                     chosen: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+                     chosen: list[tuple[str, str | None]],
+                     deadline: float | None = None) -> list[dict[str, Any]]:
         """decode_instances with each instance's (checkpoint, why outside) of `chosen`."""
         rows: list[dict[str, Any]] = [{} for _ in instances]
         for name in dict.fromkeys(c for c, _ in chosen):
@@ -533,6 +559,7 @@ class LamboMethod(Method):
                                      threads=self.config["threads"],
                                      temperature=self.config["temperature"],
                                      keep=self.config["starts"],  # starts > 1 needs polish
+                                     deadline=deadline,
                                      doubt=self.config["lns"] > 0 or (
                                          objective is Objective.ENERGY  # the rounds' weights
                                          and self.config["polish"]
@@ -552,16 +579,24 @@ class LamboMethod(Method):
         # machine): past the deadline it builds greedy's first order only, tenths of a second
         # at 2,000 UEs, where the decode alone can be far off (2.5 times greedy's energy on a
         # 1,360 x 154 draw whose decode, with the cores shared, took the whole 10 s limit).
-        guarded = self.config["guard"] and bool(row.get("outside"))
+        # A decode stopped at the deadline has nothing, so the guard's decision is the answer.
+        timed_out = bool(row.get("timed_out"))
+        guarded = self.config["guard"] and (bool(row.get("outside")) or timed_out)
         if guarded:
             row = guard_with_heuristics(instance, objective, row, deadline)
         # Inside the envelope (auto or both), energy only: the decode beats greedy on
         # latency there.
-        inside = (self.config["guard"] and not row.get("outside")
+        inside = (self.config["guard"] and not guarded
                   and self.config["checkpoint"] in (AUTO, BOTH)
                   and objective is Objective.ENERGY)
         if inside:
             row = guard_with_construction(instance, objective, row)
+        if row["assignment"] is None and timed_out:
+            return Outcome(None, status=Status.TIMEOUT,
+                           message=f"lambo: the decode ({decoding}) of {instance.n_ues} UEs "
+                                   "did not finish within the time limit"
+                                   + (", and the greedy heuristic found no decision"
+                                      if guarded else " (guard=false: no greedy fallback)"))
         if row["assignment"] is None:
             return Outcome(None, status=Status.NO_SOLUTION,
                            message=f"lambo: every decode ({decoding}) reached a UE with no "
@@ -576,6 +611,7 @@ class LamboMethod(Method):
         then = ""  # said in the message when the refinement moved the guard's pick
         extra: dict[str, Any] = {"decoding": decoding, "reordered": bool(row.get("reordered")),
                                  "repaired": bool(row.get("repaired")),
+                                 "decode_timed_out": timed_out,
                                  "checkpoint": row.get("checkpoint")}
         if row.get("outside"):
             extra["outside_training"] = row["outside"]
@@ -656,7 +692,10 @@ class LamboMethod(Method):
         advice = "" if self.config["polish"] else OUTSIDE_ADVICE
         message = f"decided by {row['checkpoint']}{then}: {row['outside']}{advice}" \
             if row.get("outside") else ""
-        if (guarded or inside) and row["guard"] != "decode":
+        if timed_out:
+            message = (f"kept {GUARD_KEPT[row['guard']]}{then}: the decode of "
+                       f"{row['checkpoint']} did not finish within the time limit")
+        elif (guarded or inside) and row["guard"] != "decode":
             kept = GUARD_KEPT[row["guard"]]
             message = f"kept {kept}, better than the decode of {row['checkpoint']}{then}"
             if guarded:

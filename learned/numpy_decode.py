@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mecopt.learned.deadline import check_deadline
 from mecopt.learned.env import OffloadEnv
 from mecopt.learned.model import DecoderCache, Lambo
 from mecopt.learned.strategies import Strategy
@@ -100,14 +101,15 @@ def _affine(x: np.ndarray, params: tuple) -> np.ndarray:
 def numpy_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache, ue_prompt_s: torch.Tensor,
                pool: torch.Tensor, key_static_s: torch.Tensor, w_dynamic: torch.Tensor,
                stats: bool = False, strategy: Strategy | None = None,
-               samples: int = 1) -> Decoded:
+               samples: int = 1, deadline: float | None = None) -> Decoded:
     """rollout's loop in numpy, with `strategy` (None: Greedy, whose argmax runs in numpy;
     another strategy's `choose` gets torch views of the step's arrays), `samples` decodes
     per batch row and `stats` as rollout's (the log-probabilities and entropies). The other
     inputs are rollout's, prepared before its loop: ue_prompt_s (R, N, d) each step's
     encoder output plus the prompt; pool (R, 1, K) the MEC pooling weights; key_static_s
     (R, N, K, d_head) the option keys' static part; w_dynamic (d_head, 6) the key layer's
-    dynamic columns."""
+    dynamic columns. Raises DecodeTimeout at a step that starts past `deadline` (a
+    time.perf_counter() value)."""
     cfg = model.cfg
     d, h = cfg.d_model, cfg.n_heads
     dh = d // h
@@ -142,6 +144,7 @@ def numpy_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache, ue_prompt_s: 
     step_logp, entropy = np.zeros((R, N), np.float32), np.zeros(R, np.float32)
     raw, mec_raw = np.empty((R, K, 6)), np.empty((R, K, 4))  # the features before scaling
     for t in range(N):
+        check_deadline(deadline)
         f_min, live = f_min_s[:, t], live_s[:, t]
         # OffloadEnv.blocked
         blocked = barred_s[:, t] | (load + f_min > e.cap_fit)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from mecopt.evaluation import evaluate_batch
+from mecopt.learned.deadline import check_deadline
 from mecopt.learned.env import DYNAMIC_COLUMNS, STATIC_COLUMNS, OffloadEnv
 from mecopt.learned.features import Batch
 from mecopt.learned.model import DecoderCache, Lambo, MECEmbedding
@@ -45,7 +46,8 @@ class Rollout:
 
 def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
             samples: int = 1, stats: bool = True,
-            encoder_threads: int | None = None, loop: str = "auto") -> Rollout:
+            encoder_threads: int | None = None, loop: str = "auto",
+            deadline: float | None = None) -> Rollout:
     """Decode every batch row `samples` times with `strategy` (default: Greedy()).
 
     stats=False skips what only training and ALEF read (log_prob, step_log_prob and
@@ -56,9 +58,13 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     pass splits over cores where the steps' small operations do not.
     `loop`: "torch", "numpy" (numpy_decode.py: without gradients only), or "auto", numpy
     where it is faster (numpy_decode.runs_in_numpy); both make the same decisions.
+    `deadline`: a time.perf_counter() value; the rollout raises DecodeTimeout when it is
+    reached before the last step (checked after the encoder and at every step, so a decode
+    of thousands of UEs on a busy machine keeps a solve's time limit).
     """
     strategy = Greedy() if strategy is None else strategy
     enc, prompt = _encode(model, batch, encoder_threads)  # (B, 1+N, d), (B, d)
+    check_deadline(deadline)
     value = model.value(enc, batch.ue_mask)  # (B,)
     env = OffloadEnv(batch, samples)
     rows = env.rows
@@ -73,11 +79,11 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
     if loop == "numpy" or loop == "auto" and runs_in_numpy(model, R, dev):
         actions, states, keys, feasible, step_logp, entropy = numpy_loop(
             model, env, cache, ue_prompt_s, pool, key_static_s, w_dynamic, stats,
-            None if isinstance(strategy, Greedy) else strategy, samples)
+            None if isinstance(strategy, Greedy) else strategy, samples, deadline)
     else:
         actions, states, keys, step_logp, entropy = _decode_loop(
             model, env, cache, strategy, samples, stats, ue_prompt_s, pool, key_static_s,
-            w_dynamic)
+            w_dynamic, deadline)
         feasible = env.feasible()
     # The sigmoid head does not feed back into the rollout, so it runs once on every step.
     share = model.share(states, keys)  # (R, N)
@@ -89,10 +95,11 @@ def rollout(model: Lambo, batch: Batch, strategy: Strategy | None = None, *,
 
 def _decode_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache, strategy: Strategy,
                  samples: int, stats: bool, ue_prompt_s: torch.Tensor, pool: torch.Tensor,
-                 key_static_s: torch.Tensor, w_dynamic: torch.Tensor
-                 ) -> tuple[torch.Tensor, ...]:
+                 key_static_s: torch.Tensor, w_dynamic: torch.Tensor,
+                 deadline: float | None = None) -> tuple[torch.Tensor, ...]:
     """rollout's steps in torch: (actions (R, N) by step, decoder states (R, N, d), chosen
-    keys (R, N, d), step log-probabilities (R, N) (zeros without stats), entropy (R,))."""
+    keys (R, N, d), step log-probabilities (R, N) (zeros without stats), entropy (R,)).
+    Raises DecodeTimeout at a step that starts past `deadline`."""
     R = len(env.rows)
     ar = torch.arange(R, device=env.rows.device)
     strategy.start(samples, env.order)
@@ -101,6 +108,7 @@ def _decode_loop(model: Lambo, env: OffloadEnv, cache: DecoderCache, strategy: S
     prev_key = model.start.expand(R, -1)
     per_step = zip(env.steps(), key_static_s.unbind(1), ue_prompt_s.unbind(1), strict=True)
     for t, (step, key_static, ue_prompt) in enumerate(per_step):
+        check_deadline(deadline)
         blocked = env.blocked(step)
         dynamic, mec = env.observe(step, blocked)
         x = model.decoder_input(ue_prompt, MECEmbedding.pooled(mec, pool, cache.mec_net),

@@ -507,21 +507,24 @@ def test_the_energy_guard_builds_one_order_above_its_size_limit(monkeypatch):
 
 def test_the_guard_builds_greedys_first_order_when_the_decode_spent_the_time_limit(
         monkeypatch):
-    """A decode that spends the whole time limit (a slow or busy machine) still meets the
-    guard: greedy in its first order only, no relaxation's rounding, no refinement, and
-    greedy's decision kept where it beats the decode (sparse 100 x 10, energy)."""
+    """A decode that spends the whole time limit (a slow or busy machine; here it finishes
+    past the deadline, as its last steps or the repair can) still meets the guard: greedy
+    in its first order only, no relaxation's rounding, no refinement, and greedy's decision
+    kept where it beats the decode (sparse 100 x 10, energy)."""
     import mecopt.construct as construct
     import mecopt.learned.lambo_method as lm
     import mecopt.lns as lns
 
     built, rounded = [], []
-    real = construct.greedy_assignment
+    real, decode = construct.greedy_assignment, lm.decode_instances
 
     def spy(*args, **kwargs):
         built.append(1)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(construct, "greedy_assignment", spy)
+    monkeypatch.setattr(lm, "decode_instances",
+                        lambda *a, deadline=None, **k: decode(*a, deadline=None, **k))
     monkeypatch.setattr(lns, "lp_rounding", lambda *a, **k: rounded.append(1))
     inst = mecopt.generate("sparse", 100, 10, seed=3)  # outside the envelope
     assert len(lm.start_orders(inst, "energy")) > 1
@@ -532,6 +535,54 @@ def test_the_guard_builds_greedys_first_order_when_the_decode_spent_the_time_lim
     first = lm.cheapest_construction(inst, "energy", lm.start_orders(inst, "energy")[:1])[1]
     assert sol.objective_value == pytest.approx(first, rel=1e-12)
     assert sol.objective_value < sol.extra["value_network"]
+    assert not sol.extra["decode_timed_out"]
+
+
+def test_the_decode_stops_at_the_time_limit_and_the_guard_answers():
+    """A time limit the decode cannot meet stops it at the deadline (checked at every
+    step, in the torch and the numpy loop); the guard's greedy decision is then the answer
+    and the message says so, and with guard=false the status is timeout, not no_solution.
+    Batched solves stop the same way."""
+    import mecopt.learned.lambo_method as lm
+    from mecopt.learned.deadline import DecodeTimeout
+
+    inst = mecopt.generate("hetero", 60, 4, seed=5)
+    for loop in ("torch", "numpy"):
+        with pytest.raises(DecodeTimeout):
+            _rollout_with_deadline(inst, loop, time.perf_counter())
+    assert _rollout_with_deadline(inst, "numpy", time.perf_counter() + 60).feasible.all()
+    rows = lm.decode_instances([inst, inst], [Objective.LATENCY, Objective.ENERGY],
+                               deadline=time.perf_counter())
+    assert all(r["timed_out"] and r["assignment"] is None for r in rows)
+    assert not lm.decode_instances([inst], [Objective.LATENCY],
+                                   deadline=time.perf_counter() + 60)[0].get("timed_out")
+    for objective in ("latency", "energy"):
+        sol = mecopt.solve(inst, objective, "lambo", time_limit=1e-6)
+        assert sol.feasible and sol.extra["decode_timed_out"]
+        assert sol.extra["guard"] == lm.GUARD_WON
+        assert "did not finish within the time limit" in sol.message
+        first = lm.cheapest_construction(inst, objective,
+                                         lm.start_orders(inst, objective)[:1])[1]
+        assert sol.objective_value == pytest.approx(first, rel=1e-12)
+        off = mecopt.solve(inst, objective, "lambo", time_limit=1e-6, guard=False)
+        assert off.status == "timeout" and "guard=false" in off.message
+    for sol in mecopt.solve_many([inst] * 3, "latency", "lambo", time_limit=1e-6):
+        assert sol.feasible and sol.extra["decode_timed_out"]
+    both = mecopt.solve(inst, "latency", "lambo", time_limit=1e-6, checkpoint="both")
+    assert both.feasible and both.extra["decode_timed_out"]
+
+
+def _rollout_with_deadline(inst, loop, deadline):
+    """The shipped network's greedy rollout of `inst` (latency) with `loop` and
+    `deadline`."""
+    from mecopt.learned import load_cached
+    from mecopt.learned.features import make_batch
+    from mecopt.learned.rollout import rollout
+
+    model, _ = load_cached("lambo", "", "cpu")
+    batch = make_batch([inst], [Objective.LATENCY], energy_order=model.cfg.energy_order)
+    with torch.inference_mode():
+        return rollout(model, batch, stats=False, loop=loop, deadline=deadline)
 
 
 def test_refine_descends_from_the_guards_pick(monkeypatch):
