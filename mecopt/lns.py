@@ -141,7 +141,8 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
             free: int | None = None, use_descend: bool = True, whole: bool = True,
             latency_solver: LatencySolver | None = None,
             polished_rounding: np.ndarray | None = None, tabu: bool = True,
-            stall_rounds: int | None = None) -> tuple[np.ndarray, float]:
+            stall_rounds: int | None = None,
+            whole_after_stall: bool = False) -> tuple[np.ndarray, float]:
     """Large-neighbourhood search from a feasible assignment: (assignment, value).
 
     instance, objective: the problem; assignment: (N,) a feasible start (0 = local, j =
@@ -170,6 +171,9 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
         start meets the LP relaxation's bound.
     stall_rounds: stop after this many rounds in a row (a round frees one set of each
         kind) improve nothing (default: no such stop, only the time limit).
+    whole_after_stall: energy only: when `stall_rounds` stops the rounds with time left,
+        HiGHS gets the whole instance (up to WHOLE_MAX_COLUMNS columns) from the best
+        decision for the rest of the time.
 
     Returns the best assignment found and its objective value (mean latency [s] or total
     energy [J], as `evaluate_batch` computes it); never worse than the start.
@@ -178,7 +182,8 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
         instance, objective, assignment, time_limit=time_limit, seed=seed, weights=weights,
         sub_time_limit=sub_time_limit, max_steps=max_steps, free=free,
         use_descend=use_descend, whole=whole, latency_solver=latency_solver,
-        polished_rounding=polished_rounding, tabu=tabu, stall_rounds=stall_rounds)
+        polished_rounding=polished_rounding, tabu=tabu, stall_rounds=stall_rounds,
+        whole_after_stall=whole_after_stall)
     return a, _value
 
 
@@ -189,7 +194,7 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
                        free: int | None = None, use_descend: bool = True,
                        whole: bool = True, latency_solver: LatencySolver | None = None,
                        polished_rounding: np.ndarray | None = None, tabu: bool = True,
-                       stall_rounds: int | None = None
+                       stall_rounds: int | None = None, whole_after_stall: bool = False
                        ) -> tuple[np.ndarray, float, Stats]:
     """`improve`, also returning what it did (`Stats`)."""
     t0 = time.perf_counter()
@@ -244,6 +249,12 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
             idle_rounds = idle_rounds + 1 if best.value >= round_start else 0
             round_start = best.value
             if stall_rounds is not None and idle_rounds >= stall_rounds:
+                if whole_after_stall and objective is Objective.ENERGY \
+                        and search.columns <= WHOLE_MAX_COLUMNS and best.left() > 0:
+                    if improved_since_descent:
+                        best.polish()
+                    improved_since_descent = _step(best, search, "whole", np.arange(N),
+                                                   best.left())
                 break
             continue
         if _step(best, search, kind, ues, min(sub_time_limit, max(best.left(), 0.01))):

@@ -193,6 +193,26 @@ def test_stall_rounds_end_the_search_before_its_time_limit():
     assert capped.steps == stats.steps + 3
 
 
+def test_whole_after_stall_gives_highs_the_rest_of_the_time():
+    """Once the rounds stall with time left, whole_after_stall hands HiGHS the whole
+    instance from the best decision: on tight 120 x 5 the rounds' sets of 12 UEs stall
+    after one round, in tenths of a second, and HiGHS then finds a lower energy and proves
+    it optimal."""
+    inst = mecopt.generate("tight", n_ues=120, n_servers=5, seed=1)
+    start, _ = greedy_assignment(inst, Objective.ENERGY)
+    kw = dict(time_limit=60.0, seed=0, free=12, sub_time_limit=1.0, whole=False, tabu=False,
+              stall_rounds=1)
+    _, alone, rounds = improve_with_stats(inst, "energy", start, **kw)
+    a, value, stats = improve_with_stats(inst, "energy", start, whole_after_stall=True, **kw)
+    assert not rounds.proven and stats.proven
+    assert stats.wall_s < 30.0  # ended by the proof, not by the clock
+    assert value < alone * (1 - 1e-4)
+    assert value_of(inst, a, "energy") == (True, pytest.approx(value, rel=1e-12))
+    exact = mecopt.solve(inst, "energy", method="highs")
+    assert exact.status == "optimal"
+    assert value == pytest.approx(exact.objective_value, rel=1e-6)
+
+
 def test_weights_steer_the_freed_sets_and_are_checked():
     inst = hetero("hetero-000")
     start = random_start(inst, 1)

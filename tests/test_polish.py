@@ -98,6 +98,7 @@ def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch)
     assert not seen and "polish_lns_s" not in off.extra
     on = mecopt.solve(inst, "energy", method="lambo", polish=True)
     assert seen[0]["stall_rounds"] == POLISH_LNS_STALL and seen[0]["tabu"] is False
+    assert seen[0]["whole_after_stall"] is False  # no time limit: rounds only
     assert seen[0]["weights"] is not None  # the policy's doubt steers the freed sets,
     assert on.extra["guard"] != "decode"  # whichever start won the guard
     assert on.extra["polish_lns_s"] >= 0
@@ -108,6 +109,10 @@ def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch)
     assert off.objective_value > exact.objective_value * 1.01
     latency = mecopt.solve(inst, "latency", method="lambo", polish=True)
     assert "polish_lns_s" not in latency.extra and len(seen) == 1  # energy only
+    # With a time limit, HiGHS gets the whole instance for what the stalled rounds leave.
+    limited = mecopt.solve(inst, "energy", method="lambo", polish=True, time_limit=30)
+    assert seen[1]["whole_after_stall"] is True
+    assert limited.objective_value == pytest.approx(exact.objective_value, rel=1e-6)
 
 
 def test_methods_answer_optimal_where_their_lns_proves_it():
