@@ -70,7 +70,7 @@ from mecopt.construct import cheapest_construction, placement_order, start_order
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
-from mecopt.instance import Instance
+from mecopt.instance import Instance, usable_options
 from mecopt.learned import check_checkpoint, load_cached
 from mecopt.learned.deadline import DecodeTimeout
 from mecopt.learned.threads import torch_threads
@@ -110,10 +110,14 @@ GUARD_DUAL = "dual rounding"  # extra["guard"] when the Lagrangian dual's roundi
 GUARD_KEPT = {GUARD_WON: "the greedy heuristic's decision",
               GUARD_ROUNDING: "the LP relaxation's rounding",
               GUARD_DUAL: "the Lagrangian dual's rounding"}
-# The guard also rounds a relaxation up to this many UE-option cells, N (M + 1): the LP for
-# energy (2,000 x 40 fits; the LP takes 0.1-0.5 s at 2,000 x 20-40, 3 s at 5,000 x 50) and
-# the Lagrangian dual for latency, which is cheaper (0.3-1.1 s at 120,000-255,000 cells, from
-# 3,000 x 40 to 5,000 x 50) and there took the default 0.0002-1.2% lower, so it goes further.
+# The guard also rounds a relaxation up to this many UE-option cells: the LP for energy up to
+# GUARD_LP_CELLS cells N (M + 1) (2,000 x 40 fits; the LP takes 0.1-0.5 s at 2,000 x 20-40,
+# 3 s at 5,000 x 50), and the Lagrangian dual for latency up to GUARD_DUAL_CELLS usable
+# (UE, option) pairs, the only ones its price evaluations touch: it is cheaper (the dual
+# 0.14-0.37 s at 123,000-255,000 pairs, from 3,000 x 40 to 5,000 x 50) and there took the
+# default 0.0002-1.2% lower, so it goes further. On sparse reach, 1,800-1,875 UEs reaching
+# about 5 of 317-396 servers each (10,000 pairs, 570,000-720,000 cells; the dual 0.05 s), it
+# took the default's latency 2.0-3.9% lower for 2.4-3.4 s more of its refinement.
 GUARD_LP_CELLS = 100_000
 GUARD_DUAL_CELLS = 500_000
 # refine=true descends up to this many UEs: above it the descent's swap neighbourhood alone
@@ -368,10 +372,12 @@ def _keep_cheaper(out: dict[str, Any], row: dict[str, Any],
 
 
 def within_guard_cells(instance: Instance, objective: Objective) -> bool:
-    """Whether the guard rounds a relaxation: the instance has at most GUARD_LP_CELLS
-    (energy) or GUARD_DUAL_CELLS (latency) UE-option cells, N (M + 1)."""
-    limit = GUARD_LP_CELLS if objective is Objective.ENERGY else GUARD_DUAL_CELLS
-    return instance.n_ues * (instance.n_servers + 1) <= limit
+    """Whether the guard rounds a relaxation: the instance has at most GUARD_LP_CELLS UE-option
+    cells, N (M + 1) (energy), or GUARD_DUAL_CELLS usable (UE, option) pairs (latency: the
+    dual's price evaluations touch only those, mecopt.bounds)."""
+    if objective is Objective.ENERGY:
+        return instance.n_ues * (instance.n_servers + 1) <= GUARD_LP_CELLS
+    return int(usable_options(instance).sum()) <= GUARD_DUAL_CELLS
 
 
 def refine_work(instance: Instance) -> int:

@@ -405,8 +405,11 @@ def test_guard_keeps_the_dual_rounding_for_latency(monkeypatch):
     """The same sparse instance under the latency prompt: the Lagrangian dual's rounding
     (each UE's cheapest option at the dual's capacity prices, repaired) beats the decode
     and the greedy heuristic; the default returns it and says so, and the polish starts
-    from it. The dual's limit is GUARD_DUAL_CELLS, not the energy LP's GUARD_LP_CELLS."""
+    from it. The dual's limit is GUARD_DUAL_CELLS, not the energy LP's GUARD_LP_CELLS, and
+    it counts the usable (UE, option) pairs, which the dual's price evaluations touch, not
+    N (M + 1)."""
     import mecopt.learned.lambo_method as lm
+    from mecopt.instance import usable_options
     from mecopt.polish import latency_rounding
 
     inst = mecopt.generate("sparse", 100, 10, seed=4)
@@ -428,7 +431,11 @@ def test_guard_keeps_the_dual_rounding_for_latency(monkeypatch):
     monkeypatch.setattr(lm, "GUARD_LP_CELLS", cells - 1)
     assert mecopt.solve(inst, "latency", "lambo", refine=False).extra["guard"] == GUARD_DUAL
     assert not lm.within_guard_cells(inst, Objective.ENERGY)
+    pairs = int(usable_options(inst).sum())
+    assert pairs < cells - 1  # sparse reach
     monkeypatch.setattr(lm, "GUARD_DUAL_CELLS", cells - 1)
+    assert mecopt.solve(inst, "latency", "lambo", refine=False).extra["guard"] == GUARD_DUAL
+    monkeypatch.setattr(lm, "GUARD_DUAL_CELLS", pairs - 1)
     assert mecopt.solve(inst, "latency", "lambo", refine=False).extra["guard"] != GUARD_DUAL
 
 
