@@ -668,9 +668,12 @@ class LamboMethod(Method):
                 if v < value:
                     a, value, alloc = crossed, v, None
             if objective is Objective.ENERGY and self.config["lns_polish"]:
+                # With `lns` asked for after the polish, the time left is LNS's (which
+                # gives HiGHS the whole instance first itself).
                 found, v, rounds = lns_polish(instance, a, deadline, seed=seed, weights=doubt,
                                               polished_rounding=None if rounded is None
-                                              else rounded[0])
+                                              else rounded[0],
+                                              whole_after_stall=not self.config["lns"])
                 if not np.array_equal(found, a):
                     a, value, alloc = found, v, None
                 extra.update(rounds)

@@ -162,14 +162,16 @@ def tabu_polish(instance: Instance, assignment: np.ndarray, value: float,
 
 def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | None, *,
                seed: int = 0, weights: np.ndarray | None = None,
-               polished_rounding: np.ndarray | None = None
+               polished_rounding: np.ndarray | None = None, whole_after_stall: bool = True
                ) -> tuple[np.ndarray, float | None, dict[str, Any]]:
     """Energy: LNS rounds (mecopt.lns.improve, without its tabu phase and its whole-instance
     step, which are bounded by time) from a feasible polished `assignment` until
     POLISH_LNS_STALL rounds in a row improve nothing, within `deadline` (a
-    time.perf_counter() value or None); `weights` (per UE, e.g. the policy's doubt) add the
-    freed sets drawn by them. Returns the decision (never worse), its energy (None when no
-    time was left to run) and what the rounds did, for the solution's extra."""
+    time.perf_counter() value or None); then, with a deadline and `whole_after_stall`,
+    HiGHS on the whole instance for the time left (POLISH_WHOLE_AFTER_STALL). `weights`
+    (per UE, e.g. the policy's doubt) add the freed sets drawn by them. Returns the
+    decision (never worse), its energy (None when no time was left to run) and what the
+    rounds did, for the solution's extra."""
     limit = _seconds_left(math.inf, deadline)
     if limit <= 0:
         return assignment, None, {}
@@ -180,7 +182,7 @@ def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | Non
                                      whole=False, tabu=False, stall_rounds=POLISH_LNS_STALL,
                                      polished_rounding=polished_rounding,
                                      whole_after_stall=POLISH_WHOLE_AFTER_STALL
-                                     and deadline is not None)
+                                     and whole_after_stall and deadline is not None)
     return a, value, {"polish_lns_s": stats.wall_s, "polish_lns_rounds": stats.rounds,
                       "polish_lns_accepted": stats.accepted, **_proof(stats, "polish_lns_proven")}
 

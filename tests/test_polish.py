@@ -112,6 +112,9 @@ def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch)
     # With a time limit, HiGHS gets the whole instance for what the stalled rounds leave.
     limited = mecopt.solve(inst, "energy", method="lambo", polish=True, time_limit=30)
     assert seen[1]["whole_after_stall"] is True
+    # ... unless `lns` is to have the time left.
+    mecopt.solve(inst, "energy", method="lambo", polish=True, lns=1, time_limit=30)
+    assert seen[2]["whole_after_stall"] is False
     assert limited.objective_value == pytest.approx(exact.objective_value, rel=1e-6)
 
 
