@@ -328,13 +328,14 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     candidates = [(GUARD_WON, *cheapest_construction(instance, objective, orders,
                                                      deadline)[:2])]
     left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
-    small = within_guard_cells(instance, objective)
-    if objective is Objective.LATENCY and left > 0 and small:
+    # Past the deadline neither rounding runs (and the cells need not be counted).
+    small = left > 0 and within_guard_cells(instance, objective)
+    if objective is Objective.LATENCY and small:
         rounded = latency_rounding(instance)
         if rounded is not None:
             out["rounding"] = rounded
             candidates.append((GUARD_DUAL, rounded, evaluate(instance, rounded).value(objective)))
-    if objective is Objective.ENERGY and left > 0 and small:
+    if objective is Objective.ENERGY and small:
         from mecopt.lns import lp_rounding  # HiGHS only when asked
 
         fallback = candidates[0][1] if candidates[0][1] is not None else row["assignment"]
@@ -544,10 +545,12 @@ class LamboMethod(Method):
                    for name in (IN_ENVELOPE, OUT_OF_ENVELOPE)]
             # A dead end (no assignment) has value inf; a tie keeps lambo-s. With neither
             # decision, the row timed out if either decode did.
-            rows = [min(pair, key=lambda row: row["value"]) for pair in zip(*per, strict=True)]
-            return [{**row, "timed_out": row["assignment"] is None
-                     and any(other.get("timed_out") for other in pair)}
-                    for row, pair in zip(rows, zip(*per, strict=True), strict=True)]
+            rows = []
+            for pair in zip(*per, strict=True):
+                row = min(pair, key=lambda r: r["value"])
+                rows.append({**row, "timed_out": row["assignment"] is None
+                             and any(r.get("timed_out") for r in pair)})
+            return rows
         chosen = [auto_checkpoint(inst) for inst in instances] if which == AUTO \
             else [(which, None)] * len(instances)
         return self._decode_with(instances, objective, seed, chosen, deadline)

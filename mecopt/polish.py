@@ -58,14 +58,6 @@ POLISH_TABU_RUNS = 4
 # no sub-problem hits its limit the answer does not depend on the machine's speed.
 POLISH_LNS_STALL = 2
 POLISH_LNS_SUB_S = 0.2
-# Under a time limit, rounds that stall with time left hand the rest of it to HiGHS on the
-# whole instance (at most mecopt.lns.WHOLE_MAX_COLUMNS columns), from the best decision: on
-# a stadium-like draw (578 x 21, every server 99% full) the rounds stopped 2.2% above HiGHS's
-# 10 s answer at 5.6 s, and the whole instance then went 0.2% below it. Side by side on 103
-# energy draws of 14 kinds (10 s, two runs), where the rounds stalled early the mean gap to
-# the best known went 0.27 -> 0.13% and 0.31 -> 0.19% (development), 0.069 -> 0.053% and
-# 0.051 -> 0.034% (held aside) (docs/notes/2026-12-06-decode-deadline-and-whole-tail.md).
-POLISH_WHOLE_AFTER_STALL = True
 
 LP_START_OPTION = Option(bool, True, "energy: also start from the LP relaxation's rounding "
                                      "(mecopt.polish.lp_rounding_start)")
@@ -168,10 +160,17 @@ def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | Non
     step, which are bounded by time) from a feasible polished `assignment` until
     POLISH_LNS_STALL rounds in a row improve nothing, within `deadline` (a
     time.perf_counter() value or None); then, with a deadline and `whole_after_stall`,
-    HiGHS on the whole instance for the time left (POLISH_WHOLE_AFTER_STALL). `weights`
-    (per UE, e.g. the policy's doubt) add the freed sets drawn by them. Returns the
-    decision (never worse), its energy (None when no time was left to run) and what the
-    rounds did, for the solution's extra."""
+    HiGHS on the whole instance for the time left (mecopt.lns `whole_after_stall`).
+    `weights` (per UE, e.g. the policy's doubt) add the freed sets drawn by them. Returns
+    the decision (never worse), its energy (None when no time was left to run) and what the
+    rounds did, for the solution's extra.
+
+    The tail after the rounds: on a stadium-like draw (578 x 21, every server 99% full) the
+    rounds stopped 2.2% above HiGHS's 10 s answer at 5.6 s, and the whole instance then went
+    0.2% below it. Side by side on 103 energy draws of 14 kinds (10 s, two runs), where the
+    rounds stalled early the mean gap to the best known went 0.27 -> 0.13% and 0.31 ->
+    0.19% (development), 0.069 -> 0.053% and 0.051 -> 0.034% (held aside)
+    (docs/notes/2026-12-06-decode-deadline-and-whole-tail.md)."""
     limit = _seconds_left(math.inf, deadline)
     if limit <= 0:
         return assignment, None, {}
@@ -181,8 +180,8 @@ def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | Non
                                      seed=seed, weights=weights, sub_time_limit=POLISH_LNS_SUB_S,
                                      whole=False, tabu=False, stall_rounds=POLISH_LNS_STALL,
                                      polished_rounding=polished_rounding,
-                                     whole_after_stall=POLISH_WHOLE_AFTER_STALL
-                                     and whole_after_stall and deadline is not None)
+                                     whole_after_stall=whole_after_stall
+                                     and deadline is not None)
     return a, value, {"polish_lns_s": stats.wall_s, "polish_lns_rounds": stats.rounds,
                       "polish_lns_accepted": stats.accepted, **_proof(stats, "polish_lns_proven")}
 
