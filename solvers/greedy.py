@@ -18,7 +18,9 @@ deadlines, f_min, still sum to at most its capacity). Feasibility comes first:
   binds, a UE placed late would otherwise run locally at many times a server's energy);
 - if that fails, the decision is built again from a feasible anchor (the UEs that must
   offload packed onto the servers by mecopt.packing's search, or else a small HiGHS MILP),
-  each UE moved to its greedy choice where it fits.
+  each UE moved to its greedy choice where it fits; for energy also in the same order with
+  each option priced at its energy plus its capacity at the LP relaxation's prices, and
+  the cheaper decision kept.
 
 Marginal costs (mecopt.construct.marginal_cost, shared with the repair, mecopt.repair):
 - latency: local t_loc, or t_tx + ((S_j + sqrt C_i)^2 - S_j^2) / F_j, where S_j is the sum of

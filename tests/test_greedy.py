@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -143,11 +145,42 @@ def test_no_solution_names_its_dead_end_and_is_not_infeasible(monkeypatch):
     inst = needs_ejection(2)
     monkeypatch.setattr(construct, "_eject", lambda *args, **kwargs: None)
     monkeypatch.setattr(construct, "anchor", lambda instance, objective=None: None)
+    monkeypatch.setattr(construct, "_capacity_price", lambda instance, e: None)
     a, why = greedy_assignment(inst, "energy")
     assert a is None and why.startswith("greedy: UE 2 found no room")
     sol = mecopt.solve(inst, "energy", "greedy")
     assert sol.status == mecopt.Status.NO_SOLUTION
     assert "greedy: UE 2 found no room" in sol.message
+
+
+def test_a_stuck_energy_sweep_is_built_again_at_the_lp_capacity_prices(monkeypatch):
+    """A hot spot (23 UEs, 5 servers, drawn like runs of 1,000 UEs where most UEs reach one
+    crowded server fast and others slowly): placing the UEs that must offload on their
+    cheapest servers fills the crowded one, and a later one finds no room even after
+    ejections, and so does the sweep without gain ejections. Priced at the energy LP's
+    capacity duals, the sweep gets through, 10.8% above the optimum, where the rescue from
+    the anchor is 2.44 times the optimum."""
+    inst = mecopt.Instance.load(Path(__file__).parent / "data" / "hotspot-23x5.json")
+    energy = mecopt.Objective.ENERGY
+    n, m, order = inst.n_ues, inst.n_servers, construct.placement_order(inst, energy)
+    rows = construct._Rows(np.full((1, n), -1), np.zeros((1, m)), np.zeros((1, m)))
+    stuck = construct._sweep(inst, energy, order, np.full((1, n), -1), None, rows,
+                             started=False, gain=True)
+    assert stuck[0] > 0
+    a, why = greedy_assignment(inst, "energy")
+    assert _feasible(inst, a), why
+    priced = construct._capacity_price(inst, np.where(
+        inst.option_ok, construct.alone_costs(inst, energy), 0.0))
+    built, left = construct.construct(inst, energy, np.full((1, n), -1), -priced[None], order)
+    assert left[0] == 0 and np.array_equal(a, built[0])
+    value = evaluate(inst, a).total_energy_j
+    monkeypatch.setattr(construct, "_capacity_price", lambda instance, e: None)
+    before, _ = greedy_assignment(inst, "energy")
+    assert _feasible(inst, before)
+    assert value < 0.5 * evaluate(inst, before).total_energy_j
+    optimum = mecopt.solve(inst, "energy", "highs", time_limit=30)
+    assert optimum.status == mecopt.Status.OPTIMAL
+    assert value <= 1.12 * optimum.objective_value
 
 
 def test_anchor_is_a_feasible_packing():
