@@ -369,7 +369,7 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     import bench_fuzz
 
     inst = bench_fuzz.fuzz_instance(217)
-    greedy = mecopt.solve(inst, "latency", "greedy", orders="all")
+    greedy = mecopt.solve(inst, "latency", "greedy", orders="all", relocate=False)
     net = mecopt.solve(inst, "latency", "lambo", guard=False)
     sol = mecopt.solve(inst, "latency", "lambo", refine=False)  # the guard's pick
     assert net.objective_value > 2 * greedy.objective_value and "guard" not in net.extra
@@ -390,7 +390,7 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     kept = mecopt.solve(tight, "latency", "lambo", refine=False)
     assert kept.extra["guard"] == "decode"
     assert kept.objective_value < mecopt.solve(tight, "latency", "greedy",
-                                               orders="all").objective_value
+                                               orders="all", relocate=False).objective_value
     assert np.array_equal(kept.assignment,
                           mecopt.solve(tight, "latency", "lambo", guard=False).assignment)
     paper = library("paper")[0]
@@ -413,7 +413,7 @@ def test_guard_keeps_the_dual_rounding_for_latency(monkeypatch):
     from mecopt.polish import latency_rounding
 
     inst = mecopt.generate("sparse", 100, 10, seed=4)
-    greedy = mecopt.solve(inst, "latency", "greedy", orders="all")
+    greedy = mecopt.solve(inst, "latency", "greedy", orders="all", relocate=False)
     net = mecopt.solve(inst, "latency", "lambo", guard=False)
     rounded = latency_rounding(inst)
     assert rounded is not None and mecopt.evaluate(inst, rounded).feasible
@@ -447,7 +447,7 @@ def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
     import mecopt.lns
 
     inst = mecopt.generate("sparse", 100, 10, seed=3)
-    greedy = mecopt.solve(inst, "energy", "greedy", orders="all")
+    greedy = mecopt.solve(inst, "energy", "greedy", orders="all", relocate=False)
     net = mecopt.solve(inst, "energy", "lambo", guard=False)
     sol = mecopt.solve(inst, "energy", "lambo", refine=False)
     assert sol.status == "feasible" and sol.extra["guard"] == GUARD_ROUNDING
@@ -471,7 +471,7 @@ def test_inside_the_envelope_the_energy_guard_keeps_greedys_decision_where_cheap
     advice about the envelope and no refinement. Not for latency, where the decode is
     better there, nor with guard=false or an explicit checkpoint."""
     inst = library("hetero")[0]
-    greedy = mecopt.solve(inst, "energy", "greedy")
+    greedy = mecopt.solve(inst, "energy", "greedy", relocate=False)
     net = mecopt.solve(inst, "energy", "lambo", guard=False)
     sol = mecopt.solve(inst, "energy", "lambo")
     assert "guard" not in net.extra and "outside_training" not in sol.extra
