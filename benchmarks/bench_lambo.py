@@ -11,8 +11,9 @@ Measures, per family (instances/paper, instances/hetero, and instances/large: he
 optimum (instances/<family>/reference.json; when that file or an entry is missing the gap is
 measured against greedy instead and the table says "vs greedy"), the number of instances
 better than greedy, and the median time per solve call, for greedy, lambo greedy decoding
-(lambo: the `--checkpoint`'s decode, lambo-s by default, no guard), the default `lambo`
-(lambo-auto: checkpoint auto, with the guard), lambo best-of-k (lambo-best), lambo greedy
+(lambo: the `--checkpoint`'s decode, lambo-s by default, no guard, no relocation), the
+default `lambo` (lambo-auto: checkpoint auto, with the guard and the relocation passes),
+lambo best-of-k (lambo-best, its decodes alone), lambo greedy
 decoding polished by mecopt.descend (lambo-polish), lambo polishing the 4 best distinct of
 8 decodes (lambo-starts: samples=8, polish=true, starts=4) and DE (de: on the first
 `--de K` instances per family only, default time limit; slow). With DE on every instance,
@@ -167,8 +168,10 @@ def main() -> None:
     chosen = args.methods.split(",")
     methods = {}
     model = {"checkpoint": args.checkpoint, "device": args.device}
+    # The checkpoint's decodes (greedy and best-of-k) alone: refine=false leaves out the
+    # default's relocation passes.
     if "lambo" in chosen:
-        methods["lambo"] = dict(model)
+        methods["lambo"] = dict(model, refine=False)
     if "lambo-auto" in chosen:  # the default `lambo`: checkpoint auto, with the guard
         methods["lambo auto"] = {"device": args.device}
     if "lambo-polish" in chosen:
@@ -177,7 +180,8 @@ def main() -> None:
         methods["lambo 4 starts"] = dict(model, samples=8, polish=True, starts=4)
     if "lambo-best" in chosen:
         methods[f"lambo best-{args.samples}"] = dict(model, samples=args.samples,
-                                                     temperature=args.temperature)
+                                                     temperature=args.temperature,
+                                                     refine=False)
     rows: list = []
     print(f"{'family':7s} {'obj':8s} {'method':14s} {'feas':>7s} {'mean gap':>9s} "
           f"{'worst gap':>9s} {'<greedy':>6s} {'median ms':>9s}  reference")

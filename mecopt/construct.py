@@ -267,7 +267,7 @@ def construct(instance: Instance, objective: Objective, want: np.ndarray,
 
 def _capacity_price(instance: Instance, e: np.ndarray) -> np.ndarray | None:
     """(N, M+1) energy plus f_min priced at the energy LP relaxation's capacity duals
-    (mecopt.relaxation), -inf where an option cannot meet the deadline; None when the LP
+    (mecopt.relaxation), inf where an option cannot meet the deadline; None when the LP
     has no optimum."""
     from mecopt.relaxation import assignment_lp  # HiGHS loads only when a sweep is stuck
 
