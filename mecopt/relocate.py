@@ -32,7 +32,8 @@ import numpy as np
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.waterfill import ServerFill, fit_limit
+from mecopt.units import alone_costs
+from mecopt.waterfill import ServerFill, fits
 
 __all__ = ["relocate", "RELOCATE_WORK"]
 
@@ -71,12 +72,12 @@ def relocate(instance: Instance, objective: Objective | str, assignment: np.ndar
 def _energy_gains(instance: Instance, a: np.ndarray, ue: np.ndarray, opt: np.ndarray
                   ) -> np.ndarray:
     """Energy saved by each move (-inf where it does not fit its server)."""
-    e = np.c_[instance.e_loc, np.where(instance.usable, instance.e_tx, np.inf)]
-    f_min = np.where(instance.usable, instance.f_min, 0.0)
+    e = alone_costs(instance, Objective.ENERGY)  # (N, M+1): e_loc, e_tx
     on = np.flatnonzero(a > 0)
-    load = np.bincount(a[on] - 1, weights=f_min[on, a[on] - 1], minlength=instance.n_servers)
+    load = np.bincount(a[on] - 1, weights=instance.f_min[on, a[on] - 1],
+                       minlength=instance.n_servers)
     j = np.maximum(opt - 1, 0)
-    fit = (opt == 0) | (load[j] + f_min[ue, j] <= fit_limit(instance.capacity_hz[j]))
+    fit = (opt == 0) | fits(load[j] + instance.f_min[ue, j], instance.capacity_hz[j])
     return np.where(fit, e[ue, a[ue]] - e[ue, opt], -np.inf)
 
 
