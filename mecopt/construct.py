@@ -279,6 +279,23 @@ def _capacity_price(instance: Instance, e: np.ndarray) -> np.ndarray | None:
         np.zeros(instance.n_ues), f_min], np.inf)
 
 
+def priced_construction(instance: Instance) -> np.ndarray | None:
+    """Energy: the construction with each option priced at its energy plus its f_min at the
+    capacity prices of the energy LP relaxation (its duals), in the placement order; None
+    when no capacity price is positive (the build would be the plain one), the LP has no
+    optimum, or the build gets stuck. The `greedy` method's second energy candidate: where
+    capacity binds, the plain build lets the UEs placed first take the servers they save
+    most on whatever room that costs the UEs after them (co-located identical servers:
+    10.1% above the best known, against 1.2% priced)."""
+    e = np.where(instance.option_ok, alone_costs(instance, Objective.ENERGY), 0.0)
+    price = _capacity_price(instance, e)
+    if price is None or np.array_equal(price[instance.option_ok], e[instance.option_ok]):
+        return None
+    a, stuck = construct(instance, Objective.ENERGY, np.full((1, instance.n_ues), -1),
+                         scores=-price[None], order=placement_order(instance, Objective.ENERGY))
+    return None if stuck[0] else a[0]
+
+
 def _cheapest_rows(e: np.ndarray, built: list[tuple[np.ndarray, np.ndarray]]
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Row by row, the cheapest in energy `e` (N, M+1) of the candidate builds (each

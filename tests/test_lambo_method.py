@@ -460,7 +460,8 @@ def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
     import mecopt.lns
 
     inst = mecopt.generate("sparse", 100, 10, seed=3)
-    greedy = mecopt.solve(inst, "energy", "greedy", orders="all", relocate=False)
+    greedy = mecopt.solve(inst, "energy", "greedy", orders="all", relocate=False,
+                          priced=False)
     net = mecopt.solve(inst, "energy", "lambo", guard=False)
     sol = mecopt.solve(inst, "energy", "lambo", refine=False)
     assert sol.status == "feasible" and sol.extra["guard"] == GUARD_ROUNDING
@@ -484,7 +485,7 @@ def test_inside_the_envelope_the_energy_guard_keeps_greedys_decision_where_cheap
     advice about the envelope and no refinement. Not for latency, where the decode is
     better there, nor with guard=false or an explicit checkpoint."""
     inst = library("hetero")[0]
-    greedy = mecopt.solve(inst, "energy", "greedy", relocate=False)
+    greedy = mecopt.solve(inst, "energy", "greedy", relocate=False, priced=False)
     net = mecopt.solve(inst, "energy", "lambo", guard=False)
     sol = mecopt.solve(inst, "energy", "lambo")
     assert "guard" not in net.extra and "outside_training" not in sol.extra
