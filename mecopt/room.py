@@ -28,17 +28,23 @@ nothing is applied that the feasibility checker has not accepted.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from mecopt.evaluation import evaluate, evaluate_batch
 from mecopt.instance import Instance, option_f_min
 from mecopt.objective import Objective
 from mecopt.units import alone_costs
 from mecopt.waterfill import fit_limit
 
-__all__ = ["room_moves"]
+__all__ = ["room_moves", "room_rounds", "ROOM_ROUNDS"]
 
 # (UE, server) pairs tried per call, the largest saving first.
 ROOM_STARTS = 64
+# Rounds `room_rounds` takes at most (greedy's energy): 2-10 ms a round on 40 UEs, 30-45 ms
+# on 800-1,500 UEs.
+ROOM_ROUNDS = 10
 
 
 def room_moves(instance: Instance, assignment: np.ndarray, *,
@@ -74,6 +80,31 @@ def room_moves(instance: Instance, assignment: np.ndarray, *,
         if row is not None:
             rows.append(row)
     return np.array(rows, dtype=int).reshape(-1, N)
+
+
+def room_rounds(instance: Instance, assignment: np.ndarray, *, rounds: int = ROOM_ROUNDS,
+                deadline: float | None = None) -> np.ndarray:
+    """Energy: up to `rounds` rounds, each taking the room move (`room_moves`) that the
+    feasibility checker's batch evaluation finds lowest, while one lowers the total energy
+    (relative 1e-12) and the `deadline` (a time.perf_counter() value) has not passed.
+    Returns the assignment, never worse, always feasible (greedy's energy finish: where
+    the best decisions are knapsack packings, single moves and matching rounds cannot bring
+    a large UE onto a full server)."""
+    a = np.asarray(assignment, dtype=int).copy()
+    value = evaluate(instance, a).total_energy_j
+    for _ in range(rounds):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        cand = room_moves(instance, a)
+        if not len(cand):
+            break
+        batch = evaluate_batch(instance, cand)
+        energy = np.where(batch.feasible, batch.total_energy_j, np.inf)
+        k = int(np.argmin(energy))
+        if not energy[k] < value - 1e-12 * abs(value):
+            break
+        a, value = cand[k], float(energy[k])
+    return a
 
 
 class _Relief:

@@ -80,6 +80,7 @@ from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, finish_with_lns, lns_verdict
 from mecopt.relocate import relocate
 from mecopt.rematch import rematch
+from mecopt.room import room_rounds
 from mecopt.status import Status
 
 
@@ -100,6 +101,9 @@ class GreedyMethod(Method):
         "rematch": Option(bool, True, "after the relocation passes, matching rounds that "
                                       "free one UE per server and put them back by a linear "
                                       "assignment (mecopt.rematch)"),
+        "room": Option(bool, True, "energy: after the matching rounds, up to 10 rounds of "
+                                   "room moves (mecopt.room.room_rounds: a UE onto a full "
+                                   "server, others off it)"),
         "priced": Option(bool, True, "energy: where the LP relaxation prices capacity, also "
                                      "build at those prices (mecopt.construct."
                                      "priced_construction), improve both, keep the cheaper"),
@@ -137,4 +141,11 @@ class GreedyMethod(Method):
             matched = rematch(instance, objective, assignment, seed=seed, deadline=deadline)
             if (matched != assignment).any():
                 assignment = relocate(instance, objective, matched, deadline=deadline)
+        if objective is Objective.ENERGY and self.config["room"]:
+            roomed = room_rounds(instance, assignment, deadline=deadline)
+            if (roomed != assignment).any():
+                assignment = relocate(instance, objective, roomed, deadline=deadline)
+                if self.config["rematch"]:
+                    assignment = rematch(instance, objective, assignment, seed=seed,
+                                         deadline=deadline)
         return assignment
