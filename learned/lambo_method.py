@@ -92,6 +92,7 @@ from mecopt.polish import (
     tabu_polish,
 )
 from mecopt.relocate import relocate
+from mecopt.rematch import rematch
 from mecopt.repair import repair
 from mecopt.status import Status
 
@@ -669,8 +670,12 @@ class LamboMethod(Method):
                 if rounded is not None and s.get("source") == GUARD_ROUNDING:
                     continue  # the guard's rounding: lp_rounding_start descended it
                 # From the relocated start: never above what the default answers (on
-                # hetero-001 latency the decode's own descent ended 0.3% above it).
+                # hetero-001 latency the decode's own descent ended 0.3% above it); then
+                # matching rounds (mecopt.rematch), which exchange many UEs at once where
+                # the descent's moves go one or two at a time (721 UEs on 1,339 small
+                # cells: the polish ended 0.62% above greedy's matched decision).
                 moved = relocate(instance, objective, s["assignment"], deadline=deadline)
+                moved = rematch(instance, objective, moved, seed=seed, deadline=deadline)
                 polished, v = descend(instance, objective, moved, deadline=deadline)
                 polished_starts += 1
                 if v < value:

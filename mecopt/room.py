@@ -136,7 +136,9 @@ class _Relief:
         there for each UE of `us` with the rooms `room` (0 where it fits; inf locally and
         where even every movable UE does not make room)."""
         out = np.full((len(us), len(room)), np.inf)
-        for d in range(1, len(room)):
+        # Only the servers some UE of `us` can use (size inf elsewhere: out stays inf); with
+        # 1,339 servers, looping over all of them was 90% of a call.
+        for d in (np.flatnonzero(np.isfinite(size[us, 1:]).any(axis=0)) + 1).tolist():
             need = size[us, d] - room[d]
             k = np.searchsorted(self.freed[d], need)
             reach = k < len(self.freed[d])
