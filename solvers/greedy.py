@@ -42,7 +42,12 @@ and a single move corrects much of that (latency: 1-2% lower on the library, abo
 ones and put them back by a linear assignment, which finds the exchanges and chains single
 moves cannot (few UEs on many servers: 1-9% lower; the library's latency: about half of
 what relocation leaves), and the relocation passes run once more where they changed
-anything. The rounds pick the freed UEs at random from the run's seed.
+anything. The rounds pick the freed UEs at random from the run's seed. For energy, up to 10
+rounds of room moves follow (mecopt.room.room_rounds, option `room`, on by default): where
+offloading saves many times a UE's energy and every server is full, the best decisions are
+knapsack packings, and only a move that takes a large UE onto a full server and the
+cheapest UEs per GHz off it reaches them (37 UEs at two sites: 1.78 -> 1.15 times the
+optimum).
 
 For energy, where the LP relaxation prices capacity (a positive dual), greedy also builds a
 second decision with each option priced at its energy plus its f_min at those prices
@@ -97,7 +102,8 @@ class GreedyMethod(Method):
                          choices=("one", "all")),
         "relocate": Option(bool, True, "after the construction, passes of single-UE moves "
                                        "on disjoint servers (mecopt.relocate) and the "
-                                       "matching rounds; false: the construction alone"),
+                                       "matching rounds; false: the construction alone "
+                                       "(for energy the cheaper of its two builds)"),
         "rematch": Option(bool, True, "after the relocation passes, matching rounds that "
                                       "free one UE per server and put them back by a linear "
                                       "assignment (mecopt.rematch)"),
