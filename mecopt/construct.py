@@ -55,7 +55,7 @@ from functools import cached_property
 import numpy as np
 
 from mecopt.evaluation import evaluate
-from mecopt.instance import Instance, option_f_min
+from mecopt.instance import Instance, option_f_min, server_load
 from mecopt.objective import Objective
 from mecopt.units import alone_costs
 from mecopt.waterfill import fit_limit, fits
@@ -340,10 +340,10 @@ def _rescue(instance: Instance, objective: Objective, order: np.ndarray, want: n
 
 def _sums(instance: Instance, a: np.ndarray, Q: int) -> tuple[np.ndarray, np.ndarray]:
     """(Q, M) f_min and sqrt(C) sums per server of assignment a (N,), repeated Q times."""
-    M = instance.n_servers
     on = a > 0
-    load = np.bincount(a[on] - 1, weights=instance.f_min[on, a[on] - 1], minlength=M)
-    root = np.bincount(a[on] - 1, weights=np.sqrt(instance.cycles[on]), minlength=M)
+    load = server_load(instance, a)
+    root = np.bincount(a[on] - 1, weights=np.sqrt(instance.cycles[on]),
+                       minlength=instance.n_servers)
     return np.repeat(load[None], Q, axis=0), np.repeat(root[None], Q, axis=0)
 
 

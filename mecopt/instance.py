@@ -274,6 +274,15 @@ def _num(x: float) -> str:
     return str(int(x)) if math.isfinite(x) and float(x).is_integer() else repr(float(x))
 
 
+def server_load(instance: Instance, assignment: np.ndarray) -> np.ndarray:
+    """(M,) the f_min sum of the UEs each server holds under `assignment` (N,) [Hz]; float,
+    0 on a server no UE uses (every offloaded pair must be usable)."""
+    a = np.asarray(assignment)
+    on = np.flatnonzero(a > 0)
+    return np.bincount(a[on] - 1, weights=instance.f_min[on, a[on] - 1],
+                       minlength=instance.n_servers).astype(float)
+
+
 def option_f_min(instance: Instance) -> np.ndarray:
     """(N, M+1) minimum allocation per option: 0 for local, inf where the pair is unusable."""
     return np.concatenate([np.zeros((instance.n_ues, 1)),

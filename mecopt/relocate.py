@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from mecopt.evaluation import evaluate
-from mecopt.instance import Instance
+from mecopt.instance import Instance, server_load
 from mecopt.objective import Objective
 from mecopt.units import alone_costs
 from mecopt.waterfill import ServerFill, fits
@@ -73,9 +73,7 @@ def _energy_gains(instance: Instance, a: np.ndarray, ue: np.ndarray, opt: np.nda
                   ) -> np.ndarray:
     """Energy saved by each move (-inf where it does not fit its server)."""
     e = alone_costs(instance, Objective.ENERGY)  # (N, M+1): e_loc, e_tx
-    on = np.flatnonzero(a > 0)
-    load = np.bincount(a[on] - 1, weights=instance.f_min[on, a[on] - 1],
-                       minlength=instance.n_servers)
+    load = server_load(instance, a)
     j = np.maximum(opt - 1, 0)
     fit = (opt == 0) | fits(load[j] + instance.f_min[ue, j], instance.capacity_hz[j])
     return np.where(fit, e[ue, a[ue]] - e[ue, opt], -np.inf)

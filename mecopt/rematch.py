@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from mecopt.evaluation import evaluate
-from mecopt.instance import Instance
+from mecopt.instance import Instance, server_load
 from mecopt.matching import assign
 from mecopt.objective import Objective
 from mecopt.units import alone_costs
@@ -99,9 +99,7 @@ def round_costs(instance: Instance, objective: Objective, a: np.ndarray, freed: 
     rows = np.arange(R)
     if objective is Objective.ENERGY:
         e = alone_costs(instance, objective)
-        on = np.flatnonzero(a > 0)
-        load = np.bincount(a[on] - 1, weights=instance.f_min[on, a[on] - 1],
-                           minlength=M).astype(float)  # int when nothing is offloaded
+        load = server_load(instance, a)
         out = src > 0
         load[src[out] - 1] -= instance.f_min[freed[out], src[out] - 1]
         fit = ok & fits(load[None] + np.where(ok, instance.f_min[freed], 0.0),
