@@ -127,7 +127,8 @@ class GreedyMethod(Method):
         if objective is Objective.ENERGY and self.config["priced"] and \
                 (deadline is None or time.perf_counter() < deadline):
             priced = priced_construction(instance)
-            if priced is not None:
+            # A stuck sweep may already have kept the priced build: improve it once.
+            if priced is not None and not np.array_equal(priced, assignment):
                 candidates.append(priced)
         improved = [self._improve(instance, objective, a, seed, deadline) for a in candidates]
         assignment = min(improved, key=lambda a: evaluate(instance, a).value(objective))
