@@ -69,10 +69,11 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.construct import cheapest_construction, placement_order, start_orders
+from mecopt.construct import placement_order
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
+from mecopt.improve import greedy_decision, improve
 from mecopt.instance import Instance, usable_options
 from mecopt.learned import check_checkpoint, load_cached
 from mecopt.learned.deadline import DecodeTimeout
@@ -129,10 +130,6 @@ GUARD_DUAL_CELLS = 500_000
 # holds N (N - 1) / 2 pairs (100 MB at 5,000 UEs). Its moves, N M, are no limit: 948 UEs on
 # 147 servers (140,000 cells) descend in seconds.
 REFINE_MAX_UES = 4_000
-# Energy above this many UEs: the guard builds greedy in its placement order only. With its
-# gain ejections each order takes about 1 s at 5,000 x 50, where the regret orders' decisions
-# were 5% above the placement order's (hetero, seed 0).
-GUARD_ORDERS_MAX_UES = 4_000
 # refine=true descends from the guard's pick (and from a relaxation's rounding when it lost
 # the pick) for at most max(REFINE_MIN_WORK, REFINE_WORK_PER_UE N) UE evaluations each
 # (mecopt.descend's max_work): a budget in work, not seconds, so the answer is the same on
@@ -315,23 +312,22 @@ def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samp
 
 
 def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[str, Any],
-                          deadline: float | None = None) -> dict[str, Any]:
+                          deadline: float | None = None, seed: int = 0) -> dict[str, Any]:
     """The decoded `row` (decode_instances's) with a heuristic's decision in front when it
     is cheaper (water-filled; a tie keeps the decode) or the decode found none, as the best
     start and the first of "starts"; "guard" says which won ("decode", GUARD_WON or
     GUARD_ROUNDING or GUARD_DUAL) and "value_network" keeps the decode's value (inf when it
-    found none). The heuristics: the greedy construction in every order (`greedy`'s
-    orders=all; orders after the first are skipped once `deadline` has passed, and for
-    energy above GUARD_ORDERS_MAX_UES UEs) and, where within_guard_cells, for energy the LP
-    relaxation's rounding made feasible (`mecopt.lns.lp_rounding`), for latency the
-    Lagrangian dual's (`mecopt.polish.latency_rounding`), kept in "rounding" for the
-    refinement (and, energy, the polish's start)."""
+    found none). The heuristics: the `greedy` method's decision with `seed`
+    (mecopt.improve.greedy_decision: the construction finished by relocation, matching
+    and, for energy, room rounds, beside the priced build; every step stops at `deadline`)
+    and, where within_guard_cells, for energy the LP relaxation's rounding made feasible
+    (`mecopt.lns.lp_rounding`), for latency the Lagrangian dual's
+    (`mecopt.polish.latency_rounding`), kept in "rounding" for the refinement (and, energy,
+    the polish's start)."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
-    orders = start_orders(instance, objective)
-    if objective is Objective.ENERGY and instance.n_ues > GUARD_ORDERS_MAX_UES:
-        orders = orders[:1]
-    candidates = [(GUARD_WON, *cheapest_construction(instance, objective, orders,
-                                                     deadline)[:2])]
+    candidates = [(GUARD_WON, *greedy_decision(instance, objective,
+                                               [placement_order(instance, objective)],
+                                               seed=seed, deadline=deadline)[:2])]
     left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
     # Past the deadline neither rounding runs (and the cells need not be counted).
     small = left > 0 and within_guard_cells(instance, objective)
@@ -353,15 +349,16 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     return _keep_cheaper(out, row, candidates)
 
 
-def guard_with_construction(instance: Instance, objective: Objective, row: dict[str, Any]
-                            ) -> dict[str, Any]:
-    """Energy inside lambo-s's envelope: the decoded `row` with greedy's decision (the
-    construction in the placement order, a few ms at these sizes) in front when it is
-    cheaper, as guard_with_heuristics does with its heuristics. Greedy's gain ejections make
-    its energy decision better than the decode's on the library's hetero and large
-    (docs/lambo.md, "The guard")."""
+def guard_with_greedy(instance: Instance, objective: Objective, row: dict[str, Any],
+                      deadline: float | None = None, seed: int = 0) -> dict[str, Any]:
+    """Energy inside lambo-s's envelope: the decoded `row` with the `greedy` method's
+    decision (mecopt.improve.greedy_decision with `seed`; 7-55 ms on the library) in front
+    when it is cheaper, as guard_with_heuristics does with its heuristics. Greedy's gain
+    ejections, priced build and room rounds make its energy decision better than the
+    decode's on the library's hetero and large (docs/lambo.md, "The guard")."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
-    found = cheapest_construction(instance, objective, [placement_order(instance, objective)])
+    found = greedy_decision(instance, objective, [placement_order(instance, objective)],
+                            seed=seed, deadline=deadline)
     return _keep_cheaper(out, row, [(GUARD_WON, *found[:2])])
 
 
@@ -598,14 +595,14 @@ class LamboMethod(Method):
         timed_out = bool(row.get("timed_out"))
         guarded = self.config["guard"] and (bool(row.get("outside")) or timed_out)
         if guarded:
-            row = guard_with_heuristics(instance, objective, row, deadline)
+            row = guard_with_heuristics(instance, objective, row, deadline, seed)
         # Inside the envelope (auto or both), energy only: the decode beats greedy on
         # latency there.
         inside = (self.config["guard"] and not guarded
                   and self.config["checkpoint"] in (AUTO, BOTH)
                   and objective is Objective.ENERGY)
         if inside:
-            row = guard_with_construction(instance, objective, row)
+            row = guard_with_greedy(instance, objective, row, deadline, seed)
         if row["assignment"] is None and timed_out:
             return Outcome(None, status=Status.TIMEOUT,
                            message=f"lambo: the decode ({decoding}) of {instance.n_ues} UEs "
@@ -647,9 +644,13 @@ class LamboMethod(Method):
         if self.config["guard"] and self.config["refine"] and not self.config["polish"]:
             # Relocation passes (mecopt.relocate) on the answer, inside the envelope too:
             # exact single moves, a few ms at 100 UEs, that the decode, deciding UE by UE,
-            # leaves (hetero latency 0.41% -> 0.11% above the optima). The polish descends
-            # instead.
-            moved = relocate(instance, objective, a, deadline=deadline)
+            # leaves (hetero latency 0.41% -> 0.11% above the optima). Outside it, greedy's
+            # whole finish (mecopt.improve: matching and room rounds too), which the
+            # refinement's single moves and swaps do not replace; inside, the matching
+            # rounds would take the call past 20 ms (paper latency: 12 -> 49 ms for
+            # 0.099% -> 0.030% above the optima). The polish descends instead.
+            moved = improve(instance, objective, a, seed=seed, deadline=deadline) \
+                if guarded else relocate(instance, objective, a, deadline=deadline)
             extra["relocated"] = int((moved != a).sum())
             if extra["relocated"]:
                 a, alloc = moved, None

@@ -71,21 +71,10 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
-from mecopt.construct import (
-    cheapest_construction,
-    placement_order,
-    priced_construction,
-    start_orders,
-)
-from mecopt.evaluation import evaluate
+from mecopt.construct import placement_order, start_orders
+from mecopt.improve import Finish, greedy_decision
 from mecopt.method import Method, Option, Outcome
-from mecopt.objective import Objective
 from mecopt.polish import LNS_OPTION, finish_with_lns, lns_verdict
-from mecopt.relocate import relocate
-from mecopt.rematch import rematch
-from mecopt.room import room_rounds
 from mecopt.status import Status
 
 
@@ -120,39 +109,13 @@ class GreedyMethod(Method):
         deadline = None if time_limit is None else time.perf_counter() + time_limit
         orders = start_orders(instance, objective) if self.config["orders"] == "all" \
             else [placement_order(instance, objective)]
-        assignment, _, why = cheapest_construction(instance, objective, orders, deadline)
+        finish = Finish(relocate=self.config["relocate"], rematch=self.config["rematch"],
+                        room=self.config["room"], priced=self.config["priced"])
+        assignment, _, why = greedy_decision(instance, objective, orders, seed=seed,
+                                             deadline=deadline, finish=finish)
         if assignment is None:
             return Outcome(None, status=Status.NO_SOLUTION, message=why)
-        candidates = [assignment]
-        if objective is Objective.ENERGY and self.config["priced"] and \
-                (deadline is None or time.perf_counter() < deadline):
-            priced = priced_construction(instance)
-            # A stuck sweep may already have kept the priced build: improve it once.
-            if priced is not None and not np.array_equal(priced, assignment):
-                candidates.append(priced)
-        improved = [self._improve(instance, objective, a, seed, deadline) for a in candidates]
-        assignment = min(improved, key=lambda a: evaluate(instance, a).value(objective))
         assignment, extra = finish_with_lns(instance, objective, assignment,
                                             seconds=self.config["lns"], deadline=deadline,
                                             seed=seed)
         return Outcome(assignment, **lns_verdict(extra), extra=extra)
-
-    def _improve(self, instance, objective, assignment: np.ndarray, seed: int,
-                 deadline: float | None) -> np.ndarray:
-        """The relocation passes, then the matching rounds and, where they changed anything,
-        the passes again, as the options ask (`relocate=false`: the construction alone)."""
-        if not self.config["relocate"]:
-            return assignment
-        assignment = relocate(instance, objective, assignment, deadline=deadline)
-        if self.config["rematch"]:
-            matched = rematch(instance, objective, assignment, seed=seed, deadline=deadline)
-            if (matched != assignment).any():
-                assignment = relocate(instance, objective, matched, deadline=deadline)
-        if objective is Objective.ENERGY and self.config["room"]:
-            roomed = room_rounds(instance, assignment, deadline=deadline)
-            if (roomed != assignment).any():
-                assignment = relocate(instance, objective, roomed, deadline=deadline)
-                if self.config["rematch"]:
-                    assignment = rematch(instance, objective, assignment, seed=seed,
-                                         deadline=deadline)
-        return assignment
