@@ -417,10 +417,10 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
 def test_guard_keeps_the_dual_rounding_for_latency(monkeypatch):
     """A sparse instance (100 x 10, seed 3) under the latency prompt: the Lagrangian dual's
     rounding (each UE's cheapest option at the dual's capacity prices, repaired) beats the
-    decode and the `greedy` method's decision; the default returns it and says so, and the polish starts
-    from it. The dual's limit is GUARD_DUAL_CELLS, not the energy LP's GUARD_LP_CELLS, and
-    it counts the usable (UE, option) pairs, which the dual's price evaluations touch, not
-    N (M + 1)."""
+    decode and the `greedy` method's decision; the default returns it and says so, and the
+    polish starts from it. The dual's limit is GUARD_DUAL_CELLS, not the energy LP's
+    GUARD_LP_CELLS, and it counts the usable (UE, option) pairs, which the dual's price
+    evaluations touch, not N (M + 1)."""
     import mecopt.learned.lambo_method as lm
     from mecopt.instance import usable_options
     from mecopt.polish import latency_rounding
