@@ -27,18 +27,21 @@ decode (twice the decoding time): on instances unlike every family the better ne
 differs from instance to instance (docs/lambo.md, "The world-trained model").
 
 `guard=true` (the default): for an instance outside lambo-s's training envelope (under auto
-or both), the greedy heuristic's decision (`greedy`'s orders=all: the cheapest construction
-over mecopt.construct.start_orders, about 10 ms at 50 UEs) and a relaxation's rounding (for
-energy the LP relaxation's, mecopt.lns.lp_rounding, up to GUARD_LP_CELLS; for latency the
-Lagrangian dual's, mecopt.polish.latency_rounding, up to GUARD_DUAL_CELLS) compete with the
-decode, and the best is kept (and polished, with polish). Off the training families a
-decode can be several times the optimum where greedy is within a percent, and the roundings
-are often far ahead of both (docs/lambo.md, "The guard"); `extra["guard"]` says which won
-and `extra["value_network"]` keeps the network's own value. Inside the envelope the guard
-runs for energy only, with greedy's decision in the placement order (a few ms;
-`guard_with_construction`): its gain ejections make it better than the decode on the
-library's hetero and large energy, while the decode is better than greedy on latency there.
-`guard=false` returns the decode.
+or both), the `greedy` method's decision (mecopt.improve.greedy_decision with the solve's
+seed: the construction and, for energy, the priced build, each finished by relocation,
+matching and room rounds, the cheaper kept) and a relaxation's rounding (for energy the LP
+relaxation's, mecopt.lns.lp_rounding, up to GUARD_LP_CELLS; for latency the Lagrangian
+dual's, mecopt.polish.latency_rounding, up to GUARD_DUAL_CELLS) compete with the decode,
+and the best is kept (and polished, with polish), so the guard's pick is never above what
+`greedy` answers; greedy's construction in its regret orders competes too, as built.
+Off the training families a decode can be several times the optimum where
+greedy is within a percent, and the roundings are often ahead of both (docs/lambo.md, "The
+guard"); `extra["guard"]` says which won and `extra["value_network"]` keeps the network's
+own value. Inside the envelope the guard runs for energy only, with the same greedy
+decision (7-55 ms on the library; `guard_with_greedy`): its gain ejections, priced build
+and room rounds make it better than the decode on the library's hetero and large energy,
+while the decode is better than greedy's construction on latency there and the matching
+rounds would take a call past 20 ms. `guard=false` returns the decode.
 
 `refine=true` (the default), also only outside the envelope and on at most REFINE_MAX_UES
 UEs: the guard's pick is then improved by the shared local search (mecopt.descend) for at
@@ -50,7 +53,9 @@ limit still bounds it. `extra["value_guard"]` keeps the value before it,
 LP's for energy, the dual's for latency), it is descended too and the better kept, as the
 energy polish does (`extra["refine_start"]` says which start won). Then, inside the
 envelope too, relocation passes (mecopt.relocate: many exact single-UE moves at once, on
-disjoint servers) finish the answer; `extra["relocated"]` counts the UEs they moved. With
+disjoint servers) finish the answer, and outside it greedy's whole finish
+(mecopt.improve.improve: the passes, matching rounds and, for energy, room rounds);
+`extra["relocated"]` counts the UEs they moved. With
 polish=true the polish does this (and more) instead; refine=false or guard=false leaves
 both out.
 
@@ -69,7 +74,7 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.construct import placement_order
+from mecopt.construct import cheapest_construction, placement_order, start_orders
 from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate
@@ -112,8 +117,10 @@ BOTH = "both"  # decode with lambo-s and lambo-w, keep the better
 GUARD_WON = "greedy heuristic"  # extra["guard"] when the greedy heuristic beat the decode
 GUARD_ROUNDING = "lp rounding"  # extra["guard"] when the LP relaxation's rounding did
 GUARD_DUAL = "dual rounding"  # extra["guard"] when the Lagrangian dual's rounding did
+GUARD_REGRET = "regret construction"  # ... when greedy's construction in a regret order did
 # What the messages call each.
 GUARD_KEPT = {GUARD_WON: "the greedy heuristic's decision",
+              GUARD_REGRET: "the greedy construction in a regret order",
               GUARD_ROUNDING: "the LP relaxation's rounding",
               GUARD_DUAL: "the Lagrangian dual's rounding"}
 # The guard also rounds a relaxation up to this many UE-option cells: the LP for energy up to
@@ -130,6 +137,10 @@ GUARD_DUAL_CELLS = 500_000
 # holds N (N - 1) / 2 pairs (100 MB at 5,000 UEs). Its moves, N M, are no limit: 948 UEs on
 # 147 servers (140,000 cells) descend in seconds.
 REFINE_MAX_UES = 4_000
+# Energy above this many UEs: the guard leaves out the regret orders' constructions. With
+# greedy's gain ejections each order takes about 1 s at 5,000 x 50, where the regret orders'
+# decisions were 5% above the placement order's (hetero, seed 0).
+GUARD_ORDERS_MAX_UES = 4_000
 # refine=true descends from the guard's pick (and from a relaxation's rounding when it lost
 # the pick) for at most max(REFINE_MIN_WORK, REFINE_WORK_PER_UE N) UE evaluations each
 # (mecopt.descend's max_work): a budget in work, not seconds, so the answer is the same on
@@ -315,19 +326,28 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
                           deadline: float | None = None, seed: int = 0) -> dict[str, Any]:
     """The decoded `row` (decode_instances's) with a heuristic's decision in front when it
     is cheaper (water-filled; a tie keeps the decode) or the decode found none, as the best
-    start and the first of "starts"; "guard" says which won ("decode", GUARD_WON or
-    GUARD_ROUNDING or GUARD_DUAL) and "value_network" keeps the decode's value (inf when it
-    found none). The heuristics: the `greedy` method's decision with `seed`
+    start and the first of "starts"; "guard" says which won ("decode", GUARD_WON,
+    GUARD_REGRET, GUARD_ROUNDING or GUARD_DUAL) and "value_network" keeps the decode's value
+    (inf when it found none). The heuristics: the `greedy` method's decision with `seed`
     (mecopt.improve.greedy_decision: the construction finished by relocation, matching
-    and, for energy, room rounds, beside the priced build; every step stops at `deadline`)
-    and, where within_guard_cells, for energy the LP relaxation's rounding made feasible
-    (`mecopt.lns.lp_rounding`), for latency the Lagrangian dual's
+    and, for energy, room rounds, beside the priced build; every step stops at `deadline`),
+    the construction in the regret orders (mecopt.construct.start_orders after the first),
+    the cheaper kept as built (not once `deadline` has passed, nor for energy above
+    GUARD_ORDERS_MAX_UES UEs), and, where within_guard_cells, for energy the LP
+    relaxation's rounding made feasible (`mecopt.lns.lp_rounding`), for latency the
+    Lagrangian dual's
     (`mecopt.polish.latency_rounding`), kept in "rounding" for the refinement (and, energy,
     the polish's start)."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
-    candidates = [(GUARD_WON, *greedy_decision(instance, objective,
-                                               [placement_order(instance, objective)],
-                                               seed=seed, deadline=deadline)[:2])]
+    orders = start_orders(instance, objective)  # the placement order first
+    candidates = [(GUARD_WON, *greedy_decision(instance, objective, orders[:1], seed=seed,
+                                               deadline=deadline)[:2])]
+    # The regret orders' constructions as they are: where capacity binds, one of them can
+    # start a better descent than greedy's finished decision (heavytail energy).
+    if len(orders) > 1 and (deadline is None or time.perf_counter() < deadline) and not (
+            objective is Objective.ENERGY and instance.n_ues > GUARD_ORDERS_MAX_UES):
+        candidates.append((GUARD_REGRET, *cheapest_construction(instance, objective,
+                                                                orders[1:], deadline)[:2]))
     left = LP_ROUNDING_S if deadline is None else deadline - time.perf_counter()
     # Past the deadline neither rounding runs (and the cells need not be counted).
     small = left > 0 and within_guard_cells(instance, objective)
@@ -450,14 +470,16 @@ class LamboMethod(Method):
         "lns_polish": LNS_POLISH_OPTION,
         "lns": LNS_OPTION,
         "guard": Option(bool, True, "with checkpoint auto or both: outside lambo-s's "
-                                    "training envelope, keep the greedy heuristic's "
-                                    "decision, or for energy the LP relaxation's rounding, "
-                                    "where it beats the decode; inside it, for energy, "
-                                    "greedy's decision where it beats the decode"),
+                                    "training envelope, keep the greedy method's "
+                                    "decision, or a relaxation's rounding (LP for energy, "
+                                    "Lagrangian dual for latency), where it beats the "
+                                    "decode; inside it, for energy, greedy's decision "
+                                    "where it beats the decode"),
         "refine": Option(bool, True, "with the guard: descend from its pick (mecopt.descend) "
                                      "within a budget of UE evaluations, about what the "
                                      "decode and the guard cost, the same on any machine "
-                                     f"(up to {REFINE_MAX_UES:,} UEs); then, everywhere, "
+                                     f"(up to {REFINE_MAX_UES:,} UEs), then greedy's "
+                                     "finish (mecopt.improve); inside the envelope, "
                                      "relocation passes (mecopt.relocate)"),
     }
 

@@ -580,8 +580,8 @@ def cheapest_construction(instance: Instance, objective: Objective, orders: list
     """The cheapest decision the construction builds in any of `orders` (e.g. start_orders),
     as (assignment, water-filled value, ""), or (None, inf, the first order's dead end) when
     none is found. Orders after the first are skipped once `deadline` (a time.perf_counter()
-    value) has passed and a decision is in hand. The `greedy` method's `orders=all` and
-    LAMBO's guard."""
+    value) has passed and a decision is in hand. The first step of
+    mecopt.improve.greedy_decision (the `greedy` method and LAMBO's guard)."""
     best, best_value, first_why = None, np.inf, ""
     for k, order in enumerate(orders):
         if k and best is not None and deadline is not None and time.perf_counter() >= deadline:

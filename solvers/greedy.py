@@ -57,6 +57,10 @@ save most on, whatever room that costs the UEs after them; the priced one weighs
 (co-located identical servers: 10.1% above the best known, against 1.2%; it costs one LP,
 3-45 ms at 100-1,800 UEs, and a second construction).
 
+The construction, the priced build and these improvements are one pipeline,
+mecopt.improve.greedy_decision, which LAMBO's guard runs too (its pick is never above what
+greedy answers).
+
 Option `orders=all` builds one decision per construction order (mecopt.construct.
 start_orders: the placement order above, the capacity-aware and the plain regret order) and
 keeps the cheapest, as MTHG tries several desirability measures; it takes about three times

@@ -479,12 +479,12 @@ def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
 
 
 def test_inside_the_envelope_the_energy_guard_keeps_greedys_decision_where_cheaper():
-    """hetero-000 lies inside lambo-s's envelope; for energy, greedy's decision (with its
-    gain ejections) is cheaper than the decode, so the default keeps it and says so, with no
-    advice about the envelope and no refinement. Not for latency, where the decode is
-    better there, nor with guard=false or an explicit checkpoint."""
+    """hetero-000 lies inside lambo-s's envelope; for energy, the `greedy` method's decision
+    is cheaper than the decode, so the default keeps it and says so, with no advice about
+    the envelope and no refinement. Not for latency, where the decode is better than
+    greedy's construction there, nor with guard=false or an explicit checkpoint."""
     inst = library("hetero")[0]
-    greedy = mecopt.solve(inst, "energy", "greedy", relocate=False, priced=False)
+    greedy = mecopt.solve(inst, "energy", "greedy")
     net = mecopt.solve(inst, "energy", "lambo", guard=False)
     sol = mecopt.solve(inst, "energy", "lambo")
     assert "guard" not in net.extra and "outside_training" not in sol.extra
@@ -533,6 +533,27 @@ def test_the_guards_greedy_decision_is_the_greedy_methods_answer(monkeypatch):
     mecopt.solve(inside, "energy", "lambo")
     mecopt.solve(inside, "latency", "lambo")
     assert calls == [(1, 0)]  # energy only
+
+
+def test_the_guard_keeps_a_regret_orders_construction_where_it_is_cheaper(monkeypatch):
+    """Energy, sparse 100 x 10 seed 7: greedy's construction in a regret order, as built,
+    is below the `greedy` method's finished decision (placement order), so the guard keeps
+    it and says so; above GUARD_ORDERS_MAX_UES UEs (energy) it is not built."""
+    import mecopt.learned.lambo_method as lm
+    from mecopt.construct import cheapest_construction, start_orders
+
+    inst = mecopt.generate("sparse", 100, 10, seed=7)
+    regret = cheapest_construction(inst, Objective.ENERGY,
+                                   start_orders(inst, Objective.ENERGY)[1:])[1]
+    greedy = mecopt.solve(inst, "energy", "greedy")
+    pick = mecopt.solve(inst, "energy", "lambo", refine=False)
+    assert regret < greedy.objective_value
+    assert pick.extra["guard"] == lm.GUARD_REGRET
+    assert pick.objective_value == pytest.approx(regret, rel=1e-12)
+    assert pick.message.startswith("kept the greedy construction in a regret order, better "
+                                   "than the decode of lambo-w: ")
+    monkeypatch.setattr(lm, "GUARD_ORDERS_MAX_UES", inst.n_ues - 1)
+    assert mecopt.solve(inst, "energy", "lambo", refine=False).extra["guard"] != lm.GUARD_REGRET
 
 
 def test_the_guard_builds_greedys_first_order_when_the_decode_spent_the_time_limit(
@@ -636,7 +657,8 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
     inst = mecopt.generate("sparse", 100, 10, seed=7)
     work = lm.refine_work(inst)
     assert work == max(lm.REFINE_MIN_WORK, lm.REFINE_WORK_PER_UE * inst.n_ues)
-    for objective in ("latency", "energy"):
+    draws = {"latency": inst, "energy": mecopt.generate("sparse", 100, 10, seed=1)}
+    for objective, inst in draws.items():
         pick = mecopt.solve(inst, objective, "lambo", refine=False)
         sol = mecopt.solve(inst, objective, "lambo")
         assert pick.extra["guard"] == GUARD_WON
@@ -650,6 +672,7 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
     # Latency descends the dual's rounding too (it lost the pick), energy's LP rounding
     # descends in mecopt.polish.
     assert len(budgets) == 3 and set(budgets) == {(None, work)}
+    inst = draws["energy"]
     mecopt.solve(inst, "energy", "lambo", time_limit=30)
     deadline, max_work = budgets[-1]
     assert max_work == work and 0 < deadline - time.perf_counter() <= 30  # the limit caps it
@@ -680,10 +703,11 @@ def test_refine_gives_the_same_answer_on_a_slower_machine(monkeypatch):
     """The refinement's budget is work, not seconds: with every evaluation of the shared
     local search made 20 ms slower (a slow or busy machine), `lambo` without a time limit
     returns the same decision, where a budget in seconds stopped the descent early."""
-    inst = mecopt.generate("sparse", 100, 10, seed=7)
-    fast = [mecopt.solve(inst, objective, "lambo") for objective in ("latency", "energy")]
+    draws = {"latency": mecopt.generate("sparse", 100, 10, seed=7),
+             "energy": mecopt.generate("sparse", 100, 10, seed=1)}
+    fast = [mecopt.solve(inst, objective, "lambo") for objective, inst in draws.items()]
     slow_local_search(monkeypatch)
-    for objective, before in zip(("latency", "energy"), fast, strict=True):
+    for (objective, inst), before in zip(draws.items(), fast, strict=True):
         after = mecopt.solve(inst, objective, "lambo")
         assert np.array_equal(after.assignment, before.assignment)
         assert after.objective_value == before.objective_value
