@@ -33,11 +33,11 @@ matching and room rounds, the cheaper kept) and a relaxation's rounding (for ene
 relaxation's, mecopt.lns.lp_rounding, up to GUARD_LP_CELLS; for latency the Lagrangian
 dual's, mecopt.polish.latency_rounding, up to GUARD_DUAL_CELLS) compete with the decode,
 and the best is kept (and polished, with polish), so the guard's pick is never above what
-`greedy` answers; greedy's construction in its regret orders competes too, as built.
-Off the training families a decode can be several times the optimum where
-greedy is within a percent, and the roundings are often ahead of both (docs/lambo.md, "The
-guard"); `extra["guard"]` says which won and `extra["value_network"]` keeps the network's
-own value. Inside the envelope the guard runs for energy only, with the same greedy
+`greedy` answers; greedy's construction in its regret orders competes too, as built. Off
+the training families a decode can be several times the optimum where greedy is within a
+percent, and the roundings are often ahead of both (docs/lambo.md, "The guard");
+`extra["guard"]` says which won and `extra["value_network"]` keeps the network's own
+value. Inside the envelope the guard runs for energy only, with the same greedy
 decision (7-55 ms on the library; `guard_with_greedy`): its gain ejections, priced build
 and room rounds make it better than the decode on the library's hetero and large energy,
 while the decode is better than greedy's construction on latency there and the matching
@@ -335,9 +335,8 @@ def guard_with_heuristics(instance: Instance, objective: Objective, row: dict[st
     the cheaper kept as built (not once `deadline` has passed, nor for energy above
     GUARD_ORDERS_MAX_UES UEs), and, where within_guard_cells, for energy the LP
     relaxation's rounding made feasible (`mecopt.lns.lp_rounding`), for latency the
-    Lagrangian dual's
-    (`mecopt.polish.latency_rounding`), kept in "rounding" for the refinement (and, energy,
-    the polish's start)."""
+    Lagrangian dual's (`mecopt.polish.latency_rounding`), kept in "rounding" for the
+    refinement (and, energy, the polish's start)."""
     out = {**row, "guard": "decode", "value_network": row["value"]}
     orders = start_orders(instance, objective)  # the placement order first
     candidates = [(GUARD_WON, *greedy_decision(instance, objective, orders[:1], seed=seed,
