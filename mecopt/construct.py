@@ -684,8 +684,6 @@ def _solve_anchor(instance: Instance, objective: Objective | None
     if packed.x is None:
         return None, "not found"
     a[must] = packed.x[must].argmax(axis=1)
-    load = np.bincount(a[must] - 1, weights=instance.f_min[must, np.maximum(a[must] - 1, 0)],
-                       minlength=instance.n_servers)
-    if not ((a[must] > 0).all() and fits(load, instance.capacity_hz).all()):
+    if not ((a[must] > 0).all() and fits(server_load(instance, a), instance.capacity_hz).all()):
         return None, "not found"
     return a, ""

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from mecopt.instance import Instance, usable_options
+from mecopt.instance import Instance, server_load, usable_options
 from mecopt.objective import Objective
 from mecopt.units import alone_costs
 from mecopt.waterfill import fits
@@ -79,8 +79,7 @@ def pack(instance: Instance, objective: Objective | str | None = None, *, seed: 
     if found is None:
         return None
     a[must] = found + 1
-    load = np.bincount(found, weights=instance.f_min[must, found], minlength=instance.n_servers)
-    return a if fits(load, instance.capacity_hz).all() else None
+    return a if fits(server_load(instance, a), instance.capacity_hz).all() else None
 
 
 class _Search:
