@@ -199,8 +199,41 @@ def test_greedy_also_builds_at_the_lp_capacity_prices_when_capacity_binds():
     assert optimum.status == mecopt.Status.OPTIMAL
     assert with_prices.objective_value <= 1.001 * optimum.objective_value
     assert plain.objective_value >= 1.3 * optimum.objective_value
-    # Latency, or energy where no capacity price is positive, builds once.
+    # Energy where no capacity price is positive builds once.
     assert construct.priced_construction(library("paper")[0]) is None
+
+
+def test_greedy_latency_also_builds_at_the_dual_prices(monkeypatch):
+    """Latency, sparse 100 x 10 seed 3: the Lagrangian dual's rounding, relocated and
+    matched like the construction, is 0.4% below the finished construction; greedy keeps
+    it, and with priced=false the construction. Below DUAL_BUILD_MIN_UES UEs greedy leaves
+    it out (the dual's scipy.optimize import would triple a CLI solve there), unless the
+    caller passes the rounding (LAMBO's guard)."""
+    import mecopt.improve as improve
+    from mecopt.objective import Objective
+    from mecopt.polish import latency_rounding
+
+    inst = mecopt.generate("sparse", 100, 10, seed=3)
+    assert inst.n_ues >= improve.DUAL_BUILD_MIN_UES
+    latency = Objective.LATENCY
+    dual = improve.improve(inst, latency, latency_rounding(inst))
+    with_prices = mecopt.solve(inst, "latency", "greedy")
+    plain = mecopt.solve(inst, "latency", "greedy", priced=False)
+    assert np.array_equal(with_prices.assignment, dual)
+    assert with_prices.objective_value < 0.997 * plain.objective_value
+    calls = []
+    monkeypatch.setattr(improve, "latency_rounding",
+                        lambda instance: calls.append(instance) or latency_rounding(instance))
+    mecopt.solve(inst, "latency", "greedy", priced=False)
+    small = library("paper")[0]
+    mecopt.solve(small, "latency", "greedy")
+    assert calls == []
+    monkeypatch.setattr(improve, "DUAL_BUILD_MIN_UES", small.n_ues)
+    mecopt.solve(small, "latency", "greedy")
+    assert calls == [small]
+    order = [construct.placement_order(inst, latency)]
+    passed = improve.greedy_decision(inst, latency, order, priced=latency_rounding(inst))
+    assert np.array_equal(passed[0], dual) and len(calls) == 1
 
 
 def test_anchor_is_a_feasible_packing():

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import mecopt
 from mecopt.cli.main import cli
 from mecopt.errors import InputError
+from mecopt.improve import DUAL_BUILD_MIN_UES
 from mecopt.learned import resolve_checkpoint, shipped_names
 from mecopt.learned.checkpoint import read_checkpoint, shipped_path
 from mecopt.learned.lambo_method import (
@@ -360,7 +361,8 @@ def test_auto_decodes_with_lambo_s_inside_its_training_envelope_and_lambo_w_outs
     assert sol.message == f"decided by lambo-w: {why}{OUTSIDE_ADVICE}"  # the user is told
     polished = mecopt.solve(tight, "latency", "lambo", guard=False, polish=True)
     assert polished.message == f"decided by lambo-w: {why}"  # ... and not told to polish
-    assert mecopt.solve(paper, "latency", "lambo").message == ""
+    assert mecopt.solve(paper, "latency", "lambo", refine=False).message == ""
+    assert "training range" not in mecopt.solve(paper, "latency", "lambo").message
     # Batched, each instance gets its own checkpoint's decision.
     together = mecopt.solve_many([paper, tight], "energy", "lambo")
     assert [s.extra["checkpoint"] for s in together] == ["lambo-s", "lambo-w"]
@@ -382,7 +384,10 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     sol = mecopt.solve(inst, "latency", "lambo", refine=False)  # the guard's pick
     assert net.objective_value > 2 * greedy.objective_value and "guard" not in net.extra
     assert sol.extra["guard"] == GUARD_WON
-    assert np.array_equal(sol.assignment, greedy.assignment)
+    # Greedy's decision with the dual's rounding as its priced build, which the guard has
+    # (the `greedy` method leaves it out below DUAL_BUILD_MIN_UES UEs): at or below greedy.
+    assert inst.n_ues < DUAL_BUILD_MIN_UES
+    assert sol.objective_value <= greedy.objective_value * (1 + 1e-12)
     assert sol.extra["value_network"] == pytest.approx(net.objective_value, rel=1e-9)
     assert sol.message.startswith("kept the greedy heuristic's decision, better than the "
                                   "decode of lambo-w: ")
@@ -407,49 +412,66 @@ def test_guard_keeps_the_greedy_heuristics_decision_where_the_decode_is_far_off(
     assert np.array_equal(kept.assignment,
                           mecopt.solve(small, "latency", "lambo", guard=False).assignment)
     paper = library("paper")[0]
-    assert "guard" not in mecopt.solve(paper, "latency", "lambo").extra
+    assert "guard" not in mecopt.solve(paper, "latency", "lambo", refine=False).extra
     # Batched, each instance gets the decision it gets alone.
     together = mecopt.solve_many([inst, small, paper], "latency", "lambo", refine=False)
     assert [s.extra.get("guard") for s in together] == [GUARD_WON, "decode", None]
     assert np.array_equal(together[0].assignment, sol.assignment)
 
 
-def test_guard_keeps_the_dual_rounding_for_latency(monkeypatch):
+def test_guard_rounds_the_latency_dual_once_for_greedy_and_the_refinement(monkeypatch):
     """A sparse instance (100 x 10, seed 3) under the latency prompt: the Lagrangian dual's
-    rounding (each UE's cheapest option at the dual's capacity prices, repaired) beats the
-    decode and the `greedy` method's decision; the default returns it and says so, and the
-    polish starts from it. The dual's limit is GUARD_DUAL_CELLS, not the energy LP's
-    GUARD_LP_CELLS, and it counts the usable (UE, option) pairs, which the dual's price
-    evaluations touch, not N (M + 1)."""
+    rounding (each UE's cheapest option at the dual's capacity prices, repaired), improved
+    as greedy's priced build, beats the construction and the decode; the guard's pick is
+    the `greedy` method's answer, and the dual is rounded once per call, for greedy's
+    priced build and the refinement both. The guard's limit is GUARD_DUAL_CELLS, not the
+    energy LP's GUARD_LP_CELLS, and it counts the usable (UE, option) pairs, which the
+    dual's price evaluations touch, not N (M + 1); past it greedy still rounds the dual for
+    its priced build, so the pick is the same."""
+    import mecopt.improve as improve_module
     import mecopt.learned.lambo_method as lm
     from mecopt.instance import usable_options
     from mecopt.polish import latency_rounding
 
     inst = mecopt.generate("sparse", 100, 10, seed=3)
     greedy = mecopt.solve(inst, "latency", "greedy")
+    construction = mecopt.solve(inst, "latency", "greedy", priced=False)
     net = mecopt.solve(inst, "latency", "lambo", guard=False)
     rounded = latency_rounding(inst)
     assert rounded is not None and mecopt.evaluate(inst, rounded).feasible
+    assert greedy.objective_value < construction.objective_value
+    assert greedy.objective_value <= mecopt.evaluate(inst, rounded).mean_latency_s
+    calls = []
+
+    def counted(instance):
+        calls.append(instance)
+        return latency_rounding(instance)
+
+    monkeypatch.setattr(lm, "latency_rounding", counted)
+    monkeypatch.setattr(improve_module, "latency_rounding", counted)
     sol = mecopt.solve(inst, "latency", "lambo", refine=False)
-    assert sol.status == "feasible" and sol.extra["guard"] == GUARD_DUAL
-    assert sol.objective_value == pytest.approx(
-        mecopt.evaluate(inst, rounded).mean_latency_s, rel=1e-12)
-    assert sol.objective_value < min(net.objective_value, greedy.objective_value)
-    assert sol.message.startswith("kept the Lagrangian dual's rounding, better than the "
+    assert len(calls) == 1
+    assert sol.status == "feasible" and sol.extra["guard"] == GUARD_WON
+    assert sol.objective_value == pytest.approx(greedy.objective_value, rel=1e-12)
+    assert sol.objective_value < net.objective_value
+    assert sol.message.startswith("kept the greedy heuristic's decision, better than the "
                                   "decode of lambo-w: ")
     polished = mecopt.solve(inst, "latency", "lambo", polish=True)
-    assert polished.extra["polish_start"] == GUARD_DUAL
     assert polished.objective_value <= sol.objective_value
     cells = inst.n_ues * (inst.n_servers + 1)
     monkeypatch.setattr(lm, "GUARD_LP_CELLS", cells - 1)
-    assert mecopt.solve(inst, "latency", "lambo", refine=False).extra["guard"] == GUARD_DUAL
     assert not lm.within_guard_cells(inst, Objective.ENERGY)
+    assert lm.within_guard_cells(inst, Objective.LATENCY)
     pairs = int(usable_options(inst).sum())
     assert pairs < cells - 1  # sparse reach
     monkeypatch.setattr(lm, "GUARD_DUAL_CELLS", cells - 1)
-    assert mecopt.solve(inst, "latency", "lambo", refine=False).extra["guard"] == GUARD_DUAL
+    assert lm.within_guard_cells(inst, Objective.LATENCY)
     monkeypatch.setattr(lm, "GUARD_DUAL_CELLS", pairs - 1)
-    assert mecopt.solve(inst, "latency", "lambo", refine=False).extra["guard"] != GUARD_DUAL
+    assert not lm.within_guard_cells(inst, Objective.LATENCY)
+    calls.clear()
+    past = mecopt.solve(inst, "latency", "lambo", refine=False)
+    assert len(calls) == 1  # greedy's own
+    assert past.objective_value == sol.objective_value
 
 
 def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
@@ -481,8 +503,8 @@ def test_guard_keeps_the_lp_rounding_where_capacity_binds_energy(monkeypatch):
 def test_inside_the_envelope_the_energy_guard_keeps_greedys_decision_where_cheaper():
     """hetero-000 lies inside lambo-s's envelope; for energy, the `greedy` method's decision
     is cheaper than the decode, so the default keeps it and says so, with no advice about
-    the envelope and no refinement. Not for latency, where the decode is better than
-    greedy's construction there, nor with guard=false or an explicit checkpoint."""
+    the envelope and no refinement. Not for latency (the dual's rounding competes there,
+    next test), nor with guard=false or an explicit checkpoint."""
     inst = library("hetero")[0]
     greedy = mecopt.solve(inst, "energy", "greedy")
     net = mecopt.solve(inst, "energy", "lambo", guard=False)
@@ -494,11 +516,44 @@ def test_inside_the_envelope_the_energy_guard_keeps_greedys_decision_where_cheap
     assert sol.message == "kept the greedy heuristic's decision, better than the decode of " \
                           "lambo-s"
     assert "value_refined" not in sol.extra
-    assert "guard" not in mecopt.solve(inst, "latency", "lambo").extra
+    assert mecopt.solve(inst, "latency", "lambo").extra["guard"] != GUARD_WON
     assert "guard" not in mecopt.solve(inst, "energy", "lambo", checkpoint="lambo-s").extra
     # Where the decode is cheaper it stays (hetero-002).
     kept = mecopt.solve(library("hetero")[2], "energy", "lambo")
     assert kept.extra["guard"] == "decode" and kept.message == ""
+
+
+def test_inside_the_envelope_latency_keeps_the_dual_rounding_where_cheaper():
+    """paper-000 lies inside lambo-s's envelope; for latency the Lagrangian dual's rounding,
+    relocated (relocated_dual), is below the decode relocated, so the default keeps it and
+    says so. Not with refine=false (the bare decode), guard=false, an explicit checkpoint or
+    the polish (which has its own starts). Where the relocated decode is at or below it
+    (hetero-011), the decode stays."""
+    import mecopt.learned.lambo_method as lm
+    from mecopt.relocate import relocate
+
+    inst = library("paper")[0]
+    sol = mecopt.solve(inst, "latency", "lambo")
+    bare = mecopt.solve(inst, "latency", "lambo", refine=False)
+    relocated = relocate(inst, Objective.LATENCY, bare.assignment)
+    dual, value = lm.relocated_dual(inst)
+    assert value < mecopt.evaluate(inst, relocated).mean_latency_s
+    assert sol.extra["guard"] == GUARD_DUAL and np.array_equal(sol.assignment, dual)
+    assert sol.objective_value == pytest.approx(value, rel=1e-12)
+    assert sol.extra["value_network"] == pytest.approx(bare.objective_value, rel=1e-12)
+    assert sol.message == "kept the Lagrangian dual's rounding, better than the decode of " \
+                          "lambo-s"
+    for other in (bare, mecopt.solve(inst, "latency", "lambo", guard=False),
+                  mecopt.solve(inst, "latency", "lambo", checkpoint="lambo-s"),
+                  mecopt.solve(inst, "latency", "lambo", polish=True)):
+        assert other.extra.get("guard") != GUARD_DUAL
+    assert lm.relocated_dual(inst, deadline=time.perf_counter() - 1) is None
+    other = library("hetero")[11]
+    kept = mecopt.solve(other, "latency", "lambo")
+    stays = relocate(other, Objective.LATENCY, mecopt.solve(
+        other, "latency", "lambo", refine=False).assignment)
+    assert kept.extra["guard"] == "decode" and np.array_equal(kept.assignment, stays)
+    assert kept.objective_value <= lm.relocated_dual(other)[1]
 
 
 def test_the_guards_greedy_decision_is_the_greedy_methods_answer(monkeypatch):
@@ -654,7 +709,7 @@ def test_refine_descends_from_the_guards_pick(monkeypatch):
         return real(*args, deadline=deadline, max_work=max_work, **kwargs)
 
     monkeypatch.setattr(lm, "descend", recorded)
-    inst = mecopt.generate("sparse", 100, 10, seed=7)
+    inst = mecopt.generate("sparse", 100, 10, seed=29)
     work = lm.refine_work(inst)
     assert work == max(lm.REFINE_MIN_WORK, lm.REFINE_WORK_PER_UE * inst.n_ues)
     draws = {"latency": inst, "energy": mecopt.generate("sparse", 100, 10, seed=1)}
@@ -703,7 +758,7 @@ def test_refine_gives_the_same_answer_on_a_slower_machine(monkeypatch):
     """The refinement's budget is work, not seconds: with every evaluation of the shared
     local search made 20 ms slower (a slow or busy machine), `lambo` without a time limit
     returns the same decision, where a budget in seconds stopped the descent early."""
-    draws = {"latency": mecopt.generate("sparse", 100, 10, seed=7),
+    draws = {"latency": mecopt.generate("sparse", 100, 10, seed=29),
              "energy": mecopt.generate("sparse", 100, 10, seed=1)}
     fast = [mecopt.solve(inst, objective, "lambo") for objective, inst in draws.items()]
     slow_local_search(monkeypatch)
@@ -756,14 +811,16 @@ def test_refine_also_descends_the_lp_rounding_where_it_lost_the_pick(monkeypatch
 
 
 def test_refine_also_descends_the_dual_rounding_where_it_lost_the_pick(monkeypatch):
-    """Latency, sparse 100 x 10 seed 6: the guard keeps greedy's decision, but the Lagrangian
-    dual's rounding, descended, ends lower than greedy's decision descended; the refinement
-    keeps the better of the two descents, as it does with the LP's rounding for energy."""
+    """Latency, sparse 100 x 10 seed 22: the guard keeps greedy's decision (there its priced
+    build, the dual's rounding improved by relocation and matching rounds), but the
+    Lagrangian dual's rounding as rounded, descended, ends lower than greedy's decision
+    descended; the refinement keeps the better of the two descents, as it does with the LP's
+    rounding for energy."""
     import mecopt.learned.lambo_method as lm
     from mecopt.polish import latency_rounding
 
     monkeypatch.setattr(lm, "REFINE_MIN_WORK", 10**12)  # both descents end at their local optima
-    inst = mecopt.generate("sparse", 100, 10, seed=6)
+    inst = mecopt.generate("sparse", 100, 10, seed=22)
     pick = mecopt.solve(inst, "latency", "lambo", refine=False)
     assert pick.extra["guard"] == GUARD_WON
     sol = mecopt.solve(inst, "latency", "lambo")
