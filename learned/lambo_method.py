@@ -28,20 +28,23 @@ differs from instance to instance (docs/lambo.md, "The world-trained model").
 
 `guard=true` (the default): for an instance outside lambo-s's training envelope (under auto
 or both), the `greedy` method's decision (mecopt.improve.greedy_decision with the solve's
-seed: the construction and, for energy, the priced build, each finished by relocation,
-matching and room rounds, the cheaper kept) and a relaxation's rounding (for energy the LP
+seed: the construction and the priced build, each finished by relocation, matching and,
+for energy, room rounds, the cheaper kept) and a relaxation's rounding (for energy the LP
 relaxation's, mecopt.lns.lp_rounding, up to GUARD_LP_CELLS; for latency the Lagrangian
-dual's, mecopt.polish.latency_rounding, up to GUARD_DUAL_CELLS) compete with the decode,
+dual's, mecopt.polish.latency_rounding, up to GUARD_DUAL_CELLS, which is also greedy's
+latency priced build: rounded once, passed to greedy_decision) compete with the decode,
 and the best is kept (and polished, with polish), so the guard's pick is never above what
 `greedy` answers; greedy's construction in its regret orders competes too, as built. Off
 the training families a decode can be several times the optimum where greedy is within a
 percent, and the roundings are often ahead of both (docs/lambo.md, "The guard");
 `extra["guard"]` says which won and `extra["value_network"]` keeps the network's own
-value. Inside the envelope the guard runs for energy only, with the same greedy
-decision (7-55 ms on the library; `guard_with_greedy`): its gain ejections, priced build
-and room rounds make it better than the decode on the library's hetero and large energy,
-while the decode is better than greedy's construction on latency there and the matching
-rounds would take a call past 20 ms. `guard=false` returns the decode.
+value. Inside the envelope, for energy the same greedy decision competes (7-55 ms on the
+library; `guard_with_greedy`): its gain ejections, priced build and room rounds make it
+better than the decode on the library's hetero and large energy. For latency there the
+Lagrangian dual's rounding, relocated, competes with the decode relocated
+(`relocated_dual`, about 5 ms; greedy's matching rounds would take a call past 20 ms):
+on 38 of the library's 40 paper and hetero instances it is the lower. `guard=false`
+returns the decode.
 
 `refine=true` (the default), also only outside the envelope and on at most REFINE_MAX_UES
 UEs: the guard's pick is then improved by the shared local search (mecopt.descend) for at

@@ -56,12 +56,14 @@ option priced at its energy plus its f_min at those prices
 (mecopt.construct.priced_construction). The plain build lets the UEs placed first take the
 servers they save most on, whatever room that costs the UEs after them; the priced one
 weighs that room (co-located identical servers: 10.1% above the best known, against 1.2%;
-it costs one LP, 3-45 ms at 100-1,800 UEs, and a second construction). For latency it is
-the Lagrangian dual's rounding (mecopt.polish.latency_rounding: each UE's cheapest option
-at the dual's capacity prices, repaired), which spreads the UEs over the servers by what
-they gain there where the construction decides each UE given only those before it (a
-1,251-UE draw on which three UEs in four must offload: 64% above the best known, against
-the dual's build at it; 1-10 ms on the library).
+it costs one LP, 3-45 ms at 100-1,800 UEs, and a second construction). For latency, from
+100 UEs (mecopt.improve.DUAL_BUILD_MIN_UES: below, the dual's scipy.optimize import would
+triple a CLI solve), it is the Lagrangian dual's rounding (mecopt.polish.latency_rounding:
+each UE's cheapest option at the dual's capacity prices, repaired), which spreads the UEs
+over the servers by what they gain there where the construction decides each UE given
+only those before it (a 1,251-UE draw on which three UEs in four must offload: 64% above
+the best known, against the dual's build at it; 5-140 ms at 100-2,000 UEs).
+
 The construction, the priced build and these improvements are one pipeline,
 mecopt.improve.greedy_decision, which LAMBO's guard runs too (its pick is never above what
 greedy answers).
@@ -110,9 +112,9 @@ class GreedyMethod(Method):
                                    "server, others off it)"),
         "priced": Option(bool, True, "also build at a relaxation's capacity prices (energy: "
                                      "the LP's, where it prices capacity, mecopt.construct."
-                                     "priced_construction; latency: the Lagrangian dual's "
-                                     "rounding, mecopt.polish.latency_rounding), improve "
-                                     "both, keep the cheaper"),
+                                     "priced_construction; latency, from 100 UEs: the "
+                                     "Lagrangian dual's rounding, mecopt.polish."
+                                     "latency_rounding), improve both, keep the cheaper"),
         "lns": LNS_OPTION,
     }
 
