@@ -493,14 +493,16 @@ class LamboMethod(Method):
                                     "training envelope, keep the greedy method's "
                                     "decision, or a relaxation's rounding (LP for energy, "
                                     "Lagrangian dual for latency), where it beats the "
-                                    "decode; inside it, for energy, greedy's decision "
-                                    "where it beats the decode"),
+                                    "decode; inside it, greedy's decision (energy) or "
+                                    "the dual's rounding, relocated (latency, with "
+                                    "refine), where it beats the decode"),
         "refine": Option(bool, True, "with the guard: descend from its pick (mecopt.descend) "
                                      "within a budget of UE evaluations, about what the "
                                      "decode and the guard cost, the same on any machine "
                                      f"(up to {REFINE_MAX_UES:,} UEs), then greedy's "
                                      "finish (mecopt.improve); inside the envelope, "
-                                     "relocation passes (mecopt.relocate)"),
+                                     "relocation passes (mecopt.relocate) and, for "
+                                     "latency, the dual's rounding relocated"),
     }
 
     @classmethod
