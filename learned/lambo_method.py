@@ -640,19 +640,17 @@ class LamboMethod(Method):
         guarded = self.config["guard"] and (bool(row.get("outside")) or timed_out)
         if guarded:
             row = guard_with_heuristics(instance, objective, row, deadline, seed)
-        # Inside the envelope (auto or both), energy only: the decode beats greedy on
-        # latency there.
-        inside = (self.config["guard"] and not guarded
-                  and self.config["checkpoint"] in (AUTO, BOTH)
-                  and objective is Objective.ENERGY)
+        # Inside the envelope (auto or both): for energy greedy's decision competes with
+        # the decode; for latency the dual's rounding, relocated, competes with the decode
+        # relocated, with the relocation passes below (relocated_dual).
+        in_envelope = (self.config["guard"] and not guarded
+                       and self.config["checkpoint"] in (AUTO, BOTH))
+        inside = in_envelope and objective is Objective.ENERGY
         if inside:
             row = guard_with_greedy(instance, objective, row, deadline, seed)
-        # Latency inside the envelope: the dual's rounding, relocated, against the decode
-        # relocated, after the decode (relocated_dual).
-        inside_latency = (self.config["guard"] and not guarded and self.config["refine"]
-                          and not self.config["polish"]
-                          and self.config["checkpoint"] in (AUTO, BOTH)
-                          and objective is Objective.LATENCY and row["assignment"] is not None)
+        inside_latency = (in_envelope and objective is Objective.LATENCY
+                          and self.config["refine"] and not self.config["polish"]
+                          and row["assignment"] is not None)
         if inside_latency:
             row = {**row, "guard": "decode", "value_network": row["value"]}
         if row["assignment"] is None and timed_out:
