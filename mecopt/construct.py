@@ -39,8 +39,8 @@ DROO and ARE) both build decisions with `construct`:
    (none at all where the LP relaxation of that packing is infeasible, checked first).
    The sweep then starts from the anchor and moves each UE to its wanted option where it
    fits, so it cannot get stuck. Only an instance whose anchor neither finds (proven
-   infeasible, or not found within their budgets: `mecopt.packing.PACK_TIME_LIMIT` and
-   `ANCHOR_TIME_LIMIT` seconds) leaves a row stuck.
+   infeasible, or not found within their budgets: `mecopt.packing.PACK_MAX_WORK` entries
+   and `ANCHOR_TIME_LIMIT` seconds) leaves a row stuck.
 5. Greedy only, latency (`local_when_faster`): once the servers are water-filled, a UE
    whose own device is faster than its latency there goes local, until none is.
 """

@@ -48,6 +48,21 @@ def test_pack_leaves_local_ues_local_and_is_seeded():
     assert np.array_equal(a, pack(inst, seed=3))
 
 
+def test_pack_budget_counts_work_not_seconds(monkeypatch):
+    """The default budget is work: a clock that runs 100 s per reading (a very slow
+    machine) changes nothing; a budget of one step's work ends the search unpacked."""
+    import mecopt.packing as packing
+
+    inst = full_alike(2)
+    a = pack(inst)
+    assert a is not None
+    clock = iter(range(0, 10**9, 100))
+    monkeypatch.setattr(packing.time, "perf_counter", lambda: float(next(clock)))
+    assert np.array_equal(pack(inst), a)
+    must = int((~inst.local_ok).sum())
+    assert pack(inst, max_work=must * inst.n_servers) is None
+
+
 def test_pack_without_must_offload_ues_is_all_local():
     inst = mecopt.generate("paper", seed=0)
     if (~inst.local_ok).any():  # the paper family can have must-offload UEs; drop them
