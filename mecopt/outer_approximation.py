@@ -101,6 +101,11 @@ PRESOLVE_MAX_COLUMNS = 50_000
 # limit, so the run ended at 17 s with the trivial bound; without them it ended at 10.3 s
 # with the root LP's bound, the same incumbent, and the library's proofs were as fast.
 SLOW_PRESOLVE_RULES = (1 << 15) | (1 << 16)
+# Above ROOT_PROBE_COLUMNS (below) the aggregator (bit 12) is left out too: on an 1,884 x 7
+# master (19,113 columns) it took 8-10 s of a second solve's presolve, past a 10 s limit,
+# and 0.06 s without it. Not on smaller masters: without it the tight library's proofs
+# took up to 2.4 times as long (tight-014: 8.6 s against 6.0 s of a 10 s limit).
+MID_PRESOLVE_RULES = SLOW_PRESOLVE_RULES | (1 << 12)
 # Handing a built master to HiGHS (Pyomo's set_instance) takes 1.26-1.34 times its build on
 # 883-2,000-UE latency masters (0.5-0.75 times on energy's, which build in under a second
 # there) and cannot be stopped: under a time limit a master is not handed over when less
@@ -115,6 +120,16 @@ LOAD_PER_BUILD = 1.5
 # of a 20 s limit on a 1,358 x 17 master (bound 0.0008% above the root LP's, the polished
 # start kept), and from 7.6 s to 59.7 s of a 30 s limit at 2,000 x 20.
 LP_ONLY_COLUMNS = 30_000
+# Between ROOT_PROBE_COLUMNS and LP_ONLY_COLUMNS a latency master under a time limit (with a
+# polish) solves its LP relaxation first, for its bound and its time; the MIP follows only
+# when the time left is at least ROOT_PER_LP times that LP's run. The MIP's first round of
+# cut separation, which no callback reaches, ran 4.4 and 5.4 times its root LP's time on two
+# masters of about 16,000 columns and 34,000 rows (830 x 18 and 544 x 20): on the first it
+# ended at 15 s of a 10 s limit, with a bound no higher than the LP's. On 200 x 42 masters
+# of the same size the MIP's rounds are short and its bound closes the gap 5 times as far
+# as the LP's (0.08% against 0.41%), so it keeps running where the time allows it.
+ROOT_PROBE_COLUMNS = 10_000
+ROOT_PER_LP = 8.0
 # Two cut points closer than this (relative) are the same cut.
 CUT_RTOL = 1e-9
 # Under a time limit with a polish heuristic (see `search`): the heuristic first gets this
@@ -392,6 +407,11 @@ class Master:
         highs.setSolution(start)
 
     @property
+    def run_s(self) -> float:
+        """Wall time [s] of HiGHS's last run on the master, without loading it."""
+        return self.solver.run_s
+
+    @property
     def columns(self) -> int:
         """The master's variables (all indices of every Pyomo Var)."""
         return self._columns
@@ -404,25 +424,29 @@ class Master:
         latency, whose master has more columns than the assignment fixes). `relax` solves
         its LP relaxation only: no assignment, the LP's value as the bound."""
         m = self.model
-        if self._started and self._pending:
-            self.solver.add_constraints(self._pending)  # the persistent model grows in place
-        self._pending = []
+        # The limit counts from here: adding the new cuts and loading the model into HiGHS
+        # are part of it (_DeadlineHighs shortens the limit set here to what is left when
+        # HiGHS starts; adding 5,000 cuts to an 1,884 x 7 master took 1.3 s, which had
+        # pushed the run past its limit).
+        self.solver.deadline = None
         options = {"mip_rel_gap": rel_gap, "mip_abs_gap": 0.0, "output_flag": verbose,
                    **(HIGHS_OPTIONS if self.latency else {})}
-        # The limit counts from here: loading the model into HiGHS is part of it
-        # (_DeadlineHighs shortens the limit set here to what is left when HiGHS starts).
-        self.solver.deadline = None
         if time_limit is not None:
             options["time_limit"] = max(time_limit, 0.01)
             self.solver.deadline = time.perf_counter() + options["time_limit"]
+        if self._started and self._pending:
+            self.solver.add_constraints(self._pending)  # the persistent model grows in place
+        self._pending = []
         if self.latency and time_limit is not None:
             if self._columns > PRESOLVE_MAX_COLUMNS:
                 options["presolve"] = "off"
             else:
-                options["presolve_rule_off"] = SLOW_PRESOLVE_RULES
-        if relax:
-            options["solve_relaxation"] = True
-        elif start is not None and not self.latency:
+                options["presolve_rule_off"] = (MID_PRESOLVE_RULES
+                                                if self._columns > ROOT_PROBE_COLUMNS
+                                                else SLOW_PRESOLVE_RULES)
+        # Always set: the persistent HiGHS keeps an option from the previous solve.
+        options["solve_relaxation"] = relax
+        if start is not None and not relax and not self.latency:
             self._warm_start(np.asarray(start, dtype=int))
         with SOLVER_LOCK:  # Pyomo captures fd 1 while it solves (mecopt.locks)
             if threads > 0:
@@ -480,6 +504,7 @@ class _DeadlineHighs(Highs):
 
     deadline: float | None = None
     _watched: Any = None  # the highspy model the callbacks are on
+    run_s: float = 0.0  # wall time of the last HiGHS run (after loading)
 
     def _solve(self):
         if self.deadline is not None:
@@ -491,7 +516,11 @@ class _DeadlineHighs(Highs):
                 model.cbIpmInterrupt += self._stop_at_deadline
                 model.cbMipInterrupt += self._stop_at_deadline
                 self._watched = model
-        return super()._solve()
+        began = time.perf_counter()
+        try:
+            return super()._solve()
+        finally:
+            self.run_s = time.perf_counter() - began
 
     def _stop_at_deadline(self, event) -> None:
         if self.deadline is not None and time.perf_counter() > self.deadline:
@@ -669,6 +698,7 @@ class _Search:
             return lower, 0, status, ("the time limit passed while Pyomo built the master "
                                       "(the answer is the start, with the trivial bound)")
         master_gap = gap / 4  # leave room for the outer loop's own gap
+        probed, why = False, ""
         while True:
             if self.closed(lower, gap):
                 status = Status.OPTIMAL
@@ -686,16 +716,32 @@ class _Search:
                     message = ("too little time was left to hand the master to HiGHS (the "
                                "answer is the polished start)")
                 break
-            # A large latency master under a limit: its LP's bound, then the polish.
-            relax = (latency and remaining is not None and self.polish is not None
-                     and self.master.columns > LP_ONLY_COLUMNS)
+            # A large latency master under a limit: its LP's bound, then the polish; a
+            # mid-sized one its LP first, then the MIP if the time left allows its root.
+            searched = latency and remaining is not None and self.polish is not None
+            relax = searched and self.master.columns > LP_ONLY_COLUMNS
+            probe = (searched and not probed and not relax
+                     and self.master.columns > ROOT_PROBE_COLUMNS)
             piece = remaining
             if self.slicing and remaining > 2 * SLICE_MIN_S:
                 piece = max(SLICE_MIN_S, SLICE_SHARE * remaining)
             term, x, bound = self.master.solve(
                 time_limit=piece, rel_gap=master_gap, threads=threads, verbose=self.verbose,
-                start=None if latency or self.distrust_start else self.best, relax=relax)
+                start=None if latency or self.distrust_start else self.best,
+                relax=relax or probe)
             iterations += 1
+            if probe:
+                probed = True
+                if bound is not None:
+                    lower = max(lower, bound)
+                left = self.time_limit - (time.perf_counter() - self.t0)
+                root_s = ROOT_PER_LP * self.master.run_s
+                if (term == TerminationCondition.convergenceCriteriaSatisfied
+                        and left >= root_s and not self.closed(lower, gap)):
+                    continue  # the MIP next
+                relax = True
+                why = (f"; its MIP was not run: {left:.1f} s were left, less than "
+                       f"{ROOT_PER_LP:g} times the LP's {self.master.run_s:.2f} s")
             considered = False
             if (not latency and x is not None
                     and term == TerminationCondition.convergenceCriteriaSatisfied):
@@ -743,7 +789,7 @@ class _Search:
                                   f"with {left:.1f} s of the time limit left)")
                     message = (f"{found}; the master ({self.master.columns} columns) was solved "
                                f"as an LP only ({term.name}), the rest of the time went to the "
-                               "polish")
+                               f"polish{why}")
                 break
             if x is not None:
                 key = x.tobytes()

@@ -545,6 +545,40 @@ def test_latency_starts_from_the_better_of_greedy_and_the_dual_rounding(monkeypa
         assert sol.objective_value == pytest.approx(ref, rel=1e-6)
 
 
+def test_a_mid_sized_latency_master_solves_its_lp_first(monkeypatch):
+    """Between ROOT_PROBE_COLUMNS and LP_ONLY_COLUMNS a latency master under a time limit
+    solves its LP relaxation first; the MIP follows only with ROOT_PER_LP times the LP's run
+    left (HiGHS's first round of cuts at the MIP root does not stop at the limit)."""
+    from mecopt import outer_approximation
+    from mecopt.outer_approximation import Master
+
+    inst = mecopt.generate("hetero", seed=3)
+    exact = mecopt.solve(inst, "latency", "highs")
+    relaxed = []
+    real = Master.solve
+
+    def spy(self, **kwargs):
+        relaxed.append(kwargs.get("relax", False))
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(Master, "solve", spy)
+    monkeypatch.setattr(outer_approximation, "ROOT_PROBE_COLUMNS", 0)
+    # Time enough: the LP, then the MIP (which must not inherit the LP's relaxation).
+    monkeypatch.setattr(outer_approximation, "ROOT_PER_LP", 0.0)
+    sol = mecopt.solve(inst, "latency", "highs", time_limit=20)
+    assert relaxed[0] is True and relaxed[1:] and not any(relaxed[1:])
+    assert sol.status == "optimal"
+    assert sol.objective_value == pytest.approx(exact.objective_value, rel=1e-6)
+    # Never time enough: the LP's bound, and the polish the rest of the time.
+    relaxed.clear()
+    monkeypatch.setattr(outer_approximation, "ROOT_PER_LP", 1e9)
+    sol = mecopt.solve(inst, "latency", "highs", time_limit=5)
+    assert relaxed == [True] and sol.extra["iterations"] == 1
+    assert sol.bound <= exact.objective_value * (1 + 1e-9) <= sol.objective_value * (1 + 2e-9)
+    if sol.status == "feasible":
+        assert "its MIP was not run" in sol.message
+
+
 def test_a_large_latency_master_under_a_time_limit_is_solved_as_an_lp(monkeypatch):
     """HiGHS's MIP root does not stop at the limit while it separates cuts (31 s of a 20 s
     limit at 1,358 x 17): under a time limit a latency master above LP_ONLY_COLUMNS gives
