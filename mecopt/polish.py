@@ -59,8 +59,9 @@ POLISH_TABU_RUNS = 4
 POLISH_LNS_STALL = 2
 POLISH_LNS_SUB_S = 0.2
 
-LP_START_OPTION = Option(bool, True, "energy: also start from the LP relaxation's rounding "
-                                     "(mecopt.polish.lp_rounding_start)")
+LP_START_OPTION = Option(bool, True, "also start from a relaxation's rounding: energy's LP "
+                                     "relaxation, latency's Lagrangian dual "
+                                     "(mecopt.polish.relaxation_start)")
 TABU_OPTION = Option(bool, True, "energy: the polish ends with, and LNS without a polish "
                                  "starts with, the tabu search across the capacity boundary "
                                  "(mecopt.tabu)")
@@ -209,6 +210,31 @@ def lp_rounding_start(instance: Instance, fallback: np.ndarray, deadline: float 
     if polish:
         return descend(instance, Objective.ENERGY, rounded, deadline=deadline, max_work=max_work)
     return rounded, float(repair(instance, Objective.ENERGY, rounded[None]).value[0])
+
+
+def relaxation_start(instance: Instance, objective: Objective, fallback: np.ndarray,
+                     deadline: float | None, *, polish: bool = True
+                     ) -> tuple[np.ndarray, float] | None:
+    """A start from a relaxation's rounding, descended by `mecopt.descend` if `polish`, as
+    (assignment, value): for energy the LP relaxation's (`lp_rounding_start`, `fallback`
+    as there), for latency the Lagrangian dual's (`latency_rounding`). None when the time
+    is up or the rounding finds nothing. DE and PG seed with it (their `lp_start`): their
+    greedy constructions place each UE given only those placed before it, and on a 764 x 47
+    latency draw DE's descents of them took its whole 10 s and ended 70% above the dual's
+    rounding descended."""
+    if objective is Objective.ENERGY:
+        return lp_rounding_start(instance, fallback, deadline, polish=polish)
+    if deadline is not None and time.perf_counter() >= deadline:
+        return None
+    from mecopt.descend import descend
+    from mecopt.repair import repair
+
+    rounded = latency_rounding(instance)
+    if rounded is None:
+        return None
+    if polish:
+        return descend(instance, Objective.LATENCY, rounded, deadline=deadline)
+    return rounded, float(repair(instance, Objective.LATENCY, rounded[None]).value[0])
 
 
 def latency_rounding(instance: Instance) -> np.ndarray | None:

@@ -13,9 +13,10 @@ two codings.
 
 Start and finish. The initial population holds the greedy solutions of this objective
 (in each of the distinct construction orders of `mecopt.construct.start_orders`:
-constructive starts that often lie in different basins) and of the other objective, for
-energy the LP relaxation's rounding (`lp_start`, mecopt.polish.lp_rounding_start), each
-polished by `descend` (best-improvement move and swap search), plus random proposals. At
+constructive starts that often lie in different basins) and of the other objective, and a
+relaxation's rounding (`lp_start`, mecopt.polish.relaxation_start: the LP relaxation's for
+energy, the Lagrangian dual's for latency), each polished by `descend` (best-improvement
+move and swap search), plus random proposals. At
 the end the best distinct solutions seen (mecopt.elite) are polished again by `descend`,
 and the best result is returned. Both polishing steps stay inside the time limit.
 """
@@ -37,7 +38,7 @@ from mecopt.polish import (
     LP_START_OPTION,
     finish_with_lns,
     lns_verdict,
-    lp_rounding_start,
+    relaxation_start,
 )
 from mecopt.repair import repair
 from mecopt.status import Status
@@ -146,8 +147,9 @@ def _value_of(instance: Instance, objective: Objective, a: np.ndarray) -> tuple[
 def _seeds(instance: Instance, objective: Objective, polish: bool, deadline: float | None,
            lp_start: bool = False) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Greedy solutions for this objective (in each of `start_orders`) and the other one,
-    and for energy with `lp_start` the LP relaxation's rounding first, polished if asked;
-    and that rounding when it was polished (for LNS, which would descend it again)."""
+    and with `lp_start` a relaxation's rounding first (mecopt.polish.relaxation_start),
+    polished if asked; and the energy rounding when it was polished (for LNS, which would
+    descend it again)."""
     other = Objective.ENERGY if objective is Objective.LATENCY else Objective.LATENCY
     built = []
     for obj, order in [*((objective, o) for o in start_orders(instance, objective)),
@@ -158,11 +160,13 @@ def _seeds(instance: Instance, objective: Objective, polish: bool, deadline: flo
     out, polished = [], None
     # The rounding is made and polished first: where capacity binds it is the best start,
     # and at 1,000+ UEs the descents of poor greedy starts can take the whole time limit.
-    if lp_start and objective is Objective.ENERGY and built:
-        rounded = lp_rounding_start(instance, built[0], deadline, polish=polish)
+    if lp_start and built:
+        rounded = relaxation_start(instance, objective, built[0], deadline, polish=polish)
         if rounded is not None:
             out.append(rounded[0])
-            polished = rounded[0] if polish else None
+            # LNS takes the polished energy rounding instead of descending it again.
+            energy = objective is Objective.ENERGY
+            polished = rounded[0] if polish and energy else None
     for a in built:
         if polish:
             # Polish for *this* objective: the other greedy is a different basin, not a target.

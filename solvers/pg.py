@@ -13,8 +13,9 @@ reward (minus the objective value over that of the start solution, so the step s
 not depend on units), and b_k the leave-one-out baseline (the mean reward of the other
 samples). A row the repair cannot fix is rewarded like the worst feasible row of its
 batch, less 10%. The start logits lean towards the best greedy solution
-(over the construction orders of `mecopt.construct.start_orders`; for energy also the LP
-relaxation's rounding, `lp_start`, mecopt.polish.lp_rounding_start), polished by `descend`
+(over the construction orders of `mecopt.construct.start_orders`, and a relaxation's
+rounding, `lp_start`, mecopt.polish.relaxation_start: the LP relaxation's for energy, the
+Lagrangian dual's for latency), polished by `descend`
 (`start_bias` nats), which is also the first incumbent. At the end the best distinct
 solutions seen (mecopt.elite) are each polished again by `descend`, and the best result is
 returned. Both polishing steps stay inside the time limit.
@@ -38,7 +39,7 @@ from mecopt.polish import (
     LP_START_OPTION,
     finish_with_lns,
     lns_verdict,
-    lp_rounding_start,
+    relaxation_start,
 )
 from mecopt.repair import repair
 from mecopt.status import Status
@@ -160,9 +161,9 @@ class PGMethod(Method):
 
 def _start(instance: Instance, objective: Objective, polish: bool, deadline: float | None,
            lp_start: bool = False) -> tuple[np.ndarray | None, float, np.ndarray | None]:
-    """The best greedy solution over `start_orders` and, for energy with `lp_start`, the LP
-    relaxation's rounding, each polished if asked: (assignment, value, the rounding when it
-    was polished, for LNS), or (None, inf, None)."""
+    """The best greedy solution over `start_orders` and, with `lp_start`, a relaxation's
+    rounding (mecopt.polish.relaxation_start), each polished if asked: (assignment, value,
+    the energy rounding when it was polished, for LNS), or (None, inf, None)."""
     built = []
     for order in start_orders(instance, objective):
         a, _ = greedy_assignment(instance, objective, order=order)
@@ -174,10 +175,12 @@ def _start(instance: Instance, objective: Objective, polish: bool, deadline: flo
     best_a, best_v, polished = None, np.inf, None
     # The rounding is made and polished first: where capacity binds it is the best start,
     # and at 1,000+ UEs the descents of poor greedy starts can take the whole time limit.
-    if lp_start and objective is Objective.ENERGY and built:
-        rounded = lp_rounding_start(instance, built[0][0], deadline, polish=polish)
+    if lp_start and built:
+        rounded = relaxation_start(instance, objective, built[0][0], deadline, polish=polish)
         if rounded is not None:
-            polished = rounded[0] if polish else None
+            # LNS takes the polished energy rounding instead of descending it again.
+            energy = objective is Objective.ENERGY
+            polished = rounded[0] if polish and energy else None
             best_a, best_v = rounded
     for a, value in built:
         if polish:
