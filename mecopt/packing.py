@@ -135,9 +135,10 @@ class _Search:
                 break
             if work >= max_work or (deadline is not None and time.perf_counter() > deadline):
                 break
-            hot = int((self.overload(self.load)[self.server] > 0).sum())
+            over = self.overload(self.load)
+            hot = int((over[self.server] > 0).sum())  # the UEs whose swaps _best_swap weighs
             work += self.size.size + hot * len(self.ues) + STEP_WORK
-            current = float(self.overload(self.load).sum())
+            current = float(over.sum())
             move = self._best_move(step, current, best)
             swap = self._best_swap(step, current, best)
             if move is None and swap is None:

@@ -227,14 +227,14 @@ def relaxation_start(instance: Instance, objective: Objective, fallback: np.ndar
     if deadline is not None and time.perf_counter() >= deadline:
         return None
     from mecopt.descend import descend
-    from mecopt.repair import repair
+    from mecopt.evaluation import evaluate
 
-    rounded = latency_rounding(instance)
+    rounded = latency_rounding(instance)  # feasible already (the shared repair's)
     if rounded is None:
         return None
     if polish:
         return descend(instance, Objective.LATENCY, rounded, deadline=deadline)
-    return rounded, float(repair(instance, Objective.LATENCY, rounded[None]).value[0])
+    return rounded, float(evaluate(instance, rounded).value(Objective.LATENCY))
 
 
 def latency_rounding(instance: Instance) -> np.ndarray | None:

@@ -545,15 +545,10 @@ def test_latency_starts_from_the_better_of_greedy_and_the_dual_rounding(monkeypa
         assert sol.objective_value == pytest.approx(ref, rel=1e-6)
 
 
-def test_a_mid_sized_latency_master_solves_its_lp_first(monkeypatch):
-    """Between ROOT_PROBE_COLUMNS and LP_ONLY_COLUMNS a latency master under a time limit
-    solves its LP relaxation first; the MIP follows only with ROOT_PER_LP times the LP's run
-    left (HiGHS's first round of cuts at the MIP root does not stop at the limit)."""
-    from mecopt import outer_approximation
+def _spy_relax(monkeypatch) -> list:
+    """Record, for every master solve from now on, whether it solved the LP relaxation."""
     from mecopt.outer_approximation import Master
 
-    inst = mecopt.generate("hetero", seed=3)
-    exact = mecopt.solve(inst, "latency", "highs")
     relaxed = []
     real = Master.solve
 
@@ -562,6 +557,18 @@ def test_a_mid_sized_latency_master_solves_its_lp_first(monkeypatch):
         return real(self, **kwargs)
 
     monkeypatch.setattr(Master, "solve", spy)
+    return relaxed
+
+
+def test_a_mid_sized_latency_master_solves_its_lp_first(monkeypatch):
+    """Between ROOT_PROBE_COLUMNS and LP_ONLY_COLUMNS a latency master under a time limit
+    solves its LP relaxation first; the MIP follows only with ROOT_PER_LP times the LP's run
+    left (HiGHS's first round of cuts at the MIP root does not stop at the limit)."""
+    from mecopt import outer_approximation
+
+    inst = mecopt.generate("hetero", seed=3)
+    exact = mecopt.solve(inst, "latency", "highs")
+    relaxed = _spy_relax(monkeypatch)
     monkeypatch.setattr(outer_approximation, "ROOT_PROBE_COLUMNS", 0)
     # Time enough: the LP, then the MIP (which must not inherit the LP's relaxation).
     monkeypatch.setattr(outer_approximation, "ROOT_PER_LP", 0.0)
@@ -585,18 +592,10 @@ def test_a_large_latency_master_under_a_time_limit_is_solved_as_an_lp(monkeypatc
     its LP relaxation's bound and the polish the rest of the time. Without a limit the MIP
     runs as before."""
     from mecopt import outer_approximation
-    from mecopt.outer_approximation import Master
     from mecopt.units import objective_unit
 
     inst = mecopt.generate("hetero", seed=3)
-    relaxed = []
-    real = Master.solve
-
-    def spy(self, **kwargs):
-        relaxed.append(kwargs.get("relax", False))
-        return real(self, **kwargs)
-
-    monkeypatch.setattr(Master, "solve", spy)
+    relaxed = _spy_relax(monkeypatch)
     monkeypatch.setattr(outer_approximation, "LP_ONLY_COLUMNS", 0)
     exact = mecopt.solve(inst, "latency", "highs")
     assert exact.status == "optimal" and not any(relaxed)
