@@ -190,6 +190,8 @@ def _array(section: dict, key: str, label: str, ndim: int, optional: bool = Fals
         raise InputError(f"{_where(label, flag)}: expected a number, got a boolean")
     try:
         arr = np.array(value, dtype=float)
+    except OverflowError:  # an integer literal beyond any float (JSON allows any length)
+        raise InputError(f"{label}: a number is too large for a float") from None
     except (TypeError, ValueError):
         raise InputError(f"{label}: expected {'a list' if ndim == 1 else 'a list of lists'} "
                          "of numbers") from None
@@ -268,6 +270,13 @@ def _check_values(arr: np.ndarray, label: str, positive: bool) -> None:
         idx = tuple(int(i) for i in bad[0])
         need = "positive" if positive else "non-negative"
         raise InputError(f"{_where(label, idx)}: must be {need}, got {_num(arr[idx])}")
+    # A subnormal magnitude (below about 2.2e-308) is positive, but the first ratio taken of
+    # it rounds to 0 (cycles of 1e-320 gave a local time of 0, and the features' log -inf).
+    bad = np.argwhere((arr != 0) & (np.abs(arr) < np.finfo(float).tiny))
+    if len(bad):
+        idx = tuple(int(i) for i in bad[0])
+        raise InputError(f"{_where(label, idx)}: {_num(arr[idx])} is below the smallest normal "
+                         f"number ({np.finfo(float).tiny:.3g})")
 
 
 def _num(x: float) -> str:

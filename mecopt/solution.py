@@ -90,6 +90,15 @@ class Solution:
                 raise InputError(f"{key}: expected a list of numbers")
         if not all(isinstance(x, int) for x in data["assignment"]):
             raise InputError("assignment: expected integers (0 = local, j = server j)")
+        for key in ("objective_value", "bound", "gap", "wall_time_s"):
+            value = data.get(key)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
+                raise InputError(f"{key}: expected a number or null, got {_kind(value)}")
+        for key, kind in (("message", str), ("extra", dict)):
+            if key in data and not isinstance(data[key], kind):
+                raise InputError(f"{key}: expected {'a string' if kind is str else 'an object'}"
+                                 f", got {_kind(data[key])}")
         return cls(
             instance=str(data["instance"]), objective=str(data["objective"]),
             method=str(data["method"]), status=data["status"],
@@ -99,7 +108,7 @@ class Solution:
             latency_s=[_back(x) for x in data.get("latency_s", [])],
             energy_j=[_back(x) for x in data.get("energy_j", [])],
             bound=_back(data.get("bound")), gap=_back(data.get("gap")),
-            wall_time_s=float(data.get("wall_time_s", 0.0)),
+            wall_time_s=float(data.get("wall_time_s") or 0.0),
             message=str(data.get("message", "")), extra=dict(data.get("extra", {})),
         )
 
@@ -154,6 +163,12 @@ def _num(x: Any) -> float | None:
 
 def _back(x: Any) -> float | None:
     return None if x is None else float(x)
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for an error message."""
+    return {bool: "a boolean", str: "a string", list: "a list", dict: "an object"}.get(
+        type(value), repr(value))
 
 
 def _jsonable(x: Any) -> Any:

@@ -100,6 +100,12 @@ CASES = [
     (("ues", "cycles", 2), True, "ues.cycles[2] (UE 2): expected a number, got a boolean"),
     (("rate_bps", 1, 1), False,
      "rate_bps[1][1] (UE 1, server 2): expected a number, got a boolean"),
+    # JSON integers have no size limit, floats do
+    (("ues", "cycles", 1), 10**400, "ues.cycles: a number is too large for a float"),
+    (("ues", "cycles", 2), 1e-320,
+     "ues.cycles[2] (UE 2): 1e-320 is below the smallest normal number (2.23e-308)"),
+    (("rate_bps", 0, 1), 5e-324,
+     "rate_bps[0][1] (UE 0, server 2): 5e-324 is below the smallest normal number"),
 ]
 
 

@@ -105,6 +105,23 @@ def test_solution_validation(tmp_path):
         mecopt.Solution.load(path)
 
 
+@pytest.mark.parametrize("key,value,message", [
+    ("wall_time_s", [1.0], "wall_time_s: expected a number or null, got a list"),
+    ("objective_value", "1.5", "objective_value: expected a number or null, got a string"),
+    ("bound", True, "bound: expected a number or null, got a boolean"),
+    ("extra", 3, "extra: expected an object, got 3"),
+    ("message", {}, "message: expected a string, got an object"),
+])
+def test_solution_fields_of_the_wrong_kind_are_named(key, value, message):
+    # Found by mutating solution files through `mecopt evaluate`: these were tracebacks.
+    inst = mecopt.generate("paper", 6, 2, seed=1)
+    data = mecopt.solve(inst, "latency", "greedy").to_dict()
+    data[key] = value
+    with pytest.raises(InputError) as err:
+        mecopt.Solution.from_dict(data)
+    assert str(err.value) == message
+
+
 def test_methods_listing():
     table = mecopt.availability()
     assert table["greedy"][0] and table["local"][0] and table["random"][0]
