@@ -13,6 +13,11 @@ from mecopt.cli.main import InputFailure, cli, load_instance, resolve_objective,
 from mecopt.errors import InputError
 from mecopt.objective import Objective
 
+# mecopt.solve's own parameters: as --option they would reach it twice.
+SOLVE_FLAGS = {"instance": "INSTANCE", "objective": "--objective or --prompt",
+               "method": "--method", "time_limit": "--time-limit", "seed": "--seed",
+               "bound": "--bound"}
+
 
 def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
     options = {}
@@ -20,7 +25,10 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise InputFailure(f"--option: expected KEY=VALUE, got {pair!r}")
-        options[key.strip()] = value.strip()
+        key = key.strip()
+        if key in SOLVE_FLAGS:
+            raise InputFailure(f"--option {key}: not a method option; use {SOLVE_FLAGS[key]}")
+        options[key] = value.strip()
     return options
 
 

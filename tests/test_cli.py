@@ -74,6 +74,11 @@ def test_bad_method_and_option(runner):
     assert "option tries: expected int" in one_line(res)
     res = runner.invoke(cli, ["solve", PAPER0, "--option", "tries"])
     assert "expected KEY=VALUE" in one_line(res)
+    # solve's own parameters given as options were a TypeError's traceback
+    res = runner.invoke(cli, ["solve", PAPER0, "--option", "time_limit=5"])
+    assert "--option time_limit: not a method option; use --time-limit" in one_line(res)
+    res = runner.invoke(cli, ["solve", PAPER0, PAPER0, "--option", "seed=1"])
+    assert "--option seed: not a method option; use --seed" in one_line(res)
     res = runner.invoke(cli, ["solve", PAPER0, "--prompt", "maximum fun"])
     assert "accepted" in one_line(res)
     res = runner.invoke(cli, ["solve", PAPER0, "--objective", "speed"])  # click's own choice
