@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 from mecopt.errors import InputError
 from mecopt.instance import Instance
-from mecopt.method import Method
+from mecopt.method import Method, checked_seed, checked_time_limit
 from mecopt.objective import Objective
 from mecopt.reference import FILENAME as REFERENCE_FILE
 from mecopt.registry import get_method
@@ -157,8 +157,7 @@ def solve_stream(items: Iterable[Item], objective: Objective | str = "latency",
     objective = Objective.parse(objective)
     solver = get_method(method)(**options)  # options are checked here, once
     solver.require_available()
-    if time_limit is not None and not time_limit > 0:
-        raise InputError(f"time_limit: must be positive, got {time_limit}")
+    time_limit, seed = checked_time_limit(time_limit), checked_seed(seed)
     if workers < 1:
         raise InputError(f"workers: must be >= 1, got {workers}")
     common = dict(time_limit=time_limit, seed=seed, bound=bound)

@@ -8,6 +8,7 @@ check, status and gap); a backend overrides the protected hook `_solve`, which r
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ class Option:
     The domain is declared once and checked when the method is built, with a one-line error
     naming the option: `low`/`high` bound a number (inclusive unless `low_inclusive` or
     `high_inclusive` is False), `choices` lists the allowed values. A float must also be
-    finite. None (an unset option, such as highs' `max_energy`) is always accepted.
+    finite. None leaves an option at its default (highs' `max_energy`: unset).
     `check_options` remains for what one option's domain cannot say (one option against
     another, a file that must exist).
     """
@@ -77,9 +78,9 @@ class Option:
 
     def parse(self, name: str, value: Any) -> Any:
         """Convert a value (possibly text from the CLI) to the option's type and check it
-        against the domain."""
+        against the domain. None leaves the option unset: its default."""
         if value is None:
-            return None
+            return self.default
         return self.check(name, self._convert(name, value))
 
     def check(self, name: str, value: Any) -> Any:
@@ -142,6 +143,29 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def checked_time_limit(time_limit: Any) -> float | None:
+    """`time_limit` as seconds (None: no limit), or InputError naming it."""
+    if time_limit is None:
+        return None
+    if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real) \
+            or not time_limit > 0:
+        raise InputError(f"time_limit: must be a positive number of seconds, got "
+                         f"{time_limit!r}")
+    return float(time_limit)
+
+
+# Seeds reach numpy (non-negative only) and torch (a signed 64-bit integer).
+SEED_LIMIT = 2**63
+
+
+def checked_seed(seed: Any) -> int:
+    """`seed` as an int, or InputError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+            or not 0 <= seed < SEED_LIMIT:
+        raise InputError(f"seed: expected an integer in [0, 2^63), got {seed!r}")
+    return int(seed)
+
+
 class Method:
     """A solver backend. Subclasses set `name`, `description`, `options` and override `_solve`."""
 
@@ -195,12 +219,11 @@ class Method:
         """
         objective = Objective.parse(objective)
         self.require_available()
-        if time_limit is not None and not time_limit > 0:
-            raise InputError(f"time_limit: must be positive, got {time_limit}")
+        time_limit, seed = checked_time_limit(time_limit), checked_seed(seed)
         if time_limit is None:
             time_limit = self.default_time_limit
         timed = self._screened_solve_batch(list(instances), objective, time_limit=time_limit,
-                                           seed=int(seed))
+                                           seed=seed)
         sols = []
         for instance, (outcome, elapsed) in zip(instances, timed, strict=True):
             sol = finish(instance, objective, self.name, outcome, elapsed, exact=self.exact,

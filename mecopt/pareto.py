@@ -26,6 +26,7 @@ from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
+from mecopt.method import checked_seed, checked_time_limit
 from mecopt.objective import Objective
 from mecopt.repair import repair
 from mecopt.status import Status
@@ -244,6 +245,7 @@ def compute_front(instance: Instance, method: str = "nsga2", *, seed: int = 0,
                   time_limit: float | None = None, points: int = 11, pop_size: int = 100,
                   generations: int = 200) -> Front:
     """The front by `method` ("nsga2" or "highs"); see nsga2_front and exact_front."""
+    seed, time_limit = checked_seed(seed), checked_time_limit(time_limit)
     if method == "nsga2":
         return nsga2_front(instance, pop_size=pop_size, generations=generations, seed=seed,
                            time_limit=time_limit)

@@ -126,3 +126,29 @@ def test_methods_listing():
     table = mecopt.availability()
     assert table["greedy"][0] and table["local"][0] and table["random"][0]
     assert {"highs", "de", "pg", "lambo"} <= set(table)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"seed": -1}, "seed: expected an integer in [0, 2^63), got -1"),
+    ({"seed": 2**63}, "seed: expected an integer in [0, 2^63)"),
+    ({"seed": 1.5}, "seed: expected an integer in [0, 2^63), got 1.5"),
+    ({"seed": True}, "seed: expected an integer in [0, 2^63), got True"),
+    ({"time_limit": "3"}, "time_limit: must be a positive number of seconds, got '3'"),
+    ({"time_limit": float("nan")}, "time_limit: must be a positive number of seconds"),
+    ({"time_limit": 0}, "time_limit: must be a positive number of seconds, got 0"),
+])
+def test_seed_and_time_limit_are_checked_before_any_method_runs(kwargs, message):
+    # A negative seed was an `error` status from numpy in some methods and not in others,
+    # a huge one torch's overflow, a string time limit a TypeError.
+    inst = mecopt.generate("paper", 6, 2, seed=1)
+    for call in (mecopt.solve, mecopt.solve_many):
+        with pytest.raises(InputError) as err:
+            call(inst if call is mecopt.solve else [inst], "energy", "random", **kwargs)
+        assert str(err.value).startswith(message)
+
+
+def test_numpy_seeds_and_unset_options_are_accepted():
+    inst = mecopt.generate("paper", 6, 2, seed=1)
+    a = mecopt.solve(inst, "energy", "random", seed=np.int64(7), tries=None)  # None: default
+    b = mecopt.solve(inst, "energy", "random", seed=7, time_limit=np.float32(5))
+    assert a.status == b.status == "feasible" and a.assignment == b.assignment

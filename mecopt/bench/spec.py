@@ -11,7 +11,7 @@ from typing import Any
 from mecopt.bench.row import Key, Row
 from mecopt.errors import InputError
 from mecopt.instance import Instance
-from mecopt.method import Method
+from mecopt.method import Method, checked_seed
 from mecopt.objective import Objective
 from mecopt.reference import FILENAME as REFERENCE_FILE
 from mecopt.reference import load_reference, optimum
@@ -97,6 +97,8 @@ def parse_seeds(text: str) -> list[int]:
         raise InputError(f"seeds: expected comma-separated integers, got {text!r}") from None
     if not seeds:
         raise InputError("seeds: give at least one seed")
+    for seed in seeds:  # before any run, not as an error record per run
+        checked_seed(seed)
     return sorted(set(seeds), key=seeds.index)
 
 
