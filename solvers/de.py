@@ -154,6 +154,8 @@ def _seeds(instance: Instance, objective: Objective, polish: bool, deadline: flo
     built = []
     for obj, order in [*((objective, o) for o in start_orders(instance, objective)),
                        (other, None)]:
+        if built and deadline is not None and time.perf_counter() >= deadline:
+            break  # one start answers; more would only run past the limit (2,000 UEs)
         a, _ = greedy_assignment(instance, obj, order=order)
         if a is not None:
             built.append(a)

@@ -166,6 +166,8 @@ def _start(instance: Instance, objective: Objective, polish: bool, deadline: flo
     the energy rounding when it was polished, for LNS), or (None, inf, None)."""
     built = []
     for order in start_orders(instance, objective):
+        if built and deadline is not None and time.perf_counter() >= deadline:
+            break  # one start answers; more would only run past the limit (2,000 UEs)
         a, _ = greedy_assignment(instance, objective, order=order)
         if a is None:
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import mecopt
@@ -33,3 +35,23 @@ def test_random_key_coding_works():
 def test_bad_options_name_the_option(option, value):
     with pytest.raises(mecopt.InputError, match=f"option {option}"):
         mecopt.solve(library("tiny")[0], "latency", "de", **{option: value})
+
+
+@pytest.mark.parametrize("method", ["de", "pg"])
+def test_a_time_limit_spent_by_the_first_start_builds_no_more(monkeypatch, method):
+    # At 2,000 x 20 each greedy construction takes about 0.35 s: under a 0.2 s limit DE
+    # built all four (1.4 s) and PG three before looking at the clock.
+    import mecopt.construct
+
+    real, calls = mecopt.construct.greedy_assignment, []
+
+    def slow(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    module = __import__(f"mecopt.solvers.{method}", fromlist=["greedy_assignment"])
+    monkeypatch.setattr(module, "greedy_assignment", slow)
+    sol = mecopt.solve(mecopt.generate("hetero", 60, 4, seed=5), "energy", method,
+                       time_limit=0.2)
+    assert sol.feasible and len(calls) == 1

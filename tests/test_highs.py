@@ -622,3 +622,16 @@ def test_a_large_latency_master_under_a_time_limit_is_solved_as_an_lp(monkeypatc
     capped = mecopt.solve(inst, "latency", "highs", time_limit=5,
                           max_energy=2 * sum(exact.energy_j))
     assert relaxed[-1] is False and capped.feasible
+
+
+def test_a_master_whose_deadline_has_passed_is_not_built(monkeypatch):
+    # A start that took the whole limit used to leave a 2,000 x 20 master to build anyway
+    # (0.65 s of Pyomo past a 0.2 s limit).
+    from mecopt import outer_approximation as oa
+
+    built = []
+    monkeypatch.setattr(oa.pyo, "ConcreteModel", lambda *a, **k: built.append(1))
+    inst = mecopt.generate("hetero", 40, 3, seed=1)
+    with pytest.raises(oa.MasterOutOfTime):
+        oa.Master(inst, mecopt.Objective.ENERGY, deadline=time.perf_counter() - 1)
+    assert not built
