@@ -16,6 +16,8 @@ is convex (a quadratic over a positive affine function), so the relaxation is co
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyomo.environ as pyo
 
@@ -25,10 +27,22 @@ from mecopt.objective import Objective
 GHZ = 1e9  # cycles/s per model unit of allocation; also cycles per model unit of workload
 
 
+class BuildOutOfTime(Exception):
+    """`build_model`'s deadline passed before the model was complete."""
+
+
 def build_model(instance: Instance, objective: Objective | str, *,
-                unit: float = 1.0) -> pyo.ConcreteModel:
+                unit: float = 1.0, deadline: float | None = None) -> pyo.ConcreteModel:
     """The exact offloading MINLP for one objective (latency: nonlinear; energy: linear),
-    its objective in units of `unit` s (latency) or J (energy)."""
+    its objective in units of `unit` s (latency) or J (energy). `deadline` (a
+    time.perf_counter() value): BuildOutOfTime if it passes between the model's parts
+    (Pyomo takes seconds for 2,000 UEs x 20 servers)."""
+
+    def check_time() -> None:
+        if deadline is not None and time.perf_counter() >= deadline:
+            raise BuildOutOfTime
+
+    check_time()
     objective = Objective.parse(objective)
     N, M = instance.n_ues, instance.n_servers
     ok = instance.option_ok
@@ -51,15 +65,21 @@ def build_model(instance: Instance, objective: Objective | str, *,
 
     m.assign = pyo.Constraint(m.ues, rule=lambda m, i: sum(
         m.x[i, k] for k in range(M + 1) if ok[i, k]) == 1, doc="each UE takes one option")
+    check_time()
+    on: dict[int, list[int]] = {j: [] for j in range(1, M + 1)}  # each server's UEs, in order
+    for i, j in m.pairs:
+        on[j].append(i)
     m.capacity = pyo.Constraint(m.servers, rule=lambda m, j: sum(
-        m.f[i, jj] for (i, jj) in m.pairs if jj == j) <= F[j - 1] if any(
-        jj == j for (_, jj) in m.pairs) else pyo.Constraint.Skip,
+        m.f[i, j] for i in on[j]) <= F[j - 1] if on[j] else pyo.Constraint.Skip,
         doc="allocations on a server fit its capacity [GHz]")
+    check_time()
     # With f >= f_min * x the compute time C/f <= T - t_tx: the deadline in linear form.
     m.deadline = pyo.Constraint(m.pairs, rule=lambda m, i, j: m.f[i, j] >= f_min[i, j - 1]
                                 * m.x[i, j], doc="offloaded UEs get enough GHz to meet T_i")
+    check_time()
     m.only_if_assigned = pyo.Constraint(m.pairs, rule=lambda m, i, j: m.f[i, j] <= F[j - 1]
                                         * m.x[i, j], doc="no GHz to UEs not on the server")
+    check_time()
 
     t_loc, e_loc = instance.t_loc / tau, instance.e_loc
     t_tx, e_tx = instance.t_tx / tau, instance.e_tx
@@ -80,7 +100,9 @@ def build_model(instance: Instance, objective: Objective | str, *,
         return expr
 
     m.latency = pyo.Expression(m.ues, rule=latency, doc=f"latency of UE i [{tau:.6g} s]")
+    check_time()
     m.energy = pyo.Expression(m.ues, rule=energy, doc="UE-side energy of UE i [J]")
+    check_time()
     if objective is Objective.LATENCY:
         m.cost = pyo.Objective(expr=sum(m.latency[i] for i in m.ues) / N, sense=pyo.minimize,
                                doc=f"mean latency [{tau:.6g} s]")

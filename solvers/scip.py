@@ -48,15 +48,18 @@ class ScipMethod(Method):
         from pyomo.contrib.solver.common.results import TerminationCondition as TC
 
         from mecopt.certificate import certify_infeasible
-        from mecopt.formulation import build_model
+        from mecopt.formulation import BuildOutOfTime, build_model
         from mecopt.locks import SOLVER_LOCK
         from mecopt.units import objective_unit
 
         deadline = None if time_limit is None else time.perf_counter() + time_limit
         # The objective in the instance's own unit: SCIP's tolerances are absolute.
         unit = objective_unit(instance, objective)
-        model = build_model(instance, objective, unit=unit)
-        if deadline is not None and time.perf_counter() >= deadline:
+        try:
+            model = build_model(instance, objective, unit=unit, deadline=deadline)
+        except BuildOutOfTime:
+            model = None
+        if model is None or (deadline is not None and time.perf_counter() >= deadline):
             return Outcome(None, status=Status.TIMEOUT, message=(
                 f"the time limit passed while Pyomo built the model ({instance.n_ues} UEs x "
                 f"{instance.n_servers} servers)"))
