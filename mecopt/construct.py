@@ -580,20 +580,32 @@ def cheapest_construction(instance: Instance, objective: Objective, orders: list
     """The cheapest decision the construction builds in any of `orders` (e.g. start_orders),
     as (assignment, water-filled value, ""), or (None, inf, the first order's dead end) when
     none is found. Orders after the first are skipped once `deadline` (a time.perf_counter()
-    value) has passed and a decision is in hand. The first step of
-    mecopt.improve.greedy_decision (the `greedy` method and LAMBO's guard)."""
-    best, best_value, first_why = None, np.inf, ""
+    value) has passed and a decision is in hand."""
+    built, why = constructions(instance, objective, orders, deadline)
+    if not built:
+        return None, float("inf"), why
+    _, assignment, value = min(built, key=lambda b: b[2])
+    return assignment, value, ""
+
+
+def constructions(instance: Instance, objective: Objective, orders: list[np.ndarray],
+                  deadline: float | None = None
+                  ) -> tuple[list[tuple[int, np.ndarray, float]], str]:
+    """The decisions the construction builds in `orders`, as (order's index, assignment,
+    water-filled value), and the first dead end's message ("" if none). Orders after the
+    first are skipped once `deadline` has passed and a decision is in hand. The first step
+    of mecopt.improve.greedy_decision (the `greedy` method and LAMBO's guard)."""
+    built: list[tuple[int, np.ndarray, float]] = []
+    first_why = ""
     for k, order in enumerate(orders):
-        if k and best is not None and deadline is not None and time.perf_counter() >= deadline:
+        if k and built and deadline is not None and time.perf_counter() >= deadline:
             break
         assignment, why = greedy_assignment(instance, objective, order=order)
         if assignment is None:
             first_why = first_why or why
             continue
-        value = evaluate(instance, assignment).value(objective)
-        if value < best_value:
-            best, best_value = assignment, value
-    return best, float(best_value), "" if best is not None else first_why
+        built.append((k, assignment, float(evaluate(instance, assignment).value(objective))))
+    return built, first_why
 
 
 def _dead_end(instance: Instance, order: np.ndarray, a: np.ndarray) -> str:

@@ -3,7 +3,8 @@
 One pipeline, shared by the `greedy` method and LAMBO's guard (learned/lambo_method.py), so
 that LAMBO outside its training envelope starts from exactly the decision `greedy` answers:
 
-1. the construction (mecopt.construct) in each of the given orders, the cheapest kept;
+1. the construction (mecopt.construct) in each of the given orders: the cheapest and the
+   first order's go on;
 2. the priced build, a second decision built at the capacity prices of a relaxation:
    - energy, where the LP relaxation prices capacity: the construction with each option
      priced at its energy plus its f_min at the LP's duals
@@ -20,7 +21,7 @@ that LAMBO outside its training envelope starts from exactly the decision `greed
    (mecopt.rematch) and, where they changed anything, the passes again; for energy then
    room rounds (mecopt.room.room_rounds), followed again by the passes and the rounds
    where they moved a UE;
-4. the cheaper finished build kept.
+4. the cheapest finished build kept.
 
 docs/heuristics.md measures what each step adds.
 """
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.construct import cheapest_construction, priced_construction
+from mecopt.construct import constructions, priced_construction
 from mecopt.evaluation import evaluate
 from mecopt.instance import Instance
 from mecopt.objective import Objective
@@ -92,10 +93,16 @@ def greedy_decision(instance: Instance, objective: Objective, orders: list[np.nd
     the priced build is left out and each step stops early; the answer stays feasible.
     `priced`: the priced build when the caller has it already (LAMBO's guard rounds the
     latency dual itself), a feasible assignment."""
-    built, _, why = cheapest_construction(instance, objective, orders, deadline)
-    if built is None:
+    built, why = constructions(instance, objective, orders, deadline)
+    if not built:
         return None, float("inf"), why
-    candidates = [built]
+    cheapest = min(built, key=lambda b: b[2])
+    candidates = [cheapest[1]]
+    if built[0][0] == 0 and cheapest is not built[0]:
+        # The first order's too: improved, a dearer construction can end lower (paper
+        # latency), and `orders=all` is then never above `orders=one`.
+        candidates.append(built[0][1])
+    built = cheapest[1]
     if finish.priced and priced is None and (deadline is None
                                              or time.perf_counter() < deadline):
         if objective is Objective.ENERGY:
