@@ -69,9 +69,10 @@ mecopt.improve.greedy_decision, which LAMBO's guard runs too (its pick is never 
 greedy answers).
 
 Option `orders=all` builds one decision per construction order (mecopt.construct.
-start_orders: the placement order above, the capacity-aware and the plain regret order) and
-keeps the cheapest, as MTHG tries several desirability measures; it takes about three times
-as long. The default, `one`, builds in the placement order only.
+start_orders: the placement order above, the capacity-aware and the plain regret order), as
+MTHG tries several desirability measures, and finishes the cheapest and the placement
+order's (so it never answers above the default); it takes two to three times as long. The
+default, `one`, builds in the placement order only.
 
 Option `lns=S` (mecopt.polish) then improves the decision by large-neighbourhood search
 (mecopt.lns) for S seconds: for energy under binding capacity, `greedy:lns=1` is mecopt's
