@@ -222,29 +222,42 @@ def _where(label: str, idx: tuple[int, ...]) -> str:
     return f"{label}{list(idx)}"
 
 
+def _floats(value: Any, label: str) -> np.ndarray:
+    """`value` as a float array, or InputError naming the field (the constructor's path;
+    from_dict has checked its JSON already)."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{label}: expected numbers, got {type(value).__name__} "
+                         f"{str(value)[:40]!r}") from None
+
+
 def _validate(inst: Instance) -> None:
+    if not isinstance(inst.name, str):
+        raise InputError(f"name: expected a string, got {inst.name!r}")
+    if not isinstance(inst.meta, dict):
+        raise InputError(f"meta: expected a dict, got {type(inst.meta).__name__}")
     # N is the length most UE fields agree on, so the odd one out is the one named.
-    lengths = [np.shape(getattr(inst, attr))[0] for _, attr in _UE_FIELDS
-               if np.ndim(getattr(inst, attr)) == 1]
+    shaped = [_floats(getattr(inst, attr), f"ues.{key}") for key, attr in _UE_FIELDS]
+    lengths = [len(a) for a in shaped if a.ndim == 1]
     if not lengths:
         raise InputError("ues.data_bits: expected a 1-d array")
     n = max(set(lengths), key=lengths.count)
     if n == 0:
         raise InputError("ues: the instance has no UEs")
-    for key, attr in _UE_FIELDS:
-        arr = np.asarray(getattr(inst, attr), dtype=float)
+    for (key, _), arr in zip(_UE_FIELDS, shaped, strict=True):
         label = f"ues.{key}"
         if arr.shape != (n,):
             raise InputError(f"{label}: expected length {n} (one per UE), got shape "
                              f"{list(arr.shape)}")
         _check_values(arr, label, positive=True)
-    cap = np.asarray(inst.capacity_hz, dtype=float)
+    cap = _floats(inst.capacity_hz, "servers.capacity_hz")
     if cap.ndim != 1 or cap.shape[0] == 0:
         raise InputError(f"servers.capacity_hz: expected a non-empty list, got shape "
                          f"{list(cap.shape)}")
     m = cap.shape[0]
     _check_values(cap, "servers.capacity_hz", positive=True)
-    rate = np.asarray(inst.rate_bps, dtype=float)
+    rate = _floats(inst.rate_bps, "rate_bps")
     if rate.shape != (n, m):
         raise InputError(f"rate_bps: expected shape [{n}, {m}] (N UEs x M servers), got "
                          f"{list(rate.shape)}")
@@ -252,7 +265,7 @@ def _validate(inst: Instance) -> None:
     for label, pos, k in (("ues.position_m", inst.ue_position_m, n),
                           ("servers.position_m", inst.server_position_m, m)):
         if pos is not None:
-            pos = np.asarray(pos, dtype=float)
+            pos = _floats(pos, label)
             if pos.shape != (k, 2):
                 raise InputError(f"{label}: expected shape [{k}, 2], got {list(pos.shape)}")
             bad = np.argwhere(~np.isfinite(pos))

@@ -137,3 +137,21 @@ def test_a_byte_order_mark_is_read_past(tmp_path):
 def test_top_level_not_an_object():
     with pytest.raises(InputError, match="expected a JSON object"):
         mecopt.Instance.from_dict(json.loads("[1, 2]"))
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"cycles": "abc"}, "ues.cycles: expected numbers, got str 'abc'"),
+    ({"cycles": [[1e9, 2.0], [3.0]]}, "ues.cycles: expected numbers, got list"),
+    ({"capacity_hz": ["a"]}, "servers.capacity_hz: expected numbers"),
+    ({"name": 3}, "name: expected a string, got 3"),
+    ({"meta": "x"}, "meta: expected a dict, got str"),
+])
+def test_the_constructor_names_the_field_too(change, message):
+    # Instance(...) from Python: a ValueError from numpy before, or accepted (name, meta).
+    fields = dict(name="x", data_bits=[1e6, 2e6], cycles=[1e9, 1e9], local_hz=[1e9, 1e9],
+                  tx_power_w=[1.0, 1.0], local_power_w=[1.0, 1.0], deadline_s=[1.5, 1.5],
+                  capacity_hz=[5e9], rate_bps=[[1e7], [1e7]])
+    mecopt.Instance(**fields)  # valid as given
+    with pytest.raises(InputError) as err:
+        mecopt.Instance(**{**fields, **change})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
