@@ -83,12 +83,12 @@ step bench 240 "bench-$DEVICE.log" "$PY" benchmarks/bench_lambo.py --device "$DE
 # Training output (progress lines) goes to the log only; its last lines are printed.
 train_limit=$(awk "BEGIN { print int($TRAIN_MINUTES * 60 + 120) }")
 step train-s "$train_limit" train.log "${MECOPT[@]}" train --preset lambo-s \
-    --seed 0 --minutes "$TRAIN_MINUTES" --device "$DEVICE" --batch 32 -o "$OUT/acl-$DEVICE.pt"
+    --seed 0 --minutes "$TRAIN_MINUTES" --device "$DEVICE" --batch 32 --force -o "$OUT/acl-$DEVICE.pt"
 
 # The paper-size network: does a step fit and how long does it take (no checkpoint kept:
 # it is 2.3 GB).
 step train-m 240 train-m.log "${MECOPT[@]}" train --preset lambo-m --seed 0 \
     --steps "$M_STEPS" --device "$DEVICE" --batch "$M_BATCH" --samples 8 --imitation 0 \
-    -o "${TMPDIR:-/tmp}/lambo-m-$DEVICE.pt"
+    --force -o "${TMPDIR:-/tmp}/lambo-m-$DEVICE.pt"
 
 exit "$status"

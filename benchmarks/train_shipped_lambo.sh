@@ -17,7 +17,8 @@
 #     continued it.)
 # Each stage keeps its best validation step. Budgets are wall time, so the step counts (and
 # the weights) depend on the machine's speed; the seeds fix everything else. The result is
-# $OUT/lambo-s.pt; copy it to learned/checkpoints/ to ship it.
+# $OUT/lambo-s.pt; copy it to learned/checkpoints/ to ship it. A second run overwrites
+# $OUT's stage files (`--force`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MECOPT=${MECOPT:-mecopt}
@@ -30,13 +31,13 @@ STAGE4_MINUTES=${STAGE4_MINUTES:-80}
 mkdir -p "$OUT"
 
 "$MECOPT" train --preset lambo-s --seed 0 --minutes "$STAGE1_MINUTES" --device "$DEVICE" \
-  --advantage row -o "$OUT/stage1.pt"
+  --advantage row --force -o "$OUT/stage1.pt"
 "$MECOPT" train --preset lambo-s --seed 8 --minutes "$STAGE2_MINUTES" --device "$DEVICE" \
   --init "$OUT/stage1.pt" --imitation 0 --lr-acl 1e-4 --samples 16 --advantage row \
-  --families paper,paper,hetero -o "$OUT/stage2.pt"
+  --families paper,paper,hetero --force -o "$OUT/stage2.pt"
 "$MECOPT" train --preset lambo-s --seed 9 --minutes "$STAGE3_MINUTES" --device "$DEVICE" \
   --init "$OUT/stage2.pt" --imitation 0 --lr-acl 1e-4 --samples 16 --advantage row \
-  --families paper,paper,hetero --max-ues 200 -o "$OUT/stage3.pt"
+  --families paper,paper,hetero --max-ues 200 --force -o "$OUT/stage3.pt"
 "$MECOPT" train --preset lambo-s --seed 10 --minutes "$STAGE4_MINUTES" --device "$DEVICE" \
   --init "$OUT/stage3.pt" --imitation 0 --lr-acl 1e-4 --samples 16 --advantage row \
-  --families paper,paper,hetero --max-ues 200 -o "$OUT/lambo-s.pt"
+  --families paper,paper,hetero --max-ues 200 --force -o "$OUT/lambo-s.pt"

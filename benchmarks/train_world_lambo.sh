@@ -30,8 +30,8 @@ mkdir -p "$OUT"
 
 "$MECOPT" train --preset lambo-s --seed 11 --minutes "$MINUTES" --device "$DEVICE" \
   --init "$INIT" --imitation 0 --lr-acl 1e-4 --samples 16 --advantage row \
-  --families paper,hetero,world --max-ues 200 -o "$OUT/lambo-w-regret.pt"
+  --families paper,hetero,world --max-ues 200 --force -o "$OUT/lambo-w-regret.pt"
 "$MECOPT" train --preset lambo-s --seed 11 --minutes "$MINUTES2" --device "$DEVICE" \
   --init "$OUT/lambo-w-regret.pt" --energy-order efficiency --imitation 0 --lr-acl 1e-4 \
   --samples 16 --advantage row --families paper,hetero,world --max-ues 200 \
-  -o "$OUT/lambo-w.pt"
+  --force -o "$OUT/lambo-w.pt"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import click
 
 from mecopt.cli.config_options import FILE, config_option, config_values, field_help
-from mecopt.cli.main import cli, command_line
+from mecopt.cli.main import cli, command_line, refuse_existing
 from mecopt.learned.configs import AREConfig, BaselineTrainConfig, DROOConfig
 
 CONFIGS = {"droo": DROOConfig, "are": AREConfig}
@@ -46,8 +46,10 @@ def _option(name: str, *decls: str, **overrides) -> Callable:
 @_option("threads")
 @_option("quiet")
 @_option("output", "-o", "--output", type=FILE, default=None, required=True)
-def train_baseline(method, **params):
+@click.option("--force", is_flag=True, help="overwrite the checkpoint if it exists")
+def train_baseline(method, force, **params):
     """Train DROO (online, over scenario streams) or ARE (supervised, on highs optima)."""
+    refuse_existing([params["output"]], force)
     config, (other,) = CONFIGS[method], [c for m, c in CONFIGS.items() if m != method]
     ctx = click.get_current_context()
     command = command_line(ctx, keep=lambda name: name in _fields(config)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from mecopt.cli.config_options import FILE, config_option, config_values
-from mecopt.cli.main import InputFailure, cli, command_line
+from mecopt.cli.main import InputFailure, cli, command_line, refuse_existing
 from mecopt.learned.configs import PRESETS, ALEFConfig
 
 
@@ -52,7 +52,9 @@ from mecopt.learned.configs import PRESETS, ALEFConfig
               help="JSON report  [default: NEW_CKPT with .json; the PNG plot beside it]")
 @click.option("-o", "--output", type=FILE, required=True,
               help="the fine-tuned checkpoint to write")
-def finetune(checkpoint, preset, strategies, quiet, report, output, **params):
+@click.option("--force", is_flag=True,
+              help="overwrite the checkpoint, the report and its plot if they exist")
+def finetune(checkpoint, preset, strategies, quiet, report, output, force, **params):
     """Fine-tune LAMBO's decoder by ALEF on a drifting scenario, or on your own snapshots
     (--instances), with expert labels.
 
@@ -73,6 +75,8 @@ def finetune(checkpoint, preset, strategies, quiet, report, output, **params):
     if not names or any(s not in alef.STRATEGIES for s in names):
         raise InputFailure(f"--strategies: expected a list of {', '.join(alef.STRATEGIES)}, "
                            f"got {strategies!r}")
+    report_path = Path(report) if report else Path(output).with_suffix(".json")
+    refuse_existing([output, report_path, report_path.with_suffix(".png")], force)
     snapshots = None
     if cfg.instances is not None:  # read (and count) them before the model loads
         snapshots = alef.read_snapshots(cfg.instances, alef.stderr_log)
@@ -96,7 +100,6 @@ def finetune(checkpoint, preset, strategies, quiet, report, output, **params):
                              "parent_step": int(info["step"])})
     save_checkpoint(output, models[names[0]], preset=info["preset"], command=command,
                     step=int(info["step"]), metrics=metrics)
-    report_path = Path(report) if report else Path(output).with_suffix(".json")
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(alef.jsonable(rep), indent=1) + "\n")
     plot_path = report_path.with_suffix(".png")

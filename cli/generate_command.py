@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 import mecopt
-from mecopt.cli.main import cli, write_output
+from mecopt.cli.main import InputFailure, cli, write_output
 from mecopt.generators import FAMILIES
 
 
@@ -28,10 +28,16 @@ def generate(family, ues, servers, seed, name, output, force):
 
 @cli.command("make-library")
 @click.argument("root", type=click.Path(file_okay=False), default="instances")
-def make_library(root):
+@click.option("--force", is_flag=True, help="overwrite library files that differ")
+def make_library(root, force):
     """Regenerate the shipped instance library under ROOT (default: instances),
-    byte-identical."""
-    from mecopt.library import build_library
+    byte-identical. A file there that differs from what would be written (an instance you
+    edited) stops it before anything is written, unless --force."""
+    from mecopt.library import build_library, changed_files
 
+    changed = changed_files(root)
+    if changed and not force:
+        raise InputFailure(f"{changed[0]} differs from the library's ({len(changed)} of its "
+                           "files do); pass --force to overwrite them")
     files = build_library(root)
     click.echo(f"wrote {len(files)} instances under {root}", err=True)

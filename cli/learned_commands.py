@@ -3,10 +3,12 @@ the CLI does not pay for it; the options come from TrainConfig (torch-free)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from mecopt.cli.config_options import FILE, config_option, config_values
-from mecopt.cli.main import cli, command_line
+from mecopt.cli.main import cli, command_line, refuse_existing
 from mecopt.learned.configs import PRESETS, TrainConfig
 
 
@@ -32,13 +34,19 @@ from mecopt.learned.configs import PRESETS, TrainConfig
 @config_option(TrainConfig, "instances_weight")
 @config_option(TrainConfig, "quiet")
 @config_option(TrainConfig, "output", "-o", "--output", type=FILE, default=None, required=True)
-def train(**params):
+@click.option("--force", is_flag=True,
+              help="overwrite the checkpoint and its CSV log and PNG curve if they exist")
+def train(force, **params):
     """Pre-train LAMBO by actor-critic learning (ACL) on generated instances, and on your
     own (--instances) mixed into every batch."""
     from mecopt.learned.train import train as run_training
 
     command = command_line(click.get_current_context())
-    result = run_training(TrainConfig(**config_values(TrainConfig, params), command=command))
+    cfg = TrainConfig(**config_values(TrainConfig, params), command=command)
+    out = Path(cfg.output)
+    refuse_existing([out, cfg.log or out.with_suffix(".csv"),
+                     cfg.curve or out.with_suffix(".png")], force)
+    result = run_training(cfg)
     best = result["best"]
     click.echo(f"{result['steps']} steps in {result['wall_s'] / 60:.1f} min; best validation "
                f"cost / greedy {best.get('val_ratio', float('nan')):.4f}; wrote "

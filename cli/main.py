@@ -85,6 +85,14 @@ def resolve_objective(objective: str | None, prompt: str | None) -> Objective:
         raise InputFailure(f"{'--prompt' if prompt else '--objective'}: {exc}") from None
 
 
+def refuse_existing(paths: list[str | Path], force: bool) -> None:
+    """A one-line error for the first of `paths` that exists, unless `force`: a command
+    checks its outputs before its work, so a long run never ends by overwriting a file."""
+    for path in paths:
+        if not force and Path(path).exists():
+            raise InputFailure(f"{path} exists; pass --force to overwrite it")
+
+
 def write_output(text: str, output: str | None, force: bool) -> None:
     """Write to stdout, or to a file that is never silently overwritten."""
     if output is None:

@@ -55,6 +55,17 @@ def library_instances(kind: str) -> list[Instance]:
     return [generate(kind, seed=s) for s in range(SIZES[kind])]
 
 
+def changed_files(root: str | Path) -> list[Path]:
+    """The library files under root that exist and differ from what build_library writes."""
+    changed = []
+    for kind in SIZES:
+        for inst in library_instances(kind):
+            path = Path(root) / kind / f"{inst.name}.json"
+            if path.exists() and path.read_text() != inst.to_json():
+                changed.append(path)
+    return changed
+
+
 def build_library(root: str | Path) -> list[Path]:
     """Write the library under root/{paper,hetero,tiny,large,tight}; returns the files
     written."""

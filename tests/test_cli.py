@@ -167,3 +167,30 @@ def test_every_command_is_in_the_lazy_table():
     ctx = click.Context(cli)
     assert cli.list_commands(ctx) == sorted(COMMANDS)
     assert all(cli.get_command(ctx, name).name == name for name in COMMANDS)
+
+
+@pytest.mark.parametrize("args,exists", [
+    (["train", "--preset", "lambo-s", "--steps", "1", "-o", "{d}/x.pt"], "x.pt"),
+    (["train", "--preset", "lambo-s", "--steps", "1", "-o", "{d}/x.pt"], "x.png"),
+    (["finetune", "--scenario", "density", "-o", "{d}/x.pt"], "x.json"),
+    (["train-baseline", "droo", "--frames", "10", "-o", "{d}/x.pt"], "x.pt"),
+])
+def test_training_commands_never_overwrite_an_output(runner, tmp_path, args, exists):
+    # They overwrote a checkpoint (and finetune its report and plot) without a word.
+    (tmp_path / exists).write_text("precious")
+    res = runner.invoke(cli, [a.format(d=tmp_path) for a in args])
+    assert f"{exists} exists; pass --force to overwrite it" in one_line(res)
+    assert (tmp_path / exists).read_text() == "precious"
+
+
+def test_make_library_keeps_an_edited_instance(runner, tmp_path):
+    assert runner.invoke(cli, ["make-library", str(tmp_path)]).exit_code == 0
+    again = runner.invoke(cli, ["make-library", str(tmp_path)])  # unchanged: rewritten
+    assert again.exit_code == 0
+    edited = tmp_path / "paper" / "paper-003.json"
+    edited.write_text("{}")
+    res = runner.invoke(cli, ["make-library", str(tmp_path)])
+    assert "paper-003.json differs from the library's (1 of its files do)" in one_line(res)
+    assert edited.read_text() == "{}"
+    assert runner.invoke(cli, ["make-library", str(tmp_path), "--force"]).exit_code == 0
+    assert edited.read_text() != "{}"
