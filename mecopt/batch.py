@@ -16,6 +16,7 @@ processes. Every instance gets the same seed and the whole time limit, as in sep
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -138,11 +139,21 @@ def as_item(x: Instance | Mapping[str, Any] | str | Path | Unreadable, index: in
     return from_data(x, f"instance {index}")
 
 
+# File systems take names of at most 255 bytes; a longer instance name is cut to this many
+# bytes and told apart by a hash of the whole name (a 300-character name was an OSError).
+NAME_BYTES = 180
+
+
 def file_name(name: str) -> str:
     """An instance name as a file name in an output folder: characters other than letters,
-    digits, ".", "_" and "-" become "_", and it never starts with "."."""
+    digits, ".", "_" and "-" become "_", it never starts with ".", and a name longer than
+    NAME_BYTES bytes is cut there and ends with 8 hex digits of its hash."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-    return "_" + safe[1:] if safe.startswith(".") or not safe else safe
+    safe = "_" + safe[1:] if safe.startswith(".") or not safe else safe
+    if len(safe.encode()) > NAME_BYTES:
+        cut = safe.encode()[:NAME_BYTES].decode(errors="ignore")
+        safe = f"{cut}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return safe
 
 
 # ------------------------------------------------------------------------------ solving

@@ -255,9 +255,13 @@ def compute_front(instance: Instance, method: str = "nsga2", *, seed: int = 0,
 
 
 def output_paths(instance: str, method: str, directory: str | Path) -> tuple[Path, Path]:
-    """Where `write_front` puts the CSV and the PNG of a front."""
-    stem = Path(directory) / f"{instance}-{method}-front"
-    return stem.with_suffix(".csv"), stem.with_suffix(".png")
+    """Where `write_front` puts the CSV and the PNG of a front: in `directory` whatever the
+    instance's name (mecopt.batch.file_name: "../x" wrote outside it, and with_suffix cut
+    a name with a dot, "net.v2", to "net.csv")."""
+    from mecopt.batch import file_name
+
+    stem = f"{file_name(instance)}-{method}-front"
+    return Path(directory) / f"{stem}.csv", Path(directory) / f"{stem}.png"
 
 
 def check_writable(instance: str, method: str, directory: str | Path, force: bool) -> None:

@@ -113,6 +113,16 @@ def test_write_front_csv_png_and_no_silent_overwrite(tmp_path):
     write_front(front, tmp_path / "out", force=True)
 
 
+@pytest.mark.parametrize("name,stem", [("../up", "_._up"), ("net.v2", "net.v2")])
+def test_a_front_is_written_inside_its_folder_under_its_whole_name(tmp_path, name, stem):
+    # "../up" wrote beside the folder, and "net.v2" became net.csv (Path.with_suffix).
+    front = nsga2_front(_tiny("tiny-003").replace(name=name), pop_size=12, generations=2,
+                        seed=0)
+    csv_path, png_path = write_front(front, tmp_path / "out")
+    assert csv_path == tmp_path / "out" / f"{stem}-nsga2-front.csv" and csv_path.exists()
+    assert png_path == tmp_path / "out" / f"{stem}-nsga2-front.png" and png_path.exists()
+
+
 def test_cli_pareto(tmp_path):
     runner = CliRunner()
     path = str(INSTANCES / "tiny" / "tiny-003.json")

@@ -211,3 +211,18 @@ def test_lambo_sampled_decodes_are_seeded_per_instance():
     together = mecopt.solve_many(insts, "latency", "lambo", samples=4, seed=5)
     alone = [mecopt.solve(i, "latency", "lambo", samples=4, seed=5) for i in insts]
     assert [s.assignment for s in together] == [s.assignment for s in alone]
+
+
+def test_a_long_instance_name_is_a_file_name_the_system_takes(runner, tmp_path):
+    # A 300-character name was an OSError traceback ("File name too long").
+    from mecopt.batch import file_name
+
+    long = "x" * 300
+    assert len(file_name(long).encode()) < 200 and file_name(long) != file_name(long + "y")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k, name in enumerate([long, long + "y"]):
+        mecopt.generate("paper", 5, 2, seed=k, name=name).save(folder / f"{k}.json")
+    res = runner.invoke(cli, ["solve", str(folder), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "out").glob("*.json"))) == 2
