@@ -144,14 +144,14 @@ class Outcome:
 
 
 def checked_time_limit(time_limit: Any) -> float | None:
-    """`time_limit` as seconds (None: no limit), or InputError naming it."""
+    """`time_limit` as seconds (None, or infinity: no limit), or InputError naming it."""
     if time_limit is None:
         return None
     if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real) \
             or not time_limit > 0:
         raise InputError(f"time_limit: must be a positive number of seconds, got "
                          f"{time_limit!r}")
-    return float(time_limit)
+    return float(time_limit) if math.isfinite(time_limit) else None
 
 
 # Seeds reach numpy (non-negative only) and torch (a signed 64-bit integer).

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mecopt.objective import Objective
 
 INSTALL_HINT = 'pyscipopt is not installed: pip install "mecopt[scip]"'
+# SCIP refuses a time limit above this (limits/time lies in [0, 1e20]): a longer one is none.
+SCIP_MAX_TIME = 1e20
 
 
 class ScipMethod(Method):
@@ -144,7 +146,8 @@ def _deadline_scip(deadline: float | None):
             made = super()._create_solver_model(model, config)
             made[0].redirectOutput()
             if deadline is not None:
-                config.time_limit = max(deadline - time.perf_counter(), 0.01)
+                config.time_limit = min(max(deadline - time.perf_counter(), 0.01),
+                                        SCIP_MAX_TIME)
             return made
 
     return DeadlineScip()

@@ -63,6 +63,14 @@ def test_building_the_model_counts_against_the_time_limit():
         in sol.message
 
 
+@pytest.mark.parametrize("limit", [float("inf"), 1e300])
+def test_a_time_limit_beyond_scips_range_is_no_limit(limit):
+    # SCIP takes limits/time in [0, 1e20]: these were an `error` status.
+    pytest.importorskip("pyscipopt")
+    inst = mecopt.generate("paper", n_ues=6, n_servers=2, seed=3)
+    assert mecopt.solve(inst, "energy", "scip", time_limit=limit).status == "optimal"
+
+
 def test_a_model_stops_building_when_its_deadline_passes(monkeypatch):
     # At 2,000 x 20 the whole build took 3.4 s past a 1e-4 s limit; it now stops between
     # the model's parts.
