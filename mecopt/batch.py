@@ -168,7 +168,8 @@ def solve_stream(items: Iterable[Item], objective: Objective | str = "latency",
     objective = Objective.parse(objective)
     solver = get_method(method)(**options)  # options are checked here, once
     solver.require_available()
-    time_limit, seed = checked_time_limit(time_limit), checked_seed(seed)
+    checked_time_limit(time_limit)  # here, before anything is solved; each solve reads it
+    seed = checked_seed(seed)
     if workers < 1:
         raise InputError(f"workers: must be >= 1, got {workers}")
     common = dict(time_limit=time_limit, seed=seed, bound=bound)

@@ -102,14 +102,13 @@ def greedy_decision(instance: Instance, objective: Objective, orders: list[np.nd
         # The first order's too: improved, a dearer construction can end lower (paper
         # latency), and `orders=all` is then never above `orders=one`.
         candidates.append(built[0][1])
-    built = cheapest[1]
     if finish.priced and priced is None and (deadline is None
                                              or time.perf_counter() < deadline):
         if objective is Objective.ENERGY:
             priced = priced_construction(instance)
         elif instance.n_ues >= DUAL_BUILD_MIN_UES:
             priced = latency_rounding(instance)
-    if finish.priced and priced is not None and not np.array_equal(priced, built):
+    if finish.priced and priced is not None and not np.array_equal(priced, cheapest[1]):
         # (A stuck energy sweep may already have kept the priced build: improved once.)
         candidates.append(priced)
     finished = [improve(instance, objective, a, seed=seed, deadline=deadline, finish=finish)

@@ -219,8 +219,9 @@ class Method:
         """
         objective = Objective.parse(objective)
         self.require_available()
-        time_limit, seed = checked_time_limit(time_limit), checked_seed(seed)
-        if time_limit is None:
+        given, seed = time_limit, checked_seed(seed)
+        time_limit = checked_time_limit(time_limit)
+        if given is None:  # not infinity: that is no limit, whatever the method's default
             time_limit = self.default_time_limit
         timed = self._screened_solve_batch(list(instances), objective, time_limit=time_limit,
                                            seed=seed)

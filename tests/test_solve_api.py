@@ -152,3 +152,21 @@ def test_numpy_seeds_and_unset_options_are_accepted():
     a = mecopt.solve(inst, "energy", "random", seed=np.int64(7), tries=None)  # None: default
     b = mecopt.solve(inst, "energy", "random", seed=7, time_limit=np.float32(5))
     assert a.status == b.status == "feasible" and a.assignment == b.assignment
+
+
+def test_an_infinite_time_limit_is_no_limit_and_none_the_methods_default():
+    seen = []
+
+    class Timed(Method):
+        name = "timed"
+        default_time_limit = 30.0
+
+        def _solve(self, instance, objective, *, time_limit, seed):
+            seen.append(time_limit)
+            return Outcome(np.zeros(instance.n_ues, dtype=int))
+
+    inst = mecopt.generate("paper", 4, 1, seed=0)
+    for limit in (None, float("inf"), 5):
+        mecopt.solve(inst, "latency", Timed, time_limit=limit)
+        mecopt.solve_many([inst], "latency", Timed, time_limit=limit)
+    assert seen == [30.0, 30.0, None, None, 5.0, 5.0]
