@@ -316,9 +316,11 @@ def _decode_pass(instances: list[Instance], objectives: list[Objective], *, samp
             if a.tobytes() in seen:
                 continue
             seen.add(a.tobytes())
+            # Outside float range (capacities of 1e-100 Hz beside CPUs of 1e200 Hz) the heads
+            # can give NaN: then water-filling allocates, and LNS draws without weights.
             starts.append({"assignment": a, "value": float(v),
-                           "allocation_sigmoid": allocation[r, :n],
-                           "doubt": None if unsure is None else unsure[r, :n]})
+                           "allocation_sigmoid": _finite_or_none(allocation[r, :n]),
+                           "doubt": None if unsure is None else _finite_or_none(unsure[r, :n])})
             if len(starts) == keep:
                 break
         out.append((starts, assignment[b * samples, :n]))
@@ -450,6 +452,11 @@ def refine_pick(instance: Instance, objective: Objective, row: dict[str, Any], a
         if other is not None and other[1] < value:
             (refined, value), start = other, source
     return refined, value, start
+
+
+def _finite_or_none(x: np.ndarray) -> np.ndarray | None:
+    """`x` if every entry is finite, else None."""
+    return x if np.isfinite(x).all() else None
 
 
 def _finite(value: float) -> float | None:

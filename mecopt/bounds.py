@@ -210,6 +210,8 @@ def _latency_dual(instance: Instance) -> tuple[float, np.ndarray | None]:
         f = np.minimum(np.fmax(free, low), high)  # fmax: a local pair's 0/0 takes its 1 GHz
         cost = base + C_p / f + lam_p * f * on_server
         least = np.minimum.reduceat(cost, first)
+        if not np.isfinite(least).all():
+            raise _OutOfRange
         # Each UE's first pair at its least cost: the lowest option, as argmin takes.
         at = np.flatnonzero(cost == np.repeat(least, pairs))
         pick = at[np.r_[True, ue[at[1:]] != ue[at[:-1]]]]
@@ -222,9 +224,22 @@ def _latency_dual(instance: Instance) -> tuple[float, np.ndarray | None]:
     from scipy.optimize import minimize  # here: importing scipy.optimize is most of `import mecopt`
 
     # Start from the price at which all UEs spread over the total capacity would use it.
-    lam0 = np.full(len(F), (np.sqrt(C).sum() / F.sum()) ** 2)
-    res = minimize(lambda x: tuple(-v for v in dual(x)[:2]), lam0, jac=True,
-                   method="L-BFGS-B", bounds=[(0.0, None)] * len(F), options={"maxiter": 200})
-    # Every lam >= 0 gives a valid bound: keep the best of the start and the end.
-    value, _, k = max(dual(np.maximum(res.x, 0.0)), dual(lam0), key=lambda d: d[0])
+    with np.errstate(over="ignore"):
+        lam0 = np.full(len(F), (np.sqrt(C).sum() / F.sum()) ** 2)
+    try:
+        if not np.isfinite(lam0).all():
+            raise _OutOfRange
+        res = minimize(lambda x: tuple(-v for v in dual(x)[:2]), lam0, jac=True,
+                       method="L-BFGS-B", bounds=[(0.0, None)] * len(F),
+                       options={"maxiter": 200})
+        # Every lam >= 0 gives a valid bound: keep the best of the start and the end.
+        value, _, k = max(dual(np.maximum(res.x, 0.0)), dual(lam0), key=lambda d: d[0])
+    except _OutOfRange:
+        # Costs beyond float range (capacities of 1e-100 Hz beside CPUs of 1e200 Hz):
+        # latency >= 0 is the bound left, and there is no choice.
+        return 0.0, None
     return tau * max(value, 0.0), k.copy()
+
+
+class _OutOfRange(Exception):
+    """The Lagrangian function overflowed at some prices."""

@@ -61,3 +61,26 @@ def test_latency_bound_searches_where_the_dual_is_weak():
     assert dual < found.value <= optimum * (1 + 1e-9)
     assert (optimum - found.value) / optimum < 1e-5
     assert mecopt.bound(library("hetero")[0], "latency").how == "Lagrangian dual of capacity"
+
+
+def test_costs_beyond_float_range_leave_the_trivial_bound_and_every_method_answers():
+    # Capacities of 1e-100 Hz beside local CPUs of 1e200 Hz: the dual's start price
+    # overflowed and its next step indexed an empty choice (an `error` status from every
+    # latency method), and LAMBO's heads gave NaN (an InputError from inside `solve`).
+    import json
+    import warnings
+
+    from mecopt.bounds import latency_dual_choice
+
+    d = json.loads(mecopt.generate("paper", 9, 2, seed=3).to_json())
+    d["servers"]["capacity_hz"] = [c * 1e-100 for c in d["servers"]["capacity_hz"]]
+    d["ues"]["local_hz"] = [f * 1e200 for f in d["ues"]["local_hz"]]
+    inst = mecopt.Instance.from_dict(d)
+    assert latency_dual_choice(inst) is None
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for method in ("greedy", "lambo", "de", "highs"):
+            for objective in ("latency", "energy"):
+                sol = mecopt.solve(inst, objective, method, time_limit=3)
+                assert sol.status in ("optimal", "feasible"), (method, sol.message)
+        assert mecopt.bound(inst, "latency").value >= 0
