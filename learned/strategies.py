@@ -78,6 +78,15 @@ class Sampling(Strategy):
         # exp(log_p) when the rollout has it: one operation fewer than a softmax.
         p = torch.softmax(logits / self.temperature, 1) \
             if self.temperature != 1.0 or log_p is None else log_p.exp()
+        broken = ~torch.isfinite(p).all(1)
+        if broken.any():
+            # Features beyond float range (capacities of 1e-100 Hz beside CPUs of 1e200 Hz)
+            # give NaN logits, which multinomial refuses: such a row draws uniformly among
+            # its allowed options (the guard and the repair judge the decision anyway).
+            allowed = (~blocked).float()
+            allowed = torch.where(allowed.sum(1, keepdim=True) > 0, allowed,
+                                  torch.ones_like(allowed))
+            p = torch.where(broken[:, None], allowed, p)
         a = torch.multinomial(p, 1, generator=self.generator).squeeze(1)
         if self._greedy_rows is not None:
             a = torch.where(self._greedy_rows, logits.argmax(1), a)

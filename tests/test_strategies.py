@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -78,3 +80,15 @@ def test_the_environment_masks_what_no_longer_fits():
     load = env._state[:, 1:, 0]
     assert (load <= batch.capacity * (1 + 1e-12)).all()
     assert env.feasible().shape == (2,)
+
+
+def test_sampling_a_row_of_nan_logits_draws_an_allowed_option():
+    # Features beyond float range gave NaN logits, and multinomial raised (an `error`
+    # status from lambo samples=4 on capacities of 1e-100 Hz beside CPUs of 1e200 Hz).
+    logits = torch.tensor([[0.0, 1.0, -math.inf], [math.nan, math.nan, math.nan]])
+    blocked = torch.tensor([[False, False, True], [True, False, True]])
+    draw = Sampling(1.0, torch.Generator().manual_seed(0))
+    draw.start(1, torch.zeros((2, 3), dtype=torch.long))
+    for _ in range(20):
+        a = draw.choose(0, logits, torch.log_softmax(logits, 1), blocked)
+        assert a[0].item() in (0, 1) and a[1].item() == 1
