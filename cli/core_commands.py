@@ -28,6 +28,8 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
         key = key.strip()
         if key in SOLVE_FLAGS:
             raise InputFailure(f"--option {key}: not a method option; use {SOLVE_FLAGS[key]}")
+        if key in options:  # the last would win without a word
+            raise InputFailure(f"--option {key}: given twice")
         options[key] = value.strip()
     return options
 

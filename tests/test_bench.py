@@ -245,6 +245,10 @@ def test_method_specs():
     assert bench.parse_seeds("0, 2,2") == [0, 2]
     with pytest.raises(InputError, match="seeds"):
         bench.parse_seeds("a")
+    with pytest.raises(InputError, match="option 'orders' given twice"):
+        bench.MethodSpec.parse("greedy:orders=all:orders=one")  # the last one won, silently
+    with pytest.raises(InputError, match=r"seed: expected an integer in \[0, 2\^63\)"):
+        bench.parse_seeds("1,-1")
 
 
 def test_cli_bench_resume_and_refusal(tmp_path, monkeypatch):

@@ -79,6 +79,9 @@ def test_bad_method_and_option(runner):
     assert "--option time_limit: not a method option; use --time-limit" in one_line(res)
     res = runner.invoke(cli, ["solve", PAPER0, PAPER0, "--option", "seed=1"])
     assert "--option seed: not a method option; use --seed" in one_line(res)
+    res = runner.invoke(cli, ["solve", PAPER0, "--option", "orders=all", "--option",
+                              "orders=one"])
+    assert "--option orders: given twice" in one_line(res)
     res = runner.invoke(cli, ["solve", PAPER0, "--prompt", "maximum fun"])
     assert "accepted" in one_line(res)
     res = runner.invoke(cli, ["solve", PAPER0, "--objective", "speed"])  # click's own choice

@@ -45,6 +45,8 @@ class MethodSpec:
             key, sep, value = pair.partition("=")
             if not sep or not key.strip():
                 raise InputError(f"methods: option {pair!r} of {text!r} is not KEY=VALUE")
+            if key.strip() in options:  # the last would win without a word
+                raise InputError(f"methods: option {key.strip()!r} given twice in {text!r}")
             options[key.strip()] = value.strip()
         return cls(label, name, options)
 
