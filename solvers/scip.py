@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from mecopt.objective import Objective
 
 INSTALL_HINT = 'pyscipopt is not installed: pip install "mecopt[scip]"'
-# SCIP refuses a time limit above this (limits/time lies in [0, 1e20]): a longer one is none.
-SCIP_MAX_TIME = 1e20
+# SCIP's infinity: it refuses a time limit (limits/time) or a coefficient above it. A longer
+# time limit is handed to SCIP as this.
+SCIP_INFINITY = 1e20
 
 
 class ScipMethod(Method):
@@ -66,12 +67,22 @@ class ScipMethod(Method):
                 f"the time limit passed while Pyomo built the model ({instance.n_ues} UEs x "
                 f"{instance.n_servers} servers)"))
         solver = _deadline_scip(deadline)
-        with SOLVER_LOCK:  # Pyomo captures fd 1 while it solves (mecopt.locks)
-            res = solver.solve(model, load_solutions=False,
-                               raise_exception_on_nonoptimal_result=False,
-                               time_limit=time_limit, rel_gap=self.config["gap"], abs_gap=0.0,
-                               tee=[sys.stderr] if self.config["verbose"] else [],
-                               solver_options={"randomization/randomseedshift": seed})
+        try:
+            with SOLVER_LOCK:  # Pyomo captures fd 1 while it solves (mecopt.locks)
+                res = solver.solve(model, load_solutions=False,
+                                   raise_exception_on_nonoptimal_result=False,
+                                   time_limit=time_limit, rel_gap=self.config["gap"],
+                                   abs_gap=0.0,
+                                   tee=[sys.stderr] if self.config["verbose"] else [],
+                                   solver_options={"randomization/randomseedshift": seed})
+        except Exception as exc:
+            if "error in input data" not in str(exc):
+                raise
+            # Energies of 1e-15 J beside 1e15 J: in the objective's unit one coefficient
+            # still lies beyond SCIP's infinity (1e20), and SCIP refuses the model.
+            return Outcome(None, status=Status.ERROR, message=(
+                f"SCIP refused the model ({exc}): a coefficient lies beyond its infinity, "
+                f"{SCIP_INFINITY:g}, in the instance's units; highs solves such instances"))
         term = res.termination_condition
         bound = res.objective_bound
         bound = unit * float(bound) if bound is not None and math.isfinite(bound) else None
@@ -147,7 +158,7 @@ def _deadline_scip(deadline: float | None):
             made[0].redirectOutput()
             if deadline is not None:
                 config.time_limit = min(max(deadline - time.perf_counter(), 0.01),
-                                        SCIP_MAX_TIME)
+                                        SCIP_INFINITY)
             return made
 
     return DeadlineScip()

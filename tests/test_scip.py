@@ -71,6 +71,16 @@ def test_a_time_limit_beyond_scips_range_is_no_limit(limit):
     assert mecopt.solve(inst, "energy", "scip", time_limit=limit).status == "optimal"
 
 
+def test_coefficients_beyond_scips_infinity_are_named():
+    # Transmit powers of 1e30 W: "Exception: SCIP: error in input data!" was the message.
+    pytest.importorskip("pyscipopt")
+    inst = mecopt.generate("paper", n_ues=6, n_servers=2, seed=3)
+    inst = inst.replace(tx_power_w=inst.tx_power_w * 1e30)
+    sol = mecopt.solve(inst, "energy", "scip", time_limit=5)
+    assert sol.status == "error" and "beyond its infinity, 1e+20" in sol.message
+    assert mecopt.solve(inst, "energy", "highs", time_limit=5).status == "optimal"
+
+
 def test_a_model_stops_building_when_its_deadline_passes(monkeypatch):
     # At 2,000 x 20 the whole build took 3.4 s past a 1e-4 s limit; it now stops between
     # the model's parts.
