@@ -151,7 +151,11 @@ def checked_time_limit(time_limit: Any) -> float | None:
             or not time_limit > 0:
         raise InputError(f"time_limit: must be a positive number of seconds, got "
                          f"{time_limit!r}")
-    return float(time_limit) if math.isfinite(time_limit) else None
+    try:
+        seconds = float(time_limit)
+    except OverflowError:  # an integer beyond any float: no limit either
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 # Seeds reach numpy (non-negative only) and torch (a signed 64-bit integer).

@@ -45,3 +45,13 @@ def test_greedy_energy_tie_break_never_outweighs_the_energies():
     cheapest = np.where(inst.option_ok, np.c_[inst.e_loc, inst.e_tx], np.inf).min(axis=1)
     sol = mecopt.solve(inst, "energy", "greedy")
     assert sol.objective_value == pytest.approx(cheapest.sum(), rel=1e-12)
+
+
+def test_input_fuzz_finds_no_fault_in_a_short_seeded_run():
+    # benchmarks/fuzz_inputs.py: each of these parts found faults in the code before
+    # docs/notes/2026-12-07-input-fuzz-and-short-limits.md (tracebacks from files and
+    # options, `error` statuses from seeds and extreme magnitudes).
+    import fuzz_inputs
+
+    for part in ("files", "options", "api", "extreme"):
+        assert fuzz_inputs.PARTS[part](12, 7, ["greedy"]) == [], part

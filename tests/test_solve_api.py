@@ -166,7 +166,7 @@ def test_an_infinite_time_limit_is_no_limit_and_none_the_methods_default():
             return Outcome(np.zeros(instance.n_ues, dtype=int))
 
     inst = mecopt.generate("paper", 4, 1, seed=0)
-    for limit in (None, float("inf"), 5):
+    for limit in (None, float("inf"), 5, 10**400):  # the last was an OverflowError
         mecopt.solve(inst, "latency", Timed, time_limit=limit)
         mecopt.solve_many([inst], "latency", Timed, time_limit=limit)
-    assert seen == [30.0, 30.0, None, None, 5.0, 5.0]
+    assert seen == [30.0, 30.0, None, None, 5.0, 5.0, None, None]
