@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 import mecopt
-from mecopt.cli.main import InputFailure, cli, write_output
+from mecopt.cli.main import cli, write_output
 from mecopt.generators import FAMILIES
 
 
@@ -33,11 +33,7 @@ def make_library(root, force):
     """Regenerate the shipped instance library under ROOT (default: instances),
     byte-identical. A file there that differs from what would be written (an instance you
     edited) stops it before anything is written, unless --force."""
-    from mecopt.library import build_library, changed_files
+    from mecopt.library import build_library
 
-    changed = changed_files(root)
-    if changed and not force:
-        raise InputFailure(f"{changed[0]} differs from the library's ({len(changed)} of its "
-                           "files do); pass --force to overwrite them")
-    files = build_library(root)
+    files = build_library(root, force=force)
     click.echo(f"wrote {len(files)} instances under {root}", err=True)

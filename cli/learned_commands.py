@@ -3,8 +3,6 @@ the CLI does not pay for it; the options come from TrainConfig (torch-free)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from mecopt.cli.config_options import FILE, config_option, config_values
@@ -43,9 +41,7 @@ def train(force, **params):
 
     command = command_line(click.get_current_context())
     cfg = TrainConfig(**config_values(TrainConfig, params), command=command)
-    out = Path(cfg.output)
-    refuse_existing([out, cfg.log or out.with_suffix(".csv"),
-                     cfg.curve or out.with_suffix(".png")], force)
+    refuse_existing(list(cfg.output_paths()), force)
     result = run_training(cfg)
     best = result["best"]
     click.echo(f"{result['steps']} steps in {result['wall_s'] / 60:.1f} min; best validation "

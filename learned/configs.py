@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mecopt.errors import InputError
@@ -197,6 +198,13 @@ class TrainConfig:
                                "efficiency (must-offload UEs first, then energy saved per "
                                "unit of capacity)", choices=ENERGY_ORDERS)
     extra: dict = field(default_factory=dict)
+
+    def output_paths(self) -> tuple[Path, Path, Path]:
+        """What a run writes: the checkpoint, its CSV log and its PNG learning curve (the
+        last two beside the checkpoint unless `log` and `curve` say where)."""
+        out = Path(self.output)
+        return (out, Path(self.log or out.with_suffix(".csv")),
+                Path(self.curve or out.with_suffix(".png")))
 
     def check(self) -> None:
         if self.preset not in PRESETS:

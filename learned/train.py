@@ -350,14 +350,12 @@ class _Journal:
 
     def __init__(self, cfg: TrainConfig, rank: int, device: str) -> None:
         self.cfg, self.rank = cfg, rank
-        self.out_path = Path(cfg.output)
-        self.curve_path = Path(cfg.curve or self.out_path.with_suffix(".png"))
+        self.out_path, log_path, self.curve_path = cfg.output_paths()
         self.best: dict = {"val_ratio": math.inf}
         self.history: list[dict] = []
         if rank == 0:
             self.valid_batch, self.valid_ref, _ = make_rows(validation_set(cfg), None, device,
                                                             cfg.energy_order)
-            log_path = Path(cfg.log or self.out_path.with_suffix(".csv"))
             log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log_file = open(log_path, "w", newline="")
             self.writer = csv.writer(self.log_file)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mecopt.errors import InputError
 from mecopt.generators import generate
 from mecopt.instance import Instance
 
@@ -55,26 +56,17 @@ def library_instances(kind: str) -> list[Instance]:
     return [generate(kind, seed=s) for s in range(SIZES[kind])]
 
 
-def changed_files(root: str | Path) -> list[Path]:
-    """The library files under root that exist and differ from what build_library writes."""
-    changed = []
-    for kind in SIZES:
-        for inst in library_instances(kind):
-            path = Path(root) / kind / f"{inst.name}.json"
-            if path.exists() and path.read_text() != inst.to_json():
-                changed.append(path)
-    return changed
-
-
-def build_library(root: str | Path) -> list[Path]:
+def build_library(root: str | Path, *, force: bool = True) -> list[Path]:
     """Write the library under root/{paper,hetero,tiny,large,tight}; returns the files
-    written."""
-    written = []
-    for kind in SIZES:
-        folder = Path(root) / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        for inst in library_instances(kind):
-            path = folder / f"{inst.name}.json"
-            inst.save(path)
-            written.append(path)
-    return written
+    written. Without `force`, a file there that differs from what would be written (an
+    instance the user edited) is an InputError before anything is written."""
+    files = [(Path(root) / kind / f"{inst.name}.json", inst.to_json())
+             for kind in SIZES for inst in library_instances(kind)]
+    changed = [path for path, text in files if path.exists() and path.read_text() != text]
+    if changed and not force:
+        raise InputError(f"{changed[0]} differs from the library's ({len(changed)} of its "
+                         "files do); pass --force to overwrite them")
+    for path, text in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return [path for path, _ in files]
