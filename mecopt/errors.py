@@ -15,6 +15,13 @@ class InputError(ValueError):
     """Bad user input: a malformed file, a wrong shape, an unknown name or a bad value."""
 
 
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, for a message: "an object", "a list", "text",
+    "true/false", "null" or "a number"."""
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false",
+            type(None): "null"}.get(type(value), "a number")
+
+
 def read_json(path: str | Path) -> Any:
     """Parse a JSON file; an unreadable or malformed file is an InputError naming it."""
     path = Path(path)

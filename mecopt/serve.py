@@ -40,7 +40,7 @@ from fastapi.responses import JSONResponse, Response
 
 import mecopt
 from mecopt.batch import Unreadable, from_data
-from mecopt.errors import InputError
+from mecopt.errors import InputError, json_kind
 from mecopt.instance import Instance
 from mecopt.method import Method, failure
 from mecopt.objective import Objective
@@ -91,7 +91,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise RequestError(f"request: malformed JSON at line {exc.lineno} column {exc.colno}: "
                            f"{exc.msg}", 400) from None
     if not isinstance(data, dict):
-        raise RequestError(f"request: expected a JSON object, got {_kind(data)}", 400)
+        raise RequestError(f"request: expected a JSON object, got {json_kind(data)}", 400)
     return data
 
 
@@ -110,14 +110,14 @@ def parse_call(data: dict[str, Any], fields: set[str], received: float) -> Call:
                          else str(exc)) from None
     method = data.get("method", "greedy")
     if not isinstance(method, str):
-        raise InputError(f"method: expected a name, got {_kind(method)}")
+        raise InputError(f"method: expected a name, got {json_kind(method)}")
     options = data.get("options") or {}
     if not isinstance(options, dict):
-        raise InputError(f"options: expected an object, got {_kind(options)}")
+        raise InputError(f"options: expected an object, got {json_kind(options)}")
     for key, value in options.items():
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             raise InputError(f"option {key}: expected a number, text or true/false, "
-                             f"got {_kind(value)}")
+                             f"got {json_kind(value)}")
     time_limit = _positive(data.get("time_limit"), "time_limit")
     deadline_ms = _positive(data.get("deadline_ms"), "deadline_ms")
     seed = data.get("seed", 0)
@@ -134,15 +134,10 @@ def _positive(value: Any, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{name}: expected a number, got {_kind(value)}")
+        raise InputError(f"{name}: expected a number, got {json_kind(value)}")
     if not (math.isfinite(value) and value > 0):
         raise InputError(f"{name}: must be positive and finite, got {value}")
     return float(value)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "text", bool: "true/false",
-            type(None): "null"}.get(type(value), "a number")
 
 
 def time_limit_now(call: Call) -> float | None:
@@ -386,13 +381,13 @@ class Service:
         instances = data.get("instances")
         if not isinstance(instances, list):
             raise InputError(f"instances: expected a list of instance objects, got "
-                             f"{_kind(instances)}")
+                             f"{json_kind(instances)}")
         await self.run(self.solvers.get, call.method, call.options)  # a bad method: 4xx now
 
         # Parsed here, never read as a path; a bad item gets an error record, as in a file.
         items = [from_data(x, f"instance {k}") if isinstance(x, dict) else
                  Unreadable(f"instance {k}", f"instance {k}: expected an object, got "
-                            f"{_kind(x)}") for k, x in enumerate(instances)]
+                            f"{json_kind(x)}") for k, x in enumerate(instances)]
 
         def many() -> list[Solution]:
             return mecopt.solve_many(items, call.objective, call.method,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mecopt.errors import InputError, read_json
+from mecopt.errors import InputError, json_kind, read_json
 from mecopt.status import STATUSES, Status
 
 FORMAT = "mecopt-solution"
@@ -94,11 +94,11 @@ class Solution:
             value = data.get(key)
             if value is not None and (isinstance(value, bool)
                                       or not isinstance(value, (int, float))):
-                raise InputError(f"{key}: expected a number or null, got {_kind(value)}")
+                raise InputError(f"{key}: expected a number or null, got {json_kind(value)}")
         for key, kind in (("message", str), ("extra", dict)):
             if key in data and not isinstance(data[key], kind):
                 raise InputError(f"{key}: expected {'a string' if kind is str else 'an object'}"
-                                 f", got {_kind(data[key])}")
+                                 f", got {json_kind(data[key])}")
         return cls(
             instance=str(data["instance"]), objective=str(data["objective"]),
             method=str(data["method"]), status=data["status"],
@@ -163,12 +163,6 @@ def _num(x: Any) -> float | None:
 
 def _back(x: Any) -> float | None:
     return None if x is None else float(x)
-
-
-def _kind(value: Any) -> str:
-    """What a JSON value is, for an error message."""
-    return {bool: "a boolean", str: "a string", list: "a list", dict: "an object"}.get(
-        type(value), repr(value))
 
 
 def _jsonable(x: Any) -> Any:

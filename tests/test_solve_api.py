@@ -107,9 +107,9 @@ def test_solution_validation(tmp_path):
 
 @pytest.mark.parametrize("key,value,message", [
     ("wall_time_s", [1.0], "wall_time_s: expected a number or null, got a list"),
-    ("objective_value", "1.5", "objective_value: expected a number or null, got a string"),
-    ("bound", True, "bound: expected a number or null, got a boolean"),
-    ("extra", 3, "extra: expected an object, got 3"),
+    ("objective_value", "1.5", "objective_value: expected a number or null, got text"),
+    ("bound", True, "bound: expected a number or null, got true/false"),
+    ("extra", 3, "extra: expected an object, got a number"),
     ("message", {}, "message: expected a string, got an object"),
 ])
 def test_solution_fields_of_the_wrong_kind_are_named(key, value, message):
