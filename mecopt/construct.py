@@ -542,14 +542,16 @@ class _Room:
 
 
 def greedy_assignment(instance: Instance, objective: Objective | str, *,
-                      order: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:
+                      order: np.ndarray | None = None, gain_ejection: bool = True
+                      ) -> tuple[np.ndarray | None, str]:
     """The greedy assignment, or (None, where it got stuck) when the construction found no
     decision (then the instance may still be feasible: nothing is proven). `order` replaces
-    the placement order (mecopt.construct.placement_order) when given."""
+    the placement order (mecopt.construct.placement_order) when given; `gain_ejection=False`
+    ejects only where a UE finds no fitting option (`construct`)."""
     objective = Objective.parse(objective)
     order = placement_order(instance, objective) if order is None else order
     a, stuck = construct(instance, objective, np.full((1, instance.n_ues), -1), order=order,
-                         gain_ejection=True)
+                         gain_ejection=gain_ejection)
     if stuck[0]:
         return None, _dead_end(instance, order, a[0])
     if objective is Objective.LATENCY:
@@ -589,18 +591,20 @@ def cheapest_construction(instance: Instance, objective: Objective, orders: list
 
 
 def constructions(instance: Instance, objective: Objective, orders: list[np.ndarray],
-                  deadline: float | None = None
+                  deadline: float | None = None, gain_ejection: bool = True
                   ) -> tuple[list[tuple[int, np.ndarray, float]], str]:
     """The decisions the construction builds in `orders`, as (order's index, assignment,
     water-filled value), and the first dead end's message ("" if none). Orders after the
     first are skipped once `deadline` has passed and a decision is in hand. The first step
-    of mecopt.improve.greedy_decision (the `greedy` method and LAMBO's guard)."""
+    of mecopt.improve.greedy_decision (the `greedy` method and LAMBO's guard).
+    `gain_ejection` as greedy_assignment's."""
     built: list[tuple[int, np.ndarray, float]] = []
     first_why = ""
     for k, order in enumerate(orders):
         if k and built and deadline is not None and time.perf_counter() >= deadline:
             break
-        assignment, why = greedy_assignment(instance, objective, order=order)
+        assignment, why = greedy_assignment(instance, objective, order=order,
+                                            gain_ejection=gain_ejection)
         if assignment is None:
             first_why = first_why or why
             continue

@@ -54,12 +54,16 @@ DUAL_BUILD_MIN_UES = 100
 
 @dataclass(frozen=True)
 class Finish:
-    """Which improvements follow the construction (the `greedy` method's options)."""
+    """The `greedy` method's options: how its construction ejects, and which improvements
+    follow the construction."""
 
     relocate: bool = True  # false: the construction alone (and nothing below)
     rematch: bool = True
     room: bool = True  # energy only
     priced: bool = True  # also the build at a relaxation's capacity prices (step 2)
+    # energy: the construction's gain ejections (mecopt.construct); false leaves the plain
+    # rule, each UE to its cheapest fitting option, ejecting only where none fits
+    gain: bool = True
 
 
 def improve(instance: Instance, objective: Objective, assignment: np.ndarray, *,
@@ -93,7 +97,7 @@ def greedy_decision(instance: Instance, objective: Objective, orders: list[np.nd
     the priced build is left out and each step stops early; the answer stays feasible.
     `priced`: the priced build when the caller has it already (LAMBO's guard rounds the
     latency dual itself), a feasible assignment."""
-    built, why = constructions(instance, objective, orders, deadline)
+    built, why = constructions(instance, objective, orders, deadline, gain_ejection=finish.gain)
     if not built:
         return None, float("inf"), why
     cheapest = min(built, key=lambda b: b[2])

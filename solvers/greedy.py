@@ -116,6 +116,11 @@ class GreedyMethod(Method):
                                      "priced_construction; latency, from 100 UEs: the "
                                      "Lagrangian dual's rounding, mecopt.polish."
                                      "latency_rounding), improve both, keep the cheaper"),
+        "gain": Option(bool, True, "energy: a UE whose cheapest option does not fit may also "
+                                   "move a placed UE off a server where that costs less in all "
+                                   "(a gain ejection); false: eject only where no option fits, "
+                                   "the plain cheapest-fit rule (with relocate=false, the rule "
+                                   "a one-pass decode follows)"),
         "lns": LNS_OPTION,
     }
 
@@ -124,7 +129,8 @@ class GreedyMethod(Method):
         orders = start_orders(instance, objective) if self.config["orders"] == "all" \
             else [placement_order(instance, objective)]
         finish = Finish(relocate=self.config["relocate"], rematch=self.config["rematch"],
-                        room=self.config["room"], priced=self.config["priced"])
+                        room=self.config["room"], priced=self.config["priced"],
+                        gain=self.config["gain"])
         assignment, _, why = greedy_decision(instance, objective, orders, seed=seed,
                                              deadline=deadline, finish=finish)
         if assignment is None:
