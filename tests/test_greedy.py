@@ -89,6 +89,18 @@ def test_gain_ejection_moves_a_small_saver_off_for_a_big_one():
     assert evaluate(inst, plain).total_energy_j > 8 * best
 
 
+def test_option_gain_false_leaves_the_plain_cheapest_fit_rule():
+    """`greedy:gain=false:relocate=false:priced=false` is the rule a one-pass decode follows:
+    on the instance above it leaves UE 1 local where the default's construction ejects."""
+    inst = gain_ejection()
+    kw = dict(relocate=False, priced=False)
+    rule = mecopt.solve(inst, "energy", "greedy", gain=False, **kw)
+    built = mecopt.solve(inst, "energy", "greedy", **kw)
+    assert list(rule.assignment) == [1, 0]
+    assert list(built.assignment) == [0, 1]
+    assert rule.objective_value > 8 * built.objective_value
+
+
 def test_a_row_stuck_after_gain_ejections_keeps_the_cheaper_of_plain_and_rescued():
     """Stress kind `boundary`, seed 1 (28 UEs that must offload, capacity just above their
     need): a gain ejection takes the room a later UE needs, so the sweep gets stuck. The
