@@ -68,6 +68,11 @@ The construction, the priced build and these improvements are one pipeline,
 mecopt.improve.greedy_decision, which LAMBO's guard runs too (its pick is never above what
 greedy answers).
 
+Option `gain=false` leaves the gain ejections out of the construction; with
+`relocate=false:priced=false` too, greedy is the plain cheapest-fit rule (each UE to its
+cheapest fitting option, a placed UE moved only where none fits), the rule a one-pass
+decode such as LAMBO's follows.
+
 Option `orders=all` builds one decision per construction order (mecopt.construct.
 start_orders: the placement order above, the capacity-aware and the plain regret order), as
 MTHG tries several desirability measures, and finishes the cheapest and the placement
