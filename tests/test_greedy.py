@@ -355,10 +355,10 @@ def test_all_orders_answers_when_the_placement_order_meets_a_dead_end(monkeypatc
     first = construct.placement_order(inst, mecopt.Objective.ENERGY)
     real = construct.greedy_assignment
 
-    def stuck_in_placement_order(instance, objective, *, order=None):
+    def stuck_in_placement_order(instance, objective, *, order=None, **kw):
         if order is not None and np.array_equal(order, first):
             return None, "greedy: stuck (test)"
-        return real(instance, objective, order=order)
+        return real(instance, objective, order=order, **kw)
 
     monkeypatch.setattr(construct, "greedy_assignment", stuck_in_placement_order)
     assert mecopt.solve(inst, "energy", "greedy").status == mecopt.Status.NO_SOLUTION
