@@ -124,8 +124,8 @@ class GreedyMethod(Method):
         "gain": Option(bool, True, "energy: a UE whose cheapest option does not fit may also "
                                    "move a placed UE off a server where that costs less in all "
                                    "(a gain ejection); false: eject only where no option fits, "
-                                   "the plain cheapest-fit rule (with relocate=false, the rule "
-                                   "a one-pass decode follows)"),
+                                   "the plain cheapest-fit rule (with relocate=false and "
+                                   "priced=false, the rule a one-pass decode follows)"),
         "lns": LNS_OPTION,
     }
 
