@@ -61,7 +61,7 @@ from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.relaxation import assignment_model, run_highs
+from mecopt.relaxation import WHOLE_HEURISTIC_EFFORT, assignment_model, run_highs
 from mecopt.repair import repair
 from mecopt.tabu import tabu_search
 from mecopt.units import alone_costs, energy_unit
@@ -608,6 +608,8 @@ class _EnergyLNS:
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
         h.setOptionValue("mip_rel_gap", 1e-7)
         h.setOptionValue("mip_abs_gap", 0.0)
+        if len(ues) == self.N:  # the whole-instance step
+            h.setOptionValue("mip_heuristic_effort", WHOLE_HEURISTIC_EFFORT)
         start = highspy.HighsSolution()  # the current assignment: feasible, so a MIP start
         start.col_value = list((col == a[ues][row]).astype(float))
         start.value_valid = True

@@ -62,6 +62,7 @@ from mecopt.evaluation import evaluate
 from mecopt.instance import Instance, usable_options
 from mecopt.locks import SOLVER_LOCK
 from mecopt.objective import Objective
+from mecopt.relaxation import WHOLE_HEURISTIC_EFFORT
 from mecopt.status import Status
 from mecopt.units import alone_costs, energy_unit, objective_unit
 from mecopt.waterfill import waterfill
@@ -85,9 +86,10 @@ FINE_POINTS = 50
 # (RINS, RENS, root reduced cost) took 80-90% of the time. Measured on paper-000..019,
 # latency: 0.3-0.5 s CPU without them, 1.3-4.4 s with HiGHS's defaults. (With an energy cap
 # neither setting was clearly faster over paper-000, hetero-001 and hetero-004.) The energy
-# master keeps HiGHS's defaults: there a GAP's incumbents come from those heuristics (proofs
-# of instances/hetero and instances/large energy: 16 s in all with them, 87 s without;
-# hetero 500 x 10 at 20 s: 255.94 J with them, 256.58 J without).
+# master keeps them, with more effort (mecopt.relaxation.WHOLE_HEURISTIC_EFFORT): there a
+# GAP's incumbents come from those heuristics (proofs of instances/hetero and
+# instances/large energy: 16 s in all with them, 87 s without; hetero 500 x 10 at 20 s:
+# 255.94 J with them, 256.58 J without).
 HIGHS_OPTIONS = {"mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
                  "mip_heuristic_run_rens": False, "mip_heuristic_run_root_reduced_cost": False,
                  "mip_heuristic_run_feasibility_jump": False}
@@ -433,7 +435,8 @@ class Master:
         # HiGHS starts).
         self.solver.deadline = None
         options = {"mip_rel_gap": rel_gap, "mip_abs_gap": 0.0, "output_flag": verbose,
-                   **(HIGHS_OPTIONS if self.latency else {})}
+                   **(HIGHS_OPTIONS if self.latency else
+                      {"mip_heuristic_effort": WHOLE_HEURISTIC_EFFORT})}
         if time_limit is not None:
             options["time_limit"] = max(time_limit, 0.01)
             self.solver.deadline = time.perf_counter() + options["time_limit"]

@@ -131,6 +131,16 @@ def assignment_model(ok: np.ndarray, cost: np.ndarray, weight: np.ndarray,
     return h, row, col
 
 
+# HiGHS's primal-heuristic effort (its option mip_heuristic_effort, default 0.05) on a whole
+# energy instance: the `highs` method's energy master and LNS's whole-instance step. On
+# small GAPs that its default search does not close, the incumbent is what more effort
+# changes: a heavy-tailed draw of 74 UEs on 7 servers, 10 s from greedy's decision, 5.2408 J
+# at 0.05 and 5.1786 J at 0.5 (SCIP: 5.1796 J in 60 s); tight-007 24.966 J against 25.026 J
+# in 5 s. The instances it proves took the same time (docs/notes/2026-12-07-what-the-
+# decode-is.md). The freed sets' sub-problems keep the default: they are bounded to 0.2 s.
+WHOLE_HEURISTIC_EFFORT = 0.5
+
+
 def run_highs(h: highspy.Highs) -> None:
     """h.run(), one HiGHS run at a time per process (mecopt.locks)."""
     with SOLVER_LOCK:
