@@ -9,7 +9,14 @@ import click
 import numpy as np
 
 import mecopt
-from mecopt.cli.main import InputFailure, cli, load_instance, resolve_objective, write_output
+from mecopt.cli.main import (
+    InputFailure,
+    cli,
+    load_instance,
+    refuse_existing,
+    resolve_objective,
+    write_output,
+)
 from mecopt.errors import InputError
 from mecopt.objective import Objective
 
@@ -80,8 +87,8 @@ def solve(ctx, instances, method, objective, prompt, time_limit, seed, options, 
         click.Path(dir_okay=False).convert(output, param, ctx)
     inst = load_instance(first)
     obj = resolve_objective(objective, prompt)
-    if output and not force and Path(output).exists():
-        raise InputFailure(f"{output} exists; pass --force to overwrite it")
+    if output:
+        refuse_existing([output], force)
     if output and not Path(output).parent.is_dir():  # before the solve, not after it
         raise InputFailure(f"{output}: cannot write (no folder {Path(output).parent})")
     sol = mecopt.solve(inst, obj, method, time_limit=time_limit, seed=seed, bound=bound,

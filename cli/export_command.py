@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mecopt.cli.main import InputFailure, cli, load_instance, resolve_objective
+from mecopt.cli.main import InputFailure, cli, load_instance, refuse_existing, resolve_objective
 from mecopt.errors import InputError
 from mecopt.instance import Instance
 from mecopt.objective import Objective
@@ -57,8 +57,7 @@ def export_command(instance, objective, prompt, output, force):
     inst = load_instance(instance)
     obj = resolve_objective(objective, prompt)
     out = Path(output)
-    if out.exists() and not force:
-        raise InputFailure(f"{out} exists; pass --force to overwrite it")
+    refuse_existing([out], force)
     try:
         export_model(inst, obj, out)
     except OSError as exc:

@@ -99,8 +99,7 @@ def write_output(text: str, output: str | None, force: bool) -> None:
         click.echo(text, nl=False)
         return
     path = Path(output)
-    if path.exists() and not force:
-        raise InputFailure(f"{path} exists; pass --force to overwrite it")
+    refuse_existing([path], force)
     try:
         path.write_text(text)
     except OSError as exc:
