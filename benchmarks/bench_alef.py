@@ -243,8 +243,8 @@ def _runs(model, windows: list[alef.Window], cfg: alef.ALEFConfig, cache: alef.E
                    "wall_s": alef_s + expert_s, "energy_order": rec["energy_order"],
                    "order_final": order_final, "greedy_final": greedy_final,
                    "home_after": home_after,
-                   "none_dead": refs["none"][-1]["infeasible"],
-                   "final_dead": rec["points"][-1]["infeasible"]}
+                   "none_dead": refs["none"][-1]["no_decision"],
+                   "final_dead": rec["points"][-1]["no_decision"]}
 
 
 def greedy_gap(window: alef.Window, cache: alef.ExpertCache) -> float:

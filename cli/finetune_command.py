@@ -104,17 +104,21 @@ def finetune(checkpoint, preset, strategies, quiet, report, output, force, **par
     report_path.write_text(json.dumps(alef.jsonable(rep), indent=1) + "\n")
     plot_path = report_path.with_suffix(".png")
     alef.plot_report(rep, plot_path)
-    gap = rep["gap"]
-    after = ", ".join(f"{s} {gap[s][-1]:.2f}%" for s in names)
-    expert = f"expert {cfg.expert} {gap['expert'][-1]:.2f}%"
+    def at(curve: str, window: int) -> str:  # a point of the report, dead ends counted
+        return alef.gap_text({"gap": rep["gap"][curve][window],
+                              "no_decision": rep["no_decision"][curve][window],
+                              "instances": rep["windows"][window]["heldout"]}).strip()
+
+    after = ", ".join(f"{s} {at(s, -1)}" for s in names)
+    expert = f"expert {cfg.expert} {at('expert', -1)}"
     if cfg.scenario is not None:
-        text = (f"{cfg.scenario}: held-out gap before the drift {summary['before_drift']:.2f}%"
-                f", right after {summary['after_drift']:.2f}%; after ALEF: {after} (no "
-                f"fine-tuning {gap['none'][-1]:.2f}%, {expert})")
+        text = (f"{cfg.scenario}: held-out gap before the drift {at('none', 0)}, right after "
+                f"{at('none', 1)}; after ALEF: {after} (no fine-tuning {at('none', -1)}, "
+                f"{expert})")
     else:  # no drift: before and after fine-tuning on the same final snapshots
-        text = (f"{cfg.instances}: held-out gap in window 1 {summary['first_window']:.2f}%; "
-                f"on the final held-out snapshots before fine-tuning {gap['none'][-1]:.2f}%, "
-                f"after ALEF: {after} ({expert})")
+        text = (f"{cfg.instances}: held-out gap in window 1 {at('none', 0)}; on the final "
+                f"held-out snapshots before fine-tuning {at('none', -1)}, after ALEF: {after} "
+                f"({expert})")
     click.echo(f"{text} in {rep['wall_s']:.0f} s; wrote {output}, {report_path}, {plot_path}")
 
 

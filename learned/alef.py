@@ -574,9 +574,21 @@ def gaps(values: np.ndarray, optima: np.ndarray) -> np.ndarray:
 
 
 def _summary(g: np.ndarray) -> dict[str, float]:
+    """The mean gap over the instances with a decision (nan when none has one), how many
+    have none (a dead end of the decode, or nothing from highs: nothing is proven) and of
+    how many."""
     ok = g[np.isfinite(g)]
     return {"gap": float(ok.mean()) if len(ok) else math.nan,
-            "infeasible": int((~np.isfinite(g)).sum())}
+            "no_decision": int((~np.isfinite(g)).sum()), "instances": len(g)}
+
+
+def gap_text(point: dict[str, Any]) -> str:
+    """A held-out point as the logs print it: the mean gap, and how many instances it leaves
+    out for want of a decision, which a mean over the others would hide."""
+    gap = f"{point['gap']:6.2f}%" if math.isfinite(point["gap"]) else "      -"
+    if point.get("no_decision"):
+        gap += f" ({point['no_decision']} of {point['instances']} without a decision)"
+    return gap
 
 
 def heldout_gap(model: Lambo, window: Window, cache: ExpertCache) -> dict[str, float]:
@@ -666,7 +678,7 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
                 extra += f" in the {point['update_order']} order"
             if "kept" in point:
                 extra += " | update kept" if point["kept"] else " | update rejected"
-        log(f"[{strategy}] {window.label:12s} | held-out gap {point['gap']:6.2f}%{extra} | "
+        log(f"[{strategy}] {window.label:12s} | held-out gap {gap_text(point)}{extra} | "
             f"{point['wall_s']:.1f} s")
     record["labels"] = len(labels)
     record["energy_order"] = model.cfg.energy_order
@@ -684,8 +696,8 @@ def reference_curves(base: Lambo, windows: list[Window], cache: ExpertCache,
         optima = np.array([cache.optimum(x) for x in window.heldout])
         values = np.array([cache.expert_value(x) for x in window.heldout])
         expert.append({"label": window.label, **_summary(gaps(values, optima))})
-        log(f"[reference] {window.label:12s} | no fine-tuning {none[-1]['gap']:6.2f}% | "
-            f"expert {cache.expert} {expert[-1]['gap']:6.2f}%")
+        log(f"[reference] {window.label:12s} | no fine-tuning {gap_text(none[-1])} | "
+            f"expert {cache.expert} {gap_text(expert[-1])}")
     return {"none": none, "expert": expert}
 
 
@@ -734,6 +746,11 @@ def finetune(base: Lambo, cfg: ALEFConfig, strategies: tuple[str, ...] = ("max-e
         "gap": {"none": [p["gap"] for p in refs["none"]],
                 **{s: [p["gap"] for p in runs[s]["points"]] for s in strategies},
                 "expert": [p["gap"] for p in refs["expert"]]},
+        # Held-out instances each gap leaves out for want of a decision, per window.
+        "no_decision": {"none": [p["no_decision"] for p in refs["none"]],
+                        **{s: [p["no_decision"] for p in runs[s]["points"]]
+                           for s in strategies},
+                        "expert": [p["no_decision"] for p in refs["expert"]]},
         "reference": refs, "runs": runs,
         "expert_solves": cache.solves, "expert_solve_s": cache.solve_s,
         "wall_s": time.time() - start,

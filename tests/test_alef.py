@@ -379,6 +379,8 @@ def test_finetune_command_writes_checkpoint_report_and_plot(runner, tmp_path):
     assert set(report["gap"]) == {"none", "max-entropy", "random", "expert"}
     assert all(len(v) == 4 for v in report["gap"].values())  # before, 2 windows, after
     assert report["gap"]["expert"] == [0.0] * 4  # the expert is highs: the optimum
+    assert {k: len(v) for k, v in report["no_decision"].items()} == \
+        {k: len(v) for k, v in report["gap"].items()}
     assert report["runs"]["max-entropy"]["labels"] == 3
     # the checkpoint decodes energy in the order ALEF chose
     assert model.cfg.energy_order == report["runs"]["max-entropy"]["energy_order"]
@@ -544,3 +546,28 @@ def test_own_snapshot_errors_are_one_line(runner, snapshot_dir, tmp_path, args, 
     result = runner.invoke(cli, ["finetune", *args, "-o", str(tmp_path / "x.pt")])
     assert _error_line(result) == f"Error: {message}"
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_held_out_instance_without_a_decision_is_counted_not_hidden(monkeypatch):
+    """The held-out gap is a mean over the instances the model decided; one it could not
+    decide is counted beside it, and a window where it decided none prints no number."""
+    window = alef.Window(label="window 1", pool=[], heldout=["a", "b"], steps=(0, 1))
+
+    class Optima:
+        objective = "energy"
+
+        def optimum(self, _):
+            return 2.0
+
+    def deploy(values):
+        return lambda model, insts, objective: (np.array(values), np.zeros(2), [None] * 2)
+
+    monkeypatch.setattr(alef, "deploy", deploy([np.nan, 2.1]))
+    point = alef.heldout_gap(None, window, Optima())
+    assert point == {"gap": pytest.approx(5.0), "no_decision": 1, "instances": 2}
+    assert alef.gap_text(point) == "  5.00% (1 of 2 without a decision)"
+    monkeypatch.setattr(alef, "deploy", deploy([np.nan, np.nan]))
+    assert alef.gap_text(alef.heldout_gap(None, window, Optima())) == \
+        "      - (2 of 2 without a decision)"
+    monkeypatch.setattr(alef, "deploy", deploy([2.0, 2.2]))
+    assert alef.gap_text(alef.heldout_gap(None, window, Optima())) == "  5.00%"
