@@ -20,7 +20,8 @@ that LAMBO outside its training envelope starts from exactly the decision `greed
 3. each build improved by `improve`: relocation passes (mecopt.relocate), matching rounds
    (mecopt.rematch) and, where they changed anything, the passes again; for energy then
    room rounds (mecopt.room.room_rounds), followed again by the passes and the rounds
-   where they moved a UE;
+   where they moved a UE, and that cycle again while the room rounds move a UE (at most
+   ROOM_CYCLES times);
 4. the cheapest finished build kept.
 
 docs/heuristics.md measures what each step adds.
@@ -51,6 +52,10 @@ __all__ = ["Finish", "improve", "greedy_decision", "DUAL_BUILD_MIN_UES"]
 # to 64% above the dual's build.
 DUAL_BUILD_MIN_UES = 100
 
+# Cycles of room rounds, relocation and matching (energy) at most: each one that moves a UE
+# costs 5-100 ms at 300-1,200 UEs, and no development draw moved one in a third.
+ROOM_CYCLES = 5
+
 
 @dataclass(frozen=True)
 class Finish:
@@ -80,11 +85,18 @@ def improve(instance: Instance, objective: Objective, assignment: np.ndarray, *,
         if (matched != a).any():
             a = relocate(instance, objective, matched, deadline=deadline)
     if objective is Objective.ENERGY and finish.room:
-        roomed = room_rounds(instance, a, deadline=deadline)
-        if (roomed != a).any():
+        # Room moves open single moves and matchings, and those open room moves again
+        # (mixed device classes, 1,223 UEs: 0.58% lower on a second cycle; sparse-large:
+        # up to 1.8% over two), so the cycle repeats while the rounds move a UE.
+        for _ in range(ROOM_CYCLES):
+            roomed = room_rounds(instance, a, deadline=deadline)
+            if (roomed == a).all():
+                break
             a = relocate(instance, objective, roomed, deadline=deadline)
             if finish.rematch:
-                a = rematch(instance, objective, a, seed=seed, deadline=deadline)
+                matched = rematch(instance, objective, a, seed=seed, deadline=deadline)
+                if (matched != a).any():
+                    a = relocate(instance, objective, matched, deadline=deadline)
     return a
 
 

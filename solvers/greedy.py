@@ -47,7 +47,9 @@ rounds of room moves follow (mecopt.room.room_rounds, option `room`, on by defau
 offloading saves many times a UE's energy and every server is full, the best decisions are
 knapsack packings, and only a move that takes a large UE onto a full server and the
 cheapest UEs per GHz off it reaches them (37 UEs at two sites: 1.78 -> 1.15 times the
-optimum).
+optimum). The passes and matching rounds run again after them, and since those can open
+room moves again, the cycle repeats while the room rounds move a UE (at most
+mecopt.improve.ROOM_CYCLES times).
 
 Greedy also builds a second decision at the capacity prices of a relaxation (option
 `priced`, on by default), improves it the same way and keeps the cheaper. For energy, where

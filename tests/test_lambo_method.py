@@ -591,13 +591,13 @@ def test_the_guards_greedy_decision_is_the_greedy_methods_answer(monkeypatch):
 
 
 def test_the_guard_keeps_a_regret_orders_construction_where_it_is_cheaper(monkeypatch):
-    """Energy, sparse 100 x 10 seed 7: greedy's construction in a regret order, as built,
+    """Energy, sparse 80 x 8 seed 25: greedy's construction in a regret order, as built,
     is below the `greedy` method's finished decision (placement order), so the guard keeps
     it and says so; above GUARD_ORDERS_MAX_UES UEs (energy) it is not built."""
     import mecopt.learned.lambo_method as lm
     from mecopt.construct import cheapest_construction, start_orders
 
-    inst = mecopt.generate("sparse", 100, 10, seed=7)
+    inst = mecopt.generate("sparse", 80, 8, seed=25)
     regret = cheapest_construction(inst, Objective.ENERGY,
                                    start_orders(inst, Objective.ENERGY)[1:])[1]
     greedy = mecopt.solve(inst, "energy", "greedy")
