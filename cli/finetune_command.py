@@ -104,6 +104,7 @@ def finetune(checkpoint, preset, strategies, quiet, report, output, force, **par
     report_path.write_text(json.dumps(alef.jsonable(rep), indent=1) + "\n")
     plot_path = report_path.with_suffix(".png")
     alef.plot_report(rep, plot_path)
+
     def at(curve: str, window: int) -> str:  # a point of the report, dead ends counted
         return alef.gap_text({"gap": rep["gap"][curve][window],
                               "no_decision": rep["no_decision"][curve][window],
