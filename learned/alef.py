@@ -545,20 +545,26 @@ def update_order(model: Lambo, cfg: ALEFConfig, wcfg: ALEFConfig) -> str:
 
 def gate_keeps(model: Lambo, pool: list[Instance], before: np.ndarray, labelled: np.ndarray,
                objective: Objective | str) -> bool:
-    """Whether an update lowers the mean cost ratio (new / deployed decision) on the
-    window's pool instances that were not labelled (all of them when every one was).
+    """Whether an update decides the window's pool instances that were not labelled (all
+    of them when every one was) better than the deployed decoder: none of those it decided
+    left without a decision, and either their mean cost ratio (new / deployed) below 1, or
+    instances it could not decide now decided at a ratio of at most 1.
 
     Needs no labels: the evaluator prices any decision, so a fine-tuned decoder that decides
-    the current traffic worse than the deployed one is not deployed."""
+    the current traffic worse than the deployed one is not deployed. A decoder that decides
+    what the deployed one dead-ended on is better even where it decided nothing before
+    (snapshots far from the training families, docs/alef.md)."""
     rest = np.setdiff1d(np.arange(len(pool)), labelled)
     if len(rest) == 0:
         rest = np.arange(len(pool))
     after, _, _ = deploy(model, [pool[i] for i in rest], objective)
     old = before[rest]
-    if not np.isfinite(after[np.isfinite(old)]).all():
-        return False
     ok = np.isfinite(old)
-    return bool(ok.any() and np.mean(after[ok] / old[ok]) < 1)
+    if not np.isfinite(after[ok]).all():
+        return False
+    gained = int((~ok & np.isfinite(after)).sum())
+    ratio = float(np.mean(after[ok] / old[ok])) if ok.any() else 1.0
+    return bool(ratio < 1 or (gained and ratio <= 1))
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -226,6 +226,24 @@ def test_gate_keeps_only_an_update_that_lowers_the_pool_cost(base):
     assert alef.gate_keeps(base, pool, values * 1.01, labelled, "energy")  # 1% better
 
 
+def test_gate_keeps_an_update_that_decides_what_the_deployed_decoder_could_not(base):
+    """A pool instance the deployed decoder dead-ended on (nan) and the update decides
+    counts for the update, even where the deployed decoder decided none of them; one it
+    decided and the update does not counts against."""
+    pool = scenario_instances("server-loss", 2, 6, n_ues=10)
+    values, _, _ = alef.deploy(base, pool, "energy")
+    assert np.isfinite(values).all()
+    labelled = np.array([0, 1])
+    dead = values.copy()
+    dead[2] = np.nan
+    assert alef.gate_keeps(base, pool, dead, labelled, "energy")  # one more decided
+    dead[2:] = np.nan
+    assert alef.gate_keeps(base, pool, dead, labelled, "energy")  # none decided before
+    worse = values * 0.99
+    worse[2] = np.nan
+    assert not alef.gate_keeps(base, pool, worse, labelled, "energy")  # gains, but dearer
+
+
 @pytest.mark.parametrize("recipe, objective, reorder, efficiency", [
     ("strong", "energy", True, True), ("gentle", "energy", True, False),
     ("strong", "latency", True, False), ("strong", "energy", False, False)])
