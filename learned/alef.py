@@ -744,19 +744,20 @@ def finetune(base: Lambo, cfg: ALEFConfig, strategies: tuple[str, ...] = ("max-e
     models, runs = {}, {}
     for s in strategies:
         models[s], runs[s] = run_strategy(base, windows, cfg, s, cache, log)
+
+    def curves(key: str) -> dict[str, list]:  # one held-out figure per curve and window
+        return {"none": [p[key] for p in refs["none"]],
+                **{s: [p[key] for p in runs[s]["points"]] for s in strategies},
+                "expert": [p[key] for p in refs["expert"]]}
+
     report = {
         "format": "mecopt-alef-report", "version": 1, **source,
         "config": asdict(cfg), "strategies": list(strategies),
         "windows": [{"label": w.label, "steps": list(w.steps), "pool": len(w.pool),
                      "heldout": len(w.heldout)} for w in windows],
-        "gap": {"none": [p["gap"] for p in refs["none"]],
-                **{s: [p["gap"] for p in runs[s]["points"]] for s in strategies},
-                "expert": [p["gap"] for p in refs["expert"]]},
+        "gap": curves("gap"),
         # Held-out instances each gap leaves out for want of a decision, per window.
-        "no_decision": {"none": [p["no_decision"] for p in refs["none"]],
-                        **{s: [p["no_decision"] for p in runs[s]["points"]]
-                           for s in strategies},
-                        "expert": [p["no_decision"] for p in refs["expert"]]},
+        "no_decision": curves("no_decision"),
         "reference": refs, "runs": runs,
         "expert_solves": cache.solves, "expert_solve_s": cache.solve_s,
         "wall_s": time.time() - start,
