@@ -37,7 +37,8 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
     1. every single-UE move (UE i to any other deadline-meeting option);
     2. for energy, if `exchanges`, cyclic and path exchanges through up to
        mecopt.exchange.MAX_LENGTH servers, found in the improvement graph (mecopt.exchange;
-       exact for energy): the most negative chains, and all server-disjoint ones at once;
+       its chain costs are exact): the most negative chains, and all server-disjoint ones
+       at once;
     3. if `swaps`, every exchange of the options of two UEs;
     4. if `chains`, ejection chains of depth two: a move from step 1 that would improve the
        objective but overloads its server (at most `_CHAIN_STARTS` of them, most promising
@@ -47,10 +48,9 @@ def descend(instance: Instance, objective: Objective | str, assignment: np.ndarr
        cheapest other fitting options, as many as it takes; where none improves, the
        same with chains (an evictee may go to another full server that makes room for
        it the same way);
-    6. for latency, if `exchanges`, the exchanges of step 2, last: the graph's latency costs
-       are exact only while no deadline binds (where one binds, a second graph with the
-       servers' Lagrangian terms proposes chains too), and here each one found is a gain
-       from a local optimum of steps 1-5, so the result is never worse than without them.
+    6. for latency, if `exchanges`, the exchanges of step 2, last: each arc of the latency
+       graph costs a server's water-filling, and here each chain found is a gain from a
+       local optimum of steps 1-5, so the result is never worse than without them.
     Neighbours whose lower bound (`_Bound`) cannot beat the current value are skipped
     unevaluated (swap pairs are not even built unless a sum of one-UE terms below their
     bound's change can beat it, `_Bound.swaps`); the others are evaluated best bound
@@ -155,26 +155,15 @@ class _Descent:
             best = _best(self.instance, self.objective, room_moves(self.instance, a),
                          self.value, self.budget)[0]
         if best is None and exchanges and not self.energy and not self.late():
-            # Latency's graph costs are exact only while no deadline binds, so its
-            # exchanges come last: from a local optimum of the rest, a strict gain.
+            # Latency's exchanges come last: its graph water-fills a server per arc, and
+            # from a local optimum of the rest each chain is a strict gain.
             best = self._exchange()
         return best
 
     def _exchange(self) -> tuple[np.ndarray, float, np.ndarray] | None:
         """The best improving exchange (mecopt.exchange) among the most negative chains
         and all server-disjoint ones at once; or None."""
-        a = self.a
-        cand = candidates(self.instance, self.objective, a, combine=True)
-        if not self.energy:
-            # Where a deadline binds the water-filling the closed-form costs are off; a
-            # second graph with the Lagrangian terms there proposes other chains, and the
-            # exact evaluation picks among both (on 12 development instances the second
-            # graph closed one more gap to DE, the first was better on two others).
-            bound = self.anchored_bound()
-            if bound.binding.any():
-                more = candidates(self.instance, self.objective, a, combine=True,
-                                  lagrangian=(bound.share[:, 1:], bound.binding))
-                cand = np.concatenate([cand, more])
+        cand = candidates(self.instance, self.objective, self.a, combine=True)
         return _best(self.instance, self.objective, cand, self.value, self.budget)[0]
 
     def best_of(self, ues: np.ndarray, opts: np.ndarray
@@ -335,13 +324,11 @@ class _Bound:
         self.cycles = instance.cycles
         self.anchored: np.ndarray | None = None  # the assignment `exact` belongs to
         self.exact = np.zeros(instance.n_servers)  # its per-server compute times [s]
-        self.binding = np.zeros(instance.n_servers, dtype=bool)  # a UE there at its f_min
 
     def anchor(self, a: np.ndarray, allocation: np.ndarray) -> None:
         """Record the exact per-server compute times of the feasible assignment `a` under
-        its water-filled `allocation` (N,), each server's capacity price and whether a
-        deadline binds there, for the latency bound of its neighbours and the Lagrangian
-        exchange graph."""
+        its water-filled `allocation` (N,) and each server's capacity price, for the latency
+        bound of its neighbours."""
         M = len(self.capacity)
         on = a > 0
         j = a[on] - 1
@@ -351,9 +338,6 @@ class _Bound:
         # Where every UE sits at f_min, any price from max C / f_min^2 up fits; an empty
         # server gets 0 (its Lagrangian term is then 0 and the plain term decides).
         free = f > m * (1 + 1e-9)
-        # The servers where some UE sits at its f_min: a deadline binds the water-filling.
-        self.binding = np.zeros(M, dtype=bool)
-        self.binding[j[~free]] = True
         price = np.zeros(M)
         np.maximum.at(price, j, np.where(free, 0.0, c / m ** 2))
         with np.errstate(invalid="ignore"):

@@ -13,10 +13,11 @@ place on w's server. When every server of the chain gains exactly one UE and los
 what the chain does to a server depends only on that arc's pair, so the arc costs add up:
 - energy: the arc costs v's energy change, and exists only if the server's f_min sum still
   fits its capacity with v in and w out, so a chain's cost is exact and it is feasible;
-- latency: the arc costs v's transmit-time change plus the server's compute-time change,
-  (S + sqrt C_v - sqrt C_w)^2 / F - S^2 / F (S: the server's sum of sqrt C), exact while no
-  deadline binds the water-filling. Where one binds, the caller may pass each UE's
-  Lagrangian term at the server's capacity price instead (`candidates(..., lagrangian=)`).
+- latency: the arc costs v's transmit-time change plus the change of the server's total
+  compute time with v in and w out, water-filled (mecopt.waterfill.ServerFill: O(log n) an
+  arc), so a chain's cost is again its exact change, deadlines binding or not. (A closed
+  form, (S + sqrt C_v - sqrt C_w)^2 / F - S^2 / F, is exact only while no deadline binds;
+  where one did, its chains were mostly false, and improving ones went unseen.)
 A negative chain is found by a shortest-path search over chain lengths, one label per UE
 and length (the best chain of that length ending there, its servers kept as a bit mask so
 that no server is visited twice), all UEs at once with numpy; a UE that is local can start
@@ -26,8 +27,7 @@ running minimum over the arriving UEs sorted by f_min instead of listing every a
 finds the same chains. A latency arc's cost depends on both UEs, so a large latency graph is
 kept instead as one matrix per server (its UEs by the UEs that may arrive), searched row
 by row: the same chains again. That label-correcting search is a heuristic: it can miss a
-negative chain, and for latency a predicted gain can be wrong, so nothing is applied
-before `evaluate_batch` has confirmed it.
+negative chain; and nothing is applied before `evaluate_batch` has confirmed it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.objective import Objective
-from mecopt.waterfill import fit_limit, fits
+from mecopt.waterfill import ServerFill, fit_limit, fits
 
 __all__ = ["candidates", "exchange"]
 
@@ -103,21 +103,16 @@ def exchange(instance: Instance, objective: Objective | str, assignment: np.ndar
 
 def candidates(instance: Instance, objective: Objective | str, a: np.ndarray, *,
                max_length: int = MAX_LENGTH, keep: int = KEEP,
-               combine: bool = False,
-               lagrangian: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+               combine: bool = False) -> np.ndarray:
     """(K, N) assignments, each `a` changed by one exchange the improvement graph predicts
     to improve the objective, the most negative first; K <= keep (0 when none).
 
     combine: also, first, `a` changed by every predicted-improving chain that shares no
     server and no UE with a more negative one taken before it. Chains through disjoint
-    servers do not interact (for energy their changes add up exactly), so one round can
-    apply many of them.
-    lagrangian: latency only, (share (N, M), binds (M,) bool): on the servers where binds
-    is True (a deadline binds the water-filling there, so the closed form is off), a UE's
-    part of the compute time is share[i, j], its Lagrangian term at the server's current
-    capacity price (mecopt.descend's anchored bound computes it)."""
+    servers do not interact (their changes add up exactly), so one round can apply many of
+    them."""
     a = np.asarray(a, dtype=int)
-    graph = _Graph(instance, Objective.parse(objective), a, lagrangian)
+    graph = _Graph(instance, Objective.parse(objective), a)
     found = graph.search(max_length)
     if not len(found.cost):
         return np.zeros((0, instance.n_ues), dtype=int)
@@ -174,8 +169,7 @@ class _Graph:
     or on a large graph, per server, the arriving UEs sorted by f_min (energy) or a matrix
     of arc costs (latency)."""
 
-    def __init__(self, instance: Instance, objective: Objective, a: np.ndarray,
-                 lagrangian: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def __init__(self, instance: Instance, objective: Objective, a: np.ndarray) -> None:
         N, M = instance.n_ues, instance.n_servers
         self.N, self.M, self.a = N, M, a
         ok = instance.option_ok
@@ -192,12 +186,13 @@ class _Graph:
         own = cost[np.arange(N), a]  # (N,) what each UE costs where it is now
         self.value_scale = float(np.abs(own).sum()) or 1.0
         latency = objective is Objective.LATENCY
-        root = np.sqrt(instance.cycles)
-        S = np.bincount(srv[on], weights=root[on], minlength=M)  # sum of sqrt C per server
-        # Latency: what a UE adds to a server's compute time. In closed form, UE i joining
-        # server j adds (S_j + r_i)^2 / F_j - S_j^2 / F_j (r = sqrt C); on the servers
-        # `lagrangian` marks as binding, its Lagrangian term share[i, j] instead.
-        share, binds = lagrangian if lagrangian is not None else (None, np.zeros(M, bool))
+        if latency:
+            # A latency arc also carries its server's compute-time change, water-filled:
+            # each server's water-filling prepared so that one UE in and one out costs
+            # O(log n), and its compute time now.
+            self.fill = ServerFill(instance, a)
+            self.compute = np.zeros(M)
+            self.compute = self._compute(np.arange(M), np.full(M, -1), np.full(M, -1))[0]
         # Arcs v -> w (v takes w's place on w's server j): per server, every UE that may
         # use j and is elsewhere, times every UE on j.
         per_server = []
@@ -208,7 +203,6 @@ class _Graph:
                 per_server.append((j, there, comers))
         self.own, self.cost, self.load, self.f_min = own, cost, load, f_min
         self.instance_ok, self.capacity, self.latency = ok, cap, latency
-        self.share, self.binds, self.root, self.S = share, binds, root, S
         n_arcs = sum(len(t) * len(c) for _, t, c in per_server)
         self.sorted = objective is Objective.ENERGY and n_arcs >= SORTED_FROM_ARCS
         self.blocked = latency and n_arcs >= BLOCKS_FROM_ARCS
@@ -240,14 +234,12 @@ class _Graph:
         # at server m (or local) with nothing leaving.
         arrive = cost[:, 1:] - own[:, None]  # (N, M)
         leave = np.zeros(N)
-        if latency:
-            leave = np.where(on, ((S[srv] - root) ** 2 - S[srv] ** 2) / cap[srv], 0.0)
-            joins = ((S[None, :] + root[:, None]) ** 2 - S[None, :] ** 2) / cap  # (N, M)
-            if binds.any():
-                leave = np.where(on & binds[srv], -share[np.arange(N), srv], leave)
-                joins = np.where(binds[None, :], share, joins)
-            arrive = arrive + joins
         arrive = np.where(ok[:, 1:] & fits(load[None, :] + f_min, cap[None, :]), arrive, np.inf)
+        if latency:  # plus the compute-time changes of the servers left and joined
+            ue = np.flatnonzero(on)
+            leave[ue] = self._compute(srv[ue], ue, np.full(len(ue), -1))[0]
+            i, j = np.nonzero(np.isfinite(arrive))
+            arrive[i, j] += self._compute(j, np.full(len(i), -1), i)[0]
         arrive[np.flatnonzero(on), srv[on]] = np.inf  # not onto its own server
         arrive[:, MAX_MASK_SERVERS:] = np.inf
         self.arrive = arrive
@@ -356,11 +348,18 @@ class _Graph:
         c = self.cost[v, j + 1] - self.own[v]
         if not self.latency:
             return c
-        S = self.S[j]  # v in, w out: ((S + r_v - r_w)^2 - S^2) / F_j
-        closed = c + ((S + self.root[v] - self.root[w]) ** 2 - S ** 2) / self.capacity[j]
-        if not self.binds.any():
-            return closed
-        return np.where(self.binds[j], c + self.share[v, j] - self.share[w, j], closed)
+        v, w, j = np.broadcast_arrays(v, w, j)
+        change, _ = self._compute(j.ravel(), w.ravel(), v.ravel())
+        return c + change.reshape(v.shape)
+
+    def _compute(self, j: np.ndarray, out: np.ndarray, into: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Latency: the change of servers j's total compute time (G,) when UE out[g]
+        leaves and UE into[g] joins (-1: none), water-filled (ServerFill.times, to rounding;
+        whatever it cannot place exactly is settled by the exact evaluation of the chains),
+        and whether their minimum allocations fit (G,)."""
+        time, fit, _ = self.fill.times(j, out[:, None], into[:, None])
+        return time - self.compute[j], fit
 
     def _cost_where_fits(self, v: np.ndarray, w: np.ndarray, j: np.ndarray | int
                          ) -> np.ndarray:

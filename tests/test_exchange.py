@@ -8,7 +8,7 @@ import pytest
 
 import mecopt
 from mecopt.construct import greedy_assignment
-from mecopt.descend import _Bound, descend
+from mecopt.descend import descend
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.exchange import candidates, exchange
@@ -106,37 +106,54 @@ def test_infeasible_start_is_refused():
         exchange(inst, "energy", np.array([1, 1, 3]))
 
 
-def test_latency_lagrangian_graph_finds_a_chain_the_closed_form_misses():
-    """Where deadlines bind the water-filling, the closed-form latency arcs are off. On
-    sparse 100 x 4 (seed 302), from a local optimum of descend without exchanges, no chain
-    of the closed-form graph improves, and one of the graph with Lagrangian terms on the
-    binding servers does (measured: by 1.3e-6 relative)."""
-    inst = generate("sparse", 100, 4, seed=302)
-    greedy, _ = greedy_assignment(inst, "latency")
-    a, v = descend(inst, "latency", greedy, exchanges=False)
+def _binds(inst, a):
+    """Whether a deadline binds the water-filling of `a` on some server (a UE held at its
+    f_min)."""
     alloc, _ = waterfill(inst, a)
     on = a > 0
     at_min = on & (alloc <= inst.f_min[np.arange(inst.n_ues), np.maximum(a - 1, 0)]
                    * (1 + 1e-9))
-    binds = np.zeros(inst.n_servers, dtype=bool)
-    binds[a[at_min] - 1] = True
-    assert binds.any() and not binds.all()
-    bound = _Bound(inst, mecopt.Objective.LATENCY)
-    bound.anchor(a, alloc)
-    share = bound.share[:, 1:]
+    return bool(at_min.any())
 
-    def best(cand):
+
+def test_latency_chain_costs_are_the_exact_changes():
+    """Every chain of the latency graph is worth what the graph says, deadlines binding or
+    not: its predicted change (a sum of arc costs, each a server water-filled with one UE in
+    and one out) is the change of the summed latency that `evaluate_batch` gives."""
+    from mecopt.exchange import _Graph
+
+    starts = _greedy_and_random_starts(
+        [("sparse", 302), ("tight", 2), ("manyserver", 4), ("heavytail", 5), ("world", 7)],
+        "latency", np.random.default_rng(13), random_per_draw=2)
+    chains = binding = 0
+    for inst, a in starts:
+        binding += _binds(inst, a)
+        before = float(evaluate_batch(inst, a[None]).value("latency")[0])
+        found = _Graph(inst, mecopt.Objective.LATENCY, a).search(8)
+        picks = np.argsort(found.cost)[:40]
+        cand = np.repeat(a[None], len(picks), axis=0)
+        for row, c in enumerate(picks):
+            for ue, option in found.moves(c, a):
+                cand[row, ue] = option
         ev = evaluate_batch(inst, cand)
-        return np.where(ev.feasible, ev.value("latency"), np.inf).min()
+        assert ev.feasible.all()
+        change = (ev.value("latency") - before) * inst.n_ues
+        np.testing.assert_allclose(change, found.cost[picks], rtol=1e-7,
+                                   atol=1e-9 * before * inst.n_ues)
+        chains += len(picks)
+    assert binding >= 3 and chains > 100
 
-    closed = candidates(inst, "latency", a, combine=True)
-    assert best(closed) > v
-    assert best(candidates(inst, "latency", a, combine=True,
-                           lagrangian=(share, binds))) < v * (1 - 1e-7)
-    # With no server marked binding, the Lagrangian graph is the closed-form one.
-    same = candidates(inst, "latency", a, combine=True,
-                      lagrangian=(share, np.zeros(inst.n_servers, dtype=bool)))
-    assert np.array_equal(same, closed)
+
+def test_latency_exchange_improves_a_local_optimum_where_deadlines_bind():
+    """On sparse 100 x 4 (seed 302), from a local optimum of descend without exchanges,
+    where deadlines bind the water-filling, the graph finds an improving chain (a closed
+    form of the compute times, exact only without binding deadlines, found none)."""
+    inst = generate("sparse", 100, 4, seed=302)
+    greedy, _ = greedy_assignment(inst, "latency")
+    a, v = descend(inst, "latency", greedy, exchanges=False)
+    assert _binds(inst, a)
+    ev = evaluate_batch(inst, candidates(inst, "latency", a, combine=True))
+    assert np.where(ev.feasible, ev.value("latency"), np.inf).min() < v * (1 - 1e-7)
 
 
 @pytest.mark.parametrize("objective", ["energy", "latency"])
@@ -197,8 +214,7 @@ def test_the_sorted_energy_graph_finds_the_same_chains_as_the_arc_list(monkeypat
 
 def test_the_latency_graph_as_matrices_finds_the_same_chains_as_the_arc_list(monkeypatch):
     # From BLOCKS_FROM_ARCS arcs the latency graph is kept as one matrix per server; the
-    # chains must be those of the arc list (ties included), in both graphs descend builds:
-    # the closed-form one and the one with the Lagrangian terms where a deadline binds.
+    # chains must be those of the arc list (ties included), deadlines binding or not.
     import mecopt.exchange as exchange_module
 
     starts = _greedy_and_random_starts(
@@ -206,14 +222,11 @@ def test_the_latency_graph_as_matrices_finds_the_same_chains_as_the_arc_list(mon
          ("world", 8)], "latency", np.random.default_rng(12), random_per_draw=1)
     rows = binding = 0
     for inst, a in starts:
-        bound = _Bound(inst, mecopt.Objective.LATENCY)
-        bound.anchor(a, evaluate_batch(inst, a[None]).allocation_hz[0])
-        binding += bool(bound.binding.any())
-        for lagrangian in (None, (bound.share[:, 1:], bound.binding)):
-            monkeypatch.setattr(exchange_module, "BLOCKS_FROM_ARCS", 10**12)
-            listed = candidates(inst, "latency", a, combine=True, lagrangian=lagrangian)
-            monkeypatch.setattr(exchange_module, "BLOCKS_FROM_ARCS", 0)
-            blocks = candidates(inst, "latency", a, combine=True, lagrangian=lagrangian)
-            np.testing.assert_array_equal(listed, blocks)
-            rows += len(listed)
+        binding += _binds(inst, a)
+        monkeypatch.setattr(exchange_module, "BLOCKS_FROM_ARCS", 10**12)
+        listed = candidates(inst, "latency", a, combine=True)
+        monkeypatch.setattr(exchange_module, "BLOCKS_FROM_ARCS", 0)
+        blocks = candidates(inst, "latency", a, combine=True)
+        np.testing.assert_array_equal(listed, blocks)
+        rows += len(listed)
     assert len(starts) >= 10 and rows > 100 and binding >= 2
