@@ -10,7 +10,8 @@ from collections.abc import Callable
 import click
 
 from mecopt.cli.config_options import FILE, config_option, config_values, field_help
-from mecopt.cli.main import cli, command_line, refuse_existing
+from mecopt.cli.main import cli, command_line
+from mecopt.errors import refuse_existing
 from mecopt.learned.configs import AREConfig, BaselineTrainConfig, DROOConfig
 
 CONFIGS = {"droo": DROOConfig, "are": AREConfig}

@@ -13,11 +13,10 @@ from mecopt.cli.main import (
     InputFailure,
     cli,
     load_instance,
-    refuse_existing,
     resolve_objective,
     write_output,
 )
-from mecopt.errors import InputError
+from mecopt.errors import InputError, refuse_existing
 from mecopt.objective import Objective
 
 # mecopt.solve's own parameters: as --option they would reach it twice.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from mecopt.cli.main import InputFailure, cli, load_instance, refuse_existing, resolve_objective
-from mecopt.errors import InputError
+from mecopt.cli.main import InputFailure, cli, load_instance, resolve_objective
+from mecopt.errors import InputError, refuse_existing
 from mecopt.instance import Instance
 from mecopt.objective import Objective
 

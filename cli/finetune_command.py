@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from mecopt.cli.config_options import FILE, config_option, config_values
-from mecopt.cli.main import InputFailure, cli, command_line, refuse_existing
+from mecopt.cli.main import InputFailure, cli, command_line
+from mecopt.errors import refuse_existing
 from mecopt.learned.configs import PRESETS, ALEFConfig
 
 

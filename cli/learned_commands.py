@@ -6,7 +6,8 @@ from __future__ import annotations
 import click
 
 from mecopt.cli.config_options import FILE, config_option, config_values
-from mecopt.cli.main import cli, command_line, refuse_existing
+from mecopt.cli.main import cli, command_line
+from mecopt.errors import refuse_existing
 from mecopt.learned.configs import PRESETS, TrainConfig
 
 

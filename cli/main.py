@@ -14,7 +14,7 @@ import click
 
 import mecopt
 from mecopt.cli.config_options import CommaList
-from mecopt.errors import InputError
+from mecopt.errors import InputError, refuse_existing
 from mecopt.objective import Objective
 
 # Each command -> the module under mecopt.cli that defines it (with @cli.command). A module is
@@ -83,14 +83,6 @@ def resolve_objective(objective: str | None, prompt: str | None) -> Objective:
         return Objective.parse(prompt or objective or "latency")
     except InputError as exc:
         raise InputFailure(f"{'--prompt' if prompt else '--objective'}: {exc}") from None
-
-
-def refuse_existing(paths: list[str | Path], force: bool) -> None:
-    """A one-line error for the first of `paths` that exists, unless `force`: a command
-    checks its outputs before its work, so a long run never ends by overwriting a file."""
-    for path in paths:
-        if not force and Path(path).exists():
-            raise InputFailure(f"{path} exists; pass --force to overwrite it")
 
 
 def write_output(text: str, output: str | None, force: bool) -> None:

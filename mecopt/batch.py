@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from mecopt.errors import InputError
+from mecopt.errors import InputError, refuse_existing
 from mecopt.instance import Instance
 from mecopt.method import Method, checked_seed, checked_time_limit
 from mecopt.objective import Objective
@@ -269,7 +269,6 @@ def output_paths(items: Sequence[Item], folder: str | Path, *, force: bool = Fal
             raise InputError(f"{path}: inputs {first[path] + 1} and {k + 1} are both named "
                              f"{item.name!r}; rename one")
         first[path] = k
-        if path.exists() and not force:
-            raise InputError(f"{path} exists; pass --force to overwrite it")
         paths.append(path)
+    refuse_existing(paths, force)
     return paths

@@ -7,12 +7,21 @@ CLI can print it as is, without a traceback.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 
 class InputError(ValueError):
     """Bad user input: a malformed file, a wrong shape, an unknown name or a bad value."""
+
+
+def refuse_existing(paths: Iterable[str | Path], force: bool) -> None:
+    """InputError for the first of `paths` that exists, unless `force`: outputs are checked
+    before the work, so a long run never ends by overwriting a file."""
+    for path in paths:
+        if not force and Path(path).exists():
+            raise InputError(f"{path} exists; pass --force to overwrite it")
 
 
 def json_kind(value: Any) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 
 from mecopt.construct import greedy_assignment
 from mecopt.descend import descend
-from mecopt.errors import InputError
+from mecopt.errors import InputError, refuse_existing
 from mecopt.evaluation import evaluate_batch
 from mecopt.instance import Instance
 from mecopt.method import checked_seed, checked_time_limit
@@ -266,9 +266,7 @@ def output_paths(instance: str, method: str, directory: str | Path) -> tuple[Pat
 
 def check_writable(instance: str, method: str, directory: str | Path, force: bool) -> None:
     """Raise InputError if the output files exist and `force` is not set."""
-    for path in output_paths(instance, method, directory):
-        if path.exists() and not force:
-            raise InputError(f"{path} exists; pass --force to overwrite it")
+    refuse_existing(output_paths(instance, method, directory), force)
 
 
 def write_front(front: Front, directory: str | Path, *, force: bool = False) -> tuple[Path,
