@@ -191,8 +191,8 @@ class _Graph:
             # each server's water-filling prepared so that one UE in and one out costs
             # O(log n), and its compute time now.
             self.fill = ServerFill(instance, a)
-            self.compute = np.zeros(M)
-            self.compute = self._compute(np.arange(M), np.full(M, -1), np.full(M, -1))[0]
+            nobody = np.full((M, 1), -1)
+            self.compute = self.fill.times(np.arange(M), nobody, nobody)[0]
         # Arcs v -> w (v takes w's place on w's server j): per server, every UE that may
         # use j and is elsewhere, times every UE on j.
         per_server = []
@@ -237,9 +237,9 @@ class _Graph:
         arrive = np.where(ok[:, 1:] & fits(load[None, :] + f_min, cap[None, :]), arrive, np.inf)
         if latency:  # plus the compute-time changes of the servers left and joined
             ue = np.flatnonzero(on)
-            leave[ue] = self._compute(srv[ue], ue, np.full(len(ue), -1))[0]
+            leave[ue] = self._compute(srv[ue], ue, np.full(len(ue), -1))
             i, j = np.nonzero(np.isfinite(arrive))
-            arrive[i, j] += self._compute(j, np.full(len(i), -1), i)[0]
+            arrive[i, j] += self._compute(j, np.full(len(i), -1), i)
         arrive[np.flatnonzero(on), srv[on]] = np.inf  # not onto its own server
         arrive[:, MAX_MASK_SERVERS:] = np.inf
         self.arrive = arrive
@@ -349,17 +349,14 @@ class _Graph:
         if not self.latency:
             return c
         v, w, j = np.broadcast_arrays(v, w, j)
-        change, _ = self._compute(j.ravel(), w.ravel(), v.ravel())
-        return c + change.reshape(v.shape)
+        return c + self._compute(j.ravel(), w.ravel(), v.ravel()).reshape(v.shape)
 
-    def _compute(self, j: np.ndarray, out: np.ndarray, into: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
+    def _compute(self, j: np.ndarray, out: np.ndarray, into: np.ndarray) -> np.ndarray:
         """Latency: the change of servers j's total compute time (G,) when UE out[g]
         leaves and UE into[g] joins (-1: none), water-filled (ServerFill.times, to rounding;
-        whatever it cannot place exactly is settled by the exact evaluation of the chains),
-        and whether their minimum allocations fit (G,)."""
-        time, fit, _ = self.fill.times(j, out[:, None], into[:, None])
-        return time - self.compute[j], fit
+        whatever it cannot place exactly is settled by the exact evaluation of the chains).
+        Whether the minimum allocations fit is the caller's test."""
+        return self.fill.times(j, out[:, None], into[:, None])[0] - self.compute[j]
 
     def _cost_where_fits(self, v: np.ndarray, w: np.ndarray, j: np.ndarray | int
                          ) -> np.ndarray:
