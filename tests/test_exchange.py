@@ -192,21 +192,27 @@ def _greedy_and_random_starts(draws, objective, rng, random_per_draw):
     return starts
 
 
+def _listed_and_other(monkeypatch, threshold, inst, objective, a):
+    """`candidates` from the graph as a list of arcs and from its other form, the one the
+    graph takes from `threshold` arcs on (a constant of mecopt.exchange), side by side."""
+    import mecopt.exchange as exchange_module
+
+    monkeypatch.setattr(exchange_module, threshold, 10**12)
+    listed = candidates(inst, objective, a, combine=True)
+    monkeypatch.setattr(exchange_module, threshold, 0)
+    return listed, candidates(inst, objective, a, combine=True)
+
+
 def test_the_sorted_energy_graph_finds_the_same_chains_as_the_arc_list(monkeypatch):
     # From SORTED_FROM_ARCS arcs the energy graph is searched from each server's arriving
     # UEs sorted by f_min, without listing the arcs; the labels, and so the chains, must be
     # those of the arc list (ties included), from local optima and from random decisions.
-    import mecopt.exchange as exchange_module
-
     starts = _greedy_and_random_starts(
         [("tight", 0), ("tight", 3), ("sparse", 1), ("manyserver", 2), ("hetero", 4),
          ("world", 5)], "energy", np.random.default_rng(11), random_per_draw=2)
     rows = 0
     for inst, a in starts:
-        monkeypatch.setattr(exchange_module, "SORTED_FROM_ARCS", 10**12)
-        listed = candidates(inst, "energy", a, combine=True)
-        monkeypatch.setattr(exchange_module, "SORTED_FROM_ARCS", 0)
-        sorted_ = candidates(inst, "energy", a, combine=True)
+        listed, sorted_ = _listed_and_other(monkeypatch, "SORTED_FROM_ARCS", inst, "energy", a)
         np.testing.assert_array_equal(listed, sorted_)
         rows += len(listed)
     assert len(starts) >= 12 and rows > 200
@@ -215,18 +221,13 @@ def test_the_sorted_energy_graph_finds_the_same_chains_as_the_arc_list(monkeypat
 def test_the_latency_graph_as_matrices_finds_the_same_chains_as_the_arc_list(monkeypatch):
     # From BLOCKS_FROM_ARCS arcs the latency graph is kept as one matrix per server; the
     # chains must be those of the arc list (ties included), deadlines binding or not.
-    import mecopt.exchange as exchange_module
-
     starts = _greedy_and_random_starts(
         [("tight", 1), ("sparse", 2), ("manyserver", 3), ("hetero", 5), ("world", 6),
          ("world", 8)], "latency", np.random.default_rng(12), random_per_draw=1)
     rows = binding = 0
     for inst, a in starts:
         binding += _binds(inst, a)
-        monkeypatch.setattr(exchange_module, "BLOCKS_FROM_ARCS", 10**12)
-        listed = candidates(inst, "latency", a, combine=True)
-        monkeypatch.setattr(exchange_module, "BLOCKS_FROM_ARCS", 0)
-        blocks = candidates(inst, "latency", a, combine=True)
+        listed, blocks = _listed_and_other(monkeypatch, "BLOCKS_FROM_ARCS", inst, "latency", a)
         np.testing.assert_array_equal(listed, blocks)
         rows += len(listed)
     assert len(starts) >= 10 and rows > 100 and binding >= 2
