@@ -141,8 +141,8 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
             free: int | None = None, use_descend: bool = True, whole: bool = True,
             latency_solver: LatencySolver | None = None,
             polished_rounding: np.ndarray | None = None, tabu: bool = True,
-            stall_rounds: int | None = None,
-            whole_after_stall: bool = False) -> tuple[np.ndarray, float]:
+            stall_rounds: int | None = None, whole_after_stall: bool = False,
+            whole_nodes: int | None = None) -> tuple[np.ndarray, float]:
     """Large-neighbourhood search from a feasible assignment: (assignment, value).
 
     instance, objective: the problem; assignment: (N,) a feasible start (0 = local, j =
@@ -174,6 +174,9 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
     whole_after_stall: energy only: when `stall_rounds` stops the rounds with time left,
         HiGHS gets the whole instance (up to WHOLE_MAX_COLUMNS columns) from the best
         decision for the rest of the time.
+    whole_nodes: a branch-and-bound node limit for that whole-instance step (HiGHS
+        `mip_max_nodes`): without a time limit it is what bounds the step, and HiGHS's
+        answer within a node limit does not depend on the machine's speed.
 
     Returns the best assignment found and its objective value (mean latency [s] or total
     energy [J], as `evaluate_batch` computes it); never worse than the start.
@@ -183,7 +186,7 @@ def improve(instance: Instance, objective: Objective | str, assignment: np.ndarr
         sub_time_limit=sub_time_limit, max_steps=max_steps, free=free,
         use_descend=use_descend, whole=whole, latency_solver=latency_solver,
         polished_rounding=polished_rounding, tabu=tabu, stall_rounds=stall_rounds,
-        whole_after_stall=whole_after_stall)
+        whole_after_stall=whole_after_stall, whole_nodes=whole_nodes)
     return a, _value
 
 
@@ -194,8 +197,8 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
                        free: int | None = None, use_descend: bool = True,
                        whole: bool = True, latency_solver: LatencySolver | None = None,
                        polished_rounding: np.ndarray | None = None, tabu: bool = True,
-                       stall_rounds: int | None = None, whole_after_stall: bool = False
-                       ) -> tuple[np.ndarray, float, Stats]:
+                       stall_rounds: int | None = None, whole_after_stall: bool = False,
+                       whole_nodes: int | None = None) -> tuple[np.ndarray, float, Stats]:
     """`improve`, also returning what it did (`Stats`)."""
     t0 = time.perf_counter()
     objective = Objective.parse(objective)
@@ -254,7 +257,7 @@ def improve_with_stats(instance: Instance, objective: Objective | str,
                     if improved_since_descent:
                         best.polish()
                     improved_since_descent = _step(best, search, "whole", np.arange(N),
-                                                   best.left())
+                                                   best.left(), nodes=whole_nodes)
                 break
             continue
         if _step(best, search, kind, ues, min(sub_time_limit, max(best.left(), 0.01))):
@@ -294,12 +297,14 @@ def _tabu(best: _Incumbent, rng: np.random.Generator) -> None:
 
 
 def _step(best: _Incumbent, search: _EnergyLNS | _LatencyLNS, kind: str, ues: np.ndarray,
-          time_limit: float) -> bool:
-    """Re-solve the freed UEs `ues` and offer the answer to `best`: True if it improved.
+          time_limit: float, nodes: int | None = None) -> bool:
+    """Re-solve the freed UEs `ues` (energy: within `nodes` branch-and-bound nodes, if
+    set) and offer the answer to `best`: True if it improved.
     Sets `best.stats.proven` when the answer is known optimal (a whole instance solved to
     optimality, or an incumbent that meets the LP bound)."""
     stats = best.stats
-    found = search.solve(best.a, ues, time_limit)
+    found = search.solve(best.a, ues, time_limit) if nodes is None \
+        else search.solve(best.a, ues, time_limit, nodes=nodes)
     stats.steps += 1
     if found is None:
         return False
@@ -600,12 +605,15 @@ class _EnergyLNS:
                                        np.maximum(residual, 0.0), integer=integer)
         return h, row, col
 
-    def solve(self, a: np.ndarray, ues: np.ndarray, time_limit: float
-              ) -> tuple[np.ndarray, bool] | None:
-        """Re-solve the freed UEs exactly: (assignment, proven optimal) or None."""
+    def solve(self, a: np.ndarray, ues: np.ndarray, time_limit: float,
+              nodes: int | None = None) -> tuple[np.ndarray, bool] | None:
+        """Re-solve the freed UEs exactly (within `nodes` branch-and-bound nodes, if set):
+        (assignment, proven optimal) or None."""
         ues = np.asarray(ues, dtype=int)
         h, row, col = self._model(a, ues)
         h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
+        if nodes is not None:
+            h.setOptionValue("mip_max_nodes", int(nodes))
         h.setOptionValue("mip_rel_gap", 1e-7)
         h.setOptionValue("mip_abs_gap", 0.0)
         if len(ues) == self.N:  # the whole-instance step

@@ -58,6 +58,12 @@ POLISH_TABU_RUNS = 4
 # no sub-problem hits its limit the answer does not depend on the machine's speed.
 POLISH_LNS_STALL = 2
 POLISH_LNS_SUB_S = 0.2
+# Without a time limit the whole-instance step after the stalled rounds is bounded by
+# HiGHS's branch-and-bound nodes instead of the time left: on big-item GAPs (a few UEs
+# that need much of a full server) the rounds stopped 0.4-0.75% above the best known, which
+# HiGHS's tree reached within 1,000 nodes and not within 500
+# (docs/notes/2026-12-07-polish-whole-nodes.md).
+POLISH_WHOLE_NODES = 1000
 
 LP_START_OPTION = Option(bool, True, "also start from a relaxation's rounding: energy's LP "
                                      "relaxation, latency's Lagrangian dual "
@@ -160,8 +166,9 @@ def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | Non
     """Energy: LNS rounds (mecopt.lns.improve, without its tabu phase and its whole-instance
     step, which are bounded by time) from a feasible polished `assignment` until
     POLISH_LNS_STALL rounds in a row improve nothing, within `deadline` (a
-    time.perf_counter() value or None); then, with a deadline and `whole_after_stall`,
-    HiGHS on the whole instance for the time left (mecopt.lns `whole_after_stall`).
+    time.perf_counter() value or None); then, with `whole_after_stall`, HiGHS on the whole
+    instance (mecopt.lns `whole_after_stall`) for the time left, or without a deadline
+    within POLISH_WHOLE_NODES nodes.
     `weights` (per UE, e.g. the policy's doubt) add the freed sets drawn by them. Returns
     the decision (never worse), its energy (None when no time was left to run) and what the
     rounds did, for the solution's extra.
@@ -181,8 +188,9 @@ def lns_polish(instance: Instance, assignment: np.ndarray, deadline: float | Non
                                      seed=seed, weights=weights, sub_time_limit=POLISH_LNS_SUB_S,
                                      whole=False, tabu=False, stall_rounds=POLISH_LNS_STALL,
                                      polished_rounding=polished_rounding,
-                                     whole_after_stall=whole_after_stall
-                                     and deadline is not None)
+                                     whole_after_stall=whole_after_stall,
+                                     whole_nodes=POLISH_WHOLE_NODES if deadline is None
+                                     else None)
     return a, value, {"polish_lns_s": stats.wall_s, "polish_lns_rounds": stats.rounds,
                       "polish_lns_accepted": stats.accepted, **_proof(stats, "polish_lns_proven")}
 

@@ -101,7 +101,7 @@ def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch)
     optimum, which the LNS rounds reach (here the first freed set is the whole instance).
     The policy's doubt steers the freed sets although greedy's decision wins the guard."""
     import mecopt.lns as lns
-    from mecopt.polish import POLISH_LNS_STALL
+    from mecopt.polish import POLISH_LNS_STALL, POLISH_WHOLE_NODES
 
     seen = []
     real = lns.improve_with_stats
@@ -116,7 +116,9 @@ def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch)
     assert not seen and "polish_lns_s" not in off.extra
     on = mecopt.solve(inst, "energy", method="lambo", polish=True)
     assert seen[0]["stall_rounds"] == POLISH_LNS_STALL and seen[0]["tabu"] is False
-    assert seen[0]["whole_after_stall"] is False  # no time limit: rounds only
+    # No time limit: after the rounds, HiGHS on the whole instance within a node limit.
+    assert seen[0]["whole_after_stall"] is True
+    assert seen[0]["whole_nodes"] == POLISH_WHOLE_NODES
     assert seen[0]["weights"] is not None  # the policy's doubt steers the freed sets,
     assert on.extra["guard"] != "decode"  # whichever start won the guard
     assert on.extra["polish_lns_s"] >= 0
@@ -129,7 +131,7 @@ def test_lambo_energy_polish_ends_with_lns_rounds_unless_turned_off(monkeypatch)
     assert "polish_lns_s" not in latency.extra and len(seen) == 1  # energy only
     # With a time limit, HiGHS gets the whole instance for what the stalled rounds leave.
     limited = mecopt.solve(inst, "energy", method="lambo", polish=True, time_limit=30)
-    assert seen[1]["whole_after_stall"] is True
+    assert seen[1]["whole_after_stall"] is True and seen[1]["whole_nodes"] is None
     # ... unless `lns` is to have the time left.
     mecopt.solve(inst, "energy", method="lambo", polish=True, lns=1, time_limit=30)
     assert seen[2]["whole_after_stall"] is False
@@ -158,10 +160,11 @@ def test_methods_answer_optimal_where_their_lns_proves_it():
 
 
 def test_an_unproven_lns_answer_carries_the_lp_bound_below_the_optimum():
-    """tight 40 x 5: the polish reaches the optimum, but the LP relaxation (which its LNS
-    solved) has a gap of 1.5% and the rounds have no whole-instance step, so nothing proves
-    it: the answer stays `feasible` and carries the LP bound, below the exact optimum."""
-    inst = mecopt.generate("tight", n_ues=40, n_servers=5, seed=1)
+    """tight 120 x 5: the polish reaches the optimum, but the LP relaxation (which its LNS
+    solved) has a gap of 0.4% and HiGHS's 1,000 nodes on the whole instance do not close
+    it, so nothing proves it: the answer stays `feasible` and carries the LP bound, below
+    the exact optimum. On tight 40 x 5 (an LP gap of 1.5%) the nodes prove the optimum."""
+    inst = mecopt.generate("tight", n_ues=120, n_servers=5, seed=1)
     sol = mecopt.solve(inst, "energy", method="lambo", polish=True)
     exact = mecopt.solve(inst, "energy", method="highs")
     assert exact.status == "optimal"
@@ -171,3 +174,9 @@ def test_an_unproven_lns_answer_carries_the_lp_bound_below_the_optimum():
     assert exact.objective_value <= sol.objective_value * (1 + 1e-9)
     assert sol.gap == pytest.approx((sol.objective_value - sol.bound) / sol.objective_value)
     assert sol.gap > 0.001
+    small = mecopt.generate("tight", n_ues=40, n_servers=5, seed=1)
+    proven = mecopt.solve(small, "energy", method="lambo", polish=True)
+    optimum = mecopt.solve(small, "energy", method="highs").objective_value
+    assert proven.status == "optimal" and proven.extra["polish_lns_proven"]
+    assert proven.objective_value == pytest.approx(optimum, rel=1e-9)
+    assert proven.bound <= proven.objective_value and proven.gap < 1e-6
