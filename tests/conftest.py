@@ -1,5 +1,6 @@
-"""Shared test helpers: the instance library, a brute-force optimum, a plain
-construction and the check that an improvement step never worsens greedy's decision."""
+"""Shared test helpers: the instance library, a brute-force optimum, whether a deadline
+binds a water-filling, a plain construction and the check that an improvement step never
+worsens greedy's decision."""
 
 from __future__ import annotations
 
@@ -47,6 +48,14 @@ def brute_force(instance: mecopt.Instance, objective: str) -> tuple[np.ndarray |
     values = np.where(batch.feasible, batch.value(objective), np.inf)
     k = int(np.argmin(values))
     return (every[k], float(values[k])) if np.isfinite(values[k]) else (None, float("inf"))
+
+
+def deadline_binds(instance: mecopt.Instance, a: np.ndarray, allocation: np.ndarray) -> bool:
+    """Whether a deadline binds the water-filling of `a` under `allocation` (N,) [Hz]: some
+    offloaded UE is held at its minimum allocation f_min."""
+    on = np.flatnonzero(np.asarray(a) > 0)
+    f_min = instance.f_min[on, np.asarray(a)[on] - 1]
+    return bool(np.any(np.asarray(allocation)[on] <= f_min * (1 + 1e-9)))
 
 
 def plain_construction(instance: mecopt.Instance, objective: str = "energy") -> np.ndarray:

@@ -15,6 +15,8 @@ from mecopt.exchange import candidates, exchange
 from mecopt.generators import generate
 from mecopt.waterfill import waterfill
 
+from conftest import deadline_binds
+
 
 def _rotation_instance() -> mecopt.Instance:
     """3 UEs, 3 servers, each server holding exactly one UE's f_min. UE i reaches servers
@@ -107,13 +109,8 @@ def test_infeasible_start_is_refused():
 
 
 def _binds(inst, a):
-    """Whether a deadline binds the water-filling of `a` on some server (a UE held at its
-    f_min)."""
-    alloc, _ = waterfill(inst, a)
-    on = a > 0
-    at_min = on & (alloc <= inst.f_min[np.arange(inst.n_ues), np.maximum(a - 1, 0)]
-                   * (1 + 1e-9))
-    return bool(at_min.any())
+    """Whether a deadline binds the water-filling of `a` on some server."""
+    return deadline_binds(inst, a, waterfill(inst, a)[0])
 
 
 def test_latency_chain_costs_are_the_exact_changes():

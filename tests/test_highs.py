@@ -17,7 +17,7 @@ from mecopt.evaluation import evaluate_batch
 from mecopt.objective import Objective
 from mecopt.reference import load_reference, optimum
 
-from conftest import INSTANCES, brute_force, library, plain_construction
+from conftest import INSTANCES, brute_force, deadline_binds, library, plain_construction
 
 TINY = library("tiny")
 
@@ -64,9 +64,7 @@ def test_highs_equals_brute_force_when_deadlines_bind():
             continue
         assert sol.status == "optimal", sol.message
         assert sol.objective_value == pytest.approx(value, rel=1e-7)
-        a, f = np.array(sol.assignment), np.array(sol.allocation_hz)
-        on = np.flatnonzero(a > 0)
-        binding += bool(np.any(f[on] <= inst.f_min[on, a[on] - 1] * (1 + 1e-9)))
+        binding += deadline_binds(inst, sol.assignment, sol.allocation_hz)
     assert binding >= 5, f"only {binding} of 16 instances have a binding deadline"
 
 
