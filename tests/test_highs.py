@@ -252,8 +252,9 @@ def test_energy_time_limit_runs_the_polish_first(monkeypatch):
 
 def test_latency_time_limit_descends_the_start_first(monkeypatch):
     """Under a time limit the latency search first gives the shared local search a tenth
-    of the limit on greedy's start, at every size (POLISH_FIRST_MIN_UES is energy's), and
-    still proves the optimum; without a time limit it goes straight to the master."""
+    of the limit on its start, at every size (POLISH_FIRST_MIN_UES is energy's), after the
+    two descents that chose the start (each within a tenth of the limit too), and still
+    proves the optimum; without a time limit it goes straight to the master."""
     import importlib
 
     from mecopt import outer_approximation
@@ -272,7 +273,7 @@ def test_latency_time_limit_descends_the_start_first(monkeypatch):
 
     monkeypatch.setattr(descend_module, "descend", spy)
     sol = mecopt.solve(inst, "latency", "highs", time_limit=20.0)
-    assert len(calls) == 1 and 0 < calls[0] <= 0.1 * 20.0
+    assert len(calls) == 3 and all(0 < c <= 0.1 * 20.0 for c in calls)
     assert sol.status == "optimal" and sol.extra["polish_s"] > 0
     assert sol.objective_value == pytest.approx(ref, rel=1e-6)
     calls.clear()
@@ -541,6 +542,42 @@ def test_latency_starts_from_the_better_of_greedy_and_the_dual_rounding(monkeypa
         sol = mecopt.solve(inst, "latency", "highs")
         assert sol.status == "optimal"
         assert sol.objective_value == pytest.approx(ref, rel=1e-6)
+
+
+def test_latency_time_limit_starts_from_the_better_of_two_descents(monkeypatch):
+    """Under a time limit the latency search starts from the better of two descents: of
+    the better of greedy's construction and the dual's rounding, and of the `greedy`
+    method's finished decision. On paper seed 25 the second is the lower one, so the start
+    is below the first descent; without a time limit the start is the undescended one."""
+    import mecopt.solvers.highs as highs_module
+    from mecopt import outer_approximation
+    from mecopt.construct import placement_order
+    from mecopt.descend import descend
+    from mecopt.improve import greedy_decision
+    from mecopt.polish import latency_rounding
+
+    latency = Objective.LATENCY
+    inst = mecopt.generate("paper", seed=25)
+    rounded = latency_rounding(inst)
+    first = highs_module._better(inst, latency, greedy_assignment(inst, latency)[0], rounded)
+    first_value = descend(inst, latency, first)[1]
+    finished = greedy_decision(inst, latency, [placement_order(inst, latency)],
+                               priced=rounded)[0]
+    second_value = descend(inst, latency, finished)[1]
+    assert second_value < first_value * (1 - 1e-6)
+    real, starts = outer_approximation.search, []
+
+    def spy(instance, objective, *, start, **kwargs):
+        starts.append(start)
+        return real(instance, objective, start=start, **kwargs)
+
+    monkeypatch.setattr(outer_approximation, "search", spy)
+    sol = mecopt.solve(inst, "latency", "highs", time_limit=30)
+    assert mecopt.evaluate(inst, starts[-1]).mean_latency_s == pytest.approx(second_value,
+                                                                             rel=1e-12)
+    assert sol.objective_value <= second_value * (1 + 1e-12)
+    mecopt.solve(inst, "latency", "highs")
+    assert np.array_equal(starts[-1], first)
 
 
 def _spy_relax(monkeypatch) -> list:
