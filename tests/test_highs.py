@@ -501,20 +501,13 @@ def test_a_master_whose_hand_over_would_not_fit_is_not_handed_over(monkeypatch, 
 def test_energy_time_limit_starts_the_master_from_greedys_descent(monkeypatch):
     """Under a time limit the energy search starts from the descent of greedy's decision
     (HiGHS's tree may never improve a poor start); without one, from greedy's own."""
-    from mecopt import outer_approximation
     from mecopt.descend import descend
 
     inst = mecopt.Instance.load(INSTANCES / "tight" / "tight-003.json")
     greedy, _ = greedy_assignment(inst, Objective.ENERGY)
     descended, value = descend(inst, Objective.ENERGY, greedy)
     assert value < mecopt.evaluate(inst, greedy).total_energy_j
-    real, starts = outer_approximation.search, []
-
-    def spy(instance, objective, *, start, **kwargs):
-        starts.append(start)
-        return real(instance, objective, start=start, **kwargs)
-
-    monkeypatch.setattr(outer_approximation, "search", spy)
+    starts = _spy_starts(monkeypatch)
     sol = mecopt.solve(inst, "energy", "highs", time_limit=30)
     assert np.array_equal(starts[-1], descended) and sol.status == "optimal"
     assert mecopt.solve(inst, "energy", "highs").status == "optimal"
@@ -550,7 +543,6 @@ def test_latency_time_limit_starts_from_the_better_of_two_descents(monkeypatch):
     method's finished decision. On paper seed 25 the second is the lower one, so the start
     is below the first descent; without a time limit the start is the undescended one."""
     import mecopt.solvers.highs as highs_module
-    from mecopt import outer_approximation
     from mecopt.construct import placement_order
     from mecopt.descend import descend
     from mecopt.improve import greedy_decision
@@ -565,6 +557,19 @@ def test_latency_time_limit_starts_from_the_better_of_two_descents(monkeypatch):
                                priced=rounded)[0]
     second_value = descend(inst, latency, finished)[1]
     assert second_value < first_value * (1 - 1e-6)
+    starts = _spy_starts(monkeypatch)
+    sol = mecopt.solve(inst, "latency", "highs", time_limit=30)
+    assert mecopt.evaluate(inst, starts[-1]).mean_latency_s == pytest.approx(second_value,
+                                                                             rel=1e-12)
+    assert sol.objective_value <= second_value * (1 + 1e-12)
+    mecopt.solve(inst, "latency", "highs")
+    assert np.array_equal(starts[-1], first)
+
+
+def _spy_starts(monkeypatch) -> list:
+    """Record the start of every outer-approximation search from now on."""
+    from mecopt import outer_approximation
+
     real, starts = outer_approximation.search, []
 
     def spy(instance, objective, *, start, **kwargs):
@@ -572,12 +577,7 @@ def test_latency_time_limit_starts_from_the_better_of_two_descents(monkeypatch):
         return real(instance, objective, start=start, **kwargs)
 
     monkeypatch.setattr(outer_approximation, "search", spy)
-    sol = mecopt.solve(inst, "latency", "highs", time_limit=30)
-    assert mecopt.evaluate(inst, starts[-1]).mean_latency_s == pytest.approx(second_value,
-                                                                             rel=1e-12)
-    assert sol.objective_value <= second_value * (1 + 1e-12)
-    mecopt.solve(inst, "latency", "highs")
-    assert np.array_equal(starts[-1], first)
+    return starts
 
 
 def _spy_relax(monkeypatch) -> list:
