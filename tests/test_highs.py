@@ -370,6 +370,49 @@ def test_the_first_latency_master_has_at_most_max_grid_points_per_server():
     assert max(len(p) for p in master._agg_points.values()) <= grid + 2 * FINE_POINTS + 1
 
 
+def _first_master_bound(inst: mecopt.Instance) -> float:
+    from mecopt.outer_approximation import Master
+
+    _, _, bound = Master(inst, Objective.LATENCY).solve(time_limit=None, rel_gap=1e-9,
+                                                        threads=1, verbose=False)
+    return bound
+
+
+def test_the_pair_grid_raises_the_first_latency_bound_where_deadlines_bind(monkeypatch):
+    """The a priori per-pair tangents only add valid cuts, so the first master's bound can
+    only rise; where deadlines bind it rises (without them the master prices every
+    unvisited pair's compute time at the aggregated, deadline-blind tangent)."""
+    import mecopt.outer_approximation as oa
+
+    raised = 0
+    for seed in range(300, 308):
+        inst = binding_instance(seed)
+        with_grid = _first_master_bound(inst)
+        monkeypatch.setattr(oa, "PAIR_GRID_POINTS", 0)
+        without = _first_master_bound(inst)
+        monkeypatch.undo()
+        if with_grid is None or without is None:
+            continue
+        assert with_grid >= without * (1 - 1e-7)
+        raised += with_grid > without * (1 + 1e-4)
+    assert raised >= 3, f"the grid raised the first bound on only {raised} of 8 instances"
+
+
+def test_the_pair_grid_is_capped_and_left_out_where_no_deadline_can_bind(monkeypatch):
+    import mecopt.outer_approximation as oa
+
+    inst = mecopt.generate("hetero", seed=3)
+    loose = inst.replace(deadline_s=np.full(inst.n_ues, 1e6))  # f_min about 1e-6 of a share
+    assert len(oa.Master(loose, Objective.LATENCY).model.perspective) == 0
+    binding = inst.replace(local_hz=inst.local_hz * 0.1,
+                           capacity_hz=inst.capacity_hz * 0.2)
+    full = len(oa.Master(binding, Objective.LATENCY).model.perspective)
+    assert full > 0
+    monkeypatch.setattr(oa, "PAIR_GRID_MAX_CUTS", full // 3)
+    capped = len(oa.Master(binding, Objective.LATENCY).model.perspective)
+    assert 0 < capped <= full // 3
+
+
 def test_a_master_solve_past_its_deadline_reports_the_time_limit():
     """The limit counts from the call (loading the model into HiGHS included), and HiGHS,
     stopped by the interrupt callbacks or its own clock, reports maxTimeLimit."""
