@@ -21,7 +21,8 @@ The master has a binary x[i, k] per option that can meet UE i's deadline on its 
     * per pair: with a GHz variable f_ij in [f_min x, F_j x] and sum_i f_ij <= F_j,
       t_ij >= C_i (2 x_ij / f_k - f_ij / f_k^2) are tangents of the perspective C x^2 / f,
       valid for x in {0, 1}; w_j >= sum_i t_ij. These keep the method exact when deadlines
-      bind (then the aggregated bound is strictly below V_j).
+      bind (then the aggregated bound is strictly below V_j). They start on a grid of
+      allocations for every pair where a deadline can bind (`Master.add_pair_grid`).
   Every master optimum x* is water-filled (mecopt.waterfill) to get its true value, an upper
   bound; cuts are added at x*'s s_j on every server, and at the water-filled f_ij on the
   servers where a deadline binds (elsewhere the aggregated tangent is already exact). With
@@ -245,6 +246,7 @@ class Master:
         self._agg_points: dict[int, list[float]] = {j: [] for j in on}
         self._band: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._pair_points: dict[tuple[int, int], list[float]] = {}
+        self.gridded = False  # add_pair_grid has run
         if self.latency:
             self._add_latency_terms(m)
         else:
@@ -325,7 +327,6 @@ class Master:
             for s in np.arange(step, s_max + step, step):
                 self.add_aggregate_cut(j, float(s))
             self._check_time()
-        self.add_pair_grid()
 
     def add_pair_grid(self) -> None:
         """Per-pair tangents of C_i x^2 / f at PAIR_GRID_POINTS allocations spread
@@ -333,7 +334,12 @@ class Master:
         water-filled share were every UE that can use the server on it, up to F_j: where
         deadlines bind, the aggregated tangents are below the true compute time, and cuts at
         only the visited allocations leave every other pair's t_ij free down to 0. At most
-        PAIR_GRID_MAX_CUTS in all (fewer points per pair on large masters, none above)."""
+        PAIR_GRID_MAX_CUTS in all (fewer points per pair on large masters, none above).
+        Added once; later calls do nothing."""
+        if self.gridded or not self.latency:
+            return
+        self.gridded = True
+        began = time.perf_counter()
         root = np.sqrt(self.C)
         crowd = {j: float(root[on].sum()) for j, on in self.on.items() if on}
         pairs = [(i, j) for i, j in self.model.pairs
@@ -346,7 +352,8 @@ class Master:
             lo = min(max(self.low[i, j - 1], F * root[i] / crowd[j]), F)
             for f in np.geomspace(lo, F, points) if points > 1 else (lo,):
                 self.add_pair_cut(i, j, float(f))
-        self._check_time()
+        # Loading the rows into HiGHS takes time as building them did (LOAD_PER_BUILD).
+        self.build_s += time.perf_counter() - began
 
     def add_aggregate_cut(self, j: int, s: float) -> None:
         """Tangent of s^2 / F_j at s (s in the units of m.s), and its count-strengthened forms.
@@ -627,12 +634,28 @@ def search(instance: Instance, objective: Objective, *, start: np.ndarray | None
         run.consider(start)
         if objective is Objective.LATENCY and run.master is not None:
             run.master.refine_near(start)
+            if deadline_binds(instance, start):
+                run.master.add_pair_grid()
     if first is not None:
         run.consider(first, cuts=instance.n_ues >= POLISH_FIRST_MIN_UES)
         if verbose:
             print(f"[highs] polish {polish_s:.2f} s: incumbent "
                   f"{run.best_value / run.scale:.9g}", file=sys.stderr)
     return run.result(*run.loop(gap, threads))
+
+
+def deadline_binds(instance: Instance, assignment: np.ndarray) -> bool:
+    """Whether a deadline holds some offloaded UE of this assignment at its f_min when the
+    servers are water-filled. Where none does in the start (the shipped libraries' greedy
+    starts, 0 of their offloaded UEs), the per-pair grid only slows the masters."""
+    a = np.asarray(assignment)
+    on = np.flatnonzero(a > 0)
+    if not len(on):
+        return False
+    ev = evaluate(instance, a)
+    if not ev.feasible:
+        return False
+    return bool(np.any(ev.allocation_hz[on] <= instance.f_min[on, a[on] - 1] * (1 + 1e-9)))
 
 
 def _polishes_first(instance: Instance, objective: Objective, time_limit: float | None,

@@ -50,12 +50,12 @@ def brute_force(instance: mecopt.Instance, objective: str) -> tuple[np.ndarray |
     return (every[k], float(values[k])) if np.isfinite(values[k]) else (None, float("inf"))
 
 
-def deadline_binds(instance: mecopt.Instance, a: np.ndarray, allocation: np.ndarray) -> bool:
-    """Whether a deadline binds the water-filling of `a` under `allocation` (N,) [Hz]: some
-    offloaded UE is held at its minimum allocation f_min."""
-    on = np.flatnonzero(np.asarray(a) > 0)
-    f_min = instance.f_min[on, np.asarray(a)[on] - 1]
-    return bool(np.any(np.asarray(allocation)[on] <= f_min * (1 + 1e-9)))
+def deadline_binds(instance: mecopt.Instance, a: np.ndarray) -> bool:
+    """Whether a deadline binds the water-filling of `a`: some offloaded UE is held at its
+    minimum allocation f_min (the rule the latency search's per-pair grid follows)."""
+    from mecopt.outer_approximation import deadline_binds as binds
+
+    return binds(instance, a)
 
 
 def plain_construction(instance: mecopt.Instance, objective: str = "energy") -> np.ndarray:

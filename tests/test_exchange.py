@@ -13,7 +13,6 @@ from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.exchange import candidates, exchange
 from mecopt.generators import generate
-from mecopt.waterfill import waterfill
 
 from conftest import deadline_binds
 
@@ -110,7 +109,7 @@ def test_infeasible_start_is_refused():
 
 def _binds(inst, a):
     """Whether a deadline binds the water-filling of `a` on some server."""
-    return deadline_binds(inst, a, waterfill(inst, a)[0])
+    return deadline_binds(inst, a)
 
 
 def test_latency_chain_costs_are_the_exact_changes():

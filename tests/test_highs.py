@@ -64,7 +64,7 @@ def test_highs_equals_brute_force_when_deadlines_bind():
             continue
         assert sol.status == "optimal", sol.message
         assert sol.objective_value == pytest.approx(value, rel=1e-7)
-        binding += deadline_binds(inst, sol.assignment, sol.allocation_hz)
+        binding += deadline_binds(inst, sol.assignment)
     assert binding >= 5, f"only {binding} of 16 instances have a binding deadline"
 
 
@@ -370,32 +370,39 @@ def test_the_first_latency_master_has_at_most_max_grid_points_per_server():
     assert max(len(p) for p in master._agg_points.values()) <= grid + 2 * FINE_POINTS + 1
 
 
-def _first_master_bound(inst: mecopt.Instance) -> float:
+def _master_bound(inst: mecopt.Instance, grid: bool) -> float:
     from mecopt.outer_approximation import Master
 
-    _, _, bound = Master(inst, Objective.LATENCY).solve(time_limit=None, rel_gap=1e-9,
-                                                        threads=1, verbose=False)
+    master = Master(inst, Objective.LATENCY)
+    if grid:
+        master.add_pair_grid()
+    _, _, bound = master.solve(time_limit=None, rel_gap=1e-9, threads=1, verbose=False)
     return bound
 
 
-def test_the_pair_grid_raises_the_first_latency_bound_where_deadlines_bind(monkeypatch):
-    """The a priori per-pair tangents only add valid cuts, so the first master's bound can
-    only rise; where deadlines bind it rises (without them the master prices every
-    unvisited pair's compute time at the aggregated, deadline-blind tangent)."""
-    import mecopt.outer_approximation as oa
-
+def test_the_pair_grid_raises_the_latency_masters_bound_where_deadlines_bind():
+    """The per-pair grid only adds valid cuts, so a master's bound can only rise; where
+    deadlines bind it rises (without it the master prices every unvisited pair's compute
+    time at the aggregated, deadline-blind tangent)."""
     raised = 0
     for seed in range(300, 308):
         inst = binding_instance(seed)
-        with_grid = _first_master_bound(inst)
-        monkeypatch.setattr(oa, "PAIR_GRID_POINTS", 0)
-        without = _first_master_bound(inst)
-        monkeypatch.undo()
+        with_grid, without = _master_bound(inst, True), _master_bound(inst, False)
         if with_grid is None or without is None:
             continue
         assert with_grid >= without * (1 - 1e-7)
         raised += with_grid > without * (1 + 1e-4)
-    assert raised >= 3, f"the grid raised the first bound on only {raised} of 8 instances"
+    assert raised >= 3, f"the grid raised the bound on only {raised} of 8 instances"
+
+
+def _grid_rows(inst: mecopt.Instance) -> int:
+    from mecopt.outer_approximation import Master
+
+    master = Master(inst, Objective.LATENCY)
+    before = len(master.model.perspective)
+    master.add_pair_grid()
+    master.add_pair_grid()  # once only
+    return len(master.model.perspective) - before
 
 
 def test_the_pair_grid_is_capped_and_left_out_where_no_deadline_can_bind(monkeypatch):
@@ -403,14 +410,34 @@ def test_the_pair_grid_is_capped_and_left_out_where_no_deadline_can_bind(monkeyp
 
     inst = mecopt.generate("hetero", seed=3)
     loose = inst.replace(deadline_s=np.full(inst.n_ues, 1e6))  # f_min about 1e-6 of a share
-    assert len(oa.Master(loose, Objective.LATENCY).model.perspective) == 0
-    binding = inst.replace(local_hz=inst.local_hz * 0.1,
-                           capacity_hz=inst.capacity_hz * 0.2)
-    full = len(oa.Master(binding, Objective.LATENCY).model.perspective)
+    assert _grid_rows(loose) == 0
+    binding = inst.replace(capacity_hz=inst.capacity_hz * 0.2)
+    full = _grid_rows(binding)
     assert full > 0
     monkeypatch.setattr(oa, "PAIR_GRID_MAX_CUTS", full // 3)
-    capped = len(oa.Master(binding, Objective.LATENCY).model.perspective)
-    assert 0 < capped <= full // 3
+    assert 0 < _grid_rows(binding) <= full // 3
+
+
+def test_the_pair_grid_goes_in_where_a_deadline_binds_in_the_start(monkeypatch):
+    """Before the first master, and only where the start holds some offloaded UE at its
+    f_min: the library's greedy starts hold none, and there the grid's rows only slow the
+    proofs."""
+    from mecopt.outer_approximation import Master
+
+    gridded = []
+    real_solve = Master.solve
+    monkeypatch.setattr(Master, "solve", lambda self, **kw: gridded.append(self.gridded)
+                        or real_solve(self, **kw))
+    binding = next(inst for inst in map(binding_instance, range(300, 316))
+                   if deadline_binds(inst, greedy_assignment(inst, "latency")[0]))
+    assert mecopt.solve(binding, "latency", "highs").status == "optimal"
+    assert gridded and all(gridded)
+    gridded.clear()
+    paper = INSTANCES / "paper" / "paper-000.json"
+    inst = mecopt.Instance.load(paper)
+    assert not deadline_binds(inst, greedy_assignment(inst, "latency")[0])
+    assert mecopt.solve(inst, "latency", "highs").status == "optimal"
+    assert gridded and not any(gridded)
 
 
 def test_a_master_solve_past_its_deadline_reports_the_time_limit():
