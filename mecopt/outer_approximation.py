@@ -133,14 +133,15 @@ LP_ONLY_COLUMNS = 30_000
 # as the LP's (0.08% against 0.41%), so it keeps running where the time allows it.
 ROOT_PROBE_COLUMNS = 10_000
 ROOT_PER_LP = 8.0
-# A priori per-pair tangents (Master.add_pair_grid): PAIR_GRID_POINTS per pair whose f_min
-# is at least PAIR_GRID_BINDS times its least water-filled share (elsewhere no deadline can
-# bind and the aggregated tangents suffice), at most PAIR_GRID_MAX_CUTS rows in all (Pyomo
-# builds about 6,000 a second). Without them the master priced every pair it had not yet
-# visited at its deadline-blind aggregated tangent: on 33 held-aside latency draws at 10 s
-# the certified gap went from 7.7% to 1.4% on average (9 proofs to 11), the same values.
+# A priori per-pair tangents (Master.add_pair_grid, where a deadline binds in the start):
+# PAIR_GRID_POINTS per pair whose f_min is at least PAIR_GRID_BINDS times its least
+# water-filled share (elsewhere no deadline can bind and the aggregated tangents suffice),
+# at most PAIR_GRID_MAX_CUTS rows in all. Without them the master priced every pair it had
+# not yet visited at its deadline-blind aggregated tangent (docs/exact.md has the figures).
+# With 16,000 rows a 1,439 x 22 master's root did not finish within 10 s where it had
+# without them (bound 60% below the incumbent instead of 19%); with 8,000, 17%.
 PAIR_GRID_POINTS = 8
-PAIR_GRID_MAX_CUTS = 16_000
+PAIR_GRID_MAX_CUTS = 8_000
 PAIR_GRID_BINDS = 0.25
 # Two cut points closer than this (relative) are the same cut.
 CUT_RTOL = 1e-9
