@@ -420,8 +420,8 @@ def test_the_pair_grid_is_capped_and_left_out_where_no_deadline_can_bind(monkeyp
 
 def test_the_pair_grid_goes_in_where_a_deadline_binds_in_the_start(monkeypatch):
     """Before the first master, and only where the start holds some offloaded UE at its
-    f_min: the library's greedy starts hold none, and there the grid's rows only slow the
-    proofs."""
+    f_min: the paper library's greedy starts hold none, and there the grid's rows only
+    slow the proofs."""
     from mecopt.outer_approximation import Master
 
     gridded = []
