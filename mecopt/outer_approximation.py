@@ -145,6 +145,8 @@ PAIR_GRID_MAX_CUTS = 8_000
 PAIR_GRID_BINDS = 0.25
 # Two cut points closer than this (relative) are the same cut.
 CUT_RTOL = 1e-9
+# An allocation within this (relative) of f_min is held at it: the deadline binds there.
+BINDS_RTOL = 1e-9
 # Under a time limit with a polish heuristic (see `search`): the heuristic first gets this
 # share of the time limit; for energy the master then runs in slices of SLICE_SHARE of the
 # time left (at least SLICE_MIN_S), and the heuristic gets POLISH_SHARE between slices
@@ -421,7 +423,7 @@ class Master:
                 continue
             self.add_aggregate_cut(j, float(root[here].sum()))
             f = allocation_hz[here] / GHZ
-            if np.any(f <= self.low[here, j - 1] * (1 + 1e-9)):
+            if np.any(f <= self.low[here, j - 1] * (1 + BINDS_RTOL)):
                 for i, fi in zip(here, f, strict=True):
                     self.add_pair_cut(int(i), j, float(fi))
 
@@ -657,7 +659,8 @@ def deadline_binds(instance: Instance, assignment: np.ndarray) -> bool:
     ev = evaluate(instance, a)
     if not ev.feasible:
         return False
-    return bool(np.any(ev.allocation_hz[on] <= instance.f_min[on, a[on] - 1] * (1 + 1e-9)))
+    f_min = instance.f_min[on, a[on] - 1]
+    return bool(np.any(ev.allocation_hz[on] <= f_min * (1 + BINDS_RTOL)))
 
 
 def _polishes_first(instance: Instance, objective: Objective, time_limit: float | None,
