@@ -1,7 +1,11 @@
-"""Scale fuzz: valid instances whose every field's scale is drawn over several decades.
+"""Fuzz draws, every method: a scale fuzz and composite networks.
 
-    python benchmarks/bench_fuzz.py [--count 40] [--seed-base 100] [--time-limit 5]
-        [--methods SPEC,...] [--out DIR [--resume]] [--json PATH]
+    python benchmarks/bench_fuzz.py [--kind scale|composite|composite-tight] [--count 40]
+        [--seed-base 100] [--time-limit 5] [--methods SPEC,...] [--out DIR [--resume]]
+        [--json PATH]
+
+`--kind scale` (the default), a scale fuzz: valid instances whose every field's scale is
+drawn over several decades.
 
 No family and no stress kind (benchmarks/bench_stress.py) draws networks like these: per
 instance, 1-119 UEs and 1-11 servers; the median of each field log-uniform over a range of
@@ -14,6 +18,17 @@ both prompts through the bench harness; the audit is bench_stress.py's: the mean
 gap to the best of all runs per prompt and method, `infeasible` where another method found
 a decision (must be 0), runs without a decision on solvable instances, runs past the time
 limit, and errors.
+
+`--kind composite` draws networks of 200-1,500 UEs on 4-40 servers, each combining
+features drawn at random: UEs in 1-7 hot spots and servers at random sites, rates from
+path loss (exponent 2.5-4) with log-normal shadowing; on half of them each UE reaches only
+its 1-5 nearest servers; 1-3 device classes (local CPUs and powers apart by up to 2.5 and
+2.2 decades); log-normal task sizes with data and cycles correlated from -0.8 to 0.9; and
+a share of 0-90% of the UEs whose deadline only a server meets. Capacities are planted
+from those UEs: each server gets the f_min of the ones whose least f_min is there, times
+1-5 (and 1-1.5 per server), plus a share of the rest's load. `--kind composite-tight` is
+the same with the planted factor 0.85-1.05 and little else: capacity binds, energy is a
+generalized assignment problem, and some draws are infeasible.
 """
 
 from __future__ import annotations
@@ -58,14 +73,73 @@ def fuzz_instance(seed: int) -> mecopt.Instance:
         rate_bps=rate)
 
 
-def draw(count: int, seed_base: int, root: Path) -> Path:
-    """The valid draws among seeds seed_base .. seed_base + count - 1, written to root."""
+def composite_instance(seed: int, tight: bool = False) -> mecopt.Instance:
+    """One composite draw (see the module docstring); `tight`: capacities that bind."""
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(200, 1501)), int(rng.integers(4, 41))
+    side = 1000.0  # m
+    servers = rng.uniform(0, side, (m, 2))
+    spots = rng.uniform(0, side, (int(rng.integers(1, 8)), 2))
+    spot = rng.choice(len(spots), n, p=rng.dirichlet(np.full(len(spots), rng.uniform(0.3, 3))))
+    ues = np.clip(spots[spot] + rng.normal(0, rng.uniform(30, 300), (n, 2)), 0, side)
+    distance = np.linalg.norm(ues[:, None] - servers[None], axis=2) + 10
+    snr = (10 ** rng.uniform(5, 9) * distance ** -rng.uniform(2.5, 4.0)
+           * np.exp(rng.normal(0, rng.uniform(0.2, 1.5), (n, m))))
+    rate = 10 ** rng.uniform(5.5, 7.5) * np.log2(1 + snr)
+    if rng.random() < 0.5:  # each UE reaches its k nearest servers only
+        k = int(rng.integers(1, min(m, 5) + 1))
+        near = np.zeros((n, m), dtype=bool)
+        np.put_along_axis(near, np.argsort(distance, axis=1)[:, :k], True, axis=1)
+        rate = np.where(near, rate, 0.0)
+    classes = int(rng.integers(1, 4))
+    cls = rng.choice(classes, n)
+    local_hz = 10 ** rng.uniform(7.5, 10, classes)[cls] * rng.uniform(0.7, 1.3, n)
+    local_w = 10 ** rng.uniform(-1.5, 0.7, classes)[cls] * rng.uniform(0.7, 1.3, n)
+    sigma, rho = rng.uniform(0, 1.5), rng.uniform(-0.8, 0.9)
+    z = rng.normal(0, 1, (2, n))
+    data = 10 ** rng.uniform(4.5, 7) * np.exp(sigma * z[0])
+    cycles = (10 ** rng.uniform(7.5, 10)
+              * np.exp(sigma * (rho * z[0] + np.sqrt(1 - rho ** 2) * z[1])))
+    tx_w = 10 ** rng.uniform(-2, 0.5) * rng.uniform(0.5, 1.5, n)
+    local_s = cycles / local_hz
+    with np.errstate(divide="ignore"):
+        upload = np.where(rate > 0, data[:, None] / rate, np.inf)  # (N, M) [s]
+    # A UE must offload when its deadline is below its local time and (so that some server
+    # can meet it) above 1.3-3 times its fastest upload.
+    low = np.maximum(0.2 * local_s, upload.min(axis=1) * rng.uniform(1.3, 3, n))
+    must = (rng.random(n) < rng.uniform(0, 0.9)) & (low < 0.95 * local_s)
+    deadline = np.where(must, rng.uniform(np.minimum(low, 0.95 * local_s), 0.95 * local_s),
+                        local_s * rng.uniform(1.05, 5, n))
+    slack = deadline[:, None] - upload
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_min = np.where(slack > 0, cycles[:, None] / slack, np.inf)
+    best = f_min.argmin(axis=1)
+    planted = must & np.isfinite(f_min.min(axis=1))
+    need = np.bincount(best[planted], weights=f_min[planted, best[planted]], minlength=m)
+    factor = rng.uniform(0.85, 1.05) if tight else 10 ** rng.uniform(0, 0.7)
+    share = np.exp(rng.normal(0, rng.uniform(0, 1.2), m))
+    rest = cycles.sum() / np.median(deadline) * (0.005 if tight else 0.05) * share / share.sum()
+    return mecopt.Instance(
+        name=f"{'tight-' if tight else ''}composite-{seed}", data_bits=data, cycles=cycles,
+        local_hz=local_hz, tx_power_w=tx_w, local_power_w=local_w, deadline_s=deadline,
+        capacity_hz=need * factor * rng.uniform(1.0, 1.5, m) + rest, rate_bps=rate,
+        ue_position_m=ues, server_position_m=servers)
+
+
+KINDS = {"scale": fuzz_instance, "composite": composite_instance,
+         "composite-tight": lambda seed: composite_instance(seed, tight=True)}
+
+
+def draw(count: int, seed_base: int, root: Path, kind: str = "scale") -> Path:
+    """The valid draws of `kind` among seeds seed_base .. seed_base + count - 1, written
+    to root."""
     root.mkdir(parents=True, exist_ok=True)
     for seed in range(seed_base, seed_base + count):
         try:
-            fuzz_instance(seed).save(root / f"fuzz-{seed}.json")
+            instance = KINDS[kind](seed)
         except mecopt.InputError:
             continue
+        instance.save(root / f"{instance.name}.json")
     return root
 
 
@@ -97,12 +171,13 @@ def table(data: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=sorted(KINDS), default="scale")
     parser.add_argument("--count", type=int, default=40, help="seeds drawn")
     parser.add_argument("--seed-base", type=int, default=100)
     add_run_options(parser, METHODS, time_limit=5.0)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="mecopt-fuzz-"))
-    folder = draw(args.count, args.seed_base, out / "instances")
+    folder = draw(args.count, args.seed_base, out / "instances", args.kind)
     methods = tuple(m for m in args.methods.split(",") if m)
     report = run_bench([folder], methods, ("latency", "energy"), out=out / "bench",
                        time_limit=args.time_limit, workers=args.workers,
@@ -115,7 +190,8 @@ def main() -> None:
     instances = len(list(folder.glob("*.json")))
     if args.json:
         args.json.write_text(json.dumps(
-            {"count": args.count, "seed_base": args.seed_base, "instances": instances,
+            {"kind": args.kind, "count": args.count, "seed_base": args.seed_base,
+             "instances": instances,
              "time_limit_s": args.time_limit, "methods": list(methods), "rows": rows,
              "false_infeasible": {m: false_infeasible[m] for m in names},
              "missed": {m: missed[m] for m in names}, "errors": errors}, indent=1) + "\n")
