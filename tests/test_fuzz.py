@@ -1,5 +1,6 @@
-"""benchmarks/bench_fuzz.py draws what its docstring says, deterministically, and on one of
-its microjoule draws the exact solvers agree with the heuristics (docs/exact.md's units)."""
+"""benchmarks/bench_fuzz.py draws what its docstring says (the scale fuzz and the composite
+networks), deterministically, and on one of its microjoule draws the exact solvers agree
+with the heuristics (docs/exact.md's units)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,30 @@ def test_draws_span_decades_and_repeat_by_seed(tmp_path):
     assert any((i.rate_bps == 0).any() for i in insts)
     again = bench_fuzz.draw(20, 100, tmp_path / "again")
     for p, q in zip(sorted(folder.glob("*.json")), sorted(again.glob("*.json")), strict=True):
+        assert p.read_bytes() == q.read_bytes()
+
+
+def test_composite_draws_are_what_the_docstring_says(tmp_path):
+    ample = bench_fuzz.draw(6, 10, tmp_path / "ample", "composite")
+    tight = bench_fuzz.draw(6, 10, tmp_path / "tight", "composite-tight")
+    a = [mecopt.Instance.load(p) for p in sorted(ample.glob("*.json"))]
+    t = [mecopt.Instance.load(p) for p in sorted(tight.glob("*.json"))]
+    assert len(a) == len(t) == 6
+    for inst in a + t:
+        assert 200 <= inst.n_ues <= 1500 and 4 <= inst.n_servers <= 40
+        assert inst.ue_position_m is not None and inst.server_position_m is not None
+    assert any((i.rate_bps == 0).any() for i in a + t)  # sparse reach on some
+    assert any((~i.local_ok).mean() > 0.3 for i in a + t)  # many UEs must offload
+    # Tight capacities: the must-offload UEs' least need, planted at 0.85-1.05 times, fills
+    # the servers; ample ones leave room.
+    def need_share(inst):
+        must = ~inst.local_ok
+        least = np.where(inst.usable, inst.f_min, np.inf)[must].min(axis=1)
+        return least[np.isfinite(least)].sum() / inst.capacity_hz.sum()
+    assert np.median([need_share(i) for i in t]) > 0.5
+    assert np.median([need_share(i) for i in a]) < np.median([need_share(i) for i in t])
+    again = bench_fuzz.draw(6, 10, tmp_path / "again", "composite-tight")
+    for p, q in zip(sorted(tight.glob("*.json")), sorted(again.glob("*.json")), strict=True):
         assert p.read_bytes() == q.read_bytes()
 
 
