@@ -26,9 +26,10 @@ its 1-5 nearest servers; 1-3 device classes (local CPUs and powers apart by up t
 2.2 decades); log-normal task sizes with data and cycles correlated from -0.8 to 0.9; and
 a share of 0-90% of the UEs whose deadline only a server meets. Capacities are planted
 from those UEs: each server gets the f_min of the ones whose least f_min is there, times
-1-5 (and 1-1.5 per server), plus a share of the rest's load. `--kind composite-tight` is
-the same with the planted factor 0.85-1.05 and little else: capacity binds, energy is a
-generalized assignment problem, and some draws are infeasible.
+1-5 (and 1-1.5 per server), plus 5% of all the UEs' cycles per median deadline, spread
+over the servers at random. `--kind composite-tight` draws the same networks with the
+planted factor 0.85-1.05 and 0.5% spread: capacity binds, energy is a generalized
+assignment problem, and some draws are infeasible.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def composite_instance(seed: int, tight: bool = False) -> mecopt.Instance:
     local_s = cycles / local_hz
     with np.errstate(divide="ignore"):
         upload = np.where(rate > 0, data[:, None] / rate, np.inf)  # (N, M) [s]
-    # A UE must offload when its deadline is below its local time and (so that some server
-    # can meet it) above 1.3-3 times its fastest upload.
+    # The UEs drawn to need a server get a deadline below their local time and at least
+    # 1.3-3 times their fastest upload, so that some server can meet it.
     low = np.maximum(0.2 * local_s, upload.min(axis=1) * rng.uniform(1.3, 3, n))
     must = (rng.random(n) < rng.uniform(0, 0.9)) & (low < 0.95 * local_s)
     deadline = np.where(must, rng.uniform(np.minimum(low, 0.95 * local_s), 0.95 * local_s),
