@@ -1,8 +1,8 @@
 """Fuzz draws, every method: a scale fuzz and composite networks.
 
     python benchmarks/bench_fuzz.py [--kind scale|composite|composite-tight] [--count 40]
-        [--seed-base 100] [--time-limit 5] [--methods SPEC,...] [--out DIR [--resume]]
-        [--json PATH]
+        [--seed-base 100] [--ues 200,1500] [--servers 4,40] [--time-limit 5]
+        [--methods SPEC,...] [--out DIR [--resume]] [--json PATH]
 
 `--kind scale` (the default), a scale fuzz: valid instances whose every field's scale is
 drawn over several decades.
@@ -19,7 +19,8 @@ gap to the best of all runs per prompt and method, `infeasible` where another me
 a decision (must be 0), runs without a decision on solvable instances, runs past the time
 limit, and errors.
 
-`--kind composite` draws networks of 200-1,500 UEs on 4-40 servers, each combining
+`--kind composite` draws networks of 200-1,500 UEs on 4-40 servers (`--ues`,
+`--servers`: other ranges), each combining
 features drawn at random: UEs in 1-7 hot spots and servers at random sites, rates from
 path loss (exponent 2.5-4) with log-normal shadowing; on half of them each UE reaches only
 its 1-5 nearest servers; 1-3 device classes (local CPUs and powers apart by up to 2.5 and
@@ -74,16 +75,18 @@ def fuzz_instance(seed: int) -> mecopt.Instance:
         rate_bps=rate)
 
 
-def composite_instance(seed: int, tight: bool = False) -> mecopt.Instance:
-    """One composite draw (see the module docstring); `tight`: capacities that bind."""
+def composite_instance(seed: int, tight: bool = False, ues: tuple[int, int] = (200, 1500),
+                       servers: tuple[int, int] = (4, 40)) -> mecopt.Instance:
+    """One composite draw (see the module docstring); `tight`: capacities that bind;
+    `ues`, `servers`: the ranges N and M are drawn from (inclusive)."""
     rng = np.random.default_rng(seed)
-    n, m = int(rng.integers(200, 1501)), int(rng.integers(4, 41))
+    n, m = int(rng.integers(ues[0], ues[1] + 1)), int(rng.integers(servers[0], servers[1] + 1))
     side = 1000.0  # m
-    servers = rng.uniform(0, side, (m, 2))
+    sites = rng.uniform(0, side, (m, 2))
     spots = rng.uniform(0, side, (int(rng.integers(1, 8)), 2))
     spot = rng.choice(len(spots), n, p=rng.dirichlet(np.full(len(spots), rng.uniform(0.3, 3))))
-    ues = np.clip(spots[spot] + rng.normal(0, rng.uniform(30, 300), (n, 2)), 0, side)
-    distance = np.linalg.norm(ues[:, None] - servers[None], axis=2) + 10
+    places = np.clip(spots[spot] + rng.normal(0, rng.uniform(30, 300), (n, 2)), 0, side)
+    distance = np.linalg.norm(places[:, None] - sites[None], axis=2) + 10
     snr = (10 ** rng.uniform(5, 9) * distance ** -rng.uniform(2.5, 4.0)
            * np.exp(rng.normal(0, rng.uniform(0.2, 1.5), (n, m))))
     rate = 10 ** rng.uniform(5.5, 7.5) * np.log2(1 + snr)
@@ -124,20 +127,20 @@ def composite_instance(seed: int, tight: bool = False) -> mecopt.Instance:
         name=f"{'tight-' if tight else ''}composite-{seed}", data_bits=data, cycles=cycles,
         local_hz=local_hz, tx_power_w=tx_w, local_power_w=local_w, deadline_s=deadline,
         capacity_hz=need * factor * rng.uniform(1.0, 1.5, m) + rest, rate_bps=rate,
-        ue_position_m=ues, server_position_m=servers)
+        ue_position_m=places, server_position_m=sites)
 
 
 KINDS = {"scale": fuzz_instance, "composite": composite_instance,
-         "composite-tight": lambda seed: composite_instance(seed, tight=True)}
+         "composite-tight": lambda seed, **sizes: composite_instance(seed, tight=True, **sizes)}
 
 
-def draw(count: int, seed_base: int, root: Path, kind: str = "scale") -> Path:
+def draw(count: int, seed_base: int, root: Path, kind: str = "scale", **sizes) -> Path:
     """The valid draws of `kind` among seeds seed_base .. seed_base + count - 1, written
-    to root."""
+    to root; `sizes`: composite_instance's `ues` and `servers`."""
     root.mkdir(parents=True, exist_ok=True)
     for seed in range(seed_base, seed_base + count):
         try:
-            instance = KINDS[kind](seed)
+            instance = KINDS[kind](seed, **sizes)
         except mecopt.InputError:
             continue
         instance.save(root / f"{instance.name}.json")
@@ -175,10 +178,16 @@ def main() -> None:
     parser.add_argument("--kind", choices=sorted(KINDS), default="scale")
     parser.add_argument("--count", type=int, default=40, help="seeds drawn")
     parser.add_argument("--seed-base", type=int, default=100)
+    parser.add_argument("--ues", default="200,1500", help="composite: N range (inclusive)")
+    parser.add_argument("--servers", default="4,40", help="composite: M range (inclusive)")
     add_run_options(parser, METHODS, time_limit=5.0)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="mecopt-fuzz-"))
-    folder = draw(args.count, args.seed_base, out / "instances", args.kind)
+    sizes = {}
+    if args.kind != "scale":
+        sizes = {key: tuple(int(x) for x in getattr(args, key).split(","))
+                 for key in ("ues", "servers")}
+    folder = draw(args.count, args.seed_base, out / "instances", args.kind, **sizes)
     methods = tuple(m for m in args.methods.split(",") if m)
     report = run_bench([folder], methods, ("latency", "energy"), out=out / "bench",
                        time_limit=args.time_limit, workers=args.workers,
@@ -191,7 +200,7 @@ def main() -> None:
     instances = len(list(folder.glob("*.json")))
     if args.json:
         args.json.write_text(json.dumps(
-            {"kind": args.kind, "count": args.count, "seed_base": args.seed_base,
+            {"kind": args.kind, **sizes, "count": args.count, "seed_base": args.seed_base,
              "instances": instances,
              "time_limit_s": args.time_limit, "methods": list(methods), "rows": rows,
              "false_infeasible": {m: false_infeasible[m] for m in names},
