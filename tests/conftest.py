@@ -50,14 +50,6 @@ def brute_force(instance: mecopt.Instance, objective: str) -> tuple[np.ndarray |
     return (every[k], float(values[k])) if np.isfinite(values[k]) else (None, float("inf"))
 
 
-def deadline_binds(instance: mecopt.Instance, a: np.ndarray) -> bool:
-    """Whether a deadline binds the water-filling of `a`: some offloaded UE is held at its
-    minimum allocation f_min (the rule the latency search's per-pair grid follows)."""
-    from mecopt.outer_approximation import deadline_binds as binds
-
-    return binds(instance, a)
-
-
 def plain_construction(instance: mecopt.Instance, objective: str = "energy") -> np.ndarray:
     """The shared construction in the placement order without greedy's gain ejections: a
     weaker start (greedy's energy decision before those ejections) for tests that need a

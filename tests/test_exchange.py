@@ -13,8 +13,7 @@ from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.exchange import candidates, exchange
 from mecopt.generators import generate
-
-from conftest import deadline_binds
+from mecopt.outer_approximation import deadline_binds
 
 
 def _rotation_instance() -> mecopt.Instance:
@@ -107,11 +106,6 @@ def test_infeasible_start_is_refused():
         exchange(inst, "energy", np.array([1, 1, 3]))
 
 
-def _binds(inst, a):
-    """Whether a deadline binds the water-filling of `a` on some server."""
-    return deadline_binds(inst, a)
-
-
 def test_latency_chain_costs_are_the_exact_changes():
     """Every chain of the latency graph is worth what the graph says, deadlines binding or
     not: its predicted change (a sum of arc costs, each a server water-filled with one UE in
@@ -123,7 +117,7 @@ def test_latency_chain_costs_are_the_exact_changes():
         "latency", np.random.default_rng(13), random_per_draw=2)
     chains = binding = 0
     for inst, a in starts:
-        binding += _binds(inst, a)
+        binding += deadline_binds(inst, a)
         before = float(evaluate_batch(inst, a[None]).value("latency")[0])
         found = _Graph(inst, mecopt.Objective.LATENCY, a).search(8)
         picks = np.argsort(found.cost)[:40]
@@ -147,7 +141,7 @@ def test_latency_exchange_improves_a_local_optimum_where_deadlines_bind():
     inst = generate("sparse", 100, 4, seed=302)
     greedy, _ = greedy_assignment(inst, "latency")
     a, v = descend(inst, "latency", greedy, exchanges=False)
-    assert _binds(inst, a)
+    assert deadline_binds(inst, a)
     ev = evaluate_batch(inst, candidates(inst, "latency", a, combine=True))
     assert np.where(ev.feasible, ev.value("latency"), np.inf).min() < v * (1 - 1e-7)
 
@@ -222,7 +216,7 @@ def test_the_latency_graph_as_matrices_finds_the_same_chains_as_the_arc_list(mon
          ("world", 8)], "latency", np.random.default_rng(12), random_per_draw=1)
     rows = binding = 0
     for inst, a in starts:
-        binding += _binds(inst, a)
+        binding += deadline_binds(inst, a)
         listed, blocks = _listed_and_other(monkeypatch, "BLOCKS_FROM_ARCS", inst, "latency", a)
         np.testing.assert_array_equal(listed, blocks)
         rows += len(listed)

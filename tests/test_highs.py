@@ -15,9 +15,10 @@ from mecopt.construct import greedy_assignment
 from mecopt.errors import InputError
 from mecopt.evaluation import evaluate_batch
 from mecopt.objective import Objective
+from mecopt.outer_approximation import deadline_binds
 from mecopt.reference import load_reference, optimum
 
-from conftest import INSTANCES, brute_force, deadline_binds, library, plain_construction
+from conftest import INSTANCES, brute_force, library, plain_construction
 
 TINY = library("tiny")
 
