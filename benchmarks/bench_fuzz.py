@@ -19,9 +19,9 @@ gap to the best of all runs per prompt and method, `infeasible` where another me
 a decision (must be 0), runs without a decision on solvable instances, runs past the time
 limit, and errors.
 
-`--kind composite` draws networks of 200-1,500 UEs on 4-40 servers (`--ues`,
-`--servers`: other ranges), each combining
-features drawn at random: UEs in 1-7 hot spots and servers at random sites, rates from
+`--kind composite` draws networks of 200-1,500 UEs on 4-40 servers (`--ues`, `--servers`:
+other ranges), each combining features drawn at random: UEs in 1-7 hot spots and servers
+at random sites, rates from
 path loss (exponent 2.5-4) with log-normal shadowing; on half of them each UE reaches only
 its 1-5 nearest servers; 1-3 device classes (local CPUs and powers apart by up to 2.5 and
 2.2 decades); log-normal task sizes with data and cycles correlated from -0.8 to 0.9; and
