@@ -4,8 +4,10 @@ The loop, one window at a time, after a drift (learned/scenarios.py):
 
 1. deploy: the current model decides every instance of the window's pool online (greedy
    decoding, learned/rollout.rollout);
-2. uncertainty: per instance, the mean over its UEs of the entropy of the option
-   distribution the decoder gave at that UE's step (nats; 0 = certain);
+2. uncertainty: per instance, the entropy of the decoder's decision: the sum over its UEs
+   of the entropy of the option distribution the decoder gave at that UE's step (nats;
+   0 = certain), which is the decision's entropy by the chain rule, taken along the decoded
+   path;
 3. query: `max-entropy` (the paper's) labels the k most uncertain instances, `random` k
    drawn uniformly (seeded), `all` the whole pool (an upper bound on what labels can give);
 4. label: the expert (`highs`, exact; `de` or `pg`, heuristics) solves them with
@@ -363,7 +365,14 @@ def aligned(label: Label, objective: Objective | str, model: np.ndarray,
 def deploy(model: Lambo, instances: list[Instance], objective: Objective | str,
            chunk: int = 32) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Greedy decisions on a list of instances: water-filled values (n,), inf where the
-    decode ran out of options; mean per-UE entropy (n,) in nats; the assignments."""
+    decode ran out of options; the decision's entropy (n,) in nats, the sum of its steps'
+    entropies; the assignments.
+
+    Why the sum and not the mean per UE: the query asks which decisions the model is least
+    sure of, and a label teaches every UE of its instance. On tight snapshots (40-150 UEs)
+    the mean put max-entropy 0.30 points behind random at 128 labels, the sum 0.13
+    (docs/notes/2026-12-08-alef-decision-entropy.md). Where every pool instance has the same
+    N, as in the scenarios, the two rank the pool alike."""
     values, entropy, assignments = [], [], []
     for i in range(0, len(instances), chunk):
         part = instances[i:i + chunk]
@@ -371,7 +380,7 @@ def deploy(model: Lambo, instances: list[Instance], objective: Objective | str,
         out = rollout(model, batch)
         v, _ = costs(batch, out)
         values.append(v)
-        entropy.append((out.entropy / batch.n_ues.float()).cpu().numpy())
+        entropy.append(out.entropy.cpu().numpy())
         a = out.assignment.cpu().numpy()
         assignments += [a[b, : x.n_ues] for b, x in enumerate(part)]
     return np.concatenate(values), np.concatenate(entropy), assignments
@@ -379,7 +388,7 @@ def deploy(model: Lambo, instances: list[Instance], objective: Objective | str,
 
 def select_queries(entropy: np.ndarray, k: int, strategy: str,
                    rng: np.random.Generator) -> np.ndarray:
-    """Indices of the instances to label: the k highest mean entropies (ties: the earlier
+    """Indices of the instances to label: the k highest entropies (ties: the earlier
     instance), k uniformly at random, or all of them."""
     n = len(entropy)
     k = min(k, n)

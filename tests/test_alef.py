@@ -107,6 +107,27 @@ def test_max_entropy_never_queries_an_instance_the_model_is_certain_about(base):
     assert list(entropy[chosen]) == sorted(entropy[[1, 3, 4, 6]], reverse=True)
 
 
+def test_the_query_ranks_by_the_decisions_entropy_not_its_mean_per_ue(base):
+    """A pool of instances of different sizes: each one's uncertainty is the sum of its
+    decoding steps' entropies, as the rollout of that instance alone gives it, so a larger
+    instance is not diluted by its size."""
+    from mecopt.learned.features import make_batch
+    from mecopt.learned.rollout import rollout
+
+    pool = [mecopt.generate("tight", seed=s) for s in (11, 12, 13, 14)]
+    assert len({x.n_ues for x in pool}) > 1
+    _, entropy, _ = alef.deploy(base, pool, "energy")
+    alone = []
+    for x in pool:
+        batch = make_batch([x], ["energy"], energy_order=base.cfg.energy_order)
+        with torch.no_grad():
+            alone.append(float(rollout(base, batch).entropy[0]))
+    np.testing.assert_allclose(entropy, alone, rtol=1e-4)
+    per_ue = np.array(alone) / [x.n_ues for x in pool]
+    assert (np.argsort(-entropy, kind="stable") != np.argsort(-per_ue, kind="stable")).any(), \
+        "a pool where the sum and the mean rank differently"
+
+
 # ----------------------------------------------------------------------------- update
 def test_encoder_is_bit_identical_and_decoder_changed(base):
     # gate=False: the update is always kept, so it must have changed every decoder part
