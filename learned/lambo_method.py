@@ -769,7 +769,7 @@ class LamboMethod(Method):
                 # else the dual's rounding that lost the pick: greedy's priced build took
                 # it through relocation and matching rounds already, so it is descended as
                 # rounded, as the refinement does (sparse 100 x 10 seed 22: 0.02% lower).
-                key = np.asarray(moved).tobytes()
+                key = np.asarray(moved, dtype=np.int64).tobytes()  # one dtype: equal starts match
                 if key in descended:  # descend is deterministic: the same start, the same end
                     continue
                 descended.add(key)
