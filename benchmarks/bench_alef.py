@@ -104,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="energy: strong updates in the efficiency decoding order")
     ap.add_argument("--gate", action=argparse.BooleanOptionalAction,
                     default=alef.ALEFConfig.gate,
-                    help="keep an update only if it lowers the cost on the window's pool")
+                    help="keep an update only if it lowers the cost on the window's gate set")
+    ap.add_argument("--gate-set", type=int, default=alef.ALEFConfig.gate_set,
+                    help="pool instances per window held back from the query for the gate")
     ap.add_argument("--recipe", default=alef.ALEFConfig.recipe, choices=alef.RECIPES,
                     help="the update: auto, gentle or strong (docs/alef.md)")
     ap.add_argument("--strong-steps", type=int, default=alef.ALEFConfig.strong_steps)
@@ -131,7 +133,8 @@ def main() -> None:
                                   budget=max(budgets), windows=args.windows, pool=args.pool,
                                   heldout=args.heldout, steps=args.steps, seed=seed,
                                   threads=args.threads, lr=args.lr, prefix=args.prefix,
-                                  gate=args.gate, align=args.align, track_loss=False,
+                                  gate=args.gate, gate_set=args.gate_set,
+                                  align=args.align, track_loss=False,
                                   reorder=args.reorder,
                                   recipe=args.recipe, strong_steps=args.strong_steps,
                                   expert_time_limit=args.expert_time_limit)

@@ -42,6 +42,7 @@ from mecopt.learned.configs import PRESETS, ALEFConfig
 @config_option(ALEFConfig, "align_tol")
 @config_option(ALEFConfig, "prefix", "--prefix/--full-label")
 @config_option(ALEFConfig, "gate")
+@config_option(ALEFConfig, "gate_set")
 @config_option(ALEFConfig, "recipe")
 @config_option(ALEFConfig, "strong_steps")
 @config_option(ALEFConfig, "strong_above")

@@ -29,9 +29,13 @@ The loop, one window at a time, after a drift (learned/scenarios.py):
    energy run (`reorder`, on by default) trains the decoder in the efficiency decoding
    order (features.decoding_order), which the model then keeps if the gate keeps the
    update (update_order); the fine-tuned checkpoint records it;
-6. gate (`gate`, on by default): the update is kept only if the updated decoder decides
-   the window's unlabelled pool instances better on average (cost ratio < 1, priced by the
-   evaluator, no labels needed); otherwise the decoder and the optimizer are rolled back.
+6. gate (`gate`, on by default): before the query, `gate_set` pool instances (at most a
+   quarter of the pool) are drawn at random and held back, the same for every strategy;
+   the update is kept only if the updated decoder decides them better on average (cost
+   ratio < 1, priced by the evaluator, no labels needed); otherwise the decoder and the
+   optimizer are rolled back. Held back at random, they are a fair sample of the traffic
+   for every strategy: the pool instances left unlabelled are, under max-entropy, the ones
+   the model is surest of, where an update has least to gain (docs/alef.md).
 
 What counts as the decoder (DECODER_PARTS, trained): the decoder layers (self-attention,
 encoder-decoder attention including its key/value projections of the encoder output,
@@ -90,6 +94,7 @@ from mecopt.learned.strategies import Forced
 from mecopt.objective import Objective
 
 STRATEGIES = ("max-entropy", "random", "all")
+GATE_STREAM = len(STRATEGIES)  # the gate set's generator, apart from every strategy's
 # Top-level Lambo submodules / parameters that ALEF trains (see the module docstring).
 DECODER_PARTS = ("decoder", "decoder_norm", "start", "mec_embed", "option_key", "share_head")
 # The rest; listed so that a new part of the model is a loud error, not silently frozen.
@@ -552,18 +557,30 @@ def update_order(model: Lambo, cfg: ALEFConfig, wcfg: ALEFConfig) -> str:
     return "efficiency" if cfg.reorder and strong and energy else model.cfg.energy_order
 
 
+def gate_split(cfg: ALEFConfig, n: int, window: int) -> np.ndarray:
+    """Indices of the pool instances of update window `window` held back from the query for
+    the gate: min(gate_set, n // 4) of the n, drawn with a generator of their own, so every
+    strategy queries from the same rest and is judged on the same instances. None when the
+    gate is off."""
+    k = min(cfg.gate_set, n // 4) if cfg.gate else 0
+    rng = np.random.default_rng([cfg.seed, GATE_STREAM, window])
+    return np.sort(rng.choice(n, size=k, replace=False))
+
+
 def gate_keeps(model: Lambo, pool: list[Instance], before: np.ndarray, labelled: np.ndarray,
-               objective: Objective | str) -> bool:
-    """Whether an update decides the window's pool instances that were not labelled (all
-    of them when every one was) better than the deployed decoder: none of those it decided
-    left without a decision, and either their mean cost ratio (new / deployed) below 1, or
-    instances it could not decide now decided at a ratio of at most 1.
+               objective: Objective | str, judged: np.ndarray | None = None) -> bool:
+    """Whether an update decides the window's `judged` pool instances (its gate set; when
+    none is given, those not labelled, or all of them when every one was) better than the
+    deployed decoder: none of those it decided left without a decision, and either their
+    mean cost ratio (new / deployed) below 1, or instances it could not decide now decided
+    at a ratio of at most 1.
 
     Needs no labels: the evaluator prices any decision, so a fine-tuned decoder that decides
     the current traffic worse than the deployed one is not deployed. A decoder that decides
     what the deployed one dead-ended on is better even where it decided nothing before
     (snapshots far from the training families, docs/alef.md)."""
-    rest = np.setdiff1d(np.arange(len(pool)), labelled)
+    rest = judged if judged is not None and len(judged) \
+        else np.setdiff1d(np.arange(len(pool)), labelled)
     if len(rest) == 0:
         rest = np.arange(len(pool))
     after, _, _ = deploy(model, [pool[i] for i in rest], objective)
@@ -636,7 +653,9 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
         # scenario's "after ALEF") only measures.
         if window.pool and updates < cfg.windows:
             pool_values, entropy, decided = deploy(model, window.pool, cfg.objective)
-            chosen = select_queries(entropy, per_window[updates], strategy, rng)
+            held = gate_split(cfg, len(window.pool), updates)
+            open_ = np.setdiff1d(np.arange(len(window.pool)), held)
+            chosen = open_[select_queries(entropy[open_], per_window[updates], strategy, rng)]
             updates += 1
             raw = []
             for i in chosen:
@@ -666,7 +685,8 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
             steps = update(model, opt, new, labels, wcfg, rng)
             labels += new
             if saved is not None:
-                kept = gate_keeps(model, window.pool, pool_values, chosen, cfg.objective)
+                kept = gate_keeps(model, window.pool, pool_values, chosen, cfg.objective,
+                                  held)
                 if not kept:  # back to the deployed decoder, in its decoding order
                     model.load_state_dict(saved[0])
                     opt.load_state_dict(saved[1])
@@ -679,7 +699,8 @@ def run_strategy(base: Lambo, windows: list[Window], cfg: ALEFConfig, strategy: 
             record["off_label"] += sum(s["off_label"] for s in steps)
             point.update({"pool_entropy": float(entropy.mean()),
                           "queried_entropy": float(entropy[chosen].mean()),
-                          "queried": len(chosen), "labels": len(labels),
+                          "queried": len(chosen), "gate_set": len(held),
+                          "labels": len(labels),
                           "loss_before": before["loss"], "loss_after": after["loss"]})
         point["wall_s"] = time.time() - t0
         record["points"].append(point)

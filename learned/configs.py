@@ -288,7 +288,12 @@ class ALEFConfig:
     prefix: bool = option(True, "imitate each label only up to its first correction of the "
                           "model's own decisions (--full-label: every UE, the paper's recipe)")
     gate: bool = option(True, "keep a window's update only if it lowers the cost on that "
-                        "window's unlabelled pool instances")
+                        "window's gate set (pool instances held back from the query)")
+    # Drawn at random and never labelled, so the gate judges every query strategy on a fair
+    # sample of the traffic (docs/alef.md); at most a quarter of the pool.
+    gate_set: int = option(8, "pool instances per window held back at random from the "
+                           "query, on which the gate judges the update (at most a quarter "
+                           "of the pool)")
     # gentle: the update above (steps, align, prefix as set); strong: every UE of raw labels,
     # strong_steps steps (a large shift, docs/alef.md); auto: per window, strong when the
     # model's decisions on the queried instances cost strong_above more than the labels.
@@ -321,7 +326,8 @@ class ALEFConfig:
         if not self.strong_above >= 0:
             raise InputError(f"strong_above: must be >= 0, got {self.strong_above}")
         for name, low in (("budget", 1), ("windows", 1), ("pool", 1), ("heldout", 1),
-                          ("steps", 0), ("strong_steps", 0), ("batch", 1), ("threads", 1)):
+                          ("gate_set", 0), ("steps", 0), ("strong_steps", 0), ("batch", 1),
+                          ("threads", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or value < low:
                 raise InputError(f"{name}: must be an integer >= {low}, got {value!r}")

@@ -239,6 +239,38 @@ def test_gate_rolls_back_an_update_it_does_not_keep(base, monkeypatch, keep):
     assert same is not keep
 
 
+def test_the_gate_set_is_drawn_apart_from_the_strategies_and_capped_at_a_quarter():
+    cfg = alef.ALEFConfig(scenario="capacity-drop", gate_set=8, seed=5)
+    held = alef.gate_split(cfg, 48, 0)
+    assert len(held) == 8 and len(set(held)) == 8 and held.max() < 48
+    assert np.array_equal(held, alef.gate_split(cfg, 48, 0))  # seeded
+    assert not np.array_equal(held, alef.gate_split(cfg, 48, 1))  # a new draw per window
+    assert len(alef.gate_split(cfg, 20, 0)) == 5  # a quarter of a small pool
+    assert len(alef.gate_split(cfg, 3, 0)) == 0  # too small to hold any back
+    assert len(alef.gate_split(dataclasses.replace(cfg, gate=False), 48, 0)) == 0
+
+
+@pytest.mark.parametrize("strategy", alef.STRATEGIES)
+def test_the_gate_judges_on_its_held_back_set_which_no_strategy_labels(base, monkeypatch,
+                                                                        strategy):
+    cfg = alef.ALEFConfig(scenario="capacity-drop", budget=4, windows=2, steps=1,
+                          gate_set=2, **{**SMALL, "pool": 8})
+    seen = []
+
+    def judge(model, pool, before, labelled, objective, judged=None):
+        seen.append((np.asarray(labelled), judged))
+        return False
+    monkeypatch.setattr(alef, "gate_keeps", judge)
+    cache = alef.ExpertCache(cfg.objective, cfg.expert, cfg.seed)
+    alef.run_strategy(base, alef.timeline(cfg), cfg, strategy, cache)
+    assert len(seen) == 2
+    for w, (labelled, judged) in enumerate(seen):
+        assert np.array_equal(judged, alef.gate_split(cfg, 8, w))
+        assert len(judged) == 2 and not set(labelled) & set(judged)
+        # 2 labels a window; `all` labels every instance not held back
+        assert len(labelled) == (6 if strategy == "all" else 2)
+
+
 def test_gate_keeps_only_an_update_that_lowers_the_pool_cost(base):
     pool = scenario_instances("server-loss", 2, 6, n_ues=10)
     values, _, _ = alef.deploy(base, pool, "energy")
