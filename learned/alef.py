@@ -560,7 +560,7 @@ def update_order(model: Lambo, cfg: ALEFConfig, wcfg: ALEFConfig) -> str:
 def gate_split(cfg: ALEFConfig, n: int, window: int) -> np.ndarray:
     """Indices of the pool instances of update window `window` held back from the query for
     the gate: min(gate_set, n // 4) of the n, drawn with a generator of their own, so every
-    strategy queries from the same rest and is judged on the same instances. None when the
+    strategy queries from the same rest and is judged on the same instances. Empty when the
     gate is off."""
     k = min(cfg.gate_set, n // 4) if cfg.gate else 0
     rng = np.random.default_rng([cfg.seed, GATE_STREAM, window])
@@ -572,13 +572,15 @@ def gate_keeps(model: Lambo, pool: list[Instance], before: np.ndarray, labelled:
     """Whether an update decides the window's `judged` pool instances (its gate set; when
     none is given, those not labelled, or all of them when every one was) better than the
     deployed decoder: none of those it decided left without a decision, and either their
-    mean cost ratio (new / deployed) below 1, or instances it could not decide now decided
-    at a ratio of at most 1.
+    mean cost ratio (new / deployed) below 1 by more than its standard error, or instances
+    it could not decide now decided at a mean ratio of at most 1.
 
     Needs no labels: the evaluator prices any decision, so a fine-tuned decoder that decides
-    the current traffic worse than the deployed one is not deployed. A decoder that decides
-    what the deployed one dead-ended on is better even where it decided nothing before
-    (snapshots far from the training families, docs/alef.md)."""
+    the current traffic worse than the deployed one is not deployed. The standard error:
+    judged on a gate set of 8, a mean below 1 by chance let through updates that cost the
+    held-out snapshots (docs/notes/2026-12-08-alef-held-back-gate.md). A decoder that
+    decides what the deployed one dead-ended on is better even where it decided nothing
+    before (snapshots far from the training families, docs/alef.md)."""
     rest = judged if judged is not None and len(judged) \
         else np.setdiff1d(np.arange(len(pool)), labelled)
     if len(rest) == 0:
@@ -589,8 +591,10 @@ def gate_keeps(model: Lambo, pool: list[Instance], before: np.ndarray, labelled:
     if not np.isfinite(after[ok]).all():
         return False
     gained = int((~ok & np.isfinite(after)).sum())
-    ratio = float(np.mean(after[ok] / old[ok])) if ok.any() else 1.0
-    return bool(ratio < 1 or (gained and ratio <= 1))
+    ratios = after[ok] / old[ok]
+    ratio = float(np.mean(ratios)) if ok.any() else 1.0
+    se = float(np.std(ratios, ddof=1) / np.sqrt(len(ratios))) if len(ratios) > 1 else 0.0
+    return bool(ratio + se < 1 or (gained and ratio <= 1))
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -279,6 +279,18 @@ def test_gate_keeps_only_an_update_that_lowers_the_pool_cost(base):
     assert alef.gate_keeps(base, pool, values * 1.01, labelled, "energy")  # 1% better
 
 
+def test_the_gate_rejects_a_gain_inside_its_standard_error(base):
+    """Better on average over the judged instances, but by less than the standard error of
+    the mean ratio: noise, not kept; the same gain on every instance is kept."""
+    pool = scenario_instances("server-loss", 2, 6, n_ues=10)
+    values, _, _ = alef.deploy(base, pool, "energy")
+    labelled = np.array([0, 1])
+    mixed = values * np.array([1, 1, 1.5, 0.9, 1.5, 0.9])  # ratios 0.67, 1.11: mean 0.89
+    assert np.mean(values[2:] / mixed[2:]) < 1  # the mean alone would keep it
+    assert not alef.gate_keeps(base, pool, mixed, labelled, "energy")
+    assert alef.gate_keeps(base, pool, values * 1.005, labelled, "energy")
+
+
 def test_gate_keeps_an_update_that_decides_what_the_deployed_decoder_could_not(base):
     """A pool instance the deployed decoder dead-ended on (nan) and the update decides
     counts for the update, even where the deployed decoder decided none of them; one it
@@ -407,6 +419,7 @@ def _error_line(result) -> str:
     (["--scenario", "density", "--expert", "gurobi"], "expert"),
     (["--scenario", "density", "--budget", "0"], "budget"),
     (["--scenario", "density", "--strong-above", "-1"], "strong_above"),
+    (["--scenario", "density", "--gate-set", "-1"], "gate_set"),
 ])
 def test_bad_input_is_a_one_line_error(runner, tmp_path, args, field):
     result = runner.invoke(cli, ["finetune", *args, "-o", str(tmp_path / "x.pt")])
