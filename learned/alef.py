@@ -31,11 +31,12 @@ The loop, one window at a time, after a drift (learned/scenarios.py):
    update (update_order); the fine-tuned checkpoint records it;
 6. gate (`gate`, on by default): before the query, `gate_set` pool instances (at most a
    quarter of the pool) are drawn at random and held back, the same for every strategy;
-   the update is kept only if the updated decoder decides them better on average (cost
-   ratio < 1, priced by the evaluator, no labels needed); otherwise the decoder and the
-   optimizer are rolled back. Held back at random, they are a fair sample of the traffic
-   for every strategy: the pool instances left unlabelled are, under max-entropy, the ones
-   the model is surest of, where an update has least to gain (docs/alef.md).
+   the update is kept only if the updated decoder decides them better on average, by more
+   than the standard error (mean cost ratio plus its standard error < 1, priced by the
+   evaluator, no labels needed); otherwise the decoder and the optimizer are rolled back.
+   Held back at random, they are a fair sample of the traffic for every strategy: the pool
+   instances left unlabelled are, under max-entropy, the ones the model is surest of,
+   where an update has least to gain (docs/alef.md).
 
 What counts as the decoder (DECODER_PARTS, trained): the decoder layers (self-attention,
 encoder-decoder attention including its key/value projections of the encoder output,
